@@ -1,0 +1,34 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "journey",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "journey", targets: ["journey"]),
+        .library(name: "JourneySyntax", targets: ["JourneySyntax"]),
+        .library(name: "JourneySemantics", targets: ["JourneySemantics"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // Layer 0: one diagnostic type and its renderers, shared by every layer and front end.
+        .target(name: "JourneyDiagnostics"),
+        // Layer 1: source → tokens → syntax tree (with comments), and the formatter.
+        .target(name: "JourneySyntax", dependencies: ["JourneyDiagnostics"]),
+        // Layer 2: schema, names, types, lints.
+        .target(name: "JourneySemantics", dependencies: ["JourneySyntax", "JourneyDiagnostics"]),
+        // Front end: the `journey` command.
+        .executableTarget(
+            name: "journey",
+            dependencies: [
+                "JourneyDiagnostics", "JourneySyntax", "JourneySemantics",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "JourneySyntaxTests", dependencies: ["JourneySyntax"]),
+        .testTarget(name: "JourneySemanticsTests", dependencies: ["JourneySemantics", "JourneySyntax"]),
+        .testTarget(name: "JourneyCLITests", dependencies: ["journey"]),
+    ]
+)

@@ -1,0 +1,216 @@
+import JourneyDiagnostics
+import JourneySyntax
+
+/// The outcome of checking a project: its diagnostics, its schema, and per-file side tables.
+public struct CheckResult: Sendable {
+    public var diagnostics: [Diagnostic]
+    public var schema: Schema
+    /// The type of every expression, per file (indexed like `trees`, then by `ExprID`).
+    public var types: [[JType]]
+    public var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }
+}
+
+/// Checks every file of a project at once: one schema, many journeys.
+public func check(_ trees: [SyntaxTree]) -> CheckResult {
+    var c = ProjectChecker(trees: trees)
+    c.run()
+    var diagnostics = trees.flatMap(\.diagnostics)
+    diagnostics.append(contentsOf: c.diagnostics)
+    return CheckResult(diagnostics: diagnostics, schema: c.schema, types: c.types)
+}
+
+/// Where something was first declared, for duplicate reports.
+struct Origin {
+    var file: String
+    var span: Span
+}
+
+struct ProjectChecker {
+    let trees: [SyntaxTree]
+    var schema = Schema()
+    var diagnostics: [Diagnostic] = []
+    var types: [[JType]]
+
+    init(trees: [SyntaxTree]) {
+        self.trees = trees
+        self.types = trees.map { [JType](repeating: .error, count: $0.exprs.count) }
+    }
+
+    mutating func report(_ code: DiagnosticCode, _ file: String, _ span: Span, _ message: String, label: String = "", hint: String? = nil, notes: [Label] = []) {
+        diagnostics.append(Diagnostic(code, file: file, span: span, message: message, label: label, hint: hint, notes: notes))
+    }
+
+    mutating func duplicate(_ what: String, _ file: String, _ span: Span, first: Origin) {
+        report(SemanticCode.duplicateDeclaration, file, span, "\(what) is declared more than once", label: "declared again here",
+               hint: "Names are unique across the project; rename or remove one.",
+               notes: [Label(file: first.file, span: first.span, message: "first declared here")])
+    }
+
+    mutating func run() {
+        collectDeclarations()
+        checkChannelBindings()
+        var journeys: [String: Origin] = [:]
+        for (f, tree) in trees.enumerated() {
+            for decl in tree.decls {
+                guard case .journey(let j) = decl.kind else { continue }
+                if let first = journeys[j.name.name] {
+                    duplicate("the journey '\(j.name.name)'", tree.source.path, j.name.span, first: first)
+                } else {
+                    journeys[j.name.name] = Origin(file: tree.source.path, span: j.name.span)
+                }
+                if !schema.hasProfile, journeys.count == 1 {
+                    report(SemanticCode.missingProfile, tree.source.path, j.name.span, "the project has no 'profile' declaration",
+                           label: "profile attributes unknown", hint: "Check the journey together with its schema, e.g. 'journey check examples/' rather than one file.")
+                }
+                var jc = JourneyChecker(project: self, fileIndex: f, journey: j)
+                jc.run()
+                diagnostics.append(contentsOf: jc.diagnostics)
+                types[f] = jc.types
+            }
+        }
+    }
+
+    // MARK: - Schema
+
+    mutating func collectDeclarations() {
+        var profileOrigin: Origin?
+        var eventOrigins: [String: Origin] = [:]
+        var policyOrigin: Origin?
+        for tree in trees {
+            let path = tree.source.path
+            for decl in tree.decls {
+                switch decl.kind {
+                case .profile(let fields):
+                    if let first = profileOrigin {
+                        duplicate("the profile", path, Span(decl.span.start, decl.span.start + 7), first: first)
+                        continue
+                    }
+                    profileOrigin = Origin(file: path, span: Span(decl.span.start, decl.span.start + 7))
+                    schema.hasProfile = true
+                    schema.profile = resolveFields(fields, file: path, owner: "profile")
+                case .event(let name, let fields):
+                    if let first = eventOrigins[name.name] {
+                        duplicate("the event '\(name.name)'", path, name.span, first: first)
+                        continue
+                    }
+                    eventOrigins[name.name] = Origin(file: path, span: name.span)
+                    schema.events[name.name] = EventSchema(name: name.name, fields: resolveFields(fields, file: path, owner: "event '\(name.name)'"), file: path, span: name.span)
+                case .policy(let rules):
+                    if let first = policyOrigin {
+                        duplicate("the policy", path, Span(decl.span.start, decl.span.start + 6), first: first)
+                        continue
+                    }
+                    policyOrigin = Origin(file: path, span: Span(decl.span.start, decl.span.start + 6))
+                    resolvePolicy(rules, file: path)
+                case .channel, .journey:
+                    break
+                }
+            }
+        }
+    }
+
+    mutating func resolveFields(_ fields: [FieldDecl], file: String, owner: String) -> [SchemaField] {
+        var out: [SchemaField] = []
+        var seen: [String: Span] = [:]
+        for f in fields {
+            if let first = seen[f.name.name] {
+                duplicate("the field '\(f.name.name)' of the \(owner)", file, f.name.span, first: Origin(file: file, span: first))
+                continue
+            }
+            seen[f.name.name] = f.name.span
+            out.append(SchemaField(name: f.name.name, type: resolveType(f.type, file: file), file: file, span: f.name.span))
+        }
+        return out
+    }
+
+    mutating func resolveType(_ t: TypeSyntax, file: String) -> JType {
+        switch t {
+        case .named(let id):
+            if let jt = JType.named[id.name] { return jt }
+            let s = suggestion(for: id.name, among: JType.named.keys)
+            report(SemanticCode.unknownType, file, id.span, "'\(id.name)' is not a type", label: "unknown type",
+                   hint: s.map { "did you mean '\($0)'?" } ?? "The types are bool, int, decimal, money, string, url, date, time, duration, T? and list[T].")
+            return .error
+        case .optional(let inner, _):
+            return resolveType(inner, file: file).asOptional
+        case .list(let inner, _):
+            return .list(resolveType(inner, file: file))
+        }
+    }
+
+    mutating func resolvePolicy(_ rules: [PolicyRule], file: String) {
+        for rule in rules {
+            switch rule {
+            case .cap(let count, let countSpan, let per, let span):
+                if count <= 0 {
+                    report(SemanticCode.invalidPolicy, file, countSpan, "a cap of \(count) messages lets nothing through", label: "must be at least 1")
+                } else if per.seconds <= 0 {
+                    report(SemanticCode.nonPositiveDuration, file, per.span, "the cap's window must be longer than zero", label: "zero window")
+                } else if schema.policy.cap != nil {
+                    report(SemanticCode.duplicateDeclaration, file, span, "the policy has more than one cap", label: "second cap", hint: "Keep one 'cap' rule.")
+                } else {
+                    schema.policy.cap = (count, per.seconds)
+                }
+            case .quietHours(let from, let to, let span):
+                if from.minutes == to.minutes {
+                    report(SemanticCode.invalidPolicy, file, span, "quiet hours from \(from.text) to \(to.text) are empty", label: "same start and end",
+                           hint: "Give two different times, e.g. 'quiet hours 22:00 to 08:00'.")
+                } else if schema.policy.quietHours != nil {
+                    report(SemanticCode.duplicateDeclaration, file, span, "the policy has more than one 'quiet hours'", label: "second rule", hint: "Keep one 'quiet hours' rule.")
+                } else {
+                    schema.policy.quietHours = (from.minutes, to.minutes)
+                }
+            }
+        }
+    }
+
+    // MARK: - Channels
+
+    mutating func checkChannelBindings() {
+        for tree in trees {
+            let path = tree.source.path
+            for decl in tree.decls {
+                guard case .channel(let kind, let address, let consent) = decl.kind else { continue }
+                guard ChannelKind.byName[kind.name] != nil else {
+                    let s = suggestion(for: kind.name, among: Keywords.channelKinds)
+                    report(SemanticCode.unknownChannelKind, path, kind.span, "'\(kind.name)' is not a channel kind", label: "unknown channel kind",
+                           hint: s.map { "did you mean '\($0)'?" } ?? "The channel kinds are \(Keywords.channelKinds.joined(separator: ", ")).")
+                    continue
+                }
+                if let first = schema.channels[kind.name] {
+                    duplicate("the channel '\(kind.name)'", path, kind.span, first: Origin(file: first.file, span: first.span))
+                    continue
+                }
+                let a = bindingAttribute(tree, address, want: [.string, .url], role: "address")
+                let c = consent.flatMap { bindingAttribute(tree, $0, want: [.bool], role: "consent") }
+                schema.channels[kind.name] = ChannelBinding(kind: kind.name, address: a, consent: c, file: path, span: kind.span)
+            }
+        }
+    }
+
+    /// The attribute name a channel's address or consent names, after checking its type.
+    mutating func bindingAttribute(_ tree: SyntaxTree, _ e: ExprID, want: [JType], role: String) -> String? {
+        let node = tree.exprs[e]
+        guard case .member(let base, let attr) = node.kind, case .profile = tree.exprs[base].kind else {
+            report(SemanticCode.invalidChannelBinding, tree.source.path, node.span, "a channel's \(role) must be a profile attribute", label: "expected profile.ATTRIBUTE",
+                   hint: "Write e.g. 'channel push address profile.push_token consent profile.push_opt_in'.")
+            return nil
+        }
+        guard let field = schema.attribute(attr.name) else {
+            if schema.hasProfile { unknownAttribute(attr, file: tree.source.path) }
+            return nil
+        }
+        if field.type != .error, !want.contains(field.type.unwrapped) {
+            report(SemanticCode.invalidChannelBinding, tree.source.path, node.span,
+                   "a channel's \(role) must be \(want.map(\.description).joined(separator: " or ")), but profile.\(attr.name) is \(field.type)",
+                   label: "wrong type")
+        }
+        return attr.name
+    }
+
+    mutating func unknownAttribute(_ attr: Ident, file: String) {
+        let s = suggestion(for: attr.name, among: schema.profile.map(\.name))
+        report(SemanticCode.unknownAttribute, file, attr.span, "`profile.\(attr.name)` is not a profile attribute" + (s.map { "; did you mean `\($0)`?" } ?? ""),
+               label: "not in the profile", hint: s.map { "did you mean '\($0)'?" } ?? "Declare it in 'profile { … }' in the schema.")
+    }
+}

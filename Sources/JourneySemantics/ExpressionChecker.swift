@@ -1,0 +1,284 @@
+import JourneyDiagnostics
+import JourneySyntax
+
+extension JourneyChecker {
+    /// Checks a condition: it must be a (narrowed) bool. Returns what it narrows.
+    @discardableResult
+    mutating func checkCondition(_ e: ExprID, _ scope: Scope) -> Narrowing {
+        let t = check(e, scope)
+        expect(t, .bool, at: e, what: "a condition")
+        return narrowing(e)
+    }
+
+    /// Reports when `t` does not fit `want`; optionals get their own message.
+    mutating func expect(_ t: JType, _ want: JType, at e: ExprID, what: String) {
+        guard !t.isAssignable(to: want) else { return }
+        if t.isOptional, t.unwrapped.isAssignable(to: want) {
+            unnarrowed(e, t)
+        } else {
+            report(SemanticCode.typeMismatch, exprs[e].span, "\(what) must be \(describe(want)), but this is \(describe(t))", label: "expected \(want)")
+        }
+    }
+
+    func describe(_ t: JType) -> String {
+        switch t {
+        case .bool: "true or false (bool)"
+        case .noneLiteral: "none"
+        case .profile: "the whole profile"
+        case .event(let e): "a whole \(e) event"
+        default: "\(["a", "e", "i", "o", "u"].contains(t.description.prefix(1)) ? "an" : "a") \(t)"
+        }
+    }
+
+    mutating func unnarrowed(_ e: ExprID, _ t: JType) {
+        let name = tree.source.slice(exprs[e].span)
+        report(SemanticCode.unnarrowedOptional, exprs[e].span, "`\(name)` is optional (\(t)) and may be none here", label: "may be none",
+               hint: "Give a default, e.g. `\(name) ?? …`, or use it inside `if \(name) != none { … }`.")
+    }
+
+    /// A value that must be present (not optional): arithmetic, ordering, interpolation, fields.
+    mutating func requireValue(_ t: JType, _ e: ExprID) -> JType {
+        if t.isOptional, t != .error {
+            unnarrowed(e, t)
+            return .error
+        }
+        return t
+    }
+
+    /// The type of an expression, recorded in the side table.
+    mutating func check(_ e: ExprID, _ scope: Scope) -> JType {
+        let t = infer(e, scope)
+        types[Int(e.index)] = t
+        return t
+    }
+
+    mutating func infer(_ e: ExprID, _ scope: Scope) -> JType {
+        let node = exprs[e]
+        switch node.kind {
+        case .integer: return .intLiteral
+        case .decimal, .percent: return .decimalLiteral
+        case .string(let parts):
+            for case .interpolation(let inner) in parts {
+                let t = check(inner, scope)
+                if t.isOptional, t != .error {
+                    unnarrowed(inner, t)
+                } else if case .event = t {
+                    report(SemanticCode.typeMismatch, exprs[inner].span, "a whole event cannot be put in a string", label: "pick a field", hint: "Insert one of its fields, e.g. `{alias.field}`.")
+                } else if t == .profile {
+                    report(SemanticCode.typeMismatch, exprs[inner].span, "the whole profile cannot be put in a string", label: "pick an attribute", hint: "Insert one attribute, e.g. `{profile.first_name}`.")
+                }
+            }
+            return .stringLiteral
+        case .bool: return .bool
+        case .none: return .noneLiteral
+        case .duration: return .duration
+        case .timeOfDay: return .timeOfDay
+        case .date, .today: return .date
+        case .now: return .time
+        case .profile: return .profile
+        case .error: return .error
+        case .paren(let inner): return check(inner, scope)
+        case .name(let n): return resolveName(n, span: node.span, scope)
+        case .member(let base, let field): return member(e, base, field, scope)
+        case .unary(let op, let operand):
+            let t = check(operand, scope)
+            if op == .not {
+                expect(t, .bool, at: operand, what: "the operand of 'not'")
+                return .bool
+            }
+            let v = requireValue(t, operand)
+            if v.numericRank != nil || v == .duration || v == .error { return v }
+            report(SemanticCode.invalidOperands, node.span, "'-' cannot negate \(describe(v))", label: "not a number")
+            return .error
+        case .binary(let op, let l, let r): return binary(e, op, l, r, scope)
+        case .history(let q): return history(q, span: node.span, scope)
+        }
+    }
+
+    mutating func resolveName(_ n: String, span: Span, _ scope: Scope) -> JType {
+        if let ev = scope.bareFields, let f = ev.field(n) {
+            return scope.narrowed.contains(n) ? f.type.unwrapped : f.type
+        }
+        if let a = scope.aliases[n] {
+            usedAliases.insert(a.span.start)
+            return .event(a.event)
+        }
+        var candidates = Array(scope.aliases.keys)
+        if let ev = scope.bareFields { candidates += ev.fields.map(\.name) }
+        var hint: String?
+        if schema.attribute(n) != nil {
+            hint = "profile attributes are read as `profile.\(n)`"
+        } else if schema.events[n] != nil {
+            hint = "to read the event's fields, name it with 'as', e.g. 'on \(n) as \(n.prefix(1))'"
+        } else if let a = aliases.last(where: { $0.name == n }) {
+            hint = "'\(n)' names the event of a 'wait for' (line \(tree.source.location(of: a.span.start).line)) and is only in scope inside that block"
+        } else if scope.audience {
+            hint = "an audience journey ('on daily at') has no trigger event; use profile attributes and history queries"
+        } else if let s = suggestion(for: n, among: candidates + ["profile", "now", "today"]) {
+            hint = "did you mean '\(s)'?"
+        }
+        report(SemanticCode.unknownName, span, "'\(n)' is not defined here", label: "unknown name", hint: hint ?? "Use profile.ATTRIBUTE, an alias bound with 'as', or (inside 'where') a field of the event.")
+        return .error
+    }
+
+    mutating func member(_ e: ExprID, _ base: ExprID, _ field: Ident, _ scope: Scope) -> JType {
+        let bt = check(base, scope)
+        var result: JType
+        switch bt.unwrapped {
+        case .profile:
+            guard let attr = schema.attribute(field.name) else {
+                if schema.hasProfile { unknownAttribute(field) }
+                return .error
+            }
+            result = attr.type
+        case .event(let name):
+            guard let ev = schema.events[name], let f = ev.field(field.name) else {
+                let s = suggestion(for: field.name, among: schema.events[name]?.fields.map(\.name) ?? [])
+                report(SemanticCode.unknownField, field.span, "the event '\(name)' has no field '\(field.name)'" + (s.map { "; did you mean '\($0)'?" } ?? ""),
+                       label: "unknown field", hint: s.map { "did you mean '\($0)'?" } ?? "Its fields are: \(schema.events[name]?.fields.map(\.name).joined(separator: ", ") ?? "none").")
+                return .error
+            }
+            result = f.type
+            if bt.isOptional { result = result.asOptional }
+        case .error:
+            return .error
+        default:
+            report(SemanticCode.unknownField, field.span, "\(describe(bt)) has no field '\(field.name)'", label: "no fields here")
+            return .error
+        }
+        if let key = pathKey(e), scope.narrowed.contains(key) { result = result.unwrapped }
+        return result
+    }
+
+    mutating func binary(_ e: ExprID, _ op: BinaryOp, _ l: ExprID, _ r: ExprID, _ scope: Scope) -> JType {
+        let span = exprs[e].span
+        switch op {
+        case .and, .or:
+            checkCondition(l, scope)
+            var right = scope
+            let n = narrowing(l)
+            right.narrowed.formUnion(op == .and ? n.whenTrue : n.whenFalse)
+            checkCondition(r, right)
+            return .bool
+        case .equal, .notEqual:
+            let a = check(l, scope), b = check(r, scope)
+            if a == .error || b == .error { return .bool }
+            if a == .noneLiteral || b == .noneLiteral {
+                let other = a == .noneLiteral ? b : a
+                let otherExpr = a == .noneLiteral ? r : l
+                if !other.isOptional {
+                    report(SemanticCode.typeMismatch, exprs[otherExpr].span, "`\(tree.source.slice(exprs[otherExpr].span))` is \(other), which is never none", label: "not optional",
+                           hint: "Only optional values (T?) can be none.")
+                }
+                return .bool
+            }
+            if JType.common(a.unwrapped, b.unwrapped) == nil {
+                report(SemanticCode.typeMismatch, span, "cannot compare \(describe(a)) with \(describe(b))", label: "different types")
+            }
+            return .bool
+        case .less, .lessEqual, .greater, .greaterEqual:
+            let a = requireValue(check(l, scope), l), b = requireValue(check(r, scope), r)
+            if a == .error || b == .error { return .bool }
+            let orderable: Set<JType> = [.int, .decimal, .money, .date, .time, .duration, .timeOfDay, .string]
+            if let c = JType.common(a, b), orderable.contains(c) { return .bool }
+            report(SemanticCode.typeMismatch, span, "cannot order \(describe(a)) and \(describe(b)) with '\(op.spelling)'", label: "not comparable")
+            return .bool
+        case .coalesce:
+            let a = check(l, scope), b = check(r, scope)
+            if a == .error || b == .error { return a == .error ? b.settled : a.unwrapped }
+            if !a.isOptional {
+                report(SemanticCode.typeMismatch, exprs[l].span, "`\(tree.source.slice(exprs[l].span))` is \(a), which is never none, so '??' has no effect",
+                       label: "not optional", hint: "Remove '?? …'.")
+                return a
+            }
+            guard let c = JType.common(a.unwrapped, b.unwrapped) else {
+                report(SemanticCode.typeMismatch, exprs[r].span, "the default must be \(describe(a.unwrapped)), but this is \(describe(b))", label: "expected \(a.unwrapped)")
+                return a.unwrapped
+            }
+            return b.isOptional ? c.asOptional : c
+        case .add, .subtract, .multiply, .divide:
+            let a = requireValue(check(l, scope), l), b = requireValue(check(r, scope), r)
+            if a == .error || b == .error { return .error }
+            if let t = arithmetic(op, a, b) { return t }
+            report(SemanticCode.invalidOperands, span, "cannot apply '\(op.spelling)' to \(describe(a)) and \(describe(b))", label: "invalid operands",
+                   hint: a.numericRank == 2 || b.numericRank == 2 ? "money can be added to money, and multiplied or divided by a number." : nil)
+            return .error
+        }
+    }
+
+    /// The result of arithmetic on two present values, or nil when the operator does not apply.
+    func arithmetic(_ op: BinaryOp, _ a: JType, _ b: JType) -> JType? {
+        if let ra = a.numericRank, let rb = b.numericRank {
+            let aLit = a == .intLiteral || a == .decimalLiteral, bLit = b == .intLiteral || b == .decimalLiteral
+            if aLit && bLit { return ra >= rb ? a : b }
+            switch op {
+            case .add, .subtract:
+                // Money only mixes with literals; int widens to decimal.
+                if ra == 2 || rb == 2 { return (ra == 2 && (rb == 2 || bLit)) || (rb == 2 && aLit) ? .money : nil }
+                return (ra >= rb ? a : b).settled
+            case .multiply:
+                if ra == 2 && rb == 2 { return nil }
+                return (ra >= rb ? a : b).settled
+            default:
+                if ra == 2 && rb == 2 { return .decimal }
+                if rb == 2 { return nil }
+                return ra == 2 ? .money : .decimal
+            }
+        }
+        switch (op, a, b) {
+        case (.add, .stringLiteral, .stringLiteral): return .stringLiteral
+        case (.add, .string, _), (.add, .stringLiteral, _):
+            return b == .string || b == .stringLiteral ? .string : nil
+        case (.add, .time, .duration), (.add, .duration, .time), (.subtract, .time, .duration): return .time
+        case (.add, .date, .duration), (.add, .duration, .date), (.subtract, .date, .duration): return .date
+        case (.subtract, .time, .time), (.subtract, .date, .date): return .duration
+        case (.add, .duration, .duration), (.subtract, .duration, .duration): return .duration
+        case (.multiply, .duration, _) where b.numericRank == 0: return .duration
+        case (.multiply, _, .duration) where a.numericRank == 0: return .duration
+        case (.divide, .duration, _) where b.numericRank == 0: return .duration
+        default: return nil
+        }
+    }
+
+    // MARK: - History queries
+
+    mutating func history(_ q: HistoryQuery, span: Span, _ scope: Scope) -> JType {
+        let fn = q.function.name
+        guard Keywords.historyFunctions.contains(fn) else {
+            let s = suggestion(for: fn, among: Keywords.historyFunctions)
+            report(SemanticCode.unknownFunction, q.function.span, "'\(fn)' is not a function", label: "unknown function",
+                   hint: s.map { "did you mean '\($0)'?" } ?? "The history functions are count, exists, sum, last and days_since.")
+            return .error
+        }
+        let ev = lookupEvent(q.event)
+        if let c = q.condition { checkCondition(c, scope.with(bareFields: ev)) }
+        if let w = q.within { checkPositive(w, "the time window") }
+        if fn != "sum", let f = q.field {
+            report(SemanticCode.typeMismatch, f.span, "\(fn)() takes an event, not one of its fields", label: "remove '.\(f.name)'",
+                   hint: "Write \(fn)(\(q.event.name) where …); only sum() takes EVENT.FIELD.")
+        }
+        switch fn {
+        case "count": return .int
+        case "exists": return .bool
+        case "days_since": return .optional(.int)
+        case "last": return ev == nil ? .error : .optional(.event(q.event.name))
+        default: // sum
+            guard let ev else { return .error }
+            guard let f = q.field else {
+                report(SemanticCode.typeMismatch, q.event.span, "sum() needs the field to add up", label: "which field?",
+                       hint: "Write sum(\(q.event.name).FIELD), e.g. sum(order_placed.total).")
+                return .error
+            }
+            guard let field = ev.field(f.name) else {
+                let s = suggestion(for: f.name, among: ev.fields.map(\.name))
+                report(SemanticCode.unknownField, f.span, "the event '\(ev.name)' has no field '\(f.name)'", label: "unknown field", hint: s.map { "did you mean '\($0)'?" })
+                return .error
+            }
+            guard field.type.unwrapped.numericRank != nil else {
+                report(SemanticCode.typeMismatch, f.span, "sum() adds up numbers, but \(ev.name).\(f.name) is \(field.type)", label: "not a number")
+                return .error
+            }
+            return field.type.unwrapped
+        }
+    }
+}

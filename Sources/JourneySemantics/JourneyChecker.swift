@@ -1,0 +1,216 @@
+import JourneyDiagnostics
+import JourneySyntax
+
+/// Checks one journey: header, statements, sends; writes expression types into a side table.
+struct JourneyChecker {
+    let schema: Schema
+    let tree: SyntaxTree
+    let journey: JourneyDecl
+    var exprs: ExprArena { tree.exprs }
+    var file: String { tree.source.path }
+    var types: [JType]
+    var diagnostics: [Diagnostic] = []
+    /// Every alias bound in the journey, and the ones used.
+    var aliases: [(name: String, span: Span)] = []
+    var usedAliases: Set<Int> = []
+
+    init(project: ProjectChecker, fileIndex: Int, journey: JourneyDecl) {
+        self.schema = project.schema
+        self.tree = project.trees[fileIndex]
+        self.journey = journey
+        self.types = project.types[fileIndex]
+    }
+
+    mutating func report(_ code: DiagnosticCode, _ span: Span, _ message: String, label: String = "", hint: String? = nil) {
+        diagnostics.append(Diagnostic(code, file: file, span: span, message: message, label: label, hint: hint))
+    }
+
+    mutating func run() {
+        var scope = Scope()
+        var hasGoal = false
+        // The trigger first: its alias is in scope everywhere in the journey.
+        for clause in journey.header {
+            switch clause {
+            case .on(let event, let alias, _, _):
+                if lookupEvent(event) != nil, let a = alias { bind(a, event: event.name, in: &scope) }
+            case .daily(_, let alias, _):
+                scope.audience = true
+                if let a = alias {
+                    report(SemanticCode.aliasInAudience, a.span, "an audience journey ('on daily at') has no trigger event to name '\(a.name)'",
+                           label: "no event to bind", hint: "Remove 'as \(a.name)'; filter the audience with 'when' on the profile and its history.")
+                }
+            default: break
+            }
+        }
+        for clause in journey.header {
+            switch clause {
+            case .on(let event, _, let cond, _):
+                if let c = cond { checkCondition(c, scope.with(bareFields: schema.events[event.name])) }
+            case .daily: break
+            case .when(let c, _):
+                checkCondition(c, scope)
+            case .goal(let event, let cond, _):
+                hasGoal = true
+                let ev = lookupEvent(event)
+                if let c = cond { checkCondition(c, scope.with(bareFields: ev)) }
+            case .exitOn(let event, let cond, _):
+                let ev = lookupEvent(event)
+                if let c = cond { checkCondition(c, scope.with(bareFields: ev)) }
+            case .reentry(let r, _):
+                if case .after(let d) = r { checkPositive(d, "the re-entry delay") }
+            }
+        }
+        _ = checkBlock(journey.body.statements, scope)
+        for a in aliases where !usedAliases.contains(a.span.start) {
+            report(SemanticCode.unusedAlias, a.span, "the alias '\(a.name)' is never used", label: "unused", hint: "Remove 'as \(a.name)', or use it.")
+        }
+        if !hasGoal {
+            report(SemanticCode.noGoal, journey.name.span, "the journey '\(journey.name.name)' has no goal", label: "no goal",
+                   hint: "Add 'goal EVENT' (e.g. 'goal order_placed') so conversions are counted and converted customers leave the journey.")
+        }
+        checkCap()
+    }
+
+    mutating func bind(_ alias: Ident, event: String, in scope: inout Scope) {
+        scope.aliases[alias.name] = Alias(event: event, span: alias.span)
+        aliases.append((alias.name, alias.span))
+    }
+
+    mutating func lookupEvent(_ name: Ident) -> EventSchema? {
+        if let e = schema.events[name.name] { return e }
+        let s = suggestion(for: name.name, among: schema.events.keys)
+        report(SemanticCode.unknownEvent, name.span, "'\(name.name)' is not a declared event" + (s.map { "; did you mean '\($0)'?" } ?? ""),
+               label: "unknown event", hint: s.map { "did you mean '\($0)'?" } ?? "Declare it in the schema: 'event \(name.name) { … }'.")
+        return nil
+    }
+
+    mutating func checkPositive(_ d: DurationLit, _ what: String) {
+        if d.seconds <= 0 {
+            report(SemanticCode.nonPositiveDuration, d.span, "\(what) must be longer than zero, not \(d.text)", label: "not a positive duration",
+                   hint: "Use a positive duration such as 1h or 2d.")
+        }
+    }
+
+    // MARK: - Statements
+
+    /// Checks a block; returns whether it always ends in `exit`, and what is narrowed at its end.
+    mutating func checkBlock(_ statements: [Stmt], _ outer: Scope) -> (terminates: Bool, narrowed: Set<String>) {
+        var scope = outer
+        var terminated = false
+        var reportedUnreachable = false
+        for stmt in statements {
+            if terminated, !reportedUnreachable {
+                reportedUnreachable = true
+                report(SemanticCode.unreachable, stmt.span, "this step can never run: the journey has already exited", label: "unreachable",
+                       hint: "Remove it, or move it before the 'exit'.")
+            }
+            if checkStatement(stmt, &scope) { terminated = true }
+        }
+        return (terminated, scope.narrowed)
+    }
+
+    /// Checks one statement; true when it always exits.
+    mutating func checkStatement(_ stmt: Stmt, _ scope: inout Scope) -> Bool {
+        switch stmt.kind {
+        case .wait(let d):
+            checkPositive(d, "a wait")
+            return false
+        case .waitUntil:
+            return false
+        case .waitFor(let w):
+            let ev = lookupEvent(w.event)
+            if let c = w.condition { checkCondition(c, scope.with(bareFields: ev)) }
+            checkPositive(w.within, "the time to wait for \(w.event.name)")
+            var inner = scope
+            if let a = w.alias, ev != nil { bind(a, event: w.event.name, in: &inner) }
+            var paths: [(Bool, Set<String>)] = []
+            if let b = w.arrived {
+                paths.append(checkBlock(b.statements, inner))
+            } else {
+                paths.append((false, scope.narrowed))
+            }
+            if let b = w.timedOut {
+                paths.append(checkBlock(b.statements, scope))
+            } else {
+                paths.append((false, scope.narrowed))
+            }
+            return join(paths, &scope)
+        case .if(let branches, let elseBlock):
+            var base = scope
+            var paths: [(Bool, Set<String>)] = []
+            for br in branches {
+                let n = checkCondition(br.condition, base)
+                var inBranch = base
+                inBranch.narrowed.formUnion(n.whenTrue)
+                paths.append(checkBlock(br.block.statements, inBranch))
+                base.narrowed.formUnion(n.whenFalse)
+            }
+            if let e = elseBlock {
+                paths.append(checkBlock(e.statements, base))
+            } else {
+                paths.append((false, base.narrowed))
+            }
+            return join(paths, &scope)
+        case .split(let branches):
+            checkSplit(branches, span: stmt.span)
+            let paths = branches.map { checkBlock($0.block.statements, scope) }
+            return join(paths, &scope)
+        case .send(let links):
+            checkSend(links, scope)
+            return false
+        case .set(let attr, let value):
+            let t = check(value, scope)
+            guard let field = schema.attribute(attr.name) else {
+                if schema.hasProfile { unknownAttribute(attr) }
+                return false
+            }
+            if !t.isAssignable(to: field.type) {
+                report(SemanticCode.typeMismatch, exprs[value].span, "profile.\(attr.name) is \(field.type), but this value is \(t)", label: "expected \(field.type)")
+            }
+            let key = "profile.\(attr.name)"
+            if t.isOptional { scope.narrowed.remove(key) } else { scope.narrowed.insert(key) }
+            return false
+        case .exit:
+            return true
+        }
+    }
+
+    /// After branches: the construct exits when every path does; narrowings that hold on every
+    /// path that goes on hold after it.
+    func join(_ paths: [(Bool, Set<String>)], _ scope: inout Scope) -> Bool {
+        let open = paths.filter { !$0.0 }
+        guard let first = open.first else { return true }
+        scope.narrowed = open.dropFirst().reduce(first.1) { $0.intersection($1.1) }
+        return false
+    }
+
+    mutating func checkSplit(_ branches: [SplitBranch], span: Span) {
+        var total = 0
+        for b in branches {
+            total += b.percent.basisPoints
+            if b.percent.basisPoints <= 0 {
+                report(SemanticCode.emptySplitBranch, b.percent.span, "a split branch of \(b.percent.text) never runs", label: "0%",
+                       hint: "Give the branch a share above 0%, or remove it.")
+            }
+        }
+        if total != 10_000 {
+            let shown = total % 100 == 0 ? "\(total / 100)%" : "\(Double(total) / 100)%"
+            report(SemanticCode.splitNotWhole, Span(span.start, span.start + 5), "the split's branches add up to \(shown), not 100%",
+                   label: "sums to \(shown)", hint: "Make the percentages add up to exactly 100%.")
+        }
+    }
+
+    mutating func unknownAttribute(_ attr: Ident) {
+        let s = suggestion(for: attr.name, among: schema.profile.map(\.name))
+        report(SemanticCode.unknownAttribute, attr.span, "`profile.\(attr.name)` is not a profile attribute" + (s.map { "; did you mean `\($0)`?" } ?? ""),
+               label: "not in the profile", hint: s.map { "did you mean '\($0)'?" } ?? "Declare it in 'profile { … }' in the schema.")
+    }
+}
+
+extension Scope {
+    func with(bareFields event: EventSchema?) -> Scope {
+        var s = self
+        s.bareFields = event
+        return s
+    }
+}

@@ -1,0 +1,54 @@
+import JourneyDiagnostics
+import JourneySyntax
+
+/// A declared field (profile attribute or event field) with its resolved type.
+public struct SchemaField: Sendable, Hashable {
+    public var name: String
+    public var type: JType
+    public var file: String
+    public var span: Span
+}
+
+/// A declared event.
+public struct EventSchema: Sendable, Hashable {
+    public var name: String
+    public var fields: [SchemaField]
+    public var file: String
+    public var span: Span
+    public func field(_ name: String) -> SchemaField? { fields.first { $0.name == name } }
+}
+
+/// A declared channel: its kind bound to profile attributes.
+public struct ChannelBinding: Sendable, Hashable {
+    public var kind: String
+    /// The profile attribute holding the address, and the one holding consent.
+    public var address: String?
+    public var consent: String?
+    public var file: String
+    public var span: Span
+}
+
+/// The global send policy.
+public struct Policy: Sendable, Hashable {
+    public var cap: (count: Int, windowSeconds: Int64)?
+    public var quietHours: (from: Int, to: Int)?
+
+    public static func == (a: Policy, b: Policy) -> Bool {
+        a.cap?.count == b.cap?.count && a.cap?.windowSeconds == b.cap?.windowSeconds
+            && a.quietHours?.from == b.quietHours?.from && a.quietHours?.to == b.quietHours?.to
+    }
+    public func hash(into h: inout Hasher) {
+        h.combine(cap?.count); h.combine(cap?.windowSeconds); h.combine(quietHours?.from); h.combine(quietHours?.to)
+    }
+}
+
+/// Everything the project's schema declares.
+public struct Schema: Sendable {
+    public var profile: [SchemaField] = []
+    public var hasProfile = false
+    public var events: [String: EventSchema] = [:]
+    public var channels: [String: ChannelBinding] = [:]
+    public var policy = Policy()
+
+    public func attribute(_ name: String) -> SchemaField? { profile.first { $0.name == name } }
+}

@@ -1,0 +1,71 @@
+import JourneyDiagnostics
+
+/// The semantic phase's diagnostic catalogue: names (J02xx), types (J03xx), rules (J04xx), lints (J05xx).
+public enum SemanticCode {
+    // MARK: Names and declarations
+    public static let duplicateDeclaration = DiagnosticCode("J0201", "duplicate-declaration", .error,
+        "A name declared twice in the project", help: "Rename or remove one of the declarations; names are unique across all files of a project.")
+    public static let unknownType = DiagnosticCode("J0202", "unknown-type", .error,
+        "A type that does not exist", help: "The types are bool, int, decimal, money, string, url, date, time, duration, T? and list[T].")
+    public static let unknownAttribute = DiagnosticCode("J0203", "unknown-attribute", .error,
+        "A profile attribute that the schema does not declare", help: "Use an attribute declared in 'profile { … }', or declare it there.")
+    public static let unknownEvent = DiagnosticCode("J0204", "unknown-event", .error,
+        "An event that the schema does not declare", help: "Use an event declared with 'event NAME { … }', or declare it.")
+    public static let unknownField = DiagnosticCode("J0205", "unknown-field", .error,
+        "A field that the event does not have", help: "Use a field declared in the event's declaration.")
+    public static let unknownName = DiagnosticCode("J0206", "unknown-name", .error,
+        "A name that is not in scope", help: "Use profile.ATTRIBUTE, an alias bound with 'as', or (inside 'where') a field of the event.")
+    public static let unknownFunction = DiagnosticCode("J0207", "unknown-function", .error,
+        "A function that does not exist", help: "The history functions are count, exists, sum, last and days_since.")
+    public static let unknownChannelKind = DiagnosticCode("J0208", "unknown-channel-kind", .error,
+        "A channel kind that does not exist", help: "The channel kinds are push, web_push, email, sms, whatsapp, wallet and in_app.")
+    public static let undeclaredChannel = DiagnosticCode("J0209", "undeclared-channel", .error,
+        "A send on a channel the schema does not declare", help: "Declare the channel in the schema: 'channel KIND address profile.ATTRIBUTE'.")
+    public static let unknownMessageField = DiagnosticCode("J0210", "unknown-message-field", .error,
+        "A message field that the channel kind does not have", help: "Each channel kind has its own fields; see the language reference.")
+    public static let missingProfile = DiagnosticCode("J0211", "missing-profile", .error,
+        "A project without a profile declaration", help: "Declare the profile attributes once, in 'profile { … }' (usually in schema.journey).")
+    public static let duplicateField = DiagnosticCode("J0212", "duplicate-field", .error,
+        "A field given twice in one block", help: "Keep one of the two.")
+    // MARK: Types
+    public static let typeMismatch = DiagnosticCode("J0301", "type-mismatch", .error,
+        "A value of the wrong type", help: "Change the value, or compare it with a value of its own type.")
+    public static let unnarrowedOptional = DiagnosticCode("J0302", "unnarrowed-optional", .error,
+        "An optional value used where a value is needed", help: "Give a default with '??', or use it inside 'if x != none { … }'.")
+    public static let invalidOperands = DiagnosticCode("J0303", "invalid-operands", .error,
+        "An operator applied to values it does not work on", help: "Check the types on both sides of the operator.")
+    // MARK: Journey rules
+    public static let splitNotWhole = DiagnosticCode("J0401", "split-not-100", .error,
+        "Split percentages that do not sum to 100%", help: "Make the branches' percentages add up to exactly 100%.")
+    public static let unreachable = DiagnosticCode("J0402", "unreachable", .error,
+        "A step that can never run, after 'exit'", help: "Remove the step, or move it before the 'exit'.")
+    public static let nonPositiveDuration = DiagnosticCode("J0403", "non-positive-wait", .error,
+        "A wait or time window of zero or less", help: "Wait for a positive duration, e.g. 'wait 1h'.")
+    public static let aliasInAudience = DiagnosticCode("J0404", "alias-in-audience-journey", .error,
+        "A trigger alias in an audience journey, which has no triggering event", help: "Remove the alias; an 'on daily at' journey starts from the profile, not an event.")
+    public static let emptySplitBranch = DiagnosticCode("J0405", "empty-split-branch", .error,
+        "A split branch of 0%", help: "Give every branch a share above 0%, or remove it.")
+    public static let invalidPolicy = DiagnosticCode("J0406", "invalid-policy", .error,
+        "A policy rule that cannot work", help: "A cap needs at least one message over a positive window; quiet hours need two different times.")
+    public static let invalidChannelBinding = DiagnosticCode("J0407", "invalid-channel-binding", .error,
+        "A channel whose address or consent is not a profile attribute of the right type", help: "Bind the address to a string attribute and consent to a bool attribute of the profile.")
+    // MARK: Lints
+    public static let unusedAlias = DiagnosticCode("J0501", "unused-alias", .warning,
+        "An alias that is never used", help: "Remove 'as NAME', or use the alias.")
+    public static let repeatedChannel = DiagnosticCode("J0502", "repeated-channel", .warning,
+        "The same channel twice in one fallback chain", help: "A channel that was not deliverable will not be on its second try; remove the repeat.")
+    public static let noGoal = DiagnosticCode("J0503", "no-goal", .warning,
+        "A journey without a goal", help: "Add 'goal EVENT' so conversions are counted and converted customers leave the journey.")
+    public static let longSMS = DiagnosticCode("J0504", "long-sms", .warning,
+        "An SMS longer than one segment", help: "Keep an SMS within 160 GSM-7 characters (70 with other characters), or it is sent and billed as several.")
+    public static let exceedsCap = DiagnosticCode("J0505", "exceeds-cap", .warning,
+        "A journey that can send more messages than the policy's cap allows in its window", help: "Space the sends out with waits, or remove one; the extra sends would be suppressed.")
+
+    public static let all: [DiagnosticCode] = [
+        duplicateDeclaration, unknownType, unknownAttribute, unknownEvent, unknownField, unknownName, unknownFunction,
+        unknownChannelKind, undeclaredChannel, unknownMessageField, missingProfile, duplicateField,
+        typeMismatch, unnarrowedOptional, invalidOperands,
+        splitNotWhole, unreachable, nonPositiveDuration, aliasInAudience, emptySplitBranch, invalidPolicy, invalidChannelBinding,
+        unusedAlias, repeatedChannel, noGoal, longSMS, exceedsCap,
+    ]
+}

@@ -1,0 +1,117 @@
+import JourneyDiagnostics
+import JourneySyntax
+
+extension JourneyChecker {
+    /// Checks a send's fallback chain: channels known and declared, no repeats, fields and types.
+    mutating func checkSend(_ links: [SendLink], _ scope: Scope) {
+        var seen: [String: Span] = [:]
+        for link in links {
+            let name = link.channel.name
+            guard let kind = ChannelKind.byName[name] else {
+                let s = suggestion(for: name, among: Keywords.channelKinds + ["wait", "if", "split", "set", "exit"])
+                report(SemanticCode.unknownChannelKind, link.channel.span, "'\(name)' is not a channel kind", label: "unknown channel",
+                       hint: s.map { "did you mean '\($0)'?" } ?? "The channel kinds are \(Keywords.channelKinds.joined(separator: ", ")).")
+                checkMessage(link.message, kind: nil, scope)
+                continue
+            }
+            if schema.channels[name] == nil {
+                report(SemanticCode.undeclaredChannel, link.channel.span, "the channel '\(name)' is not declared in the schema", label: "undeclared channel",
+                       hint: "Declare it, e.g. 'channel \(name) address profile.ATTRIBUTE', or use a declared channel (\(schema.channels.keys.sorted().joined(separator: ", "))).")
+            }
+            if seen[name] != nil {
+                report(SemanticCode.repeatedChannel, link.channel.span, "'\(name)' appears twice in this fallback chain", label: "repeated",
+                       hint: "If \(name) was not deliverable the first time, it will not be the second; remove the repeat.")
+            }
+            seen[name] = link.channel.span
+            checkMessage(link.message, kind: kind, scope)
+        }
+    }
+
+    mutating func checkMessage(_ message: Message, kind: ChannelKind?, _ scope: Scope) {
+        switch message {
+        case .text(let e):
+            let t = check(e, scope)
+            if kind?.name == "sms" { checkSMSLength(e) }
+            _ = t
+        case .fields(let block):
+            checkFields(block, kind: kind, scope)
+        case .template(let name, let params):
+            if case .string(let parts) = exprs[name].kind, parts.contains(where: { if case .interpolation = $0 { true } else { false } }) {
+                report(SemanticCode.typeMismatch, exprs[name].span, "a template's name must be fixed text", label: "no '{…}' here")
+            }
+            if let p = params { checkFields(p, kind: nil, scope) }
+        }
+    }
+
+    /// A message block's fields (kind given) or a template's parameters / pass fields (kind nil).
+    mutating func checkFields(_ block: FieldBlock, kind: ChannelKind?, _ scope: Scope) {
+        var seen: Set<String> = []
+        for field in block.fields {
+            let name = field.name.name
+            if !seen.insert(name).inserted {
+                report(SemanticCode.duplicateField, field.name.span, "the field '\(name)' is given twice", label: "second '\(name)'", hint: "Keep one of the two.")
+            }
+            var want: MessageFieldType? = nil
+            if let kind {
+                guard let ft = kind.fieldType(name) else {
+                    let names = kind.fields.map(\.0)
+                    let s = suggestion(for: name, among: names)
+                    report(SemanticCode.unknownMessageField, field.name.span, "a \(kind.name) message has no field '\(name)'" + (s.map { "; did you mean '\($0)'?" } ?? ""),
+                           label: "not a \(kind.name) field", hint: "\(kind.name) messages have: \(names.joined(separator: ", ")).")
+                    checkValue(field.value, want: nil, scope)
+                    continue
+                }
+                want = ft
+            }
+            checkValue(field.value, want: want, scope)
+            if kind?.name == "sms", name == "text", case .expr(let e) = field.value { checkSMSLength(e) }
+        }
+    }
+
+    mutating func checkValue(_ value: FieldValue, want: MessageFieldType?, _ scope: Scope) {
+        switch value {
+        case .block(let inner):
+            if let want, want != .record {
+                report(SemanticCode.typeMismatch, inner.span, "this field takes a single value, not a block of fields", label: "expected a value")
+            }
+            checkFields(inner, kind: nil, scope)
+        case .expr(let e):
+            let t = check(e, scope)
+            switch want {
+            case .value(let w)?:
+                expect(t, w, at: e, what: "this field")
+            case .record?:
+                report(SemanticCode.typeMismatch, exprs[e].span, "this field takes a block of fields: { name: value, … }", label: "expected { … }")
+            case nil:
+                if t.isOptional, t != .error { unnarrowed(e, t) }
+                if case .event = t { report(SemanticCode.typeMismatch, exprs[e].span, "a whole event cannot be a field's value", label: "pick a field") }
+                if t == .profile { report(SemanticCode.typeMismatch, exprs[e].span, "the whole profile cannot be a field's value", label: "pick an attribute") }
+            }
+        }
+    }
+
+    /// Warns when an SMS's fixed text alone is longer than one segment.
+    mutating func checkSMSLength(_ e: ExprID) {
+        guard case .string(let parts) = exprs[e].kind else { return }
+        var count = 0
+        var gsm = true
+        for case .text(let s) in parts {
+            for u in s.unicodeScalars {
+                count += 1
+                if !GSM7.contains(u) { gsm = false }
+            }
+        }
+        let limit = gsm ? 160 : 70
+        if count > limit {
+            report(SemanticCode.longSMS, exprs[e].span,
+                   "this SMS has at least \(count) characters, more than one segment (\(limit)\(gsm ? "" : ", as it uses characters outside GSM-7"))",
+                   label: "\(count) characters", hint: "Shorten it to \(limit) characters or fewer, or it is sent and billed as several messages.")
+        }
+    }
+}
+
+/// The GSM 03.38 basic character set; any other character makes an SMS UCS-2 (70 per segment).
+let GSM7: Set<Unicode.Scalar> = {
+    let chars = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+    return Set(chars.unicodeScalars)
+}()

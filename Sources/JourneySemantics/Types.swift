@@ -1,0 +1,113 @@
+/// The type of a value in a journey.
+public indirect enum JType: Sendable, Hashable, CustomStringConvertible {
+    case bool, int, decimal, money, string, url, date, time, duration, timeOfDay
+    case optional(JType)
+    case list(JType)
+    /// The record of an event's fields, by event name.
+    case event(String)
+    case profile
+    /// The type of `none` on its own.
+    case noneLiteral
+    /// Literals that adapt: `12` may be an int, decimal or money; `12.5` a decimal or money;
+    /// a string literal may be a url.
+    case intLiteral, decimalLiteral, stringLiteral
+    /// A value whose type could not be found; an error was reported already, so it fits anywhere.
+    case error
+
+    public static let named: [String: JType] = [
+        "bool": .bool, "int": .int, "decimal": .decimal, "money": .money, "string": .string, "url": .url,
+        "date": .date, "time": .time, "duration": .duration,
+    ]
+
+    public var description: String {
+        switch self {
+        case .bool: "bool"
+        case .int, .intLiteral: "int"
+        case .decimal, .decimalLiteral: "decimal"
+        case .money: "money"
+        case .string, .stringLiteral: "string"
+        case .url: "url"
+        case .date: "date"
+        case .time: "time"
+        case .duration: "duration"
+        case .timeOfDay: "time of day"
+        case .optional(let t): "\(t)?"
+        case .list(let t): "list[\(t)]"
+        case .event(let e): "event \(e)"
+        case .profile: "profile"
+        case .noneLiteral: "none"
+        case .error: "unknown"
+        }
+    }
+
+    public var isOptional: Bool {
+        if case .optional = self { return true }
+        return self == .noneLiteral
+    }
+
+    /// The type without its optional wrapper.
+    public var unwrapped: JType {
+        if case .optional(let t) = self { return t }
+        return self
+    }
+
+    /// The type with an optional wrapper (never doubly wrapped).
+    public var asOptional: JType {
+        switch self {
+        case .optional, .error, .noneLiteral: self
+        default: .optional(self)
+        }
+    }
+
+    /// The declared type a literal settles to when nothing else is expected.
+    public var settled: JType {
+        switch self {
+        case .intLiteral: .int
+        case .decimalLiteral: .decimal
+        case .stringLiteral: .string
+        case .optional(let t): .optional(t.settled)
+        default: self
+        }
+    }
+
+    /// 0 int, 1 decimal, 2 money; nil for non-numbers.
+    var numericRank: Int? {
+        switch self {
+        case .int, .intLiteral: 0
+        case .decimal, .decimalLiteral: 1
+        case .money: 2
+        default: nil
+        }
+    }
+
+    var isLiteral: Bool { self == .intLiteral || self == .decimalLiteral || self == .stringLiteral }
+
+    /// True when a value of this type may stand where `target` is expected.
+    public func isAssignable(to target: JType) -> Bool {
+        if self == .error || target == .error || self == target { return true }
+        switch (self, target) {
+        case (.noneLiteral, .optional): return true
+        case (.optional(let a), .optional(let b)): return a.isAssignable(to: b)
+        case (_, .optional(let b)): return isAssignable(to: b)
+        case (.intLiteral, .int), (.intLiteral, .decimal), (.intLiteral, .money): return true
+        case (.decimalLiteral, .decimal), (.decimalLiteral, .money): return true
+        case (.int, .decimal): return true
+        case (.stringLiteral, .string), (.stringLiteral, .url): return true
+        case (.list(let a), .list(let b)): return a.isAssignable(to: b)
+        default: return false
+        }
+    }
+
+    /// The common type of two values compared or combined with `??`, if they have one.
+    public static func common(_ a: JType, _ b: JType) -> JType? {
+        if a.isAssignable(to: b.settled) && !(a.isLiteral && b.isLiteral) { return b.settled == .error ? a : b.settled }
+        if b.isAssignable(to: a.settled) { return a.settled }
+        if let ra = a.numericRank, let rb = b.numericRank {
+            // Two literals, or literal and value: the wider one.
+            return (ra >= rb ? a : b).settled
+        }
+        if a == .stringLiteral, b == .url || b == .string { return b }
+        if b == .stringLiteral, a == .url || a == .string { return a }
+        return nil
+    }
+}

@@ -1,0 +1,289 @@
+import JourneyDiagnostics
+
+// MARK: - Basics
+
+/// A name as written, with where it was written.
+public struct Ident: Sendable, Hashable {
+    public var name: String
+    public var span: Span
+    public init(_ name: String, _ span: Span) {
+        self.name = name
+        self.span = span
+    }
+}
+
+/// The unit a duration was written in.
+public enum DurationUnit: UInt8, Sendable {
+    case seconds, minutes, hours, days, weeks
+
+    public var letter: String { ["s", "m", "h", "d", "w"][Int(rawValue)] }
+    public var seconds: Int64 { [1, 60, 3600, 86400, 604_800][Int(rawValue)] }
+}
+
+/// A duration literal such as `24h`.
+public struct DurationLit: Sendable, Hashable {
+    public var amount: Int64
+    public var unit: DurationUnit
+    /// True when written with a leading '-' (always an error, kept to report it well).
+    public var negative: Bool
+    public var span: Span
+    public var seconds: Int64 { (negative ? -1 : 1) * amount * unit.seconds }
+    public var text: String { "\(negative ? "-" : "")\(amount)\(unit.letter)" }
+}
+
+/// A time of day such as `09:00`, in minutes after midnight.
+public struct TimeOfDayLit: Sendable, Hashable {
+    public var minutes: Int
+    public var span: Span
+    public var text: String {
+        let h = minutes / 60, m = minutes % 60
+        return (h < 10 ? "0" : "") + "\(h):" + (m < 10 ? "0" : "") + "\(m)"
+    }
+}
+
+/// A percentage, exactly, in basis points (`12.5%` is 1250).
+public struct PercentLit: Sendable, Hashable {
+    public var basisPoints: Int
+    public var text: String
+    public var span: Span
+}
+
+// MARK: - Expressions
+
+/// The index of an expression in its file's arena.
+public struct ExprID: Sendable, Hashable {
+    public var index: Int32
+    public init(_ index: Int) { self.index = Int32(index) }
+}
+
+public enum UnaryOp: Sendable { case negate, not }
+
+public enum BinaryOp: String, Sendable, CaseIterable {
+    case or, and
+    case equal = "==", notEqual = "!=", less = "<", lessEqual = "<=", greater = ">", greaterEqual = ">="
+    case coalesce = "??"
+    case add = "+", subtract = "-", multiply = "*", divide = "/"
+
+    /// Binding strength; higher binds tighter.
+    public var precedence: Int {
+        switch self {
+        case .or: 1
+        case .and: 2
+        case .equal, .notEqual, .less, .lessEqual, .greater, .greaterEqual: 4
+        case .coalesce: 5
+        case .add, .subtract: 6
+        case .multiply, .divide: 7
+        }
+    }
+
+    public var isComparison: Bool { precedence == 4 }
+    public var spelling: String { self == .or ? "or" : (self == .and ? "and" : rawValue) }
+}
+
+/// One piece of a string literal.
+public enum StringPart: Sendable, Hashable {
+    case text(String)
+    case interpolation(ExprID)
+}
+
+/// A history query: `count(EVENT [where COND] [within D])`, `sum(EVENT.FIELD …)`, `last(EVENT)`, …
+public struct HistoryQuery: Sendable, Hashable {
+    public var function: Ident
+    public var event: Ident
+    public var field: Ident?
+    public var condition: ExprID?
+    public var within: DurationLit?
+}
+
+public enum ExprKind: Sendable, Hashable {
+    case integer(Int64)
+    /// Exact decimal text as written (e.g. "12.50").
+    case decimal(String)
+    case percent(PercentLit)
+    case string([StringPart])
+    case bool(Bool)
+    case none
+    case duration(DurationLit)
+    case timeOfDay(TimeOfDayLit)
+    case date(year: Int, month: Int, day: Int)
+    case name(String)
+    case profile
+    case now
+    case today
+    case member(ExprID, Ident)
+    case unary(UnaryOp, ExprID)
+    case binary(BinaryOp, ExprID, ExprID)
+    case paren(ExprID)
+    case history(HistoryQuery)
+    /// Stands where a parse error was reported.
+    case error
+}
+
+public struct ExprNode: Sendable, Hashable {
+    public var kind: ExprKind
+    public var span: Span
+}
+
+/// All expressions of a file, addressed by `ExprID`; the tree is never mutated after parsing.
+public struct ExprArena: Sendable {
+    public private(set) var nodes: [ExprNode] = []
+    public init() {}
+
+    mutating func add(_ kind: ExprKind, _ span: Span) -> ExprID {
+        nodes.append(ExprNode(kind: kind, span: span))
+        return ExprID(nodes.count - 1)
+    }
+
+    public subscript(id: ExprID) -> ExprNode { nodes[Int(id.index)] }
+    public var count: Int { nodes.count }
+}
+
+// MARK: - Types
+
+public indirect enum TypeSyntax: Sendable, Hashable {
+    case named(Ident)
+    case optional(TypeSyntax, Span)
+    case list(TypeSyntax, Span)
+
+    public var span: Span {
+        switch self {
+        case .named(let i): i.span
+        case .optional(_, let s), .list(_, let s): s
+        }
+    }
+}
+
+// MARK: - Statements
+
+public struct Block: Sendable, Hashable {
+    public var statements: [Stmt]
+    public var span: Span
+}
+
+public struct FieldBlock: Sendable, Hashable {
+    public var fields: [MessageField]
+    public var span: Span
+}
+
+public enum FieldValue: Sendable, Hashable {
+    case expr(ExprID)
+    case block(FieldBlock)
+}
+
+public struct MessageField: Sendable, Hashable {
+    public var name: Ident
+    public var value: FieldValue
+    public var span: Span
+}
+
+public enum Message: Sendable, Hashable {
+    /// A string: the body or text.
+    case text(ExprID)
+    case fields(FieldBlock)
+    case template(name: ExprID, params: FieldBlock?)
+}
+
+/// One link of a send's fallback chain.
+public struct SendLink: Sendable, Hashable {
+    public var channel: Ident
+    public var message: Message
+    public var span: Span
+}
+
+public struct WaitFor: Sendable, Hashable {
+    public var event: Ident
+    public var alias: Ident?
+    public var condition: ExprID?
+    public var within: DurationLit
+    public var arrived: Block?
+    public var timedOut: Block?
+}
+
+public struct IfBranch: Sendable, Hashable {
+    public var condition: ExprID
+    public var block: Block
+}
+
+public struct SplitBranch: Sendable, Hashable {
+    public var percent: PercentLit
+    public var label: Ident?
+    public var block: Block
+}
+
+public enum StmtKind: Sendable, Hashable {
+    case wait(DurationLit)
+    case waitUntil(TimeOfDayLit)
+    case waitFor(WaitFor)
+    case `if`([IfBranch], else: Block?)
+    case split([SplitBranch])
+    case send([SendLink])
+    case set(attribute: Ident, value: ExprID)
+    case exit
+}
+
+public struct Stmt: Sendable, Hashable {
+    public var kind: StmtKind
+    public var span: Span
+}
+
+// MARK: - Declarations
+
+public struct FieldDecl: Sendable, Hashable {
+    public var name: Ident
+    public var type: TypeSyntax
+    public var span: Span
+}
+
+public enum PolicyRule: Sendable, Hashable {
+    case cap(count: Int, countSpan: Span, per: DurationLit, span: Span)
+    case quietHours(from: TimeOfDayLit, to: TimeOfDayLit, span: Span)
+}
+
+public enum Reentry: Sendable, Hashable {
+    case never, always
+    case after(DurationLit)
+}
+
+public enum HeaderClause: Sendable, Hashable {
+    case on(event: Ident, alias: Ident?, condition: ExprID?, span: Span)
+    case daily(at: TimeOfDayLit, alias: Ident?, span: Span)
+    case when(ExprID, span: Span)
+    case goal(event: Ident, condition: ExprID?, span: Span)
+    case exitOn(event: Ident, condition: ExprID?, span: Span)
+    case reentry(Reentry, span: Span)
+
+    public var span: Span {
+        switch self {
+        case .on(_, _, _, let s), .daily(_, _, let s), .when(_, let s), .goal(_, _, let s), .exitOn(_, _, let s), .reentry(_, let s): s
+        }
+    }
+}
+
+public struct JourneyDecl: Sendable, Hashable {
+    public var name: Ident
+    public var title: ExprID?
+    public var header: [HeaderClause]
+    public var body: Block
+}
+
+public enum DeclKind: Sendable, Hashable {
+    case profile([FieldDecl])
+    case event(Ident, [FieldDecl])
+    case channel(kind: Ident, address: ExprID, consent: ExprID?)
+    case policy([PolicyRule])
+    case journey(JourneyDecl)
+}
+
+public struct Decl: Sendable, Hashable {
+    public var kind: DeclKind
+    public var span: Span
+}
+
+/// A parsed file: its declarations, its expression arena, its comments and its parse diagnostics.
+public struct SyntaxTree: Sendable {
+    public var source: SourceFile
+    public var decls: [Decl]
+    public var exprs: ExprArena
+    public var comments: [Comment]
+    public var diagnostics: [Diagnostic]
+}

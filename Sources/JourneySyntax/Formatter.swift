@@ -1,0 +1,372 @@
+import JourneyDiagnostics
+
+/// Prints a syntax tree in the one canonical layout: two-space indents, one step per line,
+/// `} else {` on one line, at most one blank line where the source had one, and every comment
+/// kept: own-line comments on their own line, trailing comments after their line's code.
+public enum Formatter {
+    public static func format(_ tree: SyntaxTree) -> [UInt8] {
+        var p = Printer(tree: tree)
+        p.file()
+        return Array(p.finish().utf8)
+    }
+
+    /// Formats source text; nil when it has parse errors.
+    public static func format(_ source: SourceFile) -> String? {
+        let tree = Parser.parse(source)
+        guard !tree.diagnostics.contains(where: { $0.severity == .error }) else { return nil }
+        return String(decoding: format(tree), as: UTF8.self)
+    }
+}
+
+private struct Printer {
+    let tree: SyntaxTree
+    var lines: [String] = []
+    var current = ""
+    var depth = 0
+    var nextComment = 0
+
+    init(tree: SyntaxTree) { self.tree = tree }
+
+    var source: SourceFile { tree.source }
+
+    // MARK: - Lines and comments
+
+    mutating func put(_ s: String) {
+        if current.isEmpty { current = String(repeating: "  ", count: depth) }
+        current += s
+    }
+
+    mutating func endLine() {
+        if !current.isEmpty { lines.append(current) }
+        current = ""
+    }
+
+    /// True when the source line above `offset`'s line is blank.
+    func blankLineBefore(_ offset: Int) -> Bool {
+        let line = source.lineIndex(of: offset)
+        guard line > 0 else { return false }
+        return source.lineText(line - 1).allSatisfy { $0 == " " || $0 == "\t" || $0 == "\r" }
+    }
+
+    var atBlockStart: Bool {
+        guard let last = lines.last else { return true }
+        return last.hasSuffix("{")
+    }
+
+    /// Emits every comment that starts before `offset`, then a blank line if the source had one.
+    mutating func flush(before offset: Int, item: Bool = true) {
+        while nextComment < tree.comments.count, tree.comments[nextComment].span.start < offset {
+            let c = tree.comments[nextComment]
+            let text = source.slice(c.span).trimmingTrailingSpaces()
+            nextComment += 1
+            if c.ownLine || lines.isEmpty {
+                endLine()
+                if !atBlockStart, blankLineBefore(c.span.start) { lines.append("") }
+                put(text)
+                endLine()
+            } else if !current.isEmpty {
+                current += "  " + text
+            } else {
+                lines[lines.count - 1] += "  " + text
+            }
+        }
+        if item, offset < source.bytes.count, !atBlockStart, current.isEmpty, lines.last != "", blankLineBefore(offset) {
+            lines.append("")
+        }
+    }
+
+    mutating func finish() -> String {
+        endLine()
+        flush(before: Int.max, item: false)
+        endLine()
+        while lines.last == "" { lines.removeLast() }
+        return lines.isEmpty ? "" : lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Opens a block: `{`, then the inner lines one level deeper.
+    mutating func open() {
+        put("{")
+        endLine()
+        depth += 1
+    }
+
+    /// Closes a block at `end` (the offset of its `}`), flushing comments that sit inside it.
+    mutating func close(_ end: Int) {
+        flush(before: end, item: false)
+        endLine()
+        depth -= 1
+        put("}")
+    }
+
+    // MARK: - Declarations
+
+    mutating func file() {
+        for decl in tree.decls {
+            flush(before: decl.span.start)
+            declaration(decl)
+            endLine()
+        }
+    }
+
+    mutating func declaration(_ decl: Decl) {
+        switch decl.kind {
+        case .profile(let fields):
+            put("profile ")
+            fieldDecls(fields, end: decl.span.end - 1, inline: false)
+        case .event(let name, let fields):
+            put("event \(name.name) ")
+            let inlineText = fields.map { "\($0.name.name): \(type($0.type))" }.joined(separator: ", ")
+            let hasComments = tree.comments.contains { $0.span.start > name.span.end && $0.span.start < decl.span.end }
+            let fits = current.count + inlineText.count + 4 <= 100
+            fieldDecls(fields, end: decl.span.end - 1, inline: !hasComments && fits)
+        case .channel(let kind, let address, let consent):
+            put("channel \(kind.name) address \(expr(address))")
+            if let c = consent { put(" consent \(expr(c))") }
+        case .policy(let rules):
+            put("policy ")
+            open()
+            for rule in rules {
+                switch rule {
+                case .cap(let count, _, let per, let span):
+                    flush(before: span.start)
+                    put("cap \(count) messages per \(per.text)")
+                case .quietHours(let from, let to, let span):
+                    flush(before: span.start)
+                    put("quiet hours \(from.text) to \(to.text)")
+                }
+                endLine()
+            }
+            close(decl.span.end - 1)
+        case .journey(let j):
+            journey(j)
+        }
+    }
+
+    mutating func fieldDecls(_ fields: [FieldDecl], end: Int, inline: Bool) {
+        if inline {
+            put(fields.isEmpty ? "{}" : "{ " + fields.map { "\($0.name.name): \(type($0.type))" }.joined(separator: ", ") + " }")
+            return
+        }
+        open()
+        for f in fields {
+            flush(before: f.span.start)
+            put("\(f.name.name): \(type(f.type))")
+            endLine()
+        }
+        close(end)
+    }
+
+    func type(_ t: TypeSyntax) -> String {
+        switch t {
+        case .named(let i): i.name
+        case .optional(let inner, _): type(inner) + "?"
+        case .list(let inner, _): "list[\(type(inner))]"
+        }
+    }
+
+    mutating func journey(_ j: JourneyDecl) {
+        put("journey \(j.name.name) ")
+        if let t = j.title { put(expr(t) + " ") }
+        open()
+        for clause in j.header {
+            flush(before: clause.span.start)
+            header(clause)
+            endLine()
+        }
+        statements(j.body.statements)
+        close(j.body.span.end - 1)
+    }
+
+    mutating func header(_ clause: HeaderClause) {
+        switch clause {
+        case .on(let event, let alias, let cond, _):
+            put("on \(event.name)")
+            if let a = alias { put(" as \(a.name)") }
+            if let c = cond { put(" where \(expr(c))") }
+        case .daily(let at, let alias, _):
+            put("on daily at \(at.text)")
+            if let a = alias { put(" as \(a.name)") }
+        case .when(let c, _):
+            put("when \(expr(c))")
+        case .goal(let event, let cond, _):
+            put("goal \(event.name)")
+            if let c = cond { put(" where \(expr(c))") }
+        case .exitOn(let event, let cond, _):
+            put("exit on \(event.name)")
+            if let c = cond { put(" where \(expr(c))") }
+        case .reentry(let r, _):
+            switch r {
+            case .never: put("reentry never")
+            case .always: put("reentry always")
+            case .after(let d): put("reentry after \(d.text)")
+            }
+        }
+    }
+
+    // MARK: - Statements
+
+    mutating func statements(_ stmts: [Stmt]) {
+        for s in stmts {
+            flush(before: s.span.start)
+            statement(s)
+            endLine()
+        }
+    }
+
+    mutating func block(_ b: Block) {
+        open()
+        statements(b.statements)
+        close(b.span.end - 1)
+    }
+
+    mutating func statement(_ s: Stmt) {
+        switch s.kind {
+        case .wait(let d): put("wait \(d.text)")
+        case .waitUntil(let t): put("wait until \(t.text)")
+        case .waitFor(let w):
+            put("wait for \(w.event.name)")
+            if let a = w.alias { put(" as \(a.name)") }
+            if let c = w.condition { put(" where \(expr(c))") }
+            put(" within \(w.within.text)")
+            if let b = w.arrived {
+                put(" ")
+                block(b)
+            }
+            if let b = w.timedOut {
+                put(" else ")
+                block(b)
+            }
+        case .if(let branches, let elseBlock):
+            for (i, br) in branches.enumerated() {
+                put(i == 0 ? "if \(expr(br.condition)) " : " else if \(expr(br.condition)) ")
+                block(br.block)
+            }
+            if let e = elseBlock {
+                put(" else ")
+                block(e)
+            }
+        case .split(let branches):
+            put("split ")
+            open()
+            for br in branches {
+                flush(before: br.percent.span.start)
+                put(br.percent.text + " ")
+                if let l = br.label { put(l.name + " ") }
+                block(br.block)
+                endLine()
+            }
+            close(s.span.end - 1)
+        case .send(let links):
+            for (i, link) in links.enumerated() {
+                if i > 0 { put(" else ") }
+                put(link.channel.name + " ")
+                message(link.message)
+            }
+        case .set(let attr, let value):
+            put("set profile.\(attr.name) = \(expr(value))")
+        case .exit:
+            put("exit")
+        }
+    }
+
+    mutating func message(_ m: Message) {
+        switch m {
+        case .text(let e): put(expr(e))
+        case .fields(let b): fieldBlock(b)
+        case .template(let name, let params):
+            put("template \(expr(name))")
+            if let p = params {
+                put(" ")
+                fieldBlock(p)
+            }
+        }
+    }
+
+    mutating func fieldBlock(_ b: FieldBlock) {
+        if b.fields.isEmpty, !tree.comments.contains(where: { $0.span.start > b.span.start && $0.span.start < b.span.end }) {
+            put("{}")
+            return
+        }
+        open()
+        for f in b.fields {
+            flush(before: f.span.start)
+            put("\(f.name.name): ")
+            switch f.value {
+            case .expr(let e): put(expr(e))
+            case .block(let inner): fieldBlock(inner)
+            }
+            endLine()
+        }
+        close(b.span.end - 1)
+    }
+
+    // MARK: - Expressions
+
+    func expr(_ id: ExprID) -> String {
+        let node = tree.exprs[id]
+        switch node.kind {
+        case .integer(let v): return String(v)
+        case .decimal(let t): return t
+        case .percent(let p): return p.text
+        case .string(let parts): return string(parts)
+        case .bool(let b): return b ? "true" : "false"
+        case .none: return "none"
+        case .duration(let d): return d.text
+        case .timeOfDay(let t): return t.text
+        case .date(let y, let m, let d):
+            return padded(y, 4) + "-" + padded(m, 2) + "-" + padded(d, 2)
+        case .name(let n): return n
+        case .profile: return "profile"
+        case .now: return "now"
+        case .today: return "today"
+        case .member(let b, let f): return expr(b) + "." + f.name
+        case .unary(.not, let e): return "not " + expr(e)
+        case .unary(.negate, let e): return "-" + expr(e)
+        case .binary(let op, let l, let r): return "\(expr(l)) \(op.spelling) \(expr(r))"
+        case .paren(let e): return "(" + expr(e) + ")"
+        case .history(let q):
+            var s = "\(q.function.name)(\(q.event.name)"
+            if let f = q.field { s += ".\(f.name)" }
+            if let c = q.condition { s += " where \(expr(c))" }
+            if let w = q.within { s += " within \(w.text)" }
+            return s + ")"
+        case .error: return source.slice(node.span)
+        }
+    }
+
+    func string(_ parts: [StringPart]) -> String {
+        var s = "\""
+        for part in parts {
+            switch part {
+            case .text(let t):
+                for ch in t.unicodeScalars {
+                    switch ch {
+                    case "\"": s += "\\\""
+                    case "\\": s += "\\\\"
+                    case "\n": s += "\\n"
+                    case "\t": s += "\\t"
+                    case "{": s += "{{"
+                    case "}": s += "}}"
+                    default: s.unicodeScalars.append(ch)
+                    }
+                }
+            case .interpolation(let e): s += "{" + expr(e) + "}"
+            }
+        }
+        return s + "\""
+    }
+}
+
+/// Zero-padded decimal digits.
+func padded(_ v: Int, _ width: Int) -> String {
+    let digits = "\(v)"
+    return String(repeating: "0", count: max(0, width - digits.count)) + digits
+}
+
+extension String {
+    func trimmingTrailingSpaces() -> String {
+        var s = Substring(self)
+        while let last = s.last, last == " " || last == "\t" || last == "\r" { s = s.dropLast() }
+        return String(s)
+    }
+}

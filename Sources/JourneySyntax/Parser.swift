@@ -1,0 +1,675 @@
+import JourneyDiagnostics
+
+/// Thrown to unwind to the nearest statement or declaration after a parse error was reported.
+struct ParseError: Error {}
+
+/// A recursive-descent parser that recovers at statement and declaration boundaries, so one run
+/// reports every independent error of a file.
+public struct Parser {
+    let file: SourceFile
+    var tokens: [Token]
+    var pos = 0
+    var arena = ExprArena()
+    var diagnostics: [Diagnostic] = []
+
+    /// Parses one file.
+    public static func parse(_ file: SourceFile) -> SyntaxTree {
+        let lexed = Lexer.lex(file)
+        var p = Parser(file: file, tokens: lexed.tokens)
+        p.diagnostics = lexed.diagnostics
+        let decls = p.parseFile()
+        return SyntaxTree(source: file, decls: decls, exprs: p.arena, comments: lexed.comments, diagnostics: p.diagnostics)
+    }
+
+    init(file: SourceFile, tokens: [Token]) {
+        self.file = file
+        self.tokens = tokens
+    }
+
+    // MARK: - Token helpers
+
+    var current: Token { tokens[pos] }
+    var kind: TokenKind { tokens[pos].kind }
+    func peekKind(_ k: Int) -> TokenKind { tokens[min(pos + k, tokens.count - 1)].kind }
+
+    mutating func advance() -> Token {
+        let t = tokens[pos]
+        if pos < tokens.count - 1 { pos += 1 }
+        return t
+    }
+
+    func text(_ t: Token) -> String { file.slice(t.span) }
+
+    /// True when the current token is the identifier `word` (a contextual keyword).
+    func atWord(_ word: String) -> Bool { kind == .identifier && text(current) == word }
+
+    mutating func accept(_ k: TokenKind) -> Bool {
+        if kind == k { pos += 1; return true }
+        return false
+    }
+
+    mutating func skipNewlines() { while kind == .newline { pos += 1 } }
+
+    /// The description of the current token in an error message.
+    var found: String {
+        switch kind {
+        case .identifier, .integer, .decimal, .duration, .percent, .timeOfDay, .date: "'\(text(current))'"
+        default: kind.display
+        }
+    }
+
+    mutating func fail(_ message: String, span: Span? = nil, label: String = "", hint: String? = nil) -> ParseError {
+        fail(SyntaxCode.unexpectedToken, message, span: span, label: label, hint: hint)
+    }
+
+    mutating func fail(_ code: DiagnosticCode, _ message: String, span: Span? = nil, label: String = "", hint: String? = nil) -> ParseError {
+        let s = span ?? (kind == .newline ? Span(current.span.start, current.span.start) : current.span)
+        // One report per position: a second error at the same spot is a consequence of the first.
+        if diagnostics.last?.span.start != s.start || diagnostics.last?.file != file.path {
+            diagnostics.append(Diagnostic(code, file: file.path, span: s, message: message, label: label, hint: hint))
+        }
+        return ParseError()
+    }
+
+    mutating func expect(_ k: TokenKind, _ what: String, hint: String? = nil) throws -> Token {
+        if kind == k { return advance() }
+        throw fail("expected \(what), found \(found)", label: "expected \(what)", hint: hint)
+    }
+
+    mutating func expectIdent(_ what: String) throws -> Ident {
+        if kind == .identifier {
+            let t = advance()
+            return Ident(text(t), t.span)
+        }
+        if let kw = Keywords.spelling(of: kind) {
+            throw fail("'\(kw)' is a reserved word and cannot be used as \(what)", label: "reserved word", hint: "Choose another name; reserved words are listed in grammar/journey.ebnf.")
+        }
+        throw fail("expected \(what), found \(found)", label: "expected \(what)")
+    }
+
+    mutating func expectWord(_ word: String, hint: String? = nil) throws {
+        if atWord(word) { pos += 1; return }
+        throw fail("expected '\(word)', found \(found)", label: "expected '\(word)'", hint: hint)
+    }
+
+    /// After a statement or declaration: the end of the line, or a closing brace left for the block.
+    mutating func expectLineEnd(after what: String) throws {
+        if kind == .newline || kind == .eof || kind == .rBrace { return }
+        throw fail("expected the end of the line after \(what), found \(found)", label: "unexpected here",
+                   hint: "Put each step on its own line.")
+    }
+
+    /// Skips to the end of the current line (or the block's closing brace) at the current depth.
+    mutating func synchronizeStatement() {
+        var depth = 0
+        while kind != .eof {
+            switch kind {
+            case .lBrace: depth += 1
+            case .rBrace:
+                if depth == 0 { return }
+                depth -= 1
+                if depth == 0 {
+                    pos += 1
+                    if kind == .newline || kind == .rBrace || kind == .eof { return }
+                    continue
+                }
+            case .newline where depth == 0: return
+            default: break
+            }
+            pos += 1
+        }
+    }
+
+    /// Skips to the next line that starts a declaration.
+    mutating func synchronizeDecl() {
+        while kind != .eof {
+            if pos > 0, tokens[pos - 1].kind == .newline, [.kwJourney, .kwProfile, .kwEvent, .kwChannel, .kwPolicy].contains(kind) { return }
+            pos += 1
+        }
+    }
+
+    // MARK: - Declarations
+
+    mutating func parseFile() -> [Decl] {
+        var decls: [Decl] = []
+        while true {
+            skipNewlines()
+            if kind == .eof { break }
+            do {
+                decls.append(try parseDecl())
+                try expectLineEnd(after: "the declaration")
+                if kind == .rBrace { throw fail("unexpected '}' with no matching '{'", label: "nothing to close") }
+            } catch {
+                synchronizeDecl()
+            }
+        }
+        return decls
+    }
+
+    mutating func parseDecl() throws -> Decl {
+        let start = current.span.start
+        let kind: DeclKind
+        switch self.kind {
+        case .kwProfile:
+            pos += 1
+            kind = .profile(try parseFieldDecls())
+        case .kwEvent:
+            pos += 1
+            let name = try expectIdent("an event name")
+            kind = .event(name, try parseFieldDecls())
+        case .kwChannel:
+            pos += 1
+            let k = try expectIdent("a channel kind (\(Keywords.channelKinds.joined(separator: ", ")))")
+            try expectWord("address", hint: "Write 'channel \(k.name) address profile.ATTRIBUTE'.")
+            let address = try parseExpr()
+            var consent: ExprID?
+            if atWord("consent") {
+                pos += 1
+                consent = try parseExpr()
+            }
+            kind = .channel(kind: k, address: address, consent: consent)
+        case .kwPolicy:
+            pos += 1
+            kind = .policy(try parsePolicy())
+        case .kwJourney:
+            pos += 1
+            kind = .journey(try parseJourney())
+        default:
+            throw fail("expected a declaration (profile, event, channel, policy or journey), found \(found)", label: "not a declaration",
+                       hint: "A journey file holds declarations; steps belong inside 'journey NAME { … }'.")
+        }
+        return Decl(kind: kind, span: Span(start, tokens[pos - 1].span.end))
+    }
+
+    /// `{ name: type, … }`, separated by commas or newlines.
+    mutating func parseFieldDecls() throws -> [FieldDecl] {
+        let open = try expect(.lBrace, "'{'")
+        var fields: [FieldDecl] = []
+        while true {
+            skipNewlines()
+            if accept(.rBrace) { break }
+            if kind == .eof { throw fail(SyntaxCode.unclosedBlock, "this '{' is never closed", span: open.span, label: "opened here") }
+            do {
+                let name = try expectIdent("a field name")
+                _ = try expect(.colon, "':' after '\(name.name)'", hint: "Write each field as 'name: type', e.g. 'first_name: string'.")
+                let type = try parseType()
+                fields.append(FieldDecl(name: name, type: type, span: name.span.merged(with: type.span)))
+                if !accept(.comma), kind != .newline, kind != .rBrace {
+                    throw fail("expected ',' or a new line between fields, found \(found)", label: "expected ','")
+                }
+            } catch {
+                synchronizeField()
+            }
+        }
+        return fields
+    }
+
+    mutating func synchronizeField() {
+        while kind != .eof, kind != .newline, kind != .rBrace, kind != .comma { pos += 1 }
+        _ = accept(.comma)
+    }
+
+    mutating func parseType() throws -> TypeSyntax {
+        let name = try expectIdent("a type")
+        var t = TypeSyntax.named(name)
+        if name.name == "list", kind == .lBracket {
+            pos += 1
+            let inner = try parseType()
+            let close = try expect(.rBracket, "']'")
+            t = .list(inner, name.span.merged(with: close.span))
+        }
+        if kind == .question {
+            let q = advance()
+            t = .optional(t, t.span.merged(with: q.span))
+        }
+        return t
+    }
+
+    mutating func parsePolicy() throws -> [PolicyRule] {
+        let open = try expect(.lBrace, "'{'")
+        var rules: [PolicyRule] = []
+        while true {
+            skipNewlines()
+            if accept(.rBrace) { break }
+            if kind == .eof { throw fail(SyntaxCode.unclosedBlock, "this '{' is never closed", span: open.span, label: "opened here") }
+            do {
+                let start = current.span.start
+                if atWord("cap") {
+                    pos += 1
+                    let n = try expect(.integer, "a number of messages")
+                    guard atWord("messages") || atWord("message") else {
+                        throw fail("expected 'messages', found \(found)", label: "expected 'messages'", hint: "Write 'cap 3 messages per 24h'.")
+                    }
+                    pos += 1
+                    try expectWord("per", hint: "Write 'cap 3 messages per 24h'.")
+                    let d = try parseDuration()
+                    rules.append(.cap(count: Int(text(n)) ?? Int.max, countSpan: n.span, per: d, span: Span(start, d.span.end)))
+                } else if atWord("quiet") {
+                    pos += 1
+                    try expectWord("hours", hint: "Write 'quiet hours 22:00 to 08:00'.")
+                    let from = try parseTimeOfDay()
+                    try expectWord("to", hint: "Write 'quiet hours 22:00 to 08:00'.")
+                    let to = try parseTimeOfDay()
+                    rules.append(.quietHours(from: from, to: to, span: Span(start, to.span.end)))
+                } else {
+                    throw fail("expected 'cap' or 'quiet hours' in a policy, found \(found)", label: "not a policy rule",
+                               hint: "A policy holds 'cap N messages per DURATION' and 'quiet hours HH:MM to HH:MM'.")
+                }
+                try expectLineEnd(after: "the policy rule")
+            } catch {
+                synchronizeStatement()
+            }
+        }
+        return rules
+    }
+
+    // MARK: - Journeys
+
+    mutating func parseJourney() throws -> JourneyDecl {
+        let name = try expectIdent("a journey name")
+        var title: ExprID?
+        if kind == .string { title = parseString(advance()) }
+        let open = try expect(.lBrace, "'{' to open the journey", hint: "Write 'journey \(name.name) \"Title\" { … }'.")
+        var header: [HeaderClause] = []
+        var statements: [Stmt] = []
+        while true {
+            skipNewlines()
+            if kind == .rBrace { break }
+            if kind == .eof { throw fail(SyntaxCode.unclosedBlock, "the journey '\(name.name)' is never closed", span: open.span, label: "opened here", hint: "Add a '}' at the end of the journey.") }
+            do {
+                if isHeaderStart {
+                    let clause = try parseHeaderClause()
+                    if !statements.isEmpty {
+                        diagnostics.append(Diagnostic(SyntaxCode.headerAfterStep, file: file.path, span: clause.span,
+                            message: "this header clause comes after the journey's first step", label: "move it up",
+                            hint: "Put 'on', 'when', 'goal', 'exit on' and 'reentry' at the top of the journey, before its first step."))
+                    }
+                    header.append(clause)
+                    try expectLineEnd(after: "the header clause")
+                } else {
+                    statements.append(try parseStatement())
+                    try expectLineEnd(after: "this step")
+                }
+            } catch {
+                synchronizeStatement()
+            }
+        }
+        let close = advance()
+        checkHeaderCounts(header, name: name)
+        return JourneyDecl(name: name, title: title, header: header, body: Block(statements: statements, span: Span(open.span.start, close.span.end)))
+    }
+
+    var isHeaderStart: Bool {
+        switch kind {
+        case .kwOn, .kwWhen, .kwGoal, .kwReentry: true
+        case .kwExit: peekKind(1) == .kwOn
+        default: false
+        }
+    }
+
+    mutating func checkHeaderCounts(_ header: [HeaderClause], name: Ident) {
+        var seenOn = false, seenWhen = false, seenReentry = false
+        for clause in header {
+            var dup: String?
+            switch clause {
+            case .on, .daily: if seenOn { dup = "on" }; seenOn = true
+            case .when: if seenWhen { dup = "when" }; seenWhen = true
+            case .reentry: if seenReentry { dup = "reentry" }; seenReentry = true
+            default: break
+            }
+            if let d = dup {
+                diagnostics.append(Diagnostic(SyntaxCode.duplicateHeader, file: file.path, span: clause.span,
+                    message: "the journey '\(name.name)' has more than one '\(d)'", label: "second '\(d)'",
+                    hint: d == "when" ? "Combine the conditions with 'and' in one 'when'." : "Keep one '\(d)' per journey."))
+            }
+        }
+        if !seenOn {
+            diagnostics.append(Diagnostic(SyntaxCode.missingTrigger, file: file.path, span: name.span,
+                message: "the journey '\(name.name)' has no 'on' trigger", label: "never starts",
+                hint: "Add 'on EVENT' or 'on daily at HH:MM' at the top of the journey."))
+        }
+    }
+
+    mutating func parseHeaderClause() throws -> HeaderClause {
+        let start = current.span.start
+        switch advance().kind {
+        case .kwOn:
+            if atWord("daily"), peekKind(1) == .identifier, file.slice(tokens[pos + 1].span) == "at" {
+                pos += 2
+                let t = try parseTimeOfDay()
+                var alias: Ident?
+                if accept(.kwAs) { alias = try expectIdent("an alias") }
+                return .daily(at: t, alias: alias, span: Span(start, tokens[pos - 1].span.end))
+            }
+            let event = try expectIdent("an event name or 'daily at HH:MM'")
+            var alias: Ident?
+            if accept(.kwAs) { alias = try expectIdent("an alias for the event") }
+            var cond: ExprID?
+            if accept(.kwWhere) { cond = try parseExpr() }
+            return .on(event: event, alias: alias, condition: cond, span: Span(start, tokens[pos - 1].span.end))
+        case .kwWhen:
+            let e = try parseExpr()
+            return .when(e, span: Span(start, arena[e].span.end))
+        case .kwGoal:
+            let event = try expectIdent("an event name")
+            var cond: ExprID?
+            if accept(.kwWhere) { cond = try parseExpr() }
+            return .goal(event: event, condition: cond, span: Span(start, tokens[pos - 1].span.end))
+        case .kwExit:
+            _ = try expect(.kwOn, "'on'")
+            let event = try expectIdent("an event name")
+            var cond: ExprID?
+            if accept(.kwWhere) { cond = try parseExpr() }
+            return .exitOn(event: event, condition: cond, span: Span(start, tokens[pos - 1].span.end))
+        default: // reentry
+            let r: Reentry
+            if atWord("never") {
+                pos += 1; r = .never
+            } else if atWord("always") {
+                pos += 1; r = .always
+            } else if atWord("after") {
+                pos += 1; r = .after(try parseDuration())
+            } else {
+                throw fail("expected 'never', 'always' or 'after DURATION' after 'reentry', found \(found)", label: "expected a re-entry rule",
+                           hint: "Write 'reentry never', 'reentry always' or 'reentry after 30d'.")
+            }
+            return .reentry(r, span: Span(start, tokens[pos - 1].span.end))
+        }
+    }
+
+    // MARK: - Statements
+
+    mutating func parseBlock() throws -> Block {
+        let open = try expect(.lBrace, "'{'")
+        var statements: [Stmt] = []
+        while true {
+            skipNewlines()
+            if kind == .rBrace { break }
+            if kind == .eof { throw fail(SyntaxCode.unclosedBlock, "this '{' is never closed", span: open.span, label: "opened here", hint: "Add the missing '}'.") }
+            do {
+                statements.append(try parseStatement())
+                try expectLineEnd(after: "this step")
+            } catch {
+                synchronizeStatement()
+            }
+        }
+        let close = advance()
+        return Block(statements: statements, span: Span(open.span.start, close.span.end))
+    }
+
+    mutating func parseStatement() throws -> Stmt {
+        let start = current.span.start
+        let k: StmtKind
+        switch kind {
+        case .kwWait:
+            pos += 1
+            if accept(.kwUntil) {
+                k = .waitUntil(try parseTimeOfDay())
+            } else if accept(.kwFor) {
+                k = .waitFor(try parseWaitFor())
+            } else {
+                k = .wait(try parseDuration(context: "'wait'"))
+            }
+        case .kwIf:
+            k = try parseIf()
+        case .kwSplit:
+            pos += 1
+            k = .split(try parseSplit())
+        case .kwSet:
+            pos += 1
+            guard accept(.kwProfile) else {
+                throw fail("only profile attributes can be set, found \(found)", label: "expected 'profile.ATTRIBUTE'",
+                           hint: "Write 'set profile.ATTRIBUTE = value'.")
+            }
+            _ = try expect(.dot, "'.' after 'profile'")
+            let attr = try expectIdent("a profile attribute")
+            _ = try expect(.assign, "'='", hint: "Write 'set profile.\(attr.name) = value'.")
+            k = .set(attribute: attr, value: try parseExpr())
+        case .kwExit:
+            pos += 1
+            k = .exit
+        case .identifier:
+            k = .send(try parseSend())
+        case .kwElse:
+            throw fail("'else' without an 'if', 'wait for' or send before it", label: "nothing to attach to",
+                       hint: "Place 'else' right after the block or message it belongs to.")
+        default:
+            throw fail("expected a step (wait, if, split, set, exit or a send such as 'push …'), found \(found)", label: "not a step")
+        }
+        return Stmt(kind: k, span: Span(start, tokens[pos - 1].span.end))
+    }
+
+    /// True (and consumes the newlines) when an `else` follows, possibly on the next line.
+    mutating func acceptElse() -> Bool {
+        var k = pos
+        while tokens[k].kind == .newline { k += 1 }
+        if tokens[k].kind == .kwElse {
+            pos = k + 1
+            return true
+        }
+        return false
+    }
+
+    mutating func parseWaitFor() throws -> WaitFor {
+        let event = try expectIdent("an event name")
+        var alias: Ident?
+        if accept(.kwAs) { alias = try expectIdent("an alias for the event") }
+        var cond: ExprID?
+        if accept(.kwWhere) { cond = try parseExpr() }
+        guard accept(.kwWithin) else {
+            throw fail("expected 'within DURATION' after 'wait for \(event.name)', found \(found)", label: "how long to wait?",
+                       hint: "Say how long to wait for it, e.g. 'wait for \(event.name) within 24h'.")
+        }
+        let within = try parseDuration(context: "'within'")
+        var arrived: Block?
+        var timedOut: Block?
+        if kind == .lBrace { arrived = try parseBlock() }
+        if acceptElse() { timedOut = try parseBlock() }
+        return WaitFor(event: event, alias: alias, condition: cond, within: within, arrived: arrived, timedOut: timedOut)
+    }
+
+    mutating func parseIf() throws -> StmtKind {
+        pos += 1 // if
+        var branches = [IfBranch(condition: try parseExpr(), block: try parseBlock())]
+        var elseBlock: Block?
+        while acceptElse() {
+            if accept(.kwIf) {
+                branches.append(IfBranch(condition: try parseExpr(), block: try parseBlock()))
+            } else {
+                elseBlock = try parseBlock()
+                break
+            }
+        }
+        return .if(branches, else: elseBlock)
+    }
+
+    mutating func parseSplit() throws -> [SplitBranch] {
+        let open = try expect(.lBrace, "'{' after 'split'")
+        var branches: [SplitBranch] = []
+        while true {
+            skipNewlines()
+            if accept(.rBrace) { break }
+            if kind == .eof { throw fail(SyntaxCode.unclosedBlock, "this '{' is never closed", span: open.span, label: "opened here") }
+            do {
+                guard kind == .percent else {
+                    throw fail("expected a percentage to start a split branch, found \(found)", label: "expected e.g. '50%'",
+                               hint: "Write each branch as 'PERCENT [label] { … }', e.g. '10% control { exit }'.")
+                }
+                let percent = parsePercent(advance())
+                var label: Ident?
+                if kind == .identifier { label = try expectIdent("a branch label") }
+                branches.append(SplitBranch(percent: percent, label: label, block: try parseBlock()))
+            } catch {
+                synchronizeStatement()
+            }
+        }
+        return branches
+    }
+
+    mutating func parseSend() throws -> [SendLink] {
+        var links: [SendLink] = []
+        repeat {
+            let channel = try expectIdent("a channel kind")
+            let message: Message
+            switch kind {
+            case .string:
+                message = .text(parseString(advance()))
+            case .lBrace:
+                message = .fields(try parseFieldBlock())
+            case .kwTemplate:
+                pos += 1
+                guard kind == .string else {
+                    throw fail("expected the template's name as a string, found \(found)", label: "expected \"name\"",
+                               hint: "Write 'template \"name\" { param: value }'.")
+                }
+                let name = parseString(advance())
+                message = .template(name: name, params: kind == .lBrace ? try parseFieldBlock() : nil)
+            default:
+                let isKnown = Keywords.channelKinds.contains(channel.name)
+                throw fail(SyntaxCode.expectedMessage,
+                           isKnown ? "expected a message after '\(channel.name)', found \(found)"
+                                   : "expected a step, found '\(channel.name)'",
+                           span: isKnown ? nil : channel.span,
+                           label: isKnown ? "expected a message" : "not a step",
+                           hint: isKnown ? "Follow the channel with a string, a { field: value } block, or template \"name\" { … }."
+                                         : suggestion(for: channel.name, among: ["wait", "if", "split", "set", "exit"] + Keywords.channelKinds).map { "did you mean '\($0)'?" }
+                                           ?? "A step is wait, if, split, set, exit or a send such as 'push \"…\"'.")
+            }
+            links.append(SendLink(channel: channel, message: message, span: Span(channel.span.start, tokens[pos - 1].span.end)))
+        } while acceptElse()
+        return links
+    }
+
+    /// `{ name: value, … }` where a value is an expression or a nested block.
+    mutating func parseFieldBlock() throws -> FieldBlock {
+        let open = try expect(.lBrace, "'{'")
+        var fields: [MessageField] = []
+        while true {
+            skipNewlines()
+            if kind == .rBrace { break }
+            if kind == .eof { throw fail(SyntaxCode.unclosedBlock, "this '{' is never closed", span: open.span, label: "opened here") }
+            do {
+                let name = try expectIdent("a field name")
+                _ = try expect(.colon, "':' after '\(name.name)'", hint: "Write each field as 'name: value'.")
+                let value: FieldValue = kind == .lBrace ? .block(try parseFieldBlock()) : .expr(try parseExpr())
+                fields.append(MessageField(name: name, value: value, span: Span(name.span.start, tokens[pos - 1].span.end)))
+                if !accept(.comma), kind != .newline, kind != .rBrace {
+                    throw fail("expected ',' or a new line between fields, found \(found)", label: "expected ','")
+                }
+            } catch {
+                synchronizeField()
+            }
+        }
+        let close = advance()
+        return FieldBlock(fields: fields, span: Span(open.span.start, close.span.end))
+    }
+
+    // MARK: - Literals
+
+    mutating func parseDuration(context: String? = nil) throws -> DurationLit {
+        let negative = accept(.minus)
+        guard kind == .duration else {
+            let ctx = context.map { " after \($0)" } ?? ""
+            var hint = "Durations are a whole number and a unit: 30s, 15m, 1h, 2d, 1w."
+            if kind == .integer { hint = "Add a unit: \(text(current))s, \(text(current))m, \(text(current))h, \(text(current))d or \(text(current))w." }
+            throw fail("expected a duration\(ctx), found \(found)", label: "expected a duration", hint: hint)
+        }
+        let t = advance()
+        let raw = text(t)
+        let unit: DurationUnit = switch raw.utf8.last {
+        case UInt8(ascii: "s"): .seconds
+        case UInt8(ascii: "m"): .minutes
+        case UInt8(ascii: "h"): .hours
+        case UInt8(ascii: "d"): .days
+        default: .weeks
+        }
+        guard let amount = Int64(raw.dropLast()), amount <= 1_000_000_000 else {
+            throw fail(SyntaxCode.invalidNumber, "the duration \(raw) is too long", span: t.span, label: "too long")
+        }
+        let start = negative ? tokens[pos - 2].span.start : t.span.start
+        return DurationLit(amount: amount, unit: unit, negative: negative, span: Span(start, t.span.end))
+    }
+
+    mutating func parseTimeOfDay() throws -> TimeOfDayLit {
+        guard kind == .timeOfDay else {
+            throw fail("expected a time of day such as 09:00, found \(found)", label: "expected HH:MM")
+        }
+        let t = advance()
+        let parts = text(t).split(separator: ":")
+        let minutes = (Int(parts.first ?? "") ?? 0) * 60 + (Int(parts.last ?? "") ?? 0)
+        return TimeOfDayLit(minutes: minutes, span: t.span)
+    }
+
+    func parsePercent(_ t: Token) -> PercentLit {
+        let raw = String(text(t).dropLast())
+        let parts = raw.split(separator: ".", maxSplits: 1)
+        let whole = Int(parts.first ?? "0") ?? 0
+        var frac = parts.count > 1 ? String(parts[1]) : ""
+        frac = String((frac + "00").prefix(2))
+        let bp = whole.multipliedReportingOverflow(by: 100).partialValue + (Int(frac) ?? 0)
+        return PercentLit(basisPoints: bp, text: raw + "%", span: t.span)
+    }
+
+    /// Splits a string token into text and interpolations, parsing each interpolation in place.
+    mutating func parseString(_ t: Token) -> ExprID {
+        let bytes = file.bytes
+        var parts: [StringPart] = []
+        var buffer: [UInt8] = []
+        let end = t.span.end
+        var i = t.span.start + 1
+        func flush() {
+            if !buffer.isEmpty { parts.append(.text(String(decoding: buffer, as: UTF8.self))); buffer.removeAll() }
+        }
+        while i < end {
+            let b = bytes[i]
+            if b == UInt8(ascii: "\"") { break }
+            if b == UInt8(ascii: "\\"), i + 1 < end {
+                switch bytes[i + 1] {
+                case UInt8(ascii: "n"): buffer.append(UInt8(ascii: "\n"))
+                case UInt8(ascii: "t"): buffer.append(UInt8(ascii: "\t"))
+                default: buffer.append(bytes[i + 1])
+                }
+                i += 2
+            } else if b == UInt8(ascii: "{"), i + 1 < end, bytes[i + 1] == UInt8(ascii: "{") {
+                buffer.append(b); i += 2
+            } else if b == UInt8(ascii: "}"), i + 1 < end, bytes[i + 1] == UInt8(ascii: "}") {
+                buffer.append(b); i += 2
+            } else if b == UInt8(ascii: "{") {
+                flush()
+                guard let close = Lexer.interpolationEnd(file, from: i + 1, limit: end) else { break }
+                parts.append(.interpolation(parseInterpolation(Span(i, close))))
+                i = close
+            } else {
+                buffer.append(b); i += 1
+            }
+        }
+        flush()
+        return arena.add(.string(parts), t.span)
+    }
+
+    /// Parses the expression between an interpolation's braces (span covers the braces).
+    mutating func parseInterpolation(_ braces: Span) -> ExprID {
+        let inner = (braces.start + 1)..<(braces.end - 1)
+        let lexed = Lexer.lex(file, range: inner)
+        diagnostics.append(contentsOf: lexed.diagnostics)
+        if lexed.tokens.count == 1 {
+            diagnostics.append(Diagnostic(SyntaxCode.emptyInterpolation, file: file.path, span: braces,
+                message: "empty '{}' in a string", label: "nothing to insert", hint: "Put an expression inside the braces, or write {{ }} for literal braces."))
+            return arena.add(.error, braces)
+        }
+        let saved = (tokens, pos)
+        tokens = lexed.tokens
+        pos = 0
+        defer { (tokens, pos) = saved }
+        do {
+            let e = try parseExpr()
+            if kind != .eof {
+                throw fail("expected '}' to end the inserted value, found \(found)", label: "unexpected here",
+                           hint: "Only one value may stand inside '{ }' in a string.")
+            }
+            return e
+        } catch {
+            return arena.add(.error, braces)
+        }
+    }
+}

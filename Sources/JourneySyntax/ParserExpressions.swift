@@ -1,0 +1,180 @@
+import JourneyDiagnostics
+
+// MARK: - Expressions, by precedence climbing (see BinaryOp.precedence)
+
+extension Parser {
+    mutating func parseExpr() throws -> ExprID { try parseOr() }
+
+    mutating func binary(_ op: BinaryOp, _ l: ExprID, _ r: ExprID) -> ExprID {
+        arena.add(.binary(op, l, r), arena[l].span.merged(with: arena[r].span))
+    }
+
+    mutating func parseOr() throws -> ExprID {
+        var left = try parseAnd()
+        while accept(.kwOr) { left = binary(.or, left, try parseAnd()) }
+        return left
+    }
+
+    mutating func parseAnd() throws -> ExprID {
+        var left = try parseNot()
+        while accept(.kwAnd) { left = binary(.and, left, try parseNot()) }
+        return left
+    }
+
+    mutating func parseNot() throws -> ExprID {
+        if kind == .kwNot {
+            let t = advance()
+            let operand = try parseNot()
+            return arena.add(.unary(.not, operand), t.span.merged(with: arena[operand].span))
+        }
+        return try parseComparison()
+    }
+
+    func comparisonOp(_ k: TokenKind) -> BinaryOp? {
+        switch k {
+        case .equal: .equal
+        case .notEqual: .notEqual
+        case .less: .less
+        case .lessEqual: .lessEqual
+        case .greater: .greater
+        case .greaterEqual: .greaterEqual
+        default: nil
+        }
+    }
+
+    mutating func parseComparison() throws -> ExprID {
+        let left = try parseCoalesce()
+        if kind == .assign {
+            throw fail("'=' sets a value; to compare, write '=='", label: "did you mean '=='?", hint: "Compare with '==' (equal) or '!=' (not equal).")
+        }
+        guard let op = comparisonOp(kind) else { return left }
+        pos += 1
+        let e = binary(op, left, try parseCoalesce())
+        if comparisonOp(kind) != nil {
+            throw fail(SyntaxCode.chainedComparison, "comparisons cannot be chained", label: "second comparison",
+                       hint: "Join the comparisons with 'and', e.g. 'a < b and b < c'.")
+        }
+        return e
+    }
+
+    mutating func parseCoalesce() throws -> ExprID {
+        let left = try parseAdditive()
+        if accept(.questionQuestion) { return binary(.coalesce, left, try parseCoalesce()) }
+        return left
+    }
+
+    mutating func parseAdditive() throws -> ExprID {
+        var left = try parseMultiplicative()
+        while kind == .plus || kind == .minus {
+            let op: BinaryOp = advance().kind == .plus ? .add : .subtract
+            left = binary(op, left, try parseMultiplicative())
+        }
+        return left
+    }
+
+    mutating func parseMultiplicative() throws -> ExprID {
+        var left = try parseUnary()
+        while kind == .star || kind == .slash {
+            let op: BinaryOp = advance().kind == .star ? .multiply : .divide
+            left = binary(op, left, try parseUnary())
+        }
+        return left
+    }
+
+    mutating func parseUnary() throws -> ExprID {
+        if kind == .minus {
+            let t = advance()
+            let operand = try parseUnary()
+            return arena.add(.unary(.negate, operand), t.span.merged(with: arena[operand].span))
+        }
+        return try parsePostfix()
+    }
+
+    mutating func parsePostfix() throws -> ExprID {
+        var e = try parsePrimary()
+        while kind == .dot {
+            pos += 1
+            let name = try expectIdent("a field name after '.'")
+            e = arena.add(.member(e, name), arena[e].span.merged(with: name.span))
+        }
+        return e
+    }
+
+    mutating func parsePrimary() throws -> ExprID {
+        let t = current
+        switch t.kind {
+        case .integer:
+            pos += 1
+            guard let v = Int64(text(t)) else {
+                throw fail(SyntaxCode.invalidNumber, "the number \(text(t)) is too large", span: t.span, label: "too large")
+            }
+            return arena.add(.integer(v), t.span)
+        case .decimal:
+            pos += 1
+            return arena.add(.decimal(text(t)), t.span)
+        case .percent:
+            pos += 1
+            return arena.add(.percent(parsePercent(t)), t.span)
+        case .string:
+            pos += 1
+            return parseString(t)
+        case .kwTrue, .kwFalse:
+            pos += 1
+            return arena.add(.bool(t.kind == .kwTrue), t.span)
+        case .kwNone:
+            pos += 1
+            return arena.add(.none, t.span)
+        case .kwNow:
+            pos += 1
+            return arena.add(.now, t.span)
+        case .kwToday:
+            pos += 1
+            return arena.add(.today, t.span)
+        case .kwProfile:
+            pos += 1
+            return arena.add(.profile, t.span)
+        case .duration:
+            return arena.add(.duration(try parseDuration()), t.span)
+        case .timeOfDay:
+            return arena.add(.timeOfDay(try parseTimeOfDay()), t.span)
+        case .date:
+            pos += 1
+            let parts = text(t).split(separator: "-").map { Int($0) ?? 0 }
+            return arena.add(.date(year: parts[0], month: parts[1], day: parts[2]), t.span)
+        case .identifier:
+            pos += 1
+            if kind == .lParen { return try parseHistory(Ident(text(t), t.span)) }
+            return arena.add(.name(text(t)), t.span)
+        case .lParen:
+            pos += 1
+            let inner = try parseExpr()
+            guard kind == .rParen else {
+                throw fail("expected ')' to close the '(' , found \(found)", label: "expected ')'",
+                           hint: "Add the missing ')'.")
+            }
+            let close = advance()
+            return arena.add(.paren(inner), t.span.merged(with: close.span))
+        default:
+            throw fail("expected a value, found \(found)", label: "expected a value")
+        }
+    }
+
+    /// `NAME(EVENT[.FIELD] [where COND] [within DURATION])`; the checker resolves NAME.
+    mutating func parseHistory(_ function: Ident) throws -> ExprID {
+        pos += 1 // (
+        let event = try expectIdent("an event name")
+        var field: Ident?
+        if accept(.dot) { field = try expectIdent("a field of \(event.name)") }
+        var cond: ExprID?
+        if accept(.kwWhere) { cond = try parseExpr() }
+        var within: DurationLit?
+        if accept(.kwWithin) { within = try parseDuration(context: "'within'") }
+        guard kind == .rParen else {
+            throw fail("expected ')' to close \(function.name)(…), found \(found)", label: "expected ')'",
+                       hint: "Write \(function.name)(EVENT where CONDITION within DURATION).")
+        }
+        let close = advance()
+        let q = HistoryQuery(function: function, event: event, field: field, condition: cond, within: within)
+        return arena.add(.history(q), function.span.merged(with: close.span))
+    }
+}

@@ -1,0 +1,91 @@
+import ArgumentParser
+import Foundation
+import JourneyDiagnostics
+import JourneySemantics
+import JourneySyntax
+
+let toolVersion = "0.1.0"
+
+@main
+struct Journey: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "journey",
+        abstract: "Check, format and run customer journeys written in the .journey language.",
+        version: toolVersion,
+        subcommands: [Check.self, Format.self]
+    )
+
+    /// Argument errors exit 2 (usage), not swift-argument-parser's default 64.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let e as UsageError {
+            printError("error: \(e.description)")
+            Foundation.exit(2)
+        } catch let e as ExitCode {
+            Foundation.exit(e.rawValue)
+        } catch {
+            let code = exitCode(for: error)
+            let message = fullMessage(for: error)
+            if code == .success {
+                if !message.isEmpty { write(message + "\n") }
+                Foundation.exit(0)
+            }
+            printError(message)
+            Foundation.exit(2)
+        }
+    }
+}
+
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, json, sarif, github
+}
+
+enum ColourChoice: String, ExpressibleByArgument, CaseIterable {
+    case auto, always, never
+}
+
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Type-check a project: every file and directory named (recursively, *.journey) is one project.",
+        discussion: "Exit status: 0 clean (warnings allowed), 1 errors found, 2 usage or I/O error."
+    )
+
+    @Option(name: .long, help: "Output format: text, json, sarif or github.")
+    var format: OutputFormat = .text
+
+    @Option(name: .long, help: "Colour in text output: auto (on a terminal, unless NO_COLOR is set), always or never.")
+    var color: ColourChoice = .auto
+
+    @Argument(help: "Files and directories of the project.")
+    var paths: [String]
+
+    func run() throws {
+        let files = try ProjectFiles.collect(paths)
+        if files.isEmpty { throw UsageError(description: "no .journey files found in \(paths.joined(separator: ", "))") }
+        let sources = try files.map(ProjectFiles.read)
+        let trees = sources.map(Parser.parse)
+        let result = check(trees)
+        var bag = DiagnosticBag()
+        bag.add(contentsOf: result.diagnostics)
+        let diagnostics = bag.sorted
+        let map = SourceMap(sources)
+        switch format {
+        case .text:
+            let colour = color == .always || (color == .auto && useColour(1))
+            write(TextRenderer(colour: colour).render(diagnostics, sources: map))
+        case .json:
+            write(JSONRenderer.render(diagnostics, sources: map, files: files.count))
+        case .sarif:
+            write(SARIFRenderer.render(diagnostics, sources: map, rules: allRules, toolVersion: toolVersion,
+                                       baseDirectory: FileManager.default.currentDirectoryPath))
+        case .github:
+            write(GitHubRenderer.render(diagnostics, sources: map))
+        }
+        if bag.hasErrors { throw ExitCode(1) }
+    }
+}
+
+/// Every diagnostic code of every phase, for SARIF's rule list.
+let allRules: [DiagnosticCode] = SyntaxCode.all + SemanticCode.all

@@ -1,0 +1,58 @@
+import Foundation
+import JourneyDiagnostics
+import JourneySyntax
+
+/// A usage or I/O problem: exit code 2.
+struct UsageError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// The `.journey` files a command was given: files as named, directories searched recursively.
+enum ProjectFiles {
+    static func collect(_ paths: [String]) throws -> [String] {
+        var out: [String] = []
+        let fm = FileManager.default
+        for path in paths {
+            var isDir: ObjCBool = false
+            guard fm.fileExists(atPath: path, isDirectory: &isDir) else {
+                throw UsageError(description: "\(path): no such file or directory")
+            }
+            if isDir.boolValue {
+                guard let walker = fm.enumerator(atPath: path) else { throw UsageError(description: "\(path): cannot read the directory") }
+                var found: [String] = []
+                for case let rel as String in walker where rel.hasSuffix(".journey") {
+                    if rel.split(separator: "/").contains(where: { $0.hasPrefix(".") }) { continue }
+                    found.append(path.hasSuffix("/") ? path + rel : path + "/" + rel)
+                }
+                out.append(contentsOf: found.sorted())
+            } else {
+                out.append(path)
+            }
+        }
+        var seen = Set<String>()
+        return out.filter { seen.insert($0).inserted }
+    }
+
+    static func read(_ path: String) throws -> SourceFile {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw UsageError(description: "\(path): cannot read the file")
+        }
+        return SourceFile(path: path, bytes: [UInt8](data))
+    }
+}
+
+/// Writes to standard error.
+func printError(_ s: String) {
+    FileHandle.standardError.write(Data((s.hasSuffix("\n") ? s : s + "\n").utf8))
+}
+
+/// Writes to standard output without Swift's per-call buffering surprises.
+func write(_ s: String) {
+    FileHandle.standardOutput.write(Data(s.utf8))
+}
+
+/// Colour only on a terminal, and never when NO_COLOR is set.
+func useColour(_ fd: Int32) -> Bool {
+    if let v = ProcessInfo.processInfo.environment["NO_COLOR"], !v.isEmpty { return false }
+    return isatty(fd) == 1
+}
