@@ -21,7 +21,10 @@ public enum Formatter {
 private struct Printer {
     let tree: SyntaxTree
     var lines: [String] = []
+    /// Trailing comments by line index, aligned when the lines are joined.
+    var trailing: [Int: String] = [:]
     var current = ""
+    var currentTrailing: String?
     var depth = 0
     var nextComment = 0
 
@@ -37,8 +40,12 @@ private struct Printer {
     }
 
     mutating func endLine() {
-        if !current.isEmpty { lines.append(current) }
+        if !current.isEmpty {
+            lines.append(current)
+            if let t = currentTrailing { trailing[lines.count - 1] = t }
+        }
         current = ""
+        currentTrailing = nil
     }
 
     /// True when the source line above `offset`'s line is blank.
@@ -65,9 +72,9 @@ private struct Printer {
                 put(text)
                 endLine()
             } else if !current.isEmpty {
-                current += "  " + text
+                currentTrailing = currentTrailing.map { $0 + " " + text } ?? text
             } else {
-                lines[lines.count - 1] += "  " + text
+                trailing[lines.count - 1] = trailing[lines.count - 1].map { $0 + " " + text } ?? text
             }
         }
         if item, offset < source.bytes.count, !atBlockStart, current.isEmpty, lines.last != "", blankLineBefore(offset) {
@@ -80,7 +87,23 @@ private struct Printer {
         flush(before: Int.max, item: false)
         endLine()
         while lines.last == "" { lines.removeLast() }
+        alignTrailingComments()
         return lines.isEmpty ? "" : lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Trailing comments on consecutive lines start in one column, two spaces after the longest code.
+    mutating func alignTrailingComments() {
+        var i = 0
+        while i < lines.count {
+            guard trailing[i] != nil else { i += 1; continue }
+            var j = i
+            while j + 1 < lines.count, trailing[j + 1] != nil { j += 1 }
+            let column = (i...j).map { lines[$0].count }.max() ?? 0
+            for k in i...j {
+                lines[k] += String(repeating: " ", count: column - lines[k].count + 2) + (trailing[k] ?? "")
+            }
+            i = j + 1
+        }
     }
 
     /// Opens a block: `{`, then the inner lines one level deeper.
