@@ -1,11 +1,21 @@
 /// A half-open range of byte offsets into one source file.
 public struct Span: Sendable, Hashable, Codable {
-    public var start: Int
-    public var end: Int
+    // Stored as 32-bit offsets: tokens and nodes stay small (files are far below 2 GiB).
+    private var lo: Int32
+    private var hi: Int32
+
+    public var start: Int {
+        get { Int(lo) }
+        set { lo = Int32(truncatingIfNeeded: newValue) }
+    }
+    public var end: Int {
+        get { Int(hi) }
+        set { hi = Int32(truncatingIfNeeded: newValue) }
+    }
 
     public init(_ start: Int, _ end: Int) {
-        self.start = start
-        self.end = max(start, end)
+        self.lo = Int32(truncatingIfNeeded: start)
+        self.hi = Int32(truncatingIfNeeded: max(start, end))
     }
 
     /// The smallest span covering both.

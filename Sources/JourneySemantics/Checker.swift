@@ -62,10 +62,12 @@ struct ProjectChecker {
                     report(SemanticCode.missingProfile, tree.source.path, j.name.span, "the project has no 'profile' declaration",
                            label: "profile attributes unknown", hint: "Check the journey together with its schema, e.g. 'journey check examples/' rather than one file.")
                 }
-                var jc = JourneyChecker(project: self, fileIndex: f, journey: j)
+                // The side table moves into the journey's checker and back: no copy per journey.
+                var jc = JourneyChecker(schema: schema, tree: tree, journey: j, types: [])
+                swap(&jc.types, &types[f])
                 jc.run()
                 diagnostics.append(contentsOf: jc.diagnostics)
-                types[f] = jc.types
+                swap(&jc.types, &types[f])
             }
         }
     }

@@ -16,7 +16,7 @@ extension JourneyChecker {
         if t.isOptional, t.unwrapped.isAssignable(to: want) {
             unnarrowed(e, t)
         } else {
-            report(SemanticCode.typeMismatch, exprs[e].span, "\(what) must be \(describe(want)), but this is \(describe(t))", label: "expected \(want)")
+            report(SemanticCode.typeMismatch, exprs.span(e), "\(what) must be \(describe(want)), but this is \(describe(t))", label: "expected \(want)")
         }
     }
 
@@ -31,8 +31,8 @@ extension JourneyChecker {
     }
 
     mutating func unnarrowed(_ e: ExprID, _ t: JType) {
-        let name = tree.source.slice(exprs[e].span)
-        report(SemanticCode.unnarrowedOptional, exprs[e].span, "`\(name)` is optional (\(t)) and may be none here", label: "may be none",
+        let name = tree.source.slice(exprs.span(e))
+        report(SemanticCode.unnarrowedOptional, exprs.span(e), "`\(name)` is optional (\(t)) and may be none here", label: "may be none",
                hint: "Give a default, e.g. `\(name) ?? …`, or use it inside `if \(name) != none { … }`.")
     }
 
@@ -63,9 +63,9 @@ extension JourneyChecker {
                 if t.isOptional, t != .error {
                     unnarrowed(inner, t)
                 } else if case .event = t {
-                    report(SemanticCode.typeMismatch, exprs[inner].span, "a whole event cannot be put in a string", label: "pick a field", hint: "Insert one of its fields, e.g. `{alias.field}`.")
+                    report(SemanticCode.typeMismatch, exprs.span(inner), "a whole event cannot be put in a string", label: "pick a field", hint: "Insert one of its fields, e.g. `{alias.field}`.")
                 } else if t == .profile {
-                    report(SemanticCode.typeMismatch, exprs[inner].span, "the whole profile cannot be put in a string", label: "pick an attribute", hint: "Insert one attribute, e.g. `{profile.first_name}`.")
+                    report(SemanticCode.typeMismatch, exprs.span(inner), "the whole profile cannot be put in a string", label: "pick an attribute", hint: "Insert one attribute, e.g. `{profile.first_name}`.")
                 }
             }
             return .stringLiteral
@@ -101,7 +101,7 @@ extension JourneyChecker {
         }
         if let a = scope.aliases[n] {
             usedAliases.insert(a.span.start)
-            return .event(a.event)
+            return a.event.map(JType.event) ?? .error
         }
         var candidates = Array(scope.aliases.keys)
         if let ev = scope.bareFields { candidates += ev.fields.map(\.name) }
@@ -151,7 +151,7 @@ extension JourneyChecker {
     }
 
     mutating func binary(_ e: ExprID, _ op: BinaryOp, _ l: ExprID, _ r: ExprID, _ scope: Scope) -> JType {
-        let span = exprs[e].span
+        let span = exprs.span(e)
         switch op {
         case .and, .or:
             checkCondition(l, scope)
@@ -167,7 +167,7 @@ extension JourneyChecker {
                 let other = a == .noneLiteral ? b : a
                 let otherExpr = a == .noneLiteral ? r : l
                 if !other.isOptional {
-                    report(SemanticCode.typeMismatch, exprs[otherExpr].span, "`\(tree.source.slice(exprs[otherExpr].span))` is \(other), which is never none", label: "not optional",
+                    report(SemanticCode.typeMismatch, exprs.span(otherExpr), "`\(tree.source.slice(exprs.span(otherExpr)))` is \(other), which is never none", label: "not optional",
                            hint: "Only optional values (T?) can be none.")
                 }
                 return .bool
@@ -187,12 +187,12 @@ extension JourneyChecker {
             let a = check(l, scope), b = check(r, scope)
             if a == .error || b == .error { return a == .error ? b.settled : a.unwrapped }
             if !a.isOptional {
-                report(SemanticCode.typeMismatch, exprs[l].span, "`\(tree.source.slice(exprs[l].span))` is \(a), which is never none, so '??' has no effect",
+                report(SemanticCode.typeMismatch, exprs.span(l), "`\(tree.source.slice(exprs.span(l)))` is \(a), which is never none, so '??' has no effect",
                        label: "not optional", hint: "Remove '?? …'.")
                 return a
             }
             guard let c = JType.common(a.unwrapped, b.unwrapped) else {
-                report(SemanticCode.typeMismatch, exprs[r].span, "the default must be \(describe(a.unwrapped)), but this is \(describe(b))", label: "expected \(a.unwrapped)")
+                report(SemanticCode.typeMismatch, exprs.span(r), "the default must be \(describe(a.unwrapped)), but this is \(describe(b))", label: "expected \(a.unwrapped)")
                 return a.unwrapped
             }
             return b.isOptional ? c.asOptional : c

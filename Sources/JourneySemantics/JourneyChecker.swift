@@ -6,7 +6,7 @@ struct JourneyChecker {
     let schema: Schema
     let tree: SyntaxTree
     let journey: JourneyDecl
-    var exprs: ExprArena { tree.exprs }
+    let exprs: ExprArena
     var file: String { tree.source.path }
     var types: [JType]
     var diagnostics: [Diagnostic] = []
@@ -14,11 +14,12 @@ struct JourneyChecker {
     var aliases: [(name: String, span: Span)] = []
     var usedAliases: Set<Int> = []
 
-    init(project: ProjectChecker, fileIndex: Int, journey: JourneyDecl) {
-        self.schema = project.schema
-        self.tree = project.trees[fileIndex]
+    init(schema: Schema, tree: SyntaxTree, journey: JourneyDecl, types: [JType]) {
+        self.schema = schema
+        self.tree = tree
+        self.exprs = tree.exprs
         self.journey = journey
-        self.types = project.types[fileIndex]
+        self.types = types
     }
 
     mutating func report(_ code: DiagnosticCode, _ span: Span, _ message: String, label: String = "", hint: String? = nil) {
@@ -32,7 +33,8 @@ struct JourneyChecker {
         for clause in journey.header {
             switch clause {
             case .on(let event, let alias, _, _):
-                if lookupEvent(event) != nil, let a = alias { bind(a, event: event.name, in: &scope) }
+                let known = lookupEvent(event) != nil
+                if let a = alias { bind(a, event: known ? event.name : nil, in: &scope) }
             case .daily(_, let alias, _):
                 scope.audience = true
                 if let a = alias {
@@ -71,7 +73,9 @@ struct JourneyChecker {
         checkCap()
     }
 
-    mutating func bind(_ alias: Ident, event: String, in scope: inout Scope) {
+    /// Binds an alias; `event` is nil when the event is unknown (already reported), so uses of
+    /// the alias are not reported again.
+    mutating func bind(_ alias: Ident, event: String?, in scope: inout Scope) {
         scope.aliases[alias.name] = Alias(event: event, span: alias.span)
         aliases.append((alias.name, alias.span))
     }
@@ -122,7 +126,7 @@ struct JourneyChecker {
             if let c = w.condition { checkCondition(c, scope.with(bareFields: ev)) }
             checkPositive(w.within, "the time to wait for \(w.event.name)")
             var inner = scope
-            if let a = w.alias, ev != nil { bind(a, event: w.event.name, in: &inner) }
+            if let a = w.alias { bind(a, event: ev == nil ? nil : w.event.name, in: &inner) }
             var paths: [(Bool, Set<String>)] = []
             if let b = w.arrived {
                 paths.append(checkBlock(b.statements, inner))
@@ -165,7 +169,7 @@ struct JourneyChecker {
                 return false
             }
             if !t.isAssignable(to: field.type) {
-                report(SemanticCode.typeMismatch, exprs[value].span, "profile.\(attr.name) is \(field.type), but this value is \(t)", label: "expected \(field.type)")
+                report(SemanticCode.typeMismatch, exprs.span(value), "profile.\(attr.name) is \(field.type), but this value is \(t)", label: "expected \(field.type)")
             }
             let key = "profile.\(attr.name)"
             if t.isOptional { scope.narrowed.remove(key) } else { scope.narrowed.insert(key) }

@@ -12,10 +12,26 @@ public struct SchemaField: Sendable, Hashable {
 /// A declared event.
 public struct EventSchema: Sendable, Hashable {
     public var name: String
-    public var fields: [SchemaField]
+    public var fields: [SchemaField] { didSet { index = fieldIndex(fields) } }
     public var file: String
     public var span: Span
-    public func field(_ name: String) -> SchemaField? { fields.first { $0.name == name } }
+    private var index: [String: Int]
+
+    public init(name: String, fields: [SchemaField], file: String, span: Span) {
+        self.name = name
+        self.fields = fields
+        self.file = file
+        self.span = span
+        self.index = fieldIndex(fields)
+    }
+
+    public func field(_ name: String) -> SchemaField? { index[name].map { fields[$0] } }
+}
+
+func fieldIndex(_ fields: [SchemaField]) -> [String: Int] {
+    var out: [String: Int] = [:]
+    for (i, f) in fields.enumerated() where out[f.name] == nil { out[f.name] = i }
+    return out
 }
 
 /// A declared channel: its kind bound to profile attributes.
@@ -44,11 +60,14 @@ public struct Policy: Sendable, Hashable {
 
 /// Everything the project's schema declares.
 public struct Schema: Sendable {
-    public var profile: [SchemaField] = []
+    public var profile: [SchemaField] = [] { didSet { profileIndex = fieldIndex(profile) } }
+    private var profileIndex: [String: Int] = [:]
     public var hasProfile = false
     public var events: [String: EventSchema] = [:]
     public var channels: [String: ChannelBinding] = [:]
     public var policy = Policy()
 
-    public func attribute(_ name: String) -> SchemaField? { profile.first { $0.name == name } }
+    public init() {}
+
+    public func attribute(_ name: String) -> SchemaField? { profileIndex[name].map { profile[$0] } }
 }

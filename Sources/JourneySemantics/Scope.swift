@@ -3,7 +3,8 @@ import JourneySyntax
 
 /// An alias bound with `as`, and the event it names.
 struct Alias {
-    var event: String
+    /// The event's name; nil when the event is unknown.
+    var event: String?
     var span: Span
 }
 

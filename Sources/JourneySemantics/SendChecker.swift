@@ -37,7 +37,7 @@ extension JourneyChecker {
             checkFields(block, kind: kind, scope)
         case .template(let name, let params):
             if case .string(let parts) = exprs[name].kind, parts.contains(where: { if case .interpolation = $0 { true } else { false } }) {
-                report(SemanticCode.typeMismatch, exprs[name].span, "a template's name must be fixed text", label: "no '{…}' here")
+                report(SemanticCode.typeMismatch, exprs.span(name), "a template's name must be fixed text", label: "no '{…}' here")
             }
             if let p = params { checkFields(p, kind: nil, scope) }
         }
@@ -81,11 +81,11 @@ extension JourneyChecker {
             case .value(let w)?:
                 expect(t, w, at: e, what: "this field")
             case .record?:
-                report(SemanticCode.typeMismatch, exprs[e].span, "this field takes a block of fields: { name: value, … }", label: "expected { … }")
+                report(SemanticCode.typeMismatch, exprs.span(e), "this field takes a block of fields: { name: value, … }", label: "expected { … }")
             case nil:
                 if t.isOptional, t != .error { unnarrowed(e, t) }
-                if case .event = t { report(SemanticCode.typeMismatch, exprs[e].span, "a whole event cannot be a field's value", label: "pick a field") }
-                if t == .profile { report(SemanticCode.typeMismatch, exprs[e].span, "the whole profile cannot be a field's value", label: "pick an attribute") }
+                if case .event = t { report(SemanticCode.typeMismatch, exprs.span(e), "a whole event cannot be a field's value", label: "pick a field") }
+                if t == .profile { report(SemanticCode.typeMismatch, exprs.span(e), "the whole profile cannot be a field's value", label: "pick an attribute") }
             }
         }
     }
@@ -103,7 +103,7 @@ extension JourneyChecker {
         }
         let limit = gsm ? 160 : 70
         if count > limit {
-            report(SemanticCode.longSMS, exprs[e].span,
+            report(SemanticCode.longSMS, exprs.span(e),
                    "this SMS has at least \(count) characters, more than one segment (\(limit)\(gsm ? "" : ", as it uses characters outside GSM-7"))",
                    label: "\(count) characters", hint: "Shorten it to \(limit) characters or fewer, or it is sent and billed as several messages.")
         }

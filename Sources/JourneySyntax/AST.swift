@@ -114,7 +114,7 @@ public enum ExprKind: Sendable, Hashable {
     case unary(UnaryOp, ExprID)
     case binary(BinaryOp, ExprID, ExprID)
     case paren(ExprID)
-    case history(HistoryQuery)
+    indirect case history(HistoryQuery)
     /// Stands where a parse error was reported.
     case error
 }
@@ -135,6 +135,8 @@ public struct ExprArena: Sendable {
     }
 
     public subscript(id: ExprID) -> ExprNode { nodes[Int(id.index)] }
+    /// The span alone, without copying the node's payload.
+    public func span(_ id: ExprID) -> Span { nodes[Int(id.index)].span }
     public var count: Int { nodes.count }
 }
 

@@ -13,20 +13,25 @@ public struct Lexer {
     public static func lex(_ file: SourceFile) -> LexedFile {
         file.bytes.withUnsafeBufferPointer { p in
             var lx = Cursor(p: p, path: file.path)
+            lx.tokens.reserveCapacity(p.count / 5)
             lx.run()
             return LexedFile(tokens: lx.tokens, comments: lx.comments, diagnostics: lx.diagnostics)
         }
     }
 
-    /// Lexes the bytes of `range` only (an interpolation inside a string), with absolute spans.
-    static func lex(_ file: SourceFile, range: Range<Int>) -> LexedFile {
+    /// Lexes the bytes of `range` only (an interpolation inside a string), with absolute spans,
+    /// into `tokens` (emptied first, so the caller can reuse its storage).
+    static func lex(_ file: SourceFile, range: Range<Int>, into tokens: inout [Token], diagnostics: inout [Diagnostic]) {
         file.bytes.withUnsafeBufferPointer { p in
             var lx = Cursor(p: p, path: file.path)
+            tokens.removeAll(keepingCapacity: true)
+            swap(&lx.tokens, &tokens)
             lx.i = range.lowerBound
             lx.end = range.upperBound
             lx.parenDepth = 1 // newlines are not statement ends inside an interpolation
             lx.run()
-            return LexedFile(tokens: lx.tokens, comments: lx.comments, diagnostics: lx.diagnostics)
+            swap(&lx.tokens, &tokens)
+            diagnostics.append(contentsOf: lx.diagnostics)
         }
     }
 }
@@ -52,7 +57,6 @@ private struct Cursor {
         self.p = p
         self.path = path
         self.end = p.count
-        tokens.reserveCapacity(p.count / 4)
     }
 
     @inline(__always) func peek(_ k: Int = 0) -> UInt8 { i + k < end ? p[i + k] : 0 }
@@ -245,7 +249,13 @@ private struct Cursor {
                 i += 1
                 if !scanInterpolation() { return false }
             case UInt8(ascii: "}"):
-                i += peek(1) == UInt8(ascii: "}") ? 2 : 1
+                if peek(1) == UInt8(ascii: "}") {
+                    i += 2
+                } else {
+                    error(SyntaxCode.invalidEscape, Span(i, i + 1), "a lone '}' in a string", label: "write '}}' for a literal brace",
+                          hint: "Write {{ and }} for literal braces; a single { starts an inserted value.")
+                    i += 1
+                }
             default:
                 i += 1
             }

@@ -1,3 +1,4 @@
+import Dispatch
 import JourneyDiagnostics
 
 /// Thrown to unwind to the nearest statement or declaration after a parse error was reported.
@@ -11,6 +12,8 @@ public struct Parser {
     var pos = 0
     var arena = ExprArena()
     var diagnostics: [Diagnostic] = []
+    /// Token storage reused by every interpolation of the file.
+    var scratchTokens: [Token] = []
 
     /// Parses one file.
     public static func parse(_ file: SourceFile) -> SyntaxTree {
@@ -349,7 +352,7 @@ public struct Parser {
             return .on(event: event, alias: alias, condition: cond, span: Span(start, tokens[pos - 1].span.end))
         case .kwWhen:
             let e = try parseExpr()
-            return .when(e, span: Span(start, arena[e].span.end))
+            return .when(e, span: Span(start, arena.span(e).end))
         case .kwGoal:
             let event = try expectIdent("an event name")
             var cond: ExprID?
@@ -640,7 +643,11 @@ public struct Parser {
                 parts.append(.interpolation(parseInterpolation(Span(i, close))))
                 i = close
             } else {
-                buffer.append(b); i += 1
+                // A run of plain bytes at once.
+                var j = i + 1
+                while j < end, bytes[j] != UInt8(ascii: "\""), bytes[j] != UInt8(ascii: "\\"), bytes[j] != UInt8(ascii: "{"), bytes[j] != UInt8(ascii: "}") { j += 1 }
+                buffer.append(contentsOf: bytes[i..<j])
+                i = j
             }
         }
         flush()
@@ -650,17 +657,24 @@ public struct Parser {
     /// Parses the expression between an interpolation's braces (span covers the braces).
     mutating func parseInterpolation(_ braces: Span) -> ExprID {
         let inner = (braces.start + 1)..<(braces.end - 1)
-        let lexed = Lexer.lex(file, range: inner)
-        diagnostics.append(contentsOf: lexed.diagnostics)
-        if lexed.tokens.count == 1 {
+        // Lex into reused storage, then swap it in for the file's tokens while parsing.
+        var sub: [Token] = []
+        swap(&sub, &scratchTokens)
+        Lexer.lex(file, range: inner, into: &sub, diagnostics: &diagnostics)
+        if sub.count == 1 {
+            swap(&sub, &scratchTokens)
             diagnostics.append(Diagnostic(SyntaxCode.emptyInterpolation, file: file.path, span: braces,
                 message: "empty '{}' in a string", label: "nothing to insert", hint: "Put an expression inside the braces, or write {{ }} for literal braces."))
             return arena.add(.error, braces)
         }
-        let saved = (tokens, pos)
-        tokens = lexed.tokens
+        let savedPos = pos
+        swap(&sub, &tokens)
         pos = 0
-        defer { (tokens, pos) = saved }
+        defer {
+            swap(&sub, &tokens)
+            pos = savedPos
+            swap(&sub, &scratchTokens)
+        }
         do {
             let e = try parseExpr()
             if kind != .eof {
@@ -671,5 +685,21 @@ public struct Parser {
         } catch {
             return arena.add(.error, braces)
         }
+    }
+}
+
+extension Parser {
+    /// Parses many files, spread over the machine's cores; the trees come back in input order.
+    public static func parseAll(_ files: [SourceFile]) -> [SyntaxTree] {
+        guard files.count > 1 else { return files.map(parse) }
+        let out = UnsafeMutableBufferPointer<SyntaxTree?>.allocate(capacity: files.count)
+        out.initialize(repeating: nil)
+        defer { out.deallocate() }
+        // Each iteration writes only its own slot, so the writes never race.
+        nonisolated(unsafe) let slots = out
+        DispatchQueue.concurrentPerform(iterations: files.count) { i in
+            slots[i] = parse(files[i])
+        }
+        return out.compactMap { $0 }
     }
 }

@@ -6,7 +6,7 @@ extension Parser {
     mutating func parseExpr() throws -> ExprID { try parseOr() }
 
     mutating func binary(_ op: BinaryOp, _ l: ExprID, _ r: ExprID) -> ExprID {
-        arena.add(.binary(op, l, r), arena[l].span.merged(with: arena[r].span))
+        arena.add(.binary(op, l, r), arena.span(l).merged(with: arena.span(r)))
     }
 
     mutating func parseOr() throws -> ExprID {
@@ -25,7 +25,7 @@ extension Parser {
         if kind == .kwNot {
             let t = advance()
             let operand = try parseNot()
-            return arena.add(.unary(.not, operand), t.span.merged(with: arena[operand].span))
+            return arena.add(.unary(.not, operand), t.span.merged(with: arena.span(operand)))
         }
         return try parseComparison()
     }
@@ -85,7 +85,7 @@ extension Parser {
         if kind == .minus {
             let t = advance()
             let operand = try parseUnary()
-            return arena.add(.unary(.negate, operand), t.span.merged(with: arena[operand].span))
+            return arena.add(.unary(.negate, operand), t.span.merged(with: arena.span(operand)))
         }
         return try parsePostfix()
     }
@@ -95,7 +95,7 @@ extension Parser {
         while kind == .dot {
             pos += 1
             let name = try expectIdent("a field name after '.'")
-            e = arena.add(.member(e, name), arena[e].span.merged(with: name.span))
+            e = arena.add(.member(e, name), arena.span(e).merged(with: name.span))
         }
         return e
     }

@@ -1,0 +1,167 @@
+import Foundation
+import XCTest
+
+let repoRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// Runs the built `journey` binary.
+func journey(_ args: [String], cwd: URL = repoRoot, env: [String: String] = [:]) throws -> (code: Int32, out: String, err: String) {
+    let p = Process()
+    p.executableURL = Bundle.main.bundleURL.appendingPathComponent("journey")
+    p.arguments = args
+    p.currentDirectoryURL = cwd
+    var environment = ProcessInfo.processInfo.environment
+    environment.merge(env) { $1 }
+    p.environment = environment
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}
+
+func tempDir() throws -> URL {
+    let d = FileManager.default.temporaryDirectory.appendingPathComponent("journey-cli-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+    return d
+}
+
+let badJourney = """
+journey bad "Bad" {
+  on cart_abandoned as cart
+  goal order_placed
+  push "Hi {profile.frist_name}, 100% off, {cart.cart_id}"
+}
+
+"""
+
+final class CheckCommandTests: XCTestCase {
+    func project() throws -> URL {
+        let d = try tempDir()
+        try FileManager.default.copyItem(at: repoRoot.appendingPathComponent("Tests/Fixtures/snapshots/schema.journey"), to: d.appendingPathComponent("schema.journey"))
+        try badJourney.write(to: d.appendingPathComponent("bad.journey"), atomically: true, encoding: .utf8)
+        return d
+    }
+
+    func testExamplesAreClean() throws {
+        let r = try journey(["check", "examples"])
+        XCTAssertEqual(r.code, 0, r.out)
+        XCTAssertTrue(r.out.hasSuffix("0 errors, 0 warnings\n"), r.out)
+    }
+
+    func testErrorsExitOneWithRenderedDiagnostic() throws {
+        let d = try project()
+        let r = try journey(["check", "."], cwd: d, env: ["NO_COLOR": "1"])
+        XCTAssertEqual(r.code, 1)
+        XCTAssertTrue(r.out.contains("./bad.journey:4:21: error[J0203]: `profile.frist_name` is not a profile attribute; did you mean `first_name`?"), r.out)
+        XCTAssertTrue(r.out.contains("help: did you mean 'first_name'?"), r.out)
+        XCTAssertFalse(r.out.contains("\u{1B}["))
+    }
+
+    func testUsageAndIOErrorsExitTwo() throws {
+        XCTAssertEqual(try journey(["check", "no/such/dir"]).code, 2)
+        XCTAssertEqual(try journey(["check", "--format", "xml", "examples"]).code, 2)
+        XCTAssertEqual(try journey(["check", "--no-such-flag", "examples"]).code, 2)
+        XCTAssertEqual(try journey(["check"]).code, 2)
+        XCTAssertEqual(try journey(["frobnicate"]).code, 2)
+        XCTAssertEqual(try journey(["--help"]).code, 0)
+    }
+
+    func testJSON() throws {
+        let d = try project()
+        let r = try journey(["check", "--format", "json", "."], cwd: d)
+        XCTAssertEqual(r.code, 1)
+        let doc = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+        let diags = try XCTUnwrap(doc["diagnostics"] as? [[String: Any]])
+        XCTAssertEqual(diags.count, 1)
+        let first = diags[0]
+        XCTAssertEqual(first["code"] as? String, "J0203")
+        XCTAssertEqual(first["severity"] as? String, "error")
+        XCTAssertEqual(first["file"] as? String, "./bad.journey")
+        XCTAssertEqual(first["hint"] as? String, "did you mean 'first_name'?")
+        let start = try XCTUnwrap((first["span"] as? [String: Any])?["start"] as? [String: Any])
+        XCTAssertEqual(start["line"] as? Int, 4)
+        XCTAssertEqual(start["column"] as? Int, 21)
+    }
+
+    func testSARIFHasWhatCodeScanningNeeds() throws {
+        let d = try project()
+        let r = try journey(["check", "--format", "sarif", "."], cwd: d)
+        XCTAssertEqual(r.code, 1)
+        let doc = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+        XCTAssertEqual(doc["version"] as? String, "2.1.0")
+        XCTAssertNotNil(doc["$schema"] as? String)
+        let run = try XCTUnwrap((doc["runs"] as? [[String: Any]])?.first)
+        let driver = try XCTUnwrap((run["tool"] as? [String: Any])?["driver"] as? [String: Any])
+        XCTAssertEqual(driver["name"] as? String, "journey")
+        let rules = try XCTUnwrap(driver["rules"] as? [[String: Any]])
+        XCTAssertGreaterThan(rules.count, 30)
+        for rule in rules {
+            XCTAssertNotNil(rule["id"] as? String)
+            for key in ["shortDescription", "fullDescription", "help"] {
+                XCTAssertNotNil((rule[key] as? [String: Any])?["text"] as? String, "\(rule["id"] ?? "?") \(key)")
+            }
+        }
+        let result = try XCTUnwrap((run["results"] as? [[String: Any]])?.first)
+        XCTAssertEqual(result["ruleId"] as? String, "J0203")
+        XCTAssertEqual(result["level"] as? String, "error")
+        XCTAssertNotNil((result["message"] as? [String: Any])?["text"] as? String)
+        let loc = try XCTUnwrap(((result["locations"] as? [[String: Any]])?.first?["physicalLocation"]) as? [String: Any])
+        XCTAssertEqual((loc["artifactLocation"] as? [String: Any])?["uri"] as? String, "bad.journey")
+        let region = try XCTUnwrap(loc["region"] as? [String: Any])
+        XCTAssertEqual(region["startLine"] as? Int, 4)
+        XCTAssertEqual(region["startColumn"] as? Int, 21)
+        XCTAssertEqual(region["endLine"] as? Int, 4)
+        XCTAssertEqual(region["endColumn"] as? Int, 31)
+    }
+
+    func testGitHubAnnotationsEscape() throws {
+        let d = try project()
+        let r = try journey(["check", "--format", "github", "."], cwd: d)
+        XCTAssertEqual(r.code, 1)
+        let line = try XCTUnwrap(r.out.split(separator: "\n").first)
+        XCTAssertTrue(line.hasPrefix("::error file=./bad.journey,line=4,col=21,endLine=4,endColumn=31,title=J0203 unknown-attribute::"), String(line))
+        XCTAssertTrue(line.contains("%0Ahelp: did you mean 'first_name'?"), String(line))
+        XCTAssertEqual(r.out.split(separator: "\n").count, 1)
+    }
+
+    func testWarningsAloneExitZero() throws {
+        let d = try project()
+        try "journey w {\n  on cart_abandoned as cart\n  push \"{cart.cart_id}\"\n}\n".write(to: d.appendingPathComponent("bad.journey"), atomically: true, encoding: .utf8)
+        let r = try journey(["check", "--format", "json", "."], cwd: d)
+        XCTAssertEqual(r.code, 0, r.out)
+        XCTAssertTrue(r.out.contains("J0503"))
+    }
+}
+
+final class FormatCommandTests: XCTestCase {
+    func testCheckListsAndRewriteFixes() throws {
+        let d = try tempDir()
+        let messy = d.appendingPathComponent("m.journey")
+        try "journey m {\non e\n   wait 1h\n}\n".write(to: messy, atomically: true, encoding: .utf8)
+        let clean = d.appendingPathComponent("c.journey")
+        try "journey c {\n  on e\n}\n".write(to: clean, atomically: true, encoding: .utf8)
+        var r = try journey(["fmt", "--check", d.path])
+        XCTAssertEqual(r.code, 1)
+        XCTAssertEqual(r.out, messy.path + "\n")
+        r = try journey(["fmt", d.path])
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertEqual(try String(contentsOf: messy, encoding: .utf8), "journey m {\n  on e\n  wait 1h\n}\n")
+        r = try journey(["fmt", "--check", d.path])
+        XCTAssertEqual(r.code, 0)
+        XCTAssertEqual(r.out, "")
+    }
+
+    func testRefusesParseErrorsAndLeavesFileUntouched() throws {
+        let d = try tempDir()
+        let broken = d.appendingPathComponent("b.journey")
+        let text = "journey b {\non e\n  wait\n}\n"
+        try text.write(to: broken, atomically: true, encoding: .utf8)
+        let r = try journey(["fmt", broken.path])
+        XCTAssertEqual(r.code, 1)
+        XCTAssertTrue(r.err.contains("error[J0101]"), r.err)
+        XCTAssertEqual(try String(contentsOf: broken, encoding: .utf8), text)
+    }
+}

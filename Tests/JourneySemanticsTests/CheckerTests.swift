@@ -1,0 +1,85 @@
+import XCTest
+import JourneyDiagnostics
+@testable import JourneySemantics
+import JourneySyntax
+
+final class CheckerTests: XCTestCase {
+    let schema = (try? String(contentsOf: repoRoot.appendingPathComponent("Tests/Fixtures/snapshots/schema.journey"), encoding: .utf8)) ?? ""
+
+    /// Codes reported for a journey body (header: on cart_abandoned as cart, goal order_placed).
+    func codes(_ body: String, header: String = "on cart_abandoned as cart\n  goal order_placed") -> [String] {
+        let text = "journey t {\n  \(header)\n\(body)\n  push \"{cart.cart_id}\"\n}\n"
+        let result = checkProject([("schema.journey", schema), ("t.journey", text)])
+        return result.diagnostics.map(\.code.id).sorted()
+    }
+
+    func testNarrowingByIfAndAnd() {
+        XCTAssertEqual(codes("if profile.email != none { email \"{profile.email}\" }"), [])
+        XCTAssertEqual(codes("if profile.email != none and profile.email == \"a\" { wait 1h }"), [])
+        XCTAssertEqual(codes("if profile.email == none or profile.email > \"a\" { wait 1h }"), [])
+        XCTAssertEqual(codes("if profile.email == none { wait 1h } else { email \"{profile.email}\" }"), [])
+        XCTAssertEqual(codes("email \"{profile.email}\""), ["J0302"])
+    }
+
+    func testNarrowingAfterExitAndUndoneBySet() {
+        XCTAssertEqual(codes("if profile.email == none { exit }\n email \"{profile.email}\""), [])
+        XCTAssertEqual(codes("if profile.email == none { exit }\n set profile.email = none\n email \"{profile.email}\""), ["J0302"])
+        XCTAssertEqual(codes("set profile.favorite_brand = \"Acme\"\n email \"{profile.favorite_brand}\""), [])
+        XCTAssertEqual(codes("if profile.email != none { wait 1h }\n email \"{profile.email}\""), ["J0302"])
+    }
+
+    func testCoalesceAndLiterals() {
+        XCTAssertEqual(codes("email \"{profile.favorite_brand ?? \"our shop\"}\""), [])
+        XCTAssertEqual(codes("if cart.total * 0.9 > 100 and cart.total - 5 > 10 { wait 1h }"), [])
+        XCTAssertEqual(codes("if cart.total + profile.orders_count > 3 { wait 1h }"), ["J0303"])
+        XCTAssertEqual(codes("if profile.first_name ?? \"x\" == \"y\" { wait 1h }"), ["J0301"])
+        XCTAssertEqual(codes("if (last(product_viewed).category ?? \"shoes\") == \"shoes\" { wait 1h }"), [])
+    }
+
+    func testWaitForAliasIsScopedToItsBlock() {
+        XCTAssertEqual(codes("wait for order_placed as o within 1d { email \"{o.order_id}\" }"), [])
+        XCTAssertEqual(codes("wait for order_placed as o within 1d\n email \"{o.order_id}\""), ["J0206", "J0501"])
+    }
+
+    func testBareFieldsOnlyInsideWhere() {
+        XCTAssertEqual(codes("if exists(order_placed where total > 100 within 30d) { wait 1h }"), [])
+        XCTAssertEqual(codes("if total > 100 { wait 1h }"), ["J0206"])
+    }
+
+    func testAudienceJourney() {
+        let header = "on daily at 09:00\n  when profile.orders_count > 0\n  goal order_placed"
+        let text = "journey a {\n  \(header)\n  email \"hi\"\n}\n"
+        XCTAssertEqual(checkProject([("schema.journey", schema), ("a.journey", text)]).diagnostics.map(\.code.id), [])
+        let withAlias = "journey a {\n  on daily at 09:00 as d\n  goal order_placed\n  email \"hi\"\n}\n"
+        XCTAssertEqual(checkProject([("schema.journey", schema), ("a.journey", withAlias)]).diagnostics.map(\.code.id), ["J0404"])
+    }
+
+    func testCapCountsSendsInsideTheWindow() {
+        // push, whatsapp and email: at most 3 within 24h, cap 3 → fine.
+        XCTAssertEqual(codes("email \"a\"\n whatsapp \"b\""), [])
+        // four sends within the same day → over the cap.
+        XCTAssertEqual(codes("email \"a\"\n whatsapp \"b\"\n email \"c\""), ["J0505"])
+        // spread over days → fine.
+        XCTAssertEqual(codes("email \"a\"\n wait 1d\n whatsapp \"b\"\n wait 1d\n email \"c\""), [])
+    }
+
+    func testDuplicatesAcrossFilesPointAtTheFirst() throws {
+        let result = checkProject([("schema.journey", schema), ("more.journey", "event order_placed { x: int }\n")])
+        let d = try XCTUnwrap(result.diagnostics.first)
+        XCTAssertEqual(d.code.id, "J0201")
+        XCTAssertEqual(d.notes.first?.file, "schema.journey")
+    }
+
+    func testTypesSideTable() throws {
+        let text = "journey t {\n  on cart_abandoned as cart\n  goal order_placed\n  if cart.total > 3 { push \"x\" }\n}\n"
+        let result = checkProject([("schema.journey", schema), ("t.journey", text)])
+        XCTAssertEqual(result.diagnostics.map(\.message), [])
+        XCTAssertTrue(result.types[1].contains(.money))
+        XCTAssertTrue(result.types[1].contains(.bool))
+    }
+
+    func testSuggestions() {
+        XCTAssertEqual(suggestion(for: "frist_name", among: ["first_name", "city"]), "first_name")
+        XCTAssertEqual(suggestion(for: "xyz", among: ["first_name", "city"]), nil)
+    }
+}

@@ -1,0 +1,123 @@
+import XCTest
+import JourneyDiagnostics
+@testable import JourneySyntax
+
+final class ParserTests: XCTestCase {
+    /// The single expression of `when …` in a one-line journey, printed with explicit grouping.
+    func grouped(_ expr: String) -> String {
+        let tree = parse("journey j {\n on e\n when \(expr)\n}\n")
+        XCTAssertEqual(tree.diagnostics.map(\.message), [], expr)
+        guard case .journey(let j)? = tree.decls.first?.kind, case .when(let e, _)? = j.header.last else { return "?" }
+        func show(_ id: ExprID) -> String {
+            switch tree.exprs[id].kind {
+            case .binary(let op, let l, let r): "(\(show(l)) \(op.spelling) \(show(r)))"
+            case .unary(.not, let x): "(not \(show(x)))"
+            case .unary(.negate, let x): "(-\(show(x)))"
+            case .member(let b, let f): "\(show(b)).\(f.name)"
+            case .paren(let x): show(x)
+            default: tree.source.slice(tree.exprs[id].span)
+            }
+        }
+        return show(e)
+    }
+
+    func testPrecedence() {
+        XCTAssertEqual(grouped("a or b and c"), "(a or (b and c))")
+        XCTAssertEqual(grouped("not a == b"), "(not (a == b))")
+        XCTAssertEqual(grouped("a ?? b == c"), "((a ?? b) == c)")
+        XCTAssertEqual(grouped("a ?? b ?? c"), "(a ?? (b ?? c))")
+        XCTAssertEqual(grouped("a + b * c - d"), "((a + (b * c)) - d)")
+        XCTAssertEqual(grouped("-a.b * 2"), "((-a.b) * 2)")
+        XCTAssertEqual(grouped("(a or b) and c"), "((a or b) and c)")
+    }
+
+    func testChainedComparisonIsAnError() {
+        XCTAssertEqual(parse("journey j {\n on e\n when a < b < c\n}\n").diagnostics.map(\.code.id), ["J0104"])
+    }
+
+    func testEveryStatementForm() throws {
+        let text = """
+        journey j "Title" {
+          on cart as c where total > 10
+          when count(product_viewed where category == "shoes" within 7d) >= 3
+          goal order_placed where total > 0
+          exit on unsubscribed
+          reentry after 30d
+          wait 1h
+          wait until 09:00
+          wait for push_opened as p where id == c.id within 24h { exit } else {
+            sms "x"
+          }
+          if a { exit } else if b { exit } else { exit }
+          split {
+            10% control { exit }
+            90% { wait 1d }
+          }
+          push { title: "t", body: "b" } else whatsapp template "cart" { name: profile.first_name } else email "e"
+          wallet { pass: "p", fields: { points: 1 } }
+          set profile.points = profile.points + 1
+          exit
+        }
+        """
+        let tree = parse(text)
+        XCTAssertEqual(tree.diagnostics.map(\.message), [])
+        guard case .journey(let j)? = tree.decls.first?.kind else { return XCTFail("no journey") }
+        XCTAssertEqual(j.header.count, 5)
+        let kinds = j.body.statements.map { s -> String in
+            switch s.kind {
+            case .wait: "wait"
+            case .waitUntil: "until"
+            case .waitFor(let w): "for(\(w.arrived != nil),\(w.timedOut != nil))"
+            case .if(let b, let e): "if\(b.count)\(e != nil)"
+            case .split(let b): "split\(b.count)"
+            case .send(let l): "send\(l.count)"
+            case .set: "set"
+            case .exit: "exit"
+            }
+        }
+        XCTAssertEqual(kinds, ["wait", "until", "for(true,true)", "if2true", "split2", "send3", "send1", "set", "exit"])
+    }
+
+    func testInterpolationHoldsStringsAndKeepsAbsoluteSpans() throws {
+        let text = #"journey j { on e \#n push "Hi {profile.brand ?? "our shop"}!" }"#.replacingOccurrences(of: "\\#n", with: "\n")
+        let tree = parse(text)
+        XCTAssertEqual(tree.diagnostics.map(\.message), [])
+        let strings = tree.exprs.nodes.compactMap { n -> [StringPart]? in if case .string(let p) = n.kind { return p } else { return nil } }
+        let outer = try XCTUnwrap(strings.first { $0.count == 3 })
+        guard case .interpolation(let id) = outer[1] else { return XCTFail("no interpolation") }
+        XCTAssertEqual(tree.source.slice(tree.exprs[id].span), #"profile.brand ?? "our shop""#)
+    }
+
+    func testRecoversAndReportsEveryIndependentError() {
+        let text = """
+        journey j {
+          on e
+          wait 1x
+          push
+          wait 2h
+          if { exit }
+          set x = 1
+        }
+        journey k {
+          on e
+          wait for x 1h
+        }
+        """
+        let codes = parse(text).diagnostics.map { "\(parse(text).source.location(of: $0.span.start).line):\($0.code.id)" }
+        XCTAssertEqual(codes, ["3:J0003", "4:J0105", "6:J0101", "7:J0101", "11:J0101"])
+    }
+
+    func testHeaderAfterStepAndDuplicateTrigger() {
+        let codes = parse("journey j {\n on e\n on f\n wait 1h\n goal g\n}\njourney k {\n wait 1h\n}\n").diagnostics.map(\.code.id)
+        XCTAssertEqual(codes, ["J0103", "J0107", "J0108"])
+    }
+
+    func testUnclosedJourneyIsReported() {
+        XCTAssertEqual(parse("journey j {\n on e\n wait 1h\n").diagnostics.map(\.code.id), ["J0102"])
+    }
+
+    func testMisspeltStepSuggestsTheKeyword() {
+        let d = parse("journey j {\n on e\n wiat 1h\n}\n").diagnostics
+        XCTAssertEqual(d.first?.hint, "did you mean 'wait'?")
+    }
+}
