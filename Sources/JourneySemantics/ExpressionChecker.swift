@@ -99,6 +99,7 @@ extension JourneyChecker {
         if let ev = scope.bareFields, let f = ev.field(n) {
             return scope.narrowed.contains(n) ? f.type.unwrapped : f.type
         }
+        if scope.unknownBareFields, scope.aliases[n] == nil { return .error }
         if let a = scope.aliases[n] {
             usedAliases.insert(a.span.start)
             return a.event.map(JType.event) ?? .error

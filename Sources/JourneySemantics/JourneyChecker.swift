@@ -13,11 +13,14 @@ struct JourneyChecker {
     /// Every alias bound in the journey, and the ones used.
     var aliases: [(name: String, span: Span)] = []
     var usedAliases: Set<Int> = []
+    /// A file with parse errors lost some steps: lints that need the whole journey stay quiet.
+    let incomplete: Bool
 
     init(schema: Schema, tree: SyntaxTree, journey: JourneyDecl, types: [JType]) {
         self.schema = schema
         self.tree = tree
         self.exprs = tree.exprs
+        self.incomplete = tree.diagnostics.contains { $0.severity == .error }
         self.journey = journey
         self.types = types
     }
@@ -29,6 +32,10 @@ struct JourneyChecker {
     mutating func run() {
         var scope = Scope()
         var hasGoal = false
+        if let t = journey.title, case .string(let parts) = exprs[t].kind, parts.contains(where: { if case .interpolation = $0 { true } else { false } }) {
+            report(SemanticCode.typeMismatch, exprs.span(t), "a journey's title must be fixed text", label: "no '{…}' here",
+                   hint: "Write the title without inserted values; write {{ and }} for literal braces.")
+        }
         // The trigger first: its alias is in scope everywhere in the journey.
         for clause in journey.header {
             switch clause {
@@ -40,6 +47,7 @@ struct JourneyChecker {
                 if let a = alias {
                     report(SemanticCode.aliasInAudience, a.span, "an audience journey ('on daily at') has no trigger event to name '\(a.name)'",
                            label: "no event to bind", hint: "Remove 'as \(a.name)'; filter the audience with 'when' on the profile and its history.")
+                    scope.aliases[a.name] = Alias(event: nil, span: a.span)
                 }
             default: break
             }
@@ -63,7 +71,7 @@ struct JourneyChecker {
             }
         }
         _ = checkBlock(journey.body.statements, scope)
-        for a in aliases where !usedAliases.contains(a.span.start) {
+        for a in aliases where !incomplete && !usedAliases.contains(a.span.start) {
             report(SemanticCode.unusedAlias, a.span, "the alias '\(a.name)' is never used", label: "unused", hint: "Remove 'as \(a.name)', or use it.")
         }
         if !hasGoal {
@@ -76,6 +84,10 @@ struct JourneyChecker {
     /// Binds an alias; `event` is nil when the event is unknown (already reported), so uses of
     /// the alias are not reported again.
     mutating func bind(_ alias: Ident, event: String?, in scope: inout Scope) {
+        if let outer = scope.aliases[alias.name] {
+            report(SemanticCode.duplicateDeclaration, alias.span, "the alias '\(alias.name)' is already bound (line \(tree.source.location(of: outer.span.start).line))",
+                   label: "bound again", hint: "Choose another name for this alias.")
+        }
         scope.aliases[alias.name] = Alias(event: event, span: alias.span)
         aliases.append((alias.name, alias.span))
     }
@@ -123,10 +135,11 @@ struct JourneyChecker {
             return false
         case .waitFor(let w):
             let ev = lookupEvent(w.event)
-            if let c = w.condition { checkCondition(c, scope.with(bareFields: ev)) }
-            checkPositive(w.within, "the time to wait for \(w.event.name)")
+            // The alias names the awaited event in its own `where` and in the arrived block.
             var inner = scope
             if let a = w.alias { bind(a, event: ev == nil ? nil : w.event.name, in: &inner) }
+            if let c = w.condition { checkCondition(c, inner.with(bareFields: ev)) }
+            checkPositive(w.within, "the time to wait for \(w.event.name)")
             var paths: [(Bool, Set<String>)] = []
             if let b = w.arrived {
                 paths.append(checkBlock(b.statements, inner))
@@ -168,9 +181,7 @@ struct JourneyChecker {
                 if schema.hasProfile { unknownAttribute(attr) }
                 return false
             }
-            if !t.isAssignable(to: field.type) {
-                report(SemanticCode.typeMismatch, exprs.span(value), "profile.\(attr.name) is \(field.type), but this value is \(t)", label: "expected \(field.type)")
-            }
+            expect(t, field.type, at: value, what: "the value of profile.\(attr.name)")
             let key = "profile.\(attr.name)"
             if t.isOptional { scope.narrowed.remove(key) } else { scope.narrowed.insert(key) }
             return false
@@ -183,6 +194,7 @@ struct JourneyChecker {
     /// path that goes on hold after it.
     func join(_ paths: [(Bool, Set<String>)], _ scope: inout Scope) -> Bool {
         let open = paths.filter { !$0.0 }
+        guard !paths.isEmpty else { return false }
         guard let first = open.first else { return true }
         scope.narrowed = open.dropFirst().reduce(first.1) { $0.intersection($1.1) }
         return false
@@ -192,12 +204,17 @@ struct JourneyChecker {
         var total = 0
         for b in branches {
             total += b.percent.basisPoints
+            if !b.percent.exact {
+                report(SemanticCode.splitPrecision, b.percent.span, "split shares are whole basis points: \(b.percent.text) has more than two decimals",
+                       label: "too precise", hint: "Round it to two decimals (e.g. 12.56%) and keep the total at exactly 100%.")
+                return
+            }
             if b.percent.basisPoints <= 0 {
                 report(SemanticCode.emptySplitBranch, b.percent.span, "a split branch of \(b.percent.text) never runs", label: "0%",
                        hint: "Give the branch a share above 0%, or remove it.")
             }
         }
-        if total != 10_000 {
+        if total != 10_000, !incomplete {
             let shown = total % 100 == 0 ? "\(total / 100)%" : "\(Double(total) / 100)%"
             report(SemanticCode.splitNotWhole, Span(span.start, span.start + 5), "the split's branches add up to \(shown), not 100%",
                    label: "sums to \(shown)", hint: "Make the percentages add up to exactly 100%.")
@@ -212,9 +229,13 @@ struct JourneyChecker {
 }
 
 extension Scope {
+    /// The scope inside a `where` over `event`: its fields by bare name. Narrowings of bare names
+    /// from an outer `where` speak of another event, so they are dropped.
     func with(bareFields event: EventSchema?) -> Scope {
         var s = self
         s.bareFields = event
+        s.unknownBareFields = event == nil
+        s.narrowed = s.narrowed.filter { $0.contains(".") }
         return s
     }
 }

@@ -17,6 +17,8 @@ struct Scope {
     var narrowed: Set<String> = []
     /// True in an audience journey, where no trigger alias exists.
     var audience = false
+    /// Inside the `where` of an unknown event (already reported): bare names are not checked.
+    var unknownBareFields = false
 }
 
 /// What a condition tells about optional paths when it is true and when it is false.

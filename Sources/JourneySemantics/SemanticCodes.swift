@@ -49,6 +49,8 @@ public enum SemanticCode {
         "A policy rule that cannot work", help: "A cap needs at least one message over a positive window; quiet hours need two different times.")
     public static let invalidChannelBinding = DiagnosticCode("J0407", "invalid-channel-binding", .error,
         "A channel whose address or consent is not a profile attribute of the right type", help: "Bind the address to a string attribute and consent to a bool attribute of the profile.")
+    public static let splitPrecision = DiagnosticCode("J0408", "split-precision", .error,
+        "A split share finer than a basis point", help: "Write split percentages with at most two decimals (12.5%, 33.33%).")
     // MARK: Lints
     public static let unusedAlias = DiagnosticCode("J0501", "unused-alias", .warning,
         "An alias that is never used", help: "Remove 'as NAME', or use the alias.")
@@ -65,7 +67,7 @@ public enum SemanticCode {
         duplicateDeclaration, unknownType, unknownAttribute, unknownEvent, unknownField, unknownName, unknownFunction,
         unknownChannelKind, undeclaredChannel, unknownMessageField, missingProfile, duplicateField,
         typeMismatch, unnarrowedOptional, invalidOperands,
-        splitNotWhole, unreachable, nonPositiveDuration, aliasInAudience, emptySplitBranch, invalidPolicy, invalidChannelBinding,
+        splitNotWhole, unreachable, nonPositiveDuration, aliasInAudience, emptySplitBranch, invalidPolicy, invalidChannelBinding, splitPrecision,
         unusedAlias, repeatedChannel, noGoal, longSMS, exceedsCap,
     ]
 }

@@ -36,6 +36,7 @@ extension JourneyChecker {
         case .fields(let block):
             checkFields(block, kind: kind, scope)
         case .template(let name, let params):
+            _ = check(name, scope)
             if case .string(let parts) = exprs[name].kind, parts.contains(where: { if case .interpolation = $0 { true } else { false } }) {
                 report(SemanticCode.typeMismatch, exprs.span(name), "a template's name must be fixed text", label: "no '{…}' here")
             }
@@ -95,12 +96,20 @@ extension JourneyChecker {
         guard case .string(let parts) = exprs[e].kind else { return }
         var count = 0
         var gsm = true
+        var units = 0
         for case .text(let s) in parts {
+            units += s.utf16.count
             for u in s.unicodeScalars {
-                count += 1
-                if !GSM7.contains(u) { gsm = false }
+                if GSM7.contains(u) {
+                    count += 1
+                } else if GSM7Extension.contains(u) {
+                    count += 2 // an escape and the character
+                } else {
+                    gsm = false
+                }
             }
         }
+        if !gsm { count = units }
         let limit = gsm ? 160 : 70
         if count > limit {
             report(SemanticCode.longSMS, exprs.span(e),
@@ -115,3 +124,6 @@ let GSM7: Set<Unicode.Scalar> = {
     let chars = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
     return Set(chars.unicodeScalars)
 }()
+
+/// The GSM 03.38 extension table: each costs two of the 160 places.
+let GSM7Extension: Set<Unicode.Scalar> = Set("^{}\\[~]|€\u{0C}".unicodeScalars)

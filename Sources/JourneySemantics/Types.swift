@@ -99,15 +99,18 @@ public indirect enum JType: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The common type of two values compared or combined with `??`, if they have one.
+    /// Literals adapt to the other side; of two values, only `int` widens (to `decimal`).
     public static func common(_ a: JType, _ b: JType) -> JType? {
-        if a.isAssignable(to: b.settled) && !(a.isLiteral && b.isLiteral) { return b.settled == .error ? a : b.settled }
-        if b.isAssignable(to: a.settled) { return a.settled }
-        if let ra = a.numericRank, let rb = b.numericRank {
-            // Two literals, or literal and value: the wider one.
-            return (ra >= rb ? a : b).settled
+        if a == .error { return b.settled }
+        if b == .error { return a.settled }
+        if a.isLiteral, b.isLiteral {
+            if let ra = a.numericRank, let rb = b.numericRank { return (ra >= rb ? a : b).settled }
+            return a == b ? a.settled : nil
         }
-        if a == .stringLiteral, b == .url || b == .string { return b }
-        if b == .stringLiteral, a == .url || a == .string { return a }
+        if a.isLiteral { return a.isAssignable(to: b) ? b : nil }
+        if b.isLiteral { return b.isAssignable(to: a) ? a : nil }
+        if a.isAssignable(to: b) { return b }
+        if b.isAssignable(to: a) { return a }
         return nil
     }
 }

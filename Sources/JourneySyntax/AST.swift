@@ -44,6 +44,8 @@ public struct TimeOfDayLit: Sendable, Hashable {
 /// A percentage, exactly, in basis points (`12.5%` is 1250).
 public struct PercentLit: Sendable, Hashable {
     public var basisPoints: Int
+    /// False when written with more than two decimals (finer than a basis point).
+    public var exact: Bool = true
     public var text: String
     public var span: Span
 }

@@ -14,6 +14,8 @@ public struct Lexer {
         file.bytes.withUnsafeBufferPointer { p in
             var lx = Cursor(p: p, path: file.path)
             lx.tokens.reserveCapacity(p.count / 5)
+            // A UTF-8 byte order mark is not part of the program.
+            if p.count >= 3, p[0] == 0xEF, p[1] == 0xBB, p[2] == 0xBF { lx.i = 3 }
             lx.run()
             return LexedFile(tokens: lx.tokens, comments: lx.comments, diagnostics: lx.diagnostics)
         }
@@ -105,8 +107,8 @@ private struct Cursor {
         i += 1
         let kind: TokenKind
         switch b {
-        case UInt8(ascii: "{"): kind = .lBrace
-        case UInt8(ascii: "}"): kind = .rBrace
+        case UInt8(ascii: "{"): parenDepth = 0; kind = .lBrace
+        case UInt8(ascii: "}"): parenDepth = 0; kind = .rBrace
         case UInt8(ascii: "("): parenDepth += 1; kind = .lParen
         case UInt8(ascii: ")"): parenDepth = max(0, parenDepth - 1); kind = .rParen
         case UInt8(ascii: "["): kind = .lBracket
@@ -148,8 +150,21 @@ private struct Cursor {
         emit(kind, start)
     }
 
-    /// Integers, decimals, durations, percentages, times of day and dates.
+    /// Integers, decimals, durations, percentages, times of day and dates; any of them glued to
+    /// letters (`10%off`, `09:00h`) is one malformed number.
     mutating func number() {
+        let start = i
+        let before = diagnostics.count
+        scanNumber()
+        guard i < end, isIdentChar(p[i]), tokens.last?.kind != .invalid, diagnostics.count == before else { return }
+        while i < end, isIdentChar(p[i]) { i += 1 }
+        tokens.removeLast()
+        error(SyntaxCode.invalidNumber, Span(start, i), "'\(text(start, i))' is not a number, duration, percentage, date or time",
+              label: "letters after a number", hint: "Put a space between a number and the word after it.")
+        emit(.invalid, start)
+    }
+
+    mutating func scanNumber() {
         let start = i
         while i < end, isDigit(p[i]) { i += 1 }
         let digits = i - start

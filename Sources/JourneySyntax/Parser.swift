@@ -12,6 +12,8 @@ public struct Parser {
     var pos = 0
     var arena = ExprArena()
     var diagnostics: [Diagnostic] = []
+    /// Where errors were reported already.
+    var reportedStarts: Set<Int> = []
     /// Token storage reused by every interpolation of the file.
     var scratchTokens: [Token] = []
 
@@ -20,6 +22,7 @@ public struct Parser {
         let lexed = Lexer.lex(file)
         var p = Parser(file: file, tokens: lexed.tokens)
         p.diagnostics = lexed.diagnostics
+        p.reportedStarts = Set(lexed.diagnostics.map(\.span.start))
         let decls = p.parseFile()
         return SyntaxTree(source: file, decls: decls, exprs: p.arena, comments: lexed.comments, diagnostics: p.diagnostics)
     }
@@ -67,8 +70,9 @@ public struct Parser {
 
     mutating func fail(_ code: DiagnosticCode, _ message: String, span: Span? = nil, label: String = "", hint: String? = nil) -> ParseError {
         let s = span ?? (kind == .newline ? Span(current.span.start, current.span.start) : current.span)
-        // One report per position: a second error at the same spot is a consequence of the first.
-        if diagnostics.last?.span.start != s.start || diagnostics.last?.file != file.path {
+        // One report per position (a second error at the same spot is a consequence of the first),
+        // and none for a token the lexer already reported.
+        if kind != .invalid || span != nil, reportedStarts.insert(s.start).inserted {
             diagnostics.append(Diagnostic(code, file: file.path, span: s, message: message, label: label, hint: hint))
         }
         return ParseError()
@@ -275,12 +279,14 @@ public struct Parser {
         let open = try expect(.lBrace, "'{' to open the journey", hint: "Write 'journey \(name.name) \"Title\" { … }'.")
         var header: [HeaderClause] = []
         var statements: [Stmt] = []
+        var brokenTrigger = false
         while true {
             skipNewlines()
             if kind == .rBrace { break }
             if kind == .eof { throw fail(SyntaxCode.unclosedBlock, "the journey '\(name.name)' is never closed", span: open.span, label: "opened here", hint: "Add a '}' at the end of the journey.") }
             do {
                 if isHeaderStart {
+                    brokenTrigger = brokenTrigger || kind == .kwOn
                     let clause = try parseHeaderClause()
                     if !statements.isEmpty {
                         diagnostics.append(Diagnostic(SyntaxCode.headerAfterStep, file: file.path, span: clause.span,
@@ -298,7 +304,7 @@ public struct Parser {
             }
         }
         let close = advance()
-        checkHeaderCounts(header, name: name)
+        checkHeaderCounts(header, name: name, brokenTrigger: brokenTrigger)
         return JourneyDecl(name: name, title: title, header: header, body: Block(statements: statements, span: Span(open.span.start, close.span.end)))
     }
 
@@ -310,7 +316,8 @@ public struct Parser {
         }
     }
 
-    mutating func checkHeaderCounts(_ header: [HeaderClause], name: Ident) {
+    /// `brokenTrigger`: an `on` clause was seen (perhaps with a parse error reported already).
+    mutating func checkHeaderCounts(_ header: [HeaderClause], name: Ident, brokenTrigger: Bool) {
         var seenOn = false, seenWhen = false, seenReentry = false
         for clause in header {
             var dup: String?
@@ -326,7 +333,7 @@ public struct Parser {
                     hint: d == "when" ? "Combine the conditions with 'and' in one 'when'." : "Keep one '\(d)' per journey."))
             }
         }
-        if !seenOn {
+        if !seenOn, !brokenTrigger {
             diagnostics.append(Diagnostic(SyntaxCode.missingTrigger, file: file.path, span: name.span,
                 message: "the journey '\(name.name)' has no 'on' trigger", label: "never starts",
                 hint: "Add 'on EVENT' or 'on daily at HH:MM' at the top of the journey."))
@@ -529,7 +536,7 @@ public struct Parser {
                 message = .template(name: name, params: kind == .lBrace ? try parseFieldBlock() : nil)
             default:
                 let isKnown = Keywords.channelKinds.contains(channel.name)
-                throw fail(SyntaxCode.expectedMessage,
+                throw fail(isKnown ? SyntaxCode.expectedMessage : SyntaxCode.unexpectedToken,
                            isKnown ? "expected a message after '\(channel.name)', found \(found)"
                                    : "expected a step, found '\(channel.name)'",
                            span: isKnown ? nil : channel.span,
@@ -607,10 +614,11 @@ public struct Parser {
         let raw = String(text(t).dropLast())
         let parts = raw.split(separator: ".", maxSplits: 1)
         let whole = Int(parts.first ?? "0") ?? 0
-        var frac = parts.count > 1 ? String(parts[1]) : ""
-        frac = String((frac + "00").prefix(2))
+        let written = parts.count > 1 ? String(parts[1]) : ""
+        let frac = String((written + "00").prefix(2))
         let bp = whole.multipliedReportingOverflow(by: 100).partialValue + (Int(frac) ?? 0)
-        return PercentLit(basisPoints: bp, text: raw + "%", span: t.span)
+        let exact = written.dropFirst(2).allSatisfy { $0 == "0" }
+        return PercentLit(basisPoints: bp, exact: exact, text: raw + "%", span: t.span)
     }
 
     /// Splits a string token into text and interpolations, parsing each interpolation in place.

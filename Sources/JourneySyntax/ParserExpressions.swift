@@ -5,6 +5,14 @@ import JourneyDiagnostics
 extension Parser {
     mutating func parseExpr() throws -> ExprID { try parseOr() }
 
+    /// True when the current token starts a later line than the previous one (inside parentheses,
+    /// where newline tokens are dropped).
+    var onLaterLine: Bool {
+        guard pos > 0 else { return false }
+        let from = tokens[pos - 1].span.end, to = current.span.start
+        return from < to && file.bytes[from..<to].contains(UInt8(ascii: "\n"))
+    }
+
     mutating func binary(_ op: BinaryOp, _ l: ExprID, _ r: ExprID) -> ExprID {
         arena.add(.binary(op, l, r), arena.span(l).merged(with: arena.span(r)))
     }
@@ -149,8 +157,10 @@ extension Parser {
             pos += 1
             let inner = try parseExpr()
             guard kind == .rParen else {
-                throw fail("expected ')' to close the '(' , found \(found)", label: "expected ')'",
-                           hint: "Add the missing ')'.")
+                if [.lBrace, .rBrace, .eof].contains(kind) || onLaterLine {
+                    throw fail(SyntaxCode.unclosedBlock, "this '(' is never closed", span: t.span, label: "opened here", hint: "Add the missing ')'.")
+                }
+                throw fail("expected ')' to close the '(', found \(found)", label: "expected ')'", hint: "Add the missing ')'.")
             }
             let close = advance()
             return arena.add(.paren(inner), t.span.merged(with: close.span))
@@ -166,9 +176,17 @@ extension Parser {
         var field: Ident?
         if accept(.dot) { field = try expectIdent("a field of \(event.name)") }
         var cond: ExprID?
-        if accept(.kwWhere) { cond = try parseExpr() }
         var within: DurationLit?
-        if accept(.kwWithin) { within = try parseDuration(context: "'within'") }
+        // `where` and `within` in either order, each at most once.
+        while true {
+            if cond == nil, accept(.kwWhere) {
+                cond = try parseExpr()
+            } else if within == nil, accept(.kwWithin) {
+                within = try parseDuration(context: "'within'")
+            } else {
+                break
+            }
+        }
         guard kind == .rParen else {
             throw fail("expected ')' to close \(function.name)(…), found \(found)", label: "expected ')'",
                        hint: "Write \(function.name)(EVENT where CONDITION within DURATION).")

@@ -1,0 +1,61 @@
+import XCTest
+import JourneyDiagnostics
+@testable import JourneySemantics
+import JourneySyntax
+
+/// Runs the fixture corpus: every diagnostic reported must be expected on its line, and every
+/// expectation must be reported. `check/` fixtures are checked with `check/schema.journey`;
+/// `check-alone/` fixtures on their own.
+final class CorpusTests: XCTestCase {
+    func run(_ files: [URL], with schema: URL?) throws -> Set<String> {
+        var seen = Set<String>()
+        for url in files where url != schema {
+            let fixture = try source(url)
+            var trees = [Parser.parse(fixture)]
+            if let schema { trees.insert(Parser.parse(try source(schema)), at: 0) }
+            let result = check(trees)
+            let reported = result.diagnostics.map { d -> Expectation in
+                let f = d.file == fixture.path ? fixture : trees[0].source
+                return Expectation(line: d.file == fixture.path ? f.location(of: d.span.start).line : -1, code: d.code.id)
+            }
+            let expected = expectations(in: fixture)
+            XCTAssertEqual(reported.sorted { ($0.line, $0.code) < ($1.line, $1.code) }.map(\.description),
+                           expected.sorted { ($0.line, $0.code) < ($1.line, $1.code) }.map(\.description),
+                           url.lastPathComponent)
+            for e in expected { seen.insert(e.code) }
+        }
+        return seen
+    }
+
+    func testSchemaChecksClean() throws {
+        let schema = repoRoot.appendingPathComponent("Tests/Fixtures/check/schema.journey")
+        let result = check([Parser.parse(try source(schema))])
+        XCTAssertEqual(result.diagnostics.map(\.message), [])
+    }
+
+    func testCorpusAndEveryCodeHasANegativeCase() throws {
+        let schema = repoRoot.appendingPathComponent("Tests/Fixtures/check/schema.journey")
+        var covered = try run(journeyFiles(in: "Tests/Fixtures/check"), with: schema)
+        covered.formUnion(try run(journeyFiles(in: "Tests/Fixtures/check-alone"), with: nil))
+        for code in SyntaxCode.all + SemanticCode.all {
+            XCTAssertTrue(covered.contains(code.id), "no fixture expects \(code.id) (\(code.name))")
+        }
+    }
+
+    func testExamplesCheckClean() throws {
+        let trees = try journeyFiles(in: "examples").map { Parser.parse(try source($0)) }
+        XCTAssertGreaterThanOrEqual(trees.count, 11)
+        let result = check(trees)
+        XCTAssertEqual(result.diagnostics.map { "\($0.file): \($0.message)" }, [])
+    }
+
+    func testCodesAreUniqueAndDocumented() {
+        let all = SyntaxCode.all + SemanticCode.all
+        XCTAssertEqual(Set(all.map(\.id)).count, all.count)
+        XCTAssertEqual(Set(all.map(\.name)).count, all.count)
+        for c in all {
+            XCTAssertFalse(c.summary.isEmpty)
+            XCTAssertFalse(c.help.isEmpty)
+        }
+    }
+}
