@@ -19,16 +19,24 @@ let package = Package(
         .target(name: "JourneySyntax", dependencies: ["JourneyDiagnostics"]),
         // Layer 2: schema, names, types, lints.
         .target(name: "JourneySemantics", dependencies: ["JourneySyntax", "JourneyDiagnostics"]),
+        // Layer 3: compiler, bundle format, verifier, disassembler.
+        .target(name: "JourneyBytecode", dependencies: ["JourneySemantics", "JourneySyntax", "JourneyDiagnostics"]),
+        // The system SQLite (libsqlite3-dev).
+        .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        // Layer 4: VM, store, clock, outbox.
+        .target(name: "JourneyRuntime", dependencies: ["JourneyBytecode", "CSQLite"]),
         // Front end: the `journey` command.
         .executableTarget(
             name: "journey",
             dependencies: [
-                "JourneyDiagnostics", "JourneySyntax", "JourneySemantics",
+                "JourneyDiagnostics", "JourneySyntax", "JourneySemantics", "JourneyBytecode", "JourneyRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "JourneySyntaxTests", dependencies: ["JourneySyntax"]),
         .testTarget(name: "JourneySemanticsTests", dependencies: ["JourneySemantics", "JourneySyntax"]),
+        .testTarget(name: "JourneyBytecodeTests", dependencies: ["JourneyBytecode", "JourneySemantics", "JourneySyntax"]),
+        .testTarget(name: "JourneyRuntimeTests", dependencies: ["JourneyRuntime", "JourneyBytecode", "JourneySemantics", "JourneySyntax"]),
         .testTarget(name: "JourneyCLITests", dependencies: ["journey"]),
     ]
 )

@@ -1,0 +1,152 @@
+/// How a message's content is laid out: the values a `send` pops, in order, fill its `value` leaves.
+public indirect enum ContentShape: Sendable, Hashable {
+    case value
+    case literal(String)
+    case object([(String, ContentShape)])
+
+    public static func == (a: ContentShape, b: ContentShape) -> Bool {
+        switch (a, b) {
+        case (.value, .value): true
+        case (.literal(let x), .literal(let y)): x == y
+        case (.object(let x), .object(let y)): x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+        default: false
+        }
+    }
+    public func hash(into h: inout Hasher) {
+        switch self {
+        case .value: h.combine(0)
+        case .literal(let s): h.combine(1); h.combine(s)
+        case .object(let items): h.combine(2); for (k, v) in items { h.combine(k); h.combine(v) }
+        }
+    }
+
+    /// How many values fill it.
+    public var valueCount: Int {
+        switch self {
+        case .value: 1
+        case .literal: 0
+        case .object(let items): items.reduce(0) { $0 + $1.1.valueCount }
+        }
+    }
+}
+
+/// One link of a fallback chain: the channel kind and its message's shape.
+public struct SendLinkDef: Sendable, Hashable {
+    public var channel: String
+    public var shape: ContentShape
+}
+
+/// A send statement: its chain, and where to re-evaluate it when quiet hours held it.
+public struct SendDef: Sendable, Hashable {
+    public var restart: Int
+    public var links: [SendLinkDef]
+    public var valueCount: Int { links.reduce(0) { $0 + $1.shape.valueCount } }
+}
+
+/// A line-table entry: instructions from `pc` on come from source `line`.
+public struct LineEntry: Sendable, Hashable {
+    public var pc: Int
+    public var line: Int
+}
+
+/// A piece of code: the journey's main body (index 0) or a predicate.
+public struct Function: Sendable, Hashable {
+    public var isPredicate: Bool
+    public var code: [UInt8]
+    public var lines: [LineEntry]
+    /// Filled by the verifier.
+    public var maxStack: Int = 0
+
+    /// The source line of the instruction at `pc`.
+    public func line(at pc: Int) -> Int {
+        var lo = 0, hi = lines.count - 1, best = 0
+        while lo <= hi {
+            let mid = (lo + hi) / 2
+            if lines[mid].pc <= pc { best = lines[mid].line; lo = mid + 1 } else { hi = mid - 1 }
+        }
+        return best
+    }
+}
+
+public enum Trigger: Sendable, Hashable {
+    case event(Int)
+    /// Minutes after local midnight.
+    case daily(Int)
+}
+
+public enum ReentryRule: Sendable, Hashable {
+    case whileActive, never, always
+    case after(Int64)
+}
+
+/// A goal or `exit on`: the event, and the predicate its `where` compiled to.
+public struct EventRule: Sendable, Hashable {
+    public var event: Int
+    public var predicate: Int?
+}
+
+/// One compiled journey.
+public struct CompiledJourney: Sendable, Hashable {
+    public var name: String
+    public var title: String
+    public var sourcePath: String
+    public var trigger: Trigger
+    /// True when the trigger event is bound to local slot 0.
+    public var bindsTrigger: Bool
+    public var onWhere: Int?
+    public var when: Int?
+    public var goals: [EventRule]
+    public var exits: [EventRule]
+    public var reentry: ReentryRule
+    public var localCount: Int
+    public var functions: [Function]
+    public var sends: [SendDef]
+}
+
+/// A compiled project: the schema it was compiled against, its constants and its journeys.
+public struct JourneyBundle: Sendable, Hashable {
+    public static let magic: [UInt8] = [0x89, 0x4A, 0x52, 0x4E, 0x59, 0x0D, 0x0A, 0x1A] // \x89 "JRNY" \r \n \x1a
+    public static let formatVersion: UInt16 = 1
+
+    public var schema: RuntimeSchema
+    public var constants: [Value]
+    public var journeys: [CompiledJourney]
+
+    public init(schema: RuntimeSchema, constants: [Value], journeys: [CompiledJourney]) {
+        self.schema = schema
+        self.constants = constants
+        self.journeys = journeys
+    }
+
+    public func journey(named name: String) -> CompiledJourney? { journeys.first { $0.name == name } }
+}
+
+// MARK: - Hashes
+
+/// FNV-1a, 64 bits: schema fingerprints, content ids and split buckets.
+public func fnv1a64(_ bytes: some Sequence<UInt8>, seed: UInt64 = 0xCBF2_9CE4_8422_2325) -> UInt64 {
+    var h = seed
+    for b in bytes {
+        h ^= UInt64(b)
+        h = h &* 0x0000_0100_0000_01B3
+    }
+    return h
+}
+
+/// CRC-32 (IEEE), the bundle's checksum.
+public func crc32(_ bytes: some Sequence<UInt8>) -> UInt32 {
+    var c: UInt32 = 0xFFFF_FFFF
+    for b in bytes { c = crcTable[Int((c ^ UInt32(b)) & 0xFF)] ^ (c >> 8) }
+    return c ^ 0xFFFF_FFFF
+}
+
+private let crcTable: [UInt32] = (0..<256).map { n in
+    var c = UInt32(n)
+    for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+    return c
+}
+
+public func hex(_ v: UInt64) -> String {
+    let s = String(v, radix: 16)
+    return String(repeating: "0", count: 16 - s.count) + s
+}

@@ -1,0 +1,286 @@
+import JourneyDiagnostics
+import JourneySemantics
+import JourneySyntax
+
+/// Compiles a checked project (no errors) into a bundle.
+public enum Compiler {
+    public static func compile(_ trees: [SyntaxTree], _ checked: CheckResult) -> JourneyBundle {
+        let schema = RuntimeSchema(checked.schema)
+        var pool = ConstantPool()
+        var journeys: [CompiledJourney] = []
+        for (f, tree) in trees.enumerated() {
+            for decl in tree.decls {
+                guard case .journey(let j) = decl.kind else { continue }
+                var c = JourneyCompiler(schema: schema, tree: tree, types: f < checked.types.count ? checked.types[f] : [], journey: j)
+                journeys.append(c.compile(&pool))
+            }
+        }
+        journeys.sort { $0.name < $1.name }
+        return JourneyBundle(schema: schema, constants: pool.values, journeys: journeys)
+    }
+}
+
+/// Constants, each stored once.
+struct ConstantPool {
+    var values: [Value] = []
+    var index: [Value: Int] = [:]
+
+    mutating func add(_ v: Value) -> Int {
+        if let i = index[v] { return i }
+        values.append(v)
+        index[v] = values.count - 1
+        return values.count - 1
+    }
+}
+
+/// Emits one function's code and line table.
+struct FunctionBuilder {
+    var code: [UInt8] = []
+    var lines: [LineEntry] = []
+    let isPredicate: Bool
+
+    mutating func mark(line: Int) {
+        if lines.last?.line != line {
+            if lines.last?.pc == code.count { lines.removeLast() }
+            lines.append(LineEntry(pc: code.count, line: line))
+        }
+    }
+
+    /// Emits an instruction; returns its offset.
+    @discardableResult
+    mutating func emit(_ op: Opcode, _ operands: Int...) -> Int {
+        let at = code.count
+        code.append(op.rawValue)
+        for (w, v) in zip(op.info.operands, operands) {
+            for i in 0..<w.rawValue { code.append(UInt8(truncatingIfNeeded: v >> (8 * i))) }
+        }
+        return at
+    }
+
+    /// Points the jump operand of the instruction at `at` to `target`.
+    mutating func patch(_ at: Int, to target: Int) {
+        guard let op = Opcode(rawValue: code[at]), let k = op.info.jumpOperand else { return }
+        var offset = at + 1
+        for w in op.info.operands.prefix(k) { offset += w.rawValue }
+        for i in 0..<4 { code[offset + i] = UInt8(truncatingIfNeeded: target >> (8 * i)) }
+    }
+
+    var function: Function { Function(isPredicate: isPredicate, code: code, lines: lines) }
+}
+
+/// What names mean while compiling: aliases in local slots, and a `where`'s event fields.
+struct CompileScope {
+    var slots: [String: Int] = [:]
+    var bareEvent: Int?
+}
+
+struct JourneyCompiler {
+    let schema: RuntimeSchema
+    let tree: SyntaxTree
+    let types: [JType]
+    let journey: JourneyDecl
+    var functions: [Function] = []
+    var sends: [SendDef] = []
+    var localCount = 0
+    var splitPosition = 0
+    var fn = FunctionBuilder(isPredicate: false)
+
+    init(schema: RuntimeSchema, tree: SyntaxTree, types: [JType], journey: JourneyDecl) {
+        self.schema = schema
+        self.tree = tree
+        self.types = types
+        self.journey = journey
+    }
+
+    var exprs: ExprArena { tree.exprs }
+
+    func line(_ span: Span) -> Int { tree.source.lineIndex(of: span.start) + 1 }
+
+    mutating func newLocal() -> Int {
+        localCount += 1
+        return localCount - 1
+    }
+
+    mutating func compile(_ pool: inout ConstantPool) -> CompiledJourney {
+        functions = [Function(isPredicate: false, code: [], lines: [])] // main, filled last
+        var scope = CompileScope()
+        var trigger = Trigger.daily(0)
+        var binds = false
+        var onWhereExpr: (ExprID, Int)?
+        var whenExpr: ExprID?
+        var goals: [(Int, ExprID?)] = [], exits: [(Int, ExprID?)] = []
+        var reentry = ReentryRule.whileActive
+        for clause in journey.header {
+            switch clause {
+            case .on(let event, let alias, let cond, _):
+                let e = schema.eventIndex(event.name) ?? 0
+                trigger = .event(e)
+                if let a = alias {
+                    scope.slots[a.name] = newLocal()
+                    binds = true
+                }
+                if let c = cond { onWhereExpr = (c, e) }
+            case .daily(let at, _, _): trigger = .daily(at.minutes)
+            case .when(let c, _): whenExpr = c
+            case .goal(let event, let cond, _): goals.append((schema.eventIndex(event.name) ?? 0, cond))
+            case .exitOn(let event, let cond, _): exits.append((schema.eventIndex(event.name) ?? 0, cond))
+            case .reentry(let r, _):
+                switch r {
+                case .never: reentry = .never
+                case .always: reentry = .always
+                case .after(let d): reentry = .after(d.seconds)
+                }
+            }
+        }
+        let onWhere = onWhereExpr.map { predicate($0.0, bareEvent: $0.1, scope, &pool) }
+        let when = whenExpr.map { predicate($0, bareEvent: nil, scope, &pool) }
+        var goalList: [EventRule] = []
+        for (e, c) in goals { goalList.append(EventRule(event: e, predicate: c.map { predicate($0, bareEvent: e, scope, &pool) })) }
+        var exitList: [EventRule] = []
+        for (e, c) in exits { exitList.append(EventRule(event: e, predicate: c.map { predicate($0, bareEvent: e, scope, &pool) })) }
+        fn = FunctionBuilder(isPredicate: false)
+        block(journey.body.statements, &scope, &pool)
+        fn.mark(line: line(Span(journey.body.span.end - 1, journey.body.span.end)))
+        fn.emit(.end)
+        functions[0] = fn.function
+        var title = ""
+        if let t = journey.title, case .string(let parts) = exprs[t].kind {
+            for case .text(let s) in parts { title += s }
+        }
+        return CompiledJourney(name: journey.name.name, title: title, sourcePath: tree.source.path, trigger: trigger, bindsTrigger: binds,
+                               onWhere: onWhere, when: when, goals: goalList, exits: exitList, reentry: reentry,
+                               localCount: localCount, functions: functions, sends: sends)
+    }
+
+    /// Compiles a condition into its own predicate function; returns its index.
+    mutating func predicate(_ e: ExprID, bareEvent: Int?, _ outer: CompileScope, _ pool: inout ConstantPool) -> Int {
+        let saved = fn
+        fn = FunctionBuilder(isPredicate: true)
+        var scope = outer
+        scope.bareEvent = bareEvent
+        fn.mark(line: line(exprs.span(e)))
+        expr(e, scope, &pool)
+        fn.emit(.returnValue)
+        functions.append(fn.function)
+        fn = saved
+        return functions.count - 1
+    }
+
+    // MARK: - Statements
+
+    mutating func block(_ statements: [Stmt], _ scope: inout CompileScope, _ pool: inout ConstantPool) {
+        for s in statements { statement(s, &scope, &pool) }
+    }
+
+    mutating func statement(_ s: Stmt, _ scope: inout CompileScope, _ pool: inout ConstantPool) {
+        fn.mark(line: line(s.span))
+        switch s.kind {
+        case .wait(let d):
+            fn.emit(.wait, pool.add(.duration(d.seconds)))
+        case .waitUntil(let t):
+            fn.emit(.waitUntil, t.minutes)
+        case .waitFor(let w):
+            let event = schema.eventIndex(w.event.name) ?? 0
+            var inner = scope
+            var slot = noIndex8
+            if let a = w.alias {
+                slot = newLocal()
+                inner.slots[a.name] = slot
+            }
+            let pred = w.condition.map { predicate($0, bareEvent: event, inner, &pool) } ?? noIndex16
+            let at = fn.emit(.waitFor, event, pred, pool.add(.duration(w.within.seconds)), slot, 0)
+            if let b = w.arrived { block(b.statements, &inner, &pool) }
+            let skip = fn.emit(.jump, 0)
+            fn.patch(at, to: fn.code.count)
+            if let b = w.timedOut {
+                var outer = scope
+                block(b.statements, &outer, &pool)
+            }
+            fn.patch(skip, to: fn.code.count)
+        case .if(let branches, let elseBlock):
+            var ends: [Int] = []
+            for br in branches {
+                fn.mark(line: line(exprs.span(br.condition)))
+                expr(br.condition, scope, &pool)
+                let skip = fn.emit(.jumpIfFalse, 0)
+                var inner = scope
+                block(br.block.statements, &inner, &pool)
+                ends.append(fn.emit(.jump, 0))
+                fn.patch(skip, to: fn.code.count)
+            }
+            if let e = elseBlock {
+                var inner = scope
+                block(e.statements, &inner, &pool)
+            }
+            for j in ends { fn.patch(j, to: fn.code.count) }
+        case .split(let branches):
+            let position = splitPosition
+            splitPosition += 1
+            let tmp = newLocal()
+            fn.emit(.splitBucket, position)
+            fn.emit(.setLocal, tmp)
+            var cumulative = 0
+            var ends: [Int] = []
+            for (i, br) in branches.enumerated() {
+                cumulative += br.percent.basisPoints
+                var skip: Int?
+                if i < branches.count - 1 {
+                    fn.emit(.local, tmp)
+                    fn.emit(.constant, pool.add(.int(Int64(cumulative))))
+                    fn.emit(.less)
+                    skip = fn.emit(.jumpIfFalse, 0)
+                }
+                var inner = scope
+                block(br.block.statements, &inner, &pool)
+                ends.append(fn.emit(.jump, 0))
+                if let k = skip { fn.patch(k, to: fn.code.count) }
+            }
+            for j in ends { fn.patch(j, to: fn.code.count) }
+        case .send(let links):
+            let restart = fn.code.count
+            var defs: [SendLinkDef] = []
+            for link in links {
+                let kind = ChannelKind.byName[link.channel.name]
+                defs.append(SendLinkDef(channel: link.channel.name, shape: message(link.message, kind: kind, scope, &pool)))
+            }
+            sends.append(SendDef(restart: restart, links: defs))
+            fn.emit(.send, sends.count - 1)
+        case .set(let attr, let value):
+            expr(value, scope, &pool)
+            fn.emit(.setAttribute, schema.attributeIndex(attr.name) ?? 0)
+        case .exit:
+            fn.emit(.exit)
+        }
+    }
+
+    /// Emits a message's values in shape order and returns the shape.
+    mutating func message(_ m: Message, kind: ChannelKind?, _ scope: CompileScope, _ pool: inout ConstantPool) -> ContentShape {
+        switch m {
+        case .text(let e):
+            expr(e, scope, &pool)
+            return .object([(kind?.textField ?? "text", .value)])
+        case .fields(let block):
+            return fields(block, scope, &pool)
+        case .template(let name, let params):
+            var text = ""
+            if case .string(let parts) = exprs[name].kind { for case .text(let s) in parts { text += s } }
+            var items: [(String, ContentShape)] = [("template", .literal(text))]
+            if let p = params { items.append(("params", fields(p, scope, &pool))) }
+            return .object(items)
+        }
+    }
+
+    mutating func fields(_ block: FieldBlock, _ scope: CompileScope, _ pool: inout ConstantPool) -> ContentShape {
+        var items: [(String, ContentShape)] = []
+        for f in block.fields {
+            switch f.value {
+            case .expr(let e):
+                expr(e, scope, &pool)
+                items.append((f.name.name, .value))
+            case .block(let inner):
+                items.append((f.name.name, fields(inner, scope, &pool)))
+            }
+        }
+        return .object(items)
+    }
+}

@@ -1,0 +1,114 @@
+import JourneyDiagnostics
+import JourneySemantics
+import JourneySyntax
+
+extension JourneyCompiler {
+    /// The event a record-typed expression holds, from the checker's side table.
+    func eventIndex(of e: ExprID) -> Int? {
+        let i = Int(e.index)
+        guard i < types.count else { return nil }
+        if case .event(let name) = types[i].unwrapped { return schema.eventIndex(name) }
+        return nil
+    }
+
+    mutating func expr(_ e: ExprID, _ scope: CompileScope, _ pool: inout ConstantPool) {
+        let node = exprs[e]
+        switch node.kind {
+        case .integer(let v): fn.emit(.constant, pool.add(.int(v)))
+        case .decimal(let text): fn.emit(.constant, pool.add(.decimal(fixed(text))))
+        case .percent(let p): fn.emit(.constant, pool.add(.decimal(Int64(p.basisPoints) * 100)))
+        case .string(let parts):
+            if parts.isEmpty {
+                fn.emit(.constant, pool.add(.string("")))
+            } else if parts.count == 1, case .text(let t) = parts[0] {
+                fn.emit(.constant, pool.add(.string(t)))
+            } else {
+                for part in parts {
+                    switch part {
+                    case .text(let t): fn.emit(.constant, pool.add(.string(t)))
+                    case .interpolation(let inner): expr(inner, scope, &pool)
+                    }
+                }
+                fn.emit(.concat, parts.count)
+            }
+        case .bool(let b): fn.emit(b ? .pushTrue : .pushFalse)
+        case .none: fn.emit(.pushNone)
+        case .duration(let d): fn.emit(.constant, pool.add(.duration(d.seconds)))
+        case .timeOfDay(let t): fn.emit(.constant, pool.add(.timeOfDay(Int32(t.minutes))))
+        case .date(let y, let m, let d):
+            let days = CivilDate(year: Int64(y), month: Int64(m), day: Int64(d))?.days ?? 0
+            fn.emit(.constant, pool.add(.date(Int32(days))))
+        case .now: fn.emit(.now)
+        case .today: fn.emit(.today)
+        case .profile, .error: fn.emit(.pushNone)
+        case .paren(let inner): expr(inner, scope, &pool)
+        case .name(let n):
+            if let ev = scope.bareEvent, let f = schema.events[ev].fieldIndex(n) {
+                fn.emit(.candidate)
+                fn.emit(.field, f)
+            } else if let slot = scope.slots[n] {
+                fn.emit(.local, slot)
+            } else {
+                fn.emit(.pushNone)
+            }
+        case .member(let base, let field):
+            if case .profile = exprs[base].kind {
+                fn.emit(.attribute, schema.attributeIndex(field.name) ?? 0)
+            } else {
+                expr(base, scope, &pool)
+                let f = eventIndex(of: base).flatMap { schema.events[$0].fieldIndex(field.name) } ?? 0
+                fn.emit(.field, f)
+            }
+        case .unary(let op, let operand):
+            expr(operand, scope, &pool)
+            fn.emit(op == .not ? .not : .negate)
+        case .binary(.and, let l, let r):
+            expr(l, scope, &pool)
+            let toFalse = fn.emit(.jumpIfFalse, 0)
+            expr(r, scope, &pool)
+            let done = fn.emit(.jump, 0)
+            fn.patch(toFalse, to: fn.code.count)
+            fn.emit(.pushFalse)
+            fn.patch(done, to: fn.code.count)
+        case .binary(.or, let l, let r):
+            expr(l, scope, &pool)
+            let toRight = fn.emit(.jumpIfFalse, 0)
+            fn.emit(.pushTrue)
+            let done = fn.emit(.jump, 0)
+            fn.patch(toRight, to: fn.code.count)
+            expr(r, scope, &pool)
+            fn.patch(done, to: fn.code.count)
+        case .binary(let op, let l, let r):
+            expr(l, scope, &pool)
+            expr(r, scope, &pool)
+            let code: Opcode = switch op {
+            case .equal: .equal
+            case .notEqual: .notEqual
+            case .less: .less
+            case .lessEqual: .lessEqual
+            case .greater: .greater
+            case .greaterEqual: .greaterEqual
+            case .coalesce: .coalesce
+            case .add: .add
+            case .subtract: .subtract
+            case .multiply: .multiply
+            default: .divide
+            }
+            fn.emit(code)
+        case .history(let q):
+            let fnKind = HistoryFunction(name: q.function.name) ?? .count
+            let event = schema.eventIndex(q.event.name) ?? 0
+            let field = q.field.flatMap { schema.events[event].fieldIndex($0.name) } ?? noIndex8
+            let pred = q.condition.map { predicate($0, bareEvent: event, scope, &pool) } ?? noIndex16
+            let within = q.within.map { pool.add(.duration($0.seconds)) } ?? noIndex16
+            fn.emit(.history, Int(fnKind.rawValue), event, fnKind == .sum ? field : noIndex8, pred, within)
+        }
+    }
+
+    /// Decimal literal text in millionths (digits past the sixth decimal are dropped).
+    func fixed(_ text: String) -> Int64 {
+        if let v = Value.parseFixed(Substring(text)) { return v }
+        let parts = text.split(separator: ".")
+        return Value.parseFixed(Substring(parts[0] + "." + (parts.count > 1 ? parts[1].prefix(6) : "0"))) ?? 0
+    }
+}

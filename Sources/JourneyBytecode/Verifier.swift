@@ -1,0 +1,177 @@
+/// Checks a decoded bundle before anything runs: every operand in range, every jump on an
+/// instruction boundary, stack depths consistent on every path, suspensions with an empty
+/// stack, and predicates that can only compute.
+public enum Verifier {
+    public static func verify(_ bundle: inout JourneyBundle) throws(BundleError) {
+        var names = Set<String>()
+        for j in bundle.journeys.indices {
+            let journey = bundle.journeys[j]
+            guard names.insert(journey.name).inserted else { throw .malformed("journey '\(journey.name)' appears twice") }
+            try verifyHeader(journey, bundle)
+            for f in journey.functions.indices {
+                bundle.journeys[j].functions[f].maxStack = try verifyFunction(f, journey, bundle)
+            }
+        }
+    }
+
+    static func fail(_ j: CompiledJourney, _ f: Int, _ pc: Int, _ why: String) -> BundleError {
+        .verification(journey: j.name, function: f, pc: pc, reason: why)
+    }
+
+    static func checkPredicate(_ p: Int?, _ j: CompiledJourney, _ what: String) throws(BundleError) {
+        guard let p else { return }
+        guard p > 0, p < j.functions.count, j.functions[p].isPredicate else {
+            throw .verification(journey: j.name, function: 0, pc: 0, reason: "\(what) names predicate \(p), which does not exist")
+        }
+    }
+
+    static func verifyHeader(_ j: CompiledJourney, _ b: JourneyBundle) throws(BundleError) {
+        guard let main = j.functions.first, !main.isPredicate, !main.code.isEmpty else {
+            throw .verification(journey: j.name, function: 0, pc: 0, reason: "the journey has no main code")
+        }
+        guard j.localCount <= 255 else { throw .verification(journey: j.name, function: 0, pc: 0, reason: "too many locals") }
+        switch j.trigger {
+        case .event(let e): guard e < b.schema.events.count else { throw .verification(journey: j.name, function: 0, pc: 0, reason: "the trigger names event \(e), which does not exist") }
+        case .daily(let m): guard m < 1440 else { throw .verification(journey: j.name, function: 0, pc: 0, reason: "daily time \(m) is outside the day") }
+        }
+        if j.bindsTrigger, j.localCount < 1 { throw .verification(journey: j.name, function: 0, pc: 0, reason: "the trigger alias has no local slot") }
+        try checkPredicate(j.onWhere, j, "the trigger's where")
+        try checkPredicate(j.when, j, "the when filter")
+        for rule in j.goals + j.exits {
+            guard rule.event < b.schema.events.count else { throw .verification(journey: j.name, function: 0, pc: 0, reason: "a goal or exit names event \(rule.event), which does not exist") }
+            try checkPredicate(rule.predicate, j, "a goal or exit")
+        }
+        for s in j.sends {
+            guard !s.links.isEmpty else { throw .verification(journey: j.name, function: 0, pc: s.restart, reason: "a send with no channel") }
+            for l in s.links where b.schema.channel(l.channel) == nil {
+                throw .verification(journey: j.name, function: 0, pc: s.restart, reason: "a send on channel '\(l.channel)', which the schema does not declare")
+            }
+        }
+    }
+
+    /// Returns the function's maximum stack depth.
+    static func verifyFunction(_ f: Int, _ j: CompiledJourney, _ b: JourneyBundle) throws(BundleError) -> Int {
+        let fn = j.functions[f]
+        let code = fn.code
+        let maxFields = b.schema.events.map(\.fields.count).max() ?? 0
+        // Pass 1: decode every instruction and check its operands.
+        var starts = [Bool](repeating: false, count: code.count + 1)
+        var pc = 0
+        while pc < code.count {
+            starts[pc] = true
+            guard let op = Opcode(rawValue: code[pc]) else { throw fail(j, f, pc, "unknown opcode \(code[pc])") }
+            let info = op.info
+            guard pc + info.size <= code.count else { throw fail(j, f, pc, "\(info.mnemonic) is cut short by the end of the code") }
+            if fn.isPredicate, info.mainOnly { throw fail(j, f, pc, "\(info.mnemonic) is not allowed in a predicate") }
+            if !fn.isPredicate, info.predicateOnly { throw fail(j, f, pc, "\(info.mnemonic) is only allowed in a predicate") }
+            let ops = operands(code, pc, info)
+            try checkOperands(op, ops, j, f, pc, b, maxFields)
+            pc += info.size
+        }
+        // Pass 2: stack depths along every path.
+        var depth = [Int?](repeating: nil, count: code.count)
+        var work = [0]
+        depth[0] = 0
+        var maxStack = 0
+        func flow(_ to: Int, _ d: Int, from: Int) throws(BundleError) {
+            guard to >= 0, to < code.count, starts[to] else { throw fail(j, f, from, "jumps to \(to), which is not the start of an instruction") }
+            if let known = depth[to] {
+                guard known == d else { throw fail(j, f, to, "the stack is \(known) deep on one path here and \(d) on another") }
+            } else {
+                depth[to] = d
+                work.append(to)
+            }
+        }
+        while let at = work.popLast() {
+            guard let d = depth[at], let op = Opcode(rawValue: code[at]) else { continue }
+            let info = op.info
+            let ops = operands(code, at, info)
+            let pops: Int
+            switch op {
+            case .concat: pops = ops[0]
+            case .send: pops = j.sends[ops[0]].valueCount
+            default: pops = info.pops ?? 0
+            }
+            guard d >= pops else { throw fail(j, f, at, "\(info.mnemonic) needs \(pops) values but the stack holds \(d)") }
+            let after = d - pops + info.pushes
+            maxStack = max(maxStack, after, d)
+            switch info.control {
+            case .terminates:
+                let want = op == .returnValue ? 0 : 0
+                guard after == want else { throw fail(j, f, at, "\(info.mnemonic) leaves \(after) values on the stack") }
+                if op == .returnValue, d != 1 { throw fail(j, f, at, "return needs exactly one value") }
+            case .suspends:
+                guard after == 0 else { throw fail(j, f, at, "\(info.mnemonic) suspends with \(after) values on the stack") }
+                try flow(at + info.size, 0, from: at)
+                if let k = info.jumpOperand { try flow(ops[k], 0, from: at) }
+            case .next:
+                if op == .jump {
+                    try flow(ops[0], after, from: at)
+                } else {
+                    if let k = info.jumpOperand { try flow(ops[k], after, from: at) }
+                    guard at + info.size < code.count else { throw fail(j, f, at, "the code runs off its end after \(info.mnemonic)") }
+                    try flow(at + info.size, after, from: at)
+                }
+            }
+        }
+        return maxStack
+    }
+
+    static func operands(_ code: [UInt8], _ pc: Int, _ info: OpcodeInfo) -> [Int] {
+        var out: [Int] = []
+        var at = pc + 1
+        for w in info.operands {
+            var v = 0
+            for i in 0..<w.rawValue { v |= Int(code[at + i]) << (8 * i) }
+            out.append(v)
+            at += w.rawValue
+        }
+        return out
+    }
+
+    static func checkOperands(_ op: Opcode, _ o: [Int], _ j: CompiledJourney, _ f: Int, _ pc: Int, _ b: JourneyBundle, _ maxFields: Int) throws(BundleError) {
+        func constant(_ i: Int, duration: Bool = false) throws(BundleError) {
+            guard i < b.constants.count else { throw fail(j, f, pc, "constant \(i) is out of range (the pool has \(b.constants.count))") }
+            if duration, case .duration(let s) = b.constants[i], s > 0 { return }
+            if duration { throw fail(j, f, pc, "constant \(i) is not a positive duration") }
+        }
+        func predicate(_ p: Int) throws(BundleError) {
+            guard p == noIndex16 || (p > 0 && p < j.functions.count && j.functions[p].isPredicate) else { throw fail(j, f, pc, "predicate \(p) does not exist") }
+        }
+        func slot(_ s: Int) throws(BundleError) {
+            guard s < j.localCount else { throw fail(j, f, pc, "local \(s) is out of range (the journey has \(j.localCount))") }
+        }
+        switch op {
+        case .constant: try constant(o[0])
+        case .local, .setLocal: try slot(o[0])
+        case .attribute, .setAttribute:
+            guard o[0] < b.schema.attributes.count else { throw fail(j, f, pc, "attribute \(o[0]) does not exist") }
+        case .field:
+            guard o[0] < maxFields else { throw fail(j, f, pc, "field \(o[0]) does not exist in any event") }
+        case .history:
+            guard let fn = HistoryFunction(rawValue: UInt8(o[0])) else { throw fail(j, f, pc, "unknown history function \(o[0])") }
+            guard o[1] < b.schema.events.count else { throw fail(j, f, pc, "event \(o[1]) does not exist") }
+            let fields = b.schema.events[o[1]].fields
+            if fn == .sum {
+                guard o[2] < fields.count else { throw fail(j, f, pc, "sum of field \(o[2]), which event \(b.schema.events[o[1]].name) does not have") }
+            } else if o[2] != noIndex8 {
+                throw fail(j, f, pc, "\(fn.name) takes no field")
+            }
+            try predicate(o[3])
+            if o[4] != noIndex16 { try constant(o[4], duration: true) }
+        case .waitUntil:
+            guard o[0] < 1440 else { throw fail(j, f, pc, "wait until \(o[0]) minutes is outside the day") }
+        case .wait: try constant(o[0], duration: true)
+        case .waitFor:
+            guard o[0] < b.schema.events.count else { throw fail(j, f, pc, "event \(o[0]) does not exist") }
+            try predicate(o[1])
+            try constant(o[2], duration: true)
+            if o[3] != noIndex8 { try slot(o[3]) }
+        case .send:
+            guard o[0] < j.sends.count else { throw fail(j, f, pc, "send \(o[0]) does not exist") }
+            let restart = j.sends[o[0]].restart
+            guard restart <= pc else { throw fail(j, f, pc, "send restarts at \(restart), after itself") }
+        default: break
+        }
+    }
+}

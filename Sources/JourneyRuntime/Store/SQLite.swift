@@ -1,0 +1,121 @@
+import CSQLite
+
+/// A SQLite failure, with SQLite's own message.
+public struct SQLiteError: Error, Sendable, CustomStringConvertible {
+    public var code: Int32
+    public var message: String
+    public var description: String { "SQLite error \(code): \(message)" }
+}
+
+/// SQLITE_TRANSIENT: SQLite copies bound text and blobs before `bind` returns.
+private let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+/// One connection. Not shared across threads: the runtime drives it from one task.
+public final class Database {
+    let handle: OpaquePointer
+    public let path: String
+
+    /// Opens (creating) a database file, or `:memory:`.
+    public init(path: String) throws {
+        var db: OpaquePointer?
+        let rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil)
+        guard rc == SQLITE_OK, let db else {
+            let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
+            if let db { sqlite3_close(db) }
+            throw SQLiteError(code: rc, message: "\(path): \(message)")
+        }
+        handle = db
+        self.path = path
+        sqlite3_busy_timeout(db, 5000)
+    }
+
+    deinit { sqlite3_close_v2(handle) }
+
+    var errorMessage: String { String(cString: sqlite3_errmsg(handle)) }
+
+    /// Runs SQL with no results (several statements allowed).
+    public func exec(_ sql: String) throws {
+        var err: UnsafeMutablePointer<CChar>?
+        let rc = sqlite3_exec(handle, sql, nil, nil, &err)
+        if rc != SQLITE_OK {
+            let message = err.map { String(cString: $0) } ?? errorMessage
+            sqlite3_free(err)
+            throw SQLiteError(code: rc, message: message)
+        }
+    }
+
+    /// Prepares a statement once, to run many times.
+    public func prepare(_ sql: String) throws -> Statement {
+        var stmt: OpaquePointer?
+        let rc = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &stmt, nil)
+        guard rc == SQLITE_OK, let stmt else { throw SQLiteError(code: rc, message: "\(errorMessage) in: \(sql)") }
+        return Statement(stmt, db: self)
+    }
+
+    public var changes: Int { Int(sqlite3_changes(handle)) }
+    public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
+    public var inTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
+}
+
+/// A prepared statement: bind by position (1-based), step, read columns (0-based).
+public final class Statement {
+    let stmt: OpaquePointer
+    unowned let db: Database
+
+    init(_ stmt: OpaquePointer, db: Database) {
+        self.stmt = stmt
+        self.db = db
+    }
+
+    deinit { sqlite3_finalize(stmt) }
+
+    /// Clears bindings and resets, ready to run again.
+    @discardableResult
+    public func reset() -> Statement {
+        sqlite3_reset(stmt)
+        sqlite3_clear_bindings(stmt)
+        return self
+    }
+
+    public func bind(_ i: Int32, _ v: Int64) { sqlite3_bind_int64(stmt, i, v) }
+    public func bind(_ i: Int32, _ v: Int) { sqlite3_bind_int64(stmt, i, Int64(v)) }
+    public func bind(_ i: Int32, _ v: Double) { sqlite3_bind_double(stmt, i, v) }
+    public func bind(_ i: Int32, _ v: String) { sqlite3_bind_text(stmt, i, v, -1, transient) }
+    public func bind(_ i: Int32, _ v: [UInt8]) {
+        v.withUnsafeBytes { p in _ = sqlite3_bind_blob(stmt, i, p.baseAddress, Int32(p.count), transient) }
+    }
+    public func bindNull(_ i: Int32) { sqlite3_bind_null(stmt, i) }
+    public func bind(_ i: Int32, _ v: String?) { if let v { bind(i, v) } else { bindNull(i) } }
+    public func bind(_ i: Int32, _ v: Int64?) { if let v { bind(i, v) } else { bindNull(i) } }
+
+    /// Steps once: true when a row is ready, false when done.
+    @discardableResult
+    public func step() throws -> Bool {
+        let rc = sqlite3_step(stmt)
+        if rc == SQLITE_ROW { return true }
+        if rc == SQLITE_DONE { return false }
+        throw SQLiteError(code: rc, message: db.errorMessage)
+    }
+
+    /// Runs to completion, ignoring rows.
+    public func run() throws {
+        defer { sqlite3_reset(stmt) }
+        while try step() {}
+    }
+
+    public func isNull(_ c: Int32) -> Bool { sqlite3_column_type(stmt, c) == SQLITE_NULL }
+    public func int64(_ c: Int32) -> Int64 { sqlite3_column_int64(stmt, c) }
+    public func int(_ c: Int32) -> Int { Int(sqlite3_column_int64(stmt, c)) }
+    public func double(_ c: Int32) -> Double { sqlite3_column_double(stmt, c) }
+    public func text(_ c: Int32) -> String {
+        guard let p = sqlite3_column_text(stmt, c) else { return "" }
+        return String(cString: p)
+    }
+    public func optionalText(_ c: Int32) -> String? { isNull(c) ? nil : text(c) }
+    public func optionalInt64(_ c: Int32) -> Int64? { isNull(c) ? nil : int64(c) }
+    public func blob(_ c: Int32) -> [UInt8] {
+        let n = Int(sqlite3_column_bytes(stmt, c))
+        guard n > 0, let p = sqlite3_column_blob(stmt, c) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: p, count: n))
+    }
+}

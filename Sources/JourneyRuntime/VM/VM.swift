@@ -1,0 +1,203 @@
+import JourneyBytecode
+
+/// What the VM asks of the world while it runs one instance for one profile.
+public protocol VMHost {
+    /// The current instant.
+    var now: Int64 { get }
+    /// The profile's local date today.
+    var today: Int32 { get }
+    func attribute(_ index: Int) -> Value
+    mutating func setAttribute(_ index: Int, _ value: Value)
+    /// The profile's stored events of one kind since an instant (inclusive), oldest first.
+    func records(event: Int, since: Int64?) throws -> [Record]
+    /// How many such events, without reading them.
+    func count(event: Int, since: Int64?) throws -> Int
+    /// The deterministic split bucket, 0..<10000, for this profile, journey and split position.
+    func splitBucket(position: Int) -> Int
+    /// The next instant at this local time of day (strictly after now).
+    func nextLocalTime(minutes: Int) -> Int64
+    /// Sends (or holds) a message; the values fill the links' shapes in order.
+    mutating func send(_ def: SendDef, values: ArraySlice<Value>) throws -> SendResult
+}
+
+public enum SendResult: Sendable {
+    case done
+    /// Quiet hours: try again at this instant.
+    case held(until: Int64)
+}
+
+/// Why the VM stopped.
+public enum Suspension: Sendable, Equatable {
+    case wait(until: Int64)
+    /// Waiting for an event (the instance's pc is the `wait_for` itself) until a deadline.
+    case waitFor(event: Int, deadline: Int64)
+    case ended(Outcome)
+}
+
+public enum Outcome: String, Sendable {
+    case completed, exited, converted, failed
+}
+
+/// The interpreter. Only verified bundles reach it, so operands are in range and the stack
+/// never underflows; it still never traps on input-dependent values.
+public enum VM {
+    /// Runs the main code from `pc` to the next suspension.
+    public static func run<H: VMHost>(_ j: CompiledJourney, _ constants: [Value], pc: inout Int, locals: inout [Value], host: inout H) throws -> Suspension {
+        var state = Frame(candidate: .none)
+        return try execute(j, 0, constants, &pc, &locals, &state, &host)
+    }
+
+    /// Evaluates a predicate against a candidate event.
+    public static func test<H: VMHost>(_ j: CompiledJourney, predicate: Int, _ constants: [Value], locals: [Value], candidate: Value, host: inout H) throws -> Bool {
+        var pc = 0
+        var l = locals
+        var state = Frame(candidate: candidate)
+        _ = try execute(j, predicate, constants, &pc, &l, &state, &host)
+        return state.result
+    }
+
+    struct Frame {
+        var candidate: Value
+        var result = false
+    }
+
+    static func execute<H: VMHost>(_ j: CompiledJourney, _ f: Int, _ constants: [Value], _ pc: inout Int, _ locals: inout [Value],
+                                   _ frame: inout Frame, _ host: inout H) throws -> Suspension {
+        let function = j.functions[f]
+        var stack: [Value] = []
+        stack.reserveCapacity(function.maxStack + 1)
+        return try function.code.withUnsafeBufferPointer { code in
+            while pc < code.count {
+                guard let op = Opcode(rawValue: code[pc]) else { throw RuntimeFault(message: "bad opcode") }
+                let at = pc
+                pc += op.info.size
+                switch op {
+                case .constant: stack.append(constants[readOperand(code, at + 1, .u16)])
+                case .pushNone: stack.append(.none)
+                case .pushTrue: stack.append(.bool(true))
+                case .pushFalse: stack.append(.bool(false))
+                case .local: stack.append(locals[readOperand(code, at + 1, .u8)])
+                case .setLocal: locals[readOperand(code, at + 1, .u8)] = stack.removeLast()
+                case .candidate: stack.append(frame.candidate)
+                case .attribute: stack.append(host.attribute(readOperand(code, at + 1, .u16)))
+                case .field:
+                    let i = readOperand(code, at + 1, .u8)
+                    if case .record(let r) = stack.removeLast(), i < r.fields.count { stack.append(r.fields[i]) } else { stack.append(.none) }
+                case .not:
+                    let v = stack.removeLast()
+                    stack.append(.bool(v != .bool(true)))
+                case .negate: stack.append(try Arithmetic.negate(stack.removeLast()))
+                case .add, .subtract:
+                    let b = stack.removeLast(), a = stack.removeLast()
+                    stack.append(try Arithmetic.add(a, b, negate: op == .subtract))
+                case .multiply:
+                    let b = stack.removeLast(), a = stack.removeLast()
+                    stack.append(try Arithmetic.multiply(a, b))
+                case .divide:
+                    let b = stack.removeLast(), a = stack.removeLast()
+                    stack.append(try Arithmetic.divide(a, b))
+                case .equal, .notEqual:
+                    let b = stack.removeLast(), a = stack.removeLast()
+                    stack.append(.bool(Arithmetic.equal(a, b) == (op == .equal)))
+                case .less, .lessEqual, .greater, .greaterEqual:
+                    let b = stack.removeLast(), a = stack.removeLast()
+                    let c = Arithmetic.compare(a, b)
+                    let r: Bool = switch op {
+                    case .less: c.map { $0 < 0 } ?? false
+                    case .lessEqual: c.map { $0 <= 0 } ?? false
+                    case .greater: c.map { $0 > 0 } ?? false
+                    default: c.map { $0 >= 0 } ?? false
+                    }
+                    stack.append(.bool(r))
+                case .coalesce:
+                    let b = stack.removeLast(), a = stack.removeLast()
+                    stack.append(a.isNone ? b : a)
+                case .concat:
+                    let n = readOperand(code, at + 1, .u8)
+                    var s = ""
+                    for v in stack[(stack.count - n)...] { s += v.text }
+                    stack.removeLast(n)
+                    stack.append(.string(s))
+                case .now: stack.append(.time(host.now))
+                case .today: stack.append(.date(host.today))
+                case .history:
+                    stack.append(try history(j, constants, code, at, locals, &host))
+                case .jump: pc = readOperand(code, at + 1, .u32)
+                case .jumpIfFalse:
+                    if stack.removeLast() != .bool(true) { pc = readOperand(code, at + 1, .u32) }
+                case .pop: stack.removeLast()
+                case .splitBucket: stack.append(.int(Int64(host.splitBucket(position: readOperand(code, at + 1, .u16)))))
+                case .wait:
+                    guard case .duration(let d) = constants[readOperand(code, at + 1, .u16)] else { throw RuntimeFault(message: "bad wait") }
+                    return .wait(until: host.now + d)
+                case .waitUntil:
+                    return .wait(until: host.nextLocalTime(minutes: readOperand(code, at + 1, .u16)))
+                case .waitFor:
+                    pc = at // resumed by the event or the deadline, which decide where to go on
+                    guard case .duration(let d) = constants[readOperand(code, at + 5, .u16)] else { throw RuntimeFault(message: "bad wait") }
+                    return .waitFor(event: readOperand(code, at + 1, .u16), deadline: host.now + d)
+                case .send:
+                    let def = j.sends[readOperand(code, at + 1, .u16)]
+                    let n = def.valueCount
+                    let result = try host.send(def, values: stack[(stack.count - n)...])
+                    stack.removeLast(n)
+                    if case .held(let until) = result {
+                        pc = def.restart
+                        return .wait(until: until)
+                    }
+                case .setAttribute: host.setAttribute(readOperand(code, at + 1, .u16), stack.removeLast())
+                case .exit: return .ended(.exited)
+                case .end: return .ended(.completed)
+                case .returnValue:
+                    frame.result = stack.removeLast() == .bool(true)
+                    return .ended(.completed)
+                }
+            }
+            return .ended(.completed)
+        }
+    }
+
+    /// count / exists / sum / last / days_since over the profile's history.
+    static func history<H: VMHost>(_ j: CompiledJourney, _ constants: [Value], _ code: UnsafeBufferPointer<UInt8>, _ at: Int,
+                                   _ locals: [Value], _ host: inout H) throws -> Value {
+        let fn = HistoryFunction(rawValue: UInt8(readOperand(code, at + 1, .u8))) ?? .count
+        let event = readOperand(code, at + 2, .u16)
+        let field = readOperand(code, at + 4, .u8)
+        let predicate = readOperand(code, at + 5, .u16)
+        let withinIndex = readOperand(code, at + 7, .u16)
+        var since: Int64?
+        if withinIndex != noIndex16, case .duration(let d) = constants[withinIndex] { since = host.now - d }
+        if predicate == noIndex16, fn == .count || fn == .exists {
+            let n = try host.count(event: event, since: since)
+            return fn == .count ? .int(Int64(n)) : .bool(n > 0)
+        }
+        var matching = try host.records(event: event, since: since)
+        if predicate != noIndex16 {
+            var kept: [Record] = []
+            for r in matching where try test(j, predicate: predicate, constants, locals: locals, candidate: .record(r), host: &host) { kept.append(r) }
+            matching = kept
+        }
+        switch fn {
+        case .count: return .int(Int64(matching.count))
+        case .exists: return .bool(!matching.isEmpty)
+        case .last: return matching.last.map { .record($0) } ?? .none
+        case .daysSince:
+            guard let last = matching.last else { return .none }
+            return .int((host.now - last.at) / 86400)
+        case .sum:
+            var total: Value = .int(0)
+            for r in matching where field < r.fields.count && !r.fields[field].isNone {
+                total = try Arithmetic.add(total, r.fields[field], negate: false)
+            }
+            // An empty sum has the field's own kind (0 money, 0 decimal).
+            if case .int(0) = total, let first = matching.first(where: { field < $0.fields.count }) {
+                switch first.fields[field] {
+                case .money: return .money(0)
+                case .decimal: return .decimal(0)
+                default: break
+                }
+            }
+            return total
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import ArgumentParser
+import Foundation
+import JourneyBytecode
+import JourneyDiagnostics
+import JourneySemantics
+import JourneySyntax
+
+/// Parses and checks a project; on errors prints them (text, to standard error) and exits 1.
+func compileProject(_ paths: [String]) throws -> JourneyBundle {
+    let files = try ProjectFiles.collect(paths)
+    if files.isEmpty { throw UsageError(description: "no .journey files found in \(paths.joined(separator: ", "))") }
+    let sources = try files.map(ProjectFiles.read)
+    let trees = Parser.parseAll(sources)
+    let result = check(trees)
+    if result.hasErrors {
+        var bag = DiagnosticBag()
+        bag.add(contentsOf: result.diagnostics.filter { $0.severity == .error })
+        printError(TextRenderer(colour: useColour(2)).render(bag.sorted, sources: SourceMap(sources)))
+        throw ExitCode(1)
+    }
+    return Compiler.compile(trees, result)
+}
+
+/// Reads and loads a bundle file; a bundle that fails any check exits 1 with the reason.
+func loadBundle(_ path: String) throws -> (JourneyBundle, [UInt8]) {
+    guard let data = FileManager.default.contents(atPath: path) else { throw UsageError(description: "\(path): cannot read the file") }
+    let bytes = [UInt8](data)
+    do {
+        return (try JourneyBundle.load(bytes), bytes)
+    } catch {
+        printError("error: \(path): \(error)")
+        throw ExitCode(1)
+    }
+}
+
+struct Build: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Compile a project into one .journeyc bundle.")
+
+    @Option(name: .shortAndLong, help: "The bundle to write.")
+    var output: String
+
+    @Argument(help: "Files and directories of the project.")
+    var paths: [String]
+
+    func run() throws {
+        let bundle = try compileProject(paths)
+        let bytes = bundle.encode()
+        do {
+            try Data(bytes).write(to: URL(fileURLWithPath: output), options: .atomic)
+        } catch {
+            throw UsageError(description: "\(output): cannot write: \(error.localizedDescription)")
+        }
+        write("wrote \(output): \(bundle.journeys.count) journeys, \(bytes.count) bytes, hash \(JourneyBundle.contentHash(bytes))\n")
+    }
+}
+
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Check a bundle (format, checksum, bytecode) without running it. Exit 0 valid, 1 refused.")
+
+    @Argument(help: "The .journeyc bundle.")
+    var bundle: String
+
+    func run() throws {
+        let (b, bytes) = try loadBundle(bundle)
+        write("\(bundle): valid bundle, format \(JourneyBundle.formatVersion), \(b.journeys.count) journeys, schema \(b.schemaFingerprint), hash \(JourneyBundle.contentHash(bytes))\n")
+    }
+}
+
+struct Disasm: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print a bundle's bytecode readably, with source lines.")
+
+    @Argument(help: "The .journeyc bundle.")
+    var bundle: String
+
+    func run() throws {
+        let (b, bytes) = try loadBundle(bundle)
+        write(Disassembler.listing(b, bytes: bytes.count) { path in
+            (try? String(contentsOfFile: path, encoding: .utf8)).map { $0.components(separatedBy: "\n") }
+        })
+    }
+}

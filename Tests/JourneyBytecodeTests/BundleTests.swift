@@ -1,0 +1,120 @@
+import Foundation
+import XCTest
+import JourneyDiagnostics
+@testable import JourneyBytecode
+import JourneySemantics
+import JourneySyntax
+
+let repoRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+func compileExamples() throws -> JourneyBundle {
+    let dir = repoRoot.appendingPathComponent("examples")
+    let names = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".journey") }.sorted()
+    let trees = try names.map { Parser.parse(SourceFile(path: "examples/" + $0, bytes: [UInt8](try Data(contentsOf: dir.appendingPathComponent($0))))) }
+    let result = check(trees)
+    XCTAssertFalse(result.hasErrors)
+    return Compiler.compile(trees, result)
+}
+
+final class BundleTests: XCTestCase {
+    func testRoundTripAndDeterminism() throws {
+        let bundle = try compileExamples()
+        let bytes = bundle.encode()
+        XCTAssertEqual(try compileExamples().encode(), bytes, "the same project must compile to the same bytes")
+        let loaded = try JourneyBundle.load(bytes)
+        XCTAssertEqual(loaded.journeys.map(\.name), bundle.journeys.map(\.name))
+        XCTAssertEqual(loaded.constants, bundle.constants)
+        XCTAssertEqual(loaded.schema, bundle.schema)
+        XCTAssertEqual(loaded.encode(), bytes)
+        XCTAssertTrue(loaded.journeys.allSatisfy { $0.functions.allSatisfy { $0.maxStack > 0 } })
+    }
+
+    func testEveryTruncationIsRefused() throws {
+        let bytes = try compileExamples().encode()
+        for n in stride(from: 0, to: bytes.count, by: max(1, bytes.count / 300)) {
+            XCTAssertThrowsError(try JourneyBundle.load(Array(bytes[0..<n])), "length \(n)") { error in
+                let text = "\(error)"
+                XCTAssertTrue(text.contains("truncated") || text.contains("magic"), "length \(n): \(text)")
+            }
+        }
+    }
+
+    func testDamageIsRefused() throws {
+        let bytes = try compileExamples().encode()
+        var bad = bytes
+        bad[0] ^= 0xFF
+        XCTAssertEqual(try? JourneyBundle.load(bad), nil)
+        XCTAssertThrowsError(try JourneyBundle.load(bad)) { XCTAssertEqual($0 as? BundleError, .badMagic) }
+        bad = bytes
+        bad[8] = 99
+        XCTAssertThrowsError(try JourneyBundle.load(bad)) { XCTAssertEqual($0 as? BundleError, .unsupportedVersion(99)) }
+        // Any flipped byte in the body fails the checksum.
+        for i in stride(from: 24, to: bytes.count - 4, by: max(1, bytes.count / 200)) {
+            bad = bytes
+            bad[i] ^= 0x40
+            XCTAssertThrowsError(try JourneyBundle.load(bad), "byte \(i)") { error in
+                guard case .badChecksum = error as? BundleError else { return XCTFail("byte \(i): \(error)") }
+            }
+        }
+        XCTAssertThrowsError(try JourneyBundle.load(bytes + [0])) { error in
+            XCTAssertTrue("\(error)".contains("unexpected bytes"), "\(error)")
+        }
+    }
+
+    /// A one-journey bundle around hand-written main code, for the verifier.
+    func bundle(main: [UInt8], predicate: [UInt8]? = nil, constants: [Value] = [.duration(3600), .int(1)], locals: Int = 1) -> [UInt8] {
+        var schema = RuntimeSchema()
+        schema.attributes = [FieldDef(name: "email", type: .optional(.string))]
+        schema.events = [EventDef(name: "e", fields: [FieldDef(name: "x", type: .int)])]
+        schema.channels = [ChannelDef(kind: "email", address: 0, consent: nil)]
+        var functions = [Function(isPredicate: false, code: main, lines: [LineEntry(pc: 0, line: 3)])]
+        if let p = predicate { functions.append(Function(isPredicate: true, code: p, lines: [])) }
+        let j = CompiledJourney(name: "j", title: "", sourcePath: "j.journey", trigger: .event(0), bindsTrigger: true, onWhere: nil, when: nil,
+                                goals: [], exits: [], reentry: .whileActive, localCount: locals, functions: functions,
+                                sends: [SendDef(restart: 0, links: [SendLinkDef(channel: "email", shape: .object([("body", .value)]))])])
+        return JourneyBundle(schema: schema, constants: constants, journeys: [j]).encode()
+    }
+
+    func reason(_ bytes: [UInt8]) -> String {
+        do {
+            _ = try JourneyBundle.load(bytes)
+            return "accepted"
+        } catch {
+            if case .verification(_, _, _, let why) = error { return why }
+            return "\(error)"
+        }
+    }
+
+    func testVerifierRefusesBadCode() {
+        let end = Opcode.end.rawValue
+        XCTAssertEqual(reason(bundle(main: [Opcode.wait.rawValue, 0, 0, end])), "accepted")
+        XCTAssertTrue(reason(bundle(main: [Opcode.constant.rawValue, 9, 0, Opcode.pop.rawValue, end])).contains("constant 9 is out of range"))
+        XCTAssertTrue(reason(bundle(main: [Opcode.jump.rawValue, 2, 0, 0, 0, end])).contains("not the start of an instruction"))
+        XCTAssertTrue(reason(bundle(main: [Opcode.pop.rawValue, end])).contains("needs 1 values but the stack holds 0"))
+        XCTAssertTrue(reason(bundle(main: [Opcode.pushTrue.rawValue, Opcode.wait.rawValue, 0, 0, end])).contains("suspends with 1 values"))
+        XCTAssertTrue(reason(bundle(main: [Opcode.wait.rawValue, 1, 0, end])).contains("not a positive duration"))
+        XCTAssertTrue(reason(bundle(main: [Opcode.pushTrue.rawValue])).contains("runs off its end"))
+        XCTAssertTrue(reason(bundle(main: [Opcode.wait.rawValue, 0])).contains("cut short"))
+        XCTAssertTrue(reason(bundle(main: [200, end])).contains("unknown opcode 200"))
+        XCTAssertTrue(reason(bundle(main: [Opcode.local.rawValue, 5, Opcode.pop.rawValue, end])).contains("local 5 is out of range"))
+        XCTAssertTrue(reason(bundle(main: [end], predicate: [Opcode.wait.rawValue, 0, 0, Opcode.pushTrue.rawValue, Opcode.returnValue.rawValue])).contains("not allowed in a predicate"))
+        XCTAssertTrue(reason(bundle(main: [Opcode.returnValue.rawValue])).contains("only allowed in a predicate"))
+        // A send pops its values: the chain has one.
+        XCTAssertEqual(reason(bundle(main: [Opcode.constant.rawValue, 1, 0, Opcode.send.rawValue, 0, 0, end])), "accepted")
+        XCTAssertTrue(reason(bundle(main: [Opcode.send.rawValue, 0, 0, end])).contains("needs 1 values"))
+        // Paths that meet with different stack depths.
+        XCTAssertTrue(reason(bundle(main: [Opcode.pushTrue.rawValue, Opcode.jumpIfFalse.rawValue, 7, 0, 0, 0, Opcode.pushTrue.rawValue, Opcode.pop.rawValue, end]))
+            .contains("deep on one path"))
+    }
+
+    func testDisassemblyShowsSourceLines() throws {
+        let bundle = try compileExamples()
+        let text = Disassembler.listing(bundle, bytes: 0) { path in
+            (try? String(contentsOf: repoRoot.appendingPathComponent(path), encoding: .utf8))?.components(separatedBy: "\n")
+        }
+        XCTAssertTrue(text.contains("journey abandoned_cart \"Omnichannel abandoned cart recovery\""))
+        XCTAssertTrue(text.contains("; line 8: wait 1h"))
+        XCTAssertTrue(text.contains("wait_for      push_opened within"))
+        XCTAssertTrue(text.contains("send          push else whatsapp"))
+    }
+}
