@@ -1,0 +1,158 @@
+import JourneyBytecode
+
+/// An event line that passed validation.
+public struct IncomingEvent: Sendable, Hashable {
+    public var profile: String
+    /// Index into `schema.events`.
+    public var event: Int
+    /// Seconds since the epoch, UTC.
+    public var at: Int64
+    /// In schema field order; `.none` for an absent or null optional field.
+    public var fields: [Value]
+
+    public init(profile: String, event: Int, at: Int64, fields: [Value]) {
+        self.profile = profile
+        self.event = event
+        self.at = at
+        self.fields = fields
+    }
+}
+
+/// Reads event lines: `{"profile": "u1", "event": "cart_abandoned", "at": "2025-03-01T10:00:00Z", "data": {…}}`.
+public enum EventInput {
+    static let keys = ["profile", "event", "at", "data"]
+
+    /// Validates one JSON line. Rejects, naming the field: malformed JSON; a missing or ill-typed
+    /// `profile`, `event` or `at`; an unknown event (with "did you mean"); `at` without a zone;
+    /// `data` not an object; a missing required field; an undeclared field; a value of the wrong
+    /// type. `data` may be absent when the event needs no field.
+    public static func parse(line: some Collection<UInt8>, number: Int, schema: RuntimeSchema) -> Result<IncomingEvent, InputError> {
+        let result = line.withContiguousStorageIfAvailable { validate($0, schema: schema) }
+            ?? Array(line).withUnsafeBufferPointer { validate($0, schema: schema) }
+        switch result {
+        case .success(let e): return .success(e)
+        case .failure(let f): return .failure(InputError(line: number, reason: f.reason, raw: InputLines.raw(line)))
+        }
+    }
+
+    /// Every non-blank line of an events file, in order, with 1-based line numbers.
+    public static func parseLines(_ bytes: [UInt8], schema: RuntimeSchema) -> [Result<IncomingEvent, InputError>] {
+        var out: [Result<IncomingEvent, InputError>] = []
+        bytes.withUnsafeBufferPointer { buffer in
+            InputLines.forEach(buffer) { number, line in
+                switch validate(line, schema: schema) {
+                case .success(let e): out.append(.success(e))
+                case .failure(let f): out.append(.failure(InputError(line: number, reason: f.reason, raw: InputLines.raw(line))))
+                }
+            }
+        }
+        return out
+    }
+
+    /// A reason, before the line number and raw text are attached.
+    struct Reject: Error {
+        var reason: String
+        init(_ reason: String) { self.reason = reason }
+    }
+
+    static func validate(_ bytes: UnsafeBufferPointer<UInt8>, schema: RuntimeSchema) -> Result<IncomingEvent, Reject> {
+        let doc: JSONValue
+        switch JSON.parse(buffer: bytes) {
+        case .success(let v): doc = v
+        case .failure(let e): return .failure(Reject("not valid JSON at column \(e.offset + 1): \(e.message)"))
+        }
+        guard case .object(let members) = doc else {
+            return .failure(Reject("an event must be a JSON object like {\"profile\": …, \"event\": …, \"at\": …, \"data\": {…}}, found \(Found.describe(doc))"))
+        }
+        var profileValue: JSONValue?, eventValue: JSONValue?, atValue: JSONValue?, dataValue: JSONValue?
+        for (key, value) in members {
+            switch key {
+            case "profile": if profileValue != nil { return .failure(duplicate(key)) }; profileValue = value
+            case "event": if eventValue != nil { return .failure(duplicate(key)) }; eventValue = value
+            case "at": if atValue != nil { return .failure(duplicate(key)) }; atValue = value
+            case "data": if dataValue != nil { return .failure(duplicate(key)) }; dataValue = value
+            default:
+                return .failure(Reject("unknown key \(JSON.quote(key)) (an event has profile, event, at and data)" + Suggestion.hint(key, among: keys)))
+            }
+        }
+
+        // profile
+        guard let p = profileValue else { return .failure(Reject("missing \"profile\" (the profile id)")) }
+        let profile: String
+        switch p {
+        case .string(let s) where !s.isEmpty: profile = s
+        case .number(let n): profile = n
+        default: return .failure(Reject("\"profile\" must be a non-empty string (the profile id), found \(Found.describe(p))"))
+        }
+
+        // event
+        guard let e = eventValue else { return .failure(Reject("missing \"event\" (the event name)")) }
+        guard case .string(let name) = e else {
+            return .failure(Reject("\"event\" must be a string naming a declared event, found \(Found.describe(e))"))
+        }
+        guard let index = schema.eventIndex(name) else { return .failure(Reject(unknownEvent(name, schema: schema))) }
+        let def = schema.events[index]
+
+        // at
+        guard let a = atValue else { return .failure(Reject("missing \"at\" (when it happened, ISO 8601 like \"2025-03-01T10:00:00Z\")")) }
+        guard case .string(let atText) = a else {
+            return .failure(Reject("\"at\" must be an ISO 8601 time with a zone, like \"2025-03-01T10:00:00Z\", found \(Found.describe(a))"))
+        }
+        guard let at = Value.parseISO8601(atText) else {
+            if Value.parseISO8601(atText + "Z") != nil {
+                return .failure(Reject("\"at\" has no time zone: \(Found.describe(a)); add Z (UTC) or an offset like +02:00"))
+            }
+            return .failure(Reject("\"at\" must be an ISO 8601 time with a zone, like \"2025-03-01T10:00:00Z\", found \(Found.describe(a))"))
+        }
+
+        // data
+        var fields = [Value](repeating: .none, count: def.fields.count)
+        var seen = [Bool](repeating: false, count: def.fields.count)
+        switch dataValue {
+        case nil, .null?:
+            break
+        case .object(let data)?:
+            for (key, value) in data {
+                guard let k = def.fieldIndex(key) else {
+                    return .failure(Reject(undeclared(key, in: def)))
+                }
+                if seen[k] { return .failure(Reject("field \(JSON.quote(key)) appears twice in data")) }
+                seen[k] = true
+                switch ValueCoder.decode(value, as: def.fields[k].type) {
+                case .success(let v): fields[k] = v
+                case .failure(let why): return .failure(Reject("field \(JSON.quote(key)) of \(def.name): \(why.message)"))
+                }
+            }
+        case let other?:
+            return .failure(Reject("\"data\" must be an object holding the fields of \(def.name), found \(Found.describe(other))"))
+        }
+        let missing = def.fields.indices.filter { !seen[$0] && !def.fields[$0].type.isOptional }
+        if !missing.isEmpty {
+            let list = missing.map { "\(JSON.quote(def.fields[$0].name)) (\(def.fields[$0].type))" }.joined(separator: ", ")
+            if dataValue == nil || dataValue == .null {
+                return .failure(Reject("missing \"data\": \(def.name) needs \(list)"))
+            }
+            return .failure(Reject("missing field\(missing.count > 1 ? "s" : "") \(list) in data of \(def.name)"))
+        }
+        return .success(IncomingEvent(profile: profile, event: index, at: at, fields: fields))
+    }
+
+    static func duplicate(_ key: String) -> Reject { Reject("\(JSON.quote(key)) appears twice") }
+
+    static func unknownEvent(_ name: String, schema: RuntimeSchema) -> String {
+        let names = schema.events.map(\.name)
+        if let s = Suggestion.closest(to: name, among: names) {
+            return "unknown event \(JSON.quote(name)); did you mean \(JSON.quote(s))?"
+        }
+        if names.isEmpty { return "unknown event \(JSON.quote(name)) (the schema declares no events)" }
+        let shown = names.prefix(8).joined(separator: ", ") + (names.count > 8 ? ", …" : "")
+        return "unknown event \(JSON.quote(name)) (declared events: \(shown))"
+    }
+
+    static func undeclared(_ key: String, in def: EventDef) -> String {
+        if def.fields.isEmpty { return "undeclared field \(JSON.quote(key)) in data: \(def.name) has no fields" }
+        return "undeclared field \(JSON.quote(key)) in data: \(def.name) has no such field"
+            + (Suggestion.closest(to: key, among: def.fields.map(\.name)).map { "; did you mean \(JSON.quote($0))?" }
+                ?? " (its fields: \(def.fields.map(\.name).joined(separator: ", ")))")
+    }
+}

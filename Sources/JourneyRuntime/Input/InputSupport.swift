@@ -1,0 +1,126 @@
+/// A rejected input line: where and why, and the raw text (kept in the rejects table).
+public struct InputError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// 1-based line in the input file (for a CSV row, the line where the row starts).
+    public var line: Int
+    /// What is wrong, in words a person can act on; names the field concerned.
+    public var reason: String
+    /// The line as it was read, cut to `InputError.rawLimit` characters.
+    public var raw: String
+
+    public static let rawLimit = 1000
+
+    public init(line: Int, reason: String, raw: String) {
+        self.line = line
+        self.reason = reason
+        self.raw = raw
+    }
+
+    public var description: String { "line \(line): \(reason)" }
+}
+
+// MARK: - Lines
+
+enum InputLines {
+    /// Calls `body` with each non-blank line of `bytes` and its 1-based number. A trailing `\r` is
+    /// dropped, and so is a UTF-8 byte-order mark at the start of the input.
+    static func forEach(_ bytes: UnsafeBufferPointer<UInt8>, _ body: (Int, UnsafeBufferPointer<UInt8>) -> Void) {
+        var start = 0
+        if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { start = 3 }
+        var number = 1
+        while start < bytes.count {
+            var end = start
+            while end < bytes.count, bytes[end] != 0x0A { end += 1 }
+            var stop = end
+            if stop > start, bytes[stop - 1] == 0x0D { stop -= 1 }
+            let line = UnsafeBufferPointer(rebasing: bytes[start..<stop])
+            if !isBlank(line) { body(number, line) }
+            number += 1
+            start = end + 1
+        }
+    }
+
+    static func isBlank(_ line: UnsafeBufferPointer<UInt8>) -> Bool {
+        for c in line where !(c == 0x20 || c == 0x09 || c == 0x0D || c == 0x0B || c == 0x0C) { return false }
+        return true
+    }
+
+    /// The text kept with a reject: the bytes as UTF-8 (invalid bytes replaced), at most
+    /// `InputError.rawLimit` characters.
+    static func raw(_ bytes: some Collection<UInt8>) -> String {
+        let s = String(decoding: bytes, as: UTF8.self)
+        guard s.utf8.count > InputError.rawLimit else { return s }
+        return String(s.prefix(InputError.rawLimit))
+    }
+}
+
+// MARK: - Did you mean
+
+enum Suggestion {
+    /// The candidate closest to `name` by edit distance (a transposition counts as one edit,
+    /// case is ignored), if it is close enough to be a likely typo.
+    static func closest(to name: String, among candidates: some Sequence<String>) -> String? {
+        let typed = Array(name.lowercased().utf8)
+        let limit = max(1, min(3, typed.count / 3))
+        // Ties go to the longer shared prefix: "dat" means "data" rather than "at".
+        var best: (name: String, distance: Int, prefix: Int)?
+        for c in candidates where c != name {
+            let other = Array(c.lowercased().utf8)
+            let d = distance(typed, other)
+            guard d <= limit else { continue }
+            let prefix = zip(typed, other).prefix { $0 == $1 }.count
+            if let b = best, d > b.distance || (d == b.distance && prefix <= b.prefix) { continue }
+            best = (c, d, prefix)
+        }
+        return best?.name
+    }
+
+    /// "; did you mean "x"?" or nothing.
+    static func hint(_ name: String, among candidates: some Sequence<String>) -> String {
+        closest(to: name, among: candidates).map { "; did you mean \(JSON.quote($0))?" } ?? ""
+    }
+
+    /// Optimal string alignment distance.
+    static func distance(_ a: [UInt8], _ b: [UInt8]) -> Int {
+        if a.isEmpty { return b.count }
+        if b.isEmpty { return a.count }
+        var before = [Int](repeating: 0, count: b.count + 1)
+        var previous = Array(0...b.count)
+        var current = [Int](repeating: 0, count: b.count + 1)
+        for i in 1...a.count {
+            current[0] = i
+            for j in 1...b.count {
+                let cost = a[i - 1] == b[j - 1] ? 0 : 1
+                var d = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+                if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] { d = min(d, before[j - 2] + 1) }
+                current[j] = d
+            }
+            (before, previous, current) = (previous, current, before)
+        }
+        return previous[b.count]
+    }
+}
+
+// MARK: - Describing what was found
+
+enum Found {
+    /// A short rendering of a JSON value for "found …" in a message.
+    static func describe(_ v: JSONValue) -> String {
+        switch v {
+        case .null: "null"
+        case .bool(let b): b ? "true" : "false"
+        case .number(let n): clip(n)
+        case .string(let s): s.isEmpty ? "an empty string" : JSON.quote(clip(s))
+        case .array(let a): a.isEmpty ? "an empty list" : "a list"
+        case .object: "an object"
+        }
+    }
+
+    /// A CSV cell for "found …".
+    static func describe(cell: String) -> String {
+        cell.isEmpty ? "an empty cell" : JSON.quote(clip(cell))
+    }
+
+    static func clip(_ s: String) -> String {
+        s.utf8.count <= 40 ? s : String(s.prefix(40)) + "…"
+    }
+}
