@@ -117,7 +117,8 @@ public enum Verifier {
         return maxStack
     }
 
-    static func operands(_ code: [UInt8], _ pc: Int, _ info: OpcodeInfo) -> [Int] {
+    /// The operands of the instruction at `pc`, decoded per the opcode table.
+    public static func operands(_ code: [UInt8], _ pc: Int, _ info: OpcodeInfo) -> [Int] {
         var out: [Int] = []
         var at = pc + 1
         for w in info.operands {

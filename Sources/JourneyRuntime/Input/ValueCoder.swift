@@ -60,7 +60,7 @@ public enum ValueCoder {
     /// string, the empty list for a list; around non-text values, spaces are ignored. Ints are
     /// integer text, bools `true`/`false` in any case, lists a JSON array (`["a", "b"]`).
     public static func decode(csvCell cell: String, as type: FieldType) -> Result<Value, Failure> {
-        let found = Found.describe(cell: cell)
+        func found() -> String { Found.describe(cell: cell) }
         switch type {
         case .optional(let inner):
             if trimmed(cell).isEmpty { return .success(.none) }
@@ -71,25 +71,25 @@ public enum ValueCoder {
             switch trimmed(cell).lowercased() {
             case "true": return .success(.bool(true))
             case "false": return .success(.bool(false))
-            default: return mismatch(type, found: found)
+            default: return mismatch(type, found: found())
             }
         case .int:
             let t = trimmed(cell)
-            guard !t.isEmpty else { return mismatch(type, found: found) }
-            return integer(String(t.first == "+" ? t.dropFirst() : t), found: found)
+            guard !t.isEmpty else { return mismatch(type, found: found()) }
+            return integer(String(t.first == "+" ? t.dropFirst() : t), found: found())
         case .decimal, .money:
             let t = trimmed(cell)
-            guard !t.isEmpty else { return mismatch(type, found: found) }
-            return fixed(t, as: type, found: found)
+            guard !t.isEmpty else { return mismatch(type, found: found()) }
+            return fixed(t, as: type, found: found())
         case .date, .time, .duration:
             let t = trimmed(cell)
-            guard !t.isEmpty else { return mismatch(type, found: found) }
-            return text(String(t), as: type, found: found)
+            guard !t.isEmpty else { return mismatch(type, found: found()) }
+            return text(String(t), as: type, found: found())
         case .list:
             let t = trimmed(cell)
             if t.isEmpty { return .success(.list([])) }
             guard t.first == "[", let json = try? JSON.parse(String(t)) else {
-                return .failure(Failure("expected \(type) (a JSON list like [\"a\", \"b\"]), found \(found)"))
+                return .failure(Failure("expected \(type) (a JSON list like [\"a\", \"b\"]), found \(found())"))
             }
             return decode(json, as: type)
         }
@@ -114,8 +114,8 @@ public enum ValueCoder {
         }
     }
 
-    static func mismatch(_ type: FieldType, found: String, isNull: Bool = false) -> Result<Value, Failure> {
-        .failure(Failure("expected \(expectation(type)), found \(found)" + (isNull ? " (it is not optional)" : "")))
+    static func mismatch(_ type: FieldType, found: @autoclosure () -> String, isNull: Bool = false) -> Result<Value, Failure> {
+        .failure(Failure("expected \(expectation(type)), found \(found())" + (isNull ? " (it is not optional)" : "")))
     }
 
     static func trimmed(_ s: String) -> Substring {
@@ -126,34 +126,34 @@ public enum ValueCoder {
     }
 
     /// Whole-number text (JSON grammar or CSV digits) → .int.
-    static func integer(_ n: String, found: String) -> Result<Value, Failure> {
+    static func integer(_ n: String, found: @autoclosure () -> String) -> Result<Value, Failure> {
         if let v = Int64(n) { return .success(.int(v)) }
         if n.utf8.contains(where: { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") }) {
-            return .failure(Failure("expected int (a whole number), found \(found)"))
+            return .failure(Failure("expected int (a whole number), found \(found())"))
         }
         if isDigits(n.utf8.first == UInt8(ascii: "-") ? Substring(n).dropFirst() : Substring(n)) {
-            return .failure(Failure("\(found) is out of range for int"))
+            return .failure(Failure("\(found()) is out of range for int"))
         }
-        return .failure(Failure("expected int (a whole number), found \(found)"))
+        return .failure(Failure("expected int (a whole number), found \(found())"))
     }
 
     /// Decimal text → .decimal/.money in millionths, exactly. No exponents, at most six decimals.
-    static func fixed(_ t: Substring, as type: FieldType, found: String) -> Result<Value, Failure> {
+    static func fixed(_ t: Substring, as type: FieldType, found: @autoclosure () -> String) -> Result<Value, Failure> {
         let millionths = fastFixed(t) ?? Value.parseFixed(t)
         if let m = millionths { return .success(type == .money ? .money(m) : .decimal(m)) }
         if t.utf8.contains(where: { $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") }) {
-            return .failure(Failure("expected \(expectation(type)), found \(found) (write it without an exponent)"))
+            return .failure(Failure("expected \(expectation(type)), found \(found()) (write it without an exponent)"))
         }
         var body = t
         if body.first == "-" || body.first == "+" { body = body.dropFirst() }
         let parts = body.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
         if parts.allSatisfy({ !$0.isEmpty && isDigits($0) }) {
             if parts.count == 2, parts[1].count > 6 {
-                return .failure(Failure("\(found) has more than 6 decimal places; \(type) keeps millionths at most"))
+                return .failure(Failure("\(found()) has more than 6 decimal places; \(type) keeps millionths at most"))
             }
-            return .failure(Failure("\(found) is out of range for \(type)"))
+            return .failure(Failure("\(found()) is out of range for \(type)"))
         }
-        return mismatch(type, found: found)
+        return mismatch(type, found: found())
     }
 
     /// The common case of `Value.parseFixed` (`-?digits(.digits)?`, at most 6 decimals, no
@@ -183,28 +183,28 @@ public enum ValueCoder {
     }
 
     /// A duration given as a JSON number: whole, non-negative seconds.
-    static func seconds(_ n: String, found: String) -> Result<Value, Failure> {
+    static func seconds(_ n: String, found: @autoclosure () -> String) -> Result<Value, Failure> {
         guard let v = Int64(n), v >= 0 else {
-            return .failure(Failure("expected \(expectation(.duration)), found \(found)" + (n.hasPrefix("-") ? " (durations cannot be negative)" : "")))
+            return .failure(Failure("expected \(expectation(.duration)), found \(found())" + (n.hasPrefix("-") ? " (durations cannot be negative)" : "")))
         }
         return .success(.duration(v))
     }
 
     /// date, time and duration from their text forms.
-    static func text(_ s: String, as type: FieldType, found: String) -> Result<Value, Failure> {
+    static func text(_ s: String, as type: FieldType, found: @autoclosure () -> String) -> Result<Value, Failure> {
         switch type {
         case .date:
             if let d = date(s) { return .success(.date(d)) }
         case .time:
             if let t = Value.parseISO8601(s) { return .success(.time(t)) }
             if Value.parseISO8601(s + "Z") != nil {
-                return .failure(Failure("\(found) has no time zone; add Z (UTC) or an offset like +02:00"))
+                return .failure(Failure("\(found()) has no time zone; add Z (UTC) or an offset like +02:00"))
             }
         case .duration:
             if let d = duration(s) { return .success(.duration(d)) }
         default: break
         }
-        return mismatch(type, found: found)
+        return mismatch(type, found: found())
     }
 
     static func date(_ s: String) -> Int32? {

@@ -1,0 +1,238 @@
+import JourneyBytecode
+
+/// What a run did.
+public struct RunStats: Sendable {
+    public var events = 0
+    public var timers = 0
+    public var audienceRuns = 0
+    public var messages = 0
+}
+
+/// The runtime: takes one inbox event, one due timer or one audience run at a time, runs every
+/// instance it concerns to its next suspension, and writes instances, timers, profile updates and
+/// outbox in the same transaction. The simulator and `journey run` both drive this same code;
+/// only the clock and the event source differ.
+public final class Engine<Store: JourneyStore> {
+    public let store: Store
+    var bundles: [String: JourneyBundle] = [:]
+    public private(set) var currentHash: String?
+    var current: JourneyBundle?
+    /// The virtual clock: the instant of the step being processed.
+    public var now: Int64 = 0
+    var zones = Zones()
+    /// Attribute index maps from a bundle's schema to the current profile columns.
+    var attributeMaps: [String: [Int?]] = [:]
+    /// Steps per transaction: a crash rolls back whole steps only.
+    public var batchSize = 256
+
+    public init(store: Store) throws {
+        self.store = store
+        if let (hash, bytes) = try store.currentBundle() {
+            let b = try JourneyBundle.load(bytes)
+            bundles[hash] = b
+            currentHash = hash
+            current = b
+            try store.migrateProfiles(b.schema)
+        }
+        if let c = try store.meta("clock"), let t = Int64(c) { now = t }
+    }
+
+    public var schema: RuntimeSchema? { current?.schema }
+
+    // MARK: - Deploy
+
+    /// Verifies and stores a bundle; new entries take it from now on, running instances keep theirs.
+    @discardableResult
+    public func deploy(_ bytes: [UInt8], at: Int64) throws -> (hash: String, fresh: Bool) {
+        let bundle = try JourneyBundle.load(bytes)
+        let hash = JourneyBundle.contentHash(bytes)
+        try store.begin()
+        do {
+            let fresh = try store.deploy(bytes: bytes, hash: hash, at: at)
+            try store.migrateProfiles(bundle.schema)
+            try store.commit()
+            bundles[hash] = bundle
+            currentHash = hash
+            current = bundle
+            attributeMaps = [:]
+            return (hash, fresh)
+        } catch {
+            store.rollback()
+            throw error
+        }
+    }
+
+    func bundle(_ hash: String) throws -> JourneyBundle? {
+        if let b = bundles[hash] { return b }
+        guard let bytes = try store.bundleBytes(hash) else { return nil }
+        let b = try JourneyBundle.load(bytes)
+        bundles[hash] = b
+        return b
+    }
+
+    func attributeMap(_ hash: String, _ b: JourneyBundle) -> [Int?] {
+        if let m = attributeMaps[hash] { return m }
+        let cur = current?.schema
+        let m = b.schema.attributes.map { a in cur?.attributeIndex(a.name) }
+        attributeMaps[hash] = m
+        return m
+    }
+
+    // MARK: - Input
+
+    /// Upserts profiles in one transaction.
+    public func importProfiles(_ rows: [ProfileRow]) throws {
+        try store.begin()
+        do {
+            for r in rows { try store.saveProfile(r.id, r.values) }
+            try store.commit()
+        } catch {
+            store.rollback()
+            throw error
+        }
+    }
+
+    /// Puts validated events in the inbox; an event for an unknown profile is rejected.
+    /// Returns the rejections (line, reason) so the caller can report them.
+    public func ingest(_ events: [(line: Int, event: IncomingEvent, raw: String)], source: String) throws -> [InputError] {
+        guard let schema = current?.schema else { throw RuntimeFault(message: "no bundle is deployed; run 'journey deploy' first") }
+        var rejected: [InputError] = []
+        try store.begin()
+        do {
+            var known: [String: Bool] = [:]
+            for (line, e, raw) in events {
+                let exists: Bool
+                if let k = known[e.profile] { exists = k } else { exists = try store.loadProfile(e.profile) != nil; known[e.profile] = exists }
+                guard exists else {
+                    let err = InputError(line: line, reason: "unknown profile '\(e.profile)': import the profile before its events", raw: raw)
+                    try store.reject(source: source, line: line, reason: err.reason, raw: err.raw, at: e.at)
+                    rejected.append(err)
+                    continue
+                }
+                let def = schema.events[e.event]
+                try store.enqueue(profile: e.profile, event: def.name, at: e.at, data: ValueEncoding.eventData(e.fields, def))
+            }
+            try store.commit()
+        } catch {
+            store.rollback()
+            throw error
+        }
+        return rejected
+    }
+
+    public func recordRejects(_ errors: [InputError], source: String) throws {
+        guard !errors.isEmpty else { return }
+        try store.begin()
+        for e in errors { try store.reject(source: source, line: e.line, reason: e.reason, raw: e.raw, at: now) }
+        try store.commit()
+    }
+
+    // MARK: - Running
+
+    enum Item {
+        case event(InboxItem)
+        case timer(id: Int64, due: Int64, instance: Int64)
+        case audience(journey: String, timezone: String, at: Int64)
+
+        var at: Int64 {
+            switch self {
+            case .event(let e): e.at
+            case .timer(_, let due, _): due
+            case .audience(_, _, let at): at
+            }
+        }
+        /// At one instant: events, then audience runs, then timers (so `within` is inclusive).
+        var rank: Int {
+            switch self {
+            case .event: 0
+            case .audience: 1
+            case .timer: 2
+            }
+        }
+    }
+
+    /// Audience journeys start at their daily time in each time zone from `from` on.
+    func scheduleAudience(from: Int64) throws {
+        guard let b = current else { return }
+        let known = Set(try store.audienceSchedule().map { "\($0.journey)\u{0}\($0.timezone)" })
+        for j in b.journeys {
+            guard case .daily(let minutes) = j.trigger else { continue }
+            for tz in try store.profileTimezones() {
+                let key = tz ?? "UTC"
+                guard !known.contains("\(j.name)\u{0}\(key)") else { continue }
+                try store.setAudience(journey: j.name, timezone: key, nextAt: Zones.next(minutes: minutes, after: from - 1, zones.zone(key)))
+            }
+        }
+    }
+
+    func nextItem(until: Int64?, audienceUntil: Int64?) throws -> Item? {
+        var best: Item?
+        func consider(_ i: Item) {
+            guard let b = best else { best = i; return }
+            if (i.at, i.rank) < (b.at, b.rank) { best = i }
+        }
+        if let e = try store.nextInbox(until: until) { consider(.event(e)) }
+        if let t = try store.nextTimer(until: until) { consider(.timer(id: t.id, due: t.due, instance: t.instance)) }
+        let limit = [until, audienceUntil].compactMap { $0 }.min()
+        if current?.journeys.contains(where: { if case .daily = $0.trigger { true } else { false } }) == true,
+           let a = try store.audienceSchedule().first, a.nextAt <= (limit ?? Int64.max) {
+            consider(.audience(journey: a.journey, timezone: a.timezone, at: a.nextAt))
+        }
+        return best
+    }
+
+    /// Processes everything due up to `until` (nil: until nothing is left), in time order, in
+    /// transactions of `batchSize` steps. Audience journeys run up to `audienceUntil` (or `until`).
+    @discardableResult
+    public func run(until: Int64?, audienceUntil: Int64? = nil, start: Int64? = nil) throws -> RunStats {
+        var stats = RunStats()
+        guard current != nil else { return stats }
+        if let s = start { now = max(now, s) }
+        let base: Int64
+        if let s = start { base = s } else if now != 0 { base = now } else { base = try store.nextInbox(until: nil)?.at ?? until ?? now }
+        try store.begin()
+        try scheduleAudience(from: base)
+        try store.commit()
+        var done = false
+        while !done {
+            try store.begin()
+            do {
+                var steps = 0
+                while steps < batchSize {
+                    guard let item = try nextItem(until: until, audienceUntil: audienceUntil) else { done = true; break }
+                    now = max(now, item.at)
+                    try process(item, &stats)
+                    steps += 1
+                }
+                try store.setMeta("clock", String(now))
+                try store.commit()
+            } catch {
+                store.rollback()
+                throw error
+            }
+        }
+        if let u = until, u > now {
+            now = u
+            try store.begin()
+            try store.setMeta("clock", String(now))
+            try store.commit()
+        }
+        return stats
+    }
+
+    func process(_ item: Item, _ stats: inout RunStats) throws {
+        switch item {
+        case .event(let e):
+            try store.removeInbox(e.seq)
+            try handleEvent(e, &stats)
+            stats.events += 1
+        case .timer(let id, _, let instance):
+            try store.removeTimer(id)
+            try handleTimer(instance, &stats)
+            stats.timers += 1
+        case .audience(let journey, let tz, let at):
+            try handleAudience(journey, tz, at, &stats)
+            stats.audienceRuns += 1
+        }
+    }
+}

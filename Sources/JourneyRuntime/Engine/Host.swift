@@ -1,0 +1,144 @@
+import JourneyBytecode
+
+extension Engine {
+    /// The VM's view of the world for one instance of one profile, during one step.
+    struct Host: VMHost {
+        unowned let engine: Engine
+        let bundle: JourneyBundle
+        let hash: String
+        let journey: CompiledJourney
+        let instance: Int64
+        var sends: Int
+        let profile: ProfileSlot
+        var messages = 0
+        let map: [Int?]
+        let zone: String?
+
+        init(engine: Engine, bundle: JourneyBundle, hash: String, journey: CompiledJourney, instance: Int64, sends: Int, profile: ProfileSlot) {
+            self.engine = engine
+            self.bundle = bundle
+            self.hash = hash
+            self.journey = journey
+            self.instance = instance
+            self.sends = sends
+            self.profile = profile
+            self.map = engine.attributeMap(hash, bundle)
+            if let tz = engine.current?.schema.timezoneAttribute, case .string(let s) = profile.values[tz] { zone = s } else { zone = nil }
+        }
+
+        var now: Int64 { engine.now }
+
+        var today: Int32 {
+            let tz = engine.zones.zone(zone)
+            return Int32(truncatingIfNeeded: Zones.local(engine.now, tz).day)
+        }
+
+        func attribute(_ index: Int) -> Value {
+            guard index < map.count, let i = map[index], i < profile.values.count else { return .none }
+            return profile.values[i]
+        }
+
+        mutating func setAttribute(_ index: Int, _ value: Value) {
+            guard index < map.count, let i = map[index], i < profile.values.count else { return }
+            profile.values[i] = value
+            profile.dirty = true
+        }
+
+        func records(event: Int, since: Int64?) throws -> [Record] {
+            let def = bundle.schema.events[event]
+            return try engine.store.history(profile: profile.id, event: def.name, since: since).map {
+                Record(event: event, at: $0.at, fields: ValueEncoding.fields(fromData: $0.data, def))
+            }
+        }
+
+        func count(event: Int, since: Int64?) throws -> Int {
+            try engine.store.historyCount(profile: profile.id, event: bundle.schema.events[event].name, since: since)
+        }
+
+        /// FNV-1a of (profile id, journey name, split position), in basis points.
+        func splitBucket(position: Int) -> Int {
+            let key = Array(profile.id.utf8) + [0] + Array(journey.name.utf8) + [0] + Array(String(position).utf8)
+            return Int(fnv1a64(key) % 10_000)
+        }
+
+        func nextLocalTime(minutes: Int) -> Int64 {
+            Zones.next(minutes: minutes, after: engine.now, engine.zones.zone(zone))
+        }
+
+        /// Walks the fallback chain: the first channel with an address and consent gets the
+        /// message, unless the cap is reached (suppressed); none at all is undeliverable. Inside
+        /// quiet hours nothing is decided yet: the send is held until they end.
+        mutating func send(_ def: SendDef, values: ArraySlice<Value>) throws -> SendResult {
+            let schema = bundle.schema
+            let tz = engine.zones.zone(zone)
+            if let from = schema.quietFrom, let to = schema.quietTo, let end = Zones.quiet(engine.now, from: from, to: to, tz) {
+                return .held(until: end)
+            }
+            var offset = values.startIndex
+            var chosen: (SendLinkDef, ArraySlice<Value>)?
+            for link in def.links {
+                let n = link.shape.valueCount
+                let slice = values[offset..<(offset + n)]
+                offset += n
+                guard chosen == nil, let ch = schema.channel(link.channel) else { continue }
+                let address = attribute(ch.address)
+                let hasAddress: Bool = switch address {
+                case .none: false
+                case .string(let s): !s.trimmingWhitespace().isEmpty
+                default: true
+                }
+                let consent = ch.consent.map { attribute($0) == .bool(true) } ?? true
+                if hasAddress && consent { chosen = (link, slice) }
+            }
+            let id = "\(instance)-\(sends)"
+            sends += 1
+            messages += 1
+            guard let (link, slice) = chosen else {
+                try engine.store.appendOutbox(id: id, at: engine.now, profile: profile.id, journey: journey.name, channel: nil, status: "undeliverable", content: nil)
+                return .done
+            }
+            var status = "sent"
+            if let cap = schema.capCount, let window = schema.capWindow,
+               try engine.store.sentCount(profile: profile.id, since: engine.now - window) >= cap {
+                status = "suppressed"
+            }
+            var it = slice.makeIterator()
+            let content = Content.render(link.shape, &it)
+            try engine.store.appendOutbox(id: id, at: engine.now, profile: profile.id, journey: journey.name, channel: link.channel, status: status, content: content)
+            return .done
+        }
+    }
+}
+
+/// Message content as JSON, from a shape and the values that fill it.
+enum Content {
+    static func render(_ shape: ContentShape, _ values: inout IndexingIterator<ArraySlice<Value>>) -> String {
+        switch shape {
+        case .value: return json(values.next() ?? .none)
+        case .literal(let s): return JSON.quote(s)
+        case .object(let items):
+            return "{" + items.map { JSON.quote($0.0) + ": " + render($0.1, &values) }.joined(separator: ", ") + "}"
+        }
+    }
+
+    static func json(_ v: Value) -> String {
+        switch v {
+        case .none: "null"
+        case .bool(let b): b ? "true" : "false"
+        case .int(let i): String(i)
+        case .decimal(let d): Value.fixed(d, minimumDecimals: 0)
+        case .money(let m): Value.fixed(m, minimumDecimals: 2)
+        case .list(let items): "[" + items.map(json).joined(separator: ", ") + "]"
+        default: JSON.quote(v.text)
+        }
+    }
+}
+
+extension String {
+    func trimmingWhitespace() -> Substring {
+        var s = Substring(self)
+        while let f = s.first, f.isWhitespace { s = s.dropFirst() }
+        while let l = s.last, l.isWhitespace { s = s.dropLast() }
+        return s
+    }
+}

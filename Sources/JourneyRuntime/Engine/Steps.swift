@@ -1,0 +1,168 @@
+import JourneyBytecode
+
+extension Engine {
+    /// The event as a record of `bundle`'s schema (nil when that schema has no such event).
+    func record(_ e: InboxItem, in b: JourneyBundle) -> Record? {
+        guard let idx = b.schema.eventIndex(e.event) else { return nil }
+        return Record(event: idx, at: e.at, fields: ValueEncoding.fields(fromData: e.data, b.schema.events[idx]))
+    }
+
+    /// A profile's values for the length of one step.
+    final class ProfileSlot {
+        let id: String
+        var values: [Value]
+        var dirty = false
+        init(id: String, values: [Value]) {
+            self.id = id
+            self.values = values
+        }
+    }
+
+    func loadProfile(_ id: String) throws -> ProfileSlot? {
+        try store.loadProfile(id).map { ProfileSlot(id: id, values: $0) }
+    }
+
+    func saveProfile(_ p: ProfileSlot) throws {
+        if p.dirty {
+            try store.saveProfile(p.id, p.values)
+            p.dirty = false
+        }
+    }
+
+    // MARK: - Events
+
+    func handleEvent(_ e: InboxItem, _ stats: inout RunStats) throws {
+        // The event is history before any journey reacts to it.
+        try store.recordEvent(profile: e.profile, event: e.event, at: e.at, data: e.data)
+        guard let profile = try loadProfile(e.profile) else { return }
+        // Goals and exits end instances the moment their event arrives, even mid-wait.
+        var ended = Set<Int64>()
+        for var inst in try store.activeInstances(profile: e.profile) {
+            guard let b = try bundle(inst.bundle), let j = b.journey(named: inst.journey), let r = record(e, in: b) else { continue }
+            var outcome: Outcome?
+            for g in j.goals where g.event == r.event {
+                if try g.predicate.map({ try test(j, b, $0, inst, r, profile) }) ?? true { outcome = .converted; break }
+            }
+            if outcome == nil {
+                for x in j.exits where x.event == r.event {
+                    if try x.predicate.map({ try test(j, b, $0, inst, r, profile) }) ?? true { outcome = .exited; break }
+                }
+            }
+            if let o = outcome {
+                inst.status = o.rawValue
+                try finish(inst)
+                ended.insert(inst.id)
+            }
+        }
+        // Instances waiting for this event.
+        for id in try store.waiters(profile: e.profile, event: e.event) where !ended.contains(id) {
+            guard var inst = try store.loadInstance(id), inst.status == "active", let b = try bundle(inst.bundle),
+                  let j = b.journey(named: inst.journey), let r = record(e, in: b) else { continue }
+            let code = j.functions[0].code
+            guard inst.pc + 12 <= code.count, code[inst.pc] == Opcode.waitFor.rawValue else { continue }
+            let ops = Verifier.operands(code, inst.pc, Opcode.waitFor.info)
+            guard ops[0] == r.event else { continue }
+            if ops[3] != noIndex8 { inst.locals[ops[3]] = .record(r) }
+            if ops[1] != noIndex16, try !test(j, b, ops[1], inst, r, profile) { continue }
+            try store.removeWaits(instance: id)
+            try store.removeTimers(instance: id)
+            inst.pc += Opcode.waitFor.info.size
+            try resume(&inst, j, b, profile, &stats)
+        }
+        // New entries, on the current bundle.
+        guard let b = current, let hash = currentHash, let r = record(e, in: b) else { try saveProfile(profile); return }
+        for j in b.journeys {
+            guard case .event(let ev) = j.trigger, ev == r.event else { continue }
+            try enter(j, b, hash, profile, trigger: r, &stats)
+        }
+        try saveProfile(profile)
+    }
+
+    /// Evaluates a predicate for an instance against a candidate event.
+    func test(_ j: CompiledJourney, _ b: JourneyBundle, _ predicate: Int, _ inst: InstanceRow, _ candidate: Record, _ profile: ProfileSlot) throws -> Bool {
+        var host = Host(engine: self, bundle: b, hash: inst.bundle, journey: j, instance: inst.id, sends: inst.sends, profile: profile)
+        return try VM.test(j, predicate: predicate, b.constants, locals: inst.locals, candidate: .record(candidate), host: &host)
+    }
+
+    // MARK: - Entry
+
+    func enter(_ j: CompiledJourney, _ b: JourneyBundle, _ hash: String, _ profile: ProfileSlot, trigger: Record?, _ stats: inout RunStats) throws {
+        var locals = [Value](repeating: .none, count: j.localCount)
+        if j.bindsTrigger, let t = trigger { locals[0] = .record(t) }
+        var probe = InstanceRow(id: 0, journey: j.name, profile: profile.id, bundle: hash, pc: 0, locals: locals, sends: 0, status: "active", enteredAt: now)
+        if let w = j.onWhere, let t = trigger, try !test(j, b, w, probe, t, profile) { return }
+        if let w = j.when {
+            var host = Host(engine: self, bundle: b, hash: hash, journey: j, instance: 0, sends: 0, profile: profile)
+            guard try VM.test(j, predicate: w, b.constants, locals: locals, candidate: trigger.map { .record($0) } ?? .none, host: &host) else { return }
+        }
+        let stats0 = try store.entryStats(journey: j.name, profile: profile.id)
+        switch j.reentry {
+        case .whileActive: if stats0.active > 0 { return }
+        case .never: if stats0.total > 0 { return }
+        case .always: break
+        case .after(let d): if let last = stats0.lastEntered, now - last < d { return }
+        }
+        probe.id = try store.createInstance(journey: j.name, profile: profile.id, bundle: hash, locals: locals, at: now)
+        try resume(&probe, j, b, profile, &stats)
+    }
+
+    // MARK: - Timers and audiences
+
+    func handleTimer(_ id: Int64, _ stats: inout RunStats) throws {
+        guard var inst = try store.loadInstance(id), inst.status == "active", let b = try bundle(inst.bundle),
+              let j = b.journey(named: inst.journey), let profile = try loadProfile(inst.profile) else { return }
+        let code = j.functions[0].code
+        if inst.pc < code.count, code[inst.pc] == Opcode.waitFor.rawValue {
+            // The awaited event did not come in time.
+            try store.removeWaits(instance: id)
+            inst.pc = Verifier.operands(code, inst.pc, Opcode.waitFor.info)[4]
+        }
+        try resume(&inst, j, b, profile, &stats)
+        try saveProfile(profile)
+    }
+
+    func handleAudience(_ journey: String, _ tz: String, _ at: Int64, _ stats: inout RunStats) throws {
+        guard let b = current, let hash = currentHash, let j = b.journey(named: journey), case .daily(let minutes) = j.trigger else { return }
+        for id in try store.profileIDs(timezone: tz == "UTC" ? nil : tz) + (tz == "UTC" ? (try store.profileIDs(timezone: "UTC")) : []) {
+            guard let profile = try loadProfile(id) else { continue }
+            try enter(j, b, hash, profile, trigger: nil, &stats)
+            try saveProfile(profile)
+        }
+        try store.setAudience(journey: journey, timezone: tz, nextAt: Zones.next(minutes: minutes, after: at, zones.zone(tz)))
+    }
+
+    // MARK: - Running an instance
+
+    /// Runs an instance to its next suspension and stores what it became.
+    func resume(_ inst: inout InstanceRow, _ j: CompiledJourney, _ b: JourneyBundle, _ profile: ProfileSlot, _ stats: inout RunStats) throws {
+        var host = Host(engine: self, bundle: b, hash: inst.bundle, journey: j, instance: inst.id, sends: inst.sends, profile: profile)
+        let suspension: Suspension
+        do {
+            suspension = try VM.run(j, b.constants, pc: &inst.pc, locals: &inst.locals, host: &host)
+        } catch let fault as RuntimeFault {
+            let line = j.functions[0].line(at: inst.pc)
+            try store.reject(source: "journey \(j.name)", line: line, reason: "instance \(inst.id) for profile \(inst.profile) stopped: \(fault.message)", raw: "", at: now)
+            suspension = .ended(.failed)
+        }
+        inst.sends = host.sends
+        stats.messages += host.messages
+        switch suspension {
+        case .wait(let until):
+            try store.addTimer(due: until, instance: inst.id)
+            try store.updateInstance(inst, endedAt: nil)
+        case .waitFor(let event, let deadline):
+            try store.addWait(instance: inst.id, profile: inst.profile, event: b.schema.events[event].name)
+            try store.addTimer(due: deadline, instance: inst.id)
+            try store.updateInstance(inst, endedAt: nil)
+        case .ended(let outcome):
+            inst.status = outcome.rawValue
+            try finish(inst)
+        }
+    }
+
+    func finish(_ inst: InstanceRow) throws {
+        try store.removeTimers(instance: inst.id)
+        try store.removeWaits(instance: inst.id)
+        try store.updateInstance(inst, endedAt: now)
+    }
+}

@@ -1,0 +1,87 @@
+import JourneyBytecode
+
+/// An ingested event waiting in the inbox.
+public struct InboxItem: Sendable {
+    public var seq: Int64
+    public var profile: String
+    public var event: String
+    public var at: Int64
+    public var data: String
+}
+
+/// A stored journey instance: everything needed to resume it.
+public struct InstanceRow: Sendable {
+    public var id: Int64
+    public var journey: String
+    public var profile: String
+    public var bundle: String
+    public var pc: Int
+    public var locals: [Value]
+    public var sends: Int
+    public var status: String
+    public var enteredAt: Int64
+}
+
+/// One message of the outbox.
+public struct OutboxRow: Sendable {
+    public var seq: Int64
+    public var id: String
+    public var at: Int64
+    public var profile: String
+    public var journey: String
+    public var channel: String?
+    public var status: String
+    public var content: String?
+}
+
+/// What the engine needs from storage: the SQLite store today (a file, or `:memory:` for the
+/// simulator and tests), a server database later. Every write happens inside `begin`/`commit`.
+public protocol JourneyStore: AnyObject {
+    func begin() throws
+    func commit() throws
+    func rollback()
+
+    func deploy(bytes: [UInt8], hash: String, at: Int64) throws -> Bool
+    func currentBundle() throws -> (hash: String, bytes: [UInt8])?
+    func bundleBytes(_ hash: String) throws -> [UInt8]?
+
+    func migrateProfiles(_ schema: RuntimeSchema) throws
+    func loadProfile(_ id: String) throws -> [Value]?
+    func saveProfile(_ id: String, _ values: [Value]) throws
+    func profileIDs(timezone: String?) throws -> [String]
+    func profileTimezones() throws -> [String?]
+
+    func recordEvent(profile: String, event: String, at: Int64, data: String) throws
+    func history(profile: String, event: String, since: Int64?) throws -> [(at: Int64, data: String)]
+    func historyCount(profile: String, event: String, since: Int64?) throws -> Int
+
+    func enqueue(profile: String, event: String, at: Int64, data: String) throws
+    func nextInbox(until: Int64?) throws -> InboxItem?
+    func removeInbox(_ seq: Int64) throws
+
+    func createInstance(journey: String, profile: String, bundle: String, locals: [Value], at: Int64) throws -> Int64
+    func loadInstance(_ id: Int64) throws -> InstanceRow?
+    func updateInstance(_ row: InstanceRow, endedAt: Int64?) throws
+    func activeInstances(profile: String) throws -> [InstanceRow]
+    func entryStats(journey: String, profile: String) throws -> (active: Int, total: Int, lastEntered: Int64?)
+
+    func addTimer(due: Int64, instance: Int64) throws
+    func nextTimer(until: Int64?) throws -> (id: Int64, due: Int64, instance: Int64)?
+    func removeTimer(_ id: Int64) throws
+    func removeTimers(instance: Int64) throws
+    func addWait(instance: Int64, profile: String, event: String) throws
+    func waiters(profile: String, event: String) throws -> [Int64]
+    func removeWaits(instance: Int64) throws
+
+    func appendOutbox(id: String, at: Int64, profile: String, journey: String, channel: String?, status: String, content: String?) throws
+    func sentCount(profile: String, since: Int64) throws -> Int
+    func outbox(afterSeq: Int64) throws -> [OutboxRow]
+
+    func reject(source: String, line: Int, reason: String, raw: String, at: Int64) throws
+
+    func audienceSchedule() throws -> [(journey: String, timezone: String, nextAt: Int64)]
+    func setAudience(journey: String, timezone: String, nextAt: Int64) throws
+
+    func meta(_ key: String) throws -> String?
+    func setMeta(_ key: String, _ value: String) throws
+}

@@ -1,0 +1,396 @@
+import JourneyBytecode
+
+/// The SQLite store: WAL, synchronous=FULL, BEGIN IMMEDIATE for writes, statements prepared
+/// once and reused, values always bound as parameters.
+public final class SQLiteStore: JourneyStore {
+    public let db: Database
+    private var statements: [String: Statement] = [:]
+    private var schema = RuntimeSchema()
+    private var loadProfileSQL = ""
+    private var saveProfileSQL = ""
+    private var timezoneColumn: String?
+
+    /// Opens (creating) the store at `path`; `:memory:` for the simulator and tests.
+    public init(path: String) throws {
+        db = try Database(path: path)
+        if path != ":memory:" {
+            try db.exec("PRAGMA journal_mode=WAL")
+        }
+        try db.exec("PRAGMA synchronous=FULL")
+        try db.exec(StoreSchema.sql)
+    }
+
+    /// A statement prepared on first use, then reused.
+    func statement(_ sql: String) throws -> Statement {
+        if let s = statements[sql] { return s.reset() }
+        let s = try db.prepare(sql)
+        statements[sql] = s
+        return s
+    }
+
+    // MARK: - Transactions
+
+    public func begin() throws { try statement("BEGIN IMMEDIATE").run() }
+    public func commit() throws { try statement("COMMIT").run() }
+    public func rollback() { try? db.exec("ROLLBACK") }
+
+    // MARK: - Bundles
+
+    public func deploy(bytes: [UInt8], hash: String, at: Int64) throws -> Bool {
+        let s = try statement("INSERT OR IGNORE INTO bundles(hash, bytes, deployed_at) VALUES (?, ?, ?)")
+        s.bind(1, hash); s.bind(2, bytes); s.bind(3, at)
+        try s.run()
+        let fresh = db.changes > 0
+        if !fresh {
+            // Deploying an older bundle again makes it current again.
+            let u = try statement("UPDATE bundles SET seq = (SELECT MAX(seq) + 1 FROM bundles), deployed_at = ? WHERE hash = ? AND seq < (SELECT MAX(seq) FROM bundles)")
+            u.bind(1, at); u.bind(2, hash)
+            try u.run()
+        }
+        return fresh
+    }
+
+    public func currentBundle() throws -> (hash: String, bytes: [UInt8])? {
+        let s = try statement("SELECT hash, bytes FROM bundles ORDER BY seq DESC LIMIT 1")
+        defer { s.reset() }
+        guard try s.step() else { return nil }
+        return (s.text(0), s.blob(1))
+    }
+
+    public func bundleBytes(_ hash: String) throws -> [UInt8]? {
+        let s = try statement("SELECT bytes FROM bundles WHERE hash = ?")
+        defer { s.reset() }
+        s.bind(1, hash)
+        return try s.step() ? s.blob(0) : nil
+    }
+
+    // MARK: - Profiles
+
+    /// Adds a typed column for every attribute the schema declares (never drops one), and
+    /// prepares the profile statements for this schema.
+    public func migrateProfiles(_ schema: RuntimeSchema) throws {
+        var existing: [String: String] = [:]
+        let info = try statement("SELECT name, type FROM profile_columns")
+        while try info.step() { existing[info.text(0)] = info.text(1) }
+        info.reset()
+        for a in schema.attributes {
+            let declared = a.type.unwrapped.description
+            if let had = existing[a.name] {
+                guard StoreSchema.columnType(had) == StoreSchema.columnType(declared) else {
+                    throw SQLiteError(code: 0, message: "profile attribute '\(a.name)' changed type from \(had) to \(declared); stored profiles cannot be converted")
+                }
+                continue
+            }
+            try db.exec("ALTER TABLE profiles ADD COLUMN \"\(a.name)\" \(StoreSchema.columnType(declared))")
+            let s = try statement("INSERT INTO profile_columns(name, type) VALUES (?, ?)")
+            s.bind(1, a.name); s.bind(2, declared)
+            try s.run()
+        }
+        self.schema = schema
+        let cols = schema.attributes.map { "\"\($0.name)\"" }
+        loadProfileSQL = "SELECT \(cols.isEmpty ? "id" : cols.joined(separator: ", ")) FROM profiles WHERE id = ?"
+        saveProfileSQL = "INSERT OR REPLACE INTO profiles(id\(cols.map { ", " + $0 }.joined())) VALUES (?\(String(repeating: ", ?", count: cols.count)))"
+        timezoneColumn = schema.timezoneAttribute.map { "\"\(schema.attributes[$0].name)\"" }
+    }
+
+    public func loadProfile(_ id: String) throws -> [Value]? {
+        let s = try statement(loadProfileSQL)
+        defer { s.reset() }
+        s.bind(1, id)
+        guard try s.step() else { return nil }
+        return schema.attributes.enumerated().map { i, a in StoreSchema.read(s, Int32(i), a.type) }
+    }
+
+    public func saveProfile(_ id: String, _ values: [Value]) throws {
+        let s = try statement(saveProfileSQL)
+        s.bind(1, id)
+        for (i, v) in values.enumerated() { StoreSchema.bind(s, Int32(i + 2), v) }
+        try s.run()
+    }
+
+    public func profileIDs(timezone: String?) throws -> [String] {
+        let s: Statement
+        if let col = timezoneColumn {
+            if let tz = timezone {
+                s = try statement("SELECT id FROM profiles WHERE \(col) = ? ORDER BY id")
+                s.bind(1, tz)
+            } else {
+                s = try statement("SELECT id FROM profiles WHERE \(col) IS NULL OR \(col) = '' ORDER BY id")
+            }
+        } else {
+            s = try statement("SELECT id FROM profiles ORDER BY id")
+        }
+        var out: [String] = []
+        while try s.step() { out.append(s.text(0)) }
+        s.reset()
+        return out
+    }
+
+    public func profileTimezones() throws -> [String?] {
+        guard let col = timezoneColumn else { return [nil] }
+        let s = try statement("SELECT DISTINCT NULLIF(\(col), '') FROM profiles ORDER BY 1")
+        var out: [String?] = []
+        while try s.step() { out.append(s.optionalText(0)) }
+        s.reset()
+        return out
+    }
+
+    // MARK: - History and inbox
+
+    public func recordEvent(profile: String, event: String, at: Int64, data: String) throws {
+        let s = try statement("INSERT INTO events(profile, event, at, data) VALUES (?, ?, ?, ?)")
+        s.bind(1, profile); s.bind(2, event); s.bind(3, at); s.bind(4, data)
+        try s.run()
+    }
+
+    public func history(profile: String, event: String, since: Int64?) throws -> [(at: Int64, data: String)] {
+        let s = try statement("SELECT at, data FROM events WHERE profile = ? AND event = ? AND at >= ? ORDER BY at, id")
+        s.bind(1, profile); s.bind(2, event); s.bind(3, since ?? Int64.min)
+        var out: [(Int64, String)] = []
+        while try s.step() { out.append((s.int64(0), s.text(1))) }
+        s.reset()
+        return out
+    }
+
+    public func historyCount(profile: String, event: String, since: Int64?) throws -> Int {
+        let s = try statement("SELECT COUNT(*) FROM events WHERE profile = ? AND event = ? AND at >= ?")
+        defer { s.reset() }
+        s.bind(1, profile); s.bind(2, event); s.bind(3, since ?? Int64.min)
+        return try s.step() ? s.int(0) : 0
+    }
+
+    public func enqueue(profile: String, event: String, at: Int64, data: String) throws {
+        let s = try statement("INSERT INTO inbox(profile, event, at, data) VALUES (?, ?, ?, ?)")
+        s.bind(1, profile); s.bind(2, event); s.bind(3, at); s.bind(4, data)
+        try s.run()
+    }
+
+    public func nextInbox(until: Int64?) throws -> InboxItem? {
+        let s = try statement("SELECT seq, profile, event, at, data FROM inbox WHERE at <= ? ORDER BY at, seq LIMIT 1")
+        defer { s.reset() }
+        s.bind(1, until ?? Int64.max)
+        guard try s.step() else { return nil }
+        return InboxItem(seq: s.int64(0), profile: s.text(1), event: s.text(2), at: s.int64(3), data: s.text(4))
+    }
+
+    public func removeInbox(_ seq: Int64) throws {
+        let s = try statement("DELETE FROM inbox WHERE seq = ?")
+        s.bind(1, seq)
+        try s.run()
+    }
+
+    // MARK: - Instances, timers, waits
+
+    public func createInstance(journey: String, profile: String, bundle: String, locals: [Value], at: Int64) throws -> Int64 {
+        let s = try statement("INSERT INTO instances(journey, profile, bundle, pc, locals, sends, status, entered_at) VALUES (?, ?, ?, 0, ?, 0, 'active', ?)")
+        s.bind(1, journey); s.bind(2, profile); s.bind(3, bundle); s.bind(4, ValueEncoding.encode(locals)); s.bind(5, at)
+        try s.run()
+        return db.lastInsertRowID
+    }
+
+    private func instance(_ s: Statement) -> InstanceRow {
+        InstanceRow(id: s.int64(0), journey: s.text(1), profile: s.text(2), bundle: s.text(3), pc: s.int(4),
+                    locals: ValueEncoding.decode(s.blob(5)) ?? [], sends: s.int(6), status: s.text(7), enteredAt: s.int64(8))
+    }
+
+    public func loadInstance(_ id: Int64) throws -> InstanceRow? {
+        let s = try statement("SELECT id, journey, profile, bundle, pc, locals, sends, status, entered_at FROM instances WHERE id = ?")
+        defer { s.reset() }
+        s.bind(1, id)
+        return try s.step() ? instance(s) : nil
+    }
+
+    public func updateInstance(_ row: InstanceRow, endedAt: Int64?) throws {
+        let s = try statement("UPDATE instances SET pc = ?, locals = ?, sends = ?, status = ?, ended_at = ? WHERE id = ?")
+        s.bind(1, row.pc); s.bind(2, ValueEncoding.encode(row.locals)); s.bind(3, row.sends); s.bind(4, row.status); s.bind(5, endedAt); s.bind(6, row.id)
+        try s.run()
+    }
+
+    public func activeInstances(profile: String) throws -> [InstanceRow] {
+        let s = try statement("SELECT id, journey, profile, bundle, pc, locals, sends, status, entered_at FROM instances WHERE profile = ? AND status = 'active' ORDER BY id")
+        s.bind(1, profile)
+        var out: [InstanceRow] = []
+        while try s.step() { out.append(instance(s)) }
+        s.reset()
+        return out
+    }
+
+    public func entryStats(journey: String, profile: String) throws -> (active: Int, total: Int, lastEntered: Int64?) {
+        let s = try statement("SELECT COALESCE(SUM(status = 'active'), 0), COUNT(*), MAX(entered_at) FROM instances WHERE journey = ? AND profile = ?")
+        defer { s.reset() }
+        s.bind(1, journey); s.bind(2, profile)
+        guard try s.step() else { return (0, 0, nil) }
+        return (s.int(0), s.int(1), s.optionalInt64(2))
+    }
+
+    public func addTimer(due: Int64, instance: Int64) throws {
+        let s = try statement("INSERT INTO timers(due, instance) VALUES (?, ?)")
+        s.bind(1, due); s.bind(2, instance)
+        try s.run()
+    }
+
+    public func nextTimer(until: Int64?) throws -> (id: Int64, due: Int64, instance: Int64)? {
+        let s = try statement("SELECT id, due, instance FROM timers WHERE due <= ? ORDER BY due, id LIMIT 1")
+        defer { s.reset() }
+        s.bind(1, until ?? Int64.max)
+        return try s.step() ? (s.int64(0), s.int64(1), s.int64(2)) : nil
+    }
+
+    public func removeTimer(_ id: Int64) throws {
+        let s = try statement("DELETE FROM timers WHERE id = ?")
+        s.bind(1, id)
+        try s.run()
+    }
+
+    public func removeTimers(instance: Int64) throws {
+        let s = try statement("DELETE FROM timers WHERE instance = ?")
+        s.bind(1, instance)
+        try s.run()
+    }
+
+    public func addWait(instance: Int64, profile: String, event: String) throws {
+        let s = try statement("INSERT OR REPLACE INTO waits(instance, profile, event) VALUES (?, ?, ?)")
+        s.bind(1, instance); s.bind(2, profile); s.bind(3, event)
+        try s.run()
+    }
+
+    public func waiters(profile: String, event: String) throws -> [Int64] {
+        let s = try statement("SELECT instance FROM waits WHERE profile = ? AND event = ? ORDER BY instance")
+        s.bind(1, profile); s.bind(2, event)
+        var out: [Int64] = []
+        while try s.step() { out.append(s.int64(0)) }
+        s.reset()
+        return out
+    }
+
+    public func removeWaits(instance: Int64) throws {
+        let s = try statement("DELETE FROM waits WHERE instance = ?")
+        s.bind(1, instance)
+        try s.run()
+    }
+
+    // MARK: - Outbox, rejects, audience, meta
+
+    public func appendOutbox(id: String, at: Int64, profile: String, journey: String, channel: String?, status: String, content: String?) throws {
+        let s = try statement("INSERT INTO outbox(id, at, profile, journey, channel, status, content) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        s.bind(1, id); s.bind(2, at); s.bind(3, profile); s.bind(4, journey); s.bind(5, channel); s.bind(6, status); s.bind(7, content)
+        try s.run()
+    }
+
+    public func sentCount(profile: String, since: Int64) throws -> Int {
+        let s = try statement("SELECT COUNT(*) FROM outbox WHERE profile = ? AND status = 'sent' AND at > ?")
+        defer { s.reset() }
+        s.bind(1, profile); s.bind(2, since)
+        return try s.step() ? s.int(0) : 0
+    }
+
+    public func outbox(afterSeq: Int64) throws -> [OutboxRow] {
+        let s = try statement("SELECT seq, id, at, profile, journey, channel, status, content FROM outbox WHERE seq > ? ORDER BY seq")
+        s.bind(1, afterSeq)
+        var out: [OutboxRow] = []
+        while try s.step() {
+            out.append(OutboxRow(seq: s.int64(0), id: s.text(1), at: s.int64(2), profile: s.text(3), journey: s.text(4),
+                                 channel: s.optionalText(5), status: s.text(6), content: s.optionalText(7)))
+        }
+        s.reset()
+        return out
+    }
+
+    public func reject(source: String, line: Int, reason: String, raw: String, at: Int64) throws {
+        let s = try statement("INSERT INTO rejects(source, line, reason, raw, at) VALUES (?, ?, ?, ?, ?)")
+        s.bind(1, source); s.bind(2, line); s.bind(3, reason); s.bind(4, raw); s.bind(5, at)
+        try s.run()
+    }
+
+    public func audienceSchedule() throws -> [(journey: String, timezone: String, nextAt: Int64)] {
+        let s = try statement("SELECT journey, tz, next_at FROM audience ORDER BY next_at, journey, tz")
+        var out: [(String, String, Int64)] = []
+        while try s.step() { out.append((s.text(0), s.text(1), s.int64(2))) }
+        s.reset()
+        return out
+    }
+
+    public func setAudience(journey: String, timezone: String, nextAt: Int64) throws {
+        let s = try statement("INSERT OR REPLACE INTO audience(journey, tz, next_at) VALUES (?, ?, ?)")
+        s.bind(1, journey); s.bind(2, timezone); s.bind(3, nextAt)
+        try s.run()
+    }
+
+    public func meta(_ key: String) throws -> String? {
+        let s = try statement("SELECT value FROM meta WHERE key = ?")
+        defer { s.reset() }
+        s.bind(1, key)
+        return try s.step() ? s.text(0) : nil
+    }
+
+    public func setMeta(_ key: String, _ value: String) throws {
+        let s = try statement("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)")
+        s.bind(1, key); s.bind(2, value)
+        try s.run()
+    }
+}
+
+/// The tables, and how typed values sit in profile columns.
+enum StoreSchema {
+    static let sql = """
+    CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS bundles(seq INTEGER PRIMARY KEY AUTOINCREMENT, hash TEXT NOT NULL UNIQUE, bytes BLOB NOT NULL, deployed_at INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS profiles(id TEXT PRIMARY KEY);
+    CREATE TABLE IF NOT EXISTS profile_columns(name TEXT PRIMARY KEY, type TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS events(id INTEGER PRIMARY KEY, profile TEXT NOT NULL, event TEXT NOT NULL, at INTEGER NOT NULL, data TEXT NOT NULL);
+    CREATE INDEX IF NOT EXISTS events_by_profile ON events(profile, event, at);
+    CREATE TABLE IF NOT EXISTS inbox(seq INTEGER PRIMARY KEY, profile TEXT NOT NULL, event TEXT NOT NULL, at INTEGER NOT NULL, data TEXT NOT NULL);
+    CREATE INDEX IF NOT EXISTS inbox_by_time ON inbox(at, seq);
+    CREATE TABLE IF NOT EXISTS instances(id INTEGER PRIMARY KEY, journey TEXT NOT NULL, profile TEXT NOT NULL, bundle TEXT NOT NULL, pc INTEGER NOT NULL, locals BLOB NOT NULL, sends INTEGER NOT NULL, status TEXT NOT NULL, entered_at INTEGER NOT NULL, ended_at INTEGER);
+    CREATE INDEX IF NOT EXISTS instances_by_profile ON instances(profile, status);
+    CREATE INDEX IF NOT EXISTS instances_by_journey ON instances(journey, profile);
+    CREATE TABLE IF NOT EXISTS timers(id INTEGER PRIMARY KEY, due INTEGER NOT NULL, instance INTEGER NOT NULL);
+    CREATE INDEX IF NOT EXISTS timers_by_due ON timers(due, id);
+    CREATE INDEX IF NOT EXISTS timers_by_instance ON timers(instance);
+    CREATE TABLE IF NOT EXISTS waits(instance INTEGER PRIMARY KEY, profile TEXT NOT NULL, event TEXT NOT NULL);
+    CREATE INDEX IF NOT EXISTS waits_by_event ON waits(profile, event);
+    CREATE TABLE IF NOT EXISTS outbox(seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, at INTEGER NOT NULL, profile TEXT NOT NULL, journey TEXT NOT NULL, channel TEXT, status TEXT NOT NULL, content TEXT);
+    CREATE INDEX IF NOT EXISTS outbox_by_profile ON outbox(profile, status, at);
+    CREATE TABLE IF NOT EXISTS rejects(id INTEGER PRIMARY KEY, source TEXT NOT NULL, line INTEGER NOT NULL, reason TEXT NOT NULL, raw TEXT NOT NULL, at INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS audience(journey TEXT NOT NULL, tz TEXT NOT NULL, next_at INTEGER NOT NULL, PRIMARY KEY(journey, tz));
+    """
+
+    /// bool, int, decimal and money (in millionths), date (days), time (epoch seconds) and
+    /// duration (seconds) are INTEGER; string, url and lists (as JSON) are TEXT.
+    static func columnType(_ type: String) -> String {
+        switch type {
+        case "string", "url": "TEXT"
+        default: type.hasPrefix("list[") ? "TEXT" : "INTEGER"
+        }
+    }
+
+    static func bind(_ s: Statement, _ i: Int32, _ v: Value) {
+        switch v {
+        case .none, .record: s.bindNull(i)
+        case .bool(let b): s.bind(i, Int64(b ? 1 : 0))
+        case .int(let x), .decimal(let x), .money(let x), .time(let x), .duration(let x): s.bind(i, x)
+        case .date(let d): s.bind(i, Int64(d))
+        case .timeOfDay(let t): s.bind(i, Int64(t))
+        case .string(let t): s.bind(i, t)
+        case .list: s.bind(i, ValueEncoding.json(v))
+        }
+    }
+
+    static func read(_ s: Statement, _ c: Int32, _ type: FieldType) -> Value {
+        if s.isNull(c) { return .none }
+        switch type.unwrapped {
+        case .bool: return .bool(s.int64(c) != 0)
+        case .int: return .int(s.int64(c))
+        case .decimal: return .decimal(s.int64(c))
+        case .money: return .money(s.int64(c))
+        case .string, .url: return .string(s.text(c))
+        case .date: return .date(Int32(truncatingIfNeeded: s.int64(c)))
+        case .time: return .time(s.int64(c))
+        case .duration: return .duration(s.int64(c))
+        case .list(let inner):
+            guard let j = try? JSON.parse(s.text(c)), case .success(let v) = ValueCoder.decode(j, as: .list(inner)) else { return .none }
+            return v
+        case .optional: return .none
+        }
+    }
+}

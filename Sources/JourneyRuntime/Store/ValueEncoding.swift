@@ -1,0 +1,140 @@
+import JourneyBytecode
+
+/// Values to and from the interchange JSON (event data, list attributes), and a compact,
+/// self-describing binary form for instance locals.
+public enum ValueEncoding {
+    /// Interchange JSON: what `ValueCoder.decode` reads back with the declared type.
+    public static func json(_ v: Value) -> String {
+        switch v {
+        case .none: "null"
+        case .bool(let b): b ? "true" : "false"
+        case .int(let i): String(i)
+        case .decimal(let d): Value.fixed(d, minimumDecimals: 0)
+        case .money(let m): Value.fixed(m, minimumDecimals: 2)
+        case .string(let s): JSON.quote(s)
+        case .date, .time, .duration, .timeOfDay: JSON.quote(v.text)
+        case .list(let items): "[" + items.map(json).joined(separator: ",") + "]"
+        case .record(let r): "[" + r.fields.map(json).joined(separator: ",") + "]"
+        }
+    }
+
+    /// An event's fields as a JSON object, by name.
+    public static func eventData(_ fields: [Value], _ def: EventDef) -> String {
+        var parts: [String] = []
+        for (f, v) in zip(def.fields, fields) { parts.append(JSON.quote(f.name) + ":" + json(v)) }
+        return "{" + parts.joined(separator: ",") + "}"
+    }
+
+    /// Decodes stored event data against the (possibly newer) event definition; fields it does
+    /// not have are none.
+    public static func fields(fromData data: String, _ def: EventDef) -> [Value] {
+        guard let obj = try? JSON.parse(data) else { return def.fields.map { _ in .none } }
+        return def.fields.map { f in
+            guard let j = obj[f.name] else { return .none }
+            if case .success(let v) = ValueCoder.decode(j, as: f.type) { return v }
+            return .none
+        }
+    }
+
+    // MARK: - Binary (instance locals)
+
+    public static func encode(_ values: [Value]) -> [UInt8] {
+        var out: [UInt8] = []
+        put(Int64(values.count), &out)
+        for v in values { encode(v, &out) }
+        return out
+    }
+
+    static func put(_ v: Int64, _ out: inout [UInt8]) {
+        for i in 0..<8 { out.append(UInt8(truncatingIfNeeded: v >> (8 * Int64(i)))) }
+    }
+
+    static func encode(_ v: Value, _ out: inout [UInt8]) {
+        switch v {
+        case .none: out.append(0)
+        case .bool(let b): out.append(1); out.append(b ? 1 : 0)
+        case .int(let i): out.append(2); put(i, &out)
+        case .decimal(let d): out.append(3); put(d, &out)
+        case .money(let m): out.append(4); put(m, &out)
+        case .string(let s):
+            out.append(5)
+            let u = Array(s.utf8)
+            put(Int64(u.count), &out)
+            out.append(contentsOf: u)
+        case .date(let d): out.append(6); put(Int64(d), &out)
+        case .time(let t): out.append(7); put(t, &out)
+        case .duration(let d): out.append(8); put(d, &out)
+        case .timeOfDay(let t): out.append(9); put(Int64(t), &out)
+        case .list(let items):
+            out.append(10)
+            put(Int64(items.count), &out)
+            for i in items { encode(i, &out) }
+        case .record(let r):
+            out.append(11)
+            put(Int64(r.event), &out)
+            put(r.at, &out)
+            put(Int64(r.fields.count), &out)
+            for f in r.fields { encode(f, &out) }
+        }
+    }
+
+    public static func decode(_ bytes: [UInt8]) -> [Value]? {
+        var at = 0
+        guard let n = take(bytes, &at), n >= 0, n < 65536 else { return nil }
+        var out: [Value] = []
+        for _ in 0..<n {
+            guard let v = decode(bytes, &at, depth: 0) else { return nil }
+            out.append(v)
+        }
+        return out
+    }
+
+    static func take(_ b: [UInt8], _ at: inout Int) -> Int64? {
+        guard at + 8 <= b.count else { return nil }
+        var v: UInt64 = 0
+        for i in 0..<8 { v |= UInt64(b[at + i]) << (8 * UInt64(i)) }
+        at += 8
+        return Int64(bitPattern: v)
+    }
+
+    static func decode(_ b: [UInt8], _ at: inout Int, depth: Int) -> Value? {
+        guard at < b.count, depth < 32 else { return nil }
+        let tag = b[at]
+        at += 1
+        switch tag {
+        case 0: return Value.none
+        case 1:
+            guard at < b.count else { return nil }
+            at += 1
+            return .bool(b[at - 1] != 0)
+        case 2: return take(b, &at).map(Value.int)
+        case 3: return take(b, &at).map(Value.decimal)
+        case 4: return take(b, &at).map(Value.money)
+        case 5:
+            guard let n = take(b, &at), n >= 0, at + Int(n) <= b.count else { return nil }
+            defer { at += Int(n) }
+            return .string(String(decoding: b[at..<(at + Int(n))], as: UTF8.self))
+        case 6: return take(b, &at).map { .date(Int32(truncatingIfNeeded: $0)) }
+        case 7: return take(b, &at).map(Value.time)
+        case 8: return take(b, &at).map(Value.duration)
+        case 9: return take(b, &at).map { .timeOfDay(Int32(truncatingIfNeeded: $0)) }
+        case 10:
+            guard let n = take(b, &at), n >= 0, n < 1_000_000 else { return nil }
+            var items: [Value] = []
+            for _ in 0..<n {
+                guard let v = decode(b, &at, depth: depth + 1) else { return nil }
+                items.append(v)
+            }
+            return .list(items)
+        case 11:
+            guard let e = take(b, &at), let t = take(b, &at), let n = take(b, &at), n >= 0, n < 65536 else { return nil }
+            var fields: [Value] = []
+            for _ in 0..<n {
+                guard let v = decode(b, &at, depth: depth + 1) else { return nil }
+                fields.append(v)
+            }
+            return .record(Record(event: Int(e), at: t, fields: fields))
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,226 @@
+import ArgumentParser
+import Foundation
+import JourneyBytecode
+import JourneyRuntime
+
+/// An instant given on the command line: ISO 8601 with a zone, or a date (midnight UTC).
+func parseInstant(_ s: String, _ option: String) throws -> Int64 {
+    if let t = Value.parseISO8601(s) { return t }
+    if let d = CivilDate.parse(s) { return d.days * 86400 }
+    throw UsageError(description: "\(option) \(s): expected an ISO 8601 time such as 2025-03-01T10:00:00Z, or a date such as 2025-03-01")
+}
+
+func readInput(_ path: String) throws -> [UInt8] {
+    if path == "-" { return [UInt8](FileHandle.standardInput.readDataToEndOfFile()) }
+    guard let data = FileManager.default.contents(atPath: path) else { throw UsageError(description: "\(path): cannot read the file") }
+    return [UInt8](data)
+}
+
+func wallClock() -> Int64 { Int64(Date().timeIntervalSince1970) }
+
+/// Reports rejected lines on standard error as `file:line: reason`.
+func reportRejects(_ errors: [InputError], file: String) {
+    for e in errors { printError("\(file):\(e.line): rejected: \(e.reason)") }
+}
+
+/// Shows progress on a terminal only.
+struct Progress {
+    let label: String
+    let total: Int
+    let enabled = isatty(2) == 1
+    func update(_ done: Int) {
+        guard enabled, done % 10_000 == 0 || done == total else { return }
+        FileHandle.standardError.write(Data("\r\(label) \(done)/\(total)".utf8))
+        if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}
+
+/// One outbox message as the interchange JSON line.
+func outboxLine(_ r: OutboxRow, withID: Bool = false) -> String {
+    var s = "{"
+    if withID { s += "\"id\": \(JSON.quote(r.id)), " }
+    s += "\"at\": \(JSON.quote(Value.iso8601(r.at))), \"profile\": \(JSON.quote(r.profile)), \"journey\": \(JSON.quote(r.journey)), "
+    s += "\"channel\": \(r.channel.map(JSON.quote) ?? "null"), \"status\": \(JSON.quote(r.status)), \"content\": \(r.content ?? "null")}"
+    return s
+}
+
+/// Parses a profiles file; rejected lines are reported and returned.
+func loadProfiles(_ path: String, schema: RuntimeSchema) throws -> ([ProfileRow], [InputError]) {
+    let results = ProfileInput.parse(try readInput(path), path: path, schema: schema)
+    var rows: [ProfileRow] = [], errors: [InputError] = []
+    for r in results {
+        switch r {
+        case .success(let row): rows.append(row)
+        case .failure(let e): errors.append(e)
+        }
+    }
+    reportRejects(errors, file: path)
+    return (rows, errors)
+}
+
+/// Parses an events file; rejected lines are reported and returned.
+func loadEvents(_ path: String, schema: RuntimeSchema) throws -> ([(line: Int, event: IncomingEvent, raw: String)], [InputError]) {
+    let bytes = try readInput(path)
+    var events: [(Int, IncomingEvent, String)] = [], errors: [InputError] = []
+    var line = 0
+    var start = 0
+    while start < bytes.count {
+        var end = start
+        while end < bytes.count, bytes[end] != UInt8(ascii: "\n") { end += 1 }
+        line += 1
+        let slice = bytes[start..<end]
+        start = end + 1
+        if slice.allSatisfy({ $0 == 32 || $0 == 9 || $0 == 13 }) { continue }
+        switch EventInput.parse(line: slice, number: line, schema: schema) {
+        case .success(let e): events.append((line, e, ""))
+        case .failure(let err): errors.append(err)
+        }
+    }
+    reportRejects(errors, file: path)
+    // Ties at one instant keep the file's order.
+    events.sort { ($0.1.at, $0.0) < ($1.1.at, $1.0) }
+    return (events, errors)
+}
+
+func openEngine(_ db: String) throws -> Engine<SQLiteStore> {
+    do {
+        return try Engine(store: try SQLiteStore(path: db))
+    } catch {
+        throw UsageError(description: "\(db): \(error)")
+    }
+}
+
+struct Simulate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a project's journeys on a virtual clock and print the message timeline as JSON lines.",
+        discussion: "Runs from --start (default: the first event) to --until (default: when nothing is left to do; audience journeys then run for the first day only). The same input gives the same output, byte for byte. Exit 1 when some input lines were rejected (they are reported on standard error)."
+    )
+
+    @Option(help: "Profiles: JSON lines or CSV (by extension).") var profiles: String
+    @Option(help: "Events: JSON lines.") var events: String?
+    @Option(help: "Start of the virtual clock (ISO 8601).") var start: String?
+    @Option(help: "End of the virtual clock (ISO 8601).") var until: String?
+    @Argument(help: "Files and directories of the project.") var paths: [String]
+
+    func run() throws {
+        let startAt = try start.map { try parseInstant($0, "--start") }
+        let untilAt = try until.map { try parseInstant($0, "--until") }
+        let bundle = try compileProject(paths)
+        let engine = try openEngine(":memory:")
+        try engine.deploy(bundle.encode(), at: 0)
+        let (rows, badProfiles) = try loadProfiles(profiles, schema: bundle.schema)
+        try engine.importProfiles(rows)
+        try engine.recordRejects(badProfiles, source: profiles)
+        var rejected = badProfiles.count
+        var first: Int64?
+        if let path = events {
+            let (evs, bad) = try loadEvents(path, schema: bundle.schema)
+            try engine.recordRejects(bad, source: path)
+            let unknown = try engine.ingest(evs, source: path)
+            reportRejects(unknown, file: path)
+            rejected += bad.count + unknown.count
+            first = evs.first?.event.at
+        }
+        if let from = startAt ?? first {
+            let audienceUntil = untilAt == nil ? from + 86400 - 1 : nil
+            try engine.run(until: untilAt, audienceUntil: audienceUntil, start: from)
+        }
+        var out = ""
+        for r in try engine.store.outbox(afterSeq: 0) { out += outboxLine(r) + "\n" }
+        write(out)
+        if rejected > 0 { throw ExitCode(1) }
+    }
+}
+
+struct Deploy: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Store a bundle in the database; new entries run it, instances in flight keep theirs.")
+    @Option(help: "The SQLite database (created if missing).") var db: String
+    @Argument(help: "The .journeyc bundle.") var bundle: String
+
+    func run() throws {
+        let (_, bytes) = try loadBundle(bundle)
+        let engine = try openEngine(db)
+        let (hash, fresh) = try engine.deploy(bytes, at: wallClock())
+        write("deployed \(bundle) as \(hash)\(fresh ? "" : " (already stored; now current)")\n")
+    }
+}
+
+struct Import: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Import or update profiles from JSON lines or CSV. Exit 1 when some lines were rejected.")
+    @Option(help: "The SQLite database.") var db: String
+    @Argument(help: "Profiles file (.csv for CSV, else JSON lines; - for standard input).") var profiles: String
+
+    func run() throws {
+        let engine = try openEngine(db)
+        guard let schema = engine.schema else { throw UsageError(description: "\(db): no bundle is deployed; run 'journey deploy' first") }
+        let (rows, bad) = try loadProfiles(profiles, schema: schema)
+        let progress = Progress(label: "importing profiles", total: rows.count)
+        for start in stride(from: 0, to: rows.count, by: 10_000) {
+            try engine.importProfiles(Array(rows[start..<min(rows.count, start + 10_000)]))
+            progress.update(min(rows.count, start + 10_000))
+        }
+        try engine.recordRejects(bad, source: profiles)
+        write("imported \(rows.count) profiles\(bad.isEmpty ? "" : ", rejected \(bad.count)")\n")
+        if !bad.isEmpty { throw ExitCode(1) }
+    }
+}
+
+struct Ingest: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Add events (JSON lines) to the inbox. Exit 1 when some lines were rejected; they are kept in the rejects table.")
+    @Option(help: "The SQLite database.") var db: String
+    @Argument(help: "Events file (- for standard input).") var events: String
+
+    func run() throws {
+        let engine = try openEngine(db)
+        guard let schema = engine.schema else { throw UsageError(description: "\(db): no bundle is deployed; run 'journey deploy' first") }
+        let (evs, bad) = try loadEvents(events, schema: schema)
+        try engine.recordRejects(bad, source: events)
+        let progress = Progress(label: "ingesting events", total: evs.count)
+        var unknown: [InputError] = []
+        for start in stride(from: 0, to: evs.count, by: 10_000) {
+            unknown += try engine.ingest(Array(evs[start..<min(evs.count, start + 10_000)]), source: events)
+            progress.update(min(evs.count, start + 10_000))
+        }
+        reportRejects(unknown, file: events)
+        let rejected = bad.count + unknown.count
+        write("ingested \(evs.count - unknown.count) events\(rejected == 0 ? "" : ", rejected \(rejected)")\n")
+        if rejected > 0 { throw ExitCode(1) }
+    }
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Process ingested events and due timers up to a time (default: now), or keep going on the wall clock with --follow.")
+    @Option(help: "The SQLite database.") var db: String
+    @Option(help: "Process everything due up to this time (ISO 8601).") var until: String?
+    @Flag(help: "Keep running on the wall clock, picking up new events as they are ingested.") var follow = false
+
+    func validate() throws {
+        if follow && until != nil { throw ValidationError("--until and --follow cannot be used together") }
+    }
+
+    func run() throws {
+        let engine = try openEngine(db)
+        guard engine.schema != nil else { throw UsageError(description: "\(db): no bundle is deployed; run 'journey deploy' first") }
+        if follow {
+            while true {
+                try engine.run(until: wallClock())
+                Thread.sleep(forTimeInterval: 0.5)
+            }
+        }
+        let stats = try engine.run(until: try until.map { try parseInstant($0, "--until") } ?? wallClock())
+        write("processed \(stats.events) events, \(stats.timers) timers, \(stats.audienceRuns) audience runs; \(stats.messages) messages\n")
+    }
+}
+
+struct Outbox: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the outbox as JSON lines, in time order.")
+    @Option(help: "The SQLite database.") var db: String
+    @Flag(name: .customLong("with-ids"), help: "Include each message's deterministic id, for delivery adapters to deduplicate.") var withIDs = false
+
+    func run() throws {
+        let engine = try openEngine(db)
+        var out = ""
+        for r in try engine.store.outbox(afterSeq: 0) { out += outboxLine(r, withID: withIDs) + "\n" }
+        write(out)
+    }
+}
