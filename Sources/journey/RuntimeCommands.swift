@@ -100,13 +100,16 @@ struct Simulate: ParsableCommand {
     @Option(help: "Events: JSON lines.") var events: String?
     @Option(help: "Start of the virtual clock (ISO 8601).") var start: String?
     @Option(help: "End of the virtual clock (ISO 8601).") var until: String?
+    @Option(help: "Keep the simulation's SQLite database in this file (replaced) instead of in memory.") var db: String?
+    @Option(help: "jsonl (default): the interchange format; text: a readable timeline.") var format: TimelineFormat = .jsonl
     @Argument(help: "Files and directories of the project.") var paths: [String]
 
     func run() throws {
         let startAt = try start.map { try parseInstant($0, "--start") }
         let untilAt = try until.map { try parseInstant($0, "--until") }
         let bundle = try compileProject(paths)
-        let engine = try openEngine(":memory:")
+        if let db { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: db + suffix) } }
+        let engine = try openEngine(db ?? ":memory:")
         try engine.deploy(bundle.encode(), at: 0)
         let (rows, badProfiles) = try loadProfiles(profiles, schema: bundle.schema)
         try engine.importProfiles(rows)
@@ -125,9 +128,7 @@ struct Simulate: ParsableCommand {
             let audienceUntil = untilAt == nil ? from + 86400 - 1 : nil
             try engine.run(until: untilAt, audienceUntil: audienceUntil, start: from)
         }
-        var out = ""
-        for r in try engine.store.outbox(afterSeq: 0) { out += outboxLine(r) + "\n" }
-        write(out)
+        write(timeline(try engine.store.outbox(afterSeq: 0), format))
         if rejected > 0 { throw ExitCode(1) }
     }
 }
@@ -192,6 +193,8 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Process ingested events and due timers up to a time (default: now), or keep going on the wall clock with --follow.")
     @Option(help: "The SQLite database.") var db: String
     @Option(help: "Process everything due up to this time (ISO 8601).") var until: String?
+    @Option(help: "Where the clock starts on a fresh database (default: the first event); audience journeys count their days from it.") var start: String?
+    @Option(name: .customLong("batch-size"), help: "Steps per transaction (a crash rolls back whole steps only).") var batchSize = 256
     @Flag(help: "Keep running on the wall clock, picking up new events as they are ingested.") var follow = false
 
     func validate() throws {
@@ -201,13 +204,15 @@ struct Run: ParsableCommand {
     func run() throws {
         let engine = try openEngine(db)
         guard engine.schema != nil else { throw UsageError(description: "\(db): no bundle is deployed; run 'journey deploy' first") }
+        engine.batchSize = max(1, batchSize)
+        let startAt = try start.map { try parseInstant($0, "--start") }
         if follow {
             while true {
-                try engine.run(until: wallClock())
+                try engine.run(until: wallClock(), start: startAt)
                 Thread.sleep(forTimeInterval: 0.5)
             }
         }
-        let stats = try engine.run(until: try until.map { try parseInstant($0, "--until") } ?? wallClock())
+        let stats = try engine.run(until: try until.map { try parseInstant($0, "--until") } ?? wallClock(), start: startAt)
         write("processed \(stats.events) events, \(stats.timers) timers, \(stats.audienceRuns) audience runs; \(stats.messages) messages\n")
     }
 }
@@ -216,11 +221,40 @@ struct Outbox: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print the outbox as JSON lines, in time order.")
     @Option(help: "The SQLite database.") var db: String
     @Flag(name: .customLong("with-ids"), help: "Include each message's deterministic id, for delivery adapters to deduplicate.") var withIDs = false
+    @Option(help: "jsonl (default): the interchange format; text: a readable timeline.") var format: TimelineFormat = .jsonl
 
     func run() throws {
         let engine = try openEngine(db)
-        var out = ""
-        for r in try engine.store.outbox(afterSeq: 0) { out += outboxLine(r, withID: withIDs) + "\n" }
-        write(out)
+        write(timeline(try engine.store.outbox(afterSeq: 0), format, withIDs: withIDs))
     }
+}
+
+
+enum TimelineFormat: String, ExpressibleByArgument, CaseIterable {
+    case jsonl, text
+}
+
+/// The outbox as JSON lines, or as a timeline a person reads at a glance.
+func timeline(_ rows: [OutboxRow], _ format: TimelineFormat, withIDs: Bool = false) -> String {
+    var out = ""
+    switch format {
+    case .jsonl:
+        for r in rows { out += outboxLine(r, withID: withIDs) + "\n" }
+    case .text:
+        for r in rows {
+            var summary = ""
+            if let c = r.content, let j = try? JSON.parse(c), case .object(let items) = j {
+                let text = items.compactMap { item -> String? in if case .string(let s) = item.1 { return s } else { return nil } }.first ?? ""
+                summary = text.replacingOccurrences(of: "\n", with: " ")
+                if summary.count > 60 { summary = String(summary.prefix(59)) + "…" }
+            }
+            let when = Value.iso8601(r.at).replacingOccurrences(of: "T", with: " ").replacingOccurrences(of: ":00Z", with: "")
+            out += "\(when)  \(r.profile.padded(8)) \(r.journey.padded(20)) \((r.channel ?? "-").padded(9)) \(r.status.padded(13)) \(summary)\n"
+        }
+    }
+    return out
+}
+
+extension String {
+    func padded(_ n: Int) -> String { count >= n ? self : self + String(repeating: " ", count: n - count) }
 }
