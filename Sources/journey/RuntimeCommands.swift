@@ -82,7 +82,7 @@ func loadEvents(_ path: String, schema: RuntimeSchema) throws -> ([(line: Int, e
     return (events, errors)
 }
 
-func openEngine(_ db: String) throws -> Engine<SQLiteStore> {
+func openEngine(_ db: String) throws -> Engine {
     do {
         return try Engine(store: try SQLiteStore(path: db))
     } catch {
@@ -194,7 +194,7 @@ struct Run: ParsableCommand {
     @Option(help: "The SQLite database.") var db: String
     @Option(help: "Process everything due up to this time (ISO 8601).") var until: String?
     @Option(help: "Where the clock starts on a fresh database (default: the first event); audience journeys count their days from it.") var start: String?
-    @Option(name: .customLong("batch-size"), help: "Steps per transaction (a crash rolls back whole steps only).") var batchSize = 256
+    @Option(name: .customLong("batch-size"), help: "Steps per transaction (a crash rolls back whole steps only).") var batchSize = 1024
     @Flag(help: "Keep running on the wall clock, picking up new events as they are ingested.") var follow = false
 
     func validate() throws {

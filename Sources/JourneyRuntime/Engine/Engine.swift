@@ -12,8 +12,8 @@ public struct RunStats: Sendable {
 /// instance it concerns to its next suspension, and writes instances, timers, profile updates and
 /// outbox in the same transaction. The simulator and `journey run` both drive this same code;
 /// only the clock and the event source differ.
-public final class Engine<Store: JourneyStore> {
-    public let store: Store
+public final class Engine {
+    public let store: any JourneyStore
     var bundles: [String: JourneyBundle] = [:]
     public private(set) var currentHash: String?
     var current: JourneyBundle?
@@ -22,19 +22,38 @@ public final class Engine<Store: JourneyStore> {
     var zones = Zones()
     /// Attribute index maps from a bundle's schema to the current profile columns.
     var attributeMaps: [String: [Int?]] = [:]
+    /// Events that some stored bundle uses as a goal or exit, or waits for: only these need a
+    /// look at the profile's running instances.
+    var goalEvents: Set<String> = []
+    var awaitedEvents: Set<String> = []
     /// Steps per transaction: a crash rolls back whole steps only.
-    public var batchSize = 256
+    public var batchSize = 1024
 
-    public init(store: Store) throws {
+    public init(store: any JourneyStore) throws {
         self.store = store
         if let (hash, bytes) = try store.currentBundle() {
             let b = try JourneyBundle.load(bytes)
             bundles[hash] = b
+            index(b)
             currentHash = hash
             current = b
             try store.migrateProfiles(b.schema)
         }
         if let c = try store.meta("clock"), let t = Int64(c) { now = t }
+        for hash in try store.bundleHashes() { _ = try bundle(hash) }
+    }
+
+    /// Notes which events a bundle's instances react to.
+    func index(_ b: JourneyBundle) {
+        for j in b.journeys {
+            for r in j.goals + j.exits { goalEvents.insert(b.schema.events[r.event].name) }
+            let code = j.functions[0].code
+            var pc = 0
+            while pc < code.count, let op = Opcode(rawValue: code[pc]) {
+                if op == .waitFor { awaitedEvents.insert(b.schema.events[Verifier.operands(code, pc, op.info)[0]].name) }
+                pc += op.info.size
+            }
+        }
     }
 
     public var schema: RuntimeSchema? { current?.schema }
@@ -52,6 +71,7 @@ public final class Engine<Store: JourneyStore> {
             try store.migrateProfiles(bundle.schema)
             try store.commit()
             bundles[hash] = bundle
+            index(bundle)
             currentHash = hash
             current = bundle
             attributeMaps = [:]
@@ -67,6 +87,7 @@ public final class Engine<Store: JourneyStore> {
         guard let bytes = try store.bundleBytes(hash) else { return nil }
         let b = try JourneyBundle.load(bytes)
         bundles[hash] = b
+        index(b)
         return b
     }
 

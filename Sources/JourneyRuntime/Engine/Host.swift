@@ -12,9 +12,9 @@ extension Engine {
         let profile: ProfileSlot
         var messages = 0
         let map: [Int?]
-        let zone: String?
+        let zoneAttribute: Int?
 
-        init(engine: Engine, bundle: JourneyBundle, hash: String, journey: CompiledJourney, instance: Int64, sends: Int, profile: ProfileSlot) {
+        init(engine: Engine, bundle: JourneyBundle, hash: String, journey: CompiledJourney, instance: Int64, sends: Int, profile: ProfileSlot, map: [Int?]? = nil) {
             self.engine = engine
             self.bundle = bundle
             self.hash = hash
@@ -22,8 +22,14 @@ extension Engine {
             self.instance = instance
             self.sends = sends
             self.profile = profile
-            self.map = engine.attributeMap(hash, bundle)
-            if let tz = engine.current?.schema.timezoneAttribute, case .string(let s) = profile.values[tz] { zone = s } else { zone = nil }
+            self.map = map ?? engine.attributeMap(hash, bundle)
+            self.zoneAttribute = engine.current?.schema.timezoneAttribute
+        }
+
+        /// The profile's IANA time zone, read each time: a scan reuses one host for many profiles.
+        var zone: String? {
+            guard let tz = zoneAttribute, tz < profile.values.count, case .string(let s) = profile.values[tz] else { return nil }
+            return s
         }
 
         var now: Int64 { engine.now }

@@ -37,7 +37,7 @@ extension Engine {
         guard let profile = try loadProfile(e.profile) else { return }
         // Goals and exits end instances the moment their event arrives, even mid-wait.
         var ended = Set<Int64>()
-        for var inst in try store.activeInstances(profile: e.profile) {
+        for var inst in try goalEvents.contains(e.event) ? store.activeInstances(profile: e.profile) : [] {
             guard let b = try bundle(inst.bundle), let j = b.journey(named: inst.journey), let r = record(e, in: b) else { continue }
             var outcome: Outcome?
             for g in j.goals where g.event == r.event {
@@ -55,7 +55,7 @@ extension Engine {
             }
         }
         // Instances waiting for this event.
-        for id in try store.waiters(profile: e.profile, event: e.event) where !ended.contains(id) {
+        for id in try awaitedEvents.contains(e.event) ? store.waiters(profile: e.profile, event: e.event) : [] where !ended.contains(id) {
             guard var inst = try store.loadInstance(id), inst.status == "active", let b = try bundle(inst.bundle),
                   let j = b.journey(named: inst.journey), let r = record(e, in: b) else { continue }
             let code = j.functions[0].code
@@ -86,12 +86,26 @@ extension Engine {
 
     // MARK: - Entry
 
-    func enter(_ j: CompiledJourney, _ b: JourneyBundle, _ hash: String, _ profile: ProfileSlot, trigger: Record?, _ stats: inout RunStats) throws {
+    /// The current profile columns a predicate reads (all of them when it also reads history or
+    /// the time zone, which need the whole profile).
+    func attributesRead(_ f: Function, _ map: [Int?]) -> [Int] {
+        var out = Set<Int>()
+        var pc = 0
+        while pc < f.code.count, let op = Opcode(rawValue: f.code[pc]) {
+            if op == .attribute, let i = map[Verifier.operands(f.code, pc, op.info)[0]] { out.insert(i) }
+            if op == .history || op == .today { return Array(0..<(current?.schema.attributes.count ?? 0)) }
+            pc += op.info.size
+        }
+        if let tz = current?.schema.timezoneAttribute { out.insert(tz) }
+        return out.sorted()
+    }
+
+    func enter(_ j: CompiledJourney, _ b: JourneyBundle, _ hash: String, _ profile: ProfileSlot, trigger: Record?, whenChecked: Bool = false, _ stats: inout RunStats) throws {
         var locals = [Value](repeating: .none, count: j.localCount)
         if j.bindsTrigger, let t = trigger { locals[0] = .record(t) }
         var probe = InstanceRow(id: 0, journey: j.name, profile: profile.id, bundle: hash, pc: 0, locals: locals, sends: 0, status: "active", enteredAt: now)
         if let w = j.onWhere, let t = trigger, try !test(j, b, w, probe, t, profile) { return }
-        if let w = j.when {
+        if let w = j.when, !whenChecked {
             var host = Host(engine: self, bundle: b, hash: hash, journey: j, instance: 0, sends: 0, profile: profile)
             guard try VM.test(j, predicate: w, b.constants, locals: locals, candidate: trigger.map { .record($0) } ?? .none, host: &host) else { return }
         }
@@ -121,11 +135,26 @@ extension Engine {
         try saveProfile(profile)
     }
 
+    /// An audience run: one scan of the time zone's profiles reading only what `when` reads,
+    /// then entries for the profiles that pass.
     func handleAudience(_ journey: String, _ tz: String, _ at: Int64, _ stats: inout RunStats) throws {
         guard let b = current, let hash = currentHash, let j = b.journey(named: journey), case .daily(let minutes) = j.trigger else { return }
-        for id in try store.profileIDs(timezone: tz == "UTC" ? nil : tz) + (tz == "UTC" ? (try store.profileIDs(timezone: "UTC")) : []) {
+        let map = attributeMap(hash, b)
+        let used = j.when.map { attributesRead(j.functions[$0], map) } ?? []
+        // One profile slot, host and VM stack serve the whole scan.
+        let slot = ProfileSlot(id: "", values: [])
+        var host = Host(engine: self, bundle: b, hash: hash, journey: j, instance: 0, sends: 0, profile: slot, map: map)
+        var scratch: [Value] = []
+        let passed = try store.scanProfiles(timezone: tz == "UTC" ? nil : tz, attributes: used) { values in
+            guard let w = j.when else { return true }
+            slot.values = values
+            // Let go of the row again, so the scan can refill it in place.
+            defer { slot.values = [] }
+            return try VM.test(j, predicate: w, b.constants, locals: [], candidate: .none, host: &host, scratch: &scratch)
+        }
+        for id in passed {
             guard let profile = try loadProfile(id) else { continue }
-            try enter(j, b, hash, profile, trigger: nil, &stats)
+            try enter(j, b, hash, profile, trigger: nil, whenChecked: true, &stats)
             try saveProfile(profile)
         }
         try store.setAudience(journey: journey, timezone: tz, nextAt: Zones.next(minutes: minutes, after: at, zones.zone(tz)))

@@ -44,12 +44,16 @@ public protocol JourneyStore: AnyObject {
     func deploy(bytes: [UInt8], hash: String, at: Int64) throws -> Bool
     func currentBundle() throws -> (hash: String, bytes: [UInt8])?
     func bundleBytes(_ hash: String) throws -> [UInt8]?
+    func bundleHashes() throws -> [String]
 
     func migrateProfiles(_ schema: RuntimeSchema) throws
     func loadProfile(_ id: String) throws -> [Value]?
     func saveProfile(_ id: String, _ values: [Value]) throws
     func profileIDs(timezone: String?) throws -> [String]
     func profileTimezones() throws -> [String?]
+    /// Scans every profile of a time zone group (nil: none set or UTC), reading only the listed
+    /// attributes (the others are none), and returns the ids of those `filter` keeps.
+    func scanProfiles(timezone: String?, attributes: [Int], filter: ([Value]) throws -> Bool) throws -> [String]
 
     func recordEvent(profile: String, event: String, at: Int64, data: String) throws
     func history(profile: String, event: String, since: Int64?) throws -> [(at: Int64, data: String)]

@@ -5,6 +5,7 @@ import JourneyBytecode
 public final class SQLiteStore: JourneyStore {
     public let db: Database
     private var statements: [String: Statement] = [:]
+    private var fixedStatements: [Int: Statement] = [:]
     private var schema = RuntimeSchema()
     private var loadProfileSQL = ""
     private var saveProfileSQL = ""
@@ -17,11 +18,24 @@ public final class SQLiteStore: JourneyStore {
             try db.exec("PRAGMA journal_mode=WAL")
         }
         try db.exec("PRAGMA synchronous=FULL")
+        // A larger page cache keeps the hot indexes (inbox, timers, history) in memory.
+        try db.exec("PRAGMA cache_size=-65536")
+        try db.exec("PRAGMA temp_store=MEMORY")
         try db.exec(StoreSchema.sql)
     }
 
-    /// A statement prepared on first use, then reused.
-    func statement(_ sql: String) throws -> Statement {
+    /// A statement prepared on first use, then reused. Fixed SQL is keyed by the address of its
+    /// text, so finding it costs no hashing of the SQL.
+    func statement(_ sql: StaticString) throws -> Statement {
+        let key = Int(bitPattern: sql.utf8Start)
+        if let s = fixedStatements[key] { return s.reset() }
+        let s = try db.prepare(sql.description)
+        fixedStatements[key] = s
+        return s
+    }
+
+    /// A statement whose SQL depends on the schema (profile columns), prepared once per schema.
+    func statement(dynamic sql: String) throws -> Statement {
         if let s = statements[sql] { return s.reset() }
         let s = try db.prepare(sql)
         statements[sql] = s
@@ -64,6 +78,14 @@ public final class SQLiteStore: JourneyStore {
         return try s.step() ? s.blob(0) : nil
     }
 
+    public func bundleHashes() throws -> [String] {
+        let s = try statement("SELECT hash FROM bundles ORDER BY seq")
+        var out: [String] = []
+        while try s.step() { out.append(s.text(0)) }
+        s.reset()
+        return out
+    }
+
     // MARK: - Profiles
 
     /// Adds a typed column for every attribute the schema declares (never drops one), and
@@ -94,7 +116,7 @@ public final class SQLiteStore: JourneyStore {
     }
 
     public func loadProfile(_ id: String) throws -> [Value]? {
-        let s = try statement(loadProfileSQL)
+        let s = try statement(dynamic: loadProfileSQL)
         defer { s.reset() }
         s.bind(1, id)
         guard try s.step() else { return nil }
@@ -102,7 +124,7 @@ public final class SQLiteStore: JourneyStore {
     }
 
     public func saveProfile(_ id: String, _ values: [Value]) throws {
-        let s = try statement(saveProfileSQL)
+        let s = try statement(dynamic: saveProfileSQL)
         s.bind(1, id)
         for (i, v) in values.enumerated() { StoreSchema.bind(s, Int32(i + 2), v) }
         try s.run()
@@ -112,10 +134,10 @@ public final class SQLiteStore: JourneyStore {
         let s: Statement
         if let col = timezoneColumn {
             if let tz = timezone {
-                s = try statement("SELECT id FROM profiles WHERE \(col) = ? ORDER BY id")
+                s = try statement(dynamic: "SELECT id FROM profiles WHERE \(col) = ? ORDER BY id")
                 s.bind(1, tz)
             } else {
-                s = try statement("SELECT id FROM profiles WHERE \(col) IS NULL OR \(col) = '' ORDER BY id")
+                s = try statement(dynamic: "SELECT id FROM profiles WHERE \(col) IS NULL OR \(col) = '' ORDER BY id")
             }
         } else {
             s = try statement("SELECT id FROM profiles ORDER BY id")
@@ -126,9 +148,28 @@ public final class SQLiteStore: JourneyStore {
         return out
     }
 
+    public func scanProfiles(timezone: String?, attributes: [Int], filter: ([Value]) throws -> Bool) throws -> [String] {
+        let cols = attributes.map { ", \"\(schema.attributes[$0].name)\"" }.joined()
+        var sql = "SELECT id\(cols) FROM profiles"
+        if let col = timezoneColumn {
+            sql += timezone == nil ? " WHERE \(col) IS NULL OR \(col) = '' OR \(col) = 'UTC'" : " WHERE \(col) = ?"
+        }
+        let s = try statement(dynamic: sql + " ORDER BY id")
+        defer { s.reset() }
+        if let tz = timezone, timezoneColumn != nil { s.bind(1, tz) }
+        var values = [Value](repeating: .none, count: schema.attributes.count)
+        let types = attributes.map { schema.attributes[$0].type }
+        var kept: [String] = []
+        while try s.step() {
+            for (k, a) in attributes.enumerated() { values[a] = StoreSchema.read(s, Int32(k + 1), types[k]) }
+            if try filter(values) { kept.append(s.text(0)) }
+        }
+        return kept
+    }
+
     public func profileTimezones() throws -> [String?] {
         guard let col = timezoneColumn else { return [nil] }
-        let s = try statement("SELECT DISTINCT NULLIF(\(col), '') FROM profiles ORDER BY 1")
+        let s = try statement(dynamic: "SELECT DISTINCT NULLIF(\(col), '') FROM profiles ORDER BY 1")
         var out: [String?] = []
         while try s.step() { out.append(s.optionalText(0)) }
         s.reset()
@@ -335,7 +376,7 @@ enum StoreSchema {
     static let sql = """
     CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE IF NOT EXISTS bundles(seq INTEGER PRIMARY KEY AUTOINCREMENT, hash TEXT NOT NULL UNIQUE, bytes BLOB NOT NULL, deployed_at INTEGER NOT NULL);
-    CREATE TABLE IF NOT EXISTS profiles(id TEXT PRIMARY KEY);
+    CREATE TABLE IF NOT EXISTS profiles(id TEXT PRIMARY KEY) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS profile_columns(name TEXT PRIMARY KEY, type TEXT NOT NULL);
     CREATE TABLE IF NOT EXISTS events(id INTEGER PRIMARY KEY, profile TEXT NOT NULL, event TEXT NOT NULL, at INTEGER NOT NULL, data TEXT NOT NULL);
     CREATE INDEX IF NOT EXISTS events_by_profile ON events(profile, event, at);

@@ -44,15 +44,24 @@ public enum VM {
     /// Runs the main code from `pc` to the next suspension.
     public static func run<H: VMHost>(_ j: CompiledJourney, _ constants: [Value], pc: inout Int, locals: inout [Value], host: inout H) throws -> Suspension {
         var state = Frame(candidate: .none)
-        return try execute(j, 0, constants, &pc, &locals, &state, &host)
+        var stack: [Value] = []
+        return try execute(j, 0, constants, &pc, &locals, &state, &host, &stack)
     }
 
     /// Evaluates a predicate against a candidate event.
     public static func test<H: VMHost>(_ j: CompiledJourney, predicate: Int, _ constants: [Value], locals: [Value], candidate: Value, host: inout H) throws -> Bool {
+        var scratch: [Value] = []
+        return try test(j, predicate: predicate, constants, locals: locals, candidate: candidate, host: &host, scratch: &scratch)
+    }
+
+    /// The same, with a stack the caller keeps between calls (a scan over many profiles).
+    public static func test<H: VMHost>(_ j: CompiledJourney, predicate: Int, _ constants: [Value], locals: [Value], candidate: Value,
+                                       host: inout H, scratch: inout [Value]) throws -> Bool {
         var pc = 0
         var l = locals
         var state = Frame(candidate: candidate)
-        _ = try execute(j, predicate, constants, &pc, &l, &state, &host)
+        scratch.removeAll(keepingCapacity: true)
+        _ = try execute(j, predicate, constants, &pc, &l, &state, &host, &scratch)
         return state.result
     }
 
@@ -62,9 +71,8 @@ public enum VM {
     }
 
     static func execute<H: VMHost>(_ j: CompiledJourney, _ f: Int, _ constants: [Value], _ pc: inout Int, _ locals: inout [Value],
-                                   _ frame: inout Frame, _ host: inout H) throws -> Suspension {
+                                   _ frame: inout Frame, _ host: inout H, _ stack: inout [Value]) throws -> Suspension {
         let function = j.functions[f]
-        var stack: [Value] = []
         stack.reserveCapacity(function.maxStack + 1)
         return try function.code.withUnsafeBufferPointer { code in
             while pc < code.count {

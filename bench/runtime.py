@@ -1,0 +1,242 @@
+#!/usr/bin/env python3
+"""Runtime benchmarks, each side by side with a peer in the same script:
+
+1. events: ingest + run to the horizon (durable file database, journeys with history queries),
+   beside sqlite3's own `.import` of the same events (WAL, synchronous=FULL);
+2. timers: due timers fired per second;
+3. memory: peak RSS of `journey run` while one million instances wait;
+4. audience: a daily journey's `when` over a million profiles, beside SQLite's own WHERE on the
+   same table and Lua 5.4 evaluating the same predicate.
+
+Usage: bench/runtime.py [--events 100000] [--profiles 20000] [--waiting 1000000] [--audience 1000000]
+Needs a release build (bench/runtime.sh builds it), sqlite3 and lua5.4."""
+import argparse, datetime, json, os, random, shutil, subprocess, sys, time
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--events", type=int, default=100_000)
+ap.add_argument("--profiles", type=int, default=20_000)
+ap.add_argument("--timers", type=int, default=100_000)
+ap.add_argument("--waiting", type=int, default=1_000_000)
+ap.add_argument("--audience", type=int, default=1_000_000)
+ap.add_argument("--only", default="events,timers,memory,audience")
+args = ap.parse_args()
+
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+J = os.path.join(root, ".build/release/journey")
+OUT = os.path.join(root, "bench/out/runtime")
+T0 = 1740787200  # 2025-03-01T00:00:00Z
+
+
+def iso(t):
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def run(cmd):
+    """Wall seconds and standard output of one command; fails loudly."""
+    t = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = p.communicate()
+    secs = time.perf_counter() - t
+    if p.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed ({p.returncode}): {err.decode()[-500:]}")
+    return secs, out.decode()
+
+
+def run_rss(cmd):
+    t = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(p.pid, 0)
+    secs = time.perf_counter() - t
+    if status != 0:
+        sys.exit(f"{' '.join(cmd)} failed: {p.stderr.read().decode()[-500:]}")
+    return secs, usage.ru_maxrss
+
+
+def project(dirname, schema, journeys):
+    d = os.path.join(OUT, dirname)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(os.path.join(d, "project"))
+    with open(os.path.join(d, "project/schema.journey"), "w") as f:
+        f.write(schema)
+    for name, text in journeys.items():
+        with open(os.path.join(d, f"project/{name}.journey"), "w") as f:
+            f.write(text)
+    run([J, "build", "-o", os.path.join(d, "b.journeyc"), os.path.join(d, "project")])
+    db = os.path.join(d, "j.db")
+    run([J, "deploy", "--db", db, os.path.join(d, "b.journeyc")])
+    return d, db
+
+
+SCHEMA = """profile {
+  first_name: string
+  email: string?
+  email_opt_in: bool
+  timezone: string?
+  lifetime_value: money
+  orders_count: int
+}
+event product_viewed { product_id: string, category: string, price: money }
+event order_placed { order_id: string, total: money }
+event signup { source: string }
+channel email address profile.email consent profile.email_opt_in
+policy {
+  cap 3 messages per 24h
+}
+"""
+
+
+def write_profiles(path, n, tz=lambda i: None):
+    with open(path, "w") as f:
+        for i in range(n):
+            f.write(json.dumps({"id": f"u{i}", "first_name": f"P{i}", "email": f"u{i}@x.com" if i % 4 else None,
+                                "email_opt_in": i % 5 != 0, "timezone": tz(i), "lifetime_value": f"{(i * 37) % 1000}.00",
+                                "orders_count": i % 7}) + "\n")
+
+
+def report(rows):
+    for r in rows:
+        print("  " + r)
+
+
+def bench_events():
+    d, db = project("events", SCHEMA, {
+        "browse": """journey browse "Browse nudge" {
+  on product_viewed as view
+  when count(product_viewed where category == view.category within 7d) >= 3
+  goal order_placed
+  wait 1h
+  email "Still looking at {view.category}, {profile.first_name}?"
+}
+""",
+        "spend": """journey spend "Big spender" {
+  on order_placed as order
+  when sum(order_placed.total within 30d) > 100
+  goal order_placed where total > 1000
+  email "Thanks {profile.first_name}, your order {order.order_id} is on its way"
+}
+"""})
+    write_profiles(os.path.join(d, "profiles.jsonl"), args.profiles)
+    run([J, "import", "--db", db, os.path.join(d, "profiles.jsonl")])
+    random.seed(7)
+    cats = ["shoes", "jackets", "bags", "hats", "socks"]
+    evs = []
+    for k in range(args.events):
+        p = random.randrange(args.profiles)
+        at = T0 + random.randrange(7 * 86400)
+        if random.random() < 0.8:
+            evs.append((at, f"u{p}", "product_viewed", {"product_id": f"p{random.randrange(500)}", "category": random.choice(cats), "price": "19.90"}))
+        else:
+            evs.append((at, f"u{p}", "order_placed", {"order_id": f"o{k}", "total": f"{random.randrange(5, 300)}.00"}))
+    evs.sort(key=lambda e: e[0])
+    with open(os.path.join(d, "events.jsonl"), "w") as f, open(os.path.join(d, "events.csv"), "w") as g:
+        for at, p, name, data in evs:
+            line = json.dumps({"profile": p, "event": name, "at": iso(at), "data": data})
+            f.write(line + "\n")
+            g.write(f'{p},{name},{at},"{json.dumps(data).replace(chr(34), chr(34) * 2)}"\n')
+    ingest, _ = run([J, "ingest", "--db", db, os.path.join(d, "events.jsonl")])
+    horizon = iso(T0 + 30 * 86400)
+    proc, out = run([J, "run", "--db", db, "--until", horizon])
+    total = ingest + proc
+    # The peer: sqlite3's own import of the same events, durable the same way.
+    peer_db = os.path.join(d, "peer.db")
+    script = f"PRAGMA journal_mode=WAL;\nPRAGMA synchronous=FULL;\nCREATE TABLE events(profile TEXT, event TEXT, at INTEGER, data TEXT);\n.import --csv {os.path.join(d, 'events.csv')} events\n"
+    t = time.perf_counter()
+    p = subprocess.run(["sqlite3", peer_db], input=script.encode(), capture_output=True)
+    peer = time.perf_counter() - t
+    if p.returncode != 0:
+        sys.exit("sqlite3 .import failed: " + p.stderr.decode())
+    n = args.events
+    print(f"events: {n} events, {args.profiles} profiles, 2 journeys with history queries ({out.strip()})")
+    report([f"journey ingest          {ingest:8.3f} s  {n / ingest:12,.0f} events/s",
+            f"journey run (horizon)   {proc:8.3f} s  {n / proc:12,.0f} events/s",
+            f"ingest + run            {total:8.3f} s  {n / total:12,.0f} events/s",
+            f"sqlite3 .import (peer)  {peer:8.3f} s  {n / peer:12,.0f} events/s",
+            f"ingest + run / sqlite3 .import speed: {peer / total:.2f}"])
+
+
+def bench_timers():
+    d, db = project("timers", SCHEMA, {"welcome": """journey welcome "Welcome" {
+  on signup as s
+  goal order_placed
+  wait 1d
+  email "Welcome, {profile.first_name} (from {s.source})"
+}
+"""})
+    n = args.timers
+    write_profiles(os.path.join(d, "profiles.jsonl"), n)
+    run([J, "import", "--db", db, os.path.join(d, "profiles.jsonl")])
+    with open(os.path.join(d, "events.jsonl"), "w") as f:
+        for i in range(n):
+            f.write(json.dumps({"profile": f"u{i}", "event": "signup", "at": iso(T0 + i % 3600), "data": {"source": "web"}}) + "\n")
+    run([J, "ingest", "--db", db, os.path.join(d, "events.jsonl")])
+    enter, _ = run([J, "run", "--db", db, "--until", iso(T0 + 3600)])
+    fire, out = run([J, "run", "--db", db, "--until", iso(T0 + 3 * 86400)])
+    print(f"timers: {n} instances waiting 1d ({out.strip()})")
+    report([f"entries (event → wait)  {enter:8.3f} s  {n / enter:12,.0f} instances/s",
+            f"timers fired (→ send)   {fire:8.3f} s  {n / fire:12,.0f} timers/s"])
+
+
+def bench_memory():
+    d, db = project("memory", SCHEMA, {"welcome": """journey welcome "Welcome" {
+  on signup
+  goal order_placed
+  wait 30d
+  email "Welcome, {profile.first_name}"
+}
+"""})
+    n = args.waiting
+    write_profiles(os.path.join(d, "profiles.jsonl"), n)
+    run([J, "import", "--db", db, os.path.join(d, "profiles.jsonl")])
+    with open(os.path.join(d, "events.jsonl"), "w") as f:
+        for i in range(n):
+            f.write(json.dumps({"profile": f"u{i}", "event": "signup", "at": iso(T0 + i % 86400), "data": {"source": "web"}}) + "\n")
+    run([J, "ingest", "--db", db, os.path.join(d, "events.jsonl")])
+    secs, rss = run_rss([J, "run", "--db", db, "--until", iso(T0 + 86400)])
+    secs2, rss2 = run_rss([J, "run", "--db", db, "--until", iso(T0 + 2 * 86400)])
+    print(f"memory: {n} instances entering and then waiting 30d")
+    report([f"run creating them       {secs:8.3f} s  peak RSS {rss / 1024:8.1f} MiB",
+            f"run while they wait     {secs2:8.3f} s  peak RSS {rss2 / 1024:8.1f} MiB"])
+
+
+def bench_audience():
+    d, db = project("audience", SCHEMA, {"vip": """journey vip "VIP morning" {
+  on daily at 09:00
+  when profile.lifetime_value > 990 and profile.orders_count >= 3
+  goal order_placed
+  email "Good morning, {profile.first_name}"
+}
+"""})
+    n = args.audience
+    write_profiles(os.path.join(d, "profiles.jsonl"), n)
+    run([J, "import", "--db", db, os.path.join(d, "profiles.jsonl")])
+    secs, out = run([J, "run", "--db", db, "--start", iso(T0), "--until", iso(T0 + 10 * 3600)])
+    # SQLite's own WHERE on the same table (money is stored in millionths).
+    t = time.perf_counter()
+    p = subprocess.run(["sqlite3", db, "SELECT count(*) FROM profiles WHERE lifetime_value > 990000000 AND orders_count >= 3"], capture_output=True)
+    where = time.perf_counter() - t
+    matched = p.stdout.decode().strip()
+    # Lua evaluating the same predicate over the same records in memory.
+    lua = os.path.join(d, "where.lua")
+    with open(lua, "w") as f:
+        f.write(f"""local n = {n}
+local profiles = {{}}
+for i = 0, n - 1 do profiles[i + 1] = {{ lifetime_value = (i * 37) % 1000, orders_count = i % 7 }} end
+local t = os.clock()
+local c = 0
+for i = 1, n do
+  local p = profiles[i]
+  if p.lifetime_value > 990 and p.orders_count >= 3 then c = c + 1 end
+end
+io.write(string.format("%d %.6f\\n", c, os.clock() - t))
+""")
+    p = subprocess.run(["lua5.4", lua], capture_output=True)
+    lc, lsecs = p.stdout.decode().split()
+    lsecs = float(lsecs)
+    print(f"audience: a daily journey's `when` over {n} profiles ({matched} match; {out.strip()})")
+    report([f"journey run (one day)   {secs:8.3f} s  {n / secs:12,.0f} profiles/s (scan, predicate, {matched} entries and sends)",
+            f"sqlite3 WHERE (peer)    {where:8.3f} s  {n / where:12,.0f} profiles/s",
+            f"lua5.4 predicate loop   {lsecs:8.3f} s  {n / lsecs:12,.0f} profiles/s ({lc} match; records already in memory)"])
+
+
+for part in args.only.split(","):
+    {"events": bench_events, "timers": bench_timers, "memory": bench_memory, "audience": bench_audience}[part]()
