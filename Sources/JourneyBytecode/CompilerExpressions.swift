@@ -78,6 +78,11 @@ extension JourneyCompiler {
             fn.patch(toRight, to: fn.code.count)
             expr(r, scope, &pool)
             fn.patch(done, to: fn.code.count)
+        case .binary(.coalesce, let l, let r):
+            // A literal default takes the type of the whole (`last(order).total ?? 0` is money).
+            expr(l, scope, &pool)
+            if !adaptedLiteral(r, to: Int(e.index) < types.count ? types[Int(e.index)] : .error, &pool) { expr(r, scope, &pool) }
+            fn.emit(.coalesce)
         case .binary(let op, let l, let r):
             expr(l, scope, &pool)
             expr(r, scope, &pool)
@@ -103,6 +108,21 @@ extension JourneyCompiler {
             let within = q.within.map { pool.add(.duration($0.seconds)) } ?? noIndex16
             fn.emit(.history, Int(fnKind.rawValue), event, fnKind == .sum ? field : noIndex8, pred, within)
         }
+    }
+
+    /// Emits a numeric literal as a `money` or `decimal` constant when that is the type the checker
+    /// settled on; false when `e` is not such a literal.
+    mutating func adaptedLiteral(_ e: ExprID, to type: JType, _ pool: inout ConstantPool) -> Bool {
+        let target = type.unwrapped
+        guard target == .money || target == .decimal else { return false }
+        let millionths: Int64
+        switch exprs[e].kind {
+        case .integer(let v): millionths = v &* Value.scale
+        case .decimal(let text): millionths = fixed(text)
+        default: return false
+        }
+        fn.emit(.constant, pool.add(target == .money ? .money(millionths) : .decimal(millionths)))
+        return true
     }
 
     /// Decimal literal text in millionths (digits past the sixth decimal are dropped).

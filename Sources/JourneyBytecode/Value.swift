@@ -49,7 +49,7 @@ extension Value {
         case .bool(let b): b ? "true" : "false"
         case .int(let i): String(i)
         case .decimal(let d): Value.fixed(d, minimumDecimals: 0)
-        case .money(let m): Value.fixed(m, minimumDecimals: 2)
+        case .money(let m): Value.fixed(Value.cents(m), minimumDecimals: 2)
         case .string(let s): s
         case .date(let d): CivilDate(days: Int64(d)).text
         case .time(let t): Value.iso8601(t)
@@ -58,6 +58,15 @@ extension Value {
         case .list(let items): items.map(\.text).joined(separator: ", ")
         case .record: ""
         }
+    }
+
+    /// Money shown to a person: millionths rounded to whole cents, half to even.
+    public static func cents(_ m: Int64) -> Int64 {
+        let unit: Int64 = 10_000
+        var q = m / unit
+        let r = m % unit
+        if abs(r) * 2 > unit || (abs(r) * 2 == unit && q % 2 != 0) { q += r < 0 ? -1 : 1 }
+        return q * unit
     }
 
     /// Fixed-point millionths as decimal text, trailing zeros trimmed to `minimumDecimals`.

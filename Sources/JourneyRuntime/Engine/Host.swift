@@ -46,7 +46,7 @@ extension Engine {
 
         mutating func setAttribute(_ index: Int, _ value: Value) {
             guard index < map.count, let i = map[index], i < profile.values.count else { return }
-            profile.values[i] = value
+            profile.values[i] = Coerce.value(value, to: bundle.schema.attributes[index].type)
             profile.dirty = true
         }
 
@@ -55,6 +55,12 @@ extension Engine {
             return try engine.store.history(profile: profile.id, event: def.name, since: since).map {
                 Record(event: event, at: $0.at, fields: ValueEncoding.fields(fromData: $0.data, def))
             }
+        }
+
+        func zero(event: Int, field: Int) -> Value {
+            let fields = bundle.schema.events[event].fields
+            guard field < fields.count else { return .int(0) }
+            return Coerce.value(.int(0), to: fields[field].type)
         }
 
         func count(event: Int, since: Int64?) throws -> Int {
@@ -133,7 +139,7 @@ enum Content {
         case .bool(let b): b ? "true" : "false"
         case .int(let i): String(i)
         case .decimal(let d): Value.fixed(d, minimumDecimals: 0)
-        case .money(let m): Value.fixed(m, minimumDecimals: 2)
+        case .money(let m): Value.fixed(Value.cents(m), minimumDecimals: 2)
         case .list(let items): "[" + items.map(json).joined(separator: ", ") + "]"
         default: JSON.quote(v.text)
         }

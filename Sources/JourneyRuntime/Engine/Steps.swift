@@ -9,7 +9,7 @@ extension Engine {
 
     /// A profile's values for the length of one step.
     final class ProfileSlot {
-        let id: String
+        var id: String
         var values: [Value]
         var dirty = false
         init(id: String, values: [Value]) {
@@ -86,6 +86,16 @@ extension Engine {
 
     // MARK: - Entry
 
+    /// Whether a predicate queries the profile's history (and so needs the profile's id).
+    func readsHistory(_ f: Function) -> Bool {
+        var pc = 0
+        while pc < f.code.count, let op = Opcode(rawValue: f.code[pc]) {
+            if op == .history { return true }
+            pc += op.info.size
+        }
+        return false
+    }
+
     /// The current profile columns a predicate reads (all of them when it also reads history or
     /// the time zone, which need the whole profile).
     func attributesRead(_ f: Function, _ map: [Int?]) -> [Int] {
@@ -145,9 +155,11 @@ extension Engine {
         let slot = ProfileSlot(id: "", values: [])
         var host = Host(engine: self, bundle: b, hash: hash, journey: j, instance: 0, sends: 0, profile: slot, map: map)
         var scratch: [Value] = []
-        let passed = try store.scanProfiles(timezone: tz == "UTC" ? nil : tz, attributes: used) { values in
+        let needsID = j.when.map { readsHistory(j.functions[$0]) } ?? false
+        let passed = try store.scanProfiles(timezone: tz == "UTC" ? nil : tz, attributes: used) { id, values in
             guard let w = j.when else { return true }
             slot.values = values
+            if needsID { slot.id = id() }
             // Let go of the row again, so the scan can refill it in place.
             defer { slot.values = [] }
             return try VM.test(j, predicate: w, b.constants, locals: [], candidate: .none, host: &host, scratch: &scratch)

@@ -53,7 +53,7 @@ public protocol JourneyStore: AnyObject {
     func profileTimezones() throws -> [String?]
     /// Scans every profile of a time zone group (nil: none set or UTC), reading only the listed
     /// attributes (the others are none), and returns the ids of those `filter` keeps.
-    func scanProfiles(timezone: String?, attributes: [Int], filter: ([Value]) throws -> Bool) throws -> [String]
+    func scanProfiles(timezone: String?, attributes: [Int], filter: (_ id: () -> String, _ values: [Value]) throws -> Bool) throws -> [String]
 
     func recordEvent(profile: String, event: String, at: Int64, data: String) throws
     func history(profile: String, event: String, since: Int64?) throws -> [(at: Int64, data: String)]

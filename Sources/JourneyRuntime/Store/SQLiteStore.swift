@@ -148,7 +148,7 @@ public final class SQLiteStore: JourneyStore {
         return out
     }
 
-    public func scanProfiles(timezone: String?, attributes: [Int], filter: ([Value]) throws -> Bool) throws -> [String] {
+    public func scanProfiles(timezone: String?, attributes: [Int], filter: (_ id: () -> String, _ values: [Value]) throws -> Bool) throws -> [String] {
         let cols = attributes.map { ", \"\(schema.attributes[$0].name)\"" }.joined()
         var sql = "SELECT id\(cols) FROM profiles"
         if let col = timezoneColumn {
@@ -162,7 +162,7 @@ public final class SQLiteStore: JourneyStore {
         var kept: [String] = []
         while try s.step() {
             for (k, a) in attributes.enumerated() { values[a] = StoreSchema.read(s, Int32(k + 1), types[k]) }
-            if try filter(values) { kept.append(s.text(0)) }
+            if try filter({ s.text(0) }, values) { kept.append(s.text(0)) }
         }
         return kept
     }

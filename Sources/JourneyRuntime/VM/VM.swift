@@ -14,6 +14,8 @@ public protocol VMHost {
     func count(event: Int, since: Int64?) throws -> Int
     /// The deterministic split bucket, 0..<10000, for this profile, journey and split position.
     func splitBucket(position: Int) -> Int
+    /// Zero in the type of an event's numeric field (an empty sum).
+    func zero(event: Int, field: Int) -> Value
     /// The next instant at this local time of day (strictly after now).
     func nextLocalTime(minutes: Int) -> Int64
     /// Sends (or holds) a message; the values fill the links' shapes in order.
@@ -197,14 +199,8 @@ public enum VM {
             for r in matching where field < r.fields.count && !r.fields[field].isNone {
                 total = try Arithmetic.add(total, r.fields[field], negate: false)
             }
-            // An empty sum has the field's own kind (0 money, 0 decimal).
-            if case .int(0) = total, let first = matching.first(where: { field < $0.fields.count }) {
-                switch first.fields[field] {
-                case .money: return .money(0)
-                case .decimal: return .decimal(0)
-                default: break
-                }
-            }
+            // An empty sum has the field's own type (0.00 for money).
+            if matching.isEmpty { return host.zero(event: event, field: field) }
             return total
         }
     }

@@ -1,0 +1,195 @@
+import Foundation
+import JourneyDiagnostics
+import JourneySemantics
+import JourneySyntax
+
+/// What the language knows about a word, for hover and completion.
+enum Vocabulary {
+    static let keywords: [String: String] = [
+        "journey": "Declares a journey: `journey NAME \"title\" { … }`.",
+        "profile": "The customer's profile: `profile.ATTRIBUTE` reads an attribute.",
+        "event": "Declares an event and its fields: `event NAME { field: type, … }`.",
+        "channel": "Binds a channel kind to the profile attribute holding its address (and consent).",
+        "policy": "The global send policy: `cap N messages per D` and `quiet hours HH:MM to HH:MM`.",
+        "on": "The entry trigger: `on EVENT [as NAME] [where …]`, or `on daily at HH:MM` for an audience journey.",
+        "as": "Names an event so its fields can be read: `on cart_abandoned as cart` → `cart.total`.",
+        "where": "Filters events; inside it the event's fields are in scope by their bare names.",
+        "when": "The entry filter (segment) on the profile, its history and the trigger.",
+        "goal": "When this event arrives the instance ends and counts as converted.",
+        "exit": "`exit` ends the instance here; `exit on EVENT` ends it when the event arrives.",
+        "reentry": "`reentry never | always | after DURATION`; by default not while an instance is active.",
+        "wait": "`wait 1h`, `wait until 09:00` (the profile's local time), or `wait for EVENT within D { … } else { … }`.",
+        "for": "`wait for EVENT [as NAME] [where …] within DURATION`.",
+        "within": "A time window: how long to wait for an event, or how far back a history query looks.",
+        "until": "`wait until HH:MM`: the next such local time of the profile.",
+        "if": "`if COND { … } else if COND { … } else { … }`.",
+        "else": "The other branch of an `if` or `wait for`, or the next channel of a fallback chain.",
+        "split": "`split { 10% control { … } 90% treatment { … } }`: deterministic by profile and journey; must sum to 100%.",
+        "set": "`set profile.ATTRIBUTE = value` updates the profile.",
+        "template": "`template \"name\" { param: value … }`: a pre-approved message template.",
+        "and": "Both conditions.", "or": "Either condition.", "not": "The opposite condition.",
+        "true": "bool", "false": "bool", "none": "The absence of a value (for optional attributes and fields).",
+        "now": "The current instant (`time`).", "today": "The profile's local date (`date`).",
+        "count": "`count(EVENT [where …] [within D])`: how many such events the profile has (int).",
+        "exists": "`exists(EVENT [where …] [within D])`: whether the profile has such an event (bool).",
+        "sum": "`sum(EVENT.FIELD [where …] [within D])`: the total of a numeric field.",
+        "last": "`last(EVENT)`: the most recent such event (optional).",
+        "days_since": "`days_since(EVENT)`: whole days since the most recent such event (int?).",
+    ]
+    static let steps = ["wait", "wait until", "wait for", "if", "split", "set profile.", "exit"]
+    static let header = ["on", "on daily at", "when", "goal", "exit on", "reentry"]
+}
+
+extension LanguageServer {
+    /// The aliases bound in the journey around `offset`: name → (event, where bound).
+    func aliases(_ tree: SyntaxTree, _ offset: Int) -> [String: (event: String, span: Span)] {
+        var out: [String: (String, Span)] = [:]
+        for d in tree.decls {
+            guard case .journey(let j) = d.kind, d.span.start <= offset, offset <= d.span.end else { continue }
+            for h in j.header { if case .on(let e, let a?, _, _) = h { out[a.name] = (e.name, a.span) } }
+            func walk(_ stmts: [Stmt]) {
+                for s in stmts {
+                    switch s.kind {
+                    case .waitFor(let w):
+                        if let a = w.alias { out[a.name] = (w.event.name, a.span) }
+                        walk(w.arrived?.statements ?? [])
+                        walk(w.timedOut?.statements ?? [])
+                    case .if(let branches, let e):
+                        for b in branches { walk(b.block.statements) }
+                        walk(e?.statements ?? [])
+                    case .split(let branches):
+                        for b in branches { walk(b.block.statements) }
+                    default: break
+                    }
+                }
+            }
+            walk(j.body.statements)
+        }
+        return out
+    }
+
+    func location(_ file: String, _ span: Span) -> [String: Any]? {
+        guard let source = analysis?.sources.first(where: { $0.path == file }) else { return nil }
+        return ["uri": uri(file), "range": source.range(span)]
+    }
+
+    func describe(_ e: EventSchema) -> String {
+        "event \(e.name) { " + e.fields.map { "\($0.name): \($0.type)" }.joined(separator: ", ") + " }"
+    }
+
+    // MARK: - Hover
+
+    func hover(_ source: SourceFile, _ offset: Int) -> Any? {
+        guard let a = analysis, let tree = a.tree(source.path) else { return nil }
+        let w = WordContext(source, at: offset)
+        guard !w.word.isEmpty else { return nil }
+        let schema = a.result.schema
+        let als = aliases(tree, offset)
+        var text: String?
+        if w.qualifier == "profile", let f = schema.attribute(w.word) {
+            text = "```journey\nprofile.\(f.name): \(f.type)\n```\nProfile attribute, declared in \((f.file as NSString).lastPathComponent) line \(lineOf(f.file, f.span))."
+        } else if let q = w.qualifier, let alias = als[q], let e = schema.events[alias.event], let f = e.field(w.word) {
+            text = "```journey\n\(q).\(f.name): \(f.type)\n```\nField of event `\(e.name)`."
+        } else if let alias = als[w.word] {
+            text = "```journey\n\(w.word): event \(alias.event)\n```\n" + (schema.events[alias.event].map { describe($0) } ?? "")
+        } else if let e = schema.events[w.word] {
+            text = "```journey\n\(describe(e))\n```"
+        } else if let kind = ChannelKind.byName[w.word] {
+            var t = "**\(kind.name)** channel. Message fields: " + kind.fields.map { "`\($0.0)`" }.joined(separator: ", ") + "; a plain string fills `\(kind.textField)`."
+            if let c = schema.channels[kind.name] {
+                t += "\n\nAddress: `profile.\(c.address ?? "?")`" + (c.consent.map { ", consent: `profile.\($0)`" } ?? "") + "."
+            } else {
+                t += "\n\nNot declared in this project's schema."
+            }
+            text = t
+        } else if let f = tree.decls.lazy.compactMap({ d -> FieldDecl? in
+            if case .event(_, let fs) = d.kind { return fs.first { $0.name.span.start <= offset && offset <= $0.name.span.end } }
+            if case .profile(let fs) = d.kind { return fs.first { $0.name.span.start <= offset && offset <= $0.name.span.end } }
+            return nil
+        }).first {
+            text = "```journey\n\(f.name.name): \(typeText(f.type))\n```"
+        } else if let k = Vocabulary.keywords[w.word] {
+            text = "**\(w.word)** — \(k)"
+        }
+        guard let value = text else { return nil }
+        return ["contents": ["kind": "markdown", "value": value], "range": source.range(w.span)]
+    }
+
+    func lineOf(_ file: String, _ span: Span) -> Int {
+        (analysis?.sources.first { $0.path == file }?.location(of: span.start).line) ?? 0
+    }
+
+    // MARK: - Definition
+
+    func definition(_ source: SourceFile, _ offset: Int) -> Any? {
+        guard let a = analysis, let tree = a.tree(source.path) else { return nil }
+        let w = WordContext(source, at: offset)
+        let schema = a.result.schema
+        let als = aliases(tree, offset)
+        if w.qualifier == "profile", let f = schema.attribute(w.word) { return location(f.file, f.span) }
+        if let q = w.qualifier, let alias = als[q], let f = schema.events[alias.event]?.field(w.word) { return location(f.file, f.span) }
+        if let alias = als[w.word] { return location(source.path, alias.span) }
+        if let e = schema.events[w.word] { return location(e.file, e.span) }
+        if let c = schema.channels[w.word] { return location(c.file, c.span) }
+        return nil
+    }
+
+    // MARK: - Completion
+
+    func completion(_ source: SourceFile, _ offset: Int) -> Any? {
+        guard let a = analysis else { return [] as [Any] }
+        let tree = a.tree(source.path)
+        let w = WordContext(source, at: offset)
+        let schema = a.result.schema
+        let als = tree.map { aliases($0, offset) } ?? [:]
+        func item(_ label: String, _ kind: Int, _ detail: String = "") -> [String: Any] {
+            var o: [String: Any] = ["label": label, "kind": kind]
+            if !detail.isEmpty { o["detail"] = detail }
+            return o
+        }
+        if w.qualifier == "profile" {
+            return schema.profile.map { item($0.name, 10, "\($0.type)") }
+        }
+        if let q = w.qualifier, let alias = als[q], let e = schema.events[alias.event] {
+            return e.fields.map { item($0.name, 5, "\($0.type)") }
+        }
+        let prefix = w.linePrefix
+        let trimmed = prefix.trimmingCharacters(in: .whitespaces)
+        let events = schema.events.keys.sorted().map { item($0, 23, schema.events[$0].map { describe($0) } ?? "") }
+        if trimmed == "on" { return events + [item("daily at", 14)] }
+        if ["goal", "exit on", "wait for"].contains(trimmed) || prefix.hasSuffix("(") { return events }
+        if let kind = enclosingMessageKind(source, offset), trimmed.isEmpty || trimmed.hasSuffix(",") || trimmed.hasSuffix("{") {
+            return kind.fields.map { item($0.0, 5, "\(kind.name) field") }
+        }
+        if trimmed.isEmpty || trimmed == "else" {
+            let kinds = schema.channels.keys.sorted().map { item($0, 9, "send on \($0)") }
+            let statements = (Vocabulary.steps + (trimmed.isEmpty ? Vocabulary.header : [])).map { item($0, 14) }
+            return trimmed == "else" ? kinds : statements + kinds
+        }
+        var items = ["and", "or", "not", "true", "false", "none", "now", "today", "profile"].map { item($0, 14) }
+        items += ["count", "exists", "sum", "last", "days_since"].map { item($0, 3, Vocabulary.keywords[$0] ?? "") }
+        items += als.keys.sorted().map { item($0, 6, "event \(als[$0]?.event ?? "")") }
+        return items
+    }
+
+    /// The channel kind of the message block `{ … }` around `offset`, if any.
+    func enclosingMessageKind(_ source: SourceFile, _ offset: Int) -> ChannelKind? {
+        let b = source.bytes
+        var depth = 0
+        var i = min(offset, b.count) - 1
+        while i >= 0 {
+            if b[i] == UInt8(ascii: "}") { depth += 1 }
+            if b[i] == UInt8(ascii: "{") {
+                if depth == 0 {
+                    let line = source.lineIndex(of: i)
+                    let text = String(decoding: b[source.lineStarts[line]..<i], as: UTF8.self)
+                    let words = text.split(whereSeparator: { !$0.isLetter && $0 != "_" })
+                    return words.last.flatMap { ChannelKind.byName[String($0)] }
+                }
+                depth -= 1
+            }
+            i -= 1
+        }
+        return nil
+    }
+}
