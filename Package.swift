@@ -27,11 +27,13 @@ let package = Package(
         .target(name: "JourneyRuntime", dependencies: ["JourneyBytecode", "CSQLite"]),
         // Front end: the language server.
         .target(name: "JourneyLanguageServer", dependencies: ["JourneySemantics", "JourneySyntax", "JourneyDiagnostics"]),
+        // Front end: journey flow diagrams.
+        .target(name: "JourneyDiagrams", dependencies: ["JourneySyntax", "JourneyDiagnostics"]),
         // Front end: the `journey` command.
         .executableTarget(
             name: "journey",
             dependencies: [
-                "JourneyDiagnostics", "JourneySyntax", "JourneySemantics", "JourneyBytecode", "JourneyRuntime", "JourneyLanguageServer",
+                "JourneyDiagnostics", "JourneySyntax", "JourneySemantics", "JourneyBytecode", "JourneyRuntime", "JourneyLanguageServer", "JourneyDiagrams",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

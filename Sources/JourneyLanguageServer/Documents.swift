@@ -20,7 +20,8 @@ extension SourceFile {
     func offset(line: Int, character: Int) -> Int {
         guard line >= 0, line < lineStarts.count else { return bytes.count }
         let start = lineStarts[line]
-        let end = line + 1 < lineStarts.count ? lineStarts[line + 1] : bytes.count
+        var end = line + 1 < lineStarts.count ? lineStarts[line + 1] : bytes.count
+        while end > start, bytes[end - 1] == UInt8(ascii: "\n") || bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
         var units = 0
         var i = start
         while i < end, units < character {

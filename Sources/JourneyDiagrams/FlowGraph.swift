@@ -1,0 +1,200 @@
+import JourneyDiagnostics
+import JourneySyntax
+
+/// A journey as a flow diagram: nodes for the trigger, each step and the ends; edges labelled
+/// with branch outcomes. Built from the syntax tree, so it draws exactly what was written.
+public struct FlowGraph: Sendable {
+    public enum Shape: Sendable { case start, step, wait, decision, send, end, note }
+
+    public struct Node: Sendable {
+        public var id: String
+        public var label: String
+        public var shape: Shape
+    }
+
+    public struct Edge: Sendable {
+        public var from: String
+        public var to: String
+        public var label: String
+        public var dashed: Bool
+    }
+
+    public var name: String
+    public var title: String
+    public var nodes: [Node] = []
+    public var edges: [Edge] = []
+
+    /// One graph per journey of a file.
+    public static func build(_ tree: SyntaxTree) -> [FlowGraph] {
+        tree.decls.compactMap { d in
+            guard case .journey(let j) = d.kind else { return nil }
+            var b = Builder(tree: tree, prefix: j.name.name)
+            return b.journey(j)
+        }
+    }
+}
+
+/// Walks a journey's steps; `pending` holds the loose ends the next node connects to.
+struct Builder {
+    let tree: SyntaxTree
+    let prefix: String
+    var graph = FlowGraph(name: "", title: "")
+    var counter = 0
+
+    init(tree: SyntaxTree, prefix: String) {
+        self.tree = tree
+        self.prefix = prefix
+    }
+
+    typealias Pending = [(node: String, label: String)]
+
+    mutating func node(_ label: String, _ shape: FlowGraph.Shape) -> String {
+        counter += 1
+        let id = "\(prefix)_\(counter)"
+        graph.nodes.append(FlowGraph.Node(id: id, label: label, shape: shape))
+        return id
+    }
+
+    mutating func connect(_ pending: Pending, to id: String) {
+        for p in pending { graph.edges.append(FlowGraph.Edge(from: p.node, to: id, label: p.label, dashed: false)) }
+    }
+
+    func text(_ e: ExprID) -> String {
+        let s = tree.source.slice(tree.exprs.span(e)).split(whereSeparator: \.isNewline).map { String($0).trimmingCharacters() }.joined(separator: " ")
+        return s.count > 48 ? String(s.prefix(47)) + "…" : s
+    }
+
+    mutating func journey(_ j: JourneyDecl) -> FlowGraph {
+        graph.name = j.name.name
+        if let t = j.title, case .string(let parts) = tree.exprs[t].kind {
+            graph.title = parts.compactMap { if case .text(let x) = $0 { x } else { nil } }.joined()
+        }
+        var trigger = ""
+        var interrupts: [(String, String)] = []
+        for clause in j.header {
+            switch clause {
+            case .on(let e, let a, let c, _):
+                trigger = "on \(e.name)" + (a.map { " as \($0.name)" } ?? "") + (c.map { " where \(text($0))" } ?? "")
+            case .daily(let t, _, _): trigger = "on daily at \(t.text)"
+            case .when(let c, _): trigger += "\nwhen \(text(c))"
+            case .goal(let e, let c, _): interrupts.append(("goal", "goal: \(e.name)" + (c.map { " where \(text($0))" } ?? "")))
+            case .exitOn(let e, let c, _): interrupts.append(("exit on", "exit on \(e.name)" + (c.map { " where \(text($0))" } ?? "")))
+            case .reentry(let r, _):
+                switch r {
+                case .never: trigger += "\nreentry never"
+                case .always: trigger += "\nreentry always"
+                case .after(let d): trigger += "\nreentry after \(d.text)"
+                }
+            }
+        }
+        let start = node(trigger, .start)
+        for (kind, label) in interrupts {
+            let n = node(label, .note)
+            graph.edges.append(FlowGraph.Edge(from: start, to: n, label: kind, dashed: true))
+        }
+        let loose = block(j.body.statements, [(start, "")])
+        if !loose.isEmpty { connect(loose, to: node("end", .end)) }
+        return graph
+    }
+
+    /// Draws the steps; returns the loose ends after them (empty when every path exits).
+    mutating func block(_ statements: [Stmt], _ incoming: Pending) -> Pending {
+        var pending = incoming
+        for s in statements {
+            if pending.isEmpty { break }
+            pending = statement(s, pending)
+        }
+        return pending
+    }
+
+    mutating func statement(_ s: Stmt, _ pending: Pending) -> Pending {
+        switch s.kind {
+        case .wait(let d):
+            let n = node("wait \(d.text)", .wait)
+            connect(pending, to: n)
+            return [(n, "")]
+        case .waitUntil(let t):
+            let n = node("wait until \(t.text)", .wait)
+            connect(pending, to: n)
+            return [(n, "")]
+        case .waitFor(let w):
+            let label = "wait for \(w.event.name)" + (w.alias.map { " as \($0.name)" } ?? "") + (w.condition.map { " where \(text($0))" } ?? "") + " within \(w.within.text)"
+            let n = node(label, .decision)
+            connect(pending, to: n)
+            let arrived = w.arrived.map { block($0.statements, [(n, "arrived")]) } ?? [(n, "arrived")]
+            let timedOut = w.timedOut.map { block($0.statements, [(n, "timed out")]) } ?? [(n, "timed out")]
+            return arrived + timedOut
+        case .if(let branches, let elseBlock):
+            var out: Pending = []
+            var next = pending
+            for (i, br) in branches.enumerated() {
+                let n = node((i == 0 ? "if " : "else if ") + text(br.condition), .decision)
+                connect(next, to: n)
+                out += block(br.block.statements, [(n, "yes")])
+                next = [(n, "no")]
+            }
+            out += elseBlock.map { block($0.statements, next) } ?? next
+            return out
+        case .split(let branches):
+            let n = node("split", .decision)
+            connect(pending, to: n)
+            var out: Pending = []
+            for br in branches {
+                out += block(br.block.statements, [(n, br.percent.text + (br.label.map { " \($0.name)" } ?? ""))])
+            }
+            return out
+        case .send(let links):
+            var first: String?
+            var previous: String?
+            for link in links {
+                let n = node("\(link.channel.name): \(summary(link.message))", .send)
+                if let p = previous { graph.edges.append(FlowGraph.Edge(from: p, to: n, label: "else", dashed: true)) } else { first = n }
+                previous = n
+            }
+            guard let f = first else { return pending }
+            connect(pending, to: f)
+            return [(f, "")]
+        case .set(let attr, let value):
+            let n = node("set profile.\(attr.name) = \(text(value))", .step)
+            connect(pending, to: n)
+            return [(n, "")]
+        case .exit:
+            connect(pending, to: node("exit", .end))
+            return []
+        }
+    }
+
+    /// The first words of a message: its text, or its title / subject / text / body field.
+    func summary(_ m: Message) -> String {
+        func words(_ e: ExprID) -> String {
+            guard case .string(let parts) = tree.exprs[e].kind else { return text(e) }
+            var s = ""
+            for p in parts {
+                switch p {
+                case .text(let t): s += t
+                case .interpolation(let x): s += "{\(tree.source.slice(tree.exprs.span(x)))}"
+                }
+            }
+            let w = s.split(whereSeparator: { $0 == " " || $0 == "\n" })
+            return w.prefix(6).joined(separator: " ") + (w.count > 6 ? " …" : "")
+        }
+        switch m {
+        case .text(let e): return words(e)
+        case .template(let name, _): return "template " + words(name)
+        case .fields(let b):
+            for key in ["title", "subject", "text", "body", "content", "pass"] {
+                if let f = b.fields.first(where: { $0.name.name == key }), case .expr(let e) = f.value { return words(e) }
+            }
+            return b.fields.map(\.name.name).joined(separator: ", ")
+        }
+    }
+}
+
+extension String {
+    func trimmingCharacters() -> String {
+        var s = Substring(self)
+        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
+        while let l = s.last, l == " " || l == "\t" || l == "\r" { s = s.dropLast() }
+        return String(s)
+    }
+}
