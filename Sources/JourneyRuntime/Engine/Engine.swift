@@ -26,6 +26,9 @@ public final class Engine {
     /// look at the profile's running instances.
     var goalEvents: Set<String> = []
     var awaitedEvents: Set<String> = []
+    /// Inbox events read ahead (last is next), and whether the inbox had no more.
+    var inboxAhead: [InboxItem] = []
+    var inboxDrained = false
     /// Steps per transaction: a crash rolls back whole steps only.
     public var batchSize = 1024
 
@@ -192,7 +195,13 @@ public final class Engine {
             guard let b = best else { best = i; return }
             if (i.at, i.rank) < (b.at, b.rank) { best = i }
         }
-        if let e = try store.nextInbox(until: until) { consider(.event(e)) }
+        // Inbox events are read ahead in chunks: nothing adds to the inbox during a run.
+        if inboxAhead.isEmpty, !inboxDrained {
+            inboxAhead = try store.inbox(until: until, limit: 512)
+            inboxAhead.reverse()
+            inboxDrained = inboxAhead.count < 512
+        }
+        if let e = inboxAhead.last { consider(.event(e)) }
         if let t = try store.nextTimer(until: until) { consider(.timer(id: t.id, due: t.due, instance: t.instance)) }
         let limit = [until, audienceUntil].compactMap { $0 }.min()
         if current?.journeys.contains(where: { if case .daily = $0.trigger { true } else { false } }) == true,
@@ -215,6 +224,8 @@ public final class Engine {
         try scheduleAudience(from: base)
         try store.commit()
         var done = false
+        inboxAhead = []
+        inboxDrained = false
         while !done {
             try store.begin()
             do {
@@ -229,6 +240,7 @@ public final class Engine {
                 try store.commit()
             } catch {
                 store.rollback()
+                inboxAhead = []
                 throw error
             }
         }
@@ -244,6 +256,8 @@ public final class Engine {
     func process(_ item: Item, _ stats: inout RunStats) throws {
         switch item {
         case .event(let e):
+            inboxAhead.removeLast()
+            if inboxAhead.isEmpty { inboxDrained = false }
             try store.removeInbox(e.seq)
             try handleEvent(e, &stats)
             stats.events += 1

@@ -33,7 +33,7 @@ extension Engine {
 
     func handleEvent(_ e: InboxItem, _ stats: inout RunStats) throws {
         // The event is history before any journey reacts to it.
-        try store.recordEvent(profile: e.profile, event: e.event, at: e.at, data: e.data)
+        try store.recordEvent(profile: e.profile, event: e.event, at: e.at, seq: e.seq, data: e.data)
         guard let profile = try loadProfile(e.profile) else { return }
         // Goals and exits end instances the moment their event arrives, even mid-wait.
         var ended = Set<Int64>()

@@ -55,12 +55,15 @@ public protocol JourneyStore: AnyObject {
     /// attributes (the others are none), and returns the ids of those `filter` keeps.
     func scanProfiles(timezone: String?, attributes: [Int], filter: (_ id: () -> String, _ values: [Value]) throws -> Bool) throws -> [String]
 
-    func recordEvent(profile: String, event: String, at: Int64, data: String) throws
+    /// Stores an event in the profile's history; `seq` orders events of one instant.
+    func recordEvent(profile: String, event: String, at: Int64, seq: Int64, data: String) throws
     func history(profile: String, event: String, since: Int64?) throws -> [(at: Int64, data: String)]
     func historyCount(profile: String, event: String, since: Int64?) throws -> Int
 
     func enqueue(profile: String, event: String, at: Int64, data: String) throws
     func nextInbox(until: Int64?) throws -> InboxItem?
+    /// The first `limit` inbox events due by `until`, in processing order.
+    func inbox(until: Int64?, limit: Int) throws -> [InboxItem]
     func removeInbox(_ seq: Int64) throws
 
     func createInstance(journey: String, profile: String, bundle: String, locals: [Value], at: Int64) throws -> Int64

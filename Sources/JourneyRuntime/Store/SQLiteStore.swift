@@ -178,14 +178,14 @@ public final class SQLiteStore: JourneyStore {
 
     // MARK: - History and inbox
 
-    public func recordEvent(profile: String, event: String, at: Int64, data: String) throws {
-        let s = try statement("INSERT INTO events(profile, event, at, data) VALUES (?, ?, ?, ?)")
-        s.bind(1, profile); s.bind(2, event); s.bind(3, at); s.bind(4, data)
+    public func recordEvent(profile: String, event: String, at: Int64, seq: Int64, data: String) throws {
+        let s = try statement("INSERT OR REPLACE INTO events(profile, event, at, seq, data) VALUES (?, ?, ?, ?, ?)")
+        s.bind(1, profile); s.bind(2, event); s.bind(3, at); s.bind(4, seq); s.bind(5, data)
         try s.run()
     }
 
     public func history(profile: String, event: String, since: Int64?) throws -> [(at: Int64, data: String)] {
-        let s = try statement("SELECT at, data FROM events WHERE profile = ? AND event = ? AND at >= ? ORDER BY at, id")
+        let s = try statement("SELECT at, data FROM events WHERE profile = ? AND event = ? AND at >= ? ORDER BY at, seq")
         s.bind(1, profile); s.bind(2, event); s.bind(3, since ?? Int64.min)
         var out: [(Int64, String)] = []
         while try s.step() { out.append((s.int64(0), s.text(1))) }
@@ -212,6 +212,15 @@ public final class SQLiteStore: JourneyStore {
         s.bind(1, until ?? Int64.max)
         guard try s.step() else { return nil }
         return InboxItem(seq: s.int64(0), profile: s.text(1), event: s.text(2), at: s.int64(3), data: s.text(4))
+    }
+
+    public func inbox(until: Int64?, limit: Int) throws -> [InboxItem] {
+        let s = try statement("SELECT seq, profile, event, at, data FROM inbox WHERE at <= ? ORDER BY at, seq LIMIT ?")
+        s.bind(1, until ?? Int64.max); s.bind(2, limit)
+        var out: [InboxItem] = []
+        while try s.step() { out.append(InboxItem(seq: s.int64(0), profile: s.text(1), event: s.text(2), at: s.int64(3), data: s.text(4))) }
+        s.reset()
+        return out
     }
 
     public func removeInbox(_ seq: Int64) throws {
@@ -378,7 +387,7 @@ enum StoreSchema {
     CREATE TABLE IF NOT EXISTS bundles(seq INTEGER PRIMARY KEY AUTOINCREMENT, hash TEXT NOT NULL UNIQUE, bytes BLOB NOT NULL, deployed_at INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS profiles(id TEXT PRIMARY KEY) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS profile_columns(name TEXT PRIMARY KEY, type TEXT NOT NULL);
-    CREATE TABLE IF NOT EXISTS events(id INTEGER PRIMARY KEY, profile TEXT NOT NULL, event TEXT NOT NULL, at INTEGER NOT NULL, data TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS events(seq INTEGER PRIMARY KEY, profile TEXT NOT NULL, event TEXT NOT NULL, at INTEGER NOT NULL, data TEXT NOT NULL);
     CREATE INDEX IF NOT EXISTS events_by_profile ON events(profile, event, at);
     CREATE TABLE IF NOT EXISTS inbox(seq INTEGER PRIMARY KEY, profile TEXT NOT NULL, event TEXT NOT NULL, at INTEGER NOT NULL, data TEXT NOT NULL);
     CREATE INDEX IF NOT EXISTS inbox_by_time ON inbox(at, seq);
