@@ -72,7 +72,7 @@ func loadEvents(_ path: String, schema: RuntimeSchema) throws -> ([(line: Int, e
         start = end + 1
         if slice.allSatisfy({ $0 == 32 || $0 == 9 || $0 == 13 }) { continue }
         switch EventInput.parse(line: slice, number: line, schema: schema) {
-        case .success(let e): events.append((line, e, ""))
+        case .success(let e): events.append((line, e, String(decoding: slice.prefix(InputError.rawLimit), as: UTF8.self)))
         case .failure(let err): errors.append(err)
         }
     }
@@ -257,4 +257,18 @@ func timeline(_ rows: [OutboxRow], _ format: TimelineFormat, withIDs: Bool = fal
 
 extension String {
     func padded(_ n: Int) -> String { count >= n ? self : self + String(repeating: " ", count: n - count) }
+}
+
+struct Rejects: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the rejected input lines kept in the database, as JSON lines (source, line, reason, raw).")
+    @Option(help: "The SQLite database.") var db: String
+
+    func run() throws {
+        let engine = try openEngine(db)
+        var out = ""
+        for r in try engine.store.rejects() {
+            out += "{\"source\": \(JSON.quote(r.source)), \"line\": \(r.line), \"reason\": \(JSON.quote(r.reason)), \"raw\": \(JSON.quote(r.raw))}\n"
+        }
+        write(out)
+    }
 }

@@ -85,6 +85,7 @@ public protocol JourneyStore: AnyObject {
     func outbox(afterSeq: Int64) throws -> [OutboxRow]
 
     func reject(source: String, line: Int, reason: String, raw: String, at: Int64) throws
+    func rejects() throws -> [(source: String, line: Int, reason: String, raw: String)]
 
     func audienceSchedule() throws -> [(journey: String, timezone: String, nextAt: Int64)]
     func setAudience(journey: String, timezone: String, nextAt: Int64) throws

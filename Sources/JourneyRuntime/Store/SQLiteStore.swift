@@ -352,6 +352,14 @@ public final class SQLiteStore: JourneyStore {
         try s.run()
     }
 
+    public func rejects() throws -> [(source: String, line: Int, reason: String, raw: String)] {
+        let s = try statement("SELECT source, line, reason, raw FROM rejects ORDER BY id")
+        var out: [(String, Int, String, String)] = []
+        while try s.step() { out.append((s.text(0), s.int(1), s.text(2), s.text(3))) }
+        s.reset()
+        return out
+    }
+
     public func audienceSchedule() throws -> [(journey: String, timezone: String, nextAt: Int64)] {
         let s = try statement("SELECT journey, tz, next_at FROM audience ORDER BY next_at, journey, tz")
         var out: [(String, String, Int64)] = []

@@ -1,0 +1,124 @@
+import Foundation
+import XCTest
+
+/// The durable commands end to end: versions, bad input, damaged bundles.
+final class RuntimeCommandTests: XCTestCase {
+    let schema = """
+    profile {
+      first_name: string
+      email: string?
+    }
+    event signup { source: string }
+    channel email address profile.email
+    """
+
+    func project(_ dir: URL, _ name: String, flow: String, extraSchema: String = "") throws -> String {
+        let p = dir.appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: p, withIntermediateDirectories: true)
+        let s = extraSchema.isEmpty ? schema : schema.replacingOccurrences(of: "  email: string?\n", with: "  email: string?\n" + extraSchema)
+        try s.write(to: p.appendingPathComponent("schema.journey"), atomically: true, encoding: .utf8)
+        try flow.write(to: p.appendingPathComponent("welcome.journey"), atomically: true, encoding: .utf8)
+        let bundle = dir.appendingPathComponent("\(name).journeyc").path
+        let r = try journey(["build", "-o", bundle, p.path])
+        XCTAssertEqual(r.code, 0, r.err)
+        return bundle
+    }
+
+    func welcome(_ text: String) -> String {
+        "journey welcome {\n  on signup\n  goal signup\n  wait 1d\n  email \"\(text) {profile.first_name}\"\n}\n"
+    }
+
+    func testInstancesFinishOnTheVersionTheyStartedOn() throws {
+        let d = try tempDir()
+        let v1 = try project(d, "v1", flow: welcome("v1 for"))
+        let v2 = try project(d, "v2", flow: welcome("v2 for"), extraSchema: "  tier: string?\n")
+        let db = d.appendingPathComponent("j.db").path
+        try "{\"id\": \"a\", \"first_name\": \"Ana\", \"email\": \"a@x\"}\n{\"id\": \"b\", \"first_name\": \"Ben\", \"email\": \"b@x\"}\n"
+            .write(to: d.appendingPathComponent("p.jsonl"), atomically: true, encoding: .utf8)
+        try "{\"profile\": \"a\", \"event\": \"signup\", \"at\": \"2025-03-01T10:00:00Z\", \"data\": {\"source\": \"web\"}}\n"
+            .write(to: d.appendingPathComponent("e1.jsonl"), atomically: true, encoding: .utf8)
+        try "{\"profile\": \"b\", \"event\": \"signup\", \"at\": \"2025-03-01T12:00:00Z\", \"data\": {\"source\": \"app\"}}\n"
+            .write(to: d.appendingPathComponent("e2.jsonl"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try journey(["deploy", "--db", db, v1]).code, 0)
+        XCTAssertEqual(try journey(["import", "--db", db, d.appendingPathComponent("p.jsonl").path]).code, 0)
+        XCTAssertEqual(try journey(["ingest", "--db", db, d.appendingPathComponent("e1.jsonl").path]).code, 0)
+        XCTAssertEqual(try journey(["run", "--db", db, "--until", "2025-03-01T11:00:00Z"]).code, 0)
+        // A new version, with a new profile attribute (a column added on deploy).
+        let deployed = try journey(["deploy", "--db", db, v2])
+        XCTAssertEqual(deployed.code, 0, deployed.err)
+        try "{\"id\": \"c\", \"first_name\": \"Cy\", \"email\": \"c@x\", \"tier\": \"gold\"}\n".write(to: d.appendingPathComponent("p2.jsonl"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try journey(["import", "--db", db, d.appendingPathComponent("p2.jsonl").path]).code, 0)
+        XCTAssertEqual(try journey(["ingest", "--db", db, d.appendingPathComponent("e2.jsonl").path]).code, 0)
+        XCTAssertEqual(try journey(["run", "--db", db, "--until", "2025-03-05T00:00:00Z"]).code, 0)
+        let out = try journey(["outbox", "--db", db]).out
+        XCTAssertEqual(out, """
+        {"at": "2025-03-02T10:00:00Z", "profile": "a", "journey": "welcome", "channel": "email", "status": "sent", "content": {"body": "v1 for Ana"}}
+        {"at": "2025-03-02T12:00:00Z", "profile": "b", "journey": "welcome", "channel": "email", "status": "sent", "content": {"body": "v2 for Ben"}}
+
+        """)
+    }
+
+    func testBadInputIsReportedKeptAndTheRestGoesOn() throws {
+        let d = try tempDir()
+        let bundle = try project(d, "p", flow: welcome("hi"))
+        let db = d.appendingPathComponent("j.db").path
+        XCTAssertEqual(try journey(["deploy", "--db", db, bundle]).code, 0)
+        try "{\"id\": \"a\", \"first_name\": \"Ana\"}\n{\"id\": \"b\"}\nnot json\n".write(to: d.appendingPathComponent("p.jsonl"), atomically: true, encoding: .utf8)
+        var r = try journey(["import", "--db", db, d.appendingPathComponent("p.jsonl").path])
+        XCTAssertEqual(r.code, 1)
+        XCTAssertTrue(r.err.contains("p.jsonl:2: rejected:"), r.err)
+        XCTAssertTrue(r.err.contains("p.jsonl:3: rejected:"), r.err)
+        let events = """
+        {"profile": "a", "event": "signup", "at": "2025-03-01T10:00:00Z", "data": {"source": "web"}}
+        {"profile": "a", "event": "signup", "at": "2025-03-01T10:00:00Z", "data": {"source": 5}}
+        {"profile": "zed", "event": "signup", "at": "2025-03-01T10:00:00Z", "data": {"source": "web"}}
+        {"profile": "a", "event": "signp", "at": "2025-03-01T10:00:00Z"}
+        {"profile": "a", "event": "signup", "at": "yesterday", "data": {"source": "web"}}
+
+        """
+        try events.write(to: d.appendingPathComponent("e.jsonl"), atomically: true, encoding: .utf8)
+        r = try journey(["ingest", "--db", db, d.appendingPathComponent("e.jsonl").path])
+        XCTAssertEqual(r.code, 1)
+        for line in 2...5 { XCTAssertTrue(r.err.contains("e.jsonl:\(line): rejected:"), "line \(line): \(r.err)") }
+        XCTAssertTrue(r.err.contains("unknown profile 'zed'"), r.err)
+        XCTAssertTrue(r.err.contains("did you mean"), r.err)
+        let kept = try journey(["rejects", "--db", db]).out.split(separator: "\n")
+        XCTAssertEqual(kept.count, 6, kept.joined(separator: "\n"))
+        XCTAssertTrue(kept.contains { $0.contains("\"line\": 3") && $0.contains("zed") && $0.contains("\\\"profile\\\": \\\"zed\\\"") })
+        XCTAssertEqual(try journey(["run", "--db", db, "--until", "2025-03-05T00:00:00Z"]).code, 0)
+        XCTAssertEqual(try journey(["outbox", "--db", db]).out.split(separator: "\n").count, 1, "the good event still ran")
+    }
+
+    func testDamagedBundlesAreRefusedWhole() throws {
+        let d = try tempDir()
+        let bundle = try project(d, "p", flow: welcome("hi"))
+        XCTAssertEqual(try journey(["verify", bundle]).code, 0)
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: bundle)))
+        let cut = d.appendingPathComponent("cut.journeyc")
+        try Data(bytes.prefix(bytes.count / 2)).write(to: cut)
+        var r = try journey(["verify", cut.path])
+        XCTAssertEqual(r.code, 1)
+        XCTAssertTrue(r.err.contains("truncated bundle"), r.err)
+        bytes[bytes.count / 2] ^= 0x5A
+        let flipped = d.appendingPathComponent("flipped.journeyc")
+        try Data(bytes).write(to: flipped)
+        r = try journey(["verify", flipped.path])
+        XCTAssertEqual(r.code, 1)
+        XCTAssertTrue(r.err.contains("checksum mismatch"), r.err)
+        let db = d.appendingPathComponent("j.db").path
+        r = try journey(["deploy", "--db", db, flipped.path])
+        XCTAssertEqual(r.code, 1, "a damaged bundle is never deployed")
+        XCTAssertTrue(try journey(["disasm", bundle]).out.contains("wait          #"))
+    }
+
+    func testSimulateIsDeterministicAndTheExamplesRun() throws {
+        let args = ["simulate", "--profiles", "examples/data/profiles.jsonl", "--events", "examples/data/events.jsonl", "--until", "2025-03-20T00:00:00Z", "examples"]
+        let a = try journey(args), b = try journey(args)
+        XCTAssertEqual(a.code, 0, a.err)
+        XCTAssertEqual(a.out, b.out)
+        XCTAssertGreaterThan(a.out.split(separator: "\n").count, 15)
+        for j in ["abandoned_cart", "post_purchase", "birthday", "price_drop", "back_in_stock", "web_push_welcome", "new_arrivals"] {
+            XCTAssertTrue(a.out.contains("\"journey\": \"\(j)\""), "no message from \(j)")
+        }
+    }
+}

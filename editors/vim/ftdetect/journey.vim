@@ -1,0 +1,2 @@
+" .journey files: customer journeys as code
+au BufRead,BufNewFile *.journey setfiletype journey
