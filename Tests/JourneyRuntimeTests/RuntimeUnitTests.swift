@@ -1,0 +1,81 @@
+import Foundation
+import XCTest
+import JourneyBytecode
+@testable import JourneyRuntime
+
+final class ArithmeticTests: XCTestCase {
+    func testMoneyIsExactAndShownInCents() throws {
+        let price = Value.money(19_990_000) // 19.99
+        XCTAssertEqual(try Arithmetic.multiply(price, .int(3)), .money(59_970_000))
+        XCTAssertEqual(try Arithmetic.multiply(price, .decimal(900_000)).text, "17.99") // 17.991 → 17.99
+        XCTAssertEqual(try Arithmetic.divide(.money(10_000_000), .int(3)).text, "3.33")
+        XCTAssertEqual(try Arithmetic.add(.money(100_000), .money(200_000), negate: false), .money(300_000)) // 0.1 + 0.2 == 0.3
+        XCTAssertEqual(Value.money(25_000).text, "0.02") // 0.025 → half to even
+        XCTAssertEqual(Value.money(35_000).text, "0.04")
+        XCTAssertThrowsError(try Arithmetic.divide(.int(1), .int(0)))
+        XCTAssertThrowsError(try Arithmetic.add(.int(Int64.max), .int(1), negate: false))
+    }
+
+    func testComparisonsAcrossNumericKinds() {
+        XCTAssertEqual(Arithmetic.compare(.int(3), .money(2_990_000)), 1)
+        XCTAssertTrue(Arithmetic.equal(.int(2), .decimal(2_000_000)))
+        XCTAssertFalse(Arithmetic.equal(.none, .string("")))
+        XCTAssertTrue(Arithmetic.equal(.none, .none))
+    }
+
+    func testTimeArithmetic() throws {
+        let t = Value.time(1_740_787_200)
+        XCTAssertEqual(try Arithmetic.add(t, .duration(3600), negate: false), .time(1_740_790_800))
+        XCTAssertEqual(try Arithmetic.add(t, .time(1_740_700_800), negate: true), .duration(86_400))
+        XCTAssertEqual(try Arithmetic.add(.date(10), .duration(2 * 86_400), negate: false), .date(12))
+    }
+}
+
+final class LocalTimeTests: XCTestCase {
+    let iso = { (s: String) -> Int64 in Value.parseISO8601(s) ?? 0 }
+
+    func testNextLocalTime() throws {
+        var zones = Zones()
+        let ny = zones.zone("America/New_York")
+        XCTAssertEqual(Zones.next(minutes: 9 * 60, after: iso("2025-03-01T12:00:00Z"), ny), iso("2025-03-01T14:00:00Z"))
+        // Exactly at 09:00 local: the next one is tomorrow.
+        XCTAssertEqual(Zones.next(minutes: 9 * 60, after: iso("2025-03-01T14:00:00Z"), ny), iso("2025-03-02T14:00:00Z"))
+        // Spring forward (2025-03-09): 02:30 does not exist and moves to 03:00 EDT.
+        XCTAssertEqual(Zones.next(minutes: 150, after: iso("2025-03-09T05:00:00Z"), ny), iso("2025-03-09T07:00:00Z"))
+        // Fall back (2025-11-02): 01:30 happens twice; the first is 05:30Z (EDT).
+        XCTAssertEqual(Zones.next(minutes: 90, after: iso("2025-11-02T04:00:00Z"), ny), iso("2025-11-02T05:30:00Z"))
+        // No or unknown time zone: UTC.
+        XCTAssertEqual(Zones.next(minutes: 60, after: iso("2025-03-01T00:00:00Z"), zones.zone("Mars/Olympus")), iso("2025-03-01T01:00:00Z"))
+    }
+
+    func testQuietHoursWrapMidnight() {
+        var zones = Zones()
+        let paris = zones.zone("Europe/Paris")
+        // 23:30 Paris (22:30Z) is quiet until 08:00 Paris (07:00Z).
+        XCTAssertEqual(Zones.quiet(iso("2025-03-01T22:30:00Z"), from: 22 * 60, to: 8 * 60, paris), iso("2025-03-02T07:00:00Z"))
+        // 08:00 exactly is outside the window.
+        XCTAssertNil(Zones.quiet(iso("2025-03-02T07:00:00Z"), from: 22 * 60, to: 8 * 60, paris))
+    }
+}
+
+final class EncodingTests: XCTestCase {
+    func testLocalsRoundTrip() {
+        let values: [Value] = [.none, .bool(true), .int(-5), .decimal(1_500_000), .money(19_990_000), .string("héllo"),
+                               .date(20_000), .time(1_740_787_200), .duration(3600), .timeOfDay(540),
+                               .list([.string("a"), .int(1)]), .record(Record(event: 2, at: 99, fields: [.string("x"), .none]))]
+        XCTAssertEqual(ValueEncoding.decode(ValueEncoding.encode(values)), values)
+        XCTAssertNil(ValueEncoding.decode([1, 2, 3]), "damaged locals are refused, not misread")
+    }
+
+    func testEventDataRoundTripsThroughTheSchema() {
+        let def = EventDef(name: "order", fields: [FieldDef(name: "total", type: .money), FieldDef(name: "note", type: .optional(.string)),
+                                                    FieldDef(name: "placed", type: .time), FieldDef(name: "day", type: .date)])
+        let fields: [Value] = [.money(129_900_000), .none, .time(1_740_787_200), .date(20_148)]
+        let data = ValueEncoding.eventData(fields, def)
+        XCTAssertEqual(ValueEncoding.fields(fromData: data, def), fields)
+        // A newer schema with an extra field reads old data with the field absent.
+        var newer = def
+        newer.fields.append(FieldDef(name: "coupon", type: .optional(.string)))
+        XCTAssertEqual(ValueEncoding.fields(fromData: data, newer), fields + [.none])
+    }
+}
