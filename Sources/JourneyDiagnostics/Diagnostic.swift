@@ -100,18 +100,22 @@ public struct DiagnosticBag: Sendable {
     }
 }
 
-/// Suggests the closest candidate to a misspelt name, or nil when none is close enough.
+/// Suggests the closest candidate to a misspelt name (case ignored), or nil when none is close
+/// enough to be a likely typo. Ties go to the longer shared prefix ("dat" means "data", not "at"),
+/// then to the alphabetically first.
 public func suggestion(for name: String, among candidates: some Sequence<String>) -> String? {
     let a = Array(name.lowercased().utf8)
-    var best: (String, Int)?
+    var best: (name: String, distance: Int, prefix: Int)?
     for c in candidates where c != name {
-        let d = editDistance(a, Array(c.lowercased().utf8))
-        let limit = max(1, min(3, (max(a.count, c.utf8.count) + 1) / 3))
+        let b = Array(c.lowercased().utf8)
+        let d = editDistance(a, b)
+        let limit = max(1, min(3, (max(a.count, b.count) + 1) / 3))
         guard d <= limit else { continue }
-        if let (bc, bd) = best, bd < d || (bd == d && bc <= c) { continue }
-        best = (c, d)
+        let prefix = zip(a, b).prefix { $0 == $1 }.count
+        if let k = best, k.distance < d || (k.distance == d && (k.prefix > prefix || (k.prefix == prefix && k.name <= c))) { continue }
+        best = (c, d, prefix)
     }
-    return best?.0
+    return best?.name
 }
 
 /// Damerau–Levenshtein (optimal string alignment) distance, so a swapped pair costs one edit.

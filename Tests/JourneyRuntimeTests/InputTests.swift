@@ -322,7 +322,7 @@ final class InputTests: XCTestCase {
         XCTAssertEqual(Suggestion.closest(to: "frist_name", among: ["first_name", "email"]), "first_name")
         XCTAssertEqual(Suggestion.closest(to: "emial", among: ["first_name", "email"]), "email")
         XCTAssertNil(Suggestion.closest(to: "zzz", among: ["first_name", "email"]))
-        XCTAssertEqual(Suggestion.distance(Array("kitten".utf8), Array("sitting".utf8)), 3)
+        XCTAssertEqual(Suggestion.closest(to: "dat", among: ["at", "data"]), "data", "ties go to the longer shared prefix")
     }
 
     // MARK: - Profiles: JSON lines

@@ -1,3 +1,4 @@
+import JourneyDiagnostics
 /// A rejected input line: where and why, and the raw text (kept in the rejects table).
 public struct InputError: Error, Sendable, Hashable, CustomStringConvertible {
     /// 1-based line in the input file (for a CSV row, the line where the row starts).
@@ -59,44 +60,12 @@ enum Suggestion {
     /// The candidate closest to `name` by edit distance (a transposition counts as one edit,
     /// case is ignored), if it is close enough to be a likely typo.
     static func closest(to name: String, among candidates: some Sequence<String>) -> String? {
-        let typed = Array(name.lowercased().utf8)
-        let limit = max(1, min(3, typed.count / 3))
-        // Ties go to the longer shared prefix: "dat" means "data" rather than "at".
-        var best: (name: String, distance: Int, prefix: Int)?
-        for c in candidates where c != name {
-            let other = Array(c.lowercased().utf8)
-            let d = distance(typed, other)
-            guard d <= limit else { continue }
-            let prefix = zip(typed, other).prefix { $0 == $1 }.count
-            if let b = best, d > b.distance || (d == b.distance && prefix <= b.prefix) { continue }
-            best = (c, d, prefix)
-        }
-        return best?.name
+        suggestion(for: name, among: candidates)
     }
 
     /// "; did you mean "x"?" or nothing.
     static func hint(_ name: String, among candidates: some Sequence<String>) -> String {
         closest(to: name, among: candidates).map { "; did you mean \(JSON.quote($0))?" } ?? ""
-    }
-
-    /// Optimal string alignment distance.
-    static func distance(_ a: [UInt8], _ b: [UInt8]) -> Int {
-        if a.isEmpty { return b.count }
-        if b.isEmpty { return a.count }
-        var before = [Int](repeating: 0, count: b.count + 1)
-        var previous = Array(0...b.count)
-        var current = [Int](repeating: 0, count: b.count + 1)
-        for i in 1...a.count {
-            current[0] = i
-            for j in 1...b.count {
-                let cost = a[i - 1] == b[j - 1] ? 0 : 1
-                var d = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
-                if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] { d = min(d, before[j - 2] + 1) }
-                current[j] = d
-            }
-            (before, previous, current) = (previous, current, before)
-        }
-        return previous[b.count]
     }
 }
 
