@@ -122,3 +122,51 @@ final class RuntimeCommandTests: XCTestCase {
         }
     }
 }
+
+/// `run --follow` keeps going on the wall clock and picks up events ingested while it runs.
+final class FollowTests: XCTestCase {
+    func testFollowPicksUpNewEvents() throws {
+        let d = try tempDir()
+        let p = d.appendingPathComponent("project")
+        try FileManager.default.createDirectory(at: p, withIntermediateDirectories: true)
+        try "profile {\n  first_name: string\n  email: string?\n}\nevent signup { source: string }\nchannel email address profile.email\n"
+            .write(to: p.appendingPathComponent("schema.journey"), atomically: true, encoding: .utf8)
+        try "journey hello {\n  on signup as s\n  goal signup\n  email \"Hello {profile.first_name} from {s.source}\"\n}\n"
+            .write(to: p.appendingPathComponent("hello.journey"), atomically: true, encoding: .utf8)
+        let bundle = d.appendingPathComponent("b.journeyc").path
+        XCTAssertEqual(try journey(["build", "-o", bundle, p.path]).code, 0)
+        let db = d.appendingPathComponent("j.db").path
+        XCTAssertEqual(try journey(["deploy", "--db", db, bundle]).code, 0)
+        try "{\"id\": \"a\", \"first_name\": \"Ana\", \"email\": \"a@x\"}\n".write(to: d.appendingPathComponent("p.jsonl"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try journey(["import", "--db", db, d.appendingPathComponent("p.jsonl").path]).code, 0)
+
+        let follower = Process()
+        follower.executableURL = Bundle.main.bundleURL.appendingPathComponent("journey")
+        follower.arguments = ["run", "--db", db, "--follow"]
+        follower.standardOutput = FileHandle.nullDevice
+        follower.standardError = FileHandle.nullDevice
+        try follower.run()
+        defer { if follower.isRunning { kill(follower.processIdentifier, SIGKILL) }; follower.waitUntilExit() }
+
+        // Ingest from standard input while the follower runs.
+        let ingest = Process()
+        ingest.executableURL = follower.executableURL
+        ingest.arguments = ["ingest", "--db", db, "-"]
+        let input = Pipe()
+        ingest.standardInput = input
+        ingest.standardOutput = FileHandle.nullDevice
+        try ingest.run()
+        input.fileHandleForWriting.write(Data("{\"profile\": \"a\", \"event\": \"signup\", \"at\": \"2025-03-01T10:00:00Z\", \"data\": {\"source\": \"stdin\"}}\n".utf8))
+        try input.fileHandleForWriting.close()
+        ingest.waitUntilExit()
+        XCTAssertEqual(ingest.terminationStatus, 0)
+
+        var out = ""
+        for _ in 0..<40 where !out.contains("Hello Ana from stdin") {
+            usleep(250_000)
+            out = try journey(["outbox", "--db", db]).out
+        }
+        XCTAssertTrue(out.contains("\"content\": {\"body\": \"Hello Ana from stdin\"}"), out)
+        XCTAssertTrue(follower.isRunning, "--follow keeps running")
+    }
+}
