@@ -53,7 +53,8 @@ struct Analysis {
                 }
             }
         }
-        for (path, text) in documents where root == nil || path.hasPrefix(root ?? "") { texts[path] = text }
+        let folder = root.map { $0.hasSuffix("/") ? $0 : $0 + "/" }
+        for (path, text) in documents where folder == nil || path.hasPrefix(folder ?? "") { texts[path] = text }
         let sources = texts.keys.sorted().map { SourceFile(path: $0, text: texts[$0] ?? "") }
         let trees = sources.map(Parser.parse)
         return Analysis(sources: sources, trees: trees, result: check(trees))

@@ -161,10 +161,16 @@ extension LanguageServer {
         if let kind = enclosingMessageKind(source, offset), trimmed.isEmpty || trimmed.hasSuffix(",") || trimmed.hasSuffix("{") {
             return kind.fields.map { item($0.0, 5, "\(kind.name) field") }
         }
-        if trimmed.isEmpty || trimmed == "else" {
+        let insideDeclaration = tree?.decls.contains { $0.span.start < offset && offset < $0.span.end } ?? false
+        if !insideDeclaration, trimmed.isEmpty {
+            return ["journey", "event", "profile", "channel", "policy"].map { item($0, 14, Vocabulary.keywords[$0] ?? "") }
+        }
+        if trimmed.hasSuffix(" else") || trimmed == "else" || trimmed.hasSuffix("}else") {
+            return schema.channels.keys.sorted().map { item($0, 9, "send on \($0)") }
+        }
+        if trimmed.isEmpty {
             let kinds = schema.channels.keys.sorted().map { item($0, 9, "send on \($0)") }
-            let statements = (Vocabulary.steps + (trimmed.isEmpty ? Vocabulary.header : [])).map { item($0, 14) }
-            return trimmed == "else" ? kinds : statements + kinds
+            return (Vocabulary.steps + Vocabulary.header).map { item($0, 14) } + kinds
         }
         var items = ["and", "or", "not", "true", "false", "none", "now", "today", "profile"].map { item($0, 14) }
         items += ["count", "exists", "sum", "last", "days_since"].map { item($0, 3, Vocabulary.keywords[$0] ?? "") }

@@ -74,11 +74,11 @@ struct JourneyChecker {
         for a in aliases where !incomplete && !usedAliases.contains(a.span.start) {
             report(SemanticCode.unusedAlias, a.span, "the alias '\(a.name)' is never used", label: "unused", hint: "Remove 'as \(a.name)', or use it.")
         }
-        if !hasGoal {
+        if !hasGoal, !incomplete {
             report(SemanticCode.noGoal, journey.name.span, "the journey '\(journey.name.name)' has no goal", label: "no goal",
                    hint: "Add 'goal EVENT' (e.g. 'goal order_placed') so conversions are counted and converted customers leave the journey.")
         }
-        checkCap()
+        if !incomplete { checkCap() }
     }
 
     /// Binds an alias; `event` is nil when the event is unknown (already reported), so uses of

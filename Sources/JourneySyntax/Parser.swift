@@ -283,7 +283,11 @@ public struct Parser {
         while true {
             skipNewlines()
             if kind == .rBrace { break }
-            if kind == .eof { throw fail(SyntaxCode.unclosedBlock, "the journey '\(name.name)' is never closed", span: open.span, label: "opened here", hint: "Add a '}' at the end of the journey.") }
+            if kind == .eof {
+                // Keep what was parsed: an editor still knows the journey while it is being typed.
+                _ = fail(SyntaxCode.unclosedBlock, "the journey '\(name.name)' is never closed", span: open.span, label: "opened here", hint: "Add a '}' at the end of the journey.")
+                break
+            }
             do {
                 if isHeaderStart {
                     brokenTrigger = brokenTrigger || kind == .kwOn
@@ -305,7 +309,8 @@ public struct Parser {
         }
         let close = advance()
         checkHeaderCounts(header, name: name, brokenTrigger: brokenTrigger)
-        return JourneyDecl(name: name, title: title, header: header, body: Block(statements: statements, span: Span(open.span.start, close.span.end)))
+        let end = close.kind == .rBrace ? close.span.end : file.bytes.count
+        return JourneyDecl(name: name, title: title, header: header, body: Block(statements: statements, span: Span(open.span.start, end)))
     }
 
     var isHeaderStart: Bool {
@@ -395,7 +400,10 @@ public struct Parser {
         while true {
             skipNewlines()
             if kind == .rBrace { break }
-            if kind == .eof { throw fail(SyntaxCode.unclosedBlock, "this '{' is never closed", span: open.span, label: "opened here", hint: "Add the missing '}'.") }
+            if kind == .eof {
+                _ = fail(SyntaxCode.unclosedBlock, "this '{' is never closed", span: open.span, label: "opened here", hint: "Add the missing '}'.")
+                return Block(statements: statements, span: Span(open.span.start, file.bytes.count))
+            }
             do {
                 statements.append(try parseStatement())
                 try expectLineEnd(after: "this step")

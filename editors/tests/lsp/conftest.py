@@ -1,7 +1,7 @@
 """Fixtures for the end-to-end tests of `journey lsp` (test_lsp.py), driven by pytest-lsp.
 
 Each test gets a fresh server started as `$JOURNEY_BIN lsp` (default: the debug build,
-/work/main/.build/debug/journey, or .build/debug/journey beside this repository), initialized
+the debug build beside this repository, .build/debug/journey), initialized
 with a temporary copy of examples/ as its workspace folder, and shut down cleanly afterwards.
 
 Needs: pip install -r editors/tests/requirements.txt (pytest-lsp brings pygls and
@@ -26,9 +26,6 @@ EXAMPLES = ROOT / "examples"
 def journey_binary() -> str:
     if os.environ.get("JOURNEY_BIN"):
         return os.environ["JOURNEY_BIN"]
-    default = Path("/work/main/.build/debug/journey")
-    if default.exists():
-        return str(default)
     return str(ROOT / ".build" / "debug" / "journey")
 
 
@@ -42,6 +39,23 @@ except ImportError:  # pragma: no cover - depends on the environment
     pytest_lsp = None
     # Not installed: skip this folder rather than fail the whole editors/tests run.
     collect_ignore_glob = ["test_*.py"]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without a built server every LSP test is skipped (visibly), not failed."""
+    if os.access(JOURNEY, os.X_OK):
+        return
+    here = Path(__file__).parent
+    skip = pytest.mark.skip(reason=f"no journey binary at {JOURNEY} (build it, or set JOURNEY_BIN)")
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def journey_bin() -> str:
+    """The `journey` executable under test."""
+    return JOURNEY
 
 
 @pytest.fixture
@@ -86,7 +100,9 @@ if pytest_lsp is not None:
             return self.path(name).as_uri()
 
         def text(self, name: str) -> str:
-            return self.texts.get(name) or self.path(name).read_text(encoding="utf-8")
+            if name in self.texts:
+                return self.texts[name]
+            return self.path(name).read_text(encoding="utf-8")
 
         def doc(self, name: str) -> types.TextDocumentIdentifier:
             return types.TextDocumentIdentifier(uri=self.uri(name))
