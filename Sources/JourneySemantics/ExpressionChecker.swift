@@ -97,7 +97,7 @@ extension JourneyChecker {
 
     mutating func resolveName(_ n: String, span: Span, _ scope: Scope) -> JType {
         if let ev = scope.bareFields, let f = ev.field(n) {
-            return scope.narrowed.contains(n) ? f.type.unwrapped : f.type
+            return f.type.isOptional && scope.narrowed.contains(n) ? f.type.unwrapped : f.type
         }
         if scope.unknownBareFields, scope.aliases[n] == nil { return .error }
         if let a = scope.aliases[n] {
@@ -147,7 +147,8 @@ extension JourneyChecker {
             report(SemanticCode.unknownField, field.span, "\(describe(bt)) has no field '\(field.name)'", label: "no fields here")
             return .error
         }
-        if let key = pathKey(e), scope.narrowed.contains(key) { result = result.unwrapped }
+        // Building the path costs a string: only when something is narrowed and the value may be none.
+        if result.isOptional, !scope.narrowed.isEmpty, let key = pathKey(e), scope.narrowed.contains(key) { result = result.unwrapped }
         return result
     }
 

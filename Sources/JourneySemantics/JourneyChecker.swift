@@ -235,7 +235,7 @@ extension Scope {
         var s = self
         s.bareFields = event
         s.unknownBareFields = event == nil
-        s.narrowed = s.narrowed.filter { $0.contains(".") }
+        if !s.narrowed.isEmpty { s.narrowed = s.narrowed.filter { $0.contains(".") } }
         return s
     }
 }
