@@ -67,7 +67,7 @@ extension Engine {
             try store.removeWaits(instance: id)
             try store.removeTimers(instance: id)
             inst.pc += Opcode.waitFor.info.size
-            try resume(&inst, j, b, profile, &stats)
+            try resume(&inst, j, b, profile, &stats, holdsNothing: true)
         }
         // New entries, on the current bundle.
         guard let b = current, let hash = currentHash, let r = record(e, in: b) else { try saveProfile(profile); return }
@@ -127,7 +127,7 @@ extension Engine {
         case .after(let d): if let last = stats0.lastEntered, now - last < d { return }
         }
         probe.id = try store.createInstance(journey: j.name, profile: profile.id, bundle: hash, locals: locals, at: now)
-        try resume(&probe, j, b, profile, &stats)
+        try resume(&probe, j, b, profile, &stats, holdsNothing: true)
     }
 
     // MARK: - Timers and audiences
@@ -141,7 +141,7 @@ extension Engine {
             try store.removeWaits(instance: id)
             inst.pc = Verifier.operands(code, inst.pc, Opcode.waitFor.info)[4]
         }
-        try resume(&inst, j, b, profile, &stats)
+        try resume(&inst, j, b, profile, &stats, holdsNothing: true)
         try saveProfile(profile)
     }
 
@@ -175,7 +175,9 @@ extension Engine {
     // MARK: - Running an instance
 
     /// Runs an instance to its next suspension and stores what it became.
-    func resume(_ inst: inout InstanceRow, _ j: CompiledJourney, _ b: JourneyBundle, _ profile: ProfileSlot, _ stats: inout RunStats) throws {
+    /// `holdsNothing`: the instance has no timer or wait left (new, or its timer or event just
+    /// came and was removed), so ending it needs no clean-up.
+    func resume(_ inst: inout InstanceRow, _ j: CompiledJourney, _ b: JourneyBundle, _ profile: ProfileSlot, _ stats: inout RunStats, holdsNothing: Bool) throws {
         var host = Host(engine: self, bundle: b, hash: inst.bundle, journey: j, instance: inst.id, sends: inst.sends, profile: profile)
         let suspension: Suspension
         do {
@@ -197,13 +199,15 @@ extension Engine {
             try store.updateInstance(inst, endedAt: nil)
         case .ended(let outcome):
             inst.status = outcome.rawValue
-            try finish(inst)
+            try finish(inst, cleanUp: !holdsNothing)
         }
     }
 
-    func finish(_ inst: InstanceRow) throws {
-        try store.removeTimers(instance: inst.id)
-        try store.removeWaits(instance: inst.id)
+    func finish(_ inst: InstanceRow, cleanUp: Bool = true) throws {
+        if cleanUp {
+            try store.removeTimers(instance: inst.id)
+            try store.removeWaits(instance: inst.id)
+        }
         try store.updateInstance(inst, endedAt: now)
     }
 }
