@@ -71,13 +71,28 @@ extension Value {
 
     /// Fixed-point millionths as decimal text, trailing zeros trimmed to `minimumDecimals`.
     public static func fixed(_ v: Int64, minimumDecimals: Int) -> String {
-        let negative = v < 0
         let mag = v.magnitude
-        let whole = mag / UInt64(scale), frac = mag % UInt64(scale)
-        var digits = String(frac)
-        digits = String(repeating: "0", count: 6 - digits.count) + digits
-        while digits.count > minimumDecimals, digits.hasSuffix("0") { digits.removeLast() }
-        return (negative ? "-" : "") + String(whole) + (digits.isEmpty ? "" : "." + digits)
+        let whole = mag / UInt64(scale)
+        var frac = mag % UInt64(scale)
+        // Six fractional digits, then drop trailing zeros down to the minimum.
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &digits) { d in
+            for i in stride(from: 5, through: 0, by: -1) {
+                d[i] = UInt8(ascii: "0") + UInt8(frac % 10)
+                frac /= 10
+            }
+        }
+        var count = 6
+        withUnsafeBytes(of: &digits) { d in
+            while count > minimumDecimals, d[count - 1] == UInt8(ascii: "0") { count -= 1 }
+        }
+        var out = v < 0 ? "-" : ""
+        out += String(whole)
+        if count > 0 {
+            out += "."
+            withUnsafeBytes(of: &digits) { d in out += String(decoding: UnsafeRawBufferPointer(rebasing: d[0..<count]), as: UTF8.self) }
+        }
+        return out
     }
 
     /// Parses decimal text ("12.50", "-3", "0.000001") into millionths; nil when malformed or

@@ -194,7 +194,7 @@ struct Run: ParsableCommand {
     @Option(help: "The SQLite database.") var db: String
     @Option(help: "Process everything due up to this time (ISO 8601).") var until: String?
     @Option(help: "Where the clock starts on a fresh database (default: the first event); audience journeys count their days from it.") var start: String?
-    @Option(name: .customLong("batch-size"), help: "Steps per transaction (a crash rolls back whole steps only).") var batchSize = 1024
+    @Option(name: .customLong("batch-size"), help: "Steps per transaction (a crash rolls back whole steps only).") var batchSize = 16_384
     @Flag(help: "Keep running on the wall clock, picking up new events as they are ingested.") var follow = false
 
     func validate() throws {

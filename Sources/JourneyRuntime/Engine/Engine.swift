@@ -30,7 +30,7 @@ public final class Engine {
     var inboxAhead: [InboxItem] = []
     var inboxDrained = false
     /// Steps per transaction: a crash rolls back whole steps only.
-    public var batchSize = 1024
+    public var batchSize = 16_384
 
     public init(store: any JourneyStore) throws {
         self.store = store
@@ -126,7 +126,7 @@ public final class Engine {
             var known: [String: Bool] = [:]
             for (line, e, raw) in events {
                 let exists: Bool
-                if let k = known[e.profile] { exists = k } else { exists = try store.loadProfile(e.profile) != nil; known[e.profile] = exists }
+                if let k = known[e.profile] { exists = k } else { exists = try store.profileExists(e.profile); known[e.profile] = exists }
                 guard exists else {
                     let err = InputError(line: line, reason: "unknown profile '\(e.profile)': import the profile before its events", raw: raw)
                     try store.reject(source: source, line: line, reason: err.reason, raw: err.raw, at: e.at)

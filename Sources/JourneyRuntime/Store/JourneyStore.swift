@@ -48,6 +48,7 @@ public protocol JourneyStore: AnyObject {
 
     func migrateProfiles(_ schema: RuntimeSchema) throws
     func loadProfile(_ id: String) throws -> [Value]?
+    func profileExists(_ id: String) throws -> Bool
     func saveProfile(_ id: String, _ values: [Value]) throws
     func profileIDs(timezone: String?) throws -> [String]
     func profileTimezones() throws -> [String?]

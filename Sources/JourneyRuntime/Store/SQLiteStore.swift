@@ -21,6 +21,8 @@ public final class SQLiteStore: JourneyStore {
         // A larger page cache keeps the hot indexes (inbox, timers, history) in memory.
         try db.exec("PRAGMA cache_size=-65536")
         try db.exec("PRAGMA temp_store=MEMORY")
+        // Checkpoint less often: big batches rewrite the same hot pages many times over.
+        try db.exec("PRAGMA wal_autocheckpoint=20000")
         try db.exec(StoreSchema.sql)
     }
 
@@ -121,6 +123,13 @@ public final class SQLiteStore: JourneyStore {
         s.bind(1, id)
         guard try s.step() else { return nil }
         return schema.attributes.enumerated().map { i, a in StoreSchema.read(s, Int32(i), a.type) }
+    }
+
+    public func profileExists(_ id: String) throws -> Bool {
+        let s = try statement("SELECT 1 FROM profiles WHERE id = ?")
+        defer { s.reset() }
+        s.bind(1, id)
+        return try s.step()
     }
 
     public func saveProfile(_ id: String, _ values: [Value]) throws {
@@ -395,8 +404,7 @@ enum StoreSchema {
     CREATE TABLE IF NOT EXISTS bundles(seq INTEGER PRIMARY KEY AUTOINCREMENT, hash TEXT NOT NULL UNIQUE, bytes BLOB NOT NULL, deployed_at INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS profiles(id TEXT PRIMARY KEY) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS profile_columns(name TEXT PRIMARY KEY, type TEXT NOT NULL);
-    CREATE TABLE IF NOT EXISTS events(seq INTEGER PRIMARY KEY, profile TEXT NOT NULL, event TEXT NOT NULL, at INTEGER NOT NULL, data TEXT NOT NULL);
-    CREATE INDEX IF NOT EXISTS events_by_profile ON events(profile, event, at);
+    CREATE TABLE IF NOT EXISTS events(profile TEXT NOT NULL, event TEXT NOT NULL, at INTEGER NOT NULL, seq INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY(profile, event, at, seq)) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS inbox(seq INTEGER PRIMARY KEY, profile TEXT NOT NULL, event TEXT NOT NULL, at INTEGER NOT NULL, data TEXT NOT NULL);
     CREATE INDEX IF NOT EXISTS inbox_by_time ON inbox(at, seq);
     CREATE TABLE IF NOT EXISTS instances(id INTEGER PRIMARY KEY, journey TEXT NOT NULL, profile TEXT NOT NULL, bundle TEXT NOT NULL, pc INTEGER NOT NULL, locals BLOB NOT NULL, sends INTEGER NOT NULL, status TEXT NOT NULL, entered_at INTEGER NOT NULL, ended_at INTEGER);
