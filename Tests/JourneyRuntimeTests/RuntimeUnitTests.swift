@@ -71,11 +71,15 @@ final class EncodingTests: XCTestCase {
         let def = EventDef(name: "order", fields: [FieldDef(name: "total", type: .money), FieldDef(name: "note", type: .optional(.string)),
                                                     FieldDef(name: "placed", type: .time), FieldDef(name: "day", type: .date)])
         let fields: [Value] = [.money(129_900_000), .none, .time(1_740_787_200), .date(20_148)]
-        let data = ValueEncoding.eventData(fields, def)
-        XCTAssertEqual(ValueEncoding.fields(fromData: data, def), fields)
+        let data = ValueEncoding.eventBlob(fields, def)
+        XCTAssertEqual(ValueEncoding.fields(fromBlob: data, def), fields)
         // A newer schema with an extra field reads old data with the field absent.
         var newer = def
         newer.fields.append(FieldDef(name: "coupon", type: .optional(.string)))
-        XCTAssertEqual(ValueEncoding.fields(fromData: data, newer), fields + [.none])
+        XCTAssertEqual(ValueEncoding.fields(fromBlob: data, newer), fields + [.none])
+        // A field that became money reads an old int as money.
+        var widened = def
+        widened.fields[0] = FieldDef(name: "total", type: .money)
+        XCTAssertEqual(ValueEncoding.fields(fromBlob: ValueEncoding.eventBlob([.int(3), .none, .time(0), .date(0)], def), widened)[0], .money(3_000_000))
     }
 }

@@ -134,7 +134,7 @@ public final class Engine {
                     continue
                 }
                 let def = schema.events[e.event]
-                try store.enqueue(profile: e.profile, event: def.name, at: e.at, data: ValueEncoding.eventData(e.fields, def))
+                try store.enqueue(profile: e.profile, event: def.name, at: e.at, data: ValueEncoding.eventBlob(e.fields, def))
             }
             try store.commit()
         } catch {

@@ -53,7 +53,7 @@ extension Engine {
         func records(event: Int, since: Int64?) throws -> [Record] {
             let def = bundle.schema.events[event]
             return try engine.store.history(profile: profile.id, event: def.name, since: since).map {
-                Record(event: event, at: $0.at, fields: ValueEncoding.fields(fromData: $0.data, def))
+                Record(event: event, at: $0.at, fields: ValueEncoding.fields(fromBlob: $0.data, def))
             }
         }
 

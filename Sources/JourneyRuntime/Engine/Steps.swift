@@ -4,7 +4,7 @@ extension Engine {
     /// The event as a record of `bundle`'s schema (nil when that schema has no such event).
     func record(_ e: InboxItem, in b: JourneyBundle) -> Record? {
         guard let idx = b.schema.eventIndex(e.event) else { return nil }
-        return Record(event: idx, at: e.at, fields: ValueEncoding.fields(fromData: e.data, b.schema.events[idx]))
+        return Record(event: idx, at: e.at, fields: ValueEncoding.fields(fromBlob: e.data, b.schema.events[idx]))
     }
 
     /// A profile's values for the length of one step.

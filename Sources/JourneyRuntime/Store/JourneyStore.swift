@@ -6,7 +6,8 @@ public struct InboxItem: Sendable {
     public var profile: String
     public var event: String
     public var at: Int64
-    public var data: String
+    /// The event's fields, as `ValueEncoding.eventBlob` wrote them.
+    public var data: [UInt8]
 }
 
 /// A stored journey instance: everything needed to resume it.
@@ -57,11 +58,11 @@ public protocol JourneyStore: AnyObject {
     func scanProfiles(timezone: String?, attributes: [Int], filter: (_ id: () -> String, _ values: [Value]) throws -> Bool) throws -> [String]
 
     /// Stores an event in the profile's history; `seq` orders events of one instant.
-    func recordEvent(profile: String, event: String, at: Int64, seq: Int64, data: String) throws
-    func history(profile: String, event: String, since: Int64?) throws -> [(at: Int64, data: String)]
+    func recordEvent(profile: String, event: String, at: Int64, seq: Int64, data: [UInt8]) throws
+    func history(profile: String, event: String, since: Int64?) throws -> [(at: Int64, data: [UInt8])]
     func historyCount(profile: String, event: String, since: Int64?) throws -> Int
 
-    func enqueue(profile: String, event: String, at: Int64, data: String) throws
+    func enqueue(profile: String, event: String, at: Int64, data: [UInt8]) throws
     func nextInbox(until: Int64?) throws -> InboxItem?
     /// The first `limit` inbox events due by `until`, in processing order.
     func inbox(until: Int64?, limit: Int) throws -> [InboxItem]

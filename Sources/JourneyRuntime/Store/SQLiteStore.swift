@@ -187,17 +187,17 @@ public final class SQLiteStore: JourneyStore {
 
     // MARK: - History and inbox
 
-    public func recordEvent(profile: String, event: String, at: Int64, seq: Int64, data: String) throws {
+    public func recordEvent(profile: String, event: String, at: Int64, seq: Int64, data: [UInt8]) throws {
         let s = try statement("INSERT OR REPLACE INTO events(profile, event, at, seq, data) VALUES (?, ?, ?, ?, ?)")
         s.bind(1, profile); s.bind(2, event); s.bind(3, at); s.bind(4, seq); s.bind(5, data)
         try s.run()
     }
 
-    public func history(profile: String, event: String, since: Int64?) throws -> [(at: Int64, data: String)] {
+    public func history(profile: String, event: String, since: Int64?) throws -> [(at: Int64, data: [UInt8])] {
         let s = try statement("SELECT at, data FROM events WHERE profile = ? AND event = ? AND at >= ? ORDER BY at, seq")
         s.bind(1, profile); s.bind(2, event); s.bind(3, since ?? Int64.min)
-        var out: [(Int64, String)] = []
-        while try s.step() { out.append((s.int64(0), s.text(1))) }
+        var out: [(Int64, [UInt8])] = []
+        while try s.step() { out.append((s.int64(0), s.blob(1))) }
         s.reset()
         return out
     }
@@ -209,7 +209,7 @@ public final class SQLiteStore: JourneyStore {
         return try s.step() ? s.int(0) : 0
     }
 
-    public func enqueue(profile: String, event: String, at: Int64, data: String) throws {
+    public func enqueue(profile: String, event: String, at: Int64, data: [UInt8]) throws {
         let s = try statement("INSERT INTO inbox(profile, event, at, data) VALUES (?, ?, ?, ?)")
         s.bind(1, profile); s.bind(2, event); s.bind(3, at); s.bind(4, data)
         try s.run()
@@ -220,14 +220,14 @@ public final class SQLiteStore: JourneyStore {
         defer { s.reset() }
         s.bind(1, until ?? Int64.max)
         guard try s.step() else { return nil }
-        return InboxItem(seq: s.int64(0), profile: s.text(1), event: s.text(2), at: s.int64(3), data: s.text(4))
+        return InboxItem(seq: s.int64(0), profile: s.text(1), event: s.text(2), at: s.int64(3), data: s.blob(4))
     }
 
     public func inbox(until: Int64?, limit: Int) throws -> [InboxItem] {
         let s = try statement("SELECT seq, profile, event, at, data FROM inbox WHERE at <= ? ORDER BY at, seq LIMIT ?")
         s.bind(1, until ?? Int64.max); s.bind(2, limit)
         var out: [InboxItem] = []
-        while try s.step() { out.append(InboxItem(seq: s.int64(0), profile: s.text(1), event: s.text(2), at: s.int64(3), data: s.text(4))) }
+        while try s.step() { out.append(InboxItem(seq: s.int64(0), profile: s.text(1), event: s.text(2), at: s.int64(3), data: s.blob(4))) }
         s.reset()
         return out
     }
@@ -404,8 +404,8 @@ enum StoreSchema {
     CREATE TABLE IF NOT EXISTS bundles(seq INTEGER PRIMARY KEY AUTOINCREMENT, hash TEXT NOT NULL UNIQUE, bytes BLOB NOT NULL, deployed_at INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS profiles(id TEXT PRIMARY KEY) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS profile_columns(name TEXT PRIMARY KEY, type TEXT NOT NULL);
-    CREATE TABLE IF NOT EXISTS events(profile TEXT NOT NULL, event TEXT NOT NULL, at INTEGER NOT NULL, seq INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY(profile, event, at, seq)) WITHOUT ROWID;
-    CREATE TABLE IF NOT EXISTS inbox(seq INTEGER PRIMARY KEY, profile TEXT NOT NULL, event TEXT NOT NULL, at INTEGER NOT NULL, data TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS events(profile TEXT NOT NULL, event TEXT NOT NULL, at INTEGER NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY(profile, event, at, seq)) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS inbox(seq INTEGER PRIMARY KEY, profile TEXT NOT NULL, event TEXT NOT NULL, at INTEGER NOT NULL, data BLOB NOT NULL);
     CREATE INDEX IF NOT EXISTS inbox_by_time ON inbox(at, seq);
     CREATE TABLE IF NOT EXISTS instances(id INTEGER PRIMARY KEY, journey TEXT NOT NULL, profile TEXT NOT NULL, bundle TEXT NOT NULL, pc INTEGER NOT NULL, locals BLOB NOT NULL, sends INTEGER NOT NULL, status TEXT NOT NULL, entered_at INTEGER NOT NULL, ended_at INTEGER);
     CREATE INDEX IF NOT EXISTS instances_by_profile ON instances(profile, status);

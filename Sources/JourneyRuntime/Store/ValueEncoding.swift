@@ -18,29 +18,38 @@ public enum ValueEncoding {
         }
     }
 
-    /// An event's fields as a JSON object, by name.
-    public static func eventData(_ fields: [Value], _ def: EventDef) -> String {
-        var out = "{"
-        out.reserveCapacity(16 + fields.count * 24)
-        for (i, (f, v)) in zip(def.fields, fields).enumerated() {
-            if i > 0 { out += "," }
-            out += "\""
-            out += f.name // declared names are identifiers: nothing to escape
-            out += "\":"
-            out += json(v)
+    /// An event's fields, each with its name, in the binary form: a newer schema reads old
+    /// events by field name (fields it added are none; numbers take the declared type).
+    public static func eventBlob(_ fields: [Value], _ def: EventDef) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(8 + fields.count * 24)
+        put(Int64(fields.count), &out)
+        for (f, v) in zip(def.fields, fields) {
+            let name = Array(f.name.utf8)
+            out.append(UInt8(truncatingIfNeeded: min(name.count, 255)))
+            out.append(contentsOf: name.prefix(255))
+            encode(v, &out)
         }
-        return out + "}"
+        return out
     }
 
-    /// Decodes stored event data against the (possibly newer) event definition; fields it does
-    /// not have are none.
-    public static func fields(fromData data: String, _ def: EventDef) -> [Value] {
-        guard let obj = try? JSON.parse(data) else { return def.fields.map { _ in .none } }
-        return def.fields.map { f in
-            guard let j = obj[f.name] else { return .none }
-            if case .success(let v) = ValueCoder.decode(j, as: f.type) { return v }
-            return .none
+    public static func fields(fromBlob b: [UInt8], _ def: EventDef) -> [Value] {
+        var out = [Value](repeating: .none, count: def.fields.count)
+        var at = 0
+        guard let n = take(b, &at), n >= 0, n < 65536 else { return out }
+        for _ in 0..<n {
+            guard at < b.count else { break }
+            let len = Int(b[at])
+            at += 1
+            guard at + len <= b.count else { break }
+            let name = b[at..<(at + len)]
+            at += len
+            guard let v = decode(b, &at, depth: 0) else { break }
+            if let i = def.fields.firstIndex(where: { $0.name.utf8.elementsEqual(name) }) {
+                out[i] = Coerce.value(v, to: def.fields[i].type)
+            }
         }
+        return out
     }
 
     // MARK: - Binary (instance locals)
