@@ -97,7 +97,7 @@ extension Engine {
     }
 
     /// The current profile columns a predicate reads (all of them when it also reads history or
-    /// the time zone, which need the whole profile).
+    /// `today`, which need the whole profile and its time zone).
     func attributesRead(_ f: Function, _ map: [Int?]) -> [Int] {
         var out = Set<Int>()
         var pc = 0
@@ -106,7 +106,6 @@ extension Engine {
             if op == .history || op == .today { return Array(0..<(current?.schema.attributes.count ?? 0)) }
             pc += op.info.size
         }
-        if let tz = current?.schema.timezoneAttribute { out.insert(tz) }
         return out.sorted()
     }
 
