@@ -29,6 +29,8 @@ public final class Engine {
     /// Inbox events read ahead (last is next), and whether the inbox had no more.
     var inboxAhead: [InboxItem] = []
     var inboxDrained = false
+    var timersAhead: [(id: Int64, due: Int64, instance: Int64)] = []
+    var timersDrained = false
     /// Steps per transaction: a crash rolls back whole steps only.
     public var batchSize = 16_384
 
@@ -175,6 +177,18 @@ public final class Engine {
         }
     }
 
+    /// Adds a timer, keeping the read-ahead in order: one due before the last timer read ahead
+    /// (or with none read ahead but more in the store) makes the next look read again.
+    func addTimer(due: Int64, instance: Int64) throws {
+        try store.addTimer(due: due, instance: instance)
+        if let lastRead = timersAhead.first, due <= lastRead.due {
+            timersAhead = []
+            timersDrained = false
+        } else if timersAhead.isEmpty {
+            timersDrained = false
+        }
+    }
+
     /// Audience journeys start at their daily time in each time zone from `from` on.
     func scheduleAudience(from: Int64) throws {
         guard let b = current else { return }
@@ -202,7 +216,13 @@ public final class Engine {
             inboxDrained = inboxAhead.count < 512
         }
         if let e = inboxAhead.last { consider(.event(e)) }
-        if let t = try store.nextTimer(until: until) { consider(.timer(id: t.id, due: t.due, instance: t.instance)) }
+        // Timers are read ahead too; a timer added before the last one read clears the read-ahead
+        // (`addTimer`), and one cancelled meanwhile is skipped when its turn comes.
+        if timersAhead.isEmpty, !timersDrained {
+            timersAhead = try store.timers(until: until, limit: 512).reversed()
+            timersDrained = timersAhead.count < 512
+        }
+        if let t = timersAhead.last { consider(.timer(id: t.id, due: t.due, instance: t.instance)) }
         let limit = [until, audienceUntil].compactMap { $0 }.min()
         if current?.journeys.contains(where: { if case .daily = $0.trigger { true } else { false } }) == true,
            let a = try store.audienceSchedule().first, a.nextAt <= (limit ?? Int64.max) {
@@ -226,6 +246,8 @@ public final class Engine {
         var done = false
         inboxAhead = []
         inboxDrained = false
+        timersAhead = []
+        timersDrained = false
         while !done {
             try store.begin()
             do {
@@ -241,6 +263,7 @@ public final class Engine {
             } catch {
                 store.rollback()
                 inboxAhead = []
+                timersAhead = []
                 throw error
             }
         }
@@ -262,7 +285,9 @@ public final class Engine {
             try handleEvent(e, &stats)
             stats.events += 1
         case .timer(let id, _, let instance):
-            try store.removeTimer(id)
+            timersAhead.removeLast()
+            if timersAhead.isEmpty { timersDrained = false }
+            guard try store.removeTimer(id) else { return }
             try handleTimer(instance, &stats)
             stats.timers += 1
         case .audience(let journey, let tz, let at):

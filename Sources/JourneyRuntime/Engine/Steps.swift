@@ -190,11 +190,11 @@ extension Engine {
         stats.messages += host.messages
         switch suspension {
         case .wait(let until):
-            try store.addTimer(due: until, instance: inst.id)
+            try addTimer(due: until, instance: inst.id)
             try store.updateInstance(inst, endedAt: nil)
         case .waitFor(let event, let deadline):
             try store.addWait(instance: inst.id, profile: inst.profile, event: b.schema.events[event].name)
-            try store.addTimer(due: deadline, instance: inst.id)
+            try addTimer(due: deadline, instance: inst.id)
             try store.updateInstance(inst, endedAt: nil)
         case .ended(let outcome):
             inst.status = outcome.rawValue

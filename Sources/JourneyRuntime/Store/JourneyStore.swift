@@ -76,7 +76,11 @@ public protocol JourneyStore: AnyObject {
 
     func addTimer(due: Int64, instance: Int64) throws
     func nextTimer(until: Int64?) throws -> (id: Int64, due: Int64, instance: Int64)?
-    func removeTimer(_ id: Int64) throws
+    /// The first `limit` timers due by `until`, in firing order.
+    func timers(until: Int64?, limit: Int) throws -> [(id: Int64, due: Int64, instance: Int64)]
+    /// Deletes a timer; false when it was gone already (cancelled or replaced).
+    @discardableResult
+    func removeTimer(_ id: Int64) throws -> Bool
     func removeTimers(instance: Int64) throws
     func addWait(instance: Int64, profile: String, event: String) throws
     func waiters(profile: String, event: String) throws -> [Int64]

@@ -295,10 +295,21 @@ public final class SQLiteStore: JourneyStore {
         return try s.step() ? (s.int64(0), s.int64(1), s.int64(2)) : nil
     }
 
-    public func removeTimer(_ id: Int64) throws {
+    public func timers(until: Int64?, limit: Int) throws -> [(id: Int64, due: Int64, instance: Int64)] {
+        let s = try statement("SELECT id, due, instance FROM timers WHERE due <= ? ORDER BY due, id LIMIT ?")
+        s.bind(1, until ?? Int64.max); s.bind(2, limit)
+        var out: [(Int64, Int64, Int64)] = []
+        while try s.step() { out.append((s.int64(0), s.int64(1), s.int64(2))) }
+        s.reset()
+        return out
+    }
+
+    @discardableResult
+    public func removeTimer(_ id: Int64) throws -> Bool {
         let s = try statement("DELETE FROM timers WHERE id = ?")
         s.bind(1, id)
         try s.run()
+        return db.changes > 0
     }
 
     public func removeTimers(instance: Int64) throws {
