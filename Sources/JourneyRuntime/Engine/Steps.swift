@@ -207,6 +207,6 @@ extension Engine {
             try store.removeTimers(instance: inst.id)
             try store.removeWaits(instance: inst.id)
         }
-        try store.updateInstance(inst, endedAt: now)
+        try store.endInstance(inst.id, status: inst.status, sends: inst.sends, at: now)
     }
 }

@@ -71,6 +71,8 @@ public protocol JourneyStore: AnyObject {
     func createInstance(journey: String, profile: String, bundle: String, locals: [Value], at: Int64) throws -> Int64
     func loadInstance(_ id: Int64) throws -> InstanceRow?
     func updateInstance(_ row: InstanceRow, endedAt: Int64?) throws
+    /// Records how an instance ended (its pc and locals are no longer needed).
+    func endInstance(_ id: Int64, status: String, sends: Int, at: Int64) throws
     func activeInstances(profile: String) throws -> [InstanceRow]
     func entryStats(journey: String, profile: String) throws -> (active: Int, total: Int, lastEntered: Int64?)
 

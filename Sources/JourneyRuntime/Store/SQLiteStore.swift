@@ -265,6 +265,12 @@ public final class SQLiteStore: JourneyStore {
         try s.run()
     }
 
+    public func endInstance(_ id: Int64, status: String, sends: Int, at: Int64) throws {
+        let s = try statement("UPDATE instances SET status = ?, sends = ?, ended_at = ? WHERE id = ?")
+        s.bind(1, status); s.bind(2, sends); s.bind(3, at); s.bind(4, id)
+        try s.run()
+    }
+
     public func activeInstances(profile: String) throws -> [InstanceRow] {
         let s = try statement("SELECT id, journey, profile, bundle, pc, locals, sends, status, entered_at FROM instances WHERE profile = ? AND status = 'active' ORDER BY id")
         s.bind(1, profile)
@@ -419,7 +425,7 @@ enum StoreSchema {
     CREATE TABLE IF NOT EXISTS inbox(seq INTEGER PRIMARY KEY, profile TEXT NOT NULL, event TEXT NOT NULL, at INTEGER NOT NULL, data BLOB NOT NULL);
     CREATE INDEX IF NOT EXISTS inbox_by_time ON inbox(at, seq);
     CREATE TABLE IF NOT EXISTS instances(id INTEGER PRIMARY KEY, journey TEXT NOT NULL, profile TEXT NOT NULL, bundle TEXT NOT NULL, pc INTEGER NOT NULL, locals BLOB NOT NULL, sends INTEGER NOT NULL, status TEXT NOT NULL, entered_at INTEGER NOT NULL, ended_at INTEGER);
-    CREATE INDEX IF NOT EXISTS instances_by_profile ON instances(profile, status);
+    CREATE INDEX IF NOT EXISTS instances_active ON instances(profile) WHERE status = 'active';
     CREATE INDEX IF NOT EXISTS instances_by_journey ON instances(journey, profile);
     CREATE TABLE IF NOT EXISTS timers(id INTEGER PRIMARY KEY, due INTEGER NOT NULL, instance INTEGER NOT NULL);
     CREATE INDEX IF NOT EXISTS timers_by_due ON timers(due, id);
@@ -427,7 +433,7 @@ enum StoreSchema {
     CREATE TABLE IF NOT EXISTS waits(instance INTEGER PRIMARY KEY, profile TEXT NOT NULL, event TEXT NOT NULL);
     CREATE INDEX IF NOT EXISTS waits_by_event ON waits(profile, event);
     CREATE TABLE IF NOT EXISTS outbox(seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, at INTEGER NOT NULL, profile TEXT NOT NULL, journey TEXT NOT NULL, channel TEXT, status TEXT NOT NULL, content TEXT);
-    CREATE INDEX IF NOT EXISTS outbox_by_profile ON outbox(profile, status, at);
+    CREATE INDEX IF NOT EXISTS outbox_sent ON outbox(profile, at) WHERE status = 'sent';
     CREATE TABLE IF NOT EXISTS rejects(id INTEGER PRIMARY KEY, source TEXT NOT NULL, line INTEGER NOT NULL, reason TEXT NOT NULL, raw TEXT NOT NULL, at INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS audience(journey TEXT NOT NULL, tz TEXT NOT NULL, next_at INTEGER NOT NULL, PRIMARY KEY(journey, tz));
     """
