@@ -91,7 +91,10 @@ extension JourneyChecker {
             report(SemanticCode.invalidOperands, node.span, "'-' cannot negate \(describe(v))", label: "not a number")
             return .error
         case .binary(let op, let l, let r): return binary(e, op, l, r, scope)
-        case .history(let q): return history(q, span: node.span, scope)
+        case .history(let q):
+            let t = history(q, span: node.span, scope)
+            if t.isOptional, !scope.narrowed.isEmpty, let key = pathKey(e), scope.narrowed.contains(key) { return t.unwrapped }
+            return t
         }
     }
 
@@ -169,8 +172,8 @@ extension JourneyChecker {
                 let other = a == .noneLiteral ? b : a
                 let otherExpr = a == .noneLiteral ? r : l
                 if !other.isOptional {
-                    report(SemanticCode.typeMismatch, exprs.span(otherExpr), "`\(tree.source.slice(exprs.span(otherExpr)))` is \(other), which is never none", label: "not optional",
-                           hint: "Only optional values (T?) can be none.")
+                    report(SemanticCode.neverNone, exprs.span(otherExpr), "`\(tree.source.slice(exprs.span(otherExpr)))` is \(other) here, which is never none", label: "always there",
+                           hint: "Only optional values (T?) can be none; this test is always \(op == .equal ? "false" : "true").")
                 }
                 return .bool
             }
@@ -189,9 +192,9 @@ extension JourneyChecker {
             let a = check(l, scope), b = check(r, scope)
             if a == .error || b == .error { return a == .error ? b.settled : a.unwrapped }
             if !a.isOptional {
-                report(SemanticCode.typeMismatch, exprs.span(l), "`\(tree.source.slice(exprs.span(l)))` is \(a), which is never none, so '??' has no effect",
-                       label: "not optional", hint: "Remove '?? …'.")
-                return a
+                report(SemanticCode.neverNone, exprs.span(l), "`\(tree.source.slice(exprs.span(l)))` is \(a) here, which is never none, so '??' has no effect",
+                       label: "always there", hint: "Remove '?? …'.")
+                return JType.common(a, b) ?? a
             }
             guard let c = JType.common(a.unwrapped, b.unwrapped) else {
                 report(SemanticCode.typeMismatch, exprs.span(r), "the default must be \(describe(a.unwrapped)), but this is \(describe(b))", label: "expected \(a.unwrapped)")

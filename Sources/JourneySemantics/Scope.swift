@@ -35,6 +35,8 @@ extension JourneyChecker {
         case .name(let n): n
         case .member(let b, let f): pathKey(b).map { "\($0).\(f.name)" }
         case .paren(let inner): pathKey(inner)
+        // `last(E)` and `days_since(E)` are optional: the call, as written (spaces aside), is the path.
+        case .history: "call:" + tree.source.slice(exprs.span(e)).filter { !$0.isWhitespace }
         default: nil
         }
     }

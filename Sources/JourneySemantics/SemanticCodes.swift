@@ -43,7 +43,7 @@ public enum SemanticCode {
         "A wait or time window of zero or less", help: "Wait for a positive duration, e.g. 'wait 1h'.")
     public static let aliasInAudience = DiagnosticCode("J0404", "alias-in-audience-journey", .error,
         "A trigger alias in an audience journey, which has no triggering event", help: "Remove the alias; an 'on daily at' journey starts from the profile, not an event.")
-    public static let emptySplitBranch = DiagnosticCode("J0405", "empty-split-branch", .error,
+    public static let emptySplitBranch = DiagnosticCode("J0405", "empty-split-branch", .warning,
         "A split branch of 0%", help: "Give every branch a share above 0%, or remove it.")
     public static let invalidPolicy = DiagnosticCode("J0406", "invalid-policy", .error,
         "A policy rule that cannot work", help: "A cap needs at least one message over a positive window; quiet hours need two different times.")
@@ -60,6 +60,8 @@ public enum SemanticCode {
         "A journey without a goal", help: "Add 'goal EVENT' so conversions are counted and converted customers leave the journey.")
     public static let longSMS = DiagnosticCode("J0504", "long-sms", .warning,
         "An SMS longer than one segment", help: "Keep an SMS within 160 GSM-7 characters (70 with other characters), or it is sent and billed as several.")
+    public static let neverNone = DiagnosticCode("J0506", "never-none", .warning,
+        "A test for none, or a default, on a value that is never none", help: "Remove the test or the '?? default': the value is always there.")
     public static let exceedsCap = DiagnosticCode("J0505", "exceeds-cap", .warning,
         "A journey that can send more messages than the policy's cap allows in its window", help: "Space the sends out with waits, or remove one; the extra sends would be suppressed.")
 
@@ -68,6 +70,6 @@ public enum SemanticCode {
         unknownChannelKind, undeclaredChannel, unknownMessageField, missingProfile, duplicateField,
         typeMismatch, unnarrowedOptional, invalidOperands,
         splitNotWhole, unreachable, nonPositiveDuration, aliasInAudience, emptySplitBranch, invalidPolicy, invalidChannelBinding, splitPrecision,
-        unusedAlias, repeatedChannel, noGoal, longSMS, exceedsCap,
+        unusedAlias, repeatedChannel, noGoal, longSMS, exceedsCap, neverNone,
     ]
 }

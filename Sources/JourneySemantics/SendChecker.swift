@@ -57,7 +57,7 @@ extension JourneyChecker {
                 guard let ft = kind.fieldType(name) else {
                     let names = kind.fields.map(\.0)
                     let s = suggestion(for: name, among: names)
-                    report(SemanticCode.unknownMessageField, field.name.span, "a \(kind.name) message has no field '\(name)'" + (s.map { "; did you mean '\($0)'?" } ?? ""),
+                    report(SemanticCode.unknownMessageField, field.name.span, "\(["email", "in_app"].contains(kind.name) ? "an" : "a") \(kind.name) message has no field '\(name)'" + (s.map { "; did you mean '\($0)'?" } ?? ""),
                            label: "not a \(kind.name) field", hint: "\(kind.name) messages have: \(names.joined(separator: ", ")).")
                     checkValue(field.value, want: nil, scope)
                     continue

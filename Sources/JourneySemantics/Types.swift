@@ -107,6 +107,8 @@ public indirect enum JType: Sendable, Hashable, CustomStringConvertible {
             if let ra = a.numericRank, let rb = b.numericRank { return (ra >= rb ? a : b).settled }
             return a == b ? a.settled : nil
         }
+        if a.isLiteral, let ra = a.numericRank, let rb = b.numericRank { return ra > rb ? a.settled : b }
+        if b.isLiteral, let ra = a.numericRank, let rb = b.numericRank { return rb > ra ? b.settled : a }
         if a.isLiteral { return a.isAssignable(to: b) ? b : nil }
         if b.isLiteral { return b.isAssignable(to: a) ? a : nil }
         if a.isAssignable(to: b) { return b }

@@ -25,6 +25,10 @@ private struct Printer {
     var trailing: [Int: String] = [:]
     var current = ""
     var currentTrailing: String?
+    /// Lines that hold only a comment.
+    var commentLines: Set<Int> = []
+    /// The source line of the last item or comment printed.
+    var lastLine = -1
     var depth = 0
     var nextComment = 0
 
@@ -66,20 +70,31 @@ private struct Printer {
             let c = tree.comments[nextComment]
             let text = source.slice(c.span).trimmingTrailingSpaces()
             nextComment += 1
-            if c.ownLine || lines.isEmpty {
+            // A trailing comment goes after its line's code, unless that line is a comment or
+            // already has one: then it keeps a line of its own (two comments never merge).
+            if !c.ownLine, !current.isEmpty, currentTrailing == nil {
+                currentTrailing = text
+            } else if !c.ownLine, current.isEmpty, let last = lines.indices.last, trailing[last] == nil, !commentLines.contains(last), !lines[last].isEmpty {
+                trailing[last] = text
+            } else {
                 endLine()
-                if !atBlockStart, blankLineBefore(c.span.start) { lines.append("") }
+                if c.ownLine, !atBlockStart, lines.last != "", blankLineBefore(c.span.start), startsLaterLine(c.span.start) { lines.append("") }
                 put(text)
                 endLine()
-            } else if !current.isEmpty {
-                currentTrailing = currentTrailing.map { $0 + " " + text } ?? text
-            } else {
-                trailing[lines.count - 1] = trailing[lines.count - 1].map { $0 + " " + text } ?? text
+                commentLines.insert(lines.count - 1)
             }
+            lastLine = source.lineIndex(of: c.span.start)
         }
-        if item, offset < source.bytes.count, !atBlockStart, current.isEmpty, lines.last != "", blankLineBefore(offset) {
+        if item, offset < source.bytes.count, !atBlockStart, current.isEmpty, lines.last != "", blankLineBefore(offset), startsLaterLine(offset) {
             lines.append("")
         }
+        if item, offset < source.bytes.count { lastLine = source.lineIndex(of: offset) }
+    }
+
+    /// True when `offset` is on a later source line than the last thing printed, so a blank
+    /// line above it in the source separated the two (not so for fields of a one-line block).
+    func startsLaterLine(_ offset: Int) -> Bool {
+        source.lineIndex(of: offset) > lastLine + 1
     }
 
     mutating func finish() -> String {

@@ -262,7 +262,10 @@ public struct Parser {
                     throw fail("expected 'cap' or 'quiet hours' in a policy, found \(found)", label: "not a policy rule",
                                hint: "A policy holds 'cap N messages per DURATION' and 'quiet hours HH:MM to HH:MM'.")
                 }
-                try expectLineEnd(after: "the policy rule")
+                if !accept(.comma), kind != .newline, kind != .rBrace, kind != .eof {
+                    throw fail("expected ',' or a new line after the policy rule, found \(found)", label: "unexpected here",
+                               hint: "Separate policy rules with commas or new lines.")
+                }
             } catch {
                 synchronizeStatement()
             }
@@ -676,7 +679,9 @@ public struct Parser {
         // Lex into reused storage, then swap it in for the file's tokens while parsing.
         var sub: [Token] = []
         swap(&sub, &scratchTokens)
-        Lexer.lex(file, range: inner, into: &sub, diagnostics: &diagnostics)
+        var subDiagnostics: [Diagnostic] = []
+        Lexer.lex(file, range: inner, into: &sub, diagnostics: &subDiagnostics)
+        for d in subDiagnostics where reportedStarts.insert(d.span.start).inserted { diagnostics.append(d) }
         if sub.count == 1 {
             swap(&sub, &scratchTokens)
             diagnostics.append(Diagnostic(SyntaxCode.emptyInterpolation, file: file.path, span: braces,

@@ -29,8 +29,9 @@ enum ProjectFiles {
                 out.append(path)
             }
         }
+        // One file named twice (`.` and `./x.journey`, or a relative and an absolute path) is one file.
         var seen = Set<String>()
-        return out.filter { seen.insert($0).inserted }
+        return out.filter { seen.insert(URL(fileURLWithPath: $0).standardizedFileURL.resolvingSymlinksInPath().path).inserted }
     }
 
     static func read(_ path: String) throws -> SourceFile {

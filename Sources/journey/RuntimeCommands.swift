@@ -82,7 +82,10 @@ func loadEvents(_ path: String, schema: RuntimeSchema) throws -> ([(line: Int, e
     return (events, errors)
 }
 
-func openEngine(_ db: String) throws -> Engine {
+func openEngine(_ db: String, create: Bool = false) throws -> Engine {
+    if !create, db != ":memory:", !FileManager.default.fileExists(atPath: db) {
+        throw UsageError(description: "\(db): no such database; create it with 'journey deploy --db \(db) BUNDLE'")
+    }
     do {
         return try Engine(store: try SQLiteStore(path: db))
     } catch {
@@ -109,7 +112,7 @@ struct Simulate: ParsableCommand {
         let untilAt = try until.map { try parseInstant($0, "--until") }
         let bundle = try compileProject(paths)
         if let db { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: db + suffix) } }
-        let engine = try openEngine(db ?? ":memory:")
+        let engine = try openEngine(db ?? ":memory:", create: true)
         try engine.deploy(bundle.encode(), at: 0)
         let (rows, badProfiles) = try loadProfiles(profiles, schema: bundle.schema)
         try engine.importProfiles(rows)
@@ -127,6 +130,8 @@ struct Simulate: ParsableCommand {
         if let from = startAt ?? first {
             let audienceUntil = untilAt == nil ? from + 86400 - 1 : nil
             try engine.run(until: untilAt, audienceUntil: audienceUntil, start: from)
+        } else {
+            printError("note: no events and no --start: nothing to simulate (give --start to run audience journeys)")
         }
         write(timeline(try engine.store.outbox(afterSeq: 0), format))
         if rejected > 0 { throw ExitCode(1) }
@@ -140,7 +145,7 @@ struct Deploy: ParsableCommand {
 
     func run() throws {
         let (_, bytes) = try loadBundle(bundle)
-        let engine = try openEngine(db)
+        let engine = try openEngine(db, create: true)
         let (hash, fresh) = try engine.deploy(bytes, at: wallClock())
         write("deployed \(bundle) as \(hash)\(fresh ? "" : " (already stored; now current)")\n")
     }

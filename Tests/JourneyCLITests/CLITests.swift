@@ -127,6 +127,13 @@ final class CheckCommandTests: XCTestCase {
         XCTAssertEqual(r.out.split(separator: "\n").count, 1)
     }
 
+    func testAFileNamedTwiceIsOneFile() throws {
+        let d = try project()
+        try "journey w {\n  on cart_abandoned as cart\n  goal order_placed\n  push \"{cart.cart_id}\"\n}\n".write(to: d.appendingPathComponent("bad.journey"), atomically: true, encoding: .utf8)
+        let r = try journey(["check", ".", "bad.journey", d.appendingPathComponent("bad.journey").path], cwd: d)
+        XCTAssertEqual(r.code, 0, r.out)
+    }
+
     func testWarningsAloneExitZero() throws {
         let d = try project()
         try "journey w {\n  on cart_abandoned as cart\n  push \"{cart.cart_id}\"\n}\n".write(to: d.appendingPathComponent("bad.journey"), atomically: true, encoding: .utf8)

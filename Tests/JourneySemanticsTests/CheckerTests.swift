@@ -32,8 +32,19 @@ final class CheckerTests: XCTestCase {
         XCTAssertEqual(codes("email \"{profile.favorite_brand ?? \"our shop\"}\""), [])
         XCTAssertEqual(codes("if cart.total * 0.9 > 100 and cart.total - 5 > 10 { wait 1h }"), [])
         XCTAssertEqual(codes("if cart.total + profile.orders_count > 3 { wait 1h }"), ["J0303"])
-        XCTAssertEqual(codes("if profile.first_name ?? \"x\" == \"y\" { wait 1h }"), ["J0301"])
+        XCTAssertEqual(codes("if profile.first_name ?? \"x\" == \"y\" { wait 1h }"), ["J0506"])
         XCTAssertEqual(codes("if (last(product_viewed).category ?? \"shoes\") == \"shoes\" { wait 1h }"), [])
+    }
+
+    func testOptionalHistoryCallsNarrow() {
+        XCTAssertEqual(codes("if days_since(order_placed) != none { if days_since(order_placed) > 3 { exit } }"), [])
+        XCTAssertEqual(codes("if last(order_placed) != none { push \"{last(order_placed).total}\" }"), [])
+        XCTAssertEqual(codes("if days_since(order_placed) > 3 { exit }"), ["J0302"])
+    }
+
+    func testIntAgainstDecimalLiteral() {
+        XCTAssertEqual(codes("if profile.orders_count < 2.5 and count(order_placed) > 1.5 and 1.5 == profile.orders_count { exit }"), [])
+        XCTAssertEqual(codes("if profile.orders_count < profile.lifetime_value { exit }"), ["J0301"])
     }
 
     func testWaitForAliasIsScopedToItsBlock() {

@@ -31,6 +31,13 @@ final class ParserTests: XCTestCase {
         XCTAssertEqual(grouped("(a or b) and c"), "((a or b) and c)")
     }
 
+    func testPolicyRulesByCommaOrNewline() {
+        let tree = parse("policy { cap 3 messages per 24h, quiet hours 22:00 to 08:00 }\n")
+        XCTAssertEqual(tree.diagnostics.map(\.message), [])
+        guard case .policy(let rules)? = tree.decls.first?.kind else { return XCTFail("no policy") }
+        XCTAssertEqual(rules.count, 2)
+    }
+
     func testChainedComparisonIsAnError() {
         XCTAssertEqual(parse("journey j {\n on e\n when a < b < c\n}\n").diagnostics.map(\.code.id), ["J0104"])
     }

@@ -67,10 +67,17 @@ extension Engine {
             try engine.store.historyCount(profile: profile.id, event: bundle.schema.events[event].name, since: since)
         }
 
-        /// FNV-1a of (profile id, journey name, split position), in basis points.
+        /// FNV-1a of (profile id, journey name, split position), mixed by MurmurHash3's finalizer
+        /// so that similar ids (u1, u2, …) spread evenly, in basis points.
         func splitBucket(position: Int) -> Int {
             let key = Array(profile.id.utf8) + [0] + Array(journey.name.utf8) + [0] + Array(String(position).utf8)
-            return Int(fnv1a64(key) % 10_000)
+            var h = fnv1a64(key)
+            h ^= h >> 33
+            h = h &* 0xFF51_AFD7_ED55_8CCD
+            h ^= h >> 33
+            h = h &* 0xC4CE_B9FE_1A85_EC53
+            h ^= h >> 33
+            return Int(h % 10_000)
         }
 
         func nextLocalTime(minutes: Int) -> Int64 {

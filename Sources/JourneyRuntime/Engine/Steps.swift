@@ -123,7 +123,8 @@ extension Engine {
         case .whileActive: if stats0.active > 0 { return }
         case .never: if stats0.total > 0 { return }
         case .always: break
-        case .after(let d): if let last = stats0.lastEntered, now - last < d { return }
+        // "within D" is inclusive, as for `wait for … within`: an entry exactly D later is refused.
+        case .after(let d): if let last = stats0.lastEntered, now - last <= d { return }
         }
         probe.id = try store.createInstance(journey: j.name, profile: profile.id, bundle: hash, locals: locals, at: now)
         try resume(&probe, j, b, profile, &stats, holdsNothing: true)
