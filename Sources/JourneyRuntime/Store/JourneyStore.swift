@@ -51,7 +51,6 @@ public protocol JourneyStore: AnyObject {
     func loadProfile(_ id: String) throws -> [Value]?
     func profileExists(_ id: String) throws -> Bool
     func saveProfile(_ id: String, _ values: [Value]) throws
-    func profileIDs(timezone: String?) throws -> [String]
     func profileTimezones() throws -> [String?]
     /// Scans every profile of a time zone group (nil: none set or UTC), reading only the listed
     /// attributes (the others are none), and returns the ids of those `filter` keeps.
@@ -77,7 +76,6 @@ public protocol JourneyStore: AnyObject {
     func entryStats(journey: String, profile: String) throws -> (active: Int, total: Int, lastEntered: Int64?)
 
     func addTimer(due: Int64, instance: Int64) throws
-    func nextTimer(until: Int64?) throws -> (id: Int64, due: Int64, instance: Int64)?
     /// The first `limit` timers due by `until`, in firing order.
     func timers(until: Int64?, limit: Int) throws -> [(id: Int64, due: Int64, instance: Int64)]
     /// Deletes a timer; false when it was gone already (cancelled or replaced).

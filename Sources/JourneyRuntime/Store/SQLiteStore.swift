@@ -139,24 +139,6 @@ public final class SQLiteStore: JourneyStore {
         try s.run()
     }
 
-    public func profileIDs(timezone: String?) throws -> [String] {
-        let s: Statement
-        if let col = timezoneColumn {
-            if let tz = timezone {
-                s = try statement(dynamic: "SELECT id FROM profiles WHERE \(col) = ? ORDER BY id")
-                s.bind(1, tz)
-            } else {
-                s = try statement(dynamic: "SELECT id FROM profiles WHERE \(col) IS NULL OR \(col) = '' ORDER BY id")
-            }
-        } else {
-            s = try statement("SELECT id FROM profiles ORDER BY id")
-        }
-        var out: [String] = []
-        while try s.step() { out.append(s.text(0)) }
-        s.reset()
-        return out
-    }
-
     public func scanProfiles(timezone: String?, attributes: [Int], filter: (_ id: () -> String, _ values: [Value]) throws -> Bool) throws -> [String] {
         let cols = attributes.map { ", \"\(schema.attributes[$0].name)\"" }.joined()
         var sql = "SELECT id\(cols) FROM profiles"
@@ -292,13 +274,6 @@ public final class SQLiteStore: JourneyStore {
         let s = try statement("INSERT INTO timers(due, instance) VALUES (?, ?)")
         s.bind(1, due); s.bind(2, instance)
         try s.run()
-    }
-
-    public func nextTimer(until: Int64?) throws -> (id: Int64, due: Int64, instance: Int64)? {
-        let s = try statement("SELECT id, due, instance FROM timers WHERE due <= ? ORDER BY due, id LIMIT 1")
-        defer { s.reset() }
-        s.bind(1, until ?? Int64.max)
-        return try s.step() ? (s.int64(0), s.int64(1), s.int64(2)) : nil
     }
 
     public func timers(until: Int64?, limit: Int) throws -> [(id: Int64, due: Int64, instance: Int64)] {
