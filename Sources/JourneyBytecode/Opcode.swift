@@ -79,6 +79,13 @@ public struct OpcodeInfo: Sendable {
 extension Opcode {
     public var info: OpcodeInfo { Opcode.table[Int(rawValue)] }
 
+    /// Bytes taken by each instruction, by opcode: the VM's dispatch loop reads this rather than
+    /// copying the table row.
+    public static let sizes: [Int] = table.map(\.size)
+
+    @inline(__always)
+    public var size: Int { Opcode.sizes[Int(rawValue)] }
+
     static let table: [OpcodeInfo] = Opcode.allCases.map { op in
         switch op {
         case .constant: OpcodeInfo("constant", [.u16], pops: 0, pushes: 1)

@@ -10,6 +10,7 @@ public final class SQLiteStore: JourneyStore {
     private var loadProfileSQL = ""
     private var saveProfileSQL = ""
     private var timezoneColumn: String?
+    private var knownZones: Set<String> = []
 
     /// Opens (creating) the store at `path`; `:memory:` for the simulator and tests.
     public init(path: String) throws {
@@ -137,6 +138,13 @@ public final class SQLiteStore: JourneyStore {
         s.bind(1, id)
         for (i, v) in values.enumerated() { StoreSchema.bind(s, Int32(i + 2), v) }
         try s.run()
+        // Audience runs go by time zone: remember each zone once, rather than scan for them.
+        if let tz = schema.timezoneAttribute, tz < values.count, case .string(let zone) = values[tz], !zone.isEmpty, !knownZones.contains(zone) {
+            let z = try statement("INSERT OR IGNORE INTO profile_timezones(tz) VALUES (?)")
+            z.bind(1, zone)
+            try z.run()
+            knownZones.insert(zone)
+        }
     }
 
     public func scanProfiles(timezone: String?, attributes: [Int], filter: (_ id: () -> String, _ values: [Value]) throws -> Bool) throws -> [String] {
@@ -158,11 +166,12 @@ public final class SQLiteStore: JourneyStore {
         return kept
     }
 
+    /// The time zone groups: no zone (UTC), then every zone a profile has had.
     public func profileTimezones() throws -> [String?] {
-        guard let col = timezoneColumn else { return [nil] }
-        let s = try statement(dynamic: "SELECT DISTINCT NULLIF(\(col), '') FROM profiles ORDER BY 1")
-        var out: [String?] = []
-        while try s.step() { out.append(s.optionalText(0)) }
+        guard timezoneColumn != nil else { return [nil] }
+        let s = try statement("SELECT tz FROM profile_timezones ORDER BY tz")
+        var out: [String?] = [nil]
+        while try s.step() { out.append(s.text(0)) }
         s.reset()
         return out
     }
@@ -396,6 +405,7 @@ enum StoreSchema {
     CREATE TABLE IF NOT EXISTS bundles(seq INTEGER PRIMARY KEY AUTOINCREMENT, hash TEXT NOT NULL UNIQUE, bytes BLOB NOT NULL, deployed_at INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS profiles(id TEXT PRIMARY KEY) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS profile_columns(name TEXT PRIMARY KEY, type TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS profile_timezones(tz TEXT PRIMARY KEY);
     CREATE TABLE IF NOT EXISTS events(profile TEXT NOT NULL, event TEXT NOT NULL, at INTEGER NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY(profile, event, at, seq)) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS inbox(seq INTEGER PRIMARY KEY, profile TEXT NOT NULL, event TEXT NOT NULL, at INTEGER NOT NULL, data BLOB NOT NULL);
     CREATE INDEX IF NOT EXISTS inbox_by_time ON inbox(at, seq);

@@ -80,7 +80,7 @@ public enum VM {
             while pc < code.count {
                 guard let op = Opcode(rawValue: code[pc]) else { throw RuntimeFault(message: "bad opcode") }
                 let at = pc
-                pc += op.info.size
+                pc += op.size
                 switch op {
                 case .constant: stack.append(constants[readOperand(code, at + 1, .u16)])
                 case .pushNone: stack.append(.none)
