@@ -163,8 +163,7 @@ public enum SARIFRenderer {
                 "locations": [[
                     "physicalLocation": [
                         "artifactLocation": ["uri": relativeURI(d.file, base: baseDirectory), "uriBaseId": "%SRCROOT%"],
-                        "region": ["startLine": s.line, "startColumn": s.column, "endLine": e.line, "endColumn": max(e.column, e.line == s.line ? s.column + 1 : e.column),
-                                   "charOffset": d.span.start, "charLength": d.span.end - d.span.start],
+                        "region": ["startLine": s.line, "startColumn": s.column, "endLine": e.line, "endColumn": max(e.column, e.line == s.line ? s.column + 1 : e.column)],
                     ],
                 ]],
             ]
