@@ -31,6 +31,9 @@ public final class Engine {
     var inboxDrained = false
     var timersAhead: [(id: Int64, due: Int64, instance: Int64)] = []
     var timersDrained = false
+    /// The next audience run (outer nil: not read yet), and whether any journey has one.
+    var nextAudience: (journey: String, timezone: String, nextAt: Int64)??
+    var hasAudience = false
     /// Steps per transaction: a crash rolls back whole steps only.
     public var batchSize = 16_384
 
@@ -209,7 +212,8 @@ public final class Engine {
             guard let b = best else { best = i; return }
             if (i.at, i.rank) < (b.at, b.rank) { best = i }
         }
-        // Inbox events are read ahead in chunks: nothing adds to the inbox during a run.
+        // Inbox events are read ahead in chunks. The read-ahead is dropped at each transaction's
+        // start: between transactions another process may ingest (even events already due).
         if inboxAhead.isEmpty, !inboxDrained {
             inboxAhead = try store.inbox(until: until, limit: 512)
             inboxAhead.reverse()
@@ -224,9 +228,11 @@ public final class Engine {
         }
         if let t = timersAhead.last { consider(.timer(id: t.id, due: t.due, instance: t.instance)) }
         let limit = [until, audienceUntil].compactMap { $0 }.min()
-        if current?.journeys.contains(where: { if case .daily = $0.trigger { true } else { false } }) == true,
-           let a = try store.audienceSchedule().first, a.nextAt <= (limit ?? Int64.max) {
-            consider(.audience(journey: a.journey, timezone: a.timezone, at: a.nextAt))
+        if hasAudience {
+            if nextAudience == nil { nextAudience = try store.audienceSchedule().first.map { .some($0) } ?? .some(nil) }
+            if case .some(let a?) = nextAudience, a.nextAt <= (limit ?? Int64.max) {
+                consider(.audience(journey: a.journey, timezone: a.timezone, at: a.nextAt))
+            }
         }
         return best
     }
@@ -244,11 +250,13 @@ public final class Engine {
         try scheduleAudience(from: base)
         try store.commit()
         var done = false
-        inboxAhead = []
-        inboxDrained = false
-        timersAhead = []
-        timersDrained = false
+        hasAudience = current?.journeys.contains { if case .daily = $0.trigger { true } else { false } } ?? false
         while !done {
+            inboxAhead = []
+            inboxDrained = false
+            timersAhead = []
+            timersDrained = false
+            nextAudience = nil
             try store.begin()
             do {
                 var steps = 0
@@ -292,6 +300,7 @@ public final class Engine {
             stats.timers += 1
         case .audience(let journey, let tz, let at):
             try handleAudience(journey, tz, at, &stats)
+            nextAudience = nil
             stats.audienceRuns += 1
         }
     }
