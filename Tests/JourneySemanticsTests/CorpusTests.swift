@@ -49,6 +49,21 @@ final class CorpusTests: XCTestCase {
         XCTAssertEqual(result.diagnostics.map { "\($0.file): \($0.message)" }, [])
     }
 
+    /// The README's tour: its schema and journey check clean together.
+    func testReadmeTourChecksClean() throws {
+        let readme = try String(contentsOf: repoRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        /// The code block that starts with `opening`, up to its closing fence.
+        func block(_ opening: String) throws -> String {
+            let start = try XCTUnwrap(readme.range(of: "```\n" + opening))
+            let end = try XCTUnwrap(readme.range(of: "```", range: start.upperBound..<readme.endIndex))
+            return opening + readme[start.upperBound..<end.lowerBound]
+        }
+        let schema = try block("profile {")
+        let flow = try block("journey abandoned_cart")
+        let result = checkProject([("schema.journey", schema), ("abandoned_cart.journey", flow)])
+        XCTAssertEqual(result.diagnostics.map(\.message), [])
+    }
+
     func testCodesAreUniqueAndDocumented() {
         let all = SyntaxCode.all + SemanticCode.all
         XCTAssertEqual(Set(all.map(\.id)).count, all.count)
