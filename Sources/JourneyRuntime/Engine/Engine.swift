@@ -289,7 +289,7 @@ public final class Engine {
         case .event(let e):
             inboxAhead.removeLast()
             if inboxAhead.isEmpty { inboxDrained = false }
-            try store.removeInbox(e.seq)
+            try store.removeInbox(at: e.at, seq: e.seq)
             try handleEvent(e, &stats)
             stats.events += 1
         case .timer(let id, _, let instance):

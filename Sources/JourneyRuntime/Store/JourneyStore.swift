@@ -65,7 +65,7 @@ public protocol JourneyStore: AnyObject {
     func nextInbox(until: Int64?) throws -> InboxItem?
     /// The first `limit` inbox events due by `until`, in processing order.
     func inbox(until: Int64?, limit: Int) throws -> [InboxItem]
-    func removeInbox(_ seq: Int64) throws
+    func removeInbox(at: Int64, seq: Int64) throws
 
     func createInstance(journey: String, profile: String, bundle: String, locals: [Value], at: Int64) throws -> Int64
     func loadInstance(_ id: Int64) throws -> InstanceRow?

@@ -47,9 +47,24 @@ public final class SQLiteStore: JourneyStore {
 
     // MARK: - Transactions
 
-    public func begin() throws { try statement("BEGIN IMMEDIATE").run() }
-    public func commit() throws { try statement("COMMIT").run() }
-    public func rollback() { try? db.exec("ROLLBACK") }
+    public func begin() throws {
+        try statement("BEGIN IMMEDIATE").run()
+        lastSeq = nil // another process may have ingested since
+    }
+
+    public func commit() throws {
+        if seqDirty, let seq = lastSeq {
+            try setMeta("inbox_seq", String(seq))
+            seqDirty = false
+        }
+        try statement("COMMIT").run()
+    }
+
+    public func rollback() {
+        try? db.exec("ROLLBACK")
+        lastSeq = nil
+        seqDirty = false
+    }
 
     // MARK: - Bundles
 
@@ -200,9 +215,17 @@ public final class SQLiteStore: JourneyStore {
         return try s.step() ? s.int(0) : 0
     }
 
+    /// Arrival numbers: kept in memory during a transaction, saved in `meta` when it commits.
+    private var lastSeq: Int64?
+    private var seqDirty = false
+
     public func enqueue(profile: String, event: String, at: Int64, data: [UInt8]) throws {
-        let s = try statement("INSERT INTO inbox(profile, event, at, data) VALUES (?, ?, ?, ?)")
-        s.bind(1, profile); s.bind(2, event); s.bind(3, at); s.bind(4, data)
+        if lastSeq == nil { lastSeq = Int64(try meta("inbox_seq") ?? "0") ?? 0 }
+        let seq = (lastSeq ?? 0) + 1
+        lastSeq = seq
+        seqDirty = true
+        let s = try statement("INSERT INTO inbox(at, seq, profile, event, data) VALUES (?, ?, ?, ?, ?)")
+        s.bind(1, at); s.bind(2, seq); s.bind(3, profile); s.bind(4, event); s.bind(5, data)
         try s.run()
     }
 
@@ -223,9 +246,9 @@ public final class SQLiteStore: JourneyStore {
         return out
     }
 
-    public func removeInbox(_ seq: Int64) throws {
-        let s = try statement("DELETE FROM inbox WHERE seq = ?")
-        s.bind(1, seq)
+    public func removeInbox(at: Int64, seq: Int64) throws {
+        let s = try statement("DELETE FROM inbox WHERE at = ? AND seq = ?")
+        s.bind(1, at); s.bind(2, seq)
         try s.run()
     }
 
@@ -407,8 +430,7 @@ enum StoreSchema {
     CREATE TABLE IF NOT EXISTS profile_columns(name TEXT PRIMARY KEY, type TEXT NOT NULL);
     CREATE TABLE IF NOT EXISTS profile_timezones(tz TEXT PRIMARY KEY);
     CREATE TABLE IF NOT EXISTS events(profile TEXT NOT NULL, event TEXT NOT NULL, at INTEGER NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY(profile, event, at, seq)) WITHOUT ROWID;
-    CREATE TABLE IF NOT EXISTS inbox(seq INTEGER PRIMARY KEY, profile TEXT NOT NULL, event TEXT NOT NULL, at INTEGER NOT NULL, data BLOB NOT NULL);
-    CREATE INDEX IF NOT EXISTS inbox_by_time ON inbox(at, seq);
+    CREATE TABLE IF NOT EXISTS inbox(at INTEGER NOT NULL, seq INTEGER NOT NULL, profile TEXT NOT NULL, event TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY(at, seq)) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS instances(id INTEGER PRIMARY KEY, journey TEXT NOT NULL, profile TEXT NOT NULL, bundle TEXT NOT NULL, pc INTEGER NOT NULL, locals BLOB NOT NULL, sends INTEGER NOT NULL, status TEXT NOT NULL, entered_at INTEGER NOT NULL, ended_at INTEGER);
     CREATE INDEX IF NOT EXISTS instances_active ON instances(profile) WHERE status = 'active';
     CREATE INDEX IF NOT EXISTS instances_by_journey ON instances(journey, profile);
