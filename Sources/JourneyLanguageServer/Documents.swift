@@ -44,13 +44,8 @@ struct Analysis {
     static func run(root: String?, documents: [String: String]) -> Analysis {
         var texts: [String: String] = [:]
         if let root {
-            let fm = FileManager.default
-            if let walker = fm.enumerator(atPath: root) {
-                for case let rel as String in walker where rel.hasSuffix(".journey") {
-                    if rel.split(separator: "/").contains(where: { $0.hasPrefix(".") }) { continue }
-                    let path = (root as NSString).appendingPathComponent(rel)
-                    if let t = try? String(contentsOfFile: path, encoding: .utf8) { texts[path] = t }
-                }
+            for path in ProjectFolder.journeyFiles(in: root) ?? [] {
+                if let t = try? String(contentsOfFile: path, encoding: .utf8) { texts[path] = t }
             }
         }
         let folder = root.map { $0.hasSuffix("/") ? $0 : $0 + "/" }

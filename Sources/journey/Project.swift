@@ -18,13 +18,8 @@ enum ProjectFiles {
                 throw UsageError(description: "\(path): no such file or directory")
             }
             if isDir.boolValue {
-                guard let walker = fm.enumerator(atPath: path) else { throw UsageError(description: "\(path): cannot read the directory") }
-                var found: [String] = []
-                for case let rel as String in walker where rel.hasSuffix(".journey") {
-                    if rel.split(separator: "/").contains(where: { $0.hasPrefix(".") }) { continue }
-                    found.append(path.hasSuffix("/") ? path + rel : path + "/" + rel)
-                }
-                out.append(contentsOf: found.sorted())
+                guard let found = ProjectFolder.journeyFiles(in: path) else { throw UsageError(description: "\(path): cannot read the directory") }
+                out.append(contentsOf: found)
             } else {
                 out.append(path)
             }
