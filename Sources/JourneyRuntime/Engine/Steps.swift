@@ -35,10 +35,18 @@ extension Engine {
         // The event is history before any journey reacts to it.
         try store.recordEvent(profile: e.profile, event: e.event, at: e.at, seq: e.seq, data: e.data)
         guard let profile = try loadProfile(e.profile) else { return }
+        // The event as each bundle's schema sees it, decoded once per bundle rather than per instance.
+        var records: [String: Record?] = [:]
+        func record(in b: JourneyBundle, _ hash: String) -> Record? {
+            if let r = records[hash] { return r }
+            let r = self.record(e, in: b)
+            records[hash] = r
+            return r
+        }
         // Goals and exits end instances the moment their event arrives, even mid-wait.
         var ended = Set<Int64>()
         for var inst in try goalEvents.contains(e.event) ? store.activeInstances(profile: e.profile) : [] {
-            guard let b = try bundle(inst.bundle), let j = b.journey(named: inst.journey), let r = record(e, in: b) else { continue }
+            guard let b = try bundle(inst.bundle), let j = b.journey(named: inst.journey), let r = record(in: b, inst.bundle) else { continue }
             var outcome: Outcome?
             for g in j.goals where g.event == r.event {
                 if try g.predicate.map({ try test(j, b, $0, inst, r, profile) }) ?? true { outcome = .converted; break }
@@ -57,7 +65,7 @@ extension Engine {
         // Instances waiting for this event.
         for id in try awaitedEvents.contains(e.event) ? store.waiters(profile: e.profile, event: e.event) : [] where !ended.contains(id) {
             guard var inst = try store.loadInstance(id), inst.status == "active", let b = try bundle(inst.bundle),
-                  let j = b.journey(named: inst.journey), let r = record(e, in: b) else { continue }
+                  let j = b.journey(named: inst.journey), let r = record(in: b, inst.bundle) else { continue }
             let code = j.functions[0].code
             guard inst.pc + 12 <= code.count, code[inst.pc] == Opcode.waitFor.rawValue else { continue }
             let ops = Verifier.operands(code, inst.pc, Opcode.waitFor.info)
@@ -70,7 +78,7 @@ extension Engine {
             try resume(&inst, j, b, profile, &stats, holdsNothing: true)
         }
         // New entries, on the current bundle.
-        guard let b = current, let hash = currentHash, let r = record(e, in: b) else { try saveProfile(profile); return }
+        guard let b = current, let hash = currentHash, let r = record(in: b, hash) else { try saveProfile(profile); return }
         for j in b.journeys {
             guard case .event(let ev) = j.trigger, ev == r.event else { continue }
             try enter(j, b, hash, profile, trigger: r, &stats)
