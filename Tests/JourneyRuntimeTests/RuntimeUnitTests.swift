@@ -81,5 +81,88 @@ final class EncodingTests: XCTestCase {
         var widened = def
         widened.fields[0] = FieldDef(name: "total", type: .money)
         XCTAssertEqual(ValueEncoding.fields(fromBlob: ValueEncoding.eventBlob([.int(3), .none, .time(0), .date(0)], def), widened)[0], .money(3_000_000))
+        // Fields that moved, or were renamed to a name of the same length, are found by name.
+        let reordered = EventDef(name: "order", fields: [def.fields[3], def.fields[2], FieldDef(name: "tital", type: .money), def.fields[0]])
+        XCTAssertEqual(ValueEncoding.fields(fromBlob: data, reordered), [.date(20_148), .time(1_740_787_200), .none, .money(129_900_000)])
+    }
+}
+
+/// The store keeps profiles and history in memory across transactions; another connection's
+/// commit, or a rollback, must make it read SQLite again.
+final class StoreCacheTests: XCTestCase {
+    let def = EventDef(name: "viewed", fields: [FieldDef(name: "sku", type: .string)])
+
+    func makeStores() throws -> (SQLiteStore, SQLiteStore) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("journey-cache-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("j.db").path
+        var schema = RuntimeSchema()
+        schema.attributes = [FieldDef(name: "name", type: .string)]
+        schema.events = [def]
+        let a = try SQLiteStore(path: path), b = try SQLiteStore(path: path)
+        try a.begin(); try a.migrateProfiles(schema); try a.commit()
+        try b.migrateProfiles(schema)
+        return (a, b)
+    }
+
+    func skus(_ s: SQLiteStore, since: Int64? = nil) throws -> [Value] {
+        try s.records(profile: "p", event: def, index: 0, since: since).map { $0.fields[0] }
+    }
+
+    func record(_ s: SQLiteStore, _ sku: String, at: Int64, seq: Int64) throws {
+        try s.recordEvent(profile: "p", event: "viewed", at: at, seq: seq, data: ValueEncoding.eventBlob([.string(sku)], def))
+    }
+
+    func testAnotherConnectionsCommitIsSeen() throws {
+        let (a, b) = try makeStores()
+        try a.begin()
+        try a.saveProfile("p", [.string("Ann")])
+        try record(a, "s1", at: 10, seq: 1)
+        XCTAssertEqual(try a.loadProfile("p"), [.string("Ann")])
+        XCTAssertEqual(try skus(a), [.string("s1")])
+        try a.commit()
+
+        try b.begin()
+        try b.saveProfile("p", [.string("Bea")])
+        try record(b, "s2", at: 20, seq: 2)
+        try b.commit()
+
+        try a.begin()
+        XCTAssertEqual(try a.loadProfile("p"), [.string("Bea")], "a profile another connection changed is read again")
+        XCTAssertEqual(try skus(a), [.string("s1"), .string("s2")], "history another connection added is read again")
+        try a.commit()
+    }
+
+    func testOwnWritesKeepTheCacheCompleteAndInOrder() throws {
+        let (a, _) = try makeStores()
+        try a.begin()
+        try record(a, "s5", at: 50, seq: 5)
+        XCTAssertEqual(try skus(a, since: 40), [.string("s5")])
+        try record(a, "s6", at: 60, seq: 6)
+        try record(a, "s4", at: 45, seq: 7) // arrived late: goes before s5
+        try record(a, "s3", at: 30, seq: 8) // before the cached window: read from SQLite when asked
+        XCTAssertEqual(try skus(a, since: 40), [.string("s4"), .string("s5"), .string("s6")])
+        XCTAssertEqual(try skus(a, since: 0), [.string("s3"), .string("s4"), .string("s5"), .string("s6")])
+        XCTAssertEqual(try a.historyCount(profile: "p", event: "viewed", since: 46), 2)
+        try a.commit()
+    }
+
+    func testRollbackForgetsWhatItCached() throws {
+        let (a, _) = try makeStores()
+        try a.begin()
+        try a.saveProfile("p", [.string("Ann")])
+        try record(a, "s1", at: 10, seq: 1)
+        try a.commit()
+        try a.begin()
+        XCTAssertEqual(try skus(a), [.string("s1")])
+        _ = try a.loadProfile("p")
+        try record(a, "s2", at: 20, seq: 2)
+        try a.saveProfile("p", [.string("Bea")])
+        a.rollback()
+        try a.begin()
+        XCTAssertEqual(try skus(a), [.string("s1")])
+        XCTAssertEqual(try a.loadProfile("p"), [.string("Ann")])
+        try a.commit()
     }
 }

@@ -29,6 +29,9 @@ public final class Engine {
     /// Inbox events read ahead (last is next), and whether the inbox had no more.
     var inboxAhead: [InboxItem] = []
     var inboxDrained = false
+    /// The last inbox event processed in the current transaction: the processed ones leave the
+    /// inbox together, in one range delete, when the transaction commits.
+    var processedThrough: (at: Int64, seq: Int64)?
     var timersAhead: [(id: Int64, due: Int64, instance: Int64)] = []
     var timersDrained = false
     /// The next audience run (outer nil: not read yet), and whether any journey has one.
@@ -215,7 +218,7 @@ public final class Engine {
         // Inbox events are read ahead in chunks. The read-ahead is dropped at each transaction's
         // start: between transactions another process may ingest (even events already due).
         if inboxAhead.isEmpty, !inboxDrained {
-            inboxAhead = try store.inbox(until: until, limit: 512)
+            inboxAhead = try store.inbox(after: processedThrough, until: until, limit: 512)
             inboxAhead.reverse()
             inboxDrained = inboxAhead.count < 512
         }
@@ -266,12 +269,15 @@ public final class Engine {
                     try process(item, &stats)
                     steps += 1
                 }
+                if let p = processedThrough { try store.removeInbox(through: p.at, seq: p.seq) }
+                processedThrough = nil
                 try store.setMeta("clock", String(now))
                 try store.commit()
             } catch {
                 store.rollback()
                 inboxAhead = []
                 timersAhead = []
+                processedThrough = nil
                 throw error
             }
         }
@@ -289,7 +295,7 @@ public final class Engine {
         case .event(let e):
             inboxAhead.removeLast()
             if inboxAhead.isEmpty { inboxDrained = false }
-            try store.removeInbox(at: e.at, seq: e.seq)
+            processedThrough = (e.at, e.seq)
             try handleEvent(e, &stats)
             stats.events += 1
         case .timer(let id, _, let instance):

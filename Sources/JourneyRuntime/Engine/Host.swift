@@ -50,11 +50,8 @@ extension Engine {
             profile.dirty = true
         }
 
-        func records(event: Int, since: Int64?) throws -> [Record] {
-            let def = bundle.schema.events[event]
-            return try engine.store.history(profile: profile.id, event: def.name, since: since).map {
-                Record(event: event, at: $0.at, fields: ValueEncoding.fields(fromBlob: $0.data, def))
-            }
+        func records(event: Int, since: Int64?) throws -> ArraySlice<Record> {
+            try engine.store.records(profile: profile.id, event: bundle.schema.events[event], index: event, since: since)
         }
 
         func zero(event: Int, field: Int) -> Value {

@@ -58,14 +58,18 @@ public protocol JourneyStore: AnyObject {
 
     /// Stores an event in the profile's history; `seq` orders events of one instant.
     func recordEvent(profile: String, event: String, at: Int64, seq: Int64, data: [UInt8]) throws
-    func history(profile: String, event: String, since: Int64?) throws -> [(at: Int64, data: [UInt8])]
+    /// A profile's stored events of one kind since an instant (inclusive), oldest first, decoded
+    /// as records of one bundle's definition (`index` is its number in that bundle's schema).
+    func records(profile: String, event: EventDef, index: Int, since: Int64?) throws -> ArraySlice<Record>
     func historyCount(profile: String, event: String, since: Int64?) throws -> Int
 
     func enqueue(profile: String, event: String, at: Int64, data: [UInt8]) throws
     func nextInbox(until: Int64?) throws -> InboxItem?
-    /// The first `limit` inbox events due by `until`, in processing order.
-    func inbox(until: Int64?, limit: Int) throws -> [InboxItem]
-    func removeInbox(at: Int64, seq: Int64) throws
+    /// The first `limit` inbox events after `after` (in processing order) due by `until`.
+    func inbox(after: (at: Int64, seq: Int64)?, until: Int64?, limit: Int) throws -> [InboxItem]
+    /// Removes every inbox event up to and including (at, seq) in processing order: the engine
+    /// takes them strictly in that order, so what it processed is always such a prefix.
+    func removeInbox(through at: Int64, seq: Int64) throws
 
     func createInstance(journey: String, profile: String, bundle: String, locals: [Value], at: Int64) throws -> Int64
     func loadInstance(_ id: Int64) throws -> InstanceRow?

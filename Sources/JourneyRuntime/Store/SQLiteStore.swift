@@ -9,8 +9,77 @@ public final class SQLiteStore: JourneyStore {
     private var schema = RuntimeSchema()
     private var loadProfileSQL = ""
     private var saveProfileSQL = ""
+    /// The profile statements for the current schema, held directly: they run once per step.
+    private var loadProfileStatement: Statement?
+    private var saveProfileStatement: Statement?
     private var timezoneColumn: String?
     private var knownZones: Set<String> = []
+
+    /// Reads kept across transactions: profiles and event history, written through by this
+    /// connection and trusted only while `PRAGMA data_version` shows no other connection has
+    /// committed since (checked as each transaction begins), dropped on rollback, and used only
+    /// inside transactions. Each is bounded: when full it starts over.
+    private var dataVersion: Int64?
+    private var profileCache: [String: [Value]] = [:]
+    private var historyCache: [HistoryKey: HistoryRows] = [:]
+    private var historyCacheRows = 0
+    static let profileCacheLimit = 50_000
+    static let historyCacheLimit = 250_000
+
+    struct HistoryKey: Hashable {
+        var profile: String
+        var event: String
+    }
+
+    /// One profile's events of one kind from `from` on (all of them there are), in order, and
+    /// the first `records.count` of them decoded for `decodedFor` (a bundle's event definition).
+    final class HistoryRows {
+        var from: Int64
+        var rows: [(at: Int64, seq: Int64, data: [UInt8])]
+        var records: [Record] = []
+        var decodedFor: (def: EventDef, index: Int)?
+
+        init(from: Int64, rows: [(at: Int64, seq: Int64, data: [UInt8])]) {
+            self.from = from
+            self.rows = rows
+        }
+
+        /// The index of the first row at or after `since`.
+        func start(_ since: Int64) -> Int {
+            var lo = 0, hi = rows.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if rows[mid].at < since { lo = mid + 1 } else { hi = mid }
+            }
+            return lo
+        }
+
+        /// Adds a row in order; decoded records stay valid only when it goes at the end.
+        func insert(_ row: (at: Int64, seq: Int64, data: [UInt8])) {
+            var i = rows.count
+            while i > 0, (rows[i - 1].at, rows[i - 1].seq) > (row.at, row.seq) { i -= 1 }
+            rows.insert(row, at: i)
+            if i < records.count { records = [] }
+        }
+
+        /// Decodes the rows not decoded yet (all of them for another definition).
+        func decode(_ def: EventDef, _ index: Int) {
+            if let d = decodedFor, d.index != index || d.def != def { records = [] }
+            decodedFor = (def, index)
+            while records.count < rows.count {
+                let r = rows[records.count]
+                records.append(Record(event: index, at: r.at, fields: ValueEncoding.fields(fromBlob: r.data, def)))
+            }
+        }
+    }
+
+    private func dropCaches() {
+        profileCache = [:]
+        historyCache = [:]
+        historyCacheRows = 0
+    }
+
+    private var cachesUsable: Bool { db.inTransaction }
 
     /// Opens (creating) the store at `path`; `:memory:` for the simulator and tests.
     public init(path: String) throws {
@@ -50,6 +119,11 @@ public final class SQLiteStore: JourneyStore {
     public func begin() throws {
         try statement("BEGIN IMMEDIATE").run()
         lastSeq = nil // another process may have ingested since
+        let v = try statement("PRAGMA data_version")
+        defer { v.reset() }
+        let version = try v.step() ? v.int64(0) : -1
+        if version != dataVersion { dropCaches() }
+        dataVersion = version
     }
 
     public func commit() throws {
@@ -64,6 +138,7 @@ public final class SQLiteStore: JourneyStore {
         try? db.exec("ROLLBACK")
         lastSeq = nil
         seqDirty = false
+        dropCaches()
     }
 
     // MARK: - Bundles
@@ -127,18 +202,28 @@ public final class SQLiteStore: JourneyStore {
             try s.run()
         }
         self.schema = schema
+        dropCaches()
         let cols = schema.attributes.map { "\"\($0.name)\"" }
         loadProfileSQL = "SELECT \(cols.isEmpty ? "id" : cols.joined(separator: ", ")) FROM profiles WHERE id = ?"
         saveProfileSQL = "INSERT OR REPLACE INTO profiles(id\(cols.map { ", " + $0 }.joined())) VALUES (?\(String(repeating: ", ?", count: cols.count)))"
+        loadProfileStatement = nil
+        saveProfileStatement = nil
         timezoneColumn = schema.timezoneAttribute.map { "\"\(schema.attributes[$0].name)\"" }
     }
 
     public func loadProfile(_ id: String) throws -> [Value]? {
-        let s = try statement(dynamic: loadProfileSQL)
+        if cachesUsable, let cached = profileCache[id] { return cached }
+        let s: Statement
+        if let held = loadProfileStatement { s = held } else { s = try statement(dynamic: loadProfileSQL); loadProfileStatement = s }
         defer { s.reset() }
         s.bind(1, id)
         guard try s.step() else { return nil }
-        return schema.attributes.enumerated().map { i, a in StoreSchema.read(s, Int32(i), a.type) }
+        let values = schema.attributes.enumerated().map { i, a in StoreSchema.read(s, Int32(i), a.type) }
+        if cachesUsable {
+            if profileCache.count >= Self.profileCacheLimit { profileCache = [:] }
+            profileCache[id] = values
+        }
+        return values
     }
 
     public func profileExists(_ id: String) throws -> Bool {
@@ -149,10 +234,12 @@ public final class SQLiteStore: JourneyStore {
     }
 
     public func saveProfile(_ id: String, _ values: [Value]) throws {
-        let s = try statement(dynamic: saveProfileSQL)
+        let s: Statement
+        if let held = saveProfileStatement { s = held } else { s = try statement(dynamic: saveProfileSQL); saveProfileStatement = s }
         s.bind(1, id)
         for (i, v) in values.enumerated() { StoreSchema.bind(s, Int32(i + 2), v) }
         try s.run()
+        if cachesUsable, profileCache[id] != nil { profileCache[id] = values }
         // Audience runs go by time zone: remember each zone once, rather than scan for them.
         if let tz = schema.timezoneAttribute, tz < values.count, case .string(let zone) = values[tz], !zone.isEmpty, !knownZones.contains(zone) {
             let z = try statement("INSERT OR IGNORE INTO profile_timezones(tz) VALUES (?)")
@@ -197,22 +284,46 @@ public final class SQLiteStore: JourneyStore {
         let s = try statement("INSERT OR REPLACE INTO events(profile, event, at, seq, data) VALUES (?, ?, ?, ?, ?)")
         s.bind(1, profile); s.bind(2, event); s.bind(3, at); s.bind(4, seq); s.bind(5, data)
         try s.run()
+        // Keep a cached history complete: the new event goes in its place (usually the end).
+        guard cachesUsable, let h = historyCache[HistoryKey(profile: profile, event: event)], at >= h.from else { return }
+        h.insert((at, seq, data))
+        historyCacheRows += 1
     }
 
-    public func history(profile: String, event: String, since: Int64?) throws -> [(at: Int64, data: [UInt8])] {
-        let s = try statement("SELECT at, data FROM events WHERE profile = ? AND event = ? AND at >= ? ORDER BY at, seq")
-        s.bind(1, profile); s.bind(2, event); s.bind(3, since ?? Int64.min)
-        var out: [(Int64, [UInt8])] = []
-        while try s.step() { out.append((s.int64(0), s.blob(1))) }
+    /// A profile's events of one kind since `since`, from the cache when it holds them; the
+    /// caller reads `rows` or `records` from `start` on.
+    private func historyRows(profile: String, event: String, since: Int64?, decode: (def: EventDef, index: Int)?) throws -> (HistoryRows, start: Int) {
+        let from = since ?? Int64.min
+        let key = HistoryKey(profile: profile, event: event)
+        if cachesUsable, let h = historyCache[key], h.from <= from {
+            if let d = decode { h.decode(d.def, d.index) }
+            return (h, h.start(from))
+        }
+        let s = try statement("SELECT at, seq, data FROM events WHERE profile = ? AND event = ? AND at >= ? ORDER BY at, seq")
+        s.bind(1, profile); s.bind(2, event); s.bind(3, from)
+        let h = HistoryRows(from: from, rows: [])
+        while try s.step() { h.rows.append((s.int64(0), s.int64(1), s.blob(2))) }
         s.reset()
-        return out
+        if let d = decode { h.decode(d.def, d.index) }
+        if cachesUsable {
+            if historyCacheRows + h.rows.count > Self.historyCacheLimit {
+                historyCache = [:]
+                historyCacheRows = 0
+            }
+            historyCacheRows += h.rows.count - (historyCache[key]?.rows.count ?? 0)
+            historyCache[key] = h
+        }
+        return (h, 0)
+    }
+
+    public func records(profile: String, event def: EventDef, index: Int, since: Int64?) throws -> ArraySlice<Record> {
+        let (h, start) = try historyRows(profile: profile, event: def.name, since: since, decode: (def, index))
+        return h.records[start...]
     }
 
     public func historyCount(profile: String, event: String, since: Int64?) throws -> Int {
-        let s = try statement("SELECT COUNT(*) FROM events WHERE profile = ? AND event = ? AND at >= ?")
-        defer { s.reset() }
-        s.bind(1, profile); s.bind(2, event); s.bind(3, since ?? Int64.min)
-        return try s.step() ? s.int(0) : 0
+        let (h, start) = try historyRows(profile: profile, event: event, since: since, decode: nil)
+        return h.rows.count - start
     }
 
     /// Arrival numbers: kept in memory during a transaction, saved in `meta` when it commits.
@@ -237,17 +348,17 @@ public final class SQLiteStore: JourneyStore {
         return InboxItem(seq: s.int64(0), profile: s.text(1), event: s.text(2), at: s.int64(3), data: s.blob(4))
     }
 
-    public func inbox(until: Int64?, limit: Int) throws -> [InboxItem] {
-        let s = try statement("SELECT seq, profile, event, at, data FROM inbox WHERE at <= ? ORDER BY at, seq LIMIT ?")
-        s.bind(1, until ?? Int64.max); s.bind(2, limit)
+    public func inbox(after: (at: Int64, seq: Int64)?, until: Int64?, limit: Int) throws -> [InboxItem] {
+        let s = try statement("SELECT seq, profile, event, at, data FROM inbox WHERE (at, seq) > (?, ?) AND at <= ? ORDER BY at, seq LIMIT ?")
+        s.bind(1, after?.at ?? Int64.min); s.bind(2, after?.seq ?? Int64.min); s.bind(3, until ?? Int64.max); s.bind(4, limit)
         var out: [InboxItem] = []
         while try s.step() { out.append(InboxItem(seq: s.int64(0), profile: s.text(1), event: s.text(2), at: s.int64(3), data: s.blob(4))) }
         s.reset()
         return out
     }
 
-    public func removeInbox(at: Int64, seq: Int64) throws {
-        let s = try statement("DELETE FROM inbox WHERE at = ? AND seq = ?")
+    public func removeInbox(through at: Int64, seq: Int64) throws {
+        let s = try statement("DELETE FROM inbox WHERE (at, seq) <= (?, ?)")
         s.bind(1, at); s.bind(2, seq)
         try s.run()
     }

@@ -1,4 +1,9 @@
 import JourneyBytecode
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Values to and from the interchange JSON (event data, list attributes), and a compact,
 /// self-describing binary form for instance locals.
@@ -25,9 +30,10 @@ public enum ValueEncoding {
         out.reserveCapacity(8 + fields.count * 24)
         put(Int64(fields.count), &out)
         for (f, v) in zip(def.fields, fields) {
-            let name = Array(f.name.utf8)
-            out.append(UInt8(truncatingIfNeeded: min(name.count, 255)))
-            out.append(contentsOf: name.prefix(255))
+            let name = f.name.utf8
+            let n = min(name.count, 255)
+            out.append(UInt8(truncatingIfNeeded: n))
+            out.append(contentsOf: name.prefix(n))
             encode(v, &out)
         }
         return out
@@ -37,19 +43,32 @@ public enum ValueEncoding {
         var out = [Value](repeating: .none, count: def.fields.count)
         var at = 0
         guard let n = take(b, &at), n >= 0, n < 65536 else { return out }
-        for _ in 0..<n {
+        for k in 0..<Int(n) {
             guard at < b.count else { break }
             let len = Int(b[at])
             at += 1
             guard at + len <= b.count else { break }
-            let name = b[at..<(at + len)]
+            let name = at
             at += len
             guard let v = decode(b, &at, depth: 0) else { break }
-            if let i = def.fields.firstIndex(where: { $0.name.utf8.elementsEqual(name) }) {
-                out[i] = Coerce.value(v, to: def.fields[i].type)
-            }
+            // The blob's k-th field is the schema's k-th unless the schema changed since.
+            let i = k < def.fields.count && nameMatches(def.fields[k].name, b, name, len)
+                ? k : def.fields.indices.first { nameMatches(def.fields[$0].name, b, name, len) }
+            if let i { out[i] = Coerce.value(v, to: def.fields[i].type) }
         }
         return out
+    }
+
+    /// Whether `b[start..<start+len]` spells `name` (the caller checked the range).
+    static func nameMatches(_ name: String, _ b: [UInt8], _ start: Int, _ len: Int) -> Bool {
+        let u = name.utf8
+        guard u.count == len else { return false }
+        return u.withContiguousStorageIfAvailable { n in
+            b.withUnsafeBufferPointer { p in
+                guard let nb = n.baseAddress, let pb = p.baseAddress else { return len == 0 }
+                return memcmp(nb, pb + start, len) == 0
+            }
+        } ?? u.elementsEqual(b[start..<(start + len)])
     }
 
     // MARK: - Binary (instance locals)
@@ -74,7 +93,7 @@ public enum ValueEncoding {
         case .money(let m): out.append(4); put(m, &out)
         case .string(let s):
             out.append(5)
-            let u = Array(s.utf8)
+            let u = s.utf8
             put(Int64(u.count), &out)
             out.append(contentsOf: u)
         case .date(let d): out.append(6); put(Int64(d), &out)

@@ -9,7 +9,7 @@ public protocol VMHost {
     func attribute(_ index: Int) -> Value
     mutating func setAttribute(_ index: Int, _ value: Value)
     /// The profile's stored events of one kind since an instant (inclusive), oldest first.
-    func records(event: Int, since: Int64?) throws -> [Record]
+    func records(event: Int, since: Int64?) throws -> ArraySlice<Record>
     /// How many such events, without reading them.
     func count(event: Int, since: Int64?) throws -> Int
     /// The deterministic split bucket, 0..<10000, for this profile, journey and split position.
@@ -185,7 +185,7 @@ public enum VM {
         if predicate != noIndex16 {
             var kept: [Record] = []
             for r in matching where try test(j, predicate: predicate, constants, locals: locals, candidate: .record(r), host: &host) { kept.append(r) }
-            matching = kept
+            matching = kept[...]
         }
         switch fn {
         case .count: return .int(Int64(matching.count))
