@@ -58,28 +58,16 @@ func loadProfiles(_ path: String, schema: RuntimeSchema) throws -> ([ProfileRow]
     return (rows, errors)
 }
 
-/// Parses an events file; rejected lines are reported and returned.
-func loadEvents(_ path: String, schema: RuntimeSchema) throws -> ([(line: Int, event: IncomingEvent, raw: String)], [InputError]) {
+/// Parses an events file on every core; rejected lines are reported and returned. The events
+/// come in time order; ties at one instant keep the file's order.
+func loadEvents(_ path: String, schema: RuntimeSchema) throws -> EventFile {
     let bytes = try readInput(path)
-    var events: [(Int, IncomingEvent, String)] = [], errors: [InputError] = []
-    var line = 0
-    var start = 0
-    while start < bytes.count {
-        var end = start
-        while end < bytes.count, bytes[end] != UInt8(ascii: "\n") { end += 1 }
-        line += 1
-        let slice = bytes[start..<end]
-        start = end + 1
-        if slice.allSatisfy({ $0 == 32 || $0 == 9 || $0 == 13 }) { continue }
-        switch EventInput.parse(line: slice, number: line, schema: schema) {
-        case .success(let e): events.append((line, e, String(decoding: slice.prefix(InputError.rawLimit), as: UTF8.self)))
-        case .failure(let err): errors.append(err)
-        }
-    }
-    reportRejects(errors, file: path)
-    // Ties at one instant keep the file's order.
-    events.sort { ($0.1.at, $0.0) < ($1.1.at, $1.0) }
-    return (events, errors)
+    let parts = bytes.count < 1 << 20 ? 1 : ProcessInfo.processInfo.activeProcessorCount
+    var file = EventInput.parseFile(bytes, schema: schema, parts: parts)
+    reportRejects(file.errors, file: path)
+    let inOrder = zip(file.events, file.events.dropFirst()).allSatisfy { $0.event.at <= $1.event.at }
+    if !inOrder { file.events.sort { ($0.event.at, $0.line) < ($1.event.at, $1.line) } }
+    return file
 }
 
 func openEngine(_ db: String, create: Bool = false) throws -> Engine {
@@ -120,12 +108,12 @@ struct Simulate: ParsableCommand {
         var rejected = badProfiles.count
         var first: Int64?
         if let path = events {
-            let (evs, bad) = try loadEvents(path, schema: bundle.schema)
-            try engine.recordRejects(bad, source: path)
-            let unknown = try engine.ingest(evs, source: path)
+            let file = try loadEvents(path, schema: bundle.schema)
+            try engine.recordRejects(file.errors, source: path)
+            let unknown = try engine.ingest(file.events, source: path) { file.raw(file.events[$0]) }
             reportRejects(unknown, file: path)
-            rejected += bad.count + unknown.count
-            first = evs.first?.event.at
+            rejected += file.errors.count + unknown.count
+            first = file.events.first?.event.at
         }
         if let from = startAt ?? first {
             let audienceUntil = untilAt == nil ? from + 86400 - 1 : nil
@@ -179,16 +167,20 @@ struct Ingest: ParsableCommand {
     func run() throws {
         let engine = try openEngine(db)
         guard let schema = engine.schema else { throw UsageError(description: "\(db): no bundle is deployed; run 'journey deploy' first") }
-        let (evs, bad) = try loadEvents(events, schema: schema)
-        try engine.recordRejects(bad, source: events)
+        let file = try loadEvents(events, schema: schema)
+        let evs = file.events
+        try engine.recordRejects(file.errors, source: events)
         let progress = Progress(label: "ingesting events", total: evs.count)
         var unknown: [InputError] = []
-        for start in stride(from: 0, to: evs.count, by: 10_000) {
-            unknown += try engine.ingest(Array(evs[start..<min(evs.count, start + 10_000)]), source: events)
-            progress.update(min(evs.count, start + 10_000))
+        // Large transactions: each one rewrites the history pages of the profiles it touches.
+        let batch = 100_000
+        for start in stride(from: 0, to: evs.count, by: batch) {
+            let chunk = evs[start..<min(evs.count, start + batch)]
+            unknown += try engine.ingest(chunk, source: events) { file.raw(chunk[chunk.startIndex + $0]) }
+            progress.update(min(evs.count, start + batch))
         }
         reportRejects(unknown, file: events)
-        let rejected = bad.count + unknown.count
+        let rejected = file.errors.count + unknown.count
         write("ingested \(evs.count - unknown.count) events\(rejected == 0 ? "" : ", rejected \(rejected)")\n")
         // Everything is committed: exit without closing the database one statement at a time
         // (the next connection carries on from the write-ahead log).

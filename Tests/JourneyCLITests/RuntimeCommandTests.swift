@@ -58,6 +58,49 @@ final class RuntimeCommandTests: XCTestCase {
         """)
     }
 
+    /// Events that arrive after the run has passed their time are taken first, one by one, and a
+    /// history query sees each only once it is taken, never one still waiting behind it.
+    func testLateEventsJoinTheHistoryOneByOne() throws {
+        let d = try tempDir()
+        let flow = """
+        journey count_signups {
+          on signup as s
+          reentry always
+          email "{s.source}: {count(signup within 30d)} so far, {count(signup where source == \"late\" within 30d)} late"
+        }
+
+        """
+        let bundle = try project(d, "late", flow: flow)
+        let db = d.appendingPathComponent("j.db").path
+        try "{\"id\": \"a\", \"first_name\": \"Ana\", \"email\": \"a@x\"}\n".write(to: d.appendingPathComponent("p.jsonl"), atomically: true, encoding: .utf8)
+        func events(_ name: String, _ items: [(String, String)]) throws -> String {
+            let path = d.appendingPathComponent(name).path
+            try items.map { "{\"profile\": \"a\", \"event\": \"signup\", \"at\": \"\($0.1)\", \"data\": {\"source\": \"\($0.0)\"}}\n" }.joined()
+                .write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+        let first = try events("e1.jsonl", [("web", "2025-03-01T10:00:00Z"), ("app", "2025-03-01T12:00:00Z"), ("future", "2025-03-03T00:00:00Z")])
+        let late = try events("e2.jsonl", [("late", "2025-03-01T11:00:00Z"), ("late", "2025-03-01T09:00:00Z")])
+        XCTAssertEqual(try journey(["deploy", "--db", db, bundle]).code, 0)
+        XCTAssertEqual(try journey(["import", "--db", db, d.appendingPathComponent("p.jsonl").path]).code, 0)
+        XCTAssertEqual(try journey(["ingest", "--db", db, first]).code, 0)
+        XCTAssertEqual(try journey(["run", "--db", db, "--until", "2025-03-02T00:00:00Z"]).code, 0)
+        XCTAssertEqual(try journey(["ingest", "--db", db, late]).code, 0)
+        XCTAssertEqual(try journey(["run", "--db", db, "--until", "2025-03-04T00:00:00Z"]).code, 0)
+        let bodies = try journey(["outbox", "--db", db]).out.split(separator: "\n").map { line -> String in
+            guard let r = line.range(of: "\"body\": \"") else { return String(line) }
+            return String(line[r.upperBound...].prefix { $0 != "\"" })
+        }
+        XCTAssertEqual(bodies, [
+            "web: 1 so far, 0 late",
+            "app: 2 so far, 0 late",
+            // Taken at 2025-03-02T00:00 in time order (09:00 first); the 3rd of March is still to come.
+            "late: 3 so far, 1 late",
+            "late: 4 so far, 2 late",
+            "future: 5 so far, 2 late",
+        ])
+    }
+
     func testBadInputIsReportedKeptAndTheRestGoesOn() throws {
         let d = try tempDir()
         let bundle = try project(d, "p", flow: welcome("hi"))

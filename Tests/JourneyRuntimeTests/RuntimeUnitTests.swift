@@ -110,41 +110,58 @@ final class StoreCacheTests: XCTestCase {
         try s.records(profile: "p", event: def, index: 0, since: since).map { $0.fields[0] }
     }
 
-    func record(_ s: SQLiteStore, _ sku: String, at: Int64, seq: Int64) throws {
-        try s.recordEvent(profile: "p", event: "viewed", at: at, seq: seq, data: ValueEncoding.eventBlob([.string(sku)], def))
+    /// Ingests events (sku, at) in one batch; their arrival numbers follow on from earlier ones.
+    func ingest(_ s: SQLiteStore, _ events: [(String, Int64)]) throws {
+        try s.enqueue(events.map { IncomingRow(profile: "p", event: "viewed", at: $0.1, data: ValueEncoding.eventBlob([.string($0.0)], def)) })
     }
 
     func testAnotherConnectionsCommitIsSeen() throws {
         let (a, b) = try makeStores()
         try a.begin()
         try a.saveProfile("p", [.string("Ann")])
-        try record(a, "s1", at: 10, seq: 1)
+        try ingest(a, [("s1", 10)])
+        a.markTaken(at: 10, seq: 1)
         XCTAssertEqual(try a.loadProfile("p"), [.string("Ann")])
         XCTAssertEqual(try skus(a), [.string("s1")])
         try a.commit()
 
         try b.begin()
         try b.saveProfile("p", [.string("Bea")])
-        try record(b, "s2", at: 20, seq: 2)
+        try ingest(b, [("s2", 20)])
+        b.markTaken(at: 20, seq: 2)
         try b.commit()
 
         try a.begin()
         XCTAssertEqual(try a.loadProfile("p"), [.string("Bea")], "a profile another connection changed is read again")
-        XCTAssertEqual(try skus(a), [.string("s1"), .string("s2")], "history another connection added is read again")
+        XCTAssertEqual(try skus(a), [.string("s1"), .string("s2")], "history another connection added and took is read again")
         try a.commit()
     }
 
-    func testOwnWritesKeepTheCacheCompleteAndInOrder() throws {
+    func testHistoryShowsOnlyEventsTheRunHasTaken() throws {
         let (a, _) = try makeStores()
         try a.begin()
-        try record(a, "s5", at: 50, seq: 5)
-        XCTAssertEqual(try skus(a, since: 40), [.string("s5")])
-        try record(a, "s6", at: 60, seq: 6)
-        try record(a, "s4", at: 45, seq: 7) // arrived late: goes before s5
-        try record(a, "s3", at: 30, seq: 8) // before the cached window: read from SQLite when asked
-        XCTAssertEqual(try skus(a, since: 40), [.string("s4"), .string("s5"), .string("s6")])
-        XCTAssertEqual(try skus(a, since: 0), [.string("s3"), .string("s4"), .string("s5"), .string("s6")])
-        XCTAssertEqual(try a.historyCount(profile: "p", event: "viewed", since: 46), 2)
+        try ingest(a, [("s5", 50), ("s6", 60), ("s4", 45)]) // arrival numbers 1, 2, 3
+        XCTAssertEqual(try skus(a), [], "ingested is not yet history")
+        a.markTaken(at: 45, seq: 3)
+        XCTAssertEqual(try skus(a), [.string("s4")])
+        a.markTaken(at: 50, seq: 1)
+        XCTAssertEqual(try skus(a), [.string("s4"), .string("s5")], "s6 is still to come")
+        XCTAssertEqual(try a.historyCount(profile: "p", event: "viewed", since: 46), 1)
+        try a.commit()
+
+        // A late arrival, before what the run has taken, stays out of sight until it is taken.
+        try a.begin()
+        try ingest(a, [("s3", 30)]) // arrival number 4
+        XCTAssertEqual(try skus(a, since: 0), [.string("s4"), .string("s5")])
+        try a.commit()
+        try a.begin()
+        XCTAssertEqual(try skus(a, since: 0), [.string("s4"), .string("s5")], "still waiting in a new transaction")
+        a.markTaken(at: 30, seq: 4)
+        XCTAssertEqual(try skus(a, since: 0), [.string("s3"), .string("s4"), .string("s5")])
+        XCTAssertEqual(try skus(a, since: 40), [.string("s4"), .string("s5")])
+        try a.commit()
+        try a.begin()
+        XCTAssertEqual(try skus(a, since: 0), [.string("s3"), .string("s4"), .string("s5")], "what was taken stays taken")
         try a.commit()
     }
 
@@ -152,13 +169,15 @@ final class StoreCacheTests: XCTestCase {
         let (a, _) = try makeStores()
         try a.begin()
         try a.saveProfile("p", [.string("Ann")])
-        try record(a, "s1", at: 10, seq: 1)
+        try ingest(a, [("s1", 10), ("s2", 20)])
+        a.markTaken(at: 10, seq: 1)
         try a.commit()
         try a.begin()
         XCTAssertEqual(try skus(a), [.string("s1")])
         _ = try a.loadProfile("p")
-        try record(a, "s2", at: 20, seq: 2)
+        a.markTaken(at: 20, seq: 2)
         try a.saveProfile("p", [.string("Bea")])
+        XCTAssertEqual(try skus(a), [.string("s1"), .string("s2")])
         a.rollback()
         try a.begin()
         XCTAssertEqual(try skus(a), [.string("s1")])

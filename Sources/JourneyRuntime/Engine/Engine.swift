@@ -29,8 +29,8 @@ public final class Engine {
     /// Inbox events read ahead (last is next), and whether the inbox had no more.
     var inboxAhead: [InboxItem] = []
     var inboxDrained = false
-    /// The last inbox event processed in the current transaction: the processed ones leave the
-    /// inbox together, in one range delete, when the transaction commits.
+    /// The last inbox event processed in the current transaction (the processed ones leave the
+    /// inbox together when it commits): the read-ahead goes on after it.
     var processedThrough: (at: Int64, seq: Int64)?
     var timersAhead: [(id: Int64, due: Int64, instance: Int64)] = []
     var timersDrained = false
@@ -127,23 +127,33 @@ public final class Engine {
     /// Puts validated events in the inbox; an event for an unknown profile is rejected.
     /// Returns the rejections (line, reason) so the caller can report them.
     public func ingest(_ events: [(line: Int, event: IncomingEvent, raw: String)], source: String) throws -> [InputError] {
+        try ingest(events.map { EventFile.Event(line: $0.line, start: 0, end: 0, event: $0.event) }, source: source) { i in events[i].raw }
+    }
+
+    /// The same, for events of a parsed file: `raw` gives the text of the i-th event's line,
+    /// asked only for a rejected one.
+    public func ingest(_ events: some RandomAccessCollection<EventFile.Event>, source: String, raw: (Int) -> String) throws -> [InputError] {
         guard let schema = current?.schema else { throw RuntimeFault(message: "no bundle is deployed; run 'journey deploy' first") }
         var rejected: [InputError] = []
         try store.begin()
         do {
             var known: [String: Bool] = [:]
-            for (line, e, raw) in events {
+            var rows: [IncomingRow] = []
+            rows.reserveCapacity(events.count)
+            for (i, item) in events.enumerated() {
+                let (line, e) = (item.line, item.event)
                 let exists: Bool
                 if let k = known[e.profile] { exists = k } else { exists = try store.profileExists(e.profile); known[e.profile] = exists }
                 guard exists else {
-                    let err = InputError(line: line, reason: "unknown profile '\(e.profile)': import the profile before its events", raw: raw)
+                    let err = InputError(line: line, reason: "unknown profile '\(e.profile)': import the profile before its events", raw: raw(i))
                     try store.reject(source: source, line: line, reason: err.reason, raw: err.raw, at: e.at)
                     rejected.append(err)
                     continue
                 }
                 let def = schema.events[e.event]
-                try store.enqueue(profile: e.profile, event: def.name, at: e.at, data: ValueEncoding.eventBlob(e.fields, def))
+                rows.append(IncomingRow(profile: e.profile, event: def.name, at: e.at, data: ValueEncoding.eventBlob(e.fields, def)))
             }
+            try store.enqueue(rows)
             try store.commit()
         } catch {
             store.rollback()
@@ -269,7 +279,6 @@ public final class Engine {
                     try process(item, &stats)
                     steps += 1
                 }
-                if let p = processedThrough { try store.removeInbox(through: p.at, seq: p.seq) }
                 processedThrough = nil
                 try store.setMeta("clock", String(now))
                 try store.commit()

@@ -33,7 +33,7 @@ extension Engine {
 
     func handleEvent(_ e: InboxItem, _ stats: inout RunStats) throws {
         // The event is history before any journey reacts to it.
-        try store.recordEvent(profile: e.profile, event: e.event, at: e.at, seq: e.seq, data: e.data)
+        store.markTaken(at: e.at, seq: e.seq)
         guard let profile = try loadProfile(e.profile) else { return }
         // The event as each bundle's schema sees it, decoded once per bundle rather than per instance.
         var records: [String: Record?] = [:]

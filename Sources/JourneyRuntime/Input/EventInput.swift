@@ -1,3 +1,4 @@
+import Dispatch
 import JourneyBytecode
 
 /// An event line that passed validation.
@@ -47,6 +48,54 @@ public enum EventInput {
             }
         }
         return out
+    }
+
+    /// An events file read on `parts` threads at once. The events keep file order (with their
+    /// line numbers and the byte range of their line, for a later reject); the rejected lines
+    /// come with their reasons.
+    public static func parseFile(_ bytes: [UInt8], schema: RuntimeSchema, parts: Int) -> EventFile {
+        bytes.withUnsafeBufferPointer { all in
+            // Cut after line ends into parts of about equal size.
+            var cuts = [0]
+            for k in 1..<max(1, parts) {
+                var p = max(cuts[cuts.count - 1], all.count * k / parts)
+                while p < all.count, all[p - 1] != 0x0A { p += 1 }
+                if p < all.count, p > cuts[cuts.count - 1] { cuts.append(p) }
+            }
+            cuts.append(all.count)
+            let bounds = cuts
+            let n = bounds.count - 1
+            let out = UnsafeMutableBufferPointer<EventFile.Part>.allocate(capacity: n)
+            out.initialize(repeating: EventFile.Part())
+            defer { out.deinitialize().deallocate() }
+            // Each part writes only its own slot; line numbers are made global afterwards.
+            nonisolated(unsafe) let slots = out
+            nonisolated(unsafe) let buffer = all
+            DispatchQueue.concurrentPerform(iterations: n) { k in
+                let base = bounds[k]
+                let part = UnsafeBufferPointer(rebasing: buffer[base..<bounds[k + 1]])
+                var result = EventFile.Part()
+                InputLines.forEach(part) { number, offset, line in
+                    let start = base + offset
+                    switch validate(line, schema: schema) {
+                    case .success(let e): result.events.append(EventFile.Event(line: number, start: start, end: start + line.count, event: e))
+                    case .failure(let f): result.errors.append(InputError(line: number, reason: f.reason, raw: InputLines.raw(line)))
+                    }
+                }
+                var lines = 0
+                for c in part where c == 0x0A { lines += 1 }
+                result.lines = lines
+                slots[k] = result
+            }
+            var file = EventFile(bytes: bytes)
+            var offset = 0
+            for k in 0..<n {
+                for var e in out[k].events { e.line += offset; file.events.append(e) }
+                for var e in out[k].errors { e.line += offset; file.errors.append(e) }
+                offset += out[k].lines
+            }
+            return file
+        }
     }
 
     /// A reason, before the line number and raw text are attached.
@@ -155,4 +204,28 @@ public enum EventInput {
             + (Suggestion.closest(to: key, among: def.fields.map(\.name)).map { "; did you mean \(JSON.quote($0))?" }
                 ?? " (its fields: \(def.fields.map(\.name).joined(separator: ", ")))")
     }
+}
+
+/// A parsed events file: its valid events in file order and its rejected lines.
+public struct EventFile: Sendable {
+    public struct Event: Sendable {
+        public var line: Int
+        /// The line's bytes in the file.
+        public var start: Int
+        public var end: Int
+        public var event: IncomingEvent
+    }
+
+    struct Part: Sendable {
+        var events: [Event] = []
+        var errors: [InputError] = []
+        var lines = 0
+    }
+
+    public let bytes: [UInt8]
+    public var events: [Event] = []
+    public var errors: [InputError] = []
+
+    /// The text of an event's line, as a reject keeps it.
+    public func raw(_ e: Event) -> String { InputLines.raw(bytes[e.start..<e.end]) }
 }

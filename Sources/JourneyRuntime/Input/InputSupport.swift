@@ -25,6 +25,11 @@ enum InputLines {
     /// Calls `body` with each non-blank line of `bytes` and its 1-based number. A trailing `\r` is
     /// dropped, and so is a UTF-8 byte-order mark at the start of the input.
     static func forEach(_ bytes: UnsafeBufferPointer<UInt8>, _ body: (Int, UnsafeBufferPointer<UInt8>) -> Void) {
+        forEach(bytes) { number, _, line in body(number, line) }
+    }
+
+    /// The same, with each line's offset in `bytes`.
+    static func forEach(_ bytes: UnsafeBufferPointer<UInt8>, _ body: (Int, Int, UnsafeBufferPointer<UInt8>) -> Void) {
         var start = 0
         if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { start = 3 }
         var number = 1
@@ -34,7 +39,7 @@ enum InputLines {
             var stop = end
             if stop > start, bytes[stop - 1] == 0x0D { stop -= 1 }
             let line = UnsafeBufferPointer(rebasing: bytes[start..<stop])
-            if !isBlank(line) { body(number, line) }
+            if !isBlank(line) { body(number, start, line) }
             number += 1
             start = end + 1
         }

@@ -10,6 +10,22 @@ public struct InboxItem: Sendable {
     public var data: [UInt8]
 }
 
+/// A validated event on its way into the store.
+public struct IncomingRow: Sendable {
+    public var profile: String
+    public var event: String
+    public var at: Int64
+    /// The event's fields, as `ValueEncoding.eventBlob` wrote them.
+    public var data: [UInt8]
+
+    public init(profile: String, event: String, at: Int64, data: [UInt8]) {
+        self.profile = profile
+        self.event = event
+        self.at = at
+        self.data = data
+    }
+}
+
 /// A stored journey instance: everything needed to resume it.
 public struct InstanceRow: Sendable {
     public var id: Int64
@@ -56,20 +72,21 @@ public protocol JourneyStore: AnyObject {
     /// attributes (the others are none), and returns the ids of those `filter` keeps.
     func scanProfiles(timezone: String?, attributes: [Int], filter: (_ id: () -> String, _ values: [Value]) throws -> Bool) throws -> [String]
 
-    /// Stores an event in the profile's history; `seq` orders events of one instant.
-    func recordEvent(profile: String, event: String, at: Int64, seq: Int64, data: [UInt8]) throws
     /// A profile's stored events of one kind since an instant (inclusive), oldest first, decoded
     /// as records of one bundle's definition (`index` is its number in that bundle's schema).
     func records(profile: String, event: EventDef, index: Int, since: Int64?) throws -> ArraySlice<Record>
     func historyCount(profile: String, event: String, since: Int64?) throws -> Int
 
-    func enqueue(profile: String, event: String, at: Int64, data: [UInt8]) throws
+    /// Puts ingested events in the inbox, numbered in the order given (which orders events of
+    /// one instant), and in the profiles' history, where queries see them once taken.
+    func enqueue(_ events: [IncomingRow]) throws
+    /// The run takes an inbox event: from now on history queries see it, and when the
+    /// transaction commits it leaves the inbox with every event before it. Events are taken
+    /// strictly in inbox order (late arrivals, being earliest, come first).
+    func markTaken(at: Int64, seq: Int64)
     func nextInbox(until: Int64?) throws -> InboxItem?
     /// The first `limit` inbox events after `after` (in processing order) due by `until`.
     func inbox(after: (at: Int64, seq: Int64)?, until: Int64?, limit: Int) throws -> [InboxItem]
-    /// Removes every inbox event up to and including (at, seq) in processing order: the engine
-    /// takes them strictly in that order, so what it processed is always such a prefix.
-    func removeInbox(through at: Int64, seq: Int64) throws
 
     func createInstance(journey: String, profile: String, bundle: String, locals: [Value], at: Int64) throws -> Int64
     func loadInstance(_ id: Int64) throws -> InstanceRow?

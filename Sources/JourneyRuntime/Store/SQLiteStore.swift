@@ -54,19 +54,21 @@ public final class SQLiteStore: JourneyStore {
             return lo
         }
 
-        /// Adds a row in order; decoded records stay valid only when it goes at the end.
-        func insert(_ row: (at: Int64, seq: Int64, data: [UInt8])) {
-            var i = rows.count
-            while i > 0, (rows[i - 1].at, rows[i - 1].seq) > (row.at, row.seq) { i -= 1 }
-            rows.insert(row, at: i)
-            if i < records.count { records = [] }
+        /// The index of the first row after `key`.
+        func end(_ key: (at: Int64, seq: Int64)) -> Int {
+            var lo = 0, hi = rows.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if (rows[mid].at, rows[mid].seq) <= key { lo = mid + 1 } else { hi = mid }
+            }
+            return lo
         }
 
-        /// Decodes the rows not decoded yet (all of them for another definition).
-        func decode(_ def: EventDef, _ index: Int) {
+        /// Decodes the rows before `end` not decoded yet (all of them for another definition).
+        func decode(_ def: EventDef, _ index: Int, upTo end: Int) {
             if let d = decodedFor, d.index != index || d.def != def { records = [] }
             decodedFor = (def, index)
-            while records.count < rows.count {
+            while records.count < end {
                 let r = rows[records.count]
                 records.append(Record(event: index, at: r.at, fields: ValueEncoding.fields(fromBlob: r.data, def)))
             }
@@ -94,6 +96,27 @@ public final class SQLiteStore: JourneyStore {
         // Checkpoint less often: big batches rewrite the same hot pages many times over.
         try db.exec("PRAGMA wal_autocheckpoint=20000")
         try db.exec(StoreSchema.sql)
+        try migrateHistory()
+    }
+
+    /// Databases from before the history was written at ingest: their inbox events are not in
+    /// the history yet, and everything that is in it has been taken.
+    private func migrateHistory() throws {
+        guard try meta("history_at_ingest") == nil else { return }
+        try begin()
+        do {
+            if try meta("history_at_ingest") == nil {
+                let last = try statement("SELECT at, seq FROM events ORDER BY at DESC, seq DESC LIMIT 1")
+                if try last.step() { try setMeta("history_through", "\(last.int64(0)) \(last.int64(1))") }
+                last.reset()
+                try db.exec("INSERT OR IGNORE INTO events(profile, event, at, seq, data) SELECT profile, event, at, seq, data FROM inbox")
+                try setMeta("history_at_ingest", "1")
+            }
+            try commit()
+        } catch {
+            rollback()
+            throw error
+        }
     }
 
     /// A statement prepared on first use, then reused. Fixed SQL is keyed by the address of its
@@ -124,12 +147,24 @@ public final class SQLiteStore: JourneyStore {
         let version = try v.step() ? v.int64(0) : -1
         if version != dataVersion { dropCaches() }
         dataVersion = version
+        try loadVisibility()
     }
 
     public func commit() throws {
         if seqDirty, let seq = lastSeq {
             try setMeta("inbox_seq", String(seq))
             seqDirty = false
+        }
+        if let t = takenThrough {
+            // What the run took leaves the inbox: a prefix of it, in processing order.
+            let s = try statement("DELETE FROM inbox WHERE (at, seq) <= (?, ?)")
+            s.bind(1, t.at); s.bind(2, t.seq)
+            try s.run()
+            takenThrough = nil
+        }
+        if visibleDirty {
+            try setMeta("history_through", "\(visibleThrough.at) \(visibleThrough.seq)")
+            visibleDirty = false
         }
         try statement("COMMIT").run()
     }
@@ -138,6 +173,8 @@ public final class SQLiteStore: JourneyStore {
         try? db.exec("ROLLBACK")
         lastSeq = nil
         seqDirty = false
+        visibleDirty = false
+        takenThrough = nil
         dropCaches()
     }
 
@@ -279,65 +316,124 @@ public final class SQLiteStore: JourneyStore {
     }
 
     // MARK: - History and inbox
+    //
+    // An ingested event goes into the inbox (the run's queue) and, at once, into the history
+    // table, each batch written in the history's key order so that the inserts stay local. The
+    // history queries see an event once the run has taken it. The run takes events strictly in
+    // (at, seq) order, so "taken" is every key up to `visibleThrough`, except late arrivals
+    // still waiting in the inbox below it (`pendingLate`, nearly always empty).
 
-    public func recordEvent(profile: String, event: String, at: Int64, seq: Int64, data: [UInt8]) throws {
-        let s = try statement("INSERT OR REPLACE INTO events(profile, event, at, seq, data) VALUES (?, ?, ?, ?, ?)")
-        s.bind(1, profile); s.bind(2, event); s.bind(3, at); s.bind(4, seq); s.bind(5, data)
-        try s.run()
-        // Keep a cached history complete: the new event goes in its place (usually the end).
-        guard cachesUsable, let h = historyCache[HistoryKey(profile: profile, event: event)], at >= h.from else { return }
-        h.insert((at, seq, data))
-        historyCacheRows += 1
+    private var visibleThrough: (at: Int64, seq: Int64) = (Int64.min, Int64.min)
+    private var visibleDirty = false
+    private var pendingLate: Set<Int64> = []
+    /// The last event taken in this transaction: every inbox event up to it leaves at commit.
+    private var takenThrough: (at: Int64, seq: Int64)?
+
+    private func loadVisibility() throws {
+        visibleThrough = (Int64.min, Int64.min)
+        visibleDirty = false
+        if let text = try meta("history_through") {
+            let parts = text.split(separator: " ").compactMap { Int64($0) }
+            if parts.count == 2 { visibleThrough = (parts[0], parts[1]) }
+        }
+        pendingLate = []
+        guard visibleThrough.at != Int64.min else { return }
+        let s = try statement("SELECT seq FROM inbox WHERE (at, seq) <= (?, ?)")
+        s.bind(1, visibleThrough.at); s.bind(2, visibleThrough.seq)
+        while try s.step() { pendingLate.insert(s.int64(0)) }
+        s.reset()
     }
 
-    /// A profile's events of one kind since `since`, from the cache when it holds them; the
-    /// caller reads `rows` or `records` from `start` on.
-    private func historyRows(profile: String, event: String, since: Int64?, decode: (def: EventDef, index: Int)?) throws -> (HistoryRows, start: Int) {
+    /// Whether the run has taken the event with this key.
+    private func visible(_ at: Int64, _ seq: Int64) -> Bool {
+        (at, seq) <= visibleThrough && (pendingLate.isEmpty || !pendingLate.contains(seq))
+    }
+
+    public func markTaken(at: Int64, seq: Int64) {
+        takenThrough = (at, seq)
+        if (at, seq) > visibleThrough {
+            visibleThrough = (at, seq)
+            visibleDirty = true
+        }
+        if !pendingLate.isEmpty { pendingLate.remove(seq) }
+    }
+
+    /// A profile's events of one kind since `since`, from the cache when it holds them
+    /// (decoded up to `end` when asked), and the range of those the run has taken so far.
+    private func historyRows(profile: String, event: String, since: Int64?, decode: (def: EventDef, index: Int)?) throws -> (HistoryRows, start: Int, end: Int) {
         let from = since ?? Int64.min
         let key = HistoryKey(profile: profile, event: event)
-        if cachesUsable, let h = historyCache[key], h.from <= from {
-            if let d = decode { h.decode(d.def, d.index) }
-            return (h, h.start(from))
-        }
-        let s = try statement("SELECT at, seq, data FROM events WHERE profile = ? AND event = ? AND at >= ? ORDER BY at, seq")
-        s.bind(1, profile); s.bind(2, event); s.bind(3, from)
-        let h = HistoryRows(from: from, rows: [])
-        while try s.step() { h.rows.append((s.int64(0), s.int64(1), s.blob(2))) }
-        s.reset()
-        if let d = decode { h.decode(d.def, d.index) }
-        if cachesUsable {
-            if historyCacheRows + h.rows.count > Self.historyCacheLimit {
-                historyCache = [:]
-                historyCacheRows = 0
+        let h: HistoryRows
+        if cachesUsable, let cached = historyCache[key], cached.from <= from {
+            h = cached
+        } else {
+            let s = try statement("SELECT at, seq, data FROM events WHERE profile = ? AND event = ? AND at >= ? ORDER BY at, seq")
+            s.bind(1, profile); s.bind(2, event); s.bind(3, from)
+            h = HistoryRows(from: from, rows: [])
+            while try s.step() { h.rows.append((s.int64(0), s.int64(1), s.blob(2))) }
+            s.reset()
+            if cachesUsable {
+                if historyCacheRows + h.rows.count > Self.historyCacheLimit {
+                    historyCache = [:]
+                    historyCacheRows = 0
+                }
+                historyCacheRows += h.rows.count - (historyCache[key]?.rows.count ?? 0)
+                historyCache[key] = h
             }
-            historyCacheRows += h.rows.count - (historyCache[key]?.rows.count ?? 0)
-            historyCache[key] = h
         }
-        return (h, 0)
+        let end = h.end(visibleThrough)
+        if let d = decode { h.decode(d.def, d.index, upTo: end) }
+        return (h, h.start(from), end)
     }
 
     public func records(profile: String, event def: EventDef, index: Int, since: Int64?) throws -> ArraySlice<Record> {
-        let (h, start) = try historyRows(profile: profile, event: def.name, since: since, decode: (def, index))
-        return h.records[start...]
+        let (h, start, end) = try historyRows(profile: profile, event: def.name, since: since, decode: (def, index))
+        guard start < end else { return [] }
+        if pendingLate.isEmpty { return h.records[start..<end] }
+        return ArraySlice((start..<end).filter { visible(h.rows[$0].at, h.rows[$0].seq) }.map { h.records[$0] })
     }
 
     public func historyCount(profile: String, event: String, since: Int64?) throws -> Int {
-        let (h, start) = try historyRows(profile: profile, event: event, since: since, decode: nil)
-        return h.rows.count - start
+        let (h, start, end) = try historyRows(profile: profile, event: event, since: since, decode: nil)
+        guard start < end else { return 0 }
+        if pendingLate.isEmpty { return end - start }
+        return (start..<end).count { visible(h.rows[$0].at, h.rows[$0].seq) }
     }
 
     /// Arrival numbers: kept in memory during a transaction, saved in `meta` when it commits.
     private var lastSeq: Int64?
     private var seqDirty = false
 
-    public func enqueue(profile: String, event: String, at: Int64, data: [UInt8]) throws {
+    public func enqueue(_ events: [IncomingRow]) throws {
         if lastSeq == nil { lastSeq = Int64(try meta("inbox_seq") ?? "0") ?? 0 }
-        let seq = (lastSeq ?? 0) + 1
-        lastSeq = seq
+        let first = (lastSeq ?? 0) + 1
+        lastSeq = (lastSeq ?? 0) + Int64(events.count)
         seqDirty = true
         let s = try statement("INSERT INTO inbox(at, seq, profile, event, data) VALUES (?, ?, ?, ?, ?)")
-        s.bind(1, at); s.bind(2, seq); s.bind(3, profile); s.bind(4, event); s.bind(5, data)
-        try s.run()
+        for (k, e) in events.enumerated() {
+            s.bind(1, e.at); s.bind(2, first + Int64(k)); s.bind(3, e.profile); s.bind(4, e.event); s.bind(5, e.data)
+            try s.run()
+        }
+        // History key order (SQLite compares text by its bytes): rank the distinct profile and
+        // event names once, then sort integers.
+        func ranks(_ names: [String]) -> [String: Int] {
+            let sorted = Set(names).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+            return Dictionary(uniqueKeysWithValues: sorted.enumerated().map { ($1, $0) })
+        }
+        let profileRank = ranks(events.map(\.profile)), eventRank = ranks(events.map(\.event))
+        let keys = events.map { (profileRank[$0.profile] ?? 0, eventRank[$0.event] ?? 0, $0.at) }
+        let order = events.indices.sorted { (keys[$0].0, keys[$0].1, keys[$0].2, $0) < (keys[$1].0, keys[$1].1, keys[$1].2, $1) }
+        let h = try statement("INSERT INTO events(profile, event, at, seq, data) VALUES (?, ?, ?, ?, ?)")
+        for k in order {
+            let e = events[k]
+            h.bind(1, e.profile); h.bind(2, e.event); h.bind(3, e.at); h.bind(4, first + Int64(k)); h.bind(5, e.data)
+            try h.run()
+        }
+        // Cached histories do not have these yet; any that arrived behind what the run has
+        // taken wait unseen until it takes them.
+        historyCache = [:]
+        historyCacheRows = 0
+        for (k, e) in events.enumerated() where (e.at, first + Int64(k)) <= visibleThrough { pendingLate.insert(first + Int64(k)) }
     }
 
     public func nextInbox(until: Int64?) throws -> InboxItem? {
@@ -357,11 +453,6 @@ public final class SQLiteStore: JourneyStore {
         return out
     }
 
-    public func removeInbox(through at: Int64, seq: Int64) throws {
-        let s = try statement("DELETE FROM inbox WHERE (at, seq) <= (?, ?)")
-        s.bind(1, at); s.bind(2, seq)
-        try s.run()
-    }
 
     // MARK: - Instances, timers, waits
 
