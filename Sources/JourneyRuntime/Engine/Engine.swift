@@ -127,12 +127,12 @@ public final class Engine {
     /// Puts validated events in the inbox; an event for an unknown profile is rejected.
     /// Returns the rejections (line, reason) so the caller can report them.
     public func ingest(_ events: [(line: Int, event: IncomingEvent, raw: String)], source: String) throws -> [InputError] {
-        try ingest(events.map { EventFile.Event(line: $0.line, start: 0, end: 0, event: $0.event) }, source: source) { i in events[i].raw }
+        try ingest(events.map { EventFile.Event(line: $0.line, start: 0, end: 0, event: $0.event) }[...], source: source) { i in events[i].raw }
     }
 
     /// The same, for events of a parsed file: `raw` gives the text of the i-th event's line,
     /// asked only for a rejected one.
-    public func ingest(_ events: some RandomAccessCollection<EventFile.Event>, source: String, raw: (Int) -> String) throws -> [InputError] {
+    public func ingest(_ events: ArraySlice<EventFile.Event>, source: String, raw: (Int) -> String) throws -> [InputError] {
         guard let schema = current?.schema else { throw RuntimeFault(message: "no bundle is deployed; run 'journey deploy' first") }
         var rejected: [InputError] = []
         try store.begin()

@@ -134,8 +134,9 @@ extension Engine {
         // "within D" is inclusive, as for `wait for … within`: an entry exactly D later is refused.
         case .after(let d): if let last = stats0.lastEntered, now - last <= d { return }
         }
-        probe.id = try store.createInstance(journey: j.name, profile: profile.id, bundle: hash, locals: locals, at: now)
-        try resume(&probe, j, b, profile, &stats, holdsNothing: true)
+        // The instance is stored once, as its first step leaves it.
+        probe.id = try store.nextInstanceID()
+        try resume(&probe, j, b, profile, &stats, holdsNothing: true, isNew: true)
     }
 
     // MARK: - Timers and audiences
@@ -185,7 +186,8 @@ extension Engine {
     /// Runs an instance to its next suspension and stores what it became.
     /// `holdsNothing`: the instance has no timer or wait left (new, or its timer or event just
     /// came and was removed), so ending it needs no clean-up.
-    func resume(_ inst: inout InstanceRow, _ j: CompiledJourney, _ b: JourneyBundle, _ profile: ProfileSlot, _ stats: inout RunStats, holdsNothing: Bool) throws {
+    /// `isNew`: not stored yet (it has just entered).
+    func resume(_ inst: inout InstanceRow, _ j: CompiledJourney, _ b: JourneyBundle, _ profile: ProfileSlot, _ stats: inout RunStats, holdsNothing: Bool, isNew: Bool = false) throws {
         var host = Host(engine: self, bundle: b, hash: inst.bundle, journey: j, instance: inst.id, sends: inst.sends, profile: profile)
         let suspension: Suspension
         do {
@@ -200,22 +202,26 @@ extension Engine {
         switch suspension {
         case .wait(let until):
             try addTimer(due: until, instance: inst.id)
-            try store.updateInstance(inst, endedAt: nil)
+            try isNew ? store.insertInstance(inst, endedAt: nil) : store.updateInstance(inst, endedAt: nil)
         case .waitFor(let event, let deadline):
             try store.addWait(instance: inst.id, profile: inst.profile, event: b.schema.events[event].name)
             try addTimer(due: deadline, instance: inst.id)
-            try store.updateInstance(inst, endedAt: nil)
+            try isNew ? store.insertInstance(inst, endedAt: nil) : store.updateInstance(inst, endedAt: nil)
         case .ended(let outcome):
             inst.status = outcome.rawValue
-            try finish(inst, cleanUp: !holdsNothing)
+            try finish(inst, cleanUp: !holdsNothing, isNew: isNew)
         }
     }
 
-    func finish(_ inst: InstanceRow, cleanUp: Bool = true) throws {
+    func finish(_ inst: InstanceRow, cleanUp: Bool = true, isNew: Bool = false) throws {
         if cleanUp {
             try store.removeTimers(instance: inst.id)
             try store.removeWaits(instance: inst.id)
         }
-        try store.endInstance(inst.id, status: inst.status, sends: inst.sends, at: now)
+        if isNew {
+            try store.insertInstance(inst, endedAt: now)
+        } else {
+            try store.endInstance(inst.id, status: inst.status, sends: inst.sends, at: now)
+        }
     }
 }

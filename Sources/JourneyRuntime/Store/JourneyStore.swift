@@ -88,7 +88,10 @@ public protocol JourneyStore: AnyObject {
     /// The first `limit` inbox events after `after` (in processing order) due by `until`.
     func inbox(after: (at: Int64, seq: Int64)?, until: Int64?, limit: Int) throws -> [InboxItem]
 
-    func createInstance(journey: String, profile: String, bundle: String, locals: [Value], at: Int64) throws -> Int64
+    /// An id for a new instance (the next after every stored one), reserved for this transaction.
+    func nextInstanceID() throws -> Int64
+    /// Stores a new instance as it is after its first step: waiting, or ended at `endedAt`.
+    func insertInstance(_ row: InstanceRow, endedAt: Int64?) throws
     func loadInstance(_ id: Int64) throws -> InstanceRow?
     func updateInstance(_ row: InstanceRow, endedAt: Int64?) throws
     /// Records how an instance ended (its pc and locals are no longer needed).

@@ -10,6 +10,11 @@ public struct SQLiteError: Error, Sendable, CustomStringConvertible {
 /// SQLITE_TRANSIENT: SQLite copies bound text and blobs before `bind` returns.
 private let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
+/// Process-wide SQLite settings, applied once before the first connection opens.
+private let configured: Bool = {
+    journey_sqlite3_disable_memstatus() == SQLITE_OK
+}()
+
 /// One connection. Not shared across threads: the runtime drives it from one task.
 public final class Database {
     let handle: OpaquePointer
@@ -17,6 +22,7 @@ public final class Database {
 
     /// Opens (creating) a database file, or `:memory:`.
     public init(path: String) throws {
+        _ = configured
         var db: OpaquePointer?
         let rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil)
         guard rc == SQLITE_OK, let db else {
@@ -80,7 +86,17 @@ public final class Statement {
     public func bind(_ i: Int32, _ v: Int64) { sqlite3_bind_int64(stmt, i, v) }
     public func bind(_ i: Int32, _ v: Int) { sqlite3_bind_int64(stmt, i, Int64(v)) }
     public func bind(_ i: Int32, _ v: Double) { sqlite3_bind_double(stmt, i, v) }
-    public func bind(_ i: Int32, _ v: String) { sqlite3_bind_text(stmt, i, v, -1, transient) }
+    /// Binds text by its UTF-8 bytes and length (no NUL-terminated copy is made first).
+    public func bind(_ i: Int32, _ v: String) {
+        var v = v
+        v.withUTF8 { p in
+            if let base = p.baseAddress, p.count > 0 {
+                base.withMemoryRebound(to: CChar.self, capacity: p.count) { _ = sqlite3_bind_text(stmt, i, $0, Int32(p.count), transient) }
+            } else {
+                _ = sqlite3_bind_text(stmt, i, "", 0, transient)
+            }
+        }
+    }
     public func bind(_ i: Int32, _ v: [UInt8]) {
         v.withUnsafeBytes { p in _ = sqlite3_bind_blob(stmt, i, p.baseAddress, Int32(p.count), transient) }
     }

@@ -142,6 +142,7 @@ public final class SQLiteStore: JourneyStore {
     public func begin() throws {
         try statement("BEGIN IMMEDIATE").run()
         lastSeq = nil // another process may have ingested since
+        lastInstanceID = nil
         let v = try statement("PRAGMA data_version")
         defer { v.reset() }
         let version = try v.step() ? v.int64(0) : -1
@@ -175,6 +176,7 @@ public final class SQLiteStore: JourneyStore {
         seqDirty = false
         visibleDirty = false
         takenThrough = nil
+        lastInstanceID = nil
         dropCaches()
     }
 
@@ -456,11 +458,27 @@ public final class SQLiteStore: JourneyStore {
 
     // MARK: - Instances, timers, waits
 
-    public func createInstance(journey: String, profile: String, bundle: String, locals: [Value], at: Int64) throws -> Int64 {
-        let s = try statement("INSERT INTO instances(journey, profile, bundle, pc, locals, sends, status, entered_at) VALUES (?, ?, ?, 0, ?, 0, 'active', ?)")
-        s.bind(1, journey); s.bind(2, profile); s.bind(3, bundle); s.bind(4, ValueEncoding.encode(locals)); s.bind(5, at)
+    /// The last instance id handed out in this transaction.
+    private var lastInstanceID: Int64?
+
+    public func nextInstanceID() throws -> Int64 {
+        if lastInstanceID == nil {
+            let s = try statement("SELECT COALESCE(MAX(id), 0) FROM instances")
+            defer { s.reset() }
+            lastInstanceID = try s.step() ? s.int64(0) : 0
+        }
+        let id = (lastInstanceID ?? 0) + 1
+        lastInstanceID = id
+        return id
+    }
+
+    public func insertInstance(_ row: InstanceRow, endedAt: Int64?) throws {
+        let s = try statement("INSERT INTO instances(id, journey, profile, bundle, pc, locals, sends, status, entered_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        s.bind(1, row.id); s.bind(2, row.journey); s.bind(3, row.profile); s.bind(4, row.bundle); s.bind(5, row.pc)
+        // An ended instance needs neither its place nor its locals any more.
+        s.bind(6, endedAt == nil ? ValueEncoding.encode(row.locals) : ValueEncoding.encode([]))
+        s.bind(7, row.sends); s.bind(8, row.status); s.bind(9, row.enteredAt); s.bind(10, endedAt)
         try s.run()
-        return db.lastInsertRowID
     }
 
     private func instance(_ s: Statement) -> InstanceRow {

@@ -81,7 +81,7 @@ public enum ValueEncoding {
     }
 
     static func put(_ v: Int64, _ out: inout [UInt8]) {
-        for i in 0..<8 { out.append(UInt8(truncatingIfNeeded: v >> (8 * Int64(i)))) }
+        withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) }
     }
 
     static func encode(_ v: Value, _ out: inout [UInt8]) {
