@@ -165,6 +165,47 @@ final class StoreCacheTests: XCTestCase {
         try a.commit()
     }
 
+    /// After enough misses a cold cache is filled by one scan of the table; it then answers
+    /// for keys it lacks (no row), takes new writes, and is dropped like the others.
+    func testCachesFilledByOneScanStayComplete() throws {
+        let (a, b) = try makeStores()
+        a.missesBeforeScan = 2
+        try a.begin()
+        try a.saveProfile("p", [.string("Ann")])
+        try a.saveProfile("q", [.string("Quinn")])
+        try ingest(a, [("s1", 10), ("s2", 20)])
+        try a.enqueue([IncomingRow(profile: "q", event: "viewed", at: 15, data: ValueEncoding.eventBlob([.string("q1")], def))])
+        a.markTaken(at: 10, seq: 1)
+        a.markTaken(at: 15, seq: 3)
+        try a.commit()
+
+        try a.begin()
+        XCTAssertNil(try a.loadProfile("nobody"), "first miss: read from SQLite")
+        XCTAssertEqual(try a.loadProfile("q"), [.string("Quinn")], "second miss: the scan")
+        XCTAssertTrue(a.profilesComplete)
+        XCTAssertNil(try a.loadProfile("nobody"), "complete: no such profile")
+        try a.saveProfile("r", [.string("Rae")])
+        XCTAssertEqual(try a.loadProfile("r"), [.string("Rae")], "a new profile joins the complete cache")
+        XCTAssertEqual(try a.records(profile: "x", event: def, index: 0, since: nil).count, 0)
+        XCTAssertEqual(try a.records(profile: "q", event: def, index: 0, since: nil).map { $0.fields[0] }, [.string("q1")])
+        XCTAssertTrue(a.historyComplete)
+        XCTAssertEqual(try skus(a), [.string("s1")], "the scan keeps what is not taken out of sight")
+        a.markTaken(at: 20, seq: 2)
+        XCTAssertEqual(try skus(a), [.string("s1"), .string("s2")])
+        try a.commit()
+
+        try b.begin()
+        try b.saveProfile("nobody", [.string("Nia")])
+        try b.enqueue([IncomingRow(profile: "x", event: "viewed", at: 30, data: ValueEncoding.eventBlob([.string("x1")], def))])
+        b.markTaken(at: 30, seq: 4)
+        try b.commit()
+        try a.begin()
+        XCTAssertFalse(a.profilesComplete)
+        XCTAssertEqual(try a.loadProfile("nobody"), [.string("Nia")], "another connection's commit drops the complete cache")
+        XCTAssertEqual(try a.records(profile: "x", event: def, index: 0, since: nil).map { $0.fields[0] }, [.string("x1")])
+        try a.commit()
+    }
+
     func testRollbackForgetsWhatItCached() throws {
         let (a, _) = try makeStores()
         try a.begin()

@@ -66,8 +66,12 @@ public final class SQLiteStore: JourneyStore {
 
         /// Decodes the rows before `end` not decoded yet (all of them for another definition).
         func decode(_ def: EventDef, _ index: Int, upTo end: Int) {
-            if let d = decodedFor, d.index != index || d.def != def { records = [] }
-            decodedFor = (def, index)
+            if let d = decodedFor, d.index == index, d.def == def {
+                if records.count >= end { return }
+            } else {
+                records = []
+                decodedFor = (def, index)
+            }
             while records.count < end {
                 let r = rows[records.count]
                 records.append(Record(event: index, at: r.at, fields: ValueEncoding.fields(fromBlob: r.data, def)))
@@ -75,10 +79,21 @@ public final class SQLiteStore: JourneyStore {
         }
     }
 
+    /// After this many misses in one generation of the caches, a cold cache is filled by one
+    /// scan of the whole table instead (when the table fits); from then on it is complete, and
+    /// a key it lacks has no row.
+    var missesBeforeScan = 1024
+    private var profileMisses = 0, historyMisses = 0
+    private(set) var profilesComplete = false, historyComplete = false
+
     private func dropCaches() {
         profileCache = [:]
         historyCache = [:]
         historyCacheRows = 0
+        profileMisses = 0
+        historyMisses = 0
+        profilesComplete = false
+        historyComplete = false
     }
 
     private var cachesUsable: Bool { db.inTransaction }
@@ -251,7 +266,12 @@ public final class SQLiteStore: JourneyStore {
     }
 
     public func loadProfile(_ id: String) throws -> [Value]? {
-        if cachesUsable, let cached = profileCache[id] { return cached }
+        if cachesUsable {
+            if let cached = profileCache[id] { return cached }
+            if profilesComplete { return nil }
+            profileMisses += 1
+            if profileMisses == missesBeforeScan, try loadAllProfiles() { return profileCache[id] }
+        }
         let s: Statement
         if let held = loadProfileStatement { s = held } else { s = try statement(dynamic: loadProfileSQL); loadProfileStatement = s }
         defer { s.reset() }
@@ -263,6 +283,22 @@ public final class SQLiteStore: JourneyStore {
             profileCache[id] = values
         }
         return values
+    }
+
+    /// Reads every profile into the cache, unless there are more than it holds.
+    private func loadAllProfiles() throws -> Bool {
+        let cols = schema.attributes.map { "\"\($0.name)\"" }
+        let s = try statement(dynamic: "SELECT id\(cols.map { ", " + $0 }.joined()) FROM profiles")
+        defer { s.reset() }
+        let types = schema.attributes.map(\.type)
+        var all: [String: [Value]] = [:]
+        while try s.step() {
+            guard all.count < Self.profileCacheLimit else { return false }
+            all[s.text(0)] = types.indices.map { StoreSchema.read(s, Int32($0 + 1), types[$0]) }
+        }
+        profileCache = all
+        profilesComplete = true
+        return true
     }
 
     public func profileExists(_ id: String) throws -> Bool {
@@ -278,7 +314,13 @@ public final class SQLiteStore: JourneyStore {
         s.bind(1, id)
         for (i, v) in values.enumerated() { StoreSchema.bind(s, Int32(i + 2), v) }
         try s.run()
-        if cachesUsable, profileCache[id] != nil { profileCache[id] = values }
+        if cachesUsable, profilesComplete || profileCache[id] != nil {
+            profileCache[id] = values
+            if profileCache.count > Self.profileCacheLimit {
+                profileCache = [:]
+                profilesComplete = false
+            }
+        }
         // Audience runs go by time zone: remember each zone once, rather than scan for them.
         if let tz = schema.timezoneAttribute, tz < values.count, case .string(let zone) = values[tz], !zone.isEmpty, !knownZones.contains(zone) {
             let z = try statement("INSERT OR IGNORE INTO profile_timezones(tz) VALUES (?)")
@@ -368,6 +410,12 @@ public final class SQLiteStore: JourneyStore {
         let h: HistoryRows
         if cachesUsable, let cached = historyCache[key], cached.from <= from {
             h = cached
+        } else if cachesUsable, try historyIsComplete() {
+            // Complete: a key the cache lacks has no events.
+            if let cached = historyCache[key] { h = cached } else {
+                h = HistoryRows(from: Int64.min, rows: [])
+                historyCache[key] = h
+            }
         } else {
             let s = try statement("SELECT at, seq, data FROM events WHERE profile = ? AND event = ? AND at >= ? ORDER BY at, seq")
             s.bind(1, profile); s.bind(2, event); s.bind(3, from)
@@ -387,6 +435,41 @@ public final class SQLiteStore: JourneyStore {
         if let d = decode { h.decode(d.def, d.index, upTo: end) }
         return (h, h.start(from), end)
     }
+
+    /// Whether the history cache holds every row; counts a miss, and after enough of them
+    /// tries to make it so.
+    private func historyIsComplete() throws -> Bool {
+        if historyComplete { return true }
+        historyMisses += 1
+        return historyMisses == missesBeforeScan ? try loadAllHistory() : false
+    }
+
+    /// Reads the whole history into the cache, unless it holds more rows than the cache does.
+    private func loadAllHistory() throws -> Bool {
+        let s = try statement("SELECT profile, event, at, seq, data FROM events")
+        defer { s.reset() }
+        var all: [HistoryKey: HistoryRows] = [:]
+        var current: HistoryRows?
+        var count = 0
+        while try s.step() {
+            count += 1
+            guard count <= Self.historyCacheLimit else { return false }
+            // Rows come in key order: a new (profile, event) starts a new entry.
+            if current == nil || !s.textEquals(0, as: lastProfile) || !s.textEquals(1, as: lastEvent) {
+                lastProfile = s.text(0)
+                lastEvent = s.text(1)
+                let h = HistoryRows(from: Int64.min, rows: [])
+                all[HistoryKey(profile: lastProfile, event: lastEvent)] = h
+                current = h
+            }
+            current?.rows.append((s.int64(2), s.int64(3), s.blob(4)))
+        }
+        historyCache = all
+        historyCacheRows = count
+        historyComplete = true
+        return true
+    }
+    private var lastProfile = "", lastEvent = ""
 
     public func records(profile: String, event def: EventDef, index: Int, since: Int64?) throws -> ArraySlice<Record> {
         let (h, start, end) = try historyRows(profile: profile, event: def.name, since: since, decode: (def, index))

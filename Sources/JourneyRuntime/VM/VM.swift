@@ -184,7 +184,10 @@ public enum VM {
         var matching = try host.records(event: event, since: since)
         if predicate != noIndex16 {
             var kept: [Record] = []
-            for r in matching where try test(j, predicate: predicate, constants, locals: locals, candidate: .record(r), host: &host) { kept.append(r) }
+            var scratch: [Value] = []
+            for r in matching where try test(j, predicate: predicate, constants, locals: locals, candidate: .record(r), host: &host, scratch: &scratch) {
+                kept.append(r)
+            }
             matching = kept[...]
         }
         switch fn {
