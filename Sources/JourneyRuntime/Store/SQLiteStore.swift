@@ -46,6 +46,7 @@ public final class SQLiteStore: JourneyStore {
 
         /// The index of the first row at or after `since`.
         func start(_ since: Int64) -> Int {
+            let rows = self.rows // one access to the class's storage, not one per probe
             var lo = 0, hi = rows.count
             while lo < hi {
                 let mid = (lo + hi) / 2
@@ -56,6 +57,9 @@ public final class SQLiteStore: JourneyStore {
 
         /// The index of the first row after `key`.
         func end(_ key: (at: Int64, seq: Int64)) -> Int {
+            let rows = self.rows
+            // Usually everything cached has been taken.
+            if let last = rows.last, (last.at, last.seq) <= key { return rows.count }
             var lo = 0, hi = rows.count
             while lo < hi {
                 let mid = (lo + hi) / 2

@@ -74,9 +74,16 @@ public enum VM {
 
     static func execute<H: VMHost>(_ j: CompiledJourney, _ f: Int, _ constants: [Value], _ pc: inout Int, _ locals: inout [Value],
                                    _ frame: inout Frame, _ host: inout H, _ stack: inout [Value]) throws -> Suspension {
-        let function = j.functions[f]
-        stack.reserveCapacity(function.maxStack + 1)
-        return try function.code.withUnsafeBufferPointer { code in
+        stack.reserveCapacity(j.functions[f].maxStack + 1)
+        return try j.functions[f].code.withUnsafeBufferPointer { code in
+            try execute(j, code, constants, &pc, &locals, &frame, &host, &stack)
+        }
+    }
+
+    /// The interpreter loop over one function's code.
+    static func execute<H: VMHost>(_ j: CompiledJourney, _ code: UnsafeBufferPointer<UInt8>, _ constants: [Value], _ pc: inout Int, _ locals: inout [Value],
+                                   _ frame: inout Frame, _ host: inout H, _ stack: inout [Value]) throws -> Suspension {
+        do {
             while pc < code.count {
                 guard let op = Opcode(rawValue: code[pc]) else { throw RuntimeFault(message: "bad opcode") }
                 let at = pc
@@ -181,30 +188,65 @@ public enum VM {
             let n = try host.count(event: event, since: since)
             return fn == .count ? .int(Int64(n)) : .bool(n > 0)
         }
-        var matching = try host.records(event: event, since: since)
-        if predicate != noIndex16 {
-            var kept: [Record] = []
-            var scratch: [Value] = []
-            for r in matching where try test(j, predicate: predicate, constants, locals: locals, candidate: .record(r), host: &host, scratch: &scratch) {
-                kept.append(r)
+        let records = try host.records(event: event, since: since)
+        guard predicate != noIndex16 else { return try aggregate(fn, records, field, event, &host, host.now) }
+        // The predicate runs once per record: one stack and one view of its code serve them all,
+        // and exists / last / days_since stop at the first match (from the newest for the last two).
+        var stack: [Value] = []
+        stack.reserveCapacity(j.functions[predicate].maxStack + 1)
+        var l = locals
+        return try j.functions[predicate].code.withUnsafeBufferPointer { code in
+            switch fn {
+            case .count:
+                var n = 0
+                for r in records where try matches(j, code, constants, r, &l, &host, &stack) { n += 1 }
+                return .int(Int64(n))
+            case .exists:
+                for r in records where try matches(j, code, constants, r, &l, &host, &stack) { return .bool(true) }
+                return .bool(false)
+            case .last, .daysSince:
+                for r in records.reversed() where try matches(j, code, constants, r, &l, &host, &stack) {
+                    return try aggregate(fn, [r], field, event, &host, host.now)
+                }
+                return .none
+            case .sum:
+                var kept: [Record] = []
+                for r in records where try matches(j, code, constants, r, &l, &host, &stack) { kept.append(r) }
+                return try aggregateSum(kept[...], field, event, &host)
             }
-            matching = kept[...]
         }
+    }
+
+    /// Runs a predicate's code on one candidate record.
+    static func matches<H: VMHost>(_ j: CompiledJourney, _ code: UnsafeBufferPointer<UInt8>, _ constants: [Value], _ r: Record,
+                                   _ locals: inout [Value], _ host: inout H, _ stack: inout [Value]) throws -> Bool {
+        var pc = 0
+        var frame = Frame(candidate: .record(r))
+        stack.removeAll(keepingCapacity: true)
+        _ = try execute(j, code, constants, &pc, &locals, &frame, &host, &stack)
+        return frame.result
+    }
+
+    static func aggregate<H: VMHost>(_ fn: HistoryFunction, _ matching: ArraySlice<Record>, _ field: Int, _ event: Int, _ host: inout H, _ now: Int64) throws -> Value {
         switch fn {
         case .count: return .int(Int64(matching.count))
         case .exists: return .bool(!matching.isEmpty)
         case .last: return matching.last.map { .record($0) } ?? .none
         case .daysSince:
             guard let last = matching.last else { return .none }
-            return .int((host.now - last.at) / 86400)
+            return .int((now - last.at) / 86400)
         case .sum:
-            var total: Value = .int(0)
-            for r in matching where field < r.fields.count && !r.fields[field].isNone {
-                total = try Arithmetic.add(total, r.fields[field], negate: false)
-            }
-            // An empty sum has the field's own type (0.00 for money).
-            if matching.isEmpty { return host.zero(event: event, field: field) }
-            return total
+            return try aggregateSum(matching, field, event, &host)
         }
+    }
+
+    static func aggregateSum<H: VMHost>(_ matching: ArraySlice<Record>, _ field: Int, _ event: Int, _ host: inout H) throws -> Value {
+        // An empty sum has the field's own type (0.00 for money).
+        if matching.isEmpty { return host.zero(event: event, field: field) }
+        var total: Value = .int(0)
+        for r in matching where field < r.fields.count && !r.fields[field].isNone {
+            total = try Arithmetic.add(total, r.fields[field], negate: false)
+        }
+        return total
     }
 }
