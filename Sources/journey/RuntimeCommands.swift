@@ -24,14 +24,67 @@ func reportRejects(_ errors: [InputError], file: String) {
 }
 
 /// Shows progress on a terminal only.
-struct Progress {
+final class Progress {
     let label: String
-    let total: Int
+    /// nil: not known in advance (the count is shown alone).
+    let total: Int?
     let enabled = isatty(2) == 1
+    private var shown = false
+
+    init(label: String, total: Int?) {
+        self.label = label
+        self.total = total
+    }
+
     func update(_ done: Int) {
-        guard enabled, done % 10_000 == 0 || done == total else { return }
-        FileHandle.standardError.write(Data("\r\(label) \(done)/\(total)".utf8))
-        if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
+        guard enabled else { return }
+        if let total {
+            guard done % 10_000 == 0 || done == total else { return }
+            FileHandle.standardError.write(Data("\r\(label) \(done)/\(total)".utf8))
+            if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
+        } else {
+            FileHandle.standardError.write(Data("\r\(label) \(done)".utf8))
+            shown = true
+        }
+    }
+
+    /// Ends the line of an open-ended count.
+    func finish() {
+        if enabled && shown { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}
+
+/// Hands values from one thread to another, in order; `take` waits, and is nil once the
+/// producer has finished and everything has been taken.
+final class Handoff<T: Sendable>: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var items: [T?] = []
+    private var head = 0
+    private var finished = false
+
+    func put(_ item: T) {
+        condition.lock()
+        items.append(item)
+        condition.signal()
+        condition.unlock()
+    }
+
+    func finish() {
+        condition.lock()
+        finished = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    func take() -> T? {
+        condition.lock()
+        defer { condition.unlock() }
+        while head == items.count && !finished { condition.wait() }
+        guard head < items.count else { return nil }
+        let item = items[head]
+        items[head] = nil // taken: let it go
+        head += 1
+        return item
     }
 }
 
@@ -167,21 +220,31 @@ struct Ingest: ParsableCommand {
     func run() throws {
         let engine = try openEngine(db)
         guard let schema = engine.schema else { throw UsageError(description: "\(db): no bundle is deployed; run 'journey deploy' first") }
-        let file = try loadEvents(events, schema: schema)
-        let evs = file.events
-        try engine.recordRejects(file.errors, source: events)
-        let progress = Progress(label: "ingesting events", total: evs.count)
-        var unknown: [InputError] = []
-        // Large transactions: each one rewrites the history pages of the profiles it touches.
-        let batch = 100_000
-        for start in stride(from: 0, to: evs.count, by: batch) {
-            let chunk = evs[start..<min(evs.count, start + batch)]
-            unknown += try engine.ingest(chunk, source: events) { file.raw(chunk[chunk.startIndex + $0]) }
-            progress.update(min(evs.count, start + batch))
-        }
+        // One thread parses the file piece by piece while this one stores the pieces parsed so
+        // far. Arrival numbers follow the file, so events of one instant keep the file's order.
+        let bytes = try readInput(events)
+        let ranges = EventInput.pieces(bytes, count: max(1, min(64, bytes.count >> 20)))
+        let handoff = Handoff<EventFile.Part>()
+        Thread {
+            for r in ranges { handoff.put(EventInput.parsePiece(bytes, r, schema: schema)) }
+            handoff.finish()
+        }.start()
+        let progress = Progress(label: "ingesting events", total: nil)
+        var lines = 0, parseErrors: [InputError] = [], ingested = 0
+        let unknown = try engine.ingest(pieces: {
+            guard var part = handoff.take() else { return nil }
+            part.shiftLines(by: lines)
+            lines += part.lines
+            reportRejects(part.errors, file: events)
+            parseErrors += part.errors
+            ingested += part.events.count
+            return part.events[...]
+        }, of: bytes, source: events, progress: { progress.update($0) })
+        try engine.recordRejects(parseErrors, source: events)
+        progress.finish()
         reportRejects(unknown, file: events)
-        let rejected = file.errors.count + unknown.count
-        write("ingested \(evs.count - unknown.count) events\(rejected == 0 ? "" : ", rejected \(rejected)")\n")
+        let rejected = parseErrors.count + unknown.count
+        write("ingested \(ingested - unknown.count) events\(rejected == 0 ? "" : ", rejected \(rejected)")\n")
         // Everything is committed: exit without closing the database one statement at a time
         // (the next connection carries on from the write-ahead log).
         Foundation.exit(rejected > 0 ? 1 : 0)

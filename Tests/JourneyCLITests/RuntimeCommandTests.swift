@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import JourneyBytecode
 
 /// The durable commands end to end: versions, bad input, damaged bundles.
 final class RuntimeCommandTests: XCTestCase {
@@ -130,6 +131,45 @@ final class RuntimeCommandTests: XCTestCase {
         XCTAssertTrue(kept.contains { $0.contains("\"line\": 3") && $0.contains("zed") && $0.contains("\\\"profile\\\": \\\"zed\\\"") })
         XCTAssertEqual(try journey(["run", "--db", db, "--until", "2025-03-05T00:00:00Z"]).code, 0)
         XCTAssertEqual(try journey(["outbox", "--db", db]).out.split(separator: "\n").count, 1, "the good event still ran")
+    }
+
+    /// A file of several megabytes is parsed in pieces on another thread while earlier pieces
+    /// are stored: line numbers still count from the file's start, and nothing is lost.
+    func testLargeEventFilesKeepLineNumbersAcrossPieces() throws {
+        let d = try tempDir()
+        let flow = "journey welcome {\n  on signup as s\n  reentry always\n  email \"{s.source}\"\n}\n"
+        let bundle = try project(d, "big", flow: flow)
+        let db = d.appendingPathComponent("j.db").path
+        XCTAssertEqual(try journey(["deploy", "--db", db, bundle]).code, 0)
+        try (0..<50).map { "{\"id\": \"p\($0)\", \"first_name\": \"P\($0)\", \"email\": \"p\($0)@x.com\"}\n" }.joined()
+            .write(to: d.appendingPathComponent("p.jsonl"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try journey(["import", "--db", db, d.appendingPathComponent("p.jsonl").path]).code, 0)
+        let n = 40_000
+        let bad: Set<Int> = [7, 20_011, 39_998] // 1-based lines
+        let padding = String(repeating: "x", count: 60)
+        var text = ""
+        for line in 1...n {
+            if bad.contains(line) { text += "{\"profile\": \"p1\", \"event\": \"signup\"\n"; continue }
+            let profile = line == 30_003 ? "nobody" : "p\(line % 50)"
+            let at = 1_740_787_200 + line
+            text += "{\"profile\": \"\(profile)\", \"event\": \"signup\", \"at\": \"\(Value.iso8601(Int64(at)))\", \"data\": {\"source\": \"s\(line)-\(padding)\"}}\n"
+        }
+        XCTAssertGreaterThan(text.utf8.count, 4 << 20, "big enough to be cut into pieces")
+        let path = d.appendingPathComponent("e.jsonl").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        let r = try journey(["ingest", "--db", db, path])
+        XCTAssertEqual(r.code, 1)
+        XCTAssertTrue(r.out.contains("ingested \(n - 4) events, rejected 4"), r.out)
+        for line in bad { XCTAssertTrue(r.err.contains("e.jsonl:\(line): rejected:"), "line \(line): \(r.err)") }
+        XCTAssertTrue(r.err.contains("e.jsonl:30003: rejected: unknown profile 'nobody'"), r.err)
+        let kept = try journey(["rejects", "--db", db]).out.split(separator: "\n")
+        XCTAssertEqual(kept.count, 4)
+        XCTAssertEqual(try journey(["run", "--db", db, "--until", "2025-03-05T00:00:00Z"]).code, 0)
+        let sent = try journey(["outbox", "--db", db]).out.split(separator: "\n")
+        XCTAssertEqual(sent.count, n - 4)
+        // In time order, which here is file order: every good line once.
+        XCTAssertTrue(sent[0].contains("\"s1-"), String(sent[0]))
+        XCTAssertTrue(sent[sent.count - 1].contains("\"s\(n)-"), String(sent[sent.count - 1]))
     }
 
     func testDamagedBundlesAreRefusedWhole() throws {

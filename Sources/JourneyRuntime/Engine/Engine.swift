@@ -124,41 +124,71 @@ public final class Engine {
         }
     }
 
-    /// Puts validated events in the inbox; an event for an unknown profile is rejected.
-    /// Returns the rejections (line, reason) so the caller can report them.
-    public func ingest(_ events: [(line: Int, event: IncomingEvent, raw: String)], source: String) throws -> [InputError] {
-        try ingest(events.map { EventFile.Event(line: $0.line, start: 0, end: 0, event: $0.event) }[...], source: source) { i in events[i].raw }
-    }
-
-    /// The same, for events of a parsed file: `raw` gives the text of the i-th event's line,
-    /// asked only for a rejected one.
+    /// Puts validated events of a parsed file in the inbox and the history, in one transaction;
+    /// an event for an unknown profile is rejected. `raw` gives the text of the i-th event's
+    /// line, asked only for a rejected one. Returns the rejections so the caller can report them.
     public func ingest(_ events: ArraySlice<EventFile.Event>, source: String, raw: (Int) -> String) throws -> [InputError] {
-        guard let schema = current?.schema else { throw RuntimeFault(message: "no bundle is deployed; run 'journey deploy' first") }
-        var rejected: [InputError] = []
         try store.begin()
         do {
             var known: [String: Bool] = [:]
-            var rows: [IncomingRow] = []
-            rows.reserveCapacity(events.count)
-            for (i, item) in events.enumerated() {
-                let (line, e) = (item.line, item.event)
-                let exists: Bool
-                if let k = known[e.profile] { exists = k } else { exists = try store.profileExists(e.profile); known[e.profile] = exists }
-                guard exists else {
-                    let err = InputError(line: line, reason: "unknown profile '\(e.profile)': import the profile before its events", raw: raw(i))
-                    try store.reject(source: source, line: line, reason: err.reason, raw: err.raw, at: e.at)
-                    rejected.append(err)
-                    continue
-                }
-                let def = schema.events[e.event]
-                rows.append(IncomingRow(profile: e.profile, event: def.name, at: e.at, data: ValueEncoding.eventBlob(e.fields, def)))
-            }
-            try store.enqueue(rows)
+            let rejected = try stage(events, source: source, raw: raw, known: &known)
             try store.commit()
+            return rejected
         } catch {
             store.rollback()
             throw error
         }
+    }
+
+    /// Ingests an events file piece by piece, as a parser hands the pieces over (nil: no more),
+    /// in transactions of about `transactionSize` events; `progress` hears the running count.
+    public func ingest(pieces next: () throws -> ArraySlice<EventFile.Event>?, of bytes: [UInt8], source: String,
+                       transactionSize: Int = 100_000, progress: (Int) -> Void = { _ in }) throws -> [InputError] {
+        var rejected: [InputError] = []
+        var known: [String: Bool] = [:]
+        var done = 0
+        var inTransaction = 0
+        do {
+            while let events = try next() {
+                if inTransaction == 0 { try store.begin() }
+                rejected += try stage(events, source: source, raw: { i in InputLines.raw(bytes[events[events.startIndex + i].start..<events[events.startIndex + i].end]) }, known: &known)
+                inTransaction += events.count
+                done += events.count
+                if inTransaction >= transactionSize {
+                    try store.commit()
+                    inTransaction = 0
+                }
+                progress(done)
+            }
+            if inTransaction > 0 { try store.commit() }
+        } catch {
+            if inTransaction > 0 { store.rollback() }
+            throw error
+        }
+        return rejected
+    }
+
+    /// Validated events into the inbox and history, inside the caller's transaction; events for
+    /// unknown profiles are rejected and returned.
+    func stage(_ events: ArraySlice<EventFile.Event>, source: String, raw: (Int) -> String, known: inout [String: Bool]) throws -> [InputError] {
+        guard let schema = current?.schema else { throw RuntimeFault(message: "no bundle is deployed; run 'journey deploy' first") }
+        var rejected: [InputError] = []
+        var rows: [IncomingRow] = []
+        rows.reserveCapacity(events.count)
+        for (i, item) in events.enumerated() {
+            let (line, e) = (item.line, item.event)
+            let exists: Bool
+            if let k = known[e.profile] { exists = k } else { exists = try store.profileExists(e.profile); known[e.profile] = exists }
+            guard exists else {
+                let err = InputError(line: line, reason: "unknown profile '\(e.profile)': import the profile before its events", raw: raw(i))
+                try store.reject(source: source, line: line, reason: err.reason, raw: err.raw, at: e.at)
+                rejected.append(err)
+                continue
+            }
+            let def = schema.events[e.event]
+            rows.append(IncomingRow(profile: e.profile, event: def.name, at: e.at, data: ValueEncoding.eventBlob(e.fields, def)))
+        }
+        try store.enqueue(rows)
         return rejected
     }
 

@@ -54,47 +54,52 @@ public enum EventInput {
     /// line numbers and the byte range of their line, for a later reject); the rejected lines
     /// come with their reasons.
     public static func parseFile(_ bytes: [UInt8], schema: RuntimeSchema, parts: Int) -> EventFile {
+        let ranges = pieces(bytes, count: parts)
+        let out = UnsafeMutableBufferPointer<EventFile.Part>.allocate(capacity: ranges.count)
+        out.initialize(repeating: EventFile.Part())
+        defer { out.deinitialize().deallocate() }
+        // Each part writes only its own slot; line numbers are made global afterwards.
+        nonisolated(unsafe) let slots = out
+        DispatchQueue.concurrentPerform(iterations: ranges.count) { k in
+            slots[k] = parsePiece(bytes, ranges[k], schema: schema)
+        }
+        var file = EventFile(bytes: bytes)
+        var offset = 0
+        for k in out.indices {
+            for var e in out[k].events { e.line += offset; file.events.append(e) }
+            for var e in out[k].errors { e.line += offset; file.errors.append(e) }
+            offset += out[k].lines
+        }
+        return file
+    }
+
+    /// Cuts `bytes` after line ends into about `count` pieces of about equal size.
+    public static func pieces(_ bytes: [UInt8], count: Int) -> [Range<Int>] {
+        var cuts = [0]
+        for k in 1..<max(1, count) {
+            var p = max(cuts[cuts.count - 1], bytes.count * k / count)
+            while p < bytes.count, bytes[p - 1] != 0x0A { p += 1 }
+            if p < bytes.count, p > cuts[cuts.count - 1] { cuts.append(p) }
+        }
+        cuts.append(bytes.count)
+        return (0..<(cuts.count - 1)).map { cuts[$0]..<cuts[$0 + 1] }
+    }
+
+    /// The events of one piece of a file (see `pieces`), with line numbers counted from the
+    /// piece's start (1) and byte ranges in the whole file.
+    public static func parsePiece(_ bytes: [UInt8], _ range: Range<Int>, schema: RuntimeSchema) -> EventFile.Part {
         bytes.withUnsafeBufferPointer { all in
-            // Cut after line ends into parts of about equal size.
-            var cuts = [0]
-            for k in 1..<max(1, parts) {
-                var p = max(cuts[cuts.count - 1], all.count * k / parts)
-                while p < all.count, all[p - 1] != 0x0A { p += 1 }
-                if p < all.count, p > cuts[cuts.count - 1] { cuts.append(p) }
-            }
-            cuts.append(all.count)
-            let bounds = cuts
-            let n = bounds.count - 1
-            let out = UnsafeMutableBufferPointer<EventFile.Part>.allocate(capacity: n)
-            out.initialize(repeating: EventFile.Part())
-            defer { out.deinitialize().deallocate() }
-            // Each part writes only its own slot; line numbers are made global afterwards.
-            nonisolated(unsafe) let slots = out
-            nonisolated(unsafe) let buffer = all
-            DispatchQueue.concurrentPerform(iterations: n) { k in
-                let base = bounds[k]
-                let part = UnsafeBufferPointer(rebasing: buffer[base..<bounds[k + 1]])
-                var result = EventFile.Part()
-                InputLines.forEach(part) { number, offset, line in
-                    let start = base + offset
-                    switch validate(line, schema: schema) {
-                    case .success(let e): result.events.append(EventFile.Event(line: number, start: start, end: start + line.count, event: e))
-                    case .failure(let f): result.errors.append(InputError(line: number, reason: f.reason, raw: InputLines.raw(line)))
-                    }
+            let part = UnsafeBufferPointer(rebasing: all[range])
+            var result = EventFile.Part()
+            InputLines.forEach(part) { number, offset, line in
+                let start = range.lowerBound + offset
+                switch validate(line, schema: schema) {
+                case .success(let e): result.events.append(EventFile.Event(line: number, start: start, end: start + line.count, event: e))
+                case .failure(let f): result.errors.append(InputError(line: number, reason: f.reason, raw: InputLines.raw(line)))
                 }
-                var lines = 0
-                for c in part where c == 0x0A { lines += 1 }
-                result.lines = lines
-                slots[k] = result
             }
-            var file = EventFile(bytes: bytes)
-            var offset = 0
-            for k in 0..<n {
-                for var e in out[k].events { e.line += offset; file.events.append(e) }
-                for var e in out[k].errors { e.line += offset; file.errors.append(e) }
-                offset += out[k].lines
-            }
-            return file
+            for c in part where c == 0x0A { result.lines += 1 }
+            return result
         }
     }
 
@@ -216,10 +221,17 @@ public struct EventFile: Sendable {
         public var event: IncomingEvent
     }
 
-    struct Part: Sendable {
-        var events: [Event] = []
-        var errors: [InputError] = []
-        var lines = 0
+    /// A piece of a file: its events and rejects, and how many lines it spans.
+    public struct Part: Sendable {
+        public var events: [Event] = []
+        public var errors: [InputError] = []
+        public var lines = 0
+
+        /// Makes line numbers count from the file's start, given the lines before the piece.
+        public mutating func shiftLines(by offset: Int) {
+            for i in events.indices { events[i].line += offset }
+            for i in errors.indices { errors[i].line += offset }
+        }
     }
 
     public let bytes: [UInt8]

@@ -1,4 +1,9 @@
 import JourneyBytecode
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The SQLite store: WAL, synchronous=FULL, BEGIN IMMEDIATE for writes, statements prepared
 /// once and reused, values always bound as parameters.
@@ -503,15 +508,17 @@ public final class SQLiteStore: JourneyStore {
             s.bind(1, e.at); s.bind(2, first + Int64(k)); s.bind(3, e.profile); s.bind(4, e.event); s.bind(5, e.data)
             try s.run()
         }
-        // History key order (SQLite compares text by its bytes): rank the distinct profile and
-        // event names once, then sort integers.
-        func ranks(_ names: [String]) -> [String: Int] {
-            let sorted = Set(names).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-            return Dictionary(uniqueKeysWithValues: sorted.enumerated().map { ($1, $0) })
+        // History key order: SQLite compares text by its bytes. The first 16 bytes of each
+        // name, as integers, decide nearly every comparison.
+        let keys = events.map { (StoreSchema.prefixKey($0.profile), StoreSchema.prefixKey($0.event)) }
+        let order = events.indices.sorted { a, b in
+            let (pa, ea) = keys[a], (pb, eb) = keys[b]
+            if (pa.0, pa.1) != (pb.0, pb.1) { return (pa.0, pa.1) < (pb.0, pb.1) }
+            if pa.long || pb.long, case let c = StoreSchema.compareBytes(events[a].profile, events[b].profile), c != 0 { return c < 0 }
+            if (ea.0, ea.1) != (eb.0, eb.1) { return (ea.0, ea.1) < (eb.0, eb.1) }
+            if ea.long || eb.long, case let c = StoreSchema.compareBytes(events[a].event, events[b].event), c != 0 { return c < 0 }
+            return (events[a].at, a) < (events[b].at, b)
         }
-        let profileRank = ranks(events.map(\.profile)), eventRank = ranks(events.map(\.event))
-        let keys = events.map { (profileRank[$0.profile] ?? 0, eventRank[$0.event] ?? 0, $0.at) }
-        let order = events.indices.sorted { (keys[$0].0, keys[$0].1, keys[$0].2, $0) < (keys[$1].0, keys[$1].1, keys[$1].2, $1) }
         let h = try statement("INSERT INTO events(profile, event, at, seq, data) VALUES (?, ?, ?, ?, ?)")
         for k in order {
             let e = events[k]
@@ -758,6 +765,35 @@ enum StoreSchema {
         switch type {
         case "string", "url": "TEXT"
         default: type.hasPrefix("list[") ? "TEXT" : "INTEGER"
+        }
+    }
+
+    /// The first 16 UTF-8 bytes of a string as two big-endian integers (zero-padded), which
+    /// order as the bytes do, and whether there are more bytes than that.
+    static func prefixKey(_ s: String) -> (UInt64, UInt64, long: Bool) {
+        var s = s
+        return s.withUTF8 { u in
+            var a: UInt64 = 0, b: UInt64 = 0
+            for i in 0..<16 {
+                let byte = i < u.count ? UInt64(u[i]) : 0
+                if i < 8 { a = a << 8 | byte } else { b = b << 8 | byte }
+            }
+            return (a, b, u.count > 16)
+        }
+    }
+
+    /// Orders strings as SQLite's BINARY collation does: by their UTF-8 bytes.
+    static func compareBytes(_ a: String, _ b: String) -> Int32 {
+        var a = a, b = b
+        return a.withUTF8 { x in
+            b.withUTF8 { y in
+                let n = min(x.count, y.count)
+                if n > 0, let px = x.baseAddress, let py = y.baseAddress {
+                    let c = memcmp(px, py, n)
+                    if c != 0 { return c }
+                }
+                return x.count == y.count ? 0 : (x.count < y.count ? -1 : 1)
+            }
         }
     }
 
