@@ -34,6 +34,8 @@ public final class Engine {
     var processedThrough: (at: Int64, seq: Int64)?
     var timersAhead: [(id: Int64, due: Int64, instance: Int64)] = []
     var timersDrained = false
+    /// The last timer fired in this transaction: the read-ahead goes on after it.
+    var firedThrough: (due: Int64, id: Int64)?
     /// The next audience run (outer nil: not read yet), and whether any journey has one.
     var nextAudience: (journey: String, timezone: String, nextAt: Int64)??
     var hasAudience = false
@@ -225,6 +227,16 @@ public final class Engine {
 
     /// Adds a timer, keeping the read-ahead in order: one due before the last timer read ahead
     /// (or with none read ahead but more in the store) makes the next look read again.
+    /// Cancels an instance's timers. A read-ahead holding one of them is read again (a timer
+    /// id may be given anew once its timer is gone, so remembering ids would not do).
+    func removeTimers(instance: Int64) throws {
+        let gone = try store.removeTimers(instance: instance)
+        if !gone.isEmpty, timersAhead.contains(where: { gone.contains($0.id) }) {
+            timersAhead = []
+            timersDrained = false
+        }
+    }
+
     func addTimer(due: Int64, instance: Int64) throws {
         try store.addTimer(due: due, instance: instance)
         if let lastRead = timersAhead.first, due <= lastRead.due {
@@ -266,7 +278,7 @@ public final class Engine {
         // Timers are read ahead too; a timer added before the last one read clears the read-ahead
         // (`addTimer`), and one cancelled meanwhile is skipped when its turn comes.
         if timersAhead.isEmpty, !timersDrained {
-            timersAhead = try store.timers(until: until, limit: 512).reversed()
+            timersAhead = try store.timers(after: firedThrough, until: until, limit: 512).reversed()
             timersDrained = timersAhead.count < 512
         }
         if let t = timersAhead.last { consider(.timer(id: t.id, due: t.due, instance: t.instance)) }
@@ -310,6 +322,7 @@ public final class Engine {
                     steps += 1
                 }
                 processedThrough = nil
+                firedThrough = nil
                 try store.setMeta("clock", String(now))
                 try store.commit()
             } catch {
@@ -317,6 +330,7 @@ public final class Engine {
                 inboxAhead = []
                 timersAhead = []
                 processedThrough = nil
+                firedThrough = nil
                 throw error
             }
         }
@@ -340,7 +354,8 @@ public final class Engine {
         case .timer(let id, _, let instance):
             timersAhead.removeLast()
             if timersAhead.isEmpty { timersDrained = false }
-            guard try store.removeTimer(id) else { return }
+            firedThrough = (item.at, id)
+            store.markTimerFired(due: item.at, id: id)
             try handleTimer(instance, &stats)
             stats.timers += 1
         case .audience(let journey, let tz, let at):

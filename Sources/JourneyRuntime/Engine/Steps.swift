@@ -73,7 +73,7 @@ extension Engine {
             if ops[3] != noIndex8 { inst.locals[ops[3]] = .record(r) }
             if ops[1] != noIndex16, try !test(j, b, ops[1], inst, r, profile) { continue }
             try store.removeWaits(instance: id)
-            try store.removeTimers(instance: id)
+            try removeTimers(instance: id)
             inst.pc += Opcode.waitFor.info.size
             try resume(&inst, j, b, profile, &stats, holdsNothing: true)
         }
@@ -215,7 +215,7 @@ extension Engine {
 
     func finish(_ inst: InstanceRow, cleanUp: Bool = true, isNew: Bool = false) throws {
         if cleanUp {
-            try store.removeTimers(instance: inst.id)
+            try removeTimers(instance: inst.id)
             try store.removeWaits(instance: inst.id)
         }
         if isNew {

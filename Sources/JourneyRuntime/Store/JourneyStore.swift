@@ -100,12 +100,15 @@ public protocol JourneyStore: AnyObject {
     func entryStats(journey: String, profile: String) throws -> (active: Int, total: Int, lastEntered: Int64?)
 
     func addTimer(due: Int64, instance: Int64) throws
-    /// The first `limit` timers due by `until`, in firing order.
-    func timers(until: Int64?, limit: Int) throws -> [(id: Int64, due: Int64, instance: Int64)]
-    /// Deletes a timer; false when it was gone already (cancelled or replaced).
+    /// The first `limit` timers after `after` (in firing order: due, then id) due by `until`.
+    func timers(after: (due: Int64, id: Int64)?, until: Int64?, limit: Int) throws -> [(id: Int64, due: Int64, instance: Int64)]
+    /// The run fires a timer: when the transaction commits it leaves, with every timer before
+    /// it in firing order (those were fired or cancelled: timers fire strictly in that order,
+    /// and a new one is never due before the clock).
+    func markTimerFired(due: Int64, id: Int64)
+    /// Cancels an instance's timers, returning their ids.
     @discardableResult
-    func removeTimer(_ id: Int64) throws -> Bool
-    func removeTimers(instance: Int64) throws
+    func removeTimers(instance: Int64) throws -> [Int64]
     func addWait(instance: Int64, profile: String, event: String) throws
     func waiters(profile: String, event: String) throws -> [Int64]
     func removeWaits(instance: Int64) throws

@@ -180,6 +180,12 @@ public final class SQLiteStore: JourneyStore {
             try setMeta("inbox_seq", String(seq))
             seqDirty = false
         }
+        if let t = firedThrough {
+            let s = try statement("DELETE FROM timers WHERE (due, id) <= (?, ?)")
+            s.bind(1, t.due); s.bind(2, t.id)
+            try s.run()
+            firedThrough = nil
+        }
         if let t = takenThrough {
             // What the run took leaves the inbox: a prefix of it, in processing order.
             let s = try statement("DELETE FROM inbox WHERE (at, seq) <= (?, ?)")
@@ -200,6 +206,7 @@ public final class SQLiteStore: JourneyStore {
         seqDirty = false
         visibleDirty = false
         takenThrough = nil
+        firedThrough = nil
         lastInstanceID = nil
         dropCaches()
     }
@@ -622,27 +629,30 @@ public final class SQLiteStore: JourneyStore {
         try s.run()
     }
 
-    public func timers(until: Int64?, limit: Int) throws -> [(id: Int64, due: Int64, instance: Int64)] {
-        let s = try statement("SELECT id, due, instance FROM timers WHERE due <= ? ORDER BY due, id LIMIT ?")
-        s.bind(1, until ?? Int64.max); s.bind(2, limit)
+    public func timers(after: (due: Int64, id: Int64)?, until: Int64?, limit: Int) throws -> [(id: Int64, due: Int64, instance: Int64)] {
+        let s = try statement("SELECT id, due, instance FROM timers WHERE (due, id) > (?, ?) AND due <= ? ORDER BY due, id LIMIT ?")
+        s.bind(1, after?.due ?? Int64.min); s.bind(2, after?.id ?? Int64.min); s.bind(3, until ?? Int64.max); s.bind(4, limit)
         var out: [(Int64, Int64, Int64)] = []
         while try s.step() { out.append((s.int64(0), s.int64(1), s.int64(2))) }
         s.reset()
         return out
     }
 
-    @discardableResult
-    public func removeTimer(_ id: Int64) throws -> Bool {
-        let s = try statement("DELETE FROM timers WHERE id = ?")
-        s.bind(1, id)
-        try s.run()
-        return db.changes > 0
+    /// The last timer fired in this transaction: every timer up to it leaves at commit.
+    private var firedThrough: (due: Int64, id: Int64)?
+
+    public func markTimerFired(due: Int64, id: Int64) {
+        firedThrough = (due, id)
     }
 
-    public func removeTimers(instance: Int64) throws {
-        let s = try statement("DELETE FROM timers WHERE instance = ?")
+    @discardableResult
+    public func removeTimers(instance: Int64) throws -> [Int64] {
+        let s = try statement("DELETE FROM timers WHERE instance = ? RETURNING id")
         s.bind(1, instance)
-        try s.run()
+        var ids: [Int64] = []
+        while try s.step() { ids.append(s.int64(0)) }
+        s.reset()
+        return ids
     }
 
     public func addWait(instance: Int64, profile: String, event: String) throws {
