@@ -206,6 +206,41 @@ final class StoreCacheTests: XCTestCase {
         try a.commit()
     }
 
+    /// Entry counts (for re-entry rules) follow this connection's own writes and are read
+    /// again after another connection's.
+    func testEntryCountsFollowWrites() throws {
+        let (a, b) = try makeStores()
+        func row(_ id: Int64, _ at: Int64) -> InstanceRow {
+            InstanceRow(id: id, journey: "j", profile: "p", bundle: "h", pc: 0, locals: [], sends: 0, status: "active", enteredAt: at)
+        }
+        try a.begin()
+        XCTAssertEqual(try a.entryStats(journey: "j", profile: "p").total, 0)
+        try a.insertInstance(row(try a.nextInstanceID(), 10), endedAt: nil)
+        var e = try a.entryStats(journey: "j", profile: "p")
+        XCTAssertEqual([e.active, e.total], [1, 1])
+        XCTAssertEqual(e.lastEntered, 10)
+        var done = row(1, 10)
+        done.status = "completed"
+        try a.endInstance(done, at: 20)
+        var ended = row(try a.nextInstanceID(), 30)
+        ended.status = "completed"
+        try a.insertInstance(ended, endedAt: 30)
+        e = try a.entryStats(journey: "j", profile: "p")
+        XCTAssertEqual([e.active, e.total], [0, 2])
+        XCTAssertEqual(e.lastEntered, 30)
+        try a.commit()
+
+        try b.begin()
+        try b.insertInstance(row(try b.nextInstanceID(), 40), endedAt: nil)
+        try b.commit()
+        try a.begin()
+        e = try a.entryStats(journey: "j", profile: "p")
+        XCTAssertEqual([e.active, e.total], [1, 3], "another connection's entry is counted")
+        XCTAssertEqual(e.lastEntered, 40)
+        XCTAssertEqual(try a.nextInstanceID(), 4, "ids go on after the other connection's")
+        try a.commit()
+    }
+
     func testRollbackForgetsWhatItCached() throws {
         let (a, _) = try makeStores()
         try a.begin()

@@ -221,7 +221,7 @@ extension Engine {
         if isNew {
             try store.insertInstance(inst, endedAt: now)
         } else {
-            try store.endInstance(inst.id, status: inst.status, sends: inst.sends, at: now)
+            try store.endInstance(inst, at: now)
         }
     }
 }

@@ -95,7 +95,7 @@ public protocol JourneyStore: AnyObject {
     func loadInstance(_ id: Int64) throws -> InstanceRow?
     func updateInstance(_ row: InstanceRow, endedAt: Int64?) throws
     /// Records how an instance ended (its pc and locals are no longer needed).
-    func endInstance(_ id: Int64, status: String, sends: Int, at: Int64) throws
+    func endInstance(_ row: InstanceRow, at: Int64) throws
     func activeInstances(profile: String) throws -> [InstanceRow]
     func entryStats(journey: String, profile: String) throws -> (active: Int, total: Int, lastEntered: Int64?)
 

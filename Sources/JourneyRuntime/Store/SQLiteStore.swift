@@ -103,6 +103,9 @@ public final class SQLiteStore: JourneyStore {
         historyMisses = 0
         profilesComplete = false
         historyComplete = false
+        entryCache = [:]
+        entryMisses = 0
+        entriesComplete = false
     }
 
     private var cachesUsable: Bool { db.inTransaction }
@@ -580,6 +583,7 @@ public final class SQLiteStore: JourneyStore {
         s.bind(6, endedAt == nil ? ValueEncoding.encode(row.locals) : ValueEncoding.encode([]))
         s.bind(7, row.sends); s.bind(8, row.status); s.bind(9, row.enteredAt); s.bind(10, endedAt)
         try s.run()
+        noteEntered(row, active: endedAt == nil)
     }
 
     private func instance(_ s: Statement) -> InstanceRow {
@@ -598,12 +602,85 @@ public final class SQLiteStore: JourneyStore {
         let s = try statement("UPDATE instances SET pc = ?, locals = ?, sends = ?, status = ?, ended_at = ? WHERE id = ?")
         s.bind(1, row.pc); s.bind(2, ValueEncoding.encode(row.locals)); s.bind(3, row.sends); s.bind(4, row.status); s.bind(5, endedAt); s.bind(6, row.id)
         try s.run()
+        if row.status != "active" { noteEnded(row) }
     }
 
-    public func endInstance(_ id: Int64, status: String, sends: Int, at: Int64) throws {
+    public func endInstance(_ row: InstanceRow, at: Int64) throws {
         let s = try statement("UPDATE instances SET status = ?, sends = ?, ended_at = ? WHERE id = ?")
-        s.bind(1, status); s.bind(2, sends); s.bind(3, at); s.bind(4, id)
+        s.bind(1, row.status); s.bind(2, row.sends); s.bind(3, at); s.bind(4, row.id)
         try s.run()
+        noteEnded(row)
+    }
+
+    // Entry counts per (journey, profile), for re-entry rules: cached like profiles and history.
+
+    struct EntryKey: Hashable {
+        var journey: String
+        var profile: String
+    }
+
+    private var entryCache: [EntryKey: (active: Int, total: Int, lastEntered: Int64?)] = [:]
+    private var entryMisses = 0
+    private(set) var entriesComplete = false
+    static let entryCacheLimit = 200_000
+
+    /// An active instance ended (only active instances are ever updated or ended).
+    private func noteEnded(_ row: InstanceRow) {
+        guard cachesUsable else { return }
+        let key = EntryKey(journey: row.journey, profile: row.profile)
+        if let e = entryCache[key] { entryCache[key] = (max(0, e.active - 1), e.total, e.lastEntered) }
+    }
+
+    private func noteEntered(_ row: InstanceRow, active: Bool) {
+        guard cachesUsable else { return }
+        let key = EntryKey(journey: row.journey, profile: row.profile)
+        if let e = entryCache[key] {
+            entryCache[key] = (e.active + (active ? 1 : 0), e.total + 1, max(e.lastEntered ?? row.enteredAt, row.enteredAt))
+        } else if entriesComplete {
+            entryCache[key] = (active ? 1 : 0, 1, row.enteredAt)
+            if entryCache.count > Self.entryCacheLimit {
+                entryCache = [:]
+                entriesComplete = false
+            }
+        }
+    }
+
+    public func entryStats(journey: String, profile: String) throws -> (active: Int, total: Int, lastEntered: Int64?) {
+        let key = EntryKey(journey: journey, profile: profile)
+        if cachesUsable {
+            if let e = entryCache[key] { return e }
+            if entriesComplete { return (0, 0, nil) }
+            entryMisses += 1
+            // Few instances (a fresh database): count them all at the first miss; more: after
+            // as many misses as the other caches wait for.
+            let scanUpTo = entryMisses == 1 ? 10_000 : entryMisses == missesBeforeScan ? Self.entryCacheLimit : 0
+            if scanUpTo > 0, try loadAllEntries(upTo: scanUpTo) { return entryCache[key] ?? (0, 0, nil) }
+        }
+        let s = try statement("SELECT COALESCE(SUM(status = 'active'), 0), COUNT(*), MAX(entered_at) FROM instances WHERE journey = ? AND profile = ?")
+        defer { s.reset() }
+        s.bind(1, journey); s.bind(2, profile)
+        let e = try s.step() ? (s.int(0), s.int(1), s.optionalInt64(2)) : (0, 0, nil)
+        if cachesUsable {
+            if entryCache.count >= Self.entryCacheLimit { entryCache = [:] }
+            entryCache[key] = e
+        }
+        return e
+    }
+
+    /// Counts the entries of every (journey, profile) at once, when there are few enough
+    /// instances for the count to be cheap and the cache to hold them.
+    private func loadAllEntries(upTo limit: Int) throws -> Bool {
+        let m = try statement("SELECT COALESCE(MAX(id), 0) FROM instances")
+        let most = try m.step() ? m.int(0) : 0
+        m.reset()
+        guard most <= limit else { return false }
+        let s = try statement("SELECT journey, profile, COALESCE(SUM(status = 'active'), 0), COUNT(*), MAX(entered_at) FROM instances GROUP BY journey, profile")
+        defer { s.reset() }
+        var all: [EntryKey: (active: Int, total: Int, lastEntered: Int64?)] = [:]
+        while try s.step() { all[EntryKey(journey: s.text(0), profile: s.text(1))] = (s.int(2), s.int(3), s.optionalInt64(4)) }
+        entryCache = all
+        entriesComplete = true
+        return true
     }
 
     public func activeInstances(profile: String) throws -> [InstanceRow] {
@@ -615,13 +692,6 @@ public final class SQLiteStore: JourneyStore {
         return out
     }
 
-    public func entryStats(journey: String, profile: String) throws -> (active: Int, total: Int, lastEntered: Int64?) {
-        let s = try statement("SELECT COALESCE(SUM(status = 'active'), 0), COUNT(*), MAX(entered_at) FROM instances WHERE journey = ? AND profile = ?")
-        defer { s.reset() }
-        s.bind(1, journey); s.bind(2, profile)
-        guard try s.step() else { return (0, 0, nil) }
-        return (s.int(0), s.int(1), s.optionalInt64(2))
-    }
 
     public func addTimer(due: Int64, instance: Int64) throws {
         let s = try statement("INSERT INTO timers(due, instance) VALUES (?, ?)")
