@@ -12,8 +12,29 @@ func parseInstant(_ s: String, _ option: String) throws -> Int64 {
 
 func readInput(_ path: String) throws -> [UInt8] {
     if path == "-" { return [UInt8](FileHandle.standardInput.readDataToEndOfFile()) }
-    guard let data = FileManager.default.contents(atPath: path) else { throw UsageError(description: "\(path): cannot read the file") }
-    return [UInt8](data)
+    // Straight into the array: no Data in between.
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { throw UsageError(description: "\(path): cannot read the file (\(String(cString: strerror(errno))))") }
+    defer { close(fd) }
+    var info = stat()
+    guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+        guard let data = FileManager.default.contents(atPath: path) else { throw UsageError(description: "\(path): cannot read the file") }
+        return [UInt8](data)
+    }
+    let size = Int(info.st_size)
+    var failed = false
+    let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+        var done = 0
+        guard let base = buffer.baseAddress else { count = 0; return }
+        while done < size {
+            let n = read(fd, base + done, size - done)
+            if n <= 0 { failed = n < 0; break }
+            done += n
+        }
+        count = done
+    }
+    if failed { throw UsageError(description: "\(path): cannot read the file (\(String(cString: strerror(errno))))") }
+    return bytes
 }
 
 func wallClock() -> Int64 { Int64(Date().timeIntervalSince1970) }

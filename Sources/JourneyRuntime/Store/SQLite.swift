@@ -105,6 +105,16 @@ public final class Statement {
     public func bind(_ i: Int32, _ v: [UInt8]) {
         v.withUnsafeBytes { p in _ = sqlite3_bind_blob(stmt, i, p.baseAddress, Int32(p.count), transient) }
     }
+    /// Binds text without a copy: SQLite reads the bytes where they are, so they must stay put
+    /// until the statement has run (bind again, or reset, before they go).
+    public func bindNoCopy(_ i: Int32, _ u: UnsafeBufferPointer<UInt8>) {
+        if let base = u.baseAddress, u.count > 0 {
+            base.withMemoryRebound(to: CChar.self, capacity: u.count) { _ = sqlite3_bind_text(stmt, i, $0, Int32(u.count), nil) }
+        } else {
+            _ = sqlite3_bind_text(stmt, i, "", 0, transient)
+        }
+    }
+
     public func bindNull(_ i: Int32) { sqlite3_bind_null(stmt, i) }
     public func bind(_ i: Int32, _ v: String?) { if let v { bind(i, v) } else { bindNull(i) } }
     public func bind(_ i: Int32, _ v: Int64?) { if let v { bind(i, v) } else { bindNull(i) } }

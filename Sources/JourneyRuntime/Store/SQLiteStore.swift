@@ -463,6 +463,12 @@ public final class SQLiteStore: JourneyStore {
         return historyMisses == missesBeforeScan ? try loadAllHistory() : false
     }
 
+    /// Two strings' UTF-8 bytes, pinned for the length of `body`.
+    static func withTexts(_ a: String, _ b: String, _ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>) throws -> Void) throws {
+        var a = a, b = b
+        try a.withUTF8 { x in try b.withUTF8 { y in try body(x, y) } }
+    }
+
     /// Reads the whole history into the cache, unless it holds more rows than the cache does.
     private func loadAllHistory() throws -> Bool {
         let s = try statement("SELECT profile, event, at, seq, data FROM events")
@@ -515,8 +521,11 @@ public final class SQLiteStore: JourneyStore {
         seqDirty = true
         let s = try statement("INSERT INTO inbox(at, seq, profile, event, data) VALUES (?, ?, ?, ?, ?)")
         for (k, e) in events.enumerated() {
-            s.bind(1, e.at); s.bind(2, first + Int64(k)); s.bind(3, e.profile); s.bind(4, e.event); s.bind(5, e.data)
-            try s.run()
+            s.bind(1, e.at); s.bind(2, first + Int64(k)); s.bind(5, e.data)
+            try Self.withTexts(e.profile, e.event) { p, n in
+                s.bindNoCopy(3, p); s.bindNoCopy(4, n)
+                try s.run()
+            }
         }
         // History key order: SQLite compares text by its bytes. The first 16 bytes of each
         // name, as integers, decide nearly every comparison.
@@ -532,8 +541,11 @@ public final class SQLiteStore: JourneyStore {
         let h = try statement("INSERT INTO events(profile, event, at, seq, data) VALUES (?, ?, ?, ?, ?)")
         for k in order {
             let e = events[k]
-            h.bind(1, e.profile); h.bind(2, e.event); h.bind(3, e.at); h.bind(4, first + Int64(k)); h.bind(5, e.data)
-            try h.run()
+            h.bind(3, e.at); h.bind(4, first + Int64(k)); h.bind(5, e.data)
+            try Self.withTexts(e.profile, e.event) { p, n in
+                h.bindNoCopy(1, p); h.bindNoCopy(2, n)
+                try h.run()
+            }
         }
         // Cached histories do not have these yet; any that arrived behind what the run has
         // taken wait unseen until it takes them.
