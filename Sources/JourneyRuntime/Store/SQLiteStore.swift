@@ -40,37 +40,47 @@ public final class SQLiteStore: JourneyStore {
     /// the first `records.count` of them decoded for `decodedFor` (a bundle's event definition).
     final class HistoryRows {
         var from: Int64
-        var rows: [(at: Int64, seq: Int64, data: [UInt8])]
+        /// Each row's key, apart from its data: searching the keys touches no data.
+        var keys: [(at: Int64, seq: Int64)] = []
+        var data: [[UInt8]] = []
         var records: [Record] = []
         var decodedFor: (def: EventDef, index: Int)?
 
-        init(from: Int64, rows: [(at: Int64, seq: Int64, data: [UInt8])]) {
+        init(from: Int64) {
             self.from = from
-            self.rows = rows
+        }
+
+        var count: Int { keys.count }
+
+        func append(_ at: Int64, _ seq: Int64, _ bytes: [UInt8]) {
+            keys.append((at, seq))
+            data.append(bytes)
         }
 
         /// The index of the first row at or after `since`.
         func start(_ since: Int64) -> Int {
-            let rows = self.rows // one access to the class's storage, not one per probe
-            var lo = 0, hi = rows.count
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if rows[mid].at < since { lo = mid + 1 } else { hi = mid }
+            keys.withUnsafeBufferPointer { k in
+                var lo = 0, hi = k.count
+                while lo < hi {
+                    let mid = (lo + hi) / 2
+                    if k[mid].at < since { lo = mid + 1 } else { hi = mid }
+                }
+                return lo
             }
-            return lo
         }
 
         /// The index of the first row after `key`.
         func end(_ key: (at: Int64, seq: Int64)) -> Int {
-            let rows = self.rows
-            // Usually everything cached has been taken.
-            if let last = rows.last, (last.at, last.seq) <= key { return rows.count }
-            var lo = 0, hi = rows.count
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if (rows[mid].at, rows[mid].seq) <= key { lo = mid + 1 } else { hi = mid }
+            keys.withUnsafeBufferPointer { k in
+                // Usually everything cached has been taken.
+                if let last = k.last, last <= key { return k.count }
+                var lo = 0, hi = k.count
+                while lo < hi {
+                    let mid = (lo + hi) / 2
+                    if k[mid] <= key { lo = mid + 1 } else { hi = mid }
+                }
+                return lo
             }
-            return lo
         }
 
         /// Decodes the rows before `end` not decoded yet (all of them for another definition).
@@ -81,9 +91,10 @@ public final class SQLiteStore: JourneyStore {
                 records = []
                 decodedFor = (def, index)
             }
+            records.reserveCapacity(end)
             while records.count < end {
-                let r = rows[records.count]
-                records.append(Record(event: index, at: r.at, fields: ValueEncoding.fields(fromBlob: r.data, def)))
+                let i = records.count
+                records.append(Record(event: index, at: keys[i].at, fields: ValueEncoding.fields(fromBlob: data[i], def)))
             }
         }
     }
@@ -432,21 +443,21 @@ public final class SQLiteStore: JourneyStore {
         } else if cachesUsable, try historyIsComplete() {
             // Complete: a key the cache lacks has no events.
             if let cached = historyCache[key] { h = cached } else {
-                h = HistoryRows(from: Int64.min, rows: [])
+                h = HistoryRows(from: Int64.min)
                 historyCache[key] = h
             }
         } else {
             let s = try statement("SELECT at, seq, data FROM events WHERE profile = ? AND event = ? AND at >= ? ORDER BY at, seq")
             s.bind(1, profile); s.bind(2, event); s.bind(3, from)
-            h = HistoryRows(from: from, rows: [])
-            while try s.step() { h.rows.append((s.int64(0), s.int64(1), s.blob(2))) }
+            h = HistoryRows(from: from)
+            while try s.step() { h.append(s.int64(0), s.int64(1), s.blob(2)) }
             s.reset()
             if cachesUsable {
-                if historyCacheRows + h.rows.count > Self.historyCacheLimit {
+                if historyCacheRows + h.count > Self.historyCacheLimit {
                     historyCache = [:]
                     historyCacheRows = 0
                 }
-                historyCacheRows += h.rows.count - (historyCache[key]?.rows.count ?? 0)
+                historyCacheRows += h.count - (historyCache[key]?.count ?? 0)
                 historyCache[key] = h
             }
         }
@@ -483,11 +494,11 @@ public final class SQLiteStore: JourneyStore {
             if current == nil || !s.textEquals(0, as: lastProfile) || !s.textEquals(1, as: lastEvent) {
                 lastProfile = s.text(0)
                 lastEvent = s.text(1)
-                let h = HistoryRows(from: Int64.min, rows: [])
+                let h = HistoryRows(from: Int64.min)
                 all[HistoryKey(profile: lastProfile, event: lastEvent)] = h
                 current = h
             }
-            current?.rows.append((s.int64(2), s.int64(3), s.blob(4)))
+            current?.append(s.int64(2), s.int64(3), s.blob(4))
         }
         historyCache = all
         historyCacheRows = count
@@ -500,14 +511,14 @@ public final class SQLiteStore: JourneyStore {
         let (h, start, end) = try historyRows(profile: profile, event: def.name, since: since, decode: (def, index))
         guard start < end else { return [] }
         if pendingLate.isEmpty { return h.records[start..<end] }
-        return ArraySlice((start..<end).filter { visible(h.rows[$0].at, h.rows[$0].seq) }.map { h.records[$0] })
+        return ArraySlice((start..<end).filter { visible(h.keys[$0].at, h.keys[$0].seq) }.map { h.records[$0] })
     }
 
     public func historyCount(profile: String, event: String, since: Int64?) throws -> Int {
         let (h, start, end) = try historyRows(profile: profile, event: event, since: since, decode: nil)
         guard start < end else { return 0 }
         if pendingLate.isEmpty { return end - start }
-        return (start..<end).count { visible(h.rows[$0].at, h.rows[$0].seq) }
+        return (start..<end).count { visible(h.keys[$0].at, h.keys[$0].seq) }
     }
 
     /// Arrival numbers: kept in memory during a transaction, saved in `meta` when it commits.

@@ -39,36 +39,36 @@ public enum ValueEncoding {
         return out
     }
 
-    public static func fields(fromBlob b: [UInt8], _ def: EventDef) -> [Value] {
+    public static func fields(fromBlob blob: [UInt8], _ def: EventDef) -> [Value] {
         var out = [Value](repeating: .none, count: def.fields.count)
-        var at = 0
-        guard let n = take(b, &at), n >= 0, n < 65536 else { return out }
-        for k in 0..<Int(n) {
-            guard at < b.count else { break }
-            let len = Int(b[at])
-            at += 1
-            guard at + len <= b.count else { break }
-            let name = at
-            at += len
-            guard let v = decode(b, &at, depth: 0) else { break }
-            // The blob's k-th field is the schema's k-th unless the schema changed since.
-            let i = k < def.fields.count && nameMatches(def.fields[k].name, b, name, len)
-                ? k : def.fields.indices.first { nameMatches(def.fields[$0].name, b, name, len) }
-            if let i { out[i] = Coerce.value(v, to: def.fields[i].type) }
+        blob.withUnsafeBufferPointer { b in
+            var at = 0
+            guard let n = take(b, &at), n >= 0, n < 65536 else { return }
+            for k in 0..<Int(n) {
+                guard at < b.count else { break }
+                let len = Int(b[at])
+                at += 1
+                guard at + len <= b.count else { break }
+                let name = UnsafeBufferPointer(rebasing: b[at..<(at + len)])
+                at += len
+                guard let v = decode(b, &at, depth: 0) else { break }
+                // The blob's k-th field is the schema's k-th unless the schema changed since.
+                let i = k < def.fields.count && nameMatches(def.fields[k].name, name)
+                    ? k : def.fields.indices.first { nameMatches(def.fields[$0].name, name) }
+                if let i { out[i] = Coerce.value(v, to: def.fields[i].type) }
+            }
         }
         return out
     }
 
-    /// Whether `b[start..<start+len]` spells `name` (the caller checked the range).
-    static func nameMatches(_ name: String, _ b: [UInt8], _ start: Int, _ len: Int) -> Bool {
+    /// Whether `bytes` spell `name`.
+    static func nameMatches(_ name: String, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         let u = name.utf8
-        guard u.count == len else { return false }
+        guard u.count == bytes.count else { return false }
         return u.withContiguousStorageIfAvailable { n in
-            b.withUnsafeBufferPointer { p in
-                guard let nb = n.baseAddress, let pb = p.baseAddress else { return len == 0 }
-                return memcmp(nb, pb + start, len) == 0
-            }
-        } ?? u.elementsEqual(b[start..<(start + len)])
+            guard let nb = n.baseAddress, let pb = bytes.baseAddress else { return bytes.isEmpty }
+            return memcmp(nb, pb, bytes.count) == 0
+        } ?? u.elementsEqual(bytes)
     }
 
     // MARK: - Binary (instance locals)
@@ -114,25 +114,27 @@ public enum ValueEncoding {
     }
 
     public static func decode(_ bytes: [UInt8]) -> [Value]? {
-        var at = 0
-        guard let n = take(bytes, &at), n >= 0, n < 65536 else { return nil }
-        var out: [Value] = []
-        for _ in 0..<n {
-            guard let v = decode(bytes, &at, depth: 0) else { return nil }
-            out.append(v)
+        bytes.withUnsafeBufferPointer { b in
+            var at = 0
+            guard let n = take(b, &at), n >= 0, n < 65536 else { return nil }
+            var out: [Value] = []
+            out.reserveCapacity(Int(n))
+            for _ in 0..<n {
+                guard let v = decode(b, &at, depth: 0) else { return nil }
+                out.append(v)
+            }
+            return out
         }
-        return out
     }
 
-    static func take(_ b: [UInt8], _ at: inout Int) -> Int64? {
-        guard at + 8 <= b.count else { return nil }
-        var v: UInt64 = 0
-        for i in 0..<8 { v |= UInt64(b[at + i]) << (8 * UInt64(i)) }
+    static func take(_ b: UnsafeBufferPointer<UInt8>, _ at: inout Int) -> Int64? {
+        guard at + 8 <= b.count, let base = b.baseAddress else { return nil }
+        let v = UnsafeRawPointer(base + at).loadUnaligned(as: UInt64.self)
         at += 8
-        return Int64(bitPattern: v)
+        return Int64(bitPattern: UInt64(littleEndian: v))
     }
 
-    static func decode(_ b: [UInt8], _ at: inout Int, depth: Int) -> Value? {
+    static func decode(_ b: UnsafeBufferPointer<UInt8>, _ at: inout Int, depth: Int) -> Value? {
         guard at < b.count, depth < 32 else { return nil }
         let tag = b[at]
         at += 1
@@ -148,7 +150,7 @@ public enum ValueEncoding {
         case 5:
             guard let n = take(b, &at), n >= 0, at + Int(n) <= b.count else { return nil }
             defer { at += Int(n) }
-            return .string(String(decoding: b[at..<(at + Int(n))], as: UTF8.self))
+            return .string(String(decoding: UnsafeBufferPointer(rebasing: b[at..<(at + Int(n))]), as: UTF8.self))
         case 6: return take(b, &at).map { .date(Int32(truncatingIfNeeded: $0)) }
         case 7: return take(b, &at).map(Value.time)
         case 8: return take(b, &at).map(Value.duration)
