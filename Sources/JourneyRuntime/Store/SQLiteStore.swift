@@ -645,7 +645,7 @@ public final class SQLiteStore: JourneyStore {
     private var entryCache: [EntryKey: (active: Int, total: Int, lastEntered: Int64?)] = [:]
     private var entryMisses = 0
     private(set) var entriesComplete = false
-    static let entryCacheLimit = 200_000
+    static let entryCacheLimit = 50_000
 
     /// An active instance ended (only active instances are ever updated or ended).
     private func noteEnded(_ row: InstanceRow) {
