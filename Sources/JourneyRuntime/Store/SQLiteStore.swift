@@ -91,7 +91,6 @@ public final class SQLiteStore: JourneyStore {
                 records = []
                 decodedFor = (def, index)
             }
-            records.reserveCapacity(end)
             while records.count < end {
                 let i = records.count
                 records.append(Record(event: index, at: keys[i].at, fields: ValueEncoding.fields(fromBlob: data[i], def)))
