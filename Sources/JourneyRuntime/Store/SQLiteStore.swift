@@ -29,7 +29,7 @@ public final class SQLiteStore: JourneyStore {
     private var historyCache: [HistoryKey: HistoryRows] = [:]
     private var historyCacheRows = 0
     static let profileCacheLimit = 50_000
-    static let historyCacheLimit = 250_000
+    static let historyCacheLimit = 600_000
 
     struct HistoryKey: Hashable {
         var profile: String
@@ -94,7 +94,20 @@ public final class SQLiteStore: JourneyStore {
             while records.count < end {
                 let i = records.count
                 records.append(Record(event: index, at: keys[i].at, fields: ValueEncoding.fields(fromBlob: data[i], def)))
+                // Decoded, the bytes are not needed again (unless another bundle's definition
+                // asks: then the rows are read again).
+                data[i] = []
+                blobsDropped = true
             }
+        }
+
+        var blobsDropped = false
+
+        /// Whether `decode` can serve this definition.
+        func canDecode(_ def: EventDef, _ index: Int) -> Bool {
+            if !blobsDropped { return true }
+            guard let d = decodedFor else { return false }
+            return d.index == index && d.def == def
         }
     }
 
@@ -436,21 +449,21 @@ public final class SQLiteStore: JourneyStore {
     private func historyRows(profile: String, event: String, since: Int64?, decode: (def: EventDef, index: Int)?) throws -> (HistoryRows, start: Int, end: Int) {
         let from = since ?? Int64.min
         let key = HistoryKey(profile: profile, event: event)
+        let usable = { (c: HistoryRows) in decode.map { c.canDecode($0.def, $0.index) } ?? true }
         let h: HistoryRows
-        if cachesUsable, let cached = historyCache[key], cached.from <= from {
+        if cachesUsable, let cached = historyCache[key], cached.from <= from, usable(cached) {
             h = cached
         } else if cachesUsable, try historyIsComplete() {
             // Complete: a key the cache lacks has no events.
-            if let cached = historyCache[key] { h = cached } else {
+            if let cached = historyCache[key], usable(cached) { h = cached } else if historyCache[key] != nil {
+                h = try loadHistory(profile: profile, event: event, from: Int64.min)
+                historyCache[key] = h
+            } else {
                 h = HistoryRows(from: Int64.min)
                 historyCache[key] = h
             }
         } else {
-            let s = try statement("SELECT at, seq, data FROM events WHERE profile = ? AND event = ? AND at >= ? ORDER BY at, seq")
-            s.bind(1, profile); s.bind(2, event); s.bind(3, from)
-            h = HistoryRows(from: from)
-            while try s.step() { h.append(s.int64(0), s.int64(1), s.blob(2)) }
-            s.reset()
+            h = try loadHistory(profile: profile, event: event, from: from)
             if cachesUsable {
                 if historyCacheRows + h.count > Self.historyCacheLimit {
                     historyCache = [:]
@@ -463,6 +476,15 @@ public final class SQLiteStore: JourneyStore {
         let end = h.end(visibleThrough)
         if let d = decode { h.decode(d.def, d.index, upTo: end) }
         return (h, h.start(from), end)
+    }
+
+    private func loadHistory(profile: String, event: String, from: Int64) throws -> HistoryRows {
+        let s = try statement("SELECT at, seq, data FROM events WHERE profile = ? AND event = ? AND at >= ? ORDER BY at, seq")
+        defer { s.reset() }
+        s.bind(1, profile); s.bind(2, event); s.bind(3, from)
+        let h = HistoryRows(from: from)
+        while try s.step() { h.append(s.int64(0), s.int64(1), s.blob(2)) }
+        return h
     }
 
     /// Whether the history cache holds every row; counts a miss, and after enough of them
