@@ -241,6 +241,22 @@ final class StoreCacheTests: XCTestCase {
         try a.commit()
     }
 
+    /// Cached rows keep only their decoded fields; another bundle's definition of the event
+    /// (here with a field added) makes the store read the rows again.
+    func testHistoryDecodedForAnotherDefinitionIsReadAgain() throws {
+        let (a, _) = try makeStores()
+        try a.begin()
+        try ingest(a, [("s1", 10), ("s2", 20)])
+        a.markTaken(at: 20, seq: 2)
+        XCTAssertEqual(try skus(a), [.string("s1"), .string("s2")])
+        let newer = EventDef(name: "viewed", fields: [FieldDef(name: "price", type: .optional(.money)), FieldDef(name: "sku", type: .string)])
+        let fields = try a.records(profile: "p", event: newer, index: 3, since: nil).map(\.fields)
+        XCTAssertEqual(fields, [[.none, .string("s1")], [.none, .string("s2")]])
+        XCTAssertEqual(try a.records(profile: "p", event: newer, index: 3, since: nil).map(\.event), [3, 3])
+        XCTAssertEqual(try skus(a), [.string("s1"), .string("s2")], "and back to the first definition")
+        try a.commit()
+    }
+
     func testRollbackForgetsWhatItCached() throws {
         let (a, _) = try makeStores()
         try a.begin()
