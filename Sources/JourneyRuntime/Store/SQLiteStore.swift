@@ -1,3 +1,5 @@
+import Dispatch
+import Foundation
 import JourneyBytecode
 #if canImport(Glibc)
 import Glibc
@@ -520,6 +522,22 @@ public final class SQLiteStore: JourneyStore {
                 current = h
             }
             current?.append(s.int64(2), s.int64(3), s.blob(4))
+        }
+        // Decode every row for the current schema on every core (each entry is decoded by one
+        // thread only); queries from another bundle's definition read their rows again.
+        var work: [(HistoryRows, EventDef, Int)] = []
+        for (key, h) in all {
+            if let i = schema.eventIndex(key.event) { work.append((h, schema.events[i], i)) }
+        }
+        let parts = min(ProcessInfo.processInfo.activeProcessorCount, 8)
+        nonisolated(unsafe) let shared = work
+        DispatchQueue.concurrentPerform(iterations: max(1, parts)) { p in
+            var i = p
+            while i < shared.count {
+                let (h, def, index) = shared[i]
+                h.decode(def, index, upTo: h.count)
+                i += max(1, parts)
+            }
         }
         historyCache = all
         historyCacheRows = count
