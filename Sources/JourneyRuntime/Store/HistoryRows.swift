@@ -1,0 +1,76 @@
+import JourneyBytecode
+
+/// One profile's events of one kind from `from` on (all of them there are), in order, and
+/// the first `records.count` of them decoded for `decodedFor` (a bundle's event definition).
+final class HistoryRows {
+    var from: Int64
+    /// Each row's key, apart from its data: searching the keys touches no data.
+    var keys: [(at: Int64, seq: Int64)] = []
+    var data: [[UInt8]] = []
+    var records: [Record] = []
+    var decodedFor: (def: EventDef, index: Int)?
+
+    init(from: Int64) {
+        self.from = from
+    }
+
+    var count: Int { keys.count }
+
+    func append(_ at: Int64, _ seq: Int64, _ bytes: [UInt8]) {
+        keys.append((at, seq))
+        data.append(bytes)
+    }
+
+    /// The index of the first row at or after `since`.
+    func start(_ since: Int64) -> Int {
+        keys.withUnsafeBufferPointer { k in
+            var lo = 0, hi = k.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if k[mid].at < since { lo = mid + 1 } else { hi = mid }
+            }
+            return lo
+        }
+    }
+
+    /// The index of the first row after `key`.
+    func end(_ key: (at: Int64, seq: Int64)) -> Int {
+        keys.withUnsafeBufferPointer { k in
+            // Usually everything cached has been taken.
+            if let last = k.last, last <= key { return k.count }
+            var lo = 0, hi = k.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if k[mid] <= key { lo = mid + 1 } else { hi = mid }
+            }
+            return lo
+        }
+    }
+
+    /// Decodes the rows before `end` not decoded yet (all of them for another definition).
+    func decode(_ def: EventDef, _ index: Int, upTo end: Int) {
+        if let d = decodedFor, d.index == index, d.def == def {
+            if records.count >= end { return }
+        } else {
+            records = []
+            decodedFor = (def, index)
+        }
+        while records.count < end {
+            let i = records.count
+            records.append(Record(event: index, at: keys[i].at, fields: ValueEncoding.fields(fromBlob: data[i], def)))
+            // Decoded, the bytes are not needed again (unless another bundle's definition
+            // asks: then the rows are read again).
+            data[i] = []
+            blobsDropped = true
+        }
+    }
+
+    var blobsDropped = false
+
+    /// Whether `decode` can serve this definition.
+    func canDecode(_ def: EventDef, _ index: Int) -> Bool {
+        if !blobsDropped { return true }
+        guard let d = decodedFor else { return false }
+        return d.index == index && d.def == def
+    }
+}

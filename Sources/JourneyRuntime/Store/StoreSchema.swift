@@ -1,0 +1,99 @@
+import JourneyBytecode
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The tables, and how typed values sit in profile columns.
+enum StoreSchema {
+    static let sql = """
+    CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS bundles(seq INTEGER PRIMARY KEY AUTOINCREMENT, hash TEXT NOT NULL UNIQUE, bytes BLOB NOT NULL, deployed_at INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS profiles(id TEXT PRIMARY KEY) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS profile_columns(name TEXT PRIMARY KEY, type TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS profile_timezones(tz TEXT PRIMARY KEY);
+    CREATE TABLE IF NOT EXISTS events(profile TEXT NOT NULL, event TEXT NOT NULL, at INTEGER NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY(profile, event, at, seq)) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS inbox(at INTEGER NOT NULL, seq INTEGER NOT NULL, profile TEXT NOT NULL, event TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY(at, seq)) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS instances(id INTEGER PRIMARY KEY, journey TEXT NOT NULL, profile TEXT NOT NULL, bundle TEXT NOT NULL, pc INTEGER NOT NULL, locals BLOB NOT NULL, sends INTEGER NOT NULL, status TEXT NOT NULL, entered_at INTEGER NOT NULL, ended_at INTEGER);
+    CREATE INDEX IF NOT EXISTS instances_active ON instances(profile) WHERE status = 'active';
+    CREATE INDEX IF NOT EXISTS instances_by_journey ON instances(journey, profile);
+    CREATE TABLE IF NOT EXISTS timers(id INTEGER PRIMARY KEY, due INTEGER NOT NULL, instance INTEGER NOT NULL);
+    CREATE INDEX IF NOT EXISTS timers_by_due ON timers(due, id);
+    CREATE INDEX IF NOT EXISTS timers_by_instance ON timers(instance);
+    CREATE TABLE IF NOT EXISTS waits(instance INTEGER PRIMARY KEY, profile TEXT NOT NULL, event TEXT NOT NULL);
+    CREATE INDEX IF NOT EXISTS waits_by_event ON waits(profile, event);
+    CREATE TABLE IF NOT EXISTS outbox(seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, at INTEGER NOT NULL, profile TEXT NOT NULL, journey TEXT NOT NULL, channel TEXT, status TEXT NOT NULL, content TEXT);
+    CREATE INDEX IF NOT EXISTS outbox_sent ON outbox(profile, at) WHERE status = 'sent';
+    CREATE TABLE IF NOT EXISTS rejects(id INTEGER PRIMARY KEY, source TEXT NOT NULL, line INTEGER NOT NULL, reason TEXT NOT NULL, raw TEXT NOT NULL, at INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS audience(journey TEXT NOT NULL, tz TEXT NOT NULL, next_at INTEGER NOT NULL, PRIMARY KEY(journey, tz));
+    """
+
+    /// bool, int, decimal and money (in millionths), date (days), time (epoch seconds) and
+    /// duration (seconds) are INTEGER; string, url and lists (as JSON) are TEXT.
+    static func columnType(_ type: String) -> String {
+        switch type {
+        case "string", "url": "TEXT"
+        default: type.hasPrefix("list[") ? "TEXT" : "INTEGER"
+        }
+    }
+
+    /// The first 16 UTF-8 bytes of a string as two big-endian integers (zero-padded), which
+    /// order as the bytes do, and whether there are more bytes than that.
+    static func prefixKey(_ s: String) -> (UInt64, UInt64, long: Bool) {
+        var s = s
+        return s.withUTF8 { u in
+            var a: UInt64 = 0, b: UInt64 = 0
+            for i in 0..<16 {
+                let byte = i < u.count ? UInt64(u[i]) : 0
+                if i < 8 { a = a << 8 | byte } else { b = b << 8 | byte }
+            }
+            return (a, b, u.count > 16)
+        }
+    }
+
+    /// Orders strings as SQLite's BINARY collation does: by their UTF-8 bytes.
+    static func compareBytes(_ a: String, _ b: String) -> Int32 {
+        var a = a, b = b
+        return a.withUTF8 { x in
+            b.withUTF8 { y in
+                let n = min(x.count, y.count)
+                if n > 0, let px = x.baseAddress, let py = y.baseAddress {
+                    let c = memcmp(px, py, n)
+                    if c != 0 { return c }
+                }
+                return x.count == y.count ? 0 : (x.count < y.count ? -1 : 1)
+            }
+        }
+    }
+
+    static func bind(_ s: Statement, _ i: Int32, _ v: Value) {
+        switch v {
+        case .none, .record: s.bindNull(i)
+        case .bool(let b): s.bind(i, Int64(b ? 1 : 0))
+        case .int(let x), .decimal(let x), .money(let x), .time(let x), .duration(let x): s.bind(i, x)
+        case .date(let d): s.bind(i, Int64(d))
+        case .timeOfDay(let t): s.bind(i, Int64(t))
+        case .string(let t): s.bind(i, t)
+        case .list: s.bind(i, ValueEncoding.json(v))
+        }
+    }
+
+    static func read(_ s: Statement, _ c: Int32, _ type: FieldType) -> Value {
+        if s.isNull(c) { return .none }
+        switch type.unwrapped {
+        case .bool: return .bool(s.int64(c) != 0)
+        case .int: return .int(s.int64(c))
+        case .decimal: return .decimal(s.int64(c))
+        case .money: return .money(s.int64(c))
+        case .string, .url: return .string(s.text(c))
+        case .date: return .date(Int32(truncatingIfNeeded: s.int64(c)))
+        case .time: return .time(s.int64(c))
+        case .duration: return .duration(s.int64(c))
+        case .list(let inner):
+            guard let j = try? JSON.parse(s.text(c)), case .success(let v) = ValueCoder.decode(j, as: .list(inner)) else { return .none }
+            return v
+        case .optional: return .none
+        }
+    }
+}
