@@ -30,7 +30,7 @@ public final class SQLiteStore: JourneyStore {
     private var profileCache: [String: [Value]] = [:]
     private var historyCache: [HistoryKey: HistoryRows] = [:]
     private var historyCacheRows = 0
-    static let profileCacheLimit = 50_000
+    static let profileCacheLimit = 200_000
     static let historyCacheLimit = 600_000
 
     struct HistoryKey: Hashable {
@@ -241,33 +241,40 @@ public final class SQLiteStore: JourneyStore {
             profileMisses += 1
             if profileMisses == missesBeforeScan, try loadAllProfiles() { return profileCache[id] }
         }
+        // Past the misses, a table too big to hold is read profile by profile, uncached: over
+        // that many profiles, few come back soon enough to be found again.
+        let caching = cachesUsable && profileMisses < missesBeforeScan
         let s: Statement
         if let held = loadProfileStatement { s = held } else { s = try statement(dynamic: loadProfileSQL); loadProfileStatement = s }
         defer { s.reset() }
         s.bind(1, id)
         guard try s.step() else { return nil }
         let values = schema.attributes.enumerated().map { i, a in StoreSchema.read(s, Int32(i), a.type) }
-        if cachesUsable {
-            if profileCache.count >= Self.profileCacheLimit { profileCache = [:] }
-            profileCache[id] = values
-        }
+        if caching { profileCache[id] = values }
         return values
     }
 
     /// Reads every profile into the cache, unless there are more than it holds.
     private func loadAllProfiles() throws -> Bool {
+        guard try !hasMoreRows("SELECT 1 FROM profiles LIMIT 1 OFFSET ?", than: Self.profileCacheLimit) else { return false }
         let cols = schema.attributes.map { "\"\($0.name)\"" }
         let s = try statement(dynamic: "SELECT id\(cols.map { ", " + $0 }.joined()) FROM profiles")
         defer { s.reset() }
         let types = schema.attributes.map(\.type)
         var all: [String: [Value]] = [:]
-        while try s.step() {
-            guard all.count < Self.profileCacheLimit else { return false }
-            all[s.text(0)] = types.indices.map { StoreSchema.read(s, Int32($0 + 1), types[$0]) }
-        }
+        while try s.step() { all[s.text(0)] = types.indices.map { StoreSchema.read(s, Int32($0 + 1), types[$0]) } }
         profileCache = all
         profilesComplete = true
         return true
+    }
+
+    /// Whether a table has more than `limit` rows (`sql` skips `limit` rows and asks for one
+    /// more), counted by walking its keys without reading the rows.
+    private func hasMoreRows(_ sql: StaticString, than limit: Int) throws -> Bool {
+        let s = try statement(sql)
+        defer { s.reset() }
+        s.bind(1, limit)
+        return try s.step()
     }
 
     public func profileExists(_ id: String) throws -> Bool {
@@ -430,6 +437,7 @@ public final class SQLiteStore: JourneyStore {
 
     /// Reads the whole history into the cache, unless it holds more rows than the cache does.
     private func loadAllHistory() throws -> Bool {
+        guard try !hasMoreRows("SELECT 1 FROM events LIMIT 1 OFFSET ?", than: Self.historyCacheLimit) else { return false }
         let s = try statement("SELECT profile, event, at, seq, data FROM events")
         defer { s.reset() }
         var all: [HistoryKey: HistoryRows] = [:]
@@ -437,7 +445,6 @@ public final class SQLiteStore: JourneyStore {
         var count = 0
         while try s.step() {
             count += 1
-            guard count <= Self.historyCacheLimit else { return false }
             // Rows come in key order: a new (profile, event) starts a new entry.
             if current == nil || !s.textEquals(0, as: lastProfile) || !s.textEquals(1, as: lastEvent) {
                 lastProfile = s.text(0)
