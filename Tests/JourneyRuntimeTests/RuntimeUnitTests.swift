@@ -257,6 +257,30 @@ final class StoreCacheTests: XCTestCase {
         try a.commit()
     }
 
+    /// Tables bigger than the caches are not scanned: reads go to SQLite and stay right.
+    func testTablesTooBigForTheCacheAreReadRowByRow() throws {
+        let (a, _) = try makeStores()
+        a.missesBeforeScan = 2
+        a.profileCacheLimit = 2
+        a.historyCacheLimit = 2
+        try a.begin()
+        for (i, name) in ["p", "q", "r"].enumerated() { try a.saveProfile(name, [.string("N\(i)")]) }
+        try ingest(a, [("s1", 10), ("s2", 20), ("s3", 30)])
+        a.markTaken(at: 30, seq: 3)
+        try a.commit()
+        try a.begin()
+        XCTAssertNil(try a.loadProfile("x"))
+        XCTAssertEqual(try a.loadProfile("r"), [.string("N2")])
+        XCTAssertFalse(a.profilesComplete, "three profiles do not fit in two")
+        XCTAssertEqual(try a.loadProfile("q"), [.string("N1")])
+        XCTAssertEqual(try a.records(profile: "x", event: def, index: 0, since: nil).count, 0)
+        XCTAssertEqual(try skus(a), [.string("s1"), .string("s2"), .string("s3")])
+        XCTAssertFalse(a.historyComplete, "three rows do not fit in two")
+        try a.saveProfile("q", [.string("Q")])
+        XCTAssertEqual(try a.loadProfile("q"), [.string("Q")])
+        try a.commit()
+    }
+
     func testRollbackForgetsWhatItCached() throws {
         let (a, _) = try makeStores()
         try a.begin()

@@ -30,8 +30,8 @@ public final class SQLiteStore: JourneyStore {
     private var profileCache: [String: [Value]] = [:]
     private var historyCache: [HistoryKey: HistoryRows] = [:]
     private var historyCacheRows = 0
-    static let profileCacheLimit = 200_000
-    static let historyCacheLimit = 600_000
+    var profileCacheLimit = 200_000
+    var historyCacheLimit = 600_000
 
     struct HistoryKey: Hashable {
         var profile: String
@@ -256,7 +256,7 @@ public final class SQLiteStore: JourneyStore {
 
     /// Reads every profile into the cache, unless there are more than it holds.
     private func loadAllProfiles() throws -> Bool {
-        guard try !hasMoreRows("SELECT 1 FROM profiles LIMIT 1 OFFSET ?", than: Self.profileCacheLimit) else { return false }
+        guard try !hasMoreRows("SELECT 1 FROM profiles LIMIT 1 OFFSET ?", than: profileCacheLimit) else { return false }
         let cols = schema.attributes.map { "\"\($0.name)\"" }
         let s = try statement(dynamic: "SELECT id\(cols.map { ", " + $0 }.joined()) FROM profiles")
         defer { s.reset() }
@@ -292,7 +292,7 @@ public final class SQLiteStore: JourneyStore {
         try s.run()
         if cachesUsable, profilesComplete || profileCache[id] != nil {
             profileCache[id] = values
-            if profileCache.count > Self.profileCacheLimit {
+            if profileCache.count > profileCacheLimit {
                 profileCache = [:]
                 profilesComplete = false
             }
@@ -399,7 +399,7 @@ public final class SQLiteStore: JourneyStore {
         } else {
             h = try loadHistory(profile: profile, event: event, from: from)
             if cachesUsable {
-                if historyCacheRows + h.count > Self.historyCacheLimit {
+                if historyCacheRows + h.count > historyCacheLimit {
                     historyCache = [:]
                     historyCacheRows = 0
                 }
@@ -437,7 +437,7 @@ public final class SQLiteStore: JourneyStore {
 
     /// Reads the whole history into the cache, unless it holds more rows than the cache does.
     private func loadAllHistory() throws -> Bool {
-        guard try !hasMoreRows("SELECT 1 FROM events LIMIT 1 OFFSET ?", than: Self.historyCacheLimit) else { return false }
+        guard try !hasMoreRows("SELECT 1 FROM events LIMIT 1 OFFSET ?", than: historyCacheLimit) else { return false }
         let s = try statement("SELECT profile, event, at, seq, data FROM events")
         defer { s.reset() }
         var all: [HistoryKey: HistoryRows] = [:]
