@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import JourneyBytecode
+import JourneyRuntime
 
 /// The durable commands end to end: versions, bad input, damaged bundles.
 final class RuntimeCommandTests: XCTestCase {
@@ -100,6 +101,45 @@ final class RuntimeCommandTests: XCTestCase {
             "late: 4 so far, 2 late",
             "future: 5 so far, 2 late",
         ])
+    }
+
+    /// A database written before the history was filled at ingest (its history holds only what
+    /// was taken, its inbox the rest) is brought up to date when opened, and carries on exactly.
+    func testDatabasesFromTheEarlierLayoutCarryOn() throws {
+        let d = try tempDir()
+        let flow = """
+        journey count_signups {
+          on signup as s
+          reentry always
+          email "{s.source}: {count(signup within 30d)} so far"
+        }
+
+        """
+        let bundle = try project(d, "old", flow: flow)
+        let db = d.appendingPathComponent("j.db").path
+        try "{\"id\": \"a\", \"first_name\": \"Ana\", \"email\": \"a@x\"}\n".write(to: d.appendingPathComponent("p.jsonl"), atomically: true, encoding: .utf8)
+        func events(_ name: String, _ items: [(String, String)]) throws -> String {
+            let path = d.appendingPathComponent(name).path
+            try items.map { "{\"profile\": \"a\", \"event\": \"signup\", \"at\": \"\($0.1)\", \"data\": {\"source\": \"\($0.0)\"}}\n" }.joined()
+                .write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+        XCTAssertEqual(try journey(["deploy", "--db", db, bundle]).code, 0)
+        XCTAssertEqual(try journey(["import", "--db", db, d.appendingPathComponent("p.jsonl").path]).code, 0)
+        XCTAssertEqual(try journey(["ingest", "--db", db, try events("e1.jsonl", [("web", "2025-03-01T10:00:00Z"), ("future", "2025-03-03T00:00:00Z")])]).code, 0)
+        XCTAssertEqual(try journey(["run", "--db", db, "--until", "2025-03-02T00:00:00Z"]).code, 0)
+        do {
+            // The earlier layout: no history marks, and the waiting event only in the inbox.
+            let old = try Database(path: db)
+            try old.exec("DELETE FROM events WHERE (at, seq) IN (SELECT at, seq FROM inbox); DELETE FROM meta WHERE key IN ('history_at_ingest', 'history_through')")
+        }
+        XCTAssertEqual(try journey(["ingest", "--db", db, try events("e2.jsonl", [("late", "2025-03-01T11:00:00Z")])]).code, 0)
+        XCTAssertEqual(try journey(["run", "--db", db, "--until", "2025-03-04T00:00:00Z"]).code, 0)
+        let bodies = try journey(["outbox", "--db", db]).out.split(separator: "\n").map { line -> String in
+            guard let r = line.range(of: "\"body\": \"") else { return String(line) }
+            return String(line[r.upperBound...].prefix { $0 != "\"" })
+        }
+        XCTAssertEqual(bodies, ["web: 1 so far", "late: 2 so far", "future: 3 so far"])
     }
 
     func testBadInputIsReportedKeptAndTheRestGoesOn() throws {
