@@ -442,6 +442,7 @@ public final class SQLiteStore: JourneyStore {
         defer { s.reset() }
         var all: [HistoryKey: HistoryRows] = [:]
         var current: HistoryRows?
+        var lastProfile = "", lastEvent = ""
         var count = 0
         while try s.step() {
             count += 1
@@ -476,7 +477,6 @@ public final class SQLiteStore: JourneyStore {
         historyComplete = true
         return true
     }
-    private var lastProfile = "", lastEvent = ""
 
     public func records(profile: String, event def: EventDef, index: Int, since: Int64?) throws -> ArraySlice<Record> {
         let (h, start, end) = try historyRows(profile: profile, event: def.name, since: since, decode: (def, index))
