@@ -142,6 +142,26 @@ final class RuntimeCommandTests: XCTestCase {
         XCTAssertEqual(bodies, ["web: 1 so far", "late: 2 so far", "future: 3 so far"])
     }
 
+    /// A file with no valid event at all is still reported, kept and summed up.
+    func testAFileOfOnlyBadLinesIsKeptInRejects() throws {
+        let d = try tempDir()
+        let bundle = try project(d, "p", flow: welcome("hi"))
+        let db = d.appendingPathComponent("j.db").path
+        XCTAssertEqual(try journey(["deploy", "--db", db, bundle]).code, 0)
+        let path = d.appendingPathComponent("bad.jsonl").path
+        try "not json\n{\"profile\": \"a\", \"event\": \"nope\", \"at\": \"2025-03-01T10:00:00Z\"}\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let r = try journey(["ingest", "--db", db, path])
+        XCTAssertEqual(r.code, 1, r.err)
+        XCTAssertTrue(r.out.contains("ingested 0 events, rejected 2"), r.out + r.err)
+        XCTAssertEqual(try journey(["rejects", "--db", db]).out.split(separator: "\n").count, 2)
+        // And the database takes the next ingest.
+        let good = d.appendingPathComponent("good.jsonl").path
+        try "{\"id\": \"a\", \"first_name\": \"Ana\", \"email\": \"a@x\"}\n".write(to: d.appendingPathComponent("p.jsonl"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try journey(["import", "--db", db, d.appendingPathComponent("p.jsonl").path]).code, 0)
+        try "{\"profile\": \"a\", \"event\": \"signup\", \"at\": \"2025-03-01T10:00:00Z\", \"data\": {\"source\": \"web\"}}\n".write(toFile: good, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try journey(["ingest", "--db", db, good]).code, 0)
+    }
+
     func testBadInputIsReportedKeptAndTheRestGoesOn() throws {
         let d = try tempDir()
         let bundle = try project(d, "p", flow: welcome("hi"))

@@ -257,6 +257,29 @@ final class StoreCacheTests: XCTestCase {
         try a.commit()
     }
 
+    /// Ingesting through the same connection after a full scan: the cache is no longer complete,
+    /// and what was taken before is still seen.
+    func testIngestAfterAFullScanKeepsTheHistory() throws {
+        let (a, _) = try makeStores()
+        a.missesBeforeScan = 2
+        try a.begin()
+        try ingest(a, [("s1", 10)])
+        a.markTaken(at: 10, seq: 1)
+        XCTAssertEqual(try a.records(profile: "x", event: def, index: 0, since: nil).count, 0)
+        XCTAssertEqual(try skus(a), [.string("s1")])
+        XCTAssertTrue(a.historyComplete)
+        try a.commit()
+        try a.begin()
+        try ingest(a, [("s2", 20)])
+        XCTAssertFalse(a.historyComplete)
+        try a.commit()
+        try a.begin()
+        XCTAssertEqual(try skus(a), [.string("s1")], "s1 was taken; s2 is not yet")
+        a.markTaken(at: 20, seq: 2)
+        XCTAssertEqual(try skus(a), [.string("s1"), .string("s2")])
+        try a.commit()
+    }
+
     /// Tables bigger than the caches are not scanned: reads go to SQLite and stay right.
     func testTablesTooBigForTheCacheAreReadRowByRow() throws {
         let (a, _) = try makeStores()

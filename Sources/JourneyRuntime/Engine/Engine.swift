@@ -149,22 +149,27 @@ public final class Engine {
         var rejected: [InputError] = []
         var known: [String: Bool] = [:]
         var done = 0
-        var inTransaction = 0
+        var open = false, inTransaction = 0
         do {
             while let events = try next() {
-                if inTransaction == 0 { try store.begin() }
+                guard !events.isEmpty else { continue }
+                if !open {
+                    try store.begin()
+                    open = true
+                }
                 rejected += try stage(events, source: source, raw: { i in InputLines.raw(bytes[events[events.startIndex + i].start..<events[events.startIndex + i].end]) }, known: &known)
                 inTransaction += events.count
                 done += events.count
                 if inTransaction >= transactionSize {
                     try store.commit()
+                    open = false
                     inTransaction = 0
                 }
                 progress(done)
             }
-            if inTransaction > 0 { try store.commit() }
+            if open { try store.commit() }
         } catch {
-            if inTransaction > 0 { store.rollback() }
+            if open { store.rollback() }
             throw error
         }
         return rejected

@@ -438,7 +438,7 @@ public final class SQLiteStore: JourneyStore {
     /// Reads the whole history into the cache, unless it holds more rows than the cache does.
     private func loadAllHistory() throws -> Bool {
         guard try !hasMoreRows("SELECT 1 FROM events LIMIT 1 OFFSET ?", than: historyCacheLimit) else { return false }
-        let s = try statement("SELECT profile, event, at, seq, data FROM events")
+        let s = try statement("SELECT profile, event, at, seq, data FROM events ORDER BY profile, event, at, seq")
         defer { s.reset() }
         var all: [HistoryKey: HistoryRows] = [:]
         var current: HistoryRows?
@@ -529,10 +529,12 @@ public final class SQLiteStore: JourneyStore {
                 try h.run()
             }
         }
-        // Cached histories do not have these yet; any that arrived behind what the run has
-        // taken wait unseen until it takes them.
+        // Cached histories do not have these yet (nor is the cache complete any more); any that
+        // arrived behind what the run has taken wait unseen until it takes them.
         historyCache = [:]
         historyCacheRows = 0
+        historyComplete = false
+        historyMisses = 0
         for (k, e) in events.enumerated() where (e.at, first + Int64(k)) <= visibleThrough { pendingLate.insert(first + Int64(k)) }
     }
 
