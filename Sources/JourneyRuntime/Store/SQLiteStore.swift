@@ -277,6 +277,15 @@ public final class SQLiteStore: JourneyStore {
         return try s.step()
     }
 
+    public func profileIDs(atMost: Int) throws -> Set<String>? {
+        guard try !hasMoreRows("SELECT 1 FROM profiles LIMIT 1 OFFSET ?", than: atMost) else { return nil }
+        let s = try statement("SELECT id FROM profiles")
+        defer { s.reset() }
+        var ids = Set<String>()
+        while try s.step() { ids.insert(s.text(0)) }
+        return ids
+    }
+
     public func profileExists(_ id: String) throws -> Bool {
         let s = try statement("SELECT 1 FROM profiles WHERE id = ?")
         defer { s.reset() }
