@@ -1,0 +1,210 @@
+import Dispatch
+import Foundation
+import JourneyBytecode
+
+// The event history and the inbox: what ingest writes, what the run takes, and what a
+// history query sees (the state lives in SQLiteStore.swift, under History visibility).
+
+extension SQLiteStore {
+    func loadVisibility() throws {
+        visibleThrough = (Int64.min, Int64.min)
+        visibleDirty = false
+        if let text = try meta("history_through") {
+            let parts = text.split(separator: " ").compactMap { Int64($0) }
+            if parts.count == 2 { visibleThrough = (parts[0], parts[1]) }
+        }
+        pendingLate = []
+        guard visibleThrough.at != Int64.min else { return }
+        let s = try statement("SELECT seq FROM inbox WHERE (at, seq) <= (?, ?)")
+        s.bind(1, visibleThrough.at); s.bind(2, visibleThrough.seq)
+        while try s.step() { pendingLate.insert(s.int64(0)) }
+        s.reset()
+    }
+
+    /// Whether the run has taken the event with this key.
+    func visible(_ at: Int64, _ seq: Int64) -> Bool {
+        (at, seq) <= visibleThrough && (pendingLate.isEmpty || !pendingLate.contains(seq))
+    }
+
+    public func markTaken(at: Int64, seq: Int64) {
+        takenThrough = (at, seq)
+        if (at, seq) > visibleThrough {
+            visibleThrough = (at, seq)
+            visibleDirty = true
+        }
+        if !pendingLate.isEmpty { pendingLate.remove(seq) }
+    }
+
+    /// A profile's events of one kind since `since`, from the cache when it holds them
+    /// (decoded up to `end` when asked), and the range of those the run has taken so far.
+    func historyRows(profile: String, event: String, since: Int64?, decode: (def: EventDef, index: Int)?) throws -> (HistoryRows, start: Int, end: Int) {
+        let from = since ?? Int64.min
+        let key = HistoryKey(profile: profile, event: event)
+        let usable = { (c: HistoryRows) in decode.map { c.canDecode($0.def, $0.index) } ?? true }
+        let h: HistoryRows
+        if cachesUsable, let cached = historyCache[key], cached.from <= from, usable(cached) {
+            h = cached
+        } else if cachesUsable, try historyIsComplete() {
+            // Complete: a key the cache lacks has no events.
+            if let cached = historyCache[key], usable(cached) { h = cached } else if historyCache[key] != nil {
+                h = try loadHistory(profile: profile, event: event, from: Int64.min)
+                historyCache[key] = h
+            } else {
+                h = HistoryRows(from: Int64.min)
+                historyCache[key] = h
+            }
+        } else {
+            h = try loadHistory(profile: profile, event: event, from: from)
+            if cachesUsable {
+                if historyCacheRows + h.count > historyCacheLimit {
+                    historyCache = [:]
+                    historyCacheRows = 0
+                }
+                historyCacheRows += h.count - (historyCache[key]?.count ?? 0)
+                historyCache[key] = h
+            }
+        }
+        let end = h.end(visibleThrough)
+        if let d = decode { h.decode(d.def, d.index, upTo: end) }
+        return (h, h.start(from), end)
+    }
+
+    func loadHistory(profile: String, event: String, from: Int64) throws -> HistoryRows {
+        let s = try statement("SELECT at, seq, data FROM events WHERE profile = ? AND event = ? AND at >= ? ORDER BY at, seq")
+        defer { s.reset() }
+        s.bind(1, profile); s.bind(2, event); s.bind(3, from)
+        let h = HistoryRows(from: from)
+        while try s.step() { h.append(s.int64(0), s.int64(1), s.blob(2)) }
+        return h
+    }
+
+    /// Whether the history cache holds every row; counts a miss, and after enough of them
+    /// tries to make it so.
+    func historyIsComplete() throws -> Bool {
+        if historyComplete { return true }
+        historyMisses += 1
+        return historyMisses == missesBeforeScan ? try loadAllHistory() : false
+    }
+
+    /// Two strings' UTF-8 bytes, pinned for the length of `body`.
+    static func withTexts(_ a: String, _ b: String, _ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>) throws -> Void) throws {
+        var a = a, b = b
+        try a.withUTF8 { x in try b.withUTF8 { y in try body(x, y) } }
+    }
+
+    /// Reads the whole history into the cache, unless it holds more rows than the cache does.
+    func loadAllHistory() throws -> Bool {
+        guard try !hasMoreRows("SELECT 1 FROM events LIMIT 1 OFFSET ?", than: historyCacheLimit) else { return false }
+        let s = try statement("SELECT profile, event, at, seq, data FROM events ORDER BY profile, event, at, seq")
+        defer { s.reset() }
+        var all: [HistoryKey: HistoryRows] = [:]
+        var current: HistoryRows?
+        var lastProfile = "", lastEvent = ""
+        var count = 0
+        while try s.step() {
+            count += 1
+            // Rows come in key order: a new (profile, event) starts a new entry.
+            if current == nil || !s.textEquals(0, as: lastProfile) || !s.textEquals(1, as: lastEvent) {
+                lastProfile = s.text(0)
+                lastEvent = s.text(1)
+                let h = HistoryRows(from: Int64.min)
+                all[HistoryKey(profile: lastProfile, event: lastEvent)] = h
+                current = h
+            }
+            current?.append(s.int64(2), s.int64(3), s.blob(4))
+        }
+        // Decode every row for the current schema on every core (each entry is decoded by one
+        // thread only); queries from another bundle's definition read their rows again.
+        var work: [(HistoryRows, EventDef, Int)] = []
+        for (key, h) in all {
+            if let i = schema.eventIndex(key.event) { work.append((h, schema.events[i], i)) }
+        }
+        let parts = min(ProcessInfo.processInfo.activeProcessorCount, 8)
+        nonisolated(unsafe) let shared = work
+        DispatchQueue.concurrentPerform(iterations: max(1, parts)) { p in
+            var i = p
+            while i < shared.count {
+                let (h, def, index) = shared[i]
+                h.decode(def, index, upTo: h.count)
+                i += max(1, parts)
+            }
+        }
+        historyCache = all
+        historyCacheRows = count
+        historyComplete = true
+        return true
+    }
+
+    public func records(profile: String, event def: EventDef, index: Int, since: Int64?) throws -> ArraySlice<Record> {
+        let (h, start, end) = try historyRows(profile: profile, event: def.name, since: since, decode: (def, index))
+        guard start < end else { return [] }
+        if pendingLate.isEmpty { return h.records[start..<end] }
+        return ArraySlice((start..<end).filter { visible(h.keys[$0].at, h.keys[$0].seq) }.map { h.records[$0] })
+    }
+
+    public func historyCount(profile: String, event: String, since: Int64?) throws -> Int {
+        let (h, start, end) = try historyRows(profile: profile, event: event, since: since, decode: nil)
+        guard start < end else { return 0 }
+        if pendingLate.isEmpty { return end - start }
+        return (start..<end).count { visible(h.keys[$0].at, h.keys[$0].seq) }
+    }
+
+    public func enqueue(_ events: [IncomingRow]) throws {
+        if lastSeq == nil { lastSeq = Int64(try meta("inbox_seq") ?? "0") ?? 0 }
+        let first = (lastSeq ?? 0) + 1
+        lastSeq = (lastSeq ?? 0) + Int64(events.count)
+        seqDirty = true
+        let s = try statement("INSERT INTO inbox(at, seq, profile, event, data) VALUES (?, ?, ?, ?, ?)")
+        for (k, e) in events.enumerated() {
+            s.bind(1, e.at); s.bind(2, first + Int64(k)); s.bind(5, e.data)
+            try Self.withTexts(e.profile, e.event) { p, n in
+                s.bindNoCopy(3, p); s.bindNoCopy(4, n)
+                try s.run()
+            }
+        }
+        // History key order: SQLite compares text by its bytes. The first 16 bytes of each
+        // name, as integers, decide nearly every comparison.
+        let keys = events.map { (StoreSchema.prefixKey($0.profile), StoreSchema.prefixKey($0.event)) }
+        let order = events.indices.sorted { a, b in
+            let (pa, ea) = keys[a], (pb, eb) = keys[b]
+            if (pa.0, pa.1) != (pb.0, pb.1) { return (pa.0, pa.1) < (pb.0, pb.1) }
+            if pa.long || pb.long, case let c = StoreSchema.compareBytes(events[a].profile, events[b].profile), c != 0 { return c < 0 }
+            if (ea.0, ea.1) != (eb.0, eb.1) { return (ea.0, ea.1) < (eb.0, eb.1) }
+            if ea.long || eb.long, case let c = StoreSchema.compareBytes(events[a].event, events[b].event), c != 0 { return c < 0 }
+            return (events[a].at, a) < (events[b].at, b)
+        }
+        let h = try statement("INSERT INTO events(profile, event, at, seq, data) VALUES (?, ?, ?, ?, ?)")
+        for k in order {
+            let e = events[k]
+            h.bind(3, e.at); h.bind(4, first + Int64(k)); h.bind(5, e.data)
+            try Self.withTexts(e.profile, e.event) { p, n in
+                h.bindNoCopy(1, p); h.bindNoCopy(2, n)
+                try h.run()
+            }
+        }
+        // Cached histories do not have these yet (nor is the cache complete any more); any that
+        // arrived behind what the run has taken wait unseen until it takes them.
+        historyCache = [:]
+        historyCacheRows = 0
+        historyComplete = false
+        historyMisses = 0
+        for (k, e) in events.enumerated() where (e.at, first + Int64(k)) <= visibleThrough { pendingLate.insert(first + Int64(k)) }
+    }
+
+    public func nextInbox(until: Int64?) throws -> InboxItem? {
+        let s = try statement("SELECT seq, profile, event, at, data FROM inbox WHERE at <= ? ORDER BY at, seq LIMIT 1")
+        defer { s.reset() }
+        s.bind(1, until ?? Int64.max)
+        guard try s.step() else { return nil }
+        return InboxItem(seq: s.int64(0), profile: s.text(1), event: s.text(2), at: s.int64(3), data: s.blob(4))
+    }
+
+    public func inbox(after: (at: Int64, seq: Int64)?, until: Int64?, limit: Int) throws -> [InboxItem] {
+        let s = try statement("SELECT seq, profile, event, at, data FROM inbox WHERE (at, seq) > (?, ?) AND at <= ? ORDER BY at, seq LIMIT ?")
+        s.bind(1, after?.at ?? Int64.min); s.bind(2, after?.seq ?? Int64.min); s.bind(3, until ?? Int64.max); s.bind(4, limit)
+        var out: [InboxItem] = []
+        while try s.step() { out.append(InboxItem(seq: s.int64(0), profile: s.text(1), event: s.text(2), at: s.int64(3), data: s.blob(4))) }
+        s.reset()
+        return out
+    }
+}

@@ -1,0 +1,170 @@
+import JourneyBytecode
+
+// Instances, entry counts for the re-entry rules, timers and waits.
+
+extension SQLiteStore {
+    public func nextInstanceID() throws -> Int64 {
+        if lastInstanceID == nil {
+            let s = try statement("SELECT COALESCE(MAX(id), 0) FROM instances")
+            defer { s.reset() }
+            lastInstanceID = try s.step() ? s.int64(0) : 0
+        }
+        let id = (lastInstanceID ?? 0) + 1
+        lastInstanceID = id
+        return id
+    }
+
+    public func insertInstance(_ row: InstanceRow, endedAt: Int64?) throws {
+        let s = try statement("INSERT INTO instances(id, journey, profile, bundle, pc, locals, sends, status, entered_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        s.bind(1, row.id); s.bind(2, row.journey); s.bind(3, row.profile); s.bind(4, row.bundle); s.bind(5, row.pc)
+        // An ended instance needs neither its place nor its locals any more.
+        s.bind(6, endedAt == nil ? ValueEncoding.encode(row.locals) : ValueEncoding.encode([]))
+        s.bind(7, row.sends); s.bind(8, row.status); s.bind(9, row.enteredAt); s.bind(10, endedAt)
+        try s.run()
+        noteEntered(row, active: endedAt == nil)
+    }
+
+    func instance(_ s: Statement) -> InstanceRow {
+        InstanceRow(id: s.int64(0), journey: s.text(1), profile: s.text(2), bundle: s.text(3), pc: s.int(4),
+                    locals: ValueEncoding.decode(s.blob(5)) ?? [], sends: s.int(6), status: s.text(7), enteredAt: s.int64(8))
+    }
+
+    public func loadInstance(_ id: Int64) throws -> InstanceRow? {
+        let s = try statement("SELECT id, journey, profile, bundle, pc, locals, sends, status, entered_at FROM instances WHERE id = ?")
+        defer { s.reset() }
+        s.bind(1, id)
+        return try s.step() ? instance(s) : nil
+    }
+
+    public func updateInstance(_ row: InstanceRow, endedAt: Int64?) throws {
+        let s = try statement("UPDATE instances SET pc = ?, locals = ?, sends = ?, status = ?, ended_at = ? WHERE id = ?")
+        s.bind(1, row.pc); s.bind(2, ValueEncoding.encode(row.locals)); s.bind(3, row.sends); s.bind(4, row.status); s.bind(5, endedAt); s.bind(6, row.id)
+        try s.run()
+        if row.status != "active" { noteEnded(row) }
+    }
+
+    public func endInstance(_ row: InstanceRow, at: Int64) throws {
+        let s = try statement("UPDATE instances SET status = ?, sends = ?, ended_at = ? WHERE id = ?")
+        s.bind(1, row.status); s.bind(2, row.sends); s.bind(3, at); s.bind(4, row.id)
+        try s.run()
+        noteEnded(row)
+    }
+
+    /// An active instance ended (only active instances are ever updated or ended).
+    func noteEnded(_ row: InstanceRow) {
+        guard cachesUsable else { return }
+        let key = EntryKey(journey: row.journey, profile: row.profile)
+        if let e = entryCache[key] { entryCache[key] = (max(0, e.active - 1), e.total, e.lastEntered) }
+    }
+
+    func noteEntered(_ row: InstanceRow, active: Bool) {
+        guard cachesUsable else { return }
+        let key = EntryKey(journey: row.journey, profile: row.profile)
+        if let e = entryCache[key] {
+            entryCache[key] = (e.active + (active ? 1 : 0), e.total + 1, max(e.lastEntered ?? row.enteredAt, row.enteredAt))
+        } else if entriesComplete {
+            entryCache[key] = (active ? 1 : 0, 1, row.enteredAt)
+            if entryCache.count > Self.entryCacheLimit {
+                entryCache = [:]
+                entriesComplete = false
+            }
+        }
+    }
+
+    public func entryStats(journey: String, profile: String) throws -> (active: Int, total: Int, lastEntered: Int64?) {
+        let key = EntryKey(journey: journey, profile: profile)
+        if cachesUsable {
+            if let e = entryCache[key] { return e }
+            if entriesComplete { return (0, 0, nil) }
+            entryMisses += 1
+            // Few instances (a fresh database): count them all at the first miss; more: after
+            // as many misses as the other caches wait for.
+            let scanUpTo = entryMisses == 1 ? 10_000 : entryMisses == missesBeforeScan ? Self.entryCacheLimit : 0
+            if scanUpTo > 0, try loadAllEntries(upTo: scanUpTo) { return entryCache[key] ?? (0, 0, nil) }
+        }
+        let s = try statement("SELECT COALESCE(SUM(status = 'active'), 0), COUNT(*), MAX(entered_at) FROM instances WHERE journey = ? AND profile = ?")
+        defer { s.reset() }
+        s.bind(1, journey); s.bind(2, profile)
+        let e = try s.step() ? (s.int(0), s.int(1), s.optionalInt64(2)) : (0, 0, nil)
+        if cachesUsable {
+            if entryCache.count >= Self.entryCacheLimit { entryCache = [:] }
+            entryCache[key] = e
+        }
+        return e
+    }
+
+    /// Counts the entries of every (journey, profile) at once, when there are few enough
+    /// instances for the count to be cheap and the cache to hold them.
+    func loadAllEntries(upTo limit: Int) throws -> Bool {
+        let m = try statement("SELECT COALESCE(MAX(id), 0) FROM instances")
+        let most = try m.step() ? m.int(0) : 0
+        m.reset()
+        guard most <= limit else { return false }
+        let s = try statement("SELECT journey, profile, COALESCE(SUM(status = 'active'), 0), COUNT(*), MAX(entered_at) FROM instances GROUP BY journey, profile")
+        defer { s.reset() }
+        var all: [EntryKey: (active: Int, total: Int, lastEntered: Int64?)] = [:]
+        while try s.step() { all[EntryKey(journey: s.text(0), profile: s.text(1))] = (s.int(2), s.int(3), s.optionalInt64(4)) }
+        entryCache = all
+        entriesComplete = true
+        return true
+    }
+
+    public func activeInstances(profile: String) throws -> [InstanceRow] {
+        let s = try statement("SELECT id, journey, profile, bundle, pc, locals, sends, status, entered_at FROM instances WHERE profile = ? AND status = 'active' ORDER BY id")
+        s.bind(1, profile)
+        var out: [InstanceRow] = []
+        while try s.step() { out.append(instance(s)) }
+        s.reset()
+        return out
+    }
+
+    public func addTimer(due: Int64, instance: Int64) throws {
+        let s = try statement("INSERT INTO timers(due, instance) VALUES (?, ?)")
+        s.bind(1, due); s.bind(2, instance)
+        try s.run()
+    }
+
+    public func timers(after: (due: Int64, id: Int64)?, until: Int64?, limit: Int) throws -> [(id: Int64, due: Int64, instance: Int64)] {
+        let s = try statement("SELECT id, due, instance FROM timers WHERE (due, id) > (?, ?) AND due <= ? ORDER BY due, id LIMIT ?")
+        s.bind(1, after?.due ?? Int64.min); s.bind(2, after?.id ?? Int64.min); s.bind(3, until ?? Int64.max); s.bind(4, limit)
+        var out: [(Int64, Int64, Int64)] = []
+        while try s.step() { out.append((s.int64(0), s.int64(1), s.int64(2))) }
+        s.reset()
+        return out
+    }
+
+    public func markTimerFired(due: Int64, id: Int64) {
+        firedThrough = (due, id)
+    }
+
+    @discardableResult
+    public func removeTimers(instance: Int64) throws -> [Int64] {
+        let s = try statement("DELETE FROM timers WHERE instance = ? RETURNING id")
+        s.bind(1, instance)
+        var ids: [Int64] = []
+        while try s.step() { ids.append(s.int64(0)) }
+        s.reset()
+        return ids
+    }
+
+    public func addWait(instance: Int64, profile: String, event: String) throws {
+        let s = try statement("INSERT OR REPLACE INTO waits(instance, profile, event) VALUES (?, ?, ?)")
+        s.bind(1, instance); s.bind(2, profile); s.bind(3, event)
+        try s.run()
+    }
+
+    public func waiters(profile: String, event: String) throws -> [Int64] {
+        let s = try statement("SELECT instance FROM waits WHERE profile = ? AND event = ? ORDER BY instance")
+        s.bind(1, profile); s.bind(2, event)
+        var out: [Int64] = []
+        while try s.step() { out.append(s.int64(0)) }
+        s.reset()
+        return out
+    }
+
+    public func removeWaits(instance: Int64) throws {
+        let s = try statement("DELETE FROM waits WHERE instance = ?")
+        s.bind(1, instance)
+        try s.run()
+    }
+}

@@ -1,0 +1,145 @@
+import JourneyBytecode
+
+// Profiles: typed columns, their cache, and the time zone groups for audience runs.
+
+extension SQLiteStore {
+    /// Adds a typed column for every attribute the schema declares (never drops one), and
+    /// prepares the profile statements for this schema.
+    public func migrateProfiles(_ schema: RuntimeSchema) throws {
+        var existing: [String: String] = [:]
+        let info = try statement("SELECT name, type FROM profile_columns")
+        while try info.step() { existing[info.text(0)] = info.text(1) }
+        info.reset()
+        for a in schema.attributes {
+            let declared = a.type.unwrapped.description
+            if let had = existing[a.name] {
+                guard StoreSchema.columnType(had) == StoreSchema.columnType(declared) else {
+                    throw SQLiteError(code: 0, message: "profile attribute '\(a.name)' changed type from \(had) to \(declared); stored profiles cannot be converted")
+                }
+                continue
+            }
+            try db.exec("ALTER TABLE profiles ADD COLUMN \"\(a.name)\" \(StoreSchema.columnType(declared))")
+            let s = try statement("INSERT INTO profile_columns(name, type) VALUES (?, ?)")
+            s.bind(1, a.name); s.bind(2, declared)
+            try s.run()
+        }
+        self.schema = schema
+        dropCaches()
+        let cols = schema.attributes.map { "\"\($0.name)\"" }
+        loadProfileSQL = "SELECT \(cols.isEmpty ? "id" : cols.joined(separator: ", ")) FROM profiles WHERE id = ?"
+        saveProfileSQL = "INSERT OR REPLACE INTO profiles(id\(cols.map { ", " + $0 }.joined())) VALUES (?\(String(repeating: ", ?", count: cols.count)))"
+        loadProfileStatement = nil
+        saveProfileStatement = nil
+        timezoneColumn = schema.timezoneAttribute.map { "\"\(schema.attributes[$0].name)\"" }
+    }
+
+    public func loadProfile(_ id: String) throws -> [Value]? {
+        if cachesUsable {
+            if let cached = profileCache[id] { return cached }
+            if profilesComplete { return nil }
+            profileMisses += 1
+            if profileMisses == missesBeforeScan, try loadAllProfiles() { return profileCache[id] }
+        }
+        // Past the misses, a table too big to hold is read profile by profile, uncached: over
+        // that many profiles, few come back soon enough to be found again.
+        let caching = cachesUsable && profileMisses < missesBeforeScan
+        let s: Statement
+        if let held = loadProfileStatement { s = held } else { s = try statement(dynamic: loadProfileSQL); loadProfileStatement = s }
+        defer { s.reset() }
+        s.bind(1, id)
+        guard try s.step() else { return nil }
+        let values = schema.attributes.enumerated().map { i, a in StoreSchema.read(s, Int32(i), a.type) }
+        if caching { profileCache[id] = values }
+        return values
+    }
+
+    /// Reads every profile into the cache, unless there are more than it holds.
+    func loadAllProfiles() throws -> Bool {
+        guard try !hasMoreRows("SELECT 1 FROM profiles LIMIT 1 OFFSET ?", than: profileCacheLimit) else { return false }
+        let cols = schema.attributes.map { "\"\($0.name)\"" }
+        let s = try statement(dynamic: "SELECT id\(cols.map { ", " + $0 }.joined()) FROM profiles")
+        defer { s.reset() }
+        let types = schema.attributes.map(\.type)
+        var all: [String: [Value]] = [:]
+        while try s.step() { all[s.text(0)] = types.indices.map { StoreSchema.read(s, Int32($0 + 1), types[$0]) } }
+        profileCache = all
+        profilesComplete = true
+        return true
+    }
+
+    /// Whether a table has more than `limit` rows (`sql` skips `limit` rows and asks for one
+    /// more), counted by walking its keys without reading the rows.
+    func hasMoreRows(_ sql: StaticString, than limit: Int) throws -> Bool {
+        let s = try statement(sql)
+        defer { s.reset() }
+        s.bind(1, limit)
+        return try s.step()
+    }
+
+    public func profileIDs(atMost: Int) throws -> Set<String>? {
+        guard try !hasMoreRows("SELECT 1 FROM profiles LIMIT 1 OFFSET ?", than: atMost) else { return nil }
+        let s = try statement("SELECT id FROM profiles")
+        defer { s.reset() }
+        var ids = Set<String>()
+        while try s.step() { ids.insert(s.text(0)) }
+        return ids
+    }
+
+    public func profileExists(_ id: String) throws -> Bool {
+        let s = try statement("SELECT 1 FROM profiles WHERE id = ?")
+        defer { s.reset() }
+        s.bind(1, id)
+        return try s.step()
+    }
+
+    public func saveProfile(_ id: String, _ values: [Value]) throws {
+        let s: Statement
+        if let held = saveProfileStatement { s = held } else { s = try statement(dynamic: saveProfileSQL); saveProfileStatement = s }
+        s.bind(1, id)
+        for (i, v) in values.enumerated() { StoreSchema.bind(s, Int32(i + 2), v) }
+        try s.run()
+        if cachesUsable, profilesComplete || profileCache[id] != nil {
+            profileCache[id] = values
+            if profileCache.count > profileCacheLimit {
+                profileCache = [:]
+                profilesComplete = false
+            }
+        }
+        // Audience runs go by time zone: remember each zone once, rather than scan for them.
+        if let tz = schema.timezoneAttribute, tz < values.count, case .string(let zone) = values[tz], !zone.isEmpty, !knownZones.contains(zone) {
+            let z = try statement("INSERT OR IGNORE INTO profile_timezones(tz) VALUES (?)")
+            z.bind(1, zone)
+            try z.run()
+            knownZones.insert(zone)
+        }
+    }
+
+    public func scanProfiles(timezone: String?, attributes: [Int], filter: (_ id: () -> String, _ values: [Value]) throws -> Bool) throws -> [String] {
+        let cols = attributes.map { ", \"\(schema.attributes[$0].name)\"" }.joined()
+        var sql = "SELECT id\(cols) FROM profiles"
+        if let col = timezoneColumn {
+            sql += timezone == nil ? " WHERE \(col) IS NULL OR \(col) = '' OR \(col) = 'UTC'" : " WHERE \(col) = ?"
+        }
+        let s = try statement(dynamic: sql + " ORDER BY id")
+        defer { s.reset() }
+        if let tz = timezone, timezoneColumn != nil { s.bind(1, tz) }
+        var values = [Value](repeating: .none, count: schema.attributes.count)
+        let types = attributes.map { schema.attributes[$0].type }
+        var kept: [String] = []
+        while try s.step() {
+            for (k, a) in attributes.enumerated() { values[a] = StoreSchema.read(s, Int32(k + 1), types[k]) }
+            if try filter({ s.text(0) }, values) { kept.append(s.text(0)) }
+        }
+        return kept
+    }
+
+    /// The time zone groups: no zone (UTC), then every zone a profile has had.
+    public func profileTimezones() throws -> [String?] {
+        guard timezoneColumn != nil else { return [nil] }
+        let s = try statement("SELECT tz FROM profile_timezones ORDER BY tz")
+        var out: [String?] = [nil]
+        while try s.step() { out.append(s.text(0)) }
+        s.reset()
+        return out
+    }
+}
