@@ -170,6 +170,16 @@ def bench_events():
             f"ingest + run / sqlite3 .import speed: {peer / total:.2f}"])
 
 
+def signups(d, db, n, spread):
+    """n profiles, imported, and one signup each, ingested, spread over `spread` seconds."""
+    write_profiles(os.path.join(d, "profiles.jsonl"), n)
+    run([J, "import", "--db", db, os.path.join(d, "profiles.jsonl")])
+    with open(os.path.join(d, "events.jsonl"), "w") as f:
+        for i in range(n):
+            f.write(json.dumps({"profile": f"u{i}", "event": "signup", "at": iso(T0 + i % spread), "data": {"source": "web"}}) + "\n")
+    run([J, "ingest", "--db", db, os.path.join(d, "events.jsonl")])
+
+
 def bench_timers():
     d, db = project("timers", SCHEMA, {"welcome": """journey welcome "Welcome" {
   on signup as s
@@ -179,12 +189,7 @@ def bench_timers():
 }
 """})
     n = args.timers
-    write_profiles(os.path.join(d, "profiles.jsonl"), n)
-    run([J, "import", "--db", db, os.path.join(d, "profiles.jsonl")])
-    with open(os.path.join(d, "events.jsonl"), "w") as f:
-        for i in range(n):
-            f.write(json.dumps({"profile": f"u{i}", "event": "signup", "at": iso(T0 + i % 3600), "data": {"source": "web"}}) + "\n")
-    run([J, "ingest", "--db", db, os.path.join(d, "events.jsonl")])
+    signups(d, db, n, 3600)
     enter, _ = run([J, "run", "--db", db, "--until", iso(T0 + 3600)])
     fire, out = run([J, "run", "--db", db, "--until", iso(T0 + 3 * 86400)])
     print(f"timers: {n} instances waiting 1d ({out.strip()})")
@@ -201,12 +206,7 @@ def bench_memory():
 }
 """})
     n = args.waiting
-    write_profiles(os.path.join(d, "profiles.jsonl"), n)
-    run([J, "import", "--db", db, os.path.join(d, "profiles.jsonl")])
-    with open(os.path.join(d, "events.jsonl"), "w") as f:
-        for i in range(n):
-            f.write(json.dumps({"profile": f"u{i}", "event": "signup", "at": iso(T0 + i % 86400), "data": {"source": "web"}}) + "\n")
-    run([J, "ingest", "--db", db, os.path.join(d, "events.jsonl")])
+    signups(d, db, n, 86400)
     secs, rss = run_rss([J, "run", "--db", db, "--until", iso(T0 + 86400)])
     secs2, rss2 = run_rss([J, "run", "--db", db, "--until", iso(T0 + 2 * 86400)])
     print(f"memory: {n} instances entering and then waiting 30d")

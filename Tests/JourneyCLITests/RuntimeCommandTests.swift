@@ -26,6 +26,22 @@ final class RuntimeCommandTests: XCTestCase {
         return bundle
     }
 
+    /// Signups of profile "a", one a (source, time) pair, written to a file of `dir`.
+    func signups(_ dir: URL, _ name: String, _ items: [(String, String)]) throws -> String {
+        let path = dir.appendingPathComponent(name).path
+        try items.map { "{\"profile\": \"a\", \"event\": \"signup\", \"at\": \"\($0.1)\", \"data\": {\"source\": \"\($0.0)\"}}\n" }.joined()
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// The body text of each outbox message, in order.
+    func outboxBodies(_ db: String) throws -> [String] {
+        try journey(["outbox", "--db", db]).out.split(separator: "\n").map { line -> String in
+            guard let r = line.range(of: "\"body\": \"") else { return String(line) }
+            return String(line[r.upperBound...].prefix { $0 != "\"" })
+        }
+    }
+
     func welcome(_ text: String) -> String {
         "journey welcome {\n  on signup\n  goal signup\n  wait 1d\n  email \"\(text) {profile.first_name}\"\n}\n"
     }
@@ -75,24 +91,15 @@ final class RuntimeCommandTests: XCTestCase {
         let bundle = try project(d, "late", flow: flow)
         let db = d.appendingPathComponent("j.db").path
         try "{\"id\": \"a\", \"first_name\": \"Ana\", \"email\": \"a@x\"}\n".write(to: d.appendingPathComponent("p.jsonl"), atomically: true, encoding: .utf8)
-        func events(_ name: String, _ items: [(String, String)]) throws -> String {
-            let path = d.appendingPathComponent(name).path
-            try items.map { "{\"profile\": \"a\", \"event\": \"signup\", \"at\": \"\($0.1)\", \"data\": {\"source\": \"\($0.0)\"}}\n" }.joined()
-                .write(toFile: path, atomically: true, encoding: .utf8)
-            return path
-        }
-        let first = try events("e1.jsonl", [("web", "2025-03-01T10:00:00Z"), ("app", "2025-03-01T12:00:00Z"), ("future", "2025-03-03T00:00:00Z")])
-        let late = try events("e2.jsonl", [("late", "2025-03-01T11:00:00Z"), ("late", "2025-03-01T09:00:00Z")])
+        let first = try signups(d, "e1.jsonl", [("web", "2025-03-01T10:00:00Z"), ("app", "2025-03-01T12:00:00Z"), ("future", "2025-03-03T00:00:00Z")])
+        let late = try signups(d, "e2.jsonl", [("late", "2025-03-01T11:00:00Z"), ("late", "2025-03-01T09:00:00Z")])
         XCTAssertEqual(try journey(["deploy", "--db", db, bundle]).code, 0)
         XCTAssertEqual(try journey(["import", "--db", db, d.appendingPathComponent("p.jsonl").path]).code, 0)
         XCTAssertEqual(try journey(["ingest", "--db", db, first]).code, 0)
         XCTAssertEqual(try journey(["run", "--db", db, "--until", "2025-03-02T00:00:00Z"]).code, 0)
         XCTAssertEqual(try journey(["ingest", "--db", db, late]).code, 0)
         XCTAssertEqual(try journey(["run", "--db", db, "--until", "2025-03-04T00:00:00Z"]).code, 0)
-        let bodies = try journey(["outbox", "--db", db]).out.split(separator: "\n").map { line -> String in
-            guard let r = line.range(of: "\"body\": \"") else { return String(line) }
-            return String(line[r.upperBound...].prefix { $0 != "\"" })
-        }
+        let bodies = try outboxBodies(db)
         XCTAssertEqual(bodies, [
             "web: 1 so far, 0 late",
             "app: 2 so far, 0 late",
@@ -118,27 +125,18 @@ final class RuntimeCommandTests: XCTestCase {
         let bundle = try project(d, "old", flow: flow)
         let db = d.appendingPathComponent("j.db").path
         try "{\"id\": \"a\", \"first_name\": \"Ana\", \"email\": \"a@x\"}\n".write(to: d.appendingPathComponent("p.jsonl"), atomically: true, encoding: .utf8)
-        func events(_ name: String, _ items: [(String, String)]) throws -> String {
-            let path = d.appendingPathComponent(name).path
-            try items.map { "{\"profile\": \"a\", \"event\": \"signup\", \"at\": \"\($0.1)\", \"data\": {\"source\": \"\($0.0)\"}}\n" }.joined()
-                .write(toFile: path, atomically: true, encoding: .utf8)
-            return path
-        }
         XCTAssertEqual(try journey(["deploy", "--db", db, bundle]).code, 0)
         XCTAssertEqual(try journey(["import", "--db", db, d.appendingPathComponent("p.jsonl").path]).code, 0)
-        XCTAssertEqual(try journey(["ingest", "--db", db, try events("e1.jsonl", [("web", "2025-03-01T10:00:00Z"), ("future", "2025-03-03T00:00:00Z")])]).code, 0)
+        XCTAssertEqual(try journey(["ingest", "--db", db, try signups(d, "e1.jsonl", [("web", "2025-03-01T10:00:00Z"), ("future", "2025-03-03T00:00:00Z")])]).code, 0)
         XCTAssertEqual(try journey(["run", "--db", db, "--until", "2025-03-02T00:00:00Z"]).code, 0)
         do {
             // The earlier layout: no history marks, and the waiting event only in the inbox.
             let old = try Database(path: db)
             try old.exec("DELETE FROM events WHERE (at, seq) IN (SELECT at, seq FROM inbox); DELETE FROM meta WHERE key IN ('history_at_ingest', 'history_through')")
         }
-        XCTAssertEqual(try journey(["ingest", "--db", db, try events("e2.jsonl", [("late", "2025-03-01T11:00:00Z")])]).code, 0)
+        XCTAssertEqual(try journey(["ingest", "--db", db, try signups(d, "e2.jsonl", [("late", "2025-03-01T11:00:00Z")])]).code, 0)
         XCTAssertEqual(try journey(["run", "--db", db, "--until", "2025-03-04T00:00:00Z"]).code, 0)
-        let bodies = try journey(["outbox", "--db", db]).out.split(separator: "\n").map { line -> String in
-            guard let r = line.range(of: "\"body\": \"") else { return String(line) }
-            return String(line[r.upperBound...].prefix { $0 != "\"" })
-        }
+        let bodies = try outboxBodies(db)
         XCTAssertEqual(bodies, ["web: 1 so far", "late: 2 so far", "future: 3 so far"])
     }
 
