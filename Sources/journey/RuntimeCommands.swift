@@ -184,7 +184,7 @@ struct Simulate: ParsableCommand {
         if let path = events {
             let file = try loadEvents(path, schema: bundle.schema)
             try engine.recordRejects(file.errors, source: path)
-            let unknown = try engine.ingest(file.events[...], source: path) { file.raw(file.events[$0]) }
+            let unknown = try engine.ingest(file, source: path)
             reportRejects(unknown, file: path)
             rejected += file.errors.count + unknown.count
             first = file.events.first?.event.at

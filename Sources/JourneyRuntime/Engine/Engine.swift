@@ -126,20 +126,14 @@ public final class Engine {
         }
     }
 
-    /// Puts validated events of a parsed file in the inbox and the history, in one transaction;
-    /// an event for an unknown profile is rejected. `raw` gives the text of the i-th event's
-    /// line, asked only for a rejected one. Returns the rejections so the caller can report them.
-    public func ingest(_ events: ArraySlice<EventFile.Event>, source: String, raw: (Int) -> String) throws -> [InputError] {
-        try store.begin()
-        do {
-            var known: [String: Bool] = [:]
-            let rejected = try stage(events, source: source, raw: raw, known: &known)
-            try store.commit()
-            return rejected
-        } catch {
-            store.rollback()
-            throw error
-        }
+    /// Puts the valid events of a parsed file in the inbox and the history, in one transaction
+    /// (see `ingest(pieces:)`); returns the events rejected for unknown profiles.
+    public func ingest(_ file: EventFile, source: String) throws -> [InputError] {
+        var given = false
+        return try ingest(pieces: {
+            defer { given = true }
+            return given ? nil : file.events[...]
+        }, of: file.bytes, source: source, transactionSize: Int.max)
     }
 
     /// Ingests an events file piece by piece, as a parser hands the pieces over (nil: no more),
@@ -163,7 +157,7 @@ public final class Engine {
                         knowsAll = true
                     }
                 }
-                rejected += try stage(events, source: source, raw: { i in InputLines.raw(bytes[events[events.startIndex + i].start..<events[events.startIndex + i].end]) }, known: &known, knowsAll: knowsAll)
+                rejected += try stage(events, source: source, raw: { i in EventFile.raw(events[events.startIndex + i], in: bytes) }, known: &known, knowsAll: knowsAll)
                 inTransaction += events.count
                 done += events.count
                 if inTransaction >= transactionSize {

@@ -238,6 +238,6 @@ public struct EventFile: Sendable {
     public var events: [Event] = []
     public var errors: [InputError] = []
 
-    /// The text of an event's line, as a reject keeps it.
-    public func raw(_ e: Event) -> String { InputLines.raw(bytes[e.start..<e.end]) }
+    /// The text of an event's line in the file's `bytes`, as a reject keeps it.
+    static func raw(_ e: Event, in bytes: [UInt8]) -> String { InputLines.raw(bytes[e.start..<e.end]) }
 }

@@ -1,9 +1,4 @@
 import CSQLite
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// A SQLite failure, with SQLite's own message.
 public struct SQLiteError: Error, Sendable, CustomStringConvertible {
@@ -147,11 +142,7 @@ public final class Statement {
     public func textEquals(_ c: Int32, as s: String) -> Bool {
         let n = Int(sqlite3_column_bytes(stmt, c))
         guard let p = sqlite3_column_text(stmt, c) else { return s.isEmpty }
-        var s = s
-        return s.withUTF8 { u in
-            guard u.count == n, let b = u.baseAddress else { return u.count == n }
-            return memcmp(b, p, n) == 0
-        }
+        return ValueEncoding.utf8(of: s, equals: UnsafeBufferPointer(start: p, count: n))
     }
     public func optionalInt64(_ c: Int32) -> Int64? { isNull(c) ? nil : int64(c) }
     public func blob(_ c: Int32) -> [UInt8] {

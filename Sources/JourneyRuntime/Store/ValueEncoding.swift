@@ -53,17 +53,17 @@ public enum ValueEncoding {
                 at += len
                 guard let v = decode(b, &at, depth: 0) else { break }
                 // The blob's k-th field is the schema's k-th unless the schema changed since.
-                let i = k < def.fields.count && nameMatches(def.fields[k].name, name)
-                    ? k : def.fields.indices.first { nameMatches(def.fields[$0].name, name) }
+                let i = k < def.fields.count && utf8(of: def.fields[k].name, equals: name)
+                    ? k : def.fields.indices.first { utf8(of: def.fields[$0].name, equals: name) }
                 if let i { out[i] = Coerce.value(v, to: def.fields[i].type) }
             }
         }
         return out
     }
 
-    /// Whether `bytes` spell `name`.
-    static func nameMatches(_ name: String, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        let u = name.utf8
+    /// Whether `bytes` are `text`'s UTF-8 (a field name in a blob, a text column).
+    static func utf8(of text: String, equals bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        let u = text.utf8
         guard u.count == bytes.count else { return false }
         return u.withContiguousStorageIfAvailable { n in
             guard let nb = n.baseAddress, let pb = bytes.baseAddress else { return bytes.isEmpty }
