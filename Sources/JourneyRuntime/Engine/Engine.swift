@@ -29,13 +29,8 @@ public final class Engine {
     /// Inbox events read ahead (last is next), and whether the inbox had no more.
     var inboxAhead: [InboxItem] = []
     var inboxDrained = false
-    /// The last inbox event processed in the current transaction (the processed ones leave the
-    /// inbox together when it commits): the read-ahead goes on after it.
-    var processedThrough: (at: Int64, seq: Int64)?
     var timersAhead: [(id: Int64, due: Int64, instance: Int64)] = []
     var timersDrained = false
-    /// The last timer fired in this transaction: the read-ahead goes on after it.
-    var firedThrough: (due: Int64, id: Int64)?
     /// The next audience run (outer nil: not read yet), and whether any journey has one.
     var nextAudience: (journey: String, timezone: String, nextAt: Int64)??
     var hasAudience = false
@@ -279,7 +274,7 @@ public final class Engine {
         // Inbox events are read ahead in chunks. The read-ahead is dropped at each transaction's
         // start: between transactions another process may ingest (even events already due).
         if inboxAhead.isEmpty, !inboxDrained {
-            inboxAhead = try store.inbox(after: processedThrough, until: until, limit: 512)
+            inboxAhead = try store.inbox(until: until, limit: 512)
             inboxAhead.reverse()
             inboxDrained = inboxAhead.count < 512
         }
@@ -287,7 +282,7 @@ public final class Engine {
         // Timers are read ahead too; a timer added before the last one read clears the read-ahead
         // (`addTimer`), and one cancelled meanwhile is skipped when its turn comes.
         if timersAhead.isEmpty, !timersDrained {
-            timersAhead = try store.timers(after: firedThrough, until: until, limit: 512).reversed()
+            timersAhead = try store.timers(until: until, limit: 512).reversed()
             timersDrained = timersAhead.count < 512
         }
         if let t = timersAhead.last { consider(.timer(id: t.id, due: t.due, instance: t.instance)) }
@@ -330,16 +325,12 @@ public final class Engine {
                     try process(item, &stats)
                     steps += 1
                 }
-                processedThrough = nil
-                firedThrough = nil
                 try store.setMeta("clock", String(now))
                 try store.commit()
             } catch {
                 store.rollback()
                 inboxAhead = []
                 timersAhead = []
-                processedThrough = nil
-                firedThrough = nil
                 throw error
             }
         }
@@ -357,13 +348,11 @@ public final class Engine {
         case .event(let e):
             inboxAhead.removeLast()
             if inboxAhead.isEmpty { inboxDrained = false }
-            processedThrough = (e.at, e.seq)
             try handleEvent(e, &stats)
             stats.events += 1
         case .timer(let id, _, let instance):
             timersAhead.removeLast()
             if timersAhead.isEmpty { timersDrained = false }
-            firedThrough = (item.at, id)
             store.markTimerFired(due: item.at, id: id)
             try handleTimer(instance, &stats)
             stats.timers += 1

@@ -87,8 +87,9 @@ public protocol JourneyStore: AnyObject {
     /// strictly in inbox order (late arrivals, being earliest, come first).
     func markTaken(at: Int64, seq: Int64)
     func nextInbox(until: Int64?) throws -> InboxItem?
-    /// The first `limit` inbox events after `after` (in processing order) due by `until`.
-    func inbox(after: (at: Int64, seq: Int64)?, until: Int64?, limit: Int) throws -> [InboxItem]
+    /// The first `limit` inbox events due by `until`, in processing order, that this
+    /// transaction has not taken yet.
+    func inbox(until: Int64?, limit: Int) throws -> [InboxItem]
 
     /// An id for a new instance (the next after every stored one), reserved for this transaction.
     func nextInstanceID() throws -> Int64
@@ -102,8 +103,9 @@ public protocol JourneyStore: AnyObject {
     func entryStats(journey: String, profile: String) throws -> (active: Int, total: Int, lastEntered: Int64?)
 
     func addTimer(due: Int64, instance: Int64) throws
-    /// The first `limit` timers after `after` (in firing order: due, then id) due by `until`.
-    func timers(after: (due: Int64, id: Int64)?, until: Int64?, limit: Int) throws -> [(id: Int64, due: Int64, instance: Int64)]
+    /// The first `limit` timers due by `until`, in firing order (due, then id), that this
+    /// transaction has not fired yet.
+    func timers(until: Int64?, limit: Int) throws -> [(id: Int64, due: Int64, instance: Int64)]
     /// The run fires a timer: when the transaction commits it leaves, with every timer before
     /// it in firing order (those were fired or cancelled: timers fire strictly in that order,
     /// and a new one is never due before the clock).

@@ -199,7 +199,9 @@ extension SQLiteStore {
         return InboxItem(seq: s.int64(0), profile: s.text(1), event: s.text(2), at: s.int64(3), data: s.blob(4))
     }
 
-    public func inbox(after: (at: Int64, seq: Int64)?, until: Int64?, limit: Int) throws -> [InboxItem] {
+    public func inbox(until: Int64?, limit: Int) throws -> [InboxItem] {
+        // What this transaction took is still in the inbox until it commits: read on after it.
+        let after = takenThrough
         let s = try statement("SELECT seq, profile, event, at, data FROM inbox WHERE (at, seq) > (?, ?) AND at <= ? ORDER BY at, seq LIMIT ?")
         s.bind(1, after?.at ?? Int64.min); s.bind(2, after?.seq ?? Int64.min); s.bind(3, until ?? Int64.max); s.bind(4, limit)
         var out: [InboxItem] = []

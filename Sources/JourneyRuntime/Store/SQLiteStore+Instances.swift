@@ -124,7 +124,9 @@ extension SQLiteStore {
         try s.run()
     }
 
-    public func timers(after: (due: Int64, id: Int64)?, until: Int64?, limit: Int) throws -> [(id: Int64, due: Int64, instance: Int64)] {
+    public func timers(until: Int64?, limit: Int) throws -> [(id: Int64, due: Int64, instance: Int64)] {
+        // What this transaction fired is still in the table until it commits: read on after it.
+        let after = firedThrough
         let s = try statement("SELECT id, due, instance FROM timers WHERE (due, id) > (?, ?) AND due <= ? ORDER BY due, id LIMIT ?")
         s.bind(1, after?.due ?? Int64.min); s.bind(2, after?.id ?? Int64.min); s.bind(3, until ?? Int64.max); s.bind(4, limit)
         var out: [(Int64, Int64, Int64)] = []
