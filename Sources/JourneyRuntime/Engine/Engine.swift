@@ -138,21 +138,15 @@ public final class Engine {
         var rejected: [InputError] = []
         var known: [String: Bool] = [:]
         var done = 0
-        var open = false, inTransaction = 0, knowsAll = false
+        var open = false, inTransaction = 0
         do {
             while let events = try next() {
                 guard !events.isEmpty else { continue }
                 if !open {
                     try store.begin()
                     open = true
-                    // A big file: knowing every profile id at once is cheaper than asking for
-                    // each (up to a bound; past it, one by one).
-                    if known.isEmpty, events.count >= 5_000, let ids = try store.profileIDs(atMost: 300_000) {
-                        known = Dictionary(uniqueKeysWithValues: ids.map { ($0, true) })
-                        knowsAll = true
-                    }
                 }
-                rejected += try stage(events, source: source, raw: { i in EventFile.raw(events[events.startIndex + i], in: bytes) }, known: &known, knowsAll: knowsAll)
+                rejected += try stage(events, source: source, raw: { i in EventFile.raw(events[events.startIndex + i], in: bytes) }, known: &known)
                 inTransaction += events.count
                 done += events.count
                 if inTransaction >= transactionSize {
@@ -172,8 +166,7 @@ public final class Engine {
 
     /// Validated events into the inbox and history, inside the caller's transaction; events for
     /// unknown profiles are rejected and returned.
-    /// `knowsAll`: `known` holds every profile, so one it lacks does not exist.
-    func stage(_ events: ArraySlice<EventFile.Event>, source: String, raw: (Int) -> String, known: inout [String: Bool], knowsAll: Bool = false) throws -> [InputError] {
+    func stage(_ events: ArraySlice<EventFile.Event>, source: String, raw: (Int) -> String, known: inout [String: Bool]) throws -> [InputError] {
         guard let schema = current?.schema else { throw RuntimeFault(message: "no bundle is deployed; run 'journey deploy' first") }
         var rejected: [InputError] = []
         var rows: [IncomingRow] = []
@@ -181,7 +174,7 @@ public final class Engine {
         for (i, item) in events.enumerated() {
             let (line, e) = (item.line, item.event)
             let exists: Bool
-            if let k = known[e.profile] { exists = k } else if knowsAll { exists = false } else {
+            if let k = known[e.profile] { exists = k } else {
                 exists = try store.profileExists(e.profile)
                 known[e.profile] = exists
             }

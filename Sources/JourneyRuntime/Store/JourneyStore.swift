@@ -66,8 +66,6 @@ public protocol JourneyStore: AnyObject {
     func migrateProfiles(_ schema: RuntimeSchema) throws
     func loadProfile(_ id: String) throws -> [Value]?
     func profileExists(_ id: String) throws -> Bool
-    /// Every profile id, or nil when there are more than `atMost` (read them one by one then).
-    func profileIDs(atMost: Int) throws -> Set<String>?
     func saveProfile(_ id: String, _ values: [Value]) throws
     func profileTimezones() throws -> [String?]
     /// Scans every profile of a time zone group (nil: none set or UTC), reading only the listed

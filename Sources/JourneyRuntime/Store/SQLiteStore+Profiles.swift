@@ -76,16 +76,10 @@ extension SQLiteStore {
         return try s.step()
     }
 
-    public func profileIDs(atMost: Int) throws -> Set<String>? {
-        guard try !hasMoreRows("SELECT 1 FROM profiles LIMIT 1 OFFSET ?", than: atMost) else { return nil }
-        let s = try statement("SELECT id FROM profiles")
-        defer { s.reset() }
-        var ids = Set<String>()
-        while try s.step() { ids.insert(s.text(0)) }
-        return ids
-    }
-
     public func profileExists(_ id: String) throws -> Bool {
+        // Inside a transaction, through the profile cache: an ingest of a big file fills it by
+        // one scan, as a run does.
+        if cachesUsable { return try loadProfile(id) != nil }
         let s = try statement("SELECT 1 FROM profiles WHERE id = ?")
         defer { s.reset() }
         s.bind(1, id)
