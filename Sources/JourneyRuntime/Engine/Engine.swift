@@ -222,8 +222,6 @@ public final class Engine {
         }
     }
 
-    /// Adds a timer, keeping the read-ahead in order: one due before the last timer read ahead
-    /// (or with none read ahead but more in the store) makes the next look read again.
     /// Cancels an instance's timers. A read-ahead holding one of them is read again (a timer
     /// id may be given anew once its timer is gone, so remembering ids would not do).
     func removeTimers(instance: Int64) throws {
@@ -234,6 +232,8 @@ public final class Engine {
         }
     }
 
+    /// Adds a timer, keeping the read-ahead in order: one due before the last timer read ahead
+    /// (or with none read ahead but more in the store) makes the next look read again.
     func addTimer(due: Int64, instance: Int64) throws {
         try store.addTimer(due: due, instance: instance)
         if let lastRead = timersAhead.first, due <= lastRead.due {

@@ -202,15 +202,20 @@ extension Engine {
         switch suspension {
         case .wait(let until):
             try addTimer(due: until, instance: inst.id)
-            try isNew ? store.insertInstance(inst, endedAt: nil) : store.updateInstance(inst, endedAt: nil)
+            try storeWaiting(inst, isNew: isNew)
         case .waitFor(let event, let deadline):
             try store.addWait(instance: inst.id, profile: inst.profile, event: b.schema.events[event].name)
             try addTimer(due: deadline, instance: inst.id)
-            try isNew ? store.insertInstance(inst, endedAt: nil) : store.updateInstance(inst, endedAt: nil)
+            try storeWaiting(inst, isNew: isNew)
         case .ended(let outcome):
             inst.status = outcome.rawValue
             try finish(inst, cleanUp: !holdsNothing, isNew: isNew)
         }
+    }
+
+    /// Stores an instance that now waits: its first row, or its changed state.
+    func storeWaiting(_ inst: InstanceRow, isNew: Bool) throws {
+        try isNew ? store.insertInstance(inst, endedAt: nil) : store.updateInstance(inst, endedAt: nil)
     }
 
     func finish(_ inst: InstanceRow, cleanUp: Bool = true, isNew: Bool = false) throws {
