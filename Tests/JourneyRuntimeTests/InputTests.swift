@@ -191,9 +191,10 @@ final class InputTests: XCTestCase {
 
     func testEventLinesSkipBlankLines() {
         let text = "\n" + #"{"profile":"u1","event":"push_opened","at":"2025-03-01T10:00:00Z"}"# + "\r\n   \t\n{oops}\n"
-        let results = EventInput.parseLines(Array(text.utf8), schema: Self.schema)
-        XCTAssertEqual(results.count, 2)
-        guard case .success = results[0], case .failure(let e) = results[1] else { return XCTFail("\(results)") }
+        let file = EventInput.parseFile(Array(text.utf8), schema: Self.schema, parts: 1)
+        XCTAssertEqual(file.events.count + file.errors.count, 2)
+        guard let good = file.events.first, let e = file.errors.first else { return XCTFail("\(file.events) \(file.errors)") }
+        XCTAssertEqual(good.line, 2)
         XCTAssertEqual(e.line, 4)
         XCTAssertEqual(e.raw, "{oops}")
     }

@@ -36,19 +36,6 @@ public enum EventInput {
         }
     }
 
-    /// Every non-blank line of an events file, in order, with 1-based line numbers.
-    public static func parseLines(_ bytes: [UInt8], schema: RuntimeSchema) -> [Result<IncomingEvent, InputError>] {
-        var out: [Result<IncomingEvent, InputError>] = []
-        bytes.withUnsafeBufferPointer { buffer in
-            InputLines.forEach(buffer) { number, line in
-                switch validate(line, schema: schema) {
-                case .success(let e): out.append(.success(e))
-                case .failure(let f): out.append(.failure(InputError(line: number, reason: f.reason, raw: InputLines.raw(line))))
-                }
-            }
-        }
-        return out
-    }
 
     /// An events file read on `parts` threads at once. The events keep file order (with their
     /// line numbers and the byte range of their line, for a later reject); the rejected lines
@@ -65,10 +52,11 @@ public enum EventInput {
         }
         var file = EventFile(bytes: bytes)
         var offset = 0
-        for k in out.indices {
-            for var e in out[k].events { e.line += offset; file.events.append(e) }
-            for var e in out[k].errors { e.line += offset; file.errors.append(e) }
-            offset += out[k].lines
+        for var part in out {
+            part.shiftLines(by: offset)
+            file.events += part.events
+            file.errors += part.errors
+            offset += part.lines
         }
         return file
     }
