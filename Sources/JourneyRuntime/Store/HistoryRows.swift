@@ -23,25 +23,24 @@ final class HistoryRows {
 
     /// The index of the first row at or after `since`.
     func start(_ since: Int64) -> Int {
-        keys.withUnsafeBufferPointer { k in
-            var lo = 0, hi = k.count
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if k[mid].at < since { lo = mid + 1 } else { hi = mid }
-            }
-            return lo
-        }
+        prefixCount { $0.at < since }
     }
 
     /// The index of the first row after `key`.
     func end(_ key: (at: Int64, seq: Int64)) -> Int {
+        // Usually everything cached has been taken.
+        if let last = keys.last, last <= key { return keys.count }
+        return prefixCount { $0 <= key }
+    }
+
+    /// How many rows, from the first, have keys for which `before` holds (it holds for a
+    /// prefix of the rows, which are in key order): a binary search.
+    private func prefixCount(_ before: ((at: Int64, seq: Int64)) -> Bool) -> Int {
         keys.withUnsafeBufferPointer { k in
-            // Usually everything cached has been taken.
-            if let last = k.last, last <= key { return k.count }
             var lo = 0, hi = k.count
             while lo < hi {
                 let mid = (lo + hi) / 2
-                if k[mid] <= key { lo = mid + 1 } else { hi = mid }
+                if before(k[mid]) { lo = mid + 1 } else { hi = mid }
             }
             return lo
         }
