@@ -3,8 +3,9 @@ import XCTest
 
 let repoRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-/// Runs the built `journey` binary.
-func journey(_ args: [String], cwd: URL = repoRoot, env: [String: String] = [:]) throws -> (code: Int32, out: String, err: String) {
+/// Runs the built `journey` binary; one still running after `timeout` seconds is killed (exit
+/// status 9 from the signal), so a hang fails its test instead of the suite.
+func journey(_ args: [String], cwd: URL = repoRoot, env: [String: String] = [:], timeout: Double = 300) throws -> (code: Int32, out: String, err: String) {
     let p = Process()
     p.executableURL = Bundle.main.bundleURL.appendingPathComponent("journey")
     p.arguments = args
@@ -16,6 +17,9 @@ func journey(_ args: [String], cwd: URL = repoRoot, env: [String: String] = [:])
     p.standardOutput = out
     p.standardError = err
     try p.run()
+    let killer = DispatchWorkItem { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+    DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
+    defer { killer.cancel() }
     let o = out.fileHandleForReading.readDataToEndOfFile()
     let e = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()

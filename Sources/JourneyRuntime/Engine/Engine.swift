@@ -8,6 +8,14 @@ public struct RunStats: Sendable {
     public var messages = 0
 }
 
+/// A step that left its item in place: a bug in the engine, reported instead of spinning.
+public struct NoProgress: Error, Sendable, CustomStringConvertible {
+    public var item: String
+    public var description: String {
+        "the engine made no progress: the \(item) was processed and came back; nothing was committed after the last batch. This is a bug in journey: please report it with the database file"
+    }
+}
+
 /// The runtime: takes one inbox event, one due timer or one audience run at a time, runs every
 /// instance it concerns to its next suspension, and writes instances, timers, profile updates and
 /// outbox in the same transaction. The simulator and `journey run` both drive this same code;
@@ -77,6 +85,7 @@ public final class Engine {
         do {
             let fresh = try store.deploy(bytes: bytes, hash: hash, at: at)
             try store.migrateProfiles(bundle.schema)
+            try dropStaleSchedules(for: bundle)
             try store.commit()
             bundles[hash] = bundle
             index(bundle)
@@ -88,6 +97,24 @@ public final class Engine {
             store.rollback()
             throw error
         }
+    }
+
+    /// Scheduled audience runs of journeys that the new bundle no longer runs daily at the same
+    /// time (removed, renamed, retriggered or moved) are dropped; the next run schedules the
+    /// rest from its clock.
+    func dropStaleSchedules(for bundle: JourneyBundle) throws {
+        var daily: [String: Int] = [:]
+        for j in bundle.journeys { if case .daily(let m) = j.trigger { daily[j.name] = m } }
+        var stale = Set<String>()
+        for row in try store.audienceSchedule() {
+            // A run scheduled at another local time than the journey's now is stale too.
+            guard let m = daily[row.journey], Zones.next(minutes: m, after: row.nextAt - 1, zones.zone(row.timezone)) == row.nextAt else {
+                stale.insert(row.journey)
+                continue
+            }
+        }
+        for journey in stale.sorted() { try store.removeAudience(journey: journey) }
+        nextAudience = nil
     }
 
     func bundle(_ hash: String) throws -> JourneyBundle? {
@@ -212,6 +239,15 @@ public final class Engine {
             case .audience(_, _, let at): at
             }
         }
+        /// What tells one item from another: the same item twice in a row means a step made no
+        /// progress.
+        var key: String {
+            switch self {
+            case .event(let e): "event \(e.seq) at \(e.at)"
+            case .timer(let id, let due, _): "timer \(id) due at \(due)"
+            case .audience(let j, let tz, let at): "audience run of \(j) in \(tz) at \(at)"
+            }
+        }
         /// At one instant: events, then audience runs, then timers (so `within` is inclusive).
         var rank: Int {
             switch self {
@@ -312,8 +348,13 @@ public final class Engine {
             try store.begin()
             do {
                 var steps = 0
+                var last: String?
                 while steps < batchSize {
                     guard let item = try nextItem(until: until, audienceUntil: audienceUntil) else { done = true; break }
+                    // Every step consumes its item; one that comes back would be taken forever.
+                    let key = item.key
+                    if key == last { throw NoProgress(item: key) }
+                    last = key
                     now = max(now, item.at)
                     try process(item, &stats)
                     steps += 1

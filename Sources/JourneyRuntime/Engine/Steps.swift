@@ -157,7 +157,11 @@ extension Engine {
     /// An audience run: one scan of the time zone's profiles reading only what `when` reads,
     /// then entries for the profiles that pass.
     func handleAudience(_ journey: String, _ tz: String, _ at: Int64, _ stats: inout RunStats) throws {
-        guard let b = current, let hash = currentHash, let j = b.journey(named: journey), case .daily(let minutes) = j.trigger else { return }
+        guard let b = current, let hash = currentHash, let j = b.journey(named: journey), case .daily(let minutes) = j.trigger else {
+            // No longer a daily journey on the current bundle: its schedule goes.
+            try store.removeAudience(journey: journey)
+            return
+        }
         let map = attributeMap(hash, b)
         let used = j.when.map { attributesRead(j.functions[$0], map) } ?? []
         // One profile slot, host and VM stack serve the whole scan.

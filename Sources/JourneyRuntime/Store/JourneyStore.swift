@@ -124,6 +124,8 @@ public protocol JourneyStore: AnyObject {
 
     func audienceSchedule() throws -> [(journey: String, timezone: String, nextAt: Int64)]
     func setAudience(journey: String, timezone: String, nextAt: Int64) throws
+    /// Drops every scheduled run of a journey (it is no longer a daily journey, or its time changed).
+    func removeAudience(journey: String) throws
 
     func meta(_ key: String) throws -> String?
     func setMeta(_ key: String, _ value: String) throws

@@ -285,6 +285,12 @@ public final class SQLiteStore: JourneyStore {
         try s.run()
     }
 
+    public func removeAudience(journey: String) throws {
+        let s = try statement("DELETE FROM audience WHERE journey = ?")
+        s.bind(1, journey)
+        try s.run()
+    }
+
     public func meta(_ key: String) throws -> String? {
         let s = try statement("SELECT value FROM meta WHERE key = ?")
         defer { s.reset() }

@@ -1,0 +1,79 @@
+import Foundation
+import XCTest
+
+/// Regressions found by the adversarial review (issue 9): each test fails without its fix.
+final class HardeningTests: XCTestCase {
+    let schema = """
+    profile {
+      first_name: string
+      email: string?
+      timezone: string?
+    }
+    event signup { source: string }
+    channel email address profile.email
+
+    """
+
+    /// Writes a project (the schema and one file of journeys) and builds it to a bundle.
+    func build(_ dir: URL, _ name: String, journeys: String, schema: String? = nil) throws -> String {
+        let p = dir.appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: p, withIntermediateDirectories: true)
+        try (schema ?? self.schema).write(to: p.appendingPathComponent("schema.journey"), atomically: true, encoding: .utf8)
+        try journeys.write(to: p.appendingPathComponent("flows.journey"), atomically: true, encoding: .utf8)
+        let bundle = dir.appendingPathComponent("\(name).journeyc").path
+        let r = try journey(["build", "-o", bundle, p.path])
+        XCTAssertEqual(r.code, 0, r.out + r.err)
+        return bundle
+    }
+
+    func write(_ dir: URL, _ name: String, _ text: String) throws -> String {
+        let path = dir.appendingPathComponent(name).path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func daily(_ name: String, _ at: String) -> String {
+        "journey \(name) {\n  on daily at \(at)\n  reentry always\n  email \"\(name) for {profile.first_name}\"\n}\n"
+    }
+
+    // MARK: - 1. A redeploy that drops a daily journey
+
+    func testRedeployWithoutADailyJourneyDoesNotHangTheRun() throws {
+        let d = try tempDir()
+        let v1 = try build(d, "v1", journeys: daily("morning", "09:00") + daily("evening", "19:00"))
+        let v2 = try build(d, "v2", journeys: daily("morning", "09:00"))
+        let db = d.appendingPathComponent("j.db").path
+        let profiles = try write(d, "p.jsonl", "{\"id\": \"a\", \"first_name\": \"Ana\", \"email\": \"a@x\"}\n")
+        XCTAssertEqual(try journey(["deploy", "--db", db, v1]).code, 0)
+        XCTAssertEqual(try journey(["import", "--db", db, profiles]).code, 0)
+        XCTAssertEqual(try journey(["run", "--db", db, "--start", "2025-03-01T00:00:00Z", "--until", "2025-03-01T12:00:00Z"]).code, 0)
+        XCTAssertEqual(try journey(["deploy", "--db", db, v2]).code, 0)
+        let r = try journey(["run", "--db", db, "--until", "2025-03-03T12:00:00Z"], timeout: 60)
+        XCTAssertEqual(r.code, 0, r.err)
+        let out = try journey(["outbox", "--db", db]).out
+        let sent = out.split(separator: "\n").map { line -> String in
+            let at = line.range(of: "\"at\": \"").map { String(line[$0.upperBound...].prefix(10)) } ?? ""
+            let body = line.range(of: "\"body\": \"").map { String(line[$0.upperBound...].prefix { $0 != "\"" }) } ?? ""
+            return "\(at) \(body)"
+        }
+        XCTAssertEqual(sent, ["2025-03-01 morning for Ana", "2025-03-02 morning for Ana", "2025-03-03 morning for Ana"])
+    }
+
+    /// A journey moved to another time of day runs at the new time, not once more at the old one.
+    func testRedeployAtAnotherTimeReschedules() throws {
+        let d = try tempDir()
+        let v1 = try build(d, "v1", journeys: daily("morning", "09:00"))
+        let v2 = try build(d, "v2", journeys: daily("morning", "07:00"))
+        let db = d.appendingPathComponent("j.db").path
+        let profiles = try write(d, "p.jsonl", "{\"id\": \"a\", \"first_name\": \"Ana\", \"email\": \"a@x\"}\n")
+        XCTAssertEqual(try journey(["deploy", "--db", db, v1]).code, 0)
+        XCTAssertEqual(try journey(["import", "--db", db, profiles]).code, 0)
+        XCTAssertEqual(try journey(["run", "--db", db, "--start", "2025-03-01T00:00:00Z", "--until", "2025-03-01T12:00:00Z"]).code, 0)
+        XCTAssertEqual(try journey(["deploy", "--db", db, v2]).code, 0)
+        XCTAssertEqual(try journey(["run", "--db", db, "--until", "2025-03-02T12:00:00Z"], timeout: 60).code, 0)
+        let times = try journey(["outbox", "--db", db]).out.split(separator: "\n").compactMap { line in
+            line.range(of: "\"at\": \"").map { String(line[$0.upperBound...].prefix(20)) }
+        }
+        XCTAssertEqual(times, ["2025-03-01T09:00:00Z", "2025-03-02T07:00:00Z"])
+    }
+}
