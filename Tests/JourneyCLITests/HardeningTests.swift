@@ -76,4 +76,39 @@ final class HardeningTests: XCTestCase {
         }
         XCTAssertEqual(times, ["2025-03-01T09:00:00Z", "2025-03-02T07:00:00Z"])
     }
+
+    // MARK: - 2. NUL in ids and text
+
+    func testNulInAnIdIsRefusedAndNulInTextIsKept() throws {
+        let d = try tempDir()
+        let flow = "journey welcome {\n  on signup as s\n  goal signup\n  email \"Hi {profile.first_name}, from {s.source}\"\n}\n"
+        let bundle = try build(d, "v1", journeys: flow)
+        let db = d.appendingPathComponent("j.db").path
+        let profiles = try write(d, "p.jsonl", #"""
+        {"id": "ana", "first_name": "Ana", "email": "ana@x"}
+        {"id": "ana\u0000mallory", "first_name": "Mallory", "email": "m@x"}
+        {"id": "zed", "first_name": "a\u0000b", "email": "z@x"}
+
+        """#)
+        let events = try write(d, "e.jsonl", #"""
+        {"profile": "ana\u0000mallory", "event": "signup", "at": "2025-03-01T10:00:00Z", "data": {"source": "mallory's cart"}}
+        {"profile": "\u0000x", "event": "signup", "at": "2025-03-01T10:00:00Z", "data": {"source": "x"}}
+        {"profile": "zed", "event": "signup", "at": "2025-03-01T11:00:00Z", "data": {"source": "w\u0000eb"}}
+
+        """#)
+        XCTAssertEqual(try journey(["deploy", "--db", db, bundle]).code, 0)
+        let imported = try journey(["import", "--db", db, profiles])
+        XCTAssertTrue(imported.err.contains("p.jsonl:2: rejected: \"id\" contains the control character U+0000"), imported.out + imported.err)
+        let ingested = try journey(["ingest", "--db", db, events])
+        XCTAssertTrue(ingested.err.contains("e.jsonl:1: rejected: \"profile\" contains") && ingested.err.contains("e.jsonl:2: rejected"), ingested.out + ingested.err)
+        XCTAssertEqual(try journey(["run", "--db", db]).code, 0)
+        let out = try journey(["outbox", "--db", db]).out
+        XCTAssertEqual(out, #"""
+        {"at": "2025-03-01T11:00:00Z", "profile": "zed", "journey": "welcome", "channel": "email", "status": "sent", "content": {"body": "Hi a\u0000b, from w\u0000eb"}}
+
+        """#)
+        // Both refused lines are kept aside with their reasons.
+        let rejects = try journey(["rejects", "--db", db]).out
+        XCTAssertEqual(rejects.components(separatedBy: "U+0000").count - 1, 3, rejects)
+    }
 }

@@ -384,7 +384,9 @@ final class InputTests: XCTestCase {
             + "u7,\"never closed,true,1,1\nu8,Ok,true,1,1\n"
         let rows = profiles(text, path: "p.csv")
         let lines = rows.map { r -> Int in if case .failure(let e) = r { e.line } else { 0 } }
-        XCTAssertEqual(lines, [0, 4, 5, 6, 7, 8, 9])
+        // The unclosed quote of line 9 costs line 9 only: u8 on line 10 is read.
+        XCTAssertEqual(lines, [0, 4, 5, 6, 7, 8, 9, 0])
+        XCTAssertEqual(try rows[7].get().id, "u8")
         let reasons = rows.compactMap { if case .failure(let e) = $0 { e.reason } else { nil } }
         XCTAssertEqual(reasons[0], #"column "lifetime_value": expected money (a number or a decimal string), found "abc""#)
         XCTAssertEqual(reasons[1], "the row has 4 cells but the header has 5 columns")
@@ -394,6 +396,26 @@ final class InputTests: XCTestCase {
         assertContains(reasons[5], "opened on line 9 is never closed")
         guard case .failure(let bad) = rows[1] else { return XCTFail() }
         XCTAssertEqual(bad.raw, "u2,Bo,true,abc,1")
+    }
+
+    /// Ids with control characters (a NUL would let one customer's events reach another's
+    /// journey in any tool that stops at it) or of unbounded length are refused by every input.
+    func testProfileIdsWithoutControlCharacters() {
+        assertContains(reason(#"{"profile": "ana\u0000mallory", "event": "push_opened", "at": "2025-03-01T10:00:00Z"}"#),
+                       "\"profile\" contains the control character U+0000 (character 4)")
+        assertContains(reason(#"{"profile": "\u0000x", "event": "push_opened", "at": "2025-03-01T10:00:00Z"}"#), "U+0000 (character 1)")
+        assertContains(reason(#"{"profile": "a\nb", "event": "push_opened", "at": "2025-03-01T10:00:00Z"}"#), "U+000A")
+        assertContains(reason(#"{"profile": "a\u0085b", "event": "push_opened", "at": "2025-03-01T10:00:00Z"}"#), "U+0085")
+        assertContains(reason("{\"profile\": \"\(String(repeating: "x", count: 257))\", \"event\": \"push_opened\", \"at\": \"2025-03-01T10:00:00Z\"}"),
+                       "257 bytes long; an id is at most 256 bytes")
+        XCTAssertNotNil(accepted(#"{"profile": "zoë 42", "event": "push_opened", "at": "2025-03-01T10:00:00Z"}"#))
+        let json = profiles(#"{"id": "a\u0000b", "first_name": "A", "email_opt_in": true, "lifetime_value": 0, "orders_count": 0}"# + "\n", path: "p.jsonl")
+        guard case .failure(let e) = json.first else { return XCTFail("a NUL in an id was accepted") }
+        assertContains(e.reason, "\"id\" contains the control character U+0000")
+        let csv = profiles("id,first_name,email_opt_in,lifetime_value,orders_count\na\u{1}b,A,true,0,0\nok,B,true,0,0\n", path: "p.csv")
+        guard case .failure(let c) = csv.first else { return XCTFail("a control character in a CSV id was accepted") }
+        assertContains(c.reason, "the \"id\" cell contains the control character U+0001")
+        XCTAssertEqual(try csv.last?.get().id, "ok")
     }
 
     func testCSVHeaderErrorsRejectEveryRow() {

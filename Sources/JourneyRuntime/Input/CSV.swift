@@ -26,7 +26,7 @@ enum CSVReader {
             cellLoop: while true {
                 if i < b.count, b[i] == UInt8(ascii: "\"") {
                     quoted = true
-                    let openLine = line
+                    let openLine = line, openAt = i
                     i += 1
                     var cell: [UInt8] = []
                     var closed = false
@@ -47,7 +47,12 @@ enum CSVReader {
                         i += 1
                     }
                     guard closed else {
+                        // One missing quote costs one line, not the rest of the file: the
+                        // record ends where the line that opened the quote ends.
                         error = "a quoted cell opened on line \(openLine) is never closed (a \" is missing)"
+                        i = openAt
+                        while i < b.count, b[i] != 0x0A, b[i] != 0x0D { i += 1 }
+                        line = openLine
                         break cellLoop
                     }
                     if i < b.count, b[i] != UInt8(ascii: ","), b[i] != 0x0A, b[i] != 0x0D {

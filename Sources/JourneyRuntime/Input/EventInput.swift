@@ -126,6 +126,7 @@ public enum EventInput {
         case .number(let n): profile = n
         default: return .failure(Reject("\"profile\" must be a non-empty string (the profile id), found \(Found.describe(p))"))
         }
+        if let why = ProfileID.problem(profile) { return .failure(Reject("\"profile\" \(why)")) }
 
         // event
         guard let e = eventValue else { return .failure(Reject("missing \"event\" (the event name)")) }

@@ -59,6 +59,30 @@ enum InputLines {
     }
 }
 
+// MARK: - Profile ids
+
+/// What every input (event lines, profile lines, CSV rows) accepts as a profile id: non-empty
+/// text of at most `maxBytes` UTF-8 bytes without control characters. A NUL or a line break in an
+/// id would make two customers look alike to some tool down the line, so such ids are refused
+/// at the door, not stored.
+public enum ProfileID {
+    public static let maxBytes = 256
+
+    /// Why `id` cannot be a profile id (completing "the profile id …"), or nil when it can.
+    public static func problem(_ id: String) -> String? {
+        if id.isEmpty { return "is empty" }
+        if id.utf8.count > maxBytes { return "is \(id.utf8.count) bytes long; an id is at most \(maxBytes) bytes" }
+        for (k, u) in id.unicodeScalars.enumerated() where isControl(u) {
+            let code = "U+" + String(repeating: "0", count: max(0, 4 - String(u.value, radix: 16).count)) + String(u.value, radix: 16, uppercase: true)
+            return "contains the control character \(code) (character \(k + 1)); an id may not contain control characters"
+        }
+        return nil
+    }
+
+    /// C0 and C1 control characters and DEL.
+    static func isControl(_ u: Unicode.Scalar) -> Bool { u.value < 0x20 || (0x7F...0x9F).contains(u.value) }
+}
+
 // MARK: - Did you mean
 
 enum Suggestion {

@@ -101,6 +101,7 @@ public enum ProfileInput {
             }
         }
         guard let profileID = id else { return .failure(Reject("missing \"id\" (the profile id)")) }
+        if let why = ProfileID.problem(profileID) { return .failure(Reject("\"id\" \(why)")) }
         let missing = schema.attributes.indices.filter { !seen[$0] && !schema.attributes[$0].type.isOptional }
         if !missing.isEmpty {
             return .failure(Reject("missing required attribute\(missing.count > 1 ? "s" : "") " + describe(missing, schema)))
@@ -160,6 +161,7 @@ public enum ProfileInput {
         }
         let id = cells[header.idColumn]
         if ValueCoder.trimmed(id).isEmpty { return .failure(Reject("the \"id\" cell is empty")) }
+        if let why = ProfileID.problem(id) { return .failure(Reject("the \"id\" cell \(why)")) }
         var values = [Value](repeating: .none, count: schema.attributes.count)
         for (column, cell) in cells.enumerated() {
             guard let k = header.attribute[column] else { continue }

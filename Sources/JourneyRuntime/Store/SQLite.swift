@@ -133,9 +133,11 @@ public final class Statement {
     public func int64(_ c: Int32) -> Int64 { sqlite3_column_int64(stmt, c) }
     public func int(_ c: Int32) -> Int { Int(sqlite3_column_int64(stmt, c)) }
     public func double(_ c: Int32) -> Double { sqlite3_column_double(stmt, c) }
+    /// Text read by its byte length: a NUL inside is kept, never taken for the end.
     public func text(_ c: Int32) -> String {
         guard let p = sqlite3_column_text(stmt, c) else { return "" }
-        return String(cString: p)
+        let n = Int(sqlite3_column_bytes(stmt, c))
+        return String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self)
     }
     public func optionalText(_ c: Int32) -> String? { isNull(c) ? nil : text(c) }
     /// Whether a text column holds exactly `s`, compared byte for byte without making a String.
