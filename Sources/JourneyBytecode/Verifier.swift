@@ -3,14 +3,73 @@
 /// stack, and predicates that can only compute.
 public enum Verifier {
     public static func verify(_ bundle: inout JourneyBundle) throws(BundleError) {
+        try verifySchema(bundle.schema)
         var names = Set<String>()
         for j in bundle.journeys.indices {
             let journey = bundle.journeys[j]
+            try checkName(journey.name, "a journey")
             guard names.insert(journey.name).inserted else { throw .malformed("journey '\(journey.name)' appears twice") }
             try verifyHeader(journey, bundle)
             for f in journey.functions.indices {
                 bundle.journeys[j].functions[f].maxStack = try verifyFunction(f, journey, bundle)
             }
+        }
+    }
+
+    // MARK: - Names
+
+    /// The longest name a bundle may carry (attributes become column names, events keys).
+    public static let maxNameLength = 128
+
+    /// Whether `name` is an identifier as the language writes them: `[A-Za-z_][A-Za-z0-9_]*`.
+    public static func isIdentifier(_ name: String) -> Bool {
+        var first = true
+        for c in name.utf8 {
+            let letter = (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x5F
+            guard letter || (!first && c >= 0x30 && c <= 0x39) else { return false }
+            first = false
+        }
+        return !first && name.utf8.count <= maxNameLength
+    }
+
+    static func checkName(_ name: String, _ what: String) throws(BundleError) {
+        guard isIdentifier(name) else {
+            throw .malformed("\(what) is named \(printable(name)), which is not a name (letters, digits and _, at most \(maxNameLength))")
+        }
+    }
+
+    /// A name as an error message may show it: control characters escaped, cut at 60 bytes.
+    static func printable(_ s: String) -> String {
+        var out = "'"
+        for u in s.unicodeScalars.prefix(60) {
+            if u.value < 0x20 || u.value == 0x7F || u == "'" || u == "\\" { out += "\\u{\(String(u.value, radix: 16))}" } else { out.unicodeScalars.append(u) }
+        }
+        return out + (s.unicodeScalars.count > 60 ? "…'" : "'")
+    }
+
+    /// Names the store and the runtime build on: identifiers, unique (attributes also without
+    /// regard to case, as SQLite's column names are), and no attribute called `id`.
+    static func verifySchema(_ s: RuntimeSchema) throws(BundleError) {
+        var attributes = Set<String>()
+        for a in s.attributes {
+            try checkName(a.name, "a profile attribute")
+            guard a.name.lowercased() != "id" else { throw .malformed("a profile attribute is named 'id', which is the profile id itself") }
+            guard attributes.insert(a.name.lowercased()).inserted else { throw .malformed("profile attribute '\(a.name)' appears twice (names differing only in case are the same)") }
+        }
+        var events = Set<String>()
+        for e in s.events {
+            try checkName(e.name, "an event")
+            guard events.insert(e.name).inserted else { throw .malformed("event '\(e.name)' appears twice") }
+            var fields = Set<String>()
+            for f in e.fields {
+                try checkName(f.name, "a field of event '\(e.name)'")
+                guard fields.insert(f.name).inserted else { throw .malformed("field '\(f.name)' of event '\(e.name)' appears twice") }
+            }
+        }
+        var channels = Set<String>()
+        for c in s.channels {
+            try checkName(c.kind, "a channel")
+            guard channels.insert(c.kind).inserted else { throw .malformed("channel '\(c.kind)' appears twice") }
         }
     }
 

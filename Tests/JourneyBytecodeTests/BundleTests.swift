@@ -39,6 +39,26 @@ final class BundleTests: XCTestCase {
         }
     }
 
+    /// A bundle with a checksum and fingerprint made to match, but a name that is not a name
+    /// (SQL in an attribute, a NUL in a journey's name), is refused by the verifier.
+    func testNamesThatAreNotIdentifiersAreRefused() throws {
+        let bundle = try compileExamples()
+        func refused(_ change: (inout JourneyBundle) -> Void, _ expected: String, line: UInt = #line) {
+            var b = bundle
+            change(&b)
+            XCTAssertThrowsError(try JourneyBundle.load(b.encode()), line: line) { error in
+                XCTAssertTrue("\(error)".contains(expected), "\(error)", line: line)
+            }
+        }
+        refused({ $0.schema.attributes[1].name = #"city" TEXT; CREATE TABLE pwned(x); DROP TABLE outbox; --"# }, "a profile attribute is named 'city\" TEXT;")
+        refused({ $0.journeys[0].name = "\u{0}" + $0.journeys[0].name }, "a journey is named '\\u{0}")
+        refused({ $0.schema.events[0].name = "order placed" }, "an event is named 'order placed'")
+        refused({ $0.schema.events[0].fields[0].name = "" }, "a field of event")
+        refused({ $0.schema.attributes[1].name = "id" }, "named 'id'")
+        refused({ $0.schema.attributes[1].name = $0.schema.attributes[0].name.uppercased() }, "differing only in case")
+        refused({ $0.schema.attributes[1].name = String(repeating: "a", count: 129) }, "at most 128")
+    }
+
     func testDamageIsRefused() throws {
         let bytes = try compileExamples().encode()
         var bad = bytes

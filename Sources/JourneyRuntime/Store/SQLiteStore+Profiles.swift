@@ -18,19 +18,19 @@ extension SQLiteStore {
                 }
                 continue
             }
-            try db.exec("ALTER TABLE profiles ADD COLUMN \"\(a.name)\" \(StoreSchema.columnType(declared))")
+            try db.exec("ALTER TABLE profiles ADD COLUMN \(StoreSchema.identifier(a.name)) \(StoreSchema.columnType(declared))")
             let s = try statement("INSERT INTO profile_columns(name, type) VALUES (?, ?)")
             s.bind(1, a.name); s.bind(2, declared)
             try s.run()
         }
         self.schema = schema
         dropCaches()
-        let cols = schema.attributes.map { "\"\($0.name)\"" }
+        let cols = schema.attributes.map { StoreSchema.identifier($0.name) }
         loadProfileSQL = "SELECT \(cols.isEmpty ? "id" : cols.joined(separator: ", ")) FROM profiles WHERE id = ?"
         saveProfileSQL = "INSERT OR REPLACE INTO profiles(id\(cols.map { ", " + $0 }.joined())) VALUES (?\(String(repeating: ", ?", count: cols.count)))"
         loadProfileStatement = nil
         saveProfileStatement = nil
-        timezoneColumn = schema.timezoneAttribute.map { "\"\(schema.attributes[$0].name)\"" }
+        timezoneColumn = schema.timezoneAttribute.map { StoreSchema.identifier(schema.attributes[$0].name) }
     }
 
     public func loadProfile(_ id: String) throws -> [Value]? {
@@ -56,7 +56,7 @@ extension SQLiteStore {
     /// Reads every profile into the cache, unless there are more than it holds.
     func loadAllProfiles() throws -> Bool {
         guard try !hasMoreRows("SELECT 1 FROM profiles LIMIT 1 OFFSET ?", than: profileCacheLimit) else { return false }
-        let cols = schema.attributes.map { "\"\($0.name)\"" }
+        let cols = schema.attributes.map { StoreSchema.identifier($0.name) }
         let s = try statement(dynamic: "SELECT id\(cols.map { ", " + $0 }.joined()) FROM profiles")
         defer { s.reset() }
         let types = schema.attributes.map(\.type)
@@ -109,7 +109,7 @@ extension SQLiteStore {
     }
 
     public func scanProfiles(timezone: String?, attributes: [Int], filter: (_ id: () -> String, _ values: [Value]) throws -> Bool) throws -> [String] {
-        let cols = attributes.map { ", \"\(schema.attributes[$0].name)\"" }.joined()
+        let cols = attributes.map { ", " + StoreSchema.identifier(schema.attributes[$0].name) }.joined()
         var sql = "SELECT id\(cols) FROM profiles"
         if let col = timezoneColumn {
             sql += timezone == nil ? " WHERE \(col) IS NULL OR \(col) = '' OR \(col) = 'UTC'" : " WHERE \(col) = ?"

@@ -29,6 +29,12 @@ enum StoreSchema {
     CREATE TABLE IF NOT EXISTS audience(journey TEXT NOT NULL, tz TEXT NOT NULL, next_at INTEGER NOT NULL, PRIMARY KEY(journey, tz));
     """
 
+    /// A name as an SQL identifier: in double quotes, a quote inside doubled. Attribute names
+    /// are verified identifiers already; this holds even if one were not.
+    static func identifier(_ name: String) -> String {
+        "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
     /// bool, int, decimal and money (in millionths), date (days), time (epoch seconds) and
     /// duration (seconds) are INTEGER; string, url and lists (as JSON) are TEXT.
     static func columnType(_ type: String) -> String {
