@@ -114,11 +114,27 @@ struct ProjectChecker {
     mutating func resolveFields(_ fields: [FieldDecl], file: String, owner: String) -> [SchemaField] {
         var out: [SchemaField] = []
         var seen: [String: Span] = [:]
+        // Profile attributes become columns of the profile store, whose names ignore case.
+        var folded: [String: (name: String, span: Span)] = [:]
+        let isProfile = owner == "profile"
         for f in fields {
             if let first = seen[f.name.name] {
                 duplicate("the field '\(f.name.name)' of the \(owner)", file, f.name.span, first: Origin(file: file, span: first))
                 continue
             }
+            if isProfile, f.name.name.lowercased() == "id" {
+                report(SemanticCode.reservedName, file, f.name.span, "'\(f.name.name)' cannot be a profile attribute: `id` is the profile's own id",
+                       label: "reserved", hint: "Rename the attribute (e.g. 'external_id'); every profile already has its id.")
+                continue
+            }
+            if isProfile, let other = folded[f.name.name.lowercased()] {
+                report(SemanticCode.duplicateDeclaration, file, f.name.span,
+                       "the attribute '\(f.name.name)' differs from '\(other.name)' only in case",
+                       label: "same name as '\(other.name)'", hint: "Attribute names are compared without regard to case when profiles are stored; rename one of them.",
+                       notes: [Label(file: file, span: other.span, message: "'\(other.name)' declared here")])
+                continue
+            }
+            folded[f.name.name.lowercased()] = (f.name.name, f.name.span)
             seen[f.name.name] = f.name.span
             out.append(SchemaField(name: f.name.name, type: resolveType(f.type, file: file), file: file, span: f.name.span))
         }

@@ -27,6 +27,8 @@ public enum SemanticCode {
         "A project without a profile declaration", help: "Declare the profile attributes once, in 'profile { … }' (usually in schema.journey).")
     public static let duplicateField = DiagnosticCode("J0212", "duplicate-field", .error,
         "A field given twice in one block", help: "Keep one of the two.")
+    public static let reservedName = DiagnosticCode("J0213", "reserved-name", .error,
+        "A declaration that takes a name the language keeps for itself", help: "Rename it; a profile attribute cannot be called `id`.")
     // MARK: Types
     public static let typeMismatch = DiagnosticCode("J0301", "type-mismatch", .error,
         "A value of the wrong type", help: "Change the value, or compare it with a value of its own type.")
@@ -67,7 +69,7 @@ public enum SemanticCode {
 
     public static let all: [DiagnosticCode] = [
         duplicateDeclaration, unknownType, unknownAttribute, unknownEvent, unknownField, unknownName, unknownFunction,
-        unknownChannelKind, undeclaredChannel, unknownMessageField, missingProfile, duplicateField,
+        unknownChannelKind, undeclaredChannel, unknownMessageField, missingProfile, duplicateField, reservedName,
         typeMismatch, unnarrowedOptional, invalidOperands,
         splitNotWhole, unreachable, nonPositiveDuration, aliasInAudience, emptySplitBranch, invalidPolicy, invalidChannelBinding, splitPrecision,
         unusedAlias, repeatedChannel, noGoal, longSMS, exceedsCap, neverNone,
