@@ -56,6 +56,9 @@ public struct Function: Sendable, Hashable {
     public var lines: [LineEntry]
     /// Filled by the verifier.
     public var maxStack: Int = 0
+    /// Filled by the verifier: the offsets a stored instance may resume at (after a wait, at a
+    /// `wait_for`, its time-out target, a send's restart), each with an empty stack.
+    public var resumePoints: Set<Int> = []
 
     /// The source line of the instruction at `pc`.
     public func line(at pc: Int) -> Int {

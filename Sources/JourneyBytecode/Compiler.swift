@@ -2,19 +2,44 @@ import JourneyDiagnostics
 import JourneySemantics
 import JourneySyntax
 
+/// What the compiler alone can count went over the bundle's limits (`Limits`): the project
+/// cannot be built. The diagnostics say where and what.
+public struct CompileError: Error, Sendable {
+    public var diagnostics: [Diagnostic]
+}
+
 /// Compiles a checked project (no errors) into a bundle.
 public enum Compiler {
-    public static func compile(_ trees: [SyntaxTree], _ checked: CheckResult) -> JourneyBundle {
+    public static func compile(_ trees: [SyntaxTree], _ checked: CheckResult) throws(CompileError) -> JourneyBundle {
         let schema = RuntimeSchema(checked.schema)
         var pool = ConstantPool()
         var journeys: [CompiledJourney] = []
+        var problems: [Diagnostic] = []
+        func over(_ tree: SyntaxTree, _ j: JourneyDecl, _ message: String, _ hint: String) {
+            problems.append(Diagnostic(SemanticCode.limitExceeded, file: tree.source.path, span: j.name.span, message: message, label: "over the limit", hint: hint))
+        }
         for (f, tree) in trees.enumerated() {
             for decl in tree.decls {
                 guard case .journey(let j) = decl.kind else { continue }
+                let before = pool.values.count
                 var c = JourneyCompiler(schema: schema, tree: tree, types: f < checked.types.count ? checked.types[f] : [], journey: j)
-                journeys.append(c.compile(&pool))
+                let compiled = c.compile(&pool)
+                if before <= Limits.constants, pool.values.count > Limits.constants {
+                    over(tree, j, "with journey '\(j.name.name)' the project has more than \(Limits.grouped(Limits.constants)) distinct texts, numbers and durations, which is all a bundle holds",
+                         "Move some journeys to another project, or share texts between messages.")
+                }
+                if compiled.sends.count > Limits.sendsPerJourney {
+                    over(tree, j, "journey '\(j.name.name)' has \(Limits.grouped(compiled.sends.count)) sends; a journey may have at most \(Limits.grouped(Limits.sendsPerJourney))",
+                         "Split the journey into several journeys.")
+                }
+                if compiled.functions.count - 1 > Limits.conditionsPerJourney || c.splitPosition > Limits.sendsPerJourney {
+                    over(tree, j, "journey '\(j.name.name)' has more conditions or splits than a journey may have (\(Limits.grouped(Limits.conditionsPerJourney)))",
+                         "Split the journey into several journeys.")
+                }
+                journeys.append(compiled)
             }
         }
+        guard problems.isEmpty else { throw CompileError(diagnostics: problems) }
         journeys.sort { $0.name < $1.name }
         return JourneyBundle(schema: schema, constants: pool.values, journeys: journeys)
     }

@@ -66,7 +66,9 @@ extension Value {
         var q = m / unit
         let r = m % unit
         if abs(r) * 2 > unit || (abs(r) * 2 == unit && q % 2 != 0) { q += r < 0 ? -1 : 1 }
-        return q * unit
+        // At the very ends of the range, rounding away would not fit: round towards zero.
+        let (rounded, overflow) = q.multipliedReportingOverflow(by: unit)
+        return overflow ? m - r : rounded
     }
 
     /// Fixed-point millionths as decimal text, trailing zeros trimmed to `minimumDecimals`.
@@ -120,9 +122,15 @@ extension Value {
     }
 
     /// `2025-03-01T10:00:00Z`.
+    /// The instants the runtime takes and keeps: 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+    /// Input outside is refused; arithmetic that leaves it is a fault.
+    public static let instantRange: ClosedRange<Int64> = 0...253_402_300_799
+
     public static func iso8601(_ t: Int64) -> String {
-        let days = t >= 0 ? t / 86400 : (t - 86399) / 86400
-        let secs = t - days * 86400
+        // Floor division that cannot overflow, whatever the instant.
+        let (q, r) = t.quotientAndRemainder(dividingBy: 86400)
+        let days = r < 0 ? q - 1 : q
+        let secs = r < 0 ? r + 86400 : r
         let d = CivilDate(days: days)
         return "\(d.text)T\(two(secs / 3600)):\(two(secs % 3600 / 60)):\(two(secs % 60))Z"
     }

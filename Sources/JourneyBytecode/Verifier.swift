@@ -11,7 +11,9 @@ public enum Verifier {
             guard names.insert(journey.name).inserted else { throw .malformed("journey '\(journey.name)' appears twice") }
             try verifyHeader(journey, bundle)
             for f in journey.functions.indices {
-                bundle.journeys[j].functions[f].maxStack = try verifyFunction(f, journey, bundle)
+                let (maxStack, resumePoints) = try verifyFunction(f, journey, bundle)
+                bundle.journeys[j].functions[f].maxStack = maxStack
+                bundle.journeys[j].functions[f].resumePoints = resumePoints
             }
         }
     }
@@ -91,7 +93,10 @@ public enum Verifier {
         guard j.localCount <= 255 else { throw .verification(journey: j.name, function: 0, pc: 0, reason: "too many locals") }
         switch j.trigger {
         case .event(let e): guard e < b.schema.events.count else { throw .verification(journey: j.name, function: 0, pc: 0, reason: "the trigger names event \(e), which does not exist") }
-        case .daily(let m): guard m < 1440 else { throw .verification(journey: j.name, function: 0, pc: 0, reason: "daily time \(m) is outside the day") }
+        case .daily(let m):
+            guard m < 1440 else { throw .verification(journey: j.name, function: 0, pc: 0, reason: "daily time \(m) is outside the day") }
+            // No event starts an audience journey, so there is nothing to bind.
+            guard !j.bindsTrigger else { throw .verification(journey: j.name, function: 0, pc: 0, reason: "an audience journey binds a trigger alias") }
         }
         if j.bindsTrigger, j.localCount < 1 { throw .verification(journey: j.name, function: 0, pc: 0, reason: "the trigger alias has no local slot") }
         try checkPredicate(j.onWhere, j, "the trigger's where")
@@ -108,8 +113,8 @@ public enum Verifier {
         }
     }
 
-    /// Returns the function's maximum stack depth.
-    static func verifyFunction(_ f: Int, _ j: CompiledJourney, _ b: JourneyBundle) throws(BundleError) -> Int {
+    /// Returns the function's maximum stack depth and its resumption points.
+    static func verifyFunction(_ f: Int, _ j: CompiledJourney, _ b: JourneyBundle) throws(BundleError) -> (Int, Set<Int>) {
         let fn = j.functions[f]
         let code = fn.code
         let maxFields = b.schema.events.map(\.fields.count).max() ?? 0
@@ -127,13 +132,18 @@ public enum Verifier {
             try checkOperands(op, ops, j, f, pc, b, maxFields)
             pc += info.size
         }
+        guard !code.isEmpty else { throw fail(j, f, 0, "the code is empty") }
         // Pass 2: stack depths along every path.
         var depth = [Int?](repeating: nil, count: code.count)
         var work = [0]
         depth[0] = 0
         var maxStack = 0
+        var resumePoints = Set<Int>()
+        var restarts: [(send: Int, at: Int)] = []
         func flow(_ to: Int, _ d: Int, from: Int) throws(BundleError) {
             guard to >= 0, to < code.count, starts[to] else { throw fail(j, f, from, "jumps to \(to), which is not the start of an instruction") }
+            // Code only ever goes forward: every run of it ends.
+            guard to > from else { throw fail(j, f, from, "jumps back to \(to); code only goes forward") }
             if let known = depth[to] {
                 guard known == d else { throw fail(j, f, to, "the stack is \(known) deep on one path here and \(d) on another") }
             } else {
@@ -162,7 +172,15 @@ public enum Verifier {
             case .suspends:
                 guard after == 0 else { throw fail(j, f, at, "\(info.mnemonic) suspends with \(after) values on the stack") }
                 try flow(at + info.size, 0, from: at)
-                if let k = info.jumpOperand { try flow(ops[k], 0, from: at) }
+                resumePoints.insert(at + info.size)
+                if let k = info.jumpOperand {
+                    try flow(ops[k], 0, from: at)
+                    resumePoints.insert(ops[k])
+                }
+                // A wait_for resumes at itself (the event or the deadline decides); a send held
+                // by quiet hours at its restart, which must compute its values afresh.
+                if op == .waitFor { resumePoints.insert(at) }
+                if op == .send { restarts.append((ops[0], at)) }
             case .next:
                 if op == .jump {
                     try flow(ops[0], after, from: at)
@@ -173,7 +191,14 @@ public enum Verifier {
                 }
             }
         }
-        return maxStack
+        for r in restarts {
+            let restart = j.sends[r.send].restart
+            guard restart < code.count, starts[restart], depth[restart] == 0 else {
+                throw fail(j, f, r.at, "send restarts at \(restart), which is not a step boundary with an empty stack")
+            }
+            resumePoints.insert(restart)
+        }
+        return (maxStack, resumePoints)
     }
 
     /// The operands of the instruction at `pc`, decoded per the opcode table.

@@ -49,6 +49,7 @@ struct ProjectChecker {
     mutating func run() {
         collectDeclarations()
         checkChannelBindings()
+        defer { checkLimits() }
         var journeys: [String: Origin] = [:]
         for (f, tree) in trees.enumerated() {
             for decl in tree.decls {
@@ -162,6 +163,8 @@ struct ProjectChecker {
             case .cap(let count, let countSpan, let per, let span):
                 if count <= 0 {
                     report(SemanticCode.invalidPolicy, file, countSpan, "a cap of \(count) messages lets nothing through", label: "must be at least 1")
+                } else if count > Limits.capMessages {
+                    limit(file, countSpan, "a cap of more than \(Limits.grouped(Limits.capMessages)) messages cannot be kept", "Give a smaller cap, or remove the cap.")
                 } else if per.seconds <= 0 {
                     report(SemanticCode.nonPositiveDuration, file, per.span, "the cap's window must be longer than zero", label: "zero window")
                 } else if schema.policy.cap != nil {

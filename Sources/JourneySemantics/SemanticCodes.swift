@@ -53,6 +53,8 @@ public enum SemanticCode {
         "A channel whose address or consent is not a profile attribute of the right type", help: "Bind the address to a string attribute and consent to a bool attribute of the profile.")
     public static let splitPrecision = DiagnosticCode("J0408", "split-precision", .error,
         "A split share finer than a basis point", help: "Write split percentages with at most two decimals (12.5%, 33.33%).")
+    public static let limitExceeded = DiagnosticCode("J0409", "limit-exceeded", .error,
+        "More of something than a bundle can hold", help: "Each limit is named in the message; stay within it (see the language reference's limits).")
     // MARK: Lints
     public static let unusedAlias = DiagnosticCode("J0501", "unused-alias", .warning,
         "An alias that is never used", help: "Remove 'as NAME', or use the alias.")
@@ -71,7 +73,7 @@ public enum SemanticCode {
         duplicateDeclaration, unknownType, unknownAttribute, unknownEvent, unknownField, unknownName, unknownFunction,
         unknownChannelKind, undeclaredChannel, unknownMessageField, missingProfile, duplicateField, reservedName,
         typeMismatch, unnarrowedOptional, invalidOperands,
-        splitNotWhole, unreachable, nonPositiveDuration, aliasInAudience, emptySplitBranch, invalidPolicy, invalidChannelBinding, splitPrecision,
+        splitNotWhole, unreachable, nonPositiveDuration, aliasInAudience, emptySplitBranch, invalidPolicy, invalidChannelBinding, splitPrecision, limitExceeded,
         unusedAlias, repeatedChannel, noGoal, longSMS, exceedsCap, neverNone,
     ]
 }

@@ -12,13 +12,18 @@ func compileProject(_ paths: [String]) throws -> JourneyBundle {
     let sources = try files.map(ProjectFiles.read)
     let trees = Parser.parseAll(sources)
     let result = check(trees)
-    if result.hasErrors {
+    func fail(_ errors: [Diagnostic]) throws -> Never {
         var bag = DiagnosticBag()
-        bag.add(contentsOf: result.diagnostics.filter { $0.severity == .error })
+        bag.add(contentsOf: errors)
         printError(TextRenderer(colour: useColour(2)).render(bag.sorted, sources: SourceMap(sources)))
         throw ExitCode(1)
     }
-    return Compiler.compile(trees, result)
+    if result.hasErrors { try fail(result.diagnostics.filter { $0.severity == .error }) }
+    do {
+        return try Compiler.compile(trees, result)
+    } catch {
+        try fail(error.diagnostics)
+    }
 }
 
 /// Reads and loads a bundle file; a bundle that fails any check exits 1 with the reason.

@@ -13,7 +13,7 @@ func compileExamples() throws -> JourneyBundle {
     let trees = try names.map { Parser.parse(SourceFile(path: "examples/" + $0, bytes: [UInt8](try Data(contentsOf: dir.appendingPathComponent($0))))) }
     let result = check(trees)
     XCTAssertFalse(result.hasErrors)
-    return Compiler.compile(trees, result)
+    return try Compiler.compile(trees, result)
 }
 
 final class BundleTests: XCTestCase {

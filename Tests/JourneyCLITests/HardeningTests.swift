@@ -111,4 +111,70 @@ final class HardeningTests: XCTestCase {
         let rejects = try journey(["rejects", "--db", db]).out
         XCTAssertEqual(rejects.components(separatedBy: "U+0000").count - 1, 3, rejects)
     }
+
+    // MARK: - 4. A fault in a condition stops one profile or instance, never the run
+
+    func testAFaultInAConditionIsKeptAsideAndTheRunGoesOn() throws {
+        let d = try tempDir()
+        let schema = self.schema.replacingOccurrences(of: "  timezone: string?\n", with: "  timezone: string?\n  orders: int\n")
+        let flows = """
+        journey welcome {
+          on signup as s
+          when 10 / profile.orders > 1
+          goal signup where 10 / profile.orders > 100
+          email "Hi {profile.first_name}"
+        }
+        journey daily_check {
+          on daily at 09:00
+          when 100 / profile.orders > 1
+          email "Daily {profile.first_name}"
+        }
+
+        """
+        let bundle = try build(d, "v1", journeys: flows, schema: schema)
+        let db = d.appendingPathComponent("j.db").path
+        let profiles = try write(d, "p.jsonl", """
+        {"id": "zero", "first_name": "Zed", "email": "z@x", "orders": 0}
+        {"id": "two", "first_name": "Two", "email": "t@x", "orders": 2}
+
+        """)
+        let events = try write(d, "e.jsonl", """
+        {"profile": "zero", "event": "signup", "at": "2025-03-01T10:00:00Z", "data": {"source": "web"}}
+        {"profile": "two", "event": "signup", "at": "2025-03-01T10:00:00Z", "data": {"source": "web"}}
+
+        """)
+        XCTAssertEqual(try journey(["deploy", "--db", db, bundle]).code, 0)
+        XCTAssertEqual(try journey(["import", "--db", db, profiles]).code, 0)
+        XCTAssertEqual(try journey(["ingest", "--db", db, events]).code, 0)
+        let r = try journey(["run", "--db", db, "--until", "2025-03-02T12:00:00Z"])
+        XCTAssertEqual(r.code, 0, r.err)
+        let bodies = try journey(["outbox", "--db", db]).out.split(separator: "\n").compactMap { line in
+            line.range(of: "\"body\": \"").map { String(line[$0.upperBound...].prefix { $0 != "\"" }) }
+        }
+        XCTAssertEqual(bodies, ["Hi Two", "Daily Two"])
+        let rejects = try journey(["rejects", "--db", db]).out
+        XCTAssertTrue(rejects.contains("profile zero did not enter: its entry condition stopped"), rejects)
+        XCTAssertTrue(rejects.contains("journey daily_check"), rejects)
+    }
+
+    // MARK: - 5. Limits of the bundle are diagnostics, never wrapped operands
+
+    /// 70,000 distinct texts: the 65,536th used to be sent as the first ("m65536" → "m0").
+    func testTooManyConstantsIsADiagnosticAtBuild() throws {
+        let d = try tempDir()
+        var flows = ""
+        for j in 0..<14 {
+            flows += "journey j\(j) {\n  on signup\n  goal signup\n  reentry always\n"
+            for k in 0..<5000 { flows += "  email \"m\(j * 5000 + k)\"\n" }
+            flows += "}\n"
+        }
+        let p = d.appendingPathComponent("big")
+        try FileManager.default.createDirectory(at: p, withIntermediateDirectories: true)
+        try schema.write(to: p.appendingPathComponent("schema.journey"), atomically: true, encoding: .utf8)
+        try flows.write(to: p.appendingPathComponent("flows.journey"), atomically: true, encoding: .utf8)
+        let r = try journey(["build", "-o", d.appendingPathComponent("b.journeyc").path, p.path], env: ["NO_COLOR": "1"])
+        XCTAssertEqual(r.code, 1, r.out + r.err)
+        XCTAssertTrue(r.err.contains("error[J0409]: with journey 'j13' the project has more than 65,535 distinct texts"), r.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: d.appendingPathComponent("b.journeyc").path))
+    }
 }

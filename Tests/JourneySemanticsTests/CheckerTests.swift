@@ -94,3 +94,32 @@ final class CheckerTests: XCTestCase {
         XCTAssertEqual(suggestion(for: "xyz", among: ["first_name", "city"]), nil)
     }
 }
+
+/// The bundle's operand widths, checked by `check` where they are first known (issue 9: a
+/// 300-field event used to render field 43, 256 aliases passed check and build).
+final class LimitTests: XCTestCase {
+    func messages(_ files: [(String, String)]) -> [String] {
+        checkProject(files).diagnostics.filter { $0.code.id == "J0409" }.map(\.message)
+    }
+
+    func testEventFieldsAliasesAndStringPieces() {
+        let fields = (0..<300).map { "f\($0): string" }.joined(separator: ", ")
+        let schema = "profile { first_name: string, email: string? }\nevent wide { \(fields) }\nchannel email address profile.email\n"
+        XCTAssertEqual(messages([("schema.journey", schema)]), ["event 'wide' has 300 fields; an event may have at most 255"])
+
+        let ok = "profile { first_name: string, email: string? }\nevent signup { source: string }\nchannel email address profile.email\n"
+        let waits = (0..<256).map { "  wait for signup as s\($0) within 1h\n" }.joined()
+        let many = "journey j {\n  on signup as first\n  goal signup\n\(waits)  email \"x\"\n}\n"
+        XCTAssertEqual(messages([("schema.journey", ok), ("j.journey", many)]), ["journey 'j' has 257 aliases and splits; a journey may have at most 255"])
+
+        let pieces = (0..<200).map { _ in "a{profile.first_name}" }.joined()
+        let long = "journey k {\n  on signup\n  goal signup\n  email \"\(pieces)\"\n}\n"
+        XCTAssertEqual(messages([("schema.journey", ok), ("k.journey", long)]), ["this text has 400 pieces (text and {…} insertions); one text may have at most 255"])
+    }
+
+    func testGroupedCounts() {
+        XCTAssertEqual(Limits.grouped(4_294_967_295), "4,294,967,295")
+        XCTAssertEqual(Limits.grouped(255), "255")
+        XCTAssertEqual(Limits.grouped(65_535), "65,535")
+    }
+}

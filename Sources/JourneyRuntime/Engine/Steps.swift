@@ -48,13 +48,18 @@ extension Engine {
         for var inst in try goalEvents.contains(e.event) ? store.activeInstances(profile: e.profile) : [] {
             guard let b = try bundle(inst.bundle), let j = b.journey(named: inst.journey), let r = record(in: b, inst.bundle) else { continue }
             var outcome: Outcome?
-            for g in j.goals where g.event == r.event {
-                if try g.predicate.map({ try test(j, b, $0, inst, r, profile) }) ?? true { outcome = .converted; break }
-            }
-            if outcome == nil {
-                for x in j.exits where x.event == r.event {
-                    if try x.predicate.map({ try test(j, b, $0, inst, r, profile) }) ?? true { outcome = .exited; break }
+            do {
+                for g in j.goals where g.event == r.event {
+                    if try g.predicate.map({ try test(j, b, $0, inst, r, profile) }) ?? true { outcome = .converted; break }
                 }
+                if outcome == nil {
+                    for x in j.exits where x.event == r.event {
+                        if try x.predicate.map({ try test(j, b, $0, inst, r, profile) }) ?? true { outcome = .exited; break }
+                    }
+                }
+            } catch let fault as RuntimeFault {
+                try recordFault(fault, j, inst, in: "a goal or exit condition")
+                outcome = .failed
             }
             if let o = outcome {
                 inst.status = o.rawValue
@@ -66,12 +71,20 @@ extension Engine {
         for id in try awaitedEvents.contains(e.event) ? store.waiters(profile: e.profile, event: e.event) : [] where !ended.contains(id) {
             guard var inst = try store.loadInstance(id), inst.status == "active", let b = try bundle(inst.bundle),
                   let j = b.journey(named: inst.journey), let r = record(in: b, inst.bundle) else { continue }
+            guard try intact(inst, j) else { continue }
             let code = j.functions[0].code
-            guard inst.pc + 12 <= code.count, code[inst.pc] == Opcode.waitFor.rawValue else { continue }
+            guard code[inst.pc] == Opcode.waitFor.rawValue else { continue }
             let ops = Verifier.operands(code, inst.pc, Opcode.waitFor.info)
             guard ops[0] == r.event else { continue }
             if ops[3] != noIndex8 { inst.locals[ops[3]] = .record(r) }
-            if ops[1] != noIndex16, try !test(j, b, ops[1], inst, r, profile) { continue }
+            do {
+                if ops[1] != noIndex16, try !test(j, b, ops[1], inst, r, profile) { continue }
+            } catch let fault as RuntimeFault {
+                try recordFault(fault, j, inst, in: "the wait for's condition")
+                inst.status = Outcome.failed.rawValue
+                try finish(inst)
+                continue
+            }
             try store.removeWaits(instance: id)
             try removeTimers(instance: id)
             inst.pc += Opcode.waitFor.info.size
@@ -121,10 +134,17 @@ extension Engine {
         var locals = [Value](repeating: .none, count: j.localCount)
         if j.bindsTrigger, let t = trigger { locals[0] = .record(t) }
         var probe = InstanceRow(id: 0, journey: j.name, profile: profile.id, bundle: hash, pc: 0, locals: locals, sends: 0, status: "active", enteredAt: now)
-        if let w = j.onWhere, let t = trigger, try !test(j, b, w, probe, t, profile) { return }
-        if let w = j.when, !whenChecked {
-            var host = Host(engine: self, bundle: b, hash: hash, journey: j, instance: 0, sends: 0, profile: profile)
-            guard try VM.test(j, predicate: w, b.constants, locals: locals, candidate: trigger.map { .record($0) } ?? .none, host: &host) else { return }
+        do {
+            if let w = j.onWhere, let t = trigger, try !test(j, b, w, probe, t, profile) { return }
+            if let w = j.when, !whenChecked {
+                var host = Host(engine: self, bundle: b, hash: hash, journey: j, instance: 0, sends: 0, profile: profile)
+                guard try VM.test(j, predicate: w, b.constants, locals: locals, candidate: trigger.map { .record($0) } ?? .none, host: &host) else { return }
+            }
+        } catch let fault as RuntimeFault {
+            // A condition that cannot be decided is not an entry; the reason is kept.
+            try store.reject(source: "journey \(j.name)", line: j.functions[j.when ?? j.onWhere ?? 0].line(at: 0),
+                             reason: "profile \(profile.id) did not enter: its entry condition stopped: \(fault.message)", raw: "", at: now)
+            return
         }
         let stats0 = try store.entryStats(journey: j.name, profile: profile.id)
         switch j.reentry {
@@ -144,6 +164,7 @@ extension Engine {
     func handleTimer(_ id: Int64, _ stats: inout RunStats) throws {
         guard var inst = try store.loadInstance(id), inst.status == "active", let b = try bundle(inst.bundle),
               let j = b.journey(named: inst.journey), let profile = try loadProfile(inst.profile) else { return }
+        guard try intact(inst, j) else { return }
         let code = j.functions[0].code
         if inst.pc < code.count, code[inst.pc] == Opcode.waitFor.rawValue {
             // The awaited event did not come in time.
@@ -152,6 +173,31 @@ extension Engine {
         }
         try resume(&inst, j, b, profile, &stats, holdsNothing: true)
         try saveProfile(profile)
+    }
+
+    /// Keeps the reason an instance stopped in a condition it could not decide.
+    func recordFault(_ fault: RuntimeFault, _ j: CompiledJourney, _ inst: InstanceRow, in what: String) throws {
+        try store.reject(source: "journey \(j.name)", line: j.functions[0].line(at: inst.pc),
+                         reason: "instance \(inst.id) for profile \(inst.profile) stopped in \(what): \(fault.message)", raw: "", at: now)
+    }
+
+    /// Whether a stored instance can go on: its position is one where its journey's code may
+    /// resume and its locals are as many as the journey has. One that cannot (a damaged
+    /// database) fails with the reason, rather than running from a wrong place.
+    func intact(_ inst: InstanceRow, _ j: CompiledJourney) throws -> Bool {
+        let why: String
+        if !j.functions[0].resumePoints.contains(inst.pc) {
+            why = "its stored position \(inst.pc) is not a place where journey \(j.name) can go on"
+        } else if inst.locals.count != j.localCount {
+            why = "its stored values are damaged (\(inst.locals.count) of \(j.localCount))"
+        } else {
+            return true
+        }
+        try store.reject(source: "journey \(j.name)", line: 0, reason: "instance \(inst.id) for profile \(inst.profile) stopped: \(why)", raw: "", at: now)
+        var failed = inst
+        failed.status = Outcome.failed.rawValue
+        try finish(failed)
+        return false
     }
 
     /// An audience run: one scan of the time zone's profiles reading only what `when` reads,
@@ -169,13 +215,24 @@ extension Engine {
         var host = Host(engine: self, bundle: b, hash: hash, journey: j, instance: 0, sends: 0, profile: slot, map: map)
         var scratch: [Value] = []
         let needsID = j.when.map { readsHistory(j.functions[$0]) } ?? false
+        let noLocals = [Value](repeating: .none, count: j.localCount)
+        var faults: [(profile: String, message: String)] = []
         let passed = try store.scanProfiles(timezone: tz == "UTC" ? nil : tz, attributes: used) { id, values in
             guard let w = j.when else { return true }
             slot.values = values
             if needsID { slot.id = id() }
             // Let go of the row again, so the scan can refill it in place.
             defer { slot.values = [] }
-            return try VM.test(j, predicate: w, b.constants, locals: [], candidate: .none, host: &host, scratch: &scratch)
+            do {
+                return try VM.test(j, predicate: w, b.constants, locals: noLocals, candidate: .none, host: &host, scratch: &scratch)
+            } catch let fault as RuntimeFault {
+                faults.append((needsID ? slot.id : id(), fault.message))
+                return false
+            }
+        }
+        for f in faults {
+            try store.reject(source: "journey \(j.name)", line: j.when.map { j.functions[$0].line(at: 0) } ?? 0,
+                             reason: "profile \(f.profile) did not enter: its entry condition stopped: \(f.message)", raw: "", at: now)
         }
         for id in passed {
             guard let profile = try loadProfile(id) else { continue }

@@ -45,6 +45,10 @@ public enum Outcome: String, Sendable {
 public enum VM {
     /// Runs the main code from `pc` to the next suspension.
     public static func run<H: VMHost>(_ j: CompiledJourney, _ constants: [Value], pc: inout Int, locals: inout [Value], host: inout H) throws -> Suspension {
+        // The engine checks stored instances before they resume; a library caller gets a fault.
+        guard locals.count >= j.localCount, pc == 0 || j.functions[0].resumePoints.contains(pc) else {
+            throw RuntimeFault(message: "the instance cannot resume at \(pc) with \(locals.count) of \(j.localCount) values")
+        }
         var state = Frame(candidate: .none)
         var stack: [Value] = []
         return try execute(j, 0, constants, &pc, &locals, &state, &host, &stack)
@@ -61,6 +65,7 @@ public enum VM {
                                        host: inout H, scratch: inout [Value]) throws -> Bool {
         var pc = 0
         var l = locals
+        if l.count < j.localCount { l += repeatElement(Value.none, count: j.localCount - l.count) }
         var state = Frame(candidate: candidate)
         scratch.removeAll(keepingCapacity: true)
         _ = try execute(j, predicate, constants, &pc, &l, &state, &host, &scratch)
@@ -146,13 +151,13 @@ public enum VM {
                 case .splitBucket: stack.append(.int(Int64(host.splitBucket(position: readOperand(code, at + 1, .u16)))))
                 case .wait:
                     guard case .duration(let d) = constants[readOperand(code, at + 1, .u16)] else { throw RuntimeFault(message: "bad wait") }
-                    return .wait(until: host.now + d)
+                    return .wait(until: try instant(host.now, plus: d))
                 case .waitUntil:
                     return .wait(until: host.nextLocalTime(minutes: readOperand(code, at + 1, .u16)))
                 case .waitFor:
                     pc = at // resumed by the event or the deadline, which decide where to go on
                     guard case .duration(let d) = constants[readOperand(code, at + 5, .u16)] else { throw RuntimeFault(message: "bad wait") }
-                    return .waitFor(event: readOperand(code, at + 1, .u16), deadline: host.now + d)
+                    return .waitFor(event: readOperand(code, at + 1, .u16), deadline: try instant(host.now, plus: d))
                 case .send:
                     let def = j.sends[readOperand(code, at + 1, .u16)]
                     let n = def.valueCount
@@ -174,6 +179,15 @@ public enum VM {
         }
     }
 
+    /// An instant a wait ends at, which must be one the runtime can hold.
+    static func instant(_ now: Int64, plus d: Int64) throws -> Int64 {
+        let (t, overflow) = now.addingReportingOverflow(d)
+        guard !overflow, Value.instantRange.contains(t) else {
+            throw RuntimeFault(message: "the wait would end after \(Value.iso8601(Value.instantRange.upperBound)), the last instant the runtime keeps")
+        }
+        return t
+    }
+
     /// count / exists / sum / last / days_since over the profile's history.
     static func history<H: VMHost>(_ j: CompiledJourney, _ constants: [Value], _ code: UnsafeBufferPointer<UInt8>, _ at: Int,
                                    _ locals: [Value], _ host: inout H) throws -> Value {
@@ -183,7 +197,7 @@ public enum VM {
         let predicate = readOperand(code, at + 5, .u16)
         let withinIndex = readOperand(code, at + 7, .u16)
         var since: Int64?
-        if withinIndex != noIndex16, case .duration(let d) = constants[withinIndex] { since = host.now - d }
+        if withinIndex != noIndex16, case .duration(let d) = constants[withinIndex] { since = host.now &- d }
         if predicate == noIndex16, fn == .count || fn == .exists {
             let n = try host.count(event: event, since: since)
             return fn == .count ? .int(Int64(n)) : .bool(n > 0)
