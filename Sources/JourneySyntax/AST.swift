@@ -129,12 +129,27 @@ public struct ExprNode: Sendable, Hashable {
 /// All expressions of a file, addressed by `ExprID`; the tree is never mutated after parsing.
 public struct ExprArena: Sendable {
     public private(set) var nodes: [ExprNode] = []
+    /// Each node's depth (a leaf is 1): the parser keeps it under `Parser.maxNesting`, so every
+    /// recursive walk over a tree is bounded.
+    public private(set) var depths: [Int32] = []
     public init() {}
 
     mutating func add(_ kind: ExprKind, _ span: Span) -> ExprID {
+        var d: Int32 = 0
+        switch kind {
+        case .member(let e, _), .unary(_, let e), .paren(let e): d = depths[Int(e.index)]
+        case .binary(_, let l, let r): d = max(depths[Int(l.index)], depths[Int(r.index)])
+        case .history(let q): d = q.condition.map { depths[Int($0.index)] } ?? 0
+        case .string(let parts):
+            for case .interpolation(let e) in parts { d = max(d, depths[Int(e.index)]) }
+        default: break
+        }
         nodes.append(ExprNode(kind: kind, span: span))
+        depths.append(d + 1)
         return ExprID(nodes.count - 1)
     }
+
+    public func depth(_ id: ExprID) -> Int { Int(depths[Int(id.index)]) }
 
     public subscript(id: ExprID) -> ExprNode { nodes[Int(id.index)] }
     /// The span alone, without copying the node's payload.

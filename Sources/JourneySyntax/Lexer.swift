@@ -54,6 +54,9 @@ private struct Cursor {
     var diagnostics: [Diagnostic] = []
     var parenDepth = 0
     var lineHasCode = false
+    /// Strings inside interpolations inside strings: bounded like the parser's nesting.
+    var stringDepth = 0
+    var tooDeep = false
 
     init(p: UnsafeBufferPointer<UInt8>, path: String) {
         self.p = p
@@ -229,7 +232,10 @@ private struct Cursor {
     /// A string literal, including any interpolations (which may hold strings themselves).
     mutating func string() {
         let start = i
+        tooDeep = false
         if scanString() {
+            emit(.string, start)
+        } else if tooDeep {
             emit(.string, start)
         } else {
             error(SyntaxCode.unterminatedString, Span(start, i), "this string is not closed", label: "needs a closing '\"' on this line",
@@ -240,6 +246,17 @@ private struct Cursor {
 
     /// Moves past a string that starts at `i`; false when its line or the file ends first.
     mutating func scanString() -> Bool {
+        stringDepth += 1
+        defer { stringDepth -= 1 }
+        if stringDepth > Parser.maxNesting {
+            if !tooDeep {
+                error(SyntaxCode.nestedTooDeeply, Span(i, i + 1), "strings inside strings are nested more than \(Parser.maxNesting) levels deep here", label: "too deep",
+                      hint: "Insert fewer strings inside one another.")
+            }
+            tooDeep = true
+            while i < end, p[i] != UInt8(ascii: "\n") { i += 1 }
+            return false
+        }
         i += 1 // opening quote
         while i < end {
             let b = p[i]

@@ -16,6 +16,10 @@ public struct Parser {
     var reportedStarts: Set<Int> = []
     /// Token storage reused by every interpolation of the file.
     var scratchTokens: [Token] = []
+    /// How deep the descent is now (expressions, blocks, types); see `nested`.
+    var nesting = 0
+    /// The deepest nesting of expressions, blocks and types the language allows.
+    public static let maxNesting = 100
 
     /// Parses one file.
     public static func parse(_ file: SourceFile) -> SyntaxTree {
@@ -221,7 +225,7 @@ public struct Parser {
         var t = TypeSyntax.named(name)
         if name.name == "list", kind == .lBracket {
             pos += 1
-            let inner = try parseType()
+            let inner = try nested { p in try p.parseType() }
             let close = try expect(.rBracket, "']'")
             t = .list(inner, name.span.merged(with: close.span))
         }
@@ -398,6 +402,10 @@ public struct Parser {
     // MARK: - Statements
 
     mutating func parseBlock() throws -> Block {
+        try nested { p in try p.parseBlockBody() }
+    }
+
+    mutating func parseBlockBody() throws -> Block {
         let open = try expect(.lBrace, "'{'")
         var statements: [Stmt] = []
         while true {
@@ -563,6 +571,10 @@ public struct Parser {
 
     /// `{ name: value, … }` where a value is an expression or a nested block.
     mutating func parseFieldBlock() throws -> FieldBlock {
+        try nested { p in try p.parseFieldBlockBody() }
+    }
+
+    mutating func parseFieldBlockBody() throws -> FieldBlock {
         let open = try expect(.lBrace, "'{'")
         var fields: [MessageField] = []
         while true {

@@ -3,7 +3,28 @@ import JourneyDiagnostics
 // MARK: - Expressions, by precedence climbing (see BinaryOp.precedence)
 
 extension Parser {
-    mutating func parseExpr() throws -> ExprID { try parseOr() }
+    mutating func parseExpr() throws -> ExprID { try nested { p in try p.parseOr() } }
+
+    /// Runs a step of the descent one level deeper; past `maxNesting` levels the expression is
+    /// refused, so no input can exhaust the stack.
+    mutating func nested<T>(_ body: (inout Parser) throws -> T) throws -> T {
+        nesting += 1
+        defer { nesting -= 1 }
+        if nesting > Parser.maxNesting { throw tooDeep() }
+        return try body(&self)
+    }
+
+    mutating func tooDeep(_ span: Span? = nil) -> ParseError {
+        fail(SyntaxCode.nestedTooDeeply, "this is nested more than \(Parser.maxNesting) levels deep", span: span, label: "too deep",
+             hint: "Parentheses, blocks, strings inside strings and chains of operators may nest at most \(Parser.maxNesting) deep; split the expression into steps.")
+    }
+
+    /// A node built from others: refused when the tree it tops is too deep (a long chain of
+    /// operators or fields is as deep as it is long).
+    mutating func bounded(_ e: ExprID) throws -> ExprID {
+        if arena.depth(e) > Parser.maxNesting { throw tooDeep(arena.span(e)) }
+        return e
+    }
 
     /// True when the current token starts a later line than the previous one (inside parentheses,
     /// where newline tokens are dropped).
@@ -13,27 +34,27 @@ extension Parser {
         return from < to && file.bytes[from..<to].contains(UInt8(ascii: "\n"))
     }
 
-    mutating func binary(_ op: BinaryOp, _ l: ExprID, _ r: ExprID) -> ExprID {
-        arena.add(.binary(op, l, r), arena.span(l).merged(with: arena.span(r)))
+    mutating func binary(_ op: BinaryOp, _ l: ExprID, _ r: ExprID) throws -> ExprID {
+        try bounded(arena.add(.binary(op, l, r), arena.span(l).merged(with: arena.span(r))))
     }
 
     mutating func parseOr() throws -> ExprID {
         var left = try parseAnd()
-        while accept(.kwOr) { left = binary(.or, left, try parseAnd()) }
+        while accept(.kwOr) { left = try binary(.or, left, try parseAnd()) }
         return left
     }
 
     mutating func parseAnd() throws -> ExprID {
         var left = try parseNot()
-        while accept(.kwAnd) { left = binary(.and, left, try parseNot()) }
+        while accept(.kwAnd) { left = try binary(.and, left, try parseNot()) }
         return left
     }
 
     mutating func parseNot() throws -> ExprID {
         if kind == .kwNot {
             let t = advance()
-            let operand = try parseNot()
-            return arena.add(.unary(.not, operand), t.span.merged(with: arena.span(operand)))
+            let operand = try nested { p in try p.parseNot() }
+            return try bounded(arena.add(.unary(.not, operand), t.span.merged(with: arena.span(operand))))
         }
         return try parseComparison()
     }
@@ -57,7 +78,7 @@ extension Parser {
         }
         guard let op = comparisonOp(kind) else { return left }
         pos += 1
-        let e = binary(op, left, try parseCoalesce())
+        let e = try binary(op, left, try parseCoalesce())
         if comparisonOp(kind) != nil {
             throw fail(SyntaxCode.chainedComparison, "comparisons cannot be chained", label: "second comparison",
                        hint: "Join the comparisons with 'and', e.g. 'a < b and b < c'.")
@@ -67,7 +88,7 @@ extension Parser {
 
     mutating func parseCoalesce() throws -> ExprID {
         let left = try parseAdditive()
-        if accept(.questionQuestion) { return binary(.coalesce, left, try parseCoalesce()) }
+        if accept(.questionQuestion) { return try binary(.coalesce, left, try nested { p in try p.parseCoalesce() }) }
         return left
     }
 
@@ -75,7 +96,7 @@ extension Parser {
         var left = try parseMultiplicative()
         while kind == .plus || kind == .minus {
             let op: BinaryOp = advance().kind == .plus ? .add : .subtract
-            left = binary(op, left, try parseMultiplicative())
+            left = try binary(op, left, try parseMultiplicative())
         }
         return left
     }
@@ -84,7 +105,7 @@ extension Parser {
         var left = try parseUnary()
         while kind == .star || kind == .slash {
             let op: BinaryOp = advance().kind == .star ? .multiply : .divide
-            left = binary(op, left, try parseUnary())
+            left = try binary(op, left, try parseUnary())
         }
         return left
     }
@@ -92,8 +113,8 @@ extension Parser {
     mutating func parseUnary() throws -> ExprID {
         if kind == .minus {
             let t = advance()
-            let operand = try parseUnary()
-            return arena.add(.unary(.negate, operand), t.span.merged(with: arena.span(operand)))
+            let operand = try nested { p in try p.parseUnary() }
+            return try bounded(arena.add(.unary(.negate, operand), t.span.merged(with: arena.span(operand))))
         }
         return try parsePostfix()
     }
@@ -103,7 +124,7 @@ extension Parser {
         while kind == .dot {
             pos += 1
             let name = try expectIdent("a field name after '.'")
-            e = arena.add(.member(e, name), arena.span(e).merged(with: name.span))
+            e = try bounded(arena.add(.member(e, name), arena.span(e).merged(with: name.span)))
         }
         return e
     }
@@ -125,7 +146,7 @@ extension Parser {
             return arena.add(.percent(parsePercent(t)), t.span)
         case .string:
             pos += 1
-            return parseString(t)
+            return try bounded(parseString(t))
         case .kwTrue, .kwFalse:
             pos += 1
             return arena.add(.bool(t.kind == .kwTrue), t.span)
@@ -163,7 +184,7 @@ extension Parser {
                 throw fail("expected ')' to close the '(', found \(found)", label: "expected ')'", hint: "Add the missing ')'.")
             }
             let close = advance()
-            return arena.add(.paren(inner), t.span.merged(with: close.span))
+            return try bounded(arena.add(.paren(inner), t.span.merged(with: close.span)))
         default:
             throw fail("expected a value, found \(found)", label: "expected a value")
         }
@@ -193,6 +214,6 @@ extension Parser {
         }
         let close = advance()
         let q = HistoryQuery(function: function, event: event, field: field, condition: cond, within: within)
-        return arena.add(.history(q), function.span.merged(with: close.span))
+        return try bounded(arena.add(.history(q), function.span.merged(with: close.span)))
     }
 }

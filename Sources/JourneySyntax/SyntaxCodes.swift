@@ -31,9 +31,11 @@ public enum SyntaxCode {
     public static let missingTrigger = DiagnosticCode("J0108", "missing-trigger", .error,
         "A journey without an 'on' trigger", help: "Start the journey with 'on EVENT' or 'on daily at HH:MM'.")
 
+    public static let nestedTooDeeply = DiagnosticCode("J0109", "nested-too-deeply", .error,
+        "Nesting deeper than the language allows", help: "Parentheses, blocks, strings inside strings and chains of operators may nest at most 100 deep; name a part with a step of its own, or split the journey.")
     public static let all: [DiagnosticCode] = [
         invalidCharacter, unterminatedString, invalidNumber, invalidTime, invalidDate, invalidEscape,
         unexpectedToken, unclosedBlock, headerAfterStep, chainedComparison, expectedMessage, emptyInterpolation,
-        duplicateHeader, missingTrigger,
+        duplicateHeader, missingTrigger, nestedTooDeeply,
     ]
 }

@@ -20,8 +20,13 @@ func journey(_ args: [String], cwd: URL = repoRoot, env: [String: String] = [:],
     let killer = DispatchWorkItem { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
     DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
     defer { killer.cancel() }
+    // Standard error is read beside standard output: a child that fills one pipe while the
+    // other is being read would otherwise wait forever.
+    nonisolated(unsafe) var e = Data()
+    let errRead = DispatchWorkItem { e = err.fileHandleForReading.readDataToEndOfFile() }
+    DispatchQueue.global().async(execute: errRead)
     let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
+    errRead.wait()
     p.waitUntilExit()
     return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
 }
