@@ -179,6 +179,9 @@ extension Value {
             } else {
                 i += 3
             }
+            // Offsets in use run from -12:00 to +14:00; anything past ±18:00 or with 60 minutes
+            // or more is a typo, not a zone.
+            guard oh <= 18, om < 60, oh * 60 + om <= 18 * 60 else { return nil }
             offset = sign * (oh * 3600 + om * 60)
         } else {
             return nil // a timestamp must say its zone

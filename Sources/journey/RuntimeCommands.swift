@@ -5,9 +5,13 @@ import JourneyRuntime
 
 /// An instant given on the command line: ISO 8601 with a zone, or a date (midnight UTC).
 func parseInstant(_ s: String, _ option: String) throws -> Int64 {
-    if let t = Value.parseISO8601(s) { return t }
-    if let d = CivilDate.parse(s) { return d.days * 86400 }
-    throw UsageError(description: "\(option) \(s): expected an ISO 8601 time such as 2025-03-01T10:00:00Z, or a date such as 2025-03-01")
+    guard let t = Value.parseISO8601(s) ?? CivilDate.parse(s).map({ $0.days * 86400 }) else {
+        throw UsageError(description: "\(option) \(s): expected an ISO 8601 time such as 2025-03-01T10:00:00Z, or a date such as 2025-03-01")
+    }
+    guard Value.instantRange.contains(t) else {
+        throw UsageError(description: "\(option) \(s): outside the times the runtime keeps (1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z)")
+    }
+    return t
 }
 
 func readInput(_ path: String) throws -> [UInt8] {

@@ -139,6 +139,20 @@ final class InputTests: XCTestCase {
         XCTAssertEqual(plus.at, march1at10)
         let minus = try XCTUnwrap(accepted(#"{"profile":"u1","event":"push_opened","at":"2025-03-01T05:30:00-0430"}"#))
         XCTAssertEqual(minus.at, march1at10)
+        // Offsets past ±18:00 or with 60 minutes or more are typos, not zones.
+        for bad in ["+99:99", "+19:00", "+05:60", "-2400"] {
+            assertContains(reason(#"{"profile":"u1","event":"push_opened","at":"2025-03-01T05:30:00\#(bad)"}"#), "ISO 8601")
+        }
+        XCTAssertNotNil(accepted(#"{"profile":"u1","event":"push_opened","at":"2025-03-01T05:30:00+14:00"}"#))
+    }
+
+    /// Instants before 1970 (which ran as 1970-01-01) or after 9999 are refused at the door.
+    func testInstantsOutsideTheRangeAreRefused() {
+        assertContains(reason(#"{"profile":"u1","event":"push_opened","at":"0001-01-01T00:00:00Z"}"#), "outside the times the runtime keeps")
+        assertContains(reason(#"{"profile":"u1","event":"push_opened","at":"1969-12-31T23:59:59Z"}"#), "outside the times")
+        assertContains(reason(#"{"profile":"u1","event":"push_opened","at":"9999-12-31T23:59:59-01:00"}"#), "outside the times")
+        XCTAssertNotNil(accepted(#"{"profile":"u1","event":"push_opened","at":"1970-01-01T00:00:00Z"}"#))
+        XCTAssertNotNil(accepted(#"{"profile":"u1","event":"push_opened","at":"9999-12-31T23:59:59Z"}"#))
     }
 
     func testDataNotAnObject() {

@@ -16,6 +16,23 @@ final class ArithmeticTests: XCTestCase {
         XCTAssertThrowsError(try Arithmetic.add(.int(Int64.max), .int(1), negate: false))
     }
 
+    /// Dates, times, durations and negation fault instead of wrapping or trapping (issue 9:
+    /// `today + 1000000000w` gave a date in the year -4351068).
+    func testDateAndTimeArithmeticFaultsOutsideItsRange() throws {
+        let today = Value.date(20_148) // 2025-03-01
+        XCTAssertThrowsError(try Arithmetic.add(today, .duration(1_000_000_000 * 604_800), negate: false)) { XCTAssertTrue("\($0)".contains("years 1 to 9999")) }
+        XCTAssertThrowsError(try Arithmetic.add(today, .duration(1_000_000_000 * 604_800), negate: true))
+        XCTAssertThrowsError(try Arithmetic.add(.time(253_402_300_799), .duration(86_400), negate: false))
+        XCTAssertThrowsError(try Arithmetic.add(.time(Int64.max - 5), .duration(10), negate: false))
+        XCTAssertThrowsError(try Arithmetic.add(.duration(Int64.min), .duration(1), negate: true))
+        XCTAssertThrowsError(try Arithmetic.multiply(.duration(Int64.max / 2), .int(3)))
+        XCTAssertThrowsError(try Arithmetic.divide(.duration(Int64.min), .int(-1)))
+        XCTAssertThrowsError(try Arithmetic.negate(.int(Int64.min)))
+        XCTAssertThrowsError(try Arithmetic.add(.int(10_000_000_000_000), .money(1), negate: false), "an int too large for money faults, never caps")
+        XCTAssertEqual(try Arithmetic.add(today, .duration(2 * 86_400), negate: true), .date(20_146))
+        XCTAssertEqual(try Arithmetic.add(today, .duration(-1), negate: false), .date(20_147))
+    }
+
     func testComparisonsAcrossNumericKinds() {
         XCTAssertEqual(Arithmetic.compare(.int(3), .money(2_990_000)), 1)
         XCTAssertTrue(Arithmetic.equal(.int(2), .decimal(2_000_000)))

@@ -147,6 +147,9 @@ public enum EventInput {
             }
             return .failure(Reject("\"at\" must be an ISO 8601 time with a zone, like \"2025-03-01T10:00:00Z\", found \(Found.describe(a))"))
         }
+        guard Value.instantRange.contains(at) else {
+            return .failure(Reject("\"at\" is \(Found.describe(a)), outside the times the runtime keeps (1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z)"))
+        }
 
         // data
         var fields = [Value](repeating: .none, count: def.fields.count)

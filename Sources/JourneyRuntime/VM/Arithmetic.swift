@@ -21,6 +21,14 @@ enum Arithmetic {
         }
     }
 
+    /// Both operands as millionths for arithmetic, or a fault when an int is too large to
+    /// take part in money or decimal arithmetic (never a silently capped value).
+    static func numbers(_ a: Value, _ b: Value) throws -> (Int64, Int, Int64, Int)? {
+        guard let (x, kx) = number(a), let (y, ky) = number(b) else { return nil }
+        if (kx == 0 && x == Int64.max) || (ky == 0 && y == Int64.max) { throw overflow() }
+        return (x, kx, y, ky)
+    }
+
     static func make(_ millionths: Int64, kind: Int) -> Value {
         kind == 2 ? .money(millionths) : .decimal(millionths)
     }
@@ -52,21 +60,41 @@ enum Arithmetic {
             guard !r.overflow else { throw overflow() }
             return .int(r.partialValue)
         case (.string(let x), .string(let y)) where !negate: return .string(x + y)
-        case (.time(let t), .duration(let d)): return .time(negate ? t - d : t + d)
-        case (.duration(let d), .time(let t)) where !negate: return .time(t + d)
-        case (.time(let x), .time(let y)) where negate: return .duration(x - y)
+        case (.time(let t), .duration(let d)): return try time(checked(t, d, negate))
+        case (.duration(let d), .time(let t)) where !negate: return try time(checked(t, d, false))
+        case (.time(let x), .time(let y)) where negate: return .duration(try checked(x, y, true))
         case (.date(let x), .duration(let d)):
-            let days = Int32(truncatingIfNeeded: (d >= 0 ? d : d - 86399) / 86400)
-            return .date(negate ? x - days : x + days)
-        case (.duration(let d), .date(let x)) where !negate: return .date(x + Int32(truncatingIfNeeded: d / 86400))
-        case (.date(let x), .date(let y)) where negate: return .duration(Int64(x - y) * 86400)
-        case (.duration(let x), .duration(let y)): return .duration(negate ? x - y : x + y)
+            let days = d >= 0 ? d / 86400 : (d - 86399) / 86400
+            return try date(checked(Int64(x), days, negate))
+        case (.duration(let d), .date(let x)) where !negate: return try date(checked(Int64(x), d / 86400, false))
+        case (.date(let x), .date(let y)) where negate: return .duration((Int64(x) - Int64(y)) * 86400)
+        case (.duration(let x), .duration(let y)): return .duration(try checked(x, y, negate))
         default:
-            guard let (x, kx) = number(a), let (y, ky) = number(b) else { return .none }
+            guard let (x, kx, y, ky) = try numbers(a, b) else { return .none }
             let r = negate ? x.subtractingReportingOverflow(y) : x.addingReportingOverflow(y)
             guard !r.overflow else { throw overflow() }
             return make(r.partialValue, kind: max(kx, ky))
         }
+    }
+
+    /// x + y or x − y, or a fault when it does not fit.
+    static func checked(_ x: Int64, _ y: Int64, _ negate: Bool) throws -> Int64 {
+        let r = negate ? x.subtractingReportingOverflow(y) : x.addingReportingOverflow(y)
+        guard !r.overflow else { throw overflow() }
+        return r.partialValue
+    }
+
+    /// Dates and times computed by a journey stay within the years 1 to 9999.
+    static let days: ClosedRange<Int64> = (CivilDate(year: 1, month: 1, day: 1)?.days ?? 0)...(CivilDate(year: 9999, month: 12, day: 31)?.days ?? 0)
+
+    static func date(_ d: Int64) throws -> Value {
+        guard days.contains(d) else { throw RuntimeFault(message: "the date would fall outside the years 1 to 9999") }
+        return .date(Int32(d))
+    }
+
+    static func time(_ t: Int64) throws -> Value {
+        guard days.contains(t >= 0 ? t / 86400 : (t - 86399) / 86400) else { throw RuntimeFault(message: "the time would fall outside the years 1 to 9999") }
+        return .time(t)
     }
 
     static func multiply(_ a: Value, _ b: Value) throws -> Value {
@@ -75,9 +103,12 @@ enum Arithmetic {
             let r = x.multipliedReportingOverflow(by: y)
             guard !r.overflow else { throw overflow() }
             return .int(r.partialValue)
-        case (.duration(let d), .int(let n)), (.int(let n), .duration(let d)): return .duration(d * n)
+        case (.duration(let d), .int(let n)), (.int(let n), .duration(let d)):
+            let r = d.multipliedReportingOverflow(by: n)
+            guard !r.overflow else { throw overflow() }
+            return .duration(r.partialValue)
         default:
-            guard let (x, kx) = number(a), let (y, ky) = number(b) else { return .none }
+            guard let (x, kx, y, ky) = try numbers(a, b) else { return .none }
             return make(try scaled(x, times: y, over: Value.scale), kind: max(kx, ky))
         }
     }
@@ -86,9 +117,11 @@ enum Arithmetic {
         switch (a, b) {
         case (.duration(let d), .int(let n)):
             guard n != 0 else { throw RuntimeFault(message: "division by zero") }
-            return .duration(d / n)
+            let r = d.dividedReportingOverflow(by: n)
+            guard !r.overflow else { throw overflow() }
+            return .duration(r.partialValue)
         default:
-            guard let (x, kx) = number(a), let (y, ky) = number(b) else { return .none }
+            guard let (x, kx, y, ky) = try numbers(a, b) else { return .none }
             let v = try scaled(x, times: Value.scale, over: y)
             // money / money is a plain ratio; money / number stays money.
             return make(v, kind: kx == 2 && ky == 2 ? 1 : (kx == 2 ? 2 : 1))
@@ -97,10 +130,10 @@ enum Arithmetic {
 
     static func negate(_ a: Value) throws -> Value {
         switch a {
-        case .int(let i): return .int(-i)
-        case .decimal(let d): return .decimal(-d)
-        case .money(let m): return .money(-m)
-        case .duration(let d): return .duration(-d)
+        case .int(let i): return .int(try checked(0, i, true))
+        case .decimal(let d): return .decimal(try checked(0, d, true))
+        case .money(let m): return .money(try checked(0, m, true))
+        case .duration(let d): return .duration(try checked(0, d, true))
         default: return .none
         }
     }
