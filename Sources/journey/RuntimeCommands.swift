@@ -292,6 +292,9 @@ struct Run: ParsableCommand {
         let engine = try openEngine(db)
         guard engine.schema != nil else { throw UsageError(description: "\(db): no bundle is deployed; run 'journey deploy' first") }
         engine.batchSize = max(1, batchSize)
+        if let store = engine.store as? SQLiteStore, !store.claimRunner() {
+            throw UsageError(description: "\(db): another 'journey run' is already processing this database; one runner at a time works on it (the other holds \(db)-run)")
+        }
         let startAt = try start.map { try parseInstant($0, "--start") }
         if follow {
             while true {

@@ -290,3 +290,62 @@ enum JSONEscape {
         return out + "\""
     }
 }
+
+/// Issue 9, item 7: while `run` works through a backlog, other writers get in between its
+/// transactions, and a second runner is told clearly that one is running.
+final class WriterTurnTests: XCTestCase {
+    func testWritersGetInWhileRunWorksThroughABacklog() throws {
+        let d = try tempDir()
+        let p = d.appendingPathComponent("project")
+        try FileManager.default.createDirectory(at: p, withIntermediateDirectories: true)
+        try "profile { first_name: string, email: string? }\nevent signup { source: string }\nchannel email address profile.email\n"
+            .write(to: p.appendingPathComponent("schema.journey"), atomically: true, encoding: .utf8)
+        try "journey welcome {\n  on signup as s\n  reentry always\n  goal signup where source == \"never\"\n  email \"Hi {profile.first_name} from {s.source}, {count(signup within 30d)}\"\n}\n"
+            .write(to: p.appendingPathComponent("flows.journey"), atomically: true, encoding: .utf8)
+        let bundle = d.appendingPathComponent("b.journeyc").path
+        XCTAssertEqual(try journey(["build", "-o", bundle, p.path]).code, 0)
+        let db = d.appendingPathComponent("j.db").path
+        var profiles = ""
+        for i in 0..<500 { profiles += "{\"id\": \"p\(i)\", \"first_name\": \"P\(i)\", \"email\": \"p\(i)@x\"}\n" }
+        try profiles.write(to: d.appendingPathComponent("p.jsonl"), atomically: true, encoding: .utf8)
+        var events = ""
+        for i in 0..<20_000 { events += "{\"profile\": \"p\(i % 500)\", \"event\": \"signup\", \"at\": \"2025-03-01T10:\(String(format: "%02d", (i / 1000) % 60)):00Z\", \"data\": {\"source\": \"s\(i)\"}}\n" }
+        try events.write(to: d.appendingPathComponent("e.jsonl"), atomically: true, encoding: .utf8)
+        try "{\"profile\": \"late\", \"event\": \"signup\", \"at\": \"2025-03-02T10:00:00Z\", \"data\": {\"source\": \"late\"}}\n"
+            .write(to: d.appendingPathComponent("e2.jsonl"), atomically: true, encoding: .utf8)
+        try "{\"id\": \"late\", \"first_name\": \"Late\", \"email\": \"l@x\"}\n".write(to: d.appendingPathComponent("p2.jsonl"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try journey(["deploy", "--db", db, bundle]).code, 0)
+        XCTAssertEqual(try journey(["import", "--db", db, d.appendingPathComponent("p.jsonl").path]).code, 0)
+        XCTAssertEqual(try journey(["ingest", "--db", db, d.appendingPathComponent("e.jsonl").path]).code, 0)
+
+        // The runner, one step per transaction, in the background.
+        let runner = Process()
+        runner.executableURL = Bundle.main.bundleURL.appendingPathComponent("journey")
+        runner.arguments = ["run", "--db", db, "--until", "2025-03-03T00:00:00Z", "--batch-size", "1"]
+        runner.standardOutput = FileHandle.nullDevice
+        runner.standardError = FileHandle.nullDevice
+        try runner.run()
+        defer { if runner.isRunning { kill(runner.processIdentifier, SIGKILL) } }
+        Thread.sleep(forTimeInterval: 0.5)
+        XCTAssertTrue(runner.isRunning, "the backlog was too small to test anything")
+
+        let imported = try journey(["import", "--db", db, d.appendingPathComponent("p2.jsonl").path], timeout: 60)
+        XCTAssertEqual(imported.code, 0, imported.err)
+        let ingested = try journey(["ingest", "--db", db, d.appendingPathComponent("e2.jsonl").path], timeout: 60)
+        XCTAssertEqual(ingested.code, 0, ingested.err)
+        let second = try journey(["run", "--db", db, "--until", "2025-03-03T00:00:00Z"], timeout: 60)
+        XCTAssertEqual(second.code, 2)
+        XCTAssertTrue(second.err.contains("another 'journey run' is already processing this database"), second.err)
+        XCTAssertTrue(runner.isRunning, "the writers had to wait for the whole backlog")
+
+        let deadline = Date().addingTimeInterval(240)
+        while runner.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        XCTAssertFalse(runner.isRunning)
+        XCTAssertEqual(runner.terminationStatus, 0)
+        // Everything, the late writer's event included, was processed exactly once.
+        XCTAssertEqual(try journey(["run", "--db", db, "--until", "2025-03-03T00:00:00Z"]).code, 0)
+        let out = try journey(["outbox", "--db", db]).out
+        XCTAssertEqual(out.split(separator: "\n").count, 20_001)
+        XCTAssertTrue(out.contains("Hi Late from late, 1"))
+    }
+}

@@ -1,3 +1,4 @@
+import Dispatch
 import JourneyBytecode
 
 /// What a run did.
@@ -44,6 +45,10 @@ public final class Engine {
     var hasAudience = false
     /// Steps per transaction: a crash rolls back whole steps only.
     public var batchSize = 16_384
+    /// A transaction also ends after about this many seconds of work, so that other writers
+    /// (an ingest, an import) get in between. It decides only where transactions end, never
+    /// what a step does: the journeys' clock is `now`.
+    public var batchTime: Double = 0.5
 
     public init(store: any JourneyStore) throws {
         self.store = store
@@ -349,7 +354,10 @@ public final class Engine {
             do {
                 var steps = 0
                 var last: String?
+                let began = DispatchTime.now().uptimeNanoseconds
+                let budget = UInt64(max(0, batchTime) * 1e9)
                 while steps < batchSize {
+                    if steps & 63 == 63, DispatchTime.now().uptimeNanoseconds - began > budget { break }
                     guard let item = try nextItem(until: until, audienceUntil: audienceUntil) else { done = true; break }
                     // Every step consumes its item; one that comes back would be taken forever.
                     let key = item.key

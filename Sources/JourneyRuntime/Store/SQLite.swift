@@ -32,7 +32,8 @@ public final class Database {
         }
         handle = db
         self.path = path
-        sqlite3_busy_timeout(db, 5000)
+        // Long enough for a runner's batch (bounded in time, see Engine.batchTime) and a big import.
+        sqlite3_busy_timeout(db, 30_000)
     }
 
     deinit { sqlite3_close_v2(handle) }

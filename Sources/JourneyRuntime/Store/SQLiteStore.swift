@@ -88,9 +88,17 @@ public final class SQLiteStore: JourneyStore {
         var profile: String
     }
 
+    /// Turns with the other processes that write this file (see `WriterTurns`).
+    let turns: WriterTurns?
+    /// True for the process that runs the journeys: it lets announced writers in between its
+    /// transactions instead of announcing itself.
+    public var yieldsToWriters = false
+    var runnerClaim: Int32?
+
     /// Opens (creating) the store at `path`; `:memory:` for the simulator and tests.
     public init(path: String) throws {
         db = try Database(path: path)
+        turns = WriterTurns(databasePath: path)
         if path != ":memory:" {
             try db.exec("PRAGMA journal_mode=WAL")
         }
@@ -144,8 +152,24 @@ public final class SQLiteStore: JourneyStore {
 
     // MARK: - Transactions
 
+    /// Claims the runner's role for this process (see `WriterTurns`); false when another
+    /// process is running the journeys of this database.
+    public func claimRunner() -> Bool {
+        if runnerClaim != nil { return true }
+        guard let fd = WriterTurns.claimRunner(databasePath: db.path) else { return false }
+        runnerClaim = fd
+        yieldsToWriters = true
+        return true
+    }
+
     public func begin() throws {
-        try statement("BEGIN IMMEDIATE").run()
+        if yieldsToWriters { turns?.yieldToWriters() } else { turns?.announce() }
+        do {
+            try statement("BEGIN IMMEDIATE").run()
+        } catch {
+            turns?.withdraw()
+            throw error
+        }
         lastSeq = nil // another process may have ingested since
         lastInstanceID = nil
         let v = try statement("PRAGMA data_version")
@@ -179,10 +203,12 @@ public final class SQLiteStore: JourneyStore {
             visibleDirty = false
         }
         try statement("COMMIT").run()
+        turns?.withdraw()
     }
 
     public func rollback() {
         try? db.exec("ROLLBACK")
+        turns?.withdraw()
         lastSeq = nil
         seqDirty = false
         visibleDirty = false
