@@ -187,10 +187,10 @@ struct Simulate: ParsableCommand {
         var first: Int64?
         if let path = events {
             let file = try loadEvents(path, schema: bundle.schema)
-            try engine.recordRejects(file.errors, source: path)
-            let unknown = try engine.ingest(file, source: path)
-            reportRejects(unknown, file: path)
-            rejected += file.errors.count + unknown.count
+            let summary = try engine.ingest(file, source: path)
+            let reported = Set(file.errors.map(\.line))
+            reportRejects(summary.rejected.filter { !reported.contains($0.line) }, file: path)
+            rejected += summary.rejected.count
             first = file.events.first?.event.at
         }
         if let from = startAt ?? first {
@@ -238,9 +238,13 @@ struct Import: ParsableCommand {
 }
 
 struct Ingest: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Add events (JSON lines) to the inbox. Exit 1 when some lines were rejected; they are kept in the rejects table.")
+    static let configuration = CommandConfiguration(
+        abstract: "Add events (JSON lines) to the inbox. Exit 1 when some lines were rejected; they are kept in the rejects table.",
+        discussion: "An event with an \"id\" that its profile sent before is a duplicate and is ignored. A file with the same content as one ingested whole before is skipped (unless --again); one whose ingest stopped half-way (killed, a full disk) goes on after the last line committed.")
     @Option(help: "The SQLite database.") var db: String
     @Argument(help: "Events file (- for standard input).") var events: String
+    @Flag(help: "Ingest the file even if the same content was ingested before (events with an id seen before are still ignored).") var again = false
+    @Option(name: .customLong("batch-size"), help: "Events per transaction (each records how far the file got).") var batchSize = 100_000
 
     func run() throws {
         let engine = try openEngine(db)
@@ -248,6 +252,23 @@ struct Ingest: ParsableCommand {
         // One thread parses the file piece by piece while this one stores the pieces parsed so
         // far. Arrival numbers follow the file, so events of one instant keep the file's order.
         let bytes = try readInput(events)
+        // A file is known by its content: ingested whole before, it is skipped; stopped
+        // half-way, it goes on after the last line that was committed.
+        let fileKey = "fnv1a64:\(hex(fnv1a64(bytes))):\(bytes.count)"
+        var previous = try engine.store.ingestProgress(file: fileKey)
+        if again, previous != nil {
+            try engine.store.begin()
+            try engine.store.forgetIngest(file: fileKey)
+            try engine.store.commit()
+            previous = nil
+        }
+        if let p = previous, p.complete {
+            write("\(events): already ingested (the same content as \(p.source), \(plural(p.events, "event"))); nothing to do. Give --again to ingest it once more.\n")
+            Foundation.exit(0)
+        }
+        if let p = previous {
+            write("\(events): an earlier ingest of this file stopped after line \(p.lines) (\(plural(p.events, "event")) in); going on from line \(p.lines + 1)\n")
+        }
         let ranges = EventInput.pieces(bytes, count: max(1, min(64, bytes.count >> 20)))
         let handoff = Handoff<EventFile.Part>()
         Thread {
@@ -255,26 +276,28 @@ struct Ingest: ParsableCommand {
             handoff.finish()
         }.start()
         let progress = Progress(label: "ingesting events", total: nil)
-        var lines = 0, parseErrors: [InputError] = [], ingested = 0
-        let unknown = try engine.ingest(pieces: {
+        var lines = 0
+        let summary = try engine.ingest(pieces: {
             guard var part = handoff.take() else { return nil }
             part.shiftLines(by: lines)
             lines += part.lines
-            reportRejects(part.errors, file: events)
-            parseErrors += part.errors
-            ingested += part.events.count
-            return part.events[...]
-        }, of: bytes, source: events, progress: { progress.update($0) })
-        try engine.recordRejects(parseErrors, source: events)
+            return IngestPiece(events: part.events[...], errors: part.errors, throughLine: lines)
+        }, of: bytes, source: events, file: fileKey, resuming: previous, transactionSize: max(1, batchSize), progress: { progress.update($0) })
         progress.finish()
-        reportRejects(unknown, file: events)
-        let rejected = parseErrors.count + unknown.count
-        write("ingested \(ingested - unknown.count) events\(rejected == 0 ? "" : ", rejected \(rejected)")\n")
+        reportRejects(summary.rejected.sorted { $0.line < $1.line }, file: events)
+        let rejected = summary.rejected.count
+        var parts = ["ingested \(plural(summary.ingested, "event"))"]
+        if summary.duplicates > 0 { parts.append("\(plural(summary.duplicates, "duplicate")) ignored (an id seen before)") }
+        if rejected > 0 { parts.append("rejected \(rejected)") }
+        write(parts.joined(separator: ", ") + "\n")
         // Everything is committed: exit without closing the database one statement at a time
         // (the next connection carries on from the write-ahead log).
         Foundation.exit(rejected > 0 ? 1 : 0)
     }
 }
+
+/// "1 event", "2 events".
+func plural(_ n: Int, _ word: String) -> String { "\(n) \(word)\(n == 1 ? "" : "s")" }
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Process ingested events and due timers up to a time (default: now), or keep going on the wall clock with --follow.")

@@ -9,6 +9,30 @@ public struct RunStats: Sendable {
     public var messages = 0
 }
 
+/// A piece of an events file as its parser hands it over: the events and rejected lines of
+/// the piece (line numbers in the whole file) and the file's last line it covers.
+public struct IngestPiece: Sendable {
+    public var events: ArraySlice<EventFile.Event>
+    public var errors: [InputError]
+    public var throughLine: Int
+
+    public init(events: ArraySlice<EventFile.Event>, errors: [InputError], throughLine: Int) {
+        self.events = events
+        self.errors = errors
+        self.throughLine = throughLine
+    }
+}
+
+/// What an ingest did (counting what an earlier, stopped ingest of the same file did).
+public struct IngestSummary: Sendable {
+    public var ingested: Int
+    public var duplicates: Int
+    /// The lines refused by this ingest: malformed, or for an unknown profile.
+    public var rejected: [InputError]
+    /// Set when an earlier ingest of the same file had stopped after this line.
+    public var resumedAfterLine: Int?
+}
+
 /// A step that left its item in place: a bug in the engine, reported instead of spinning.
 public struct NoProgress: Error, Sendable, CustomStringConvertible {
     public var item: String
@@ -153,54 +177,91 @@ public final class Engine {
         }
     }
 
-    /// Puts the valid events of a parsed file in the inbox and the history, in one transaction
-    /// (see `ingest(pieces:)`); returns the events rejected for unknown profiles.
-    public func ingest(_ file: EventFile, source: String) throws -> [InputError] {
+    /// Puts the valid events of a parsed file in the inbox and the history, and keeps its
+    /// rejected lines, in one transaction (see `ingest(pieces:)`).
+    public func ingest(_ file: EventFile, source: String) throws -> IngestSummary {
         var given = false
         return try ingest(pieces: {
             defer { given = true }
-            return given ? nil : file.events[...]
+            return given ? nil : IngestPiece(events: file.events[...], errors: file.errors, throughLine: Int.max)
         }, of: file.bytes, source: source, transactionSize: Int.max)
     }
 
     /// Ingests an events file piece by piece, as a parser hands the pieces over (nil: no more),
     /// in transactions of about `transactionSize` events; `progress` hears the running count.
-    public func ingest(pieces next: () throws -> ArraySlice<EventFile.Event>?, of bytes: [UInt8], source: String,
-                       transactionSize: Int = 100_000, progress: (Int) -> Void = { _ in }) throws -> [InputError] {
-        var rejected: [InputError] = []
+    /// Each transaction keeps the rejects of its lines with them. With `file` (the content
+    /// hash), each also records how far the file got, so that an ingest that stopped can go on
+    /// after the last line it committed (`resuming`) and a file ingested whole is known again.
+    public func ingest(pieces next: () throws -> IngestPiece?, of bytes: [UInt8], source: String, file: String? = nil,
+                       resuming previous: IngestProgress? = nil,
+                       transactionSize: Int = 100_000, progress: (Int) -> Void = { _ in }) throws -> IngestSummary {
+        let skip = previous?.lines ?? 0
+        var summary = IngestSummary(ingested: previous?.events ?? 0, duplicates: previous?.duplicates ?? 0, rejected: [], resumedAfterLine: previous.map(\.lines))
         var known: [String: Bool] = [:]
-        var done = 0
+        var done = 0, through = skip
         var open = false, inTransaction = 0
+        func record(complete: Bool) throws {
+            guard let file else { return }
+            try store.setIngestProgress(file: file, IngestProgress(source: source, lines: through, events: summary.ingested, duplicates: summary.duplicates, complete: complete))
+        }
         do {
-            while let events = try next() {
-                guard !events.isEmpty else { continue }
-                if !open {
-                    try store.begin()
-                    open = true
+            while let piece = try next() {
+                var events = skip == 0 ? piece.events : piece.events.drop { $0.line <= skip }
+                var errors = (skip == 0 ? piece.errors : piece.errors.filter { $0.line > skip })[...]
+                // A piece goes in as one or more chunks, each ending a transaction once it is
+                // full; a chunk takes the rejected lines up to its last event with it.
+                while true {
+                    let chunk = events.prefix(max(1, transactionSize - inTransaction))
+                    events = events.dropFirst(chunk.count)
+                    let last = events.isEmpty ? piece.throughLine : (chunk.last?.line ?? piece.throughLine)
+                    let chunkErrors = errors.prefix { $0.line <= last }
+                    errors = errors.dropFirst(chunkErrors.count)
+                    through = max(through, last)
+                    if chunk.isEmpty && chunkErrors.isEmpty { break }
+                    if !open {
+                        try store.begin()
+                        open = true
+                    }
+                    for e in chunkErrors { try store.reject(source: source, line: e.line, reason: e.reason, raw: e.raw, at: now) }
+                    summary.rejected += chunkErrors
+                    let (unknown, duplicates) = try stage(chunk, source: source, raw: { i in EventFile.raw(chunk[chunk.startIndex + i], in: bytes) }, known: &known)
+                    summary.rejected += unknown
+                    summary.duplicates += duplicates
+                    summary.ingested += chunk.count - unknown.count - duplicates
+                    inTransaction += chunk.count + chunkErrors.count
+                    done += chunk.count
+                    if inTransaction >= transactionSize {
+                        try record(complete: false)
+                        try store.commit()
+                        open = false
+                        inTransaction = 0
+                    }
+                    progress(done)
+                    if events.isEmpty { break }
                 }
-                rejected += try stage(events, source: source, raw: { i in EventFile.raw(events[events.startIndex + i], in: bytes) }, known: &known)
-                inTransaction += events.count
-                done += events.count
-                if inTransaction >= transactionSize {
-                    try store.commit()
-                    open = false
-                    inTransaction = 0
-                }
-                progress(done)
             }
-            if open { try store.commit() }
+            if file != nil, !open {
+                try store.begin()
+                open = true
+            }
+            if open {
+                try record(complete: true)
+                try store.commit()
+            }
         } catch {
             if open { store.rollback() }
             throw error
         }
-        return rejected
+        return summary
     }
 
     /// Validated events into the inbox and history, inside the caller's transaction; events for
-    /// unknown profiles are rejected and returned.
-    func stage(_ events: ArraySlice<EventFile.Event>, source: String, raw: (Int) -> String, known: inout [String: Bool]) throws -> [InputError] {
+    /// unknown profiles are rejected and returned, and events whose id was seen before are
+    /// counted as duplicates and left out.
+    func stage(_ events: ArraySlice<EventFile.Event>, source: String, raw: (Int) -> String, known: inout [String: Bool]) throws -> (rejected: [InputError], duplicates: Int) {
         guard let schema = current?.schema else { throw RuntimeFault(message: "no bundle is deployed; run 'journey deploy' first") }
         var rejected: [InputError] = []
+        var duplicates = 0
         var rows: [IncomingRow] = []
         rows.reserveCapacity(events.count)
         for (i, item) in events.enumerated() {
@@ -216,11 +277,15 @@ public final class Engine {
                 rejected.append(err)
                 continue
             }
+            if let id = e.id, try !store.claimEventID(profile: e.profile, id: id) {
+                duplicates += 1
+                continue
+            }
             let def = schema.events[e.event]
             rows.append(IncomingRow(profile: e.profile, event: def.name, at: e.at, data: ValueEncoding.eventBlob(e.fields, def)))
         }
         try store.enqueue(rows)
-        return rejected
+        return (rejected, duplicates)
     }
 
     public func recordRejects(_ errors: [InputError], source: String) throws {

@@ -10,18 +10,22 @@ public struct IncomingEvent: Sendable, Hashable {
     public var at: Int64
     /// In schema field order; `.none` for an absent or null optional field.
     public var fields: [Value]
+    /// The sender's id for the event, if it gave one: a second event with the same profile and
+    /// id is a duplicate (a retry) and is ignored.
+    public var id: String?
 
-    public init(profile: String, event: Int, at: Int64, fields: [Value]) {
+    public init(profile: String, event: Int, at: Int64, fields: [Value], id: String? = nil) {
         self.profile = profile
         self.event = event
         self.at = at
         self.fields = fields
+        self.id = id
     }
 }
 
 /// Reads event lines: `{"profile": "u1", "event": "cart_abandoned", "at": "2025-03-01T10:00:00Z", "data": {…}}`.
 public enum EventInput {
-    static let keys = ["profile", "event", "at", "data"]
+    static let keys = ["profile", "event", "at", "data", "id"]
 
     /// Validates one JSON line. Rejects, naming the field: malformed JSON; a missing or ill-typed
     /// `profile`, `event` or `at`; an unknown event (with "did you mean"); `at` without a zone;
@@ -106,15 +110,16 @@ public enum EventInput {
         guard case .object(let members) = doc else {
             return .failure(Reject("an event must be a JSON object like {\"profile\": …, \"event\": …, \"at\": …, \"data\": {…}}, found \(Found.describe(doc))"))
         }
-        var profileValue: JSONValue?, eventValue: JSONValue?, atValue: JSONValue?, dataValue: JSONValue?
+        var profileValue: JSONValue?, eventValue: JSONValue?, atValue: JSONValue?, dataValue: JSONValue?, idValue: JSONValue?
         for (key, value) in members {
             switch key {
             case "profile": if profileValue != nil { return .failure(duplicate(key)) }; profileValue = value
             case "event": if eventValue != nil { return .failure(duplicate(key)) }; eventValue = value
             case "at": if atValue != nil { return .failure(duplicate(key)) }; atValue = value
             case "data": if dataValue != nil { return .failure(duplicate(key)) }; dataValue = value
+            case "id": if idValue != nil { return .failure(duplicate(key)) }; idValue = value
             default:
-                return .failure(Reject("unknown key \(JSON.quote(key)) (an event has profile, event, at and data)" + Suggestion.hint(key, among: keys)))
+                return .failure(Reject("unknown key \(JSON.quote(key)) (an event has profile, event, at, data and an optional id)" + Suggestion.hint(key, among: keys)))
             }
         }
 
@@ -127,6 +132,17 @@ public enum EventInput {
         default: return .failure(Reject("\"profile\" must be a non-empty string (the profile id), found \(Found.describe(p))"))
         }
         if let why = ProfileID.problem(profile) { return .failure(Reject("\"profile\" \(why)")) }
+
+        // id (optional): the same rules as a profile id.
+        var eventID: String?
+        switch idValue {
+        case nil, .null?: break
+        case .string(let s)?:
+            if let why = ProfileID.problem(s) { return .failure(Reject("\"id\" \(why)")) }
+            eventID = s
+        case .number(let n)?: eventID = n
+        case let other?: return .failure(Reject("\"id\" must be a string (the event's own id, for retries), found \(Found.describe(other))"))
+        }
 
         // event
         guard let e = eventValue else { return .failure(Reject("missing \"event\" (the event name)")) }
@@ -180,7 +196,7 @@ public enum EventInput {
             }
             return .failure(Reject("missing field\(missing.count > 1 ? "s" : "") \(list) in data of \(def.name)"))
         }
-        return .success(IncomingEvent(profile: profile, event: index, at: at, fields: fields))
+        return .success(IncomingEvent(profile: profile, event: index, at: at, fields: fields, id: eventID))
     }
 
     static func duplicate(_ key: String) -> Reject { Reject("\(JSON.quote(key)) appears twice") }

@@ -10,6 +10,24 @@ public struct InboxItem: Sendable {
     public var data: [UInt8]
 }
 
+/// How far the ingest of one file (known by its content hash) got: every line up to `lines`
+/// is in (events stored, rejects kept), and `complete` once the whole file is.
+public struct IngestProgress: Sendable, Equatable {
+    public var source: String
+    public var lines: Int
+    public var events: Int
+    public var duplicates: Int
+    public var complete: Bool
+
+    public init(source: String, lines: Int, events: Int, duplicates: Int, complete: Bool) {
+        self.source = source
+        self.lines = lines
+        self.events = events
+        self.duplicates = duplicates
+        self.complete = complete
+    }
+}
+
 /// A validated event on its way into the store.
 public struct IncomingRow: Sendable {
     public var profile: String
@@ -118,6 +136,13 @@ public protocol JourneyStore: AnyObject {
     func appendOutbox(id: String, at: Int64, profile: String, journey: String, channel: String?, status: String, content: String?) throws
     func sentCount(profile: String, since: Int64) throws -> Int
     func outbox(afterSeq: Int64) throws -> [OutboxRow]
+
+    /// Records that a profile's event with this id has arrived; false when it had before.
+    func claimEventID(profile: String, id: String) throws -> Bool
+    /// How far an earlier ingest of the file with this content hash got, if one began.
+    func ingestProgress(file: String) throws -> IngestProgress?
+    func setIngestProgress(file: String, _ progress: IngestProgress) throws
+    func forgetIngest(file: String) throws
 
     func reject(source: String, line: Int, reason: String, raw: String, at: Int64) throws
     func rejects() throws -> [(source: String, line: Int, reason: String, raw: String)]

@@ -283,6 +283,33 @@ public final class SQLiteStore: JourneyStore {
         return out
     }
 
+    public func claimEventID(profile: String, id: String) throws -> Bool {
+        let s = try statement("INSERT OR IGNORE INTO event_ids(profile, id) VALUES (?, ?)")
+        s.bind(1, profile); s.bind(2, id)
+        try s.run()
+        return db.changes > 0
+    }
+
+    public func ingestProgress(file: String) throws -> IngestProgress? {
+        let s = try statement("SELECT source, lines, events, duplicates, complete FROM ingested_files WHERE hash = ?")
+        defer { s.reset() }
+        s.bind(1, file)
+        guard try s.step() else { return nil }
+        return IngestProgress(source: s.text(0), lines: s.int(1), events: s.int(2), duplicates: s.int(3), complete: s.int(4) != 0)
+    }
+
+    public func setIngestProgress(file: String, _ p: IngestProgress) throws {
+        let s = try statement("INSERT OR REPLACE INTO ingested_files(hash, source, lines, events, duplicates, complete) VALUES (?, ?, ?, ?, ?, ?)")
+        s.bind(1, file); s.bind(2, p.source); s.bind(3, p.lines); s.bind(4, p.events); s.bind(5, p.duplicates); s.bind(6, p.complete ? 1 : 0)
+        try s.run()
+    }
+
+    public func forgetIngest(file: String) throws {
+        let s = try statement("DELETE FROM ingested_files WHERE hash = ?")
+        s.bind(1, file)
+        try s.run()
+    }
+
     public func reject(source: String, line: Int, reason: String, raw: String, at: Int64) throws {
         let s = try statement("INSERT INTO rejects(source, line, reason, raw, at) VALUES (?, ?, ?, ?, ?)")
         s.bind(1, source); s.bind(2, line); s.bind(3, reason); s.bind(4, raw); s.bind(5, at)
