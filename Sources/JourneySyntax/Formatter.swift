@@ -402,9 +402,17 @@ func padded(_ v: Int, _ width: Int) -> String {
 }
 
 extension String {
+    /// Without trailing spaces, tabs and carriage returns: one backward pass over the UTF-8
+    /// bytes (by characters it was quadratic in the number of spaces).
     func trimmingTrailingSpaces() -> String {
-        var s = Substring(self)
-        while let last = s.last, last == " " || last == "\t" || last == "\r" { s = s.dropLast() }
-        return String(s)
+        let u = utf8
+        var end = u.endIndex
+        while end > u.startIndex {
+            let before = u.index(before: end)
+            let b = u[before]
+            guard b == 0x20 || b == 0x09 || b == 0x0D else { break }
+            end = before
+        }
+        return end == u.endIndex ? self : String(self[..<end])
     }
 }

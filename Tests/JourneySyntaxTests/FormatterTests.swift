@@ -44,6 +44,13 @@ final class FormatterTests: XCTestCase {
         }
     }
 
+    /// Trailing spaces after a comment are dropped in one pass (issue 9: 80,000 spaces took 89 s).
+    func testLongTrailingSpacesAfterAComment() throws {
+        let text = "profile { first_name: string }  # a comment" + String(repeating: " ", count: 200_000) + "\n"
+        let out = try XCTUnwrap(Formatter.format(SourceFile(path: "t.journey", text: text)))
+        XCTAssertEqual(out, "profile {\n  first_name: string\n}  # a comment\n")
+    }
+
     func testRefusesFilesWithParseErrors() {
         XCTAssertNil(Formatter.format(SourceFile(path: "t", text: "journey j {\n on e\n wait\n}\n")))
     }
