@@ -104,12 +104,18 @@ public struct DiagnosticBag: Sendable {
 /// enough to be a likely typo. Ties go to the longer shared prefix ("dat" means "data", not "at"),
 /// then to the alphabetically first.
 public func suggestion(for name: String, among candidates: some Sequence<String>) -> String? {
+    // A name this long is not a typo of anything; and the work per candidate stays bounded.
+    guard name.utf8.count <= maxSuggestedLength else { return nil }
     let a = Array(name.lowercased().utf8)
     var best: (name: String, distance: Int, prefix: Int)?
     for c in candidates where c != name {
+        let n = c.utf8.count
+        guard n <= maxSuggestedLength else { continue }
+        let limit = max(1, min(3, (max(a.count, n) + 1) / 3))
+        // Lengths further apart than the limit cannot be within it: no table needed.
+        guard abs(a.count - n) <= limit else { continue }
         let b = Array(c.lowercased().utf8)
-        let d = editDistance(a, b)
-        let limit = max(1, min(3, (max(a.count, b.count) + 1) / 3))
+        let d = editDistance(a, b, limit: limit)
         guard d <= limit else { continue }
         let prefix = zip(a, b).prefix { $0 == $1 }.count
         if let k = best, k.distance < d || (k.distance == d && (k.prefix > prefix || (k.prefix == prefix && k.name <= c))) { continue }
@@ -118,21 +124,35 @@ public func suggestion(for name: String, among candidates: some Sequence<String>
     return best?.name
 }
 
+/// Names longer than this get no "did you mean".
+public let maxSuggestedLength = 256
+
 /// Damerau–Levenshtein (optimal string alignment) distance, so a swapped pair costs one edit.
-func editDistance(_ a: [UInt8], _ b: [UInt8]) -> Int {
-    if a.isEmpty { return b.count }
-    if b.isEmpty { return a.count }
-    var prev2 = [Int](repeating: 0, count: b.count + 1)
-    var prev = Array(0...b.count)
-    var cur = [Int](repeating: 0, count: b.count + 1)
+/// Only cells within `limit` of the diagonal are computed; any answer above `limit` is
+/// reported as `limit + 1`.
+func editDistance(_ a: [UInt8], _ b: [UInt8], limit: Int = Int.max / 4) -> Int {
+    if a.isEmpty { return min(b.count, limit + 1) }
+    if b.isEmpty { return min(a.count, limit + 1) }
+    let over = limit + 1
+    var prev2 = [Int](repeating: over, count: b.count + 1)
+    var prev = (0...b.count).map { min($0, over) }
+    var cur = [Int](repeating: over, count: b.count + 1)
     for i in 1...a.count {
-        cur[0] = i
-        for j in 1...b.count {
-            let cost = a[i - 1] == b[j - 1] ? 0 : 1
-            var v = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-            if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] { v = min(v, prev2[j - 2] + 1) }
-            cur[j] = v
+        let lo = max(1, i - limit), hi = min(b.count, i + limit)
+        cur[0] = min(i, over)
+        if lo > 1 { cur[lo - 1] = over }
+        var rowBest = cur[0]
+        if lo <= hi {
+            for j in lo...hi {
+                let cost = a[i - 1] == b[j - 1] ? 0 : 1
+                var v = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+                if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] { v = min(v, prev2[j - 2] + 1) }
+                cur[j] = min(v, over)
+                rowBest = min(rowBest, cur[j])
+            }
         }
+        if hi < b.count { cur[hi + 1] = over }
+        if rowBest >= over { return over }
         (prev2, prev, cur) = (prev, cur, prev2)
     }
     return prev[b.count]

@@ -146,6 +146,16 @@ final class InputTests: XCTestCase {
         XCTAssertNotNil(accepted(#"{"profile":"u1","event":"push_opened","at":"2025-03-01T05:30:00+14:00"}"#))
     }
 
+    /// A line of megabytes with an unknown name is refused at once, with a short reason.
+    func testHugeUnknownNamesGiveShortReasons() {
+        let name = String(repeating: "n", count: 5_000_000)
+        let r = reason("{\"profile\": \"u1\", \"event\": \"\(name)\", \"at\": \"2025-03-01T10:00:00Z\"}")
+        XCTAssertLessThanOrEqual(r.utf8.count, InputError.reasonLimit + 3)
+        XCTAssertTrue(r.hasPrefix("unknown event \"nnn"), String(r.prefix(40)))
+        let k = reason("{\"profile\": \"u1\", \"\(name)\": 1}")
+        XCTAssertLessThanOrEqual(k.utf8.count, InputError.reasonLimit + 3)
+    }
+
     /// Instants before 1970 (which ran as 1970-01-01) or after 9999 are refused at the door.
     func testInstantsOutsideTheRangeAreRefused() {
         assertContains(reason(#"{"profile":"u1","event":"push_opened","at":"0001-01-01T00:00:00Z"}"#), "outside the times the runtime keeps")

@@ -1,6 +1,6 @@
 import XCTest
-import JourneyDiagnostics
 @testable import JourneySemantics
+@testable import JourneyDiagnostics
 import JourneySyntax
 
 final class CheckerTests: XCTestCase {
@@ -121,5 +121,30 @@ final class LimitTests: XCTestCase {
         XCTAssertEqual(Limits.grouped(4_294_967_295), "4,294,967,295")
         XCTAssertEqual(Limits.grouped(255), "255")
         XCTAssertEqual(Limits.grouped(65_535), "65,535")
+    }
+}
+
+/// "Did you mean" is bounded (issue 9: a 207 KB schema of long names took 34 s to check).
+final class SuggestionTests: XCTestCase {
+    func testBandedDistanceAgreesWithTheFullTable() {
+        var rng = SystemRandomNumberGenerator()
+        let alphabet = Array("abcde_".utf8)
+        for _ in 0..<3000 {
+            let a = (0..<Int.random(in: 0...12, using: &rng)).map { _ in alphabet.randomElement(using: &rng) ?? 97 }
+            let b = (0..<Int.random(in: 0...12, using: &rng)).map { _ in alphabet.randomElement(using: &rng) ?? 97 }
+            let full = JourneyDiagnostics.editDistance(a, b)
+            for limit in 1...3 {
+                XCTAssertEqual(JourneyDiagnostics.editDistance(a, b, limit: limit), min(full, limit + 1), "\(a) \(b) limit \(limit)")
+            }
+        }
+    }
+
+    func testSuggestionsStayBoundedAndRight() {
+        XCTAssertEqual(suggestion(for: "frist_name", among: ["first_name", "email"]), "first_name")
+        XCTAssertEqual(suggestion(for: "emial", among: ["first_name", "email"]), "email")
+        XCTAssertNil(suggestion(for: String(repeating: "x", count: 10_000_000), among: ["first_name"]))
+        // Many long candidates: each is skipped by its length or a band of the table.
+        let names = (0..<20_000).map { "attribute_with_a_rather_long_name_number_\($0)" }
+        XCTAssertEqual(suggestion(for: "attribute_with_a_rather_long_name_numbr_17", among: names), "attribute_with_a_rather_long_name_number_17")
     }
 }

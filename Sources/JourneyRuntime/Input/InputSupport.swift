@@ -9,11 +9,20 @@ public struct InputError: Error, Sendable, Hashable, CustomStringConvertible {
     public var raw: String
 
     public static let rawLimit = 1000
+    /// A reason quotes what it found; a name of megabytes is cut, so no reject is bigger than
+    /// a few kilobytes whatever the line held.
+    public static let reasonLimit = 1000
 
     public init(line: Int, reason: String, raw: String) {
         self.line = line
-        self.reason = reason
+        self.reason = InputError.clip(reason, to: InputError.reasonLimit)
         self.raw = raw
+    }
+
+    /// At most `limit` characters, with "…" when cut.
+    public static func clip(_ s: String, to limit: Int) -> String {
+        guard s.utf8.count > limit else { return s }
+        return String(s.prefix(limit)) + "…"
     }
 
     public var description: String { "line \(line): \(reason)" }

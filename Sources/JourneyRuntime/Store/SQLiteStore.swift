@@ -312,7 +312,9 @@ public final class SQLiteStore: JourneyStore {
 
     public func reject(source: String, line: Int, reason: String, raw: String, at: Int64) throws {
         let s = try statement("INSERT INTO rejects(source, line, reason, raw, at) VALUES (?, ?, ?, ?, ?)")
-        s.bind(1, source); s.bind(2, line); s.bind(3, reason); s.bind(4, raw); s.bind(5, at)
+        s.bind(1, source); s.bind(2, line)
+        s.bind(3, InputError.clip(reason, to: InputError.reasonLimit)); s.bind(4, InputError.clip(raw, to: InputError.rawLimit))
+        s.bind(5, at)
         try s.run()
     }
 
