@@ -133,6 +133,16 @@ func loadProfiles(_ path: String, schema: RuntimeSchema) throws -> ([ProfileRow]
         }
     }
     reportRejects(errors, file: path)
+    // The same id twice in one file is allowed (the later line replaces the earlier), but never
+    // silently: it is usually an export joined twice.
+    var seen: [String: Int] = [:]
+    for r in rows { seen[r.id, default: 0] += 1 }
+    let repeated = rows.map(\.id).filter { (seen[$0] ?? 0) > 1 }
+    var told = Set<String>()
+    for id in repeated where told.insert(id).inserted && told.count <= 10 {
+        printError("note: \(path): profile \(JSON.quote(id)) is given \(seen[id] ?? 0) times; each line replaces the one before, so the last one counts")
+    }
+    if told.count > 10 { printError("note: \(path): \(told.count) profiles are given more than once in all") }
     return (rows, errors)
 }
 
@@ -156,6 +166,41 @@ func openEngine(_ db: String, create: Bool = false) throws -> Engine {
         return try Engine(store: try SQLiteStore(path: db))
     } catch {
         throw UsageError(description: "\(db): \(error)")
+    }
+}
+
+/// The store of an existing database, for a command that only reads it: opened read-only, so
+/// it works on a database the user may not write (a backup, a read-only mount).
+func openStoreForReading(_ db: String) throws -> SQLiteStore {
+    guard FileManager.default.fileExists(atPath: db) else {
+        throw UsageError(description: "\(db): no such database; create it with 'journey deploy --db \(db) BUNDLE'")
+    }
+    do {
+        return try SQLiteStore(path: db, readOnly: true)
+    } catch {
+        throw UsageError(description: "\(db): \(error)")
+    }
+}
+
+/// Ends a command that wrote: the write-ahead log goes into the database file (so the file
+/// alone is whole), then the process exits without tearing down caches one by one.
+func finish(_ engine: Engine, status: Int32 = 0) -> Never {
+    do {
+        try engine.store.checkpoint()
+    } catch {
+        printError("note: the database's write-ahead log could not be folded into it (\(error)); nothing is lost, the next command replays it")
+    }
+    Foundation.exit(status)
+}
+
+/// Prints the outbox page by page (memory stays flat however many messages it holds).
+func printOutbox(_ store: any JourneyStore, _ format: TimelineFormat, withIDs: Bool = false) throws {
+    var after: Int64 = 0
+    while true {
+        let page = try store.outbox(afterSeq: after, limit: 10_000)
+        guard let last = page.last else { break }
+        write(timeline(page, format, withIDs: withIDs))
+        after = last.seq
     }
 }
 
@@ -199,7 +244,8 @@ struct Simulate: ParsableCommand {
         } else {
             printError("note: no events and no --start: nothing to simulate (give --start to run audience journeys)")
         }
-        write(timeline(try engine.store.outbox(afterSeq: 0), format))
+        try printOutbox(engine.store, format)
+        if db != nil { try engine.store.checkpoint() }
         if rejected > 0 { throw ExitCode(1) }
     }
 }
@@ -214,6 +260,7 @@ struct Deploy: ParsableCommand {
         let engine = try openEngine(db, create: true)
         let (hash, fresh) = try engine.deploy(bytes, at: wallClock())
         write("deployed \(bundle) as \(hash)\(fresh ? "" : " (already stored; now current)")\n")
+        finish(engine)
     }
 }
 
@@ -232,8 +279,8 @@ struct Import: ParsableCommand {
             progress.update(min(rows.count, start + 10_000))
         }
         try engine.recordRejects(bad, source: profiles)
-        write("imported \(rows.count) profiles\(bad.isEmpty ? "" : ", rejected \(bad.count)")\n")
-        if !bad.isEmpty { throw ExitCode(1) }
+        write("imported \(plural(rows.count, "profile"))\(bad.isEmpty ? "" : ", rejected \(bad.count)")\n")
+        finish(engine, status: bad.isEmpty ? 0 : 1)
     }
 }
 
@@ -264,7 +311,7 @@ struct Ingest: ParsableCommand {
         }
         if let p = previous, p.complete {
             write("\(events): already ingested (the same content as \(p.source), \(plural(p.events, "event"))); nothing to do. Give --again to ingest it once more.\n")
-            Foundation.exit(0)
+            finish(engine)
         }
         if let p = previous {
             write("\(events): an earlier ingest of this file stopped after line \(p.lines) (\(plural(p.events, "event")) in); going on from line \(p.lines + 1)\n")
@@ -290,9 +337,7 @@ struct Ingest: ParsableCommand {
         if summary.duplicates > 0 { parts.append("\(plural(summary.duplicates, "duplicate")) ignored (an id seen before)") }
         if rejected > 0 { parts.append("rejected \(rejected)") }
         write(parts.joined(separator: ", ") + "\n")
-        // Everything is committed: exit without closing the database one statement at a time
-        // (the next connection carries on from the write-ahead log).
-        Foundation.exit(rejected > 0 ? 1 : 0)
+        finish(engine, status: rejected > 0 ? 1 : 0)
     }
 }
 
@@ -326,9 +371,8 @@ struct Run: ParsableCommand {
             }
         }
         let stats = try engine.run(until: try until.map { try parseInstant($0, "--until") } ?? wallClock(), start: startAt)
-        write("processed \(stats.events) events, \(stats.timers) timers, \(stats.audienceRuns) audience runs; \(stats.messages) messages\n")
-        // Everything is committed: exit without tearing down caches and statements one by one.
-        Foundation.exit(0)
+        write("processed \(plural(stats.events, "event")), \(plural(stats.timers, "timer")), \(plural(stats.audienceRuns, "audience run")); \(plural(stats.messages, "message"))\n")
+        finish(engine)
     }
 }
 
@@ -339,8 +383,7 @@ struct Outbox: ParsableCommand {
     @Option(help: "jsonl (default): the interchange format; text: a readable timeline.") var format: TimelineFormat = .jsonl
 
     func run() throws {
-        let engine = try openEngine(db)
-        write(timeline(try engine.store.outbox(afterSeq: 0), format, withIDs: withIDs))
+        try printOutbox(try openStoreForReading(db), format, withIDs: withIDs)
     }
 }
 
@@ -360,12 +403,23 @@ func timeline(_ rows: [OutboxRow], _ format: TimelineFormat, withIDs: Bool = fal
             var summary = ""
             if let c = r.content, let j = try? JSON.parse(c), case .object(let items) = j {
                 let text = items.compactMap { item -> String? in if case .string(let s) = item.1 { return s } else { return nil } }.first ?? ""
-                summary = text.replacingOccurrences(of: "\n", with: " ")
+                summary = terminalSafe(text.replacingOccurrences(of: "\n", with: " "))
                 if summary.count > 60 { summary = String(summary.prefix(59)) + "…" }
             }
             let when = Value.iso8601(r.at).replacingOccurrences(of: "T", with: " ").replacingOccurrences(of: ":00Z", with: "")
-            out += "\(when)  \(r.profile.padded(8)) \(r.journey.padded(20)) \((r.channel ?? "-").padded(9)) \(r.status.padded(13)) \(summary)\n"
+            out += "\(when)  \(terminalSafe(r.profile).padded(8)) \(r.journey.padded(20)) \((r.channel ?? "-").padded(9)) \(r.status.padded(13)) \(summary)\n"
         }
+    }
+    return out
+}
+
+/// Text from messages as a terminal may show it: control characters (an escape sequence in a
+/// message could rewrite the screen) are written as `\u{1B}`.
+func terminalSafe(_ s: String) -> String {
+    guard s.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) else { return s }
+    var out = ""
+    for u in s.unicodeScalars {
+        if u.value < 0x20 || (0x7F...0x9F).contains(u.value) { out += "\\u{\(String(u.value, radix: 16, uppercase: true))}" } else { out.unicodeScalars.append(u) }
     }
     return out
 }
@@ -374,14 +428,34 @@ extension String {
     func padded(_ n: Int) -> String { count >= n ? self : self + String(repeating: " ", count: n - count) }
 }
 
+struct Backup: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a consistent copy of a database to a new file, while other commands go on using it.",
+        discussion: "The copy is whole on its own (no write-ahead log beside it) and compacted. OUT must not exist.")
+    @Option(help: "The SQLite database.") var db: String
+    @Argument(help: "The file to write.") var out: String
+
+    func run() throws {
+        guard !FileManager.default.fileExists(atPath: out) else { throw UsageError(description: "\(out): already exists; give a new file") }
+        let store = try openStoreForReading(db)
+        do {
+            try store.backup(to: out)
+        } catch {
+            try? FileManager.default.removeItem(atPath: out)
+            throw UsageError(description: "\(out): cannot write the backup (\(error))")
+        }
+        write("backed up \(db) to \(out)\n")
+    }
+}
+
 struct Rejects: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print the rejected input lines kept in the database, as JSON lines (source, line, reason, raw).")
     @Option(help: "The SQLite database.") var db: String
 
     func run() throws {
-        let engine = try openEngine(db)
+        let store = try openStoreForReading(db)
         var out = ""
-        for r in try engine.store.rejects() {
+        for r in try store.rejects() {
             out += "{\"source\": \(JSON.quote(r.source)), \"line\": \(r.line), \"reason\": \(JSON.quote(r.reason)), \"raw\": \(JSON.quote(r.raw))}\n"
         }
         write(out)

@@ -135,7 +135,9 @@ public protocol JourneyStore: AnyObject {
 
     func appendOutbox(id: String, at: Int64, profile: String, journey: String, channel: String?, status: String, content: String?) throws
     func sentCount(profile: String, since: Int64) throws -> Int
-    func outbox(afterSeq: Int64) throws -> [OutboxRow]
+    /// Messages after `afterSeq` in outbox order, at most `limit` of them (page on with the
+    /// last one's `seq`).
+    func outbox(afterSeq: Int64, limit: Int) throws -> [OutboxRow]
 
     /// Records that a profile's event with this id has arrived; false when it had before.
     func claimEventID(profile: String, id: String) throws -> Bool
@@ -151,6 +153,10 @@ public protocol JourneyStore: AnyObject {
     func setAudience(journey: String, timezone: String, nextAt: Int64) throws
     /// Drops every scheduled run of a journey (it is no longer a daily journey, or its time changed).
     func removeAudience(journey: String) throws
+
+    /// Makes the database's files whole on their own before the process exits (for SQLite: the
+    /// write-ahead log checkpointed into the main file).
+    func checkpoint() throws
 
     func meta(_ key: String) throws -> String?
     func setMeta(_ key: String, _ value: String) throws

@@ -20,11 +20,13 @@ public final class Database {
     let handle: OpaquePointer
     public let path: String
 
-    /// Opens (creating) a database file, or `:memory:`.
-    public init(path: String) throws {
+    /// Opens (creating) a database file, or `:memory:`; `readOnly` opens an existing file
+    /// for reading only (the commands that only look).
+    public init(path: String, readOnly: Bool = false) throws {
         _ = configured
         var db: OpaquePointer?
-        let rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil)
+        let flags = readOnly ? SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        let rc = sqlite3_open_v2(path, &db, flags, nil)
         guard rc == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
             if let db { sqlite3_close(db) }

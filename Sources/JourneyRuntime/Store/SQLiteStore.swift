@@ -95,10 +95,18 @@ public final class SQLiteStore: JourneyStore {
     public var yieldsToWriters = false
     var runnerClaim: Int32?
 
-    /// Opens (creating) the store at `path`; `:memory:` for the simulator and tests.
-    public init(path: String) throws {
-        db = try Database(path: path)
-        turns = WriterTurns(databasePath: path)
+    public let readOnly: Bool
+
+    /// Opens (creating) the store at `path`; `:memory:` for the simulator and tests. A
+    /// `readOnly` store reads an existing database as it is: no tables made, nothing migrated.
+    public init(path: String, readOnly: Bool = false) throws {
+        db = try Database(path: path, readOnly: readOnly)
+        self.readOnly = readOnly
+        turns = readOnly ? nil : WriterTurns(databasePath: path)
+        if readOnly {
+            try db.exec("PRAGMA query_only=1")
+            return
+        }
         if path != ":memory:" {
             try db.exec("PRAGMA journal_mode=WAL")
         }
@@ -148,6 +156,27 @@ public final class SQLiteStore: JourneyStore {
         let s = try db.prepare(sql)
         statements[sql] = s
         return s
+    }
+
+    // MARK: - Closing and copying
+
+    /// Moves everything in the write-ahead log into the database file and empties the log, so
+    /// the file alone holds every commit (a plain copy of it is a whole backup). Commands call
+    /// it as they finish; a process that dies without it loses nothing (the log is replayed).
+    public func checkpoint() throws {
+        guard !readOnly, db.path != ":memory:" else { return }
+        try db.exec("PRAGMA wal_checkpoint(TRUNCATE)")
+    }
+
+    /// Writes a consistent copy of the whole database to `path` (which must not exist), while
+    /// other processes go on reading and writing.
+    public func backup(to path: String) throws {
+        // query_only would refuse even a write to another file; the source stays untouched.
+        if readOnly { try db.exec("PRAGMA query_only=0") }
+        defer { if readOnly { try? db.exec("PRAGMA query_only=1") } }
+        let s = try db.prepare("VACUUM INTO ?")
+        s.bind(1, path)
+        try s.run()
     }
 
     // MARK: - Transactions
@@ -271,9 +300,9 @@ public final class SQLiteStore: JourneyStore {
         return try s.step() ? s.int(0) : 0
     }
 
-    public func outbox(afterSeq: Int64) throws -> [OutboxRow] {
-        let s = try statement("SELECT seq, id, at, profile, journey, channel, status, content FROM outbox WHERE seq > ? ORDER BY seq")
-        s.bind(1, afterSeq)
+    public func outbox(afterSeq: Int64, limit: Int) throws -> [OutboxRow] {
+        let s = try statement("SELECT seq, id, at, profile, journey, channel, status, content FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?")
+        s.bind(1, afterSeq); s.bind(2, limit)
         var out: [OutboxRow] = []
         while try s.step() {
             out.append(OutboxRow(seq: s.int64(0), id: s.text(1), at: s.int64(2), profile: s.text(3), journey: s.text(4),
