@@ -258,7 +258,13 @@ struct Deploy: ParsableCommand {
     func run() throws {
         let (_, bytes) = try loadBundle(bundle)
         let engine = try openEngine(db, create: true)
-        let (hash, fresh) = try engine.deploy(bytes, at: wallClock())
+        let hash: String, fresh: Bool
+        do {
+            (hash, fresh) = try engine.deploy(bytes, at: wallClock())
+        } catch let refused as DeployRefused {
+            printError("error: \(bundle): \(refused)")
+            throw ExitCode(1)
+        }
         write("deployed \(bundle) as \(hash)\(fresh ? "" : " (already stored; now current)")\n")
         finish(engine)
     }

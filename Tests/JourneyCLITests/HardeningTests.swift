@@ -77,6 +77,26 @@ final class HardeningTests: XCTestCase {
         XCTAssertEqual(times, ["2025-03-01T09:00:00Z", "2025-03-02T07:00:00Z"])
     }
 
+    // MARK: - 14. Event field types that stored data cannot be read as
+
+    func testAnEventFieldThatChangesTypeIsRefusedAtDeploy() throws {
+        let d = try tempDir()
+        let flow = "journey welcome {\n  on signup as s\n  goal signup\n  wait 1d\n  email \"From {s.source}\"\n}\n"
+        let v1 = try build(d, "v1", journeys: flow)
+        let v2 = try build(d, "v2", journeys: flow.replacingOccurrences(of: "{s.source}", with: "{s.source + 1}"),
+                           schema: schema.replacingOccurrences(of: "source: string", with: "source: int"))
+        let v3 = try build(d, "v3", journeys: flow.replacingOccurrences(of: "{s.source}", with: "{s.source ?? \"?\"}"),
+                           schema: schema.replacingOccurrences(of: "source: string", with: "source: string?"))
+        let db = d.appendingPathComponent("j.db").path
+        XCTAssertEqual(try journey(["deploy", "--db", db, v1]).code, 0)
+        let refused = try journey(["deploy", "--db", db, v2])
+        XCTAssertEqual(refused.code, 1)
+        XCTAssertTrue(refused.err.contains("event 'signup': field 'source' was string and is now int"), refused.err)
+        // Becoming optional reads the old data as it was.
+        let widened = try journey(["deploy", "--db", db, v3])
+        XCTAssertEqual(widened.code, 0, widened.err)
+    }
+
     // MARK: - 2. NUL in ids and text
 
     func testNulInAnIdIsRefusedAndNulInTextIsKept() throws {

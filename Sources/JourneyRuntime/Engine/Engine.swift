@@ -9,6 +9,12 @@ public struct RunStats: Sendable {
     public var messages = 0
 }
 
+/// A deploy that would make stored data unreadable: each reason names what and what to do.
+public struct DeployRefused: Error, Sendable, CustomStringConvertible {
+    public var reasons: [String]
+    public var description: String { "deploy refused:\n" + reasons.map { "  - " + $0 }.joined(separator: "\n") }
+}
+
 /// A piece of an events file as its parser hands it over: the events and rejected lines of
 /// the piece (line numbers in the whole file) and the file's last line it covers.
 public struct IngestPiece: Sendable {
@@ -110,6 +116,8 @@ public final class Engine {
     public func deploy(_ bytes: [UInt8], at: Int64) throws -> (hash: String, fresh: Bool) {
         let bundle = try JourneyBundle.load(bytes)
         let hash = JourneyBundle.contentHash(bytes)
+        let problems = try eventChanges(bundle.schema)
+        guard problems.isEmpty else { throw DeployRefused(reasons: problems) }
         try store.begin()
         do {
             let fresh = try store.deploy(bytes: bytes, hash: hash, at: at)
@@ -126,6 +134,25 @@ public final class Engine {
             store.rollback()
             throw error
         }
+    }
+
+    /// Event fields whose type changed against any stored bundle in a way the stored history
+    /// (and the instances in flight, which hold events) cannot be read as.
+    func eventChanges(_ schema: RuntimeSchema) throws -> [String] {
+        var problems: [String] = []
+        var said = Set<String>()
+        for hash in try store.bundleHashes() {
+            guard let old = try bundle(hash)?.schema else { continue }
+            for e in schema.events {
+                guard let k = old.eventIndex(e.name) else { continue }
+                for f in e.fields {
+                    guard let before = old.events[k].fields.first(where: { $0.name == f.name }), !Compatibility.canRead(before.type, as: f.type),
+                          said.insert("\(e.name).\(f.name)").inserted else { continue }
+                    problems.append("event '\(e.name)': field '\(f.name)' was \(before.type) and is now \(f.type); the stored events and the journeys in flight hold it as \(before.type). Keep its type (or make it optional, or widen a number), or add a field with a new name")
+                }
+            }
+        }
+        return problems
     }
 
     /// Scheduled audience runs of journeys that the new bundle no longer runs daily at the same
