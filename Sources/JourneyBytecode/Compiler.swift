@@ -10,7 +10,9 @@ public struct CompileError: Error, Sendable {
 
 /// Compiles a checked project (no errors) into a bundle.
 public enum Compiler {
-    public static func compile(_ trees: [SyntaxTree], _ checked: CheckResult) throws(CompileError) -> JourneyBundle {
+    /// `sourcePaths` maps a file's path (as read) to the path the bundle records for it (the
+    /// project-relative one); files it lacks are recorded as read.
+    public static func compile(_ trees: [SyntaxTree], _ checked: CheckResult, sourcePaths: [String: String] = [:]) throws(CompileError) -> JourneyBundle {
         let schema = RuntimeSchema(checked.schema)
         var pool = ConstantPool()
         var journeys: [CompiledJourney] = []
@@ -23,7 +25,8 @@ public enum Compiler {
                 guard case .journey(let j) = decl.kind else { continue }
                 let before = pool.values.count
                 var c = JourneyCompiler(schema: schema, tree: tree, types: f < checked.types.count ? checked.types[f] : [], journey: j)
-                let compiled = c.compile(&pool)
+                var compiled = c.compile(&pool)
+                compiled.sourcePath = sourcePaths[tree.source.path] ?? tree.source.path
                 if before <= Limits.constants, pool.values.count > Limits.constants {
                     over(tree, j, "with journey '\(j.name.name)' the project has more than \(Limits.grouped(Limits.constants)) distinct texts, numbers and durations, which is all a bundle holds",
                          "Move some journeys to another project, or share texts between messages.")

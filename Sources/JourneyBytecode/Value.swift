@@ -122,6 +122,11 @@ extension Value {
     }
 
     /// `2025-03-01T10:00:00Z`.
+    /// The longest text a journey may build (a `{…}` string, `+`) and the largest message it
+    /// may send, in UTF-8 bytes. Past it the instance fails with the reason: nothing is sent,
+    /// and memory stays bounded whatever the profile holds.
+    public static let maxTextBytes = 100_000
+
     /// The instants the runtime takes and keeps: 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
     /// Input outside is refused; arithmetic that leaves it is a fault.
     public static let instantRange: ClosedRange<Int64> = 0...253_402_300_799

@@ -20,7 +20,7 @@ func compileProject(_ paths: [String]) throws -> JourneyBundle {
     }
     if result.hasErrors { try fail(result.diagnostics.filter { $0.severity == .error }) }
     do {
-        return try Compiler.compile(trees, result)
+        return try Compiler.compile(trees, result, sourcePaths: ProjectFiles.projectRelative(files))
     } catch {
         try fail(error.diagnostics)
     }

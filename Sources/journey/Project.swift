@@ -29,6 +29,22 @@ enum ProjectFiles {
         return out.filter { seen.insert(URL(fileURLWithPath: $0).standardizedFileURL.resolvingSymlinksInPath().path).inserted }
     }
 
+    /// Each file's path relative to the folder that holds them all: what a bundle records, so
+    /// the same project built in two folders gives the same bytes.
+    static func projectRelative(_ files: [String]) -> [String: String] {
+        let absolute = files.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        var root = absolute.first.map { ($0 as NSString).deletingLastPathComponent } ?? ""
+        for a in absolute.dropFirst() {
+            while !root.isEmpty, root != "/", !a.hasPrefix(root.hasSuffix("/") ? root : root + "/") {
+                root = (root as NSString).deletingLastPathComponent
+            }
+        }
+        let prefix = root.hasSuffix("/") ? root : root + "/"
+        var out: [String: String] = [:]
+        for (f, a) in zip(files, absolute) { out[f] = a.hasPrefix(prefix) ? String(a.dropFirst(prefix.count)) : a }
+        return out
+    }
+
     static func read(_ path: String) throws -> SourceFile {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw UsageError(description: "\(path): cannot read the file")

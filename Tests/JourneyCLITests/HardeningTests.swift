@@ -97,6 +97,27 @@ final class HardeningTests: XCTestCase {
         XCTAssertEqual(widened.code, 0, widened.err)
     }
 
+    // MARK: - 17. A message has a size limit
+
+    func testAnOversizedMessageFailsItsInstanceAndNothingIsSent() throws {
+        let d = try tempDir()
+        let flows = "journey welcome {\n  on signup\n  goal signup\n  email \"{profile.first_name}{profile.first_name}\"\n  email \"never sent\"\n}\n"
+        let bundle = try build(d, "v1", journeys: flows)
+        let big = String(repeating: "x", count: 60_000)
+        let profiles = try write(d, "p.jsonl", "{\"id\": \"big\", \"first_name\": \"\(big)\", \"email\": \"b@x\"}\n{\"id\": \"ok\", \"first_name\": \"Ok\", \"email\": \"o@x\"}\n")
+        let events = try write(d, "e.jsonl", "{\"profile\": \"big\", \"event\": \"signup\", \"at\": \"2025-03-01T10:00:00Z\", \"data\": {\"source\": \"w\"}}\n{\"profile\": \"ok\", \"event\": \"signup\", \"at\": \"2025-03-01T10:00:00Z\", \"data\": {\"source\": \"w\"}}\n")
+        let db = d.appendingPathComponent("j.db").path
+        XCTAssertEqual(try journey(["deploy", "--db", db, bundle]).code, 0)
+        XCTAssertEqual(try journey(["import", "--db", db, profiles]).code, 0)
+        XCTAssertEqual(try journey(["ingest", "--db", db, events]).code, 0)
+        XCTAssertEqual(try journey(["run", "--db", db, "--until", "2025-03-02T00:00:00Z"]).code, 0)
+        let out = try journey(["outbox", "--db", db]).out
+        XCTAssertEqual(out.split(separator: "\n").count, 2, String(out.prefix(300)))
+        XCTAssertFalse(out.contains("\"profile\": \"big\""))
+        let rejects = try journey(["rejects", "--db", db]).out
+        XCTAssertTrue(rejects.contains("instance 1 for profile big stopped: a text would be at least 120000 bytes long; a journey's texts and messages may be at most 100000 bytes"), rejects)
+    }
+
     // MARK: - 2. NUL in ids and text
 
     func testNulInAnIdIsRefusedAndNulInTextIsKept() throws {
@@ -547,5 +568,24 @@ final class DatabaseFileTests: XCTestCase {
         let r = try journey(["import", "--db", db, d.appendingPathComponent("twice.jsonl").path])
         XCTAssertEqual(r.code, 0, r.err)
         XCTAssertTrue(r.err.contains(#"profile "ana" is given 2 times; each line replaces the one before, so the last one counts"#), r.err)
+    }
+}
+
+/// Issue 9, item 16: a bundle records project-relative paths, so where a project is built does
+/// not change its bytes or content hash.
+final class ReproducibleBuildTests: XCTestCase {
+    func testTheSameProjectInTwoFoldersBuildsTheSameBytes() throws {
+        let d = try tempDir()
+        let a = d.appendingPathComponent("one/shop"), b = d.appendingPathComponent("two/elsewhere/shop")
+        for dir in [a, b] {
+            try FileManager.default.createDirectory(at: dir.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.copyItem(at: repoRoot.appendingPathComponent("examples"), to: dir)
+        }
+        let x = d.appendingPathComponent("x.journeyc").path, y = d.appendingPathComponent("y.journeyc").path
+        XCTAssertEqual(try journey(["build", "-o", x, a.path]).code, 0)
+        XCTAssertEqual(try journey(["build", "-o", y, "shop"], cwd: b.deletingLastPathComponent()).code, 0)
+        let bx = try Data(contentsOf: URL(fileURLWithPath: x)), by = try Data(contentsOf: URL(fileURLWithPath: y))
+        XCTAssertEqual(bx, by)
+        XCTAssertFalse(String(decoding: bx, as: UTF8.self).contains(d.path), "the bundle holds an absolute path")
     }
 }

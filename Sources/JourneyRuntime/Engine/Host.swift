@@ -120,6 +120,8 @@ extension Engine {
             }
             var it = slice.makeIterator()
             let content = Content.render(link.shape, &it)
+            // Checked before anything is written: an oversized message fails its instance whole.
+            guard content.utf8.count <= Value.maxTextBytes else { throw Arithmetic.tooLong(content.utf8.count) }
             try engine.store.appendOutbox(id: id, at: engine.now, profile: profile.id, journey: journey.name, channel: link.channel, status: status, content: content)
             return .done
         }

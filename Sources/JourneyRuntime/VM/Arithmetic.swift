@@ -35,6 +35,10 @@ enum Arithmetic {
 
     static func overflow() -> RuntimeFault { RuntimeFault(message: "a number grew too large") }
 
+    static func tooLong(_ bytes: Int) -> RuntimeFault {
+        RuntimeFault(message: "a text would be at least \(bytes) bytes long; a journey's texts and messages may be at most \(Value.maxTextBytes) bytes")
+    }
+
     /// a × b / 10⁶ (or a × 10⁶ / b), exactly, rounding half to even.
     static func scaled(_ a: Int64, times b: Int64, over c: Int64) throws -> Int64 {
         guard c != 0 else { throw RuntimeFault(message: "division by zero") }
@@ -59,7 +63,9 @@ enum Arithmetic {
             let r = negate ? x.subtractingReportingOverflow(y) : x.addingReportingOverflow(y)
             guard !r.overflow else { throw overflow() }
             return .int(r.partialValue)
-        case (.string(let x), .string(let y)) where !negate: return .string(x + y)
+        case (.string(let x), .string(let y)) where !negate:
+            guard x.utf8.count + y.utf8.count <= Value.maxTextBytes else { throw tooLong(x.utf8.count + y.utf8.count) }
+            return .string(x + y)
         case (.time(let t), .duration(let d)): return try time(checked(t, d, negate))
         case (.duration(let d), .time(let t)) where !negate: return try time(checked(t, d, false))
         case (.time(let x), .time(let y)) where negate: return .duration(try checked(x, y, true))

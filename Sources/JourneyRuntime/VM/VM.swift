@@ -137,7 +137,11 @@ public enum VM {
                 case .concat:
                     let n = readOperand(code, at + 1, .u8)
                     var s = ""
-                    for v in stack[(stack.count - n)...] { s += v.text }
+                    for v in stack[(stack.count - n)...] {
+                        let piece = v.text
+                        guard s.utf8.count + piece.utf8.count <= Value.maxTextBytes else { throw Arithmetic.tooLong(s.utf8.count + piece.utf8.count) }
+                        s += piece
+                    }
                     stack.removeLast(n)
                     stack.append(.string(s))
                 case .now: stack.append(.time(host.now))
