@@ -37,6 +37,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // A coverage-guided fuzz target for nightly runs (README, "Fuzzing"); without FUZZING
+        // it replays inputs given on the command line.
+        .executableTarget(
+            name: "journey-fuzz",
+            dependencies: ["JourneyDiagnostics", "JourneySyntax", "JourneySemantics", "JourneyBytecode", "JourneyRuntime"]
+        ),
         .testTarget(name: "JourneySyntaxTests", dependencies: ["JourneySyntax"]),
         .testTarget(name: "JourneySemanticsTests", dependencies: ["JourneySemantics", "JourneySyntax"]),
         .testTarget(name: "JourneyBytecodeTests", dependencies: ["JourneyBytecode", "JourneySemantics", "JourneySyntax"]),

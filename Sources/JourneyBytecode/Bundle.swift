@@ -104,12 +104,19 @@ public struct CompiledJourney: Sendable, Hashable {
     public var localCount: Int
     public var functions: [Function]
     public var sends: [SendDef]
+    /// A trigger taken more than this many seconds after it happened starts nothing (nil:
+    /// `max_delay none`). Event-triggered journeys only.
+    public var maxDelay: Int64? = CompiledJourney.defaultMaxDelay
+
+    /// 24 hours, when the journey does not say.
+    public static let defaultMaxDelay: Int64? = 86_400
 }
 
 /// A compiled project: the schema it was compiled against, its constants and its journeys.
 public struct JourneyBundle: Sendable, Hashable {
     public static let magic: [UInt8] = [0x89, 0x4A, 0x52, 0x4E, 0x59, 0x0D, 0x0A, 0x1A] // \x89 "JRNY" \r \n \x1a
-    public static let formatVersion: UInt16 = 1
+    /// 2: attributes may carry defaults (a bundle without any is still written as 1).
+    public static let formatVersion: UInt16 = 2
 
     public var schema: RuntimeSchema
     public var constants: [Value]

@@ -41,10 +41,13 @@ struct ByteWriter {
 extension JourneyBundle {
     /// The bundle's bytes: header, schema, constants, journeys, checksum.
     public func encode() -> [UInt8] {
-        let schemaBytes = JourneyBundle.encodeSchema(schema)
+        let version = neededVersion
+        let schemaBytes = JourneyBundle.encodeSchema(schema, version: version)
         var w = ByteWriter()
         w.bytes.append(contentsOf: JourneyBundle.magic)
-        w.u16(Int(JourneyBundle.formatVersion))
+        // Version 2 only adds attribute defaults: a bundle without any stays version 1, byte
+        // for byte as before.
+        w.u16(version)
         w.u16(0)
         w.u32(0) // total length, patched below
         w.i64(Int64(bitPattern: fnv1a64(schemaBytes)))
@@ -52,7 +55,7 @@ extension JourneyBundle {
         w.u32(constants.count)
         for c in constants { JourneyBundle.encodeConstant(c, &w) }
         w.u32(journeys.count)
-        for j in journeys { JourneyBundle.encodeJourney(j, &w) }
+        for j in journeys { JourneyBundle.encodeJourney(j, &w, version: version) }
         let total = w.bytes.count + 4
         for i in 0..<4 { w.bytes[12 + i] = UInt8(truncatingIfNeeded: total >> (8 * i)) }
         w.u32(Int(crc32(w.bytes)))
@@ -63,12 +66,30 @@ extension JourneyBundle {
     public static func contentHash(_ bytes: [UInt8]) -> String { hex(fnv1a64(bytes)) }
 
     /// The schema's fingerprint.
-    public var schemaFingerprint: String { hex(fnv1a64(JourneyBundle.encodeSchema(schema))) }
+    public var schemaFingerprint: String { hex(fnv1a64(JourneyBundle.encodeSchema(schema, version: neededVersion))) }
 
-    static func encodeSchema(_ s: RuntimeSchema) -> [UInt8] {
+    /// Version 2 only adds attribute defaults and `max_delay`: a bundle that uses neither is
+    /// written as version 1, byte for byte as before.
+    public var neededVersion: Int {
+        schema.attributes.contains { $0.defaultValue != nil } || journeys.contains { $0.maxDelay != CompiledJourney.defaultMaxDelay } ? 2 : 1
+    }
+
+    static func encodeSchema(_ s: RuntimeSchema, version: Int) -> [UInt8] {
         var w = ByteWriter()
+        let defaults = version >= 2
         w.u32(s.attributes.count)
-        for a in s.attributes { w.string(a.name); w.string(a.type.description) }
+        for a in s.attributes {
+            w.string(a.name)
+            w.string(a.type.description)
+            if defaults {
+                if let d = a.defaultValue {
+                    w.u8(1)
+                    encodeConstant(d, &w)
+                } else {
+                    w.u8(0)
+                }
+            }
+        }
         w.u32(s.events.count)
         for e in s.events {
             w.string(e.name)
@@ -101,7 +122,7 @@ extension JourneyBundle {
         }
     }
 
-    static func encodeJourney(_ j: CompiledJourney, _ w: inout ByteWriter) {
+    static func encodeJourney(_ j: CompiledJourney, _ w: inout ByteWriter, version: Int) {
         w.string(j.name)
         w.string(j.title)
         w.string(j.sourcePath)
@@ -122,6 +143,7 @@ extension JourneyBundle {
         case .always: w.u8(2); w.i64(0)
         case .after(let s): w.u8(3); w.i64(s)
         }
+        if version >= 2 { w.i64(j.maxDelay ?? -1) }
         w.u16(j.localCount)
         w.u32(j.functions.count)
         for f in j.functions {
@@ -205,7 +227,7 @@ extension JourneyBundle {
         guard bytes.count >= headerSize + 4 else { throw .truncated("the header") }
         var r = ByteReader(bytes: bytes, at: 8, limit: bytes.count - 4)
         let version = try r.u16("the header")
-        guard version == Int(formatVersion) else { throw .unsupportedVersion(UInt16(version)) }
+        guard version == 1 || version == Int(formatVersion) else { throw .unsupportedVersion(UInt16(version)) }
         _ = try r.u16("the header")
         let declared = try r.u32("the header")
         guard declared == bytes.count else { throw .badLength(declared: declared, actual: bytes.count) }
@@ -214,19 +236,19 @@ extension JourneyBundle {
         guard stored == computed else { throw .badChecksum(stored: stored, computed: computed) }
         let fingerprint = UInt64(bitPattern: try r.i64("the header"))
         let schemaStart = r.at
-        let schema = try decodeSchema(&r)
+        let schema = try decodeSchema(&r, version: version)
         guard fnv1a64(bytes[schemaStart..<r.at]) == fingerprint else { throw .schemaMismatch }
         var constants: [Value] = []
         for _ in 0..<(try r.count("the constant pool", minSize: 2)) { constants.append(try decodeConstant(&r)) }
         var journeys: [CompiledJourney] = []
-        for _ in 0..<(try r.count("the journey table", minSize: 8)) { journeys.append(try decodeJourney(&r)) }
+        for _ in 0..<(try r.count("the journey table", minSize: 8)) { journeys.append(try decodeJourney(&r, version: version)) }
         guard r.at == r.limit else { throw .malformed("\(r.limit - r.at) bytes left over after the last journey") }
         var bundle = JourneyBundle(schema: schema, constants: constants, journeys: journeys)
         try Verifier.verify(&bundle)
         return bundle
     }
 
-    static func decodeSchema(_ r: inout ByteReader) throws(BundleError) -> RuntimeSchema {
+    static func decodeSchema(_ r: inout ByteReader, version: Int) throws(BundleError) -> RuntimeSchema {
         var s = RuntimeSchema()
         func field(_ r: inout ByteReader, _ what: String) throws(BundleError) -> FieldDef {
             let name = try r.string(what)
@@ -234,7 +256,15 @@ extension JourneyBundle {
             guard let type = FieldType(Substring(t)) else { throw .malformed("unknown type '\(t)' in \(what)") }
             return FieldDef(name: name, type: type)
         }
-        for _ in 0..<(try r.count("the profile attributes", minSize: 8)) { s.attributes.append(try field(&r, "the profile attributes")) }
+        for _ in 0..<(try r.count("the profile attributes", minSize: 8)) {
+            var a = try field(&r, "the profile attributes")
+            if version >= 2, try r.u8("the profile attributes") == 1 {
+                let d = try decodeConstant(&r)
+                guard Verifier.fits(d, a.type) else { throw .malformed("the default of attribute \(Verifier.printable(a.name)) is not a \(a.type)") }
+                a.defaultValue = d
+            }
+            s.attributes.append(a)
+        }
         for _ in 0..<(try r.count("the events", minSize: 8)) {
             let name = try r.string("the events")
             var fields: [FieldDef] = []
@@ -281,7 +311,7 @@ extension JourneyBundle {
         }
     }
 
-    static func decodeJourney(_ r: inout ByteReader) throws(BundleError) -> CompiledJourney {
+    static func decodeJourney(_ r: inout ByteReader, version: Int) throws(BundleError) -> CompiledJourney {
         let name = try r.string("a journey's name")
         let what = "journey '\(name)'"
         let title = try r.string(what)
@@ -312,6 +342,12 @@ extension JourneyBundle {
         case 3: reentry = .after(seconds)
         default: throw .malformed("\(what) has an unknown re-entry rule \(kind)")
         }
+        var maxDelay: Int64? = CompiledJourney.defaultMaxDelay
+        if version >= 2 {
+            let d = try r.i64(what)
+            guard d == -1 || d > 0 else { throw .malformed("\(what) has a max_delay of \(d) seconds") }
+            maxDelay = d == -1 ? nil : d
+        }
         let locals = try r.u16(what)
         var functions: [Function] = []
         for _ in 0..<(try r.count(what, minSize: 9)) {
@@ -336,7 +372,7 @@ extension JourneyBundle {
         return CompiledJourney(name: name, title: title, sourcePath: path, trigger: trigger, bindsTrigger: binds,
                                onWhere: onWhere == noIndex16 ? nil : onWhere, when: when == noIndex16 ? nil : when,
                                goals: ruleLists[0], exits: ruleLists[1], reentry: reentry, localCount: locals,
-                               functions: functions, sends: sends)
+                               functions: functions, sends: sends, maxDelay: maxDelay)
     }
 
     static func decodeShape(_ r: inout ByteReader, depth: Int) throws(BundleError) -> ContentShape {

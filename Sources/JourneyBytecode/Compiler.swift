@@ -138,6 +138,7 @@ struct JourneyCompiler {
         var whenExpr: ExprID?
         var goals: [(Int, ExprID?)] = [], exits: [(Int, ExprID?)] = []
         var reentry = ReentryRule.whileActive
+        var maxDelay = CompiledJourney.defaultMaxDelay
         for clause in journey.header {
             switch clause {
             case .on(let event, let alias, let cond, _):
@@ -158,6 +159,7 @@ struct JourneyCompiler {
                 case .always: reentry = .always
                 case .after(let d): reentry = .after(d.seconds)
                 }
+            case .maxDelay(let d, _): maxDelay = d?.seconds
             }
         }
         let onWhere = onWhereExpr.map { predicate($0.0, bareEvent: $0.1, scope, &pool) }
@@ -177,7 +179,8 @@ struct JourneyCompiler {
         }
         return CompiledJourney(name: journey.name.name, title: title, sourcePath: tree.source.path, trigger: trigger, bindsTrigger: binds,
                                onWhere: onWhere, when: when, goals: goalList, exits: exitList, reentry: reentry,
-                               localCount: localCount, functions: functions, sends: sends)
+                               localCount: localCount, functions: functions, sends: sends,
+                               maxDelay: { if case .daily = trigger { CompiledJourney.defaultMaxDelay } else { maxDelay } }())
     }
 
     /// Compiles a condition into its own predicate function; returns its index.

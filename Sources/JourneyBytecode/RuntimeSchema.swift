@@ -73,9 +73,12 @@ public indirect enum FieldType: Sendable, Hashable, CustomStringConvertible {
 public struct FieldDef: Sendable, Hashable {
     public var name: String
     public var type: FieldType
-    public init(name: String, type: FieldType) {
+    /// A profile attribute's default: what existing profiles get when it is added.
+    public var defaultValue: Value?
+    public init(name: String, type: FieldType, defaultValue: Value? = nil) {
         self.name = name
         self.type = type
+        self.defaultValue = defaultValue
     }
 }
 
@@ -124,7 +127,9 @@ public struct RuntimeSchema: Sendable, Hashable {
     /// Built from a checked project's schema, in a stable order (declaration order for the
     /// profile, names sorted for events and channels).
     public init(_ s: Schema) {
-        attributes = s.profile.compactMap { f in FieldType(f.type).map { FieldDef(name: f.name, type: $0) } }
+        attributes = s.profile.compactMap { f in
+            FieldType(f.type).map { t in FieldDef(name: f.name, type: t, defaultValue: f.defaultValue.map { RuntimeSchema.value($0, t) }) }
+        }
         events = s.events.keys.sorted().compactMap { name in
             s.events[name].map { e in EventDef(name: name, fields: e.fields.compactMap { f in FieldType(f.type).map { FieldDef(name: f.name, type: $0) } }) }
         }
@@ -136,5 +141,27 @@ public struct RuntimeSchema: Sendable, Hashable {
         capWindow = s.policy.cap?.windowSeconds
         quietFrom = s.policy.quietHours?.from
         quietTo = s.policy.quietHours?.to
+    }
+}
+
+extension RuntimeSchema {
+    /// A checked default literal as the value its attribute holds.
+    static func value(_ d: DefaultLiteral, _ type: FieldType) -> Value {
+        switch d {
+        case .none: return .none
+        case .bool(let b): return .bool(b)
+        case .int(let i):
+            switch type.unwrapped {
+            case .money: return .money(i * Value.scale)
+            case .decimal: return .decimal(i * Value.scale)
+            default: return .int(i)
+            }
+        case .decimal(let text):
+            let v = Value.parseFixed(Substring(text)) ?? 0
+            return type.unwrapped == .money ? .money(v) : .decimal(v)
+        case .string(let s): return .string(s)
+        case .date(let y, let m, let d): return .date(Int32(CivilDate(year: Int64(y), month: Int64(m), day: Int64(d))?.days ?? 0))
+        case .duration(let s): return .duration(s)
+        }
     }
 }

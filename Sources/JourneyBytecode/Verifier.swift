@@ -75,6 +75,16 @@ public enum Verifier {
         }
     }
 
+    /// Whether a value can be held by an attribute of this type (a default).
+    static func fits(_ v: Value, _ type: FieldType) -> Bool {
+        switch (v, type.unwrapped) {
+        case (.none, _): return type.isOptional
+        case (.bool, .bool), (.int, .int), (.decimal, .decimal), (.money, .money), (.string, .string), (.string, .url),
+             (.date, .date), (.time, .time), (.duration, .duration): return true
+        default: return false
+        }
+    }
+
     static func fail(_ j: CompiledJourney, _ f: Int, _ pc: Int, _ why: String) -> BundleError {
         .verification(journey: j.name, function: f, pc: pc, reason: why)
     }

@@ -85,6 +85,7 @@ struct Builder {
                 case .always: trigger += "\nreentry always"
                 case .after(let d): trigger += "\nreentry after \(d.text)"
                 }
+            case .maxDelay(let d, _): trigger += "\nmax_delay \(d?.text ?? "none")"
             }
         }
         let start = node(trigger, .start)

@@ -137,9 +137,55 @@ struct ProjectChecker {
             }
             folded[f.name.name.lowercased()] = (f.name.name, f.name.span)
             seen[f.name.name] = f.name.span
-            out.append(SchemaField(name: f.name.name, type: resolveType(f.type, file: file), file: file, span: f.name.span))
+            let type = resolveType(f.type, file: file)
+            var field = SchemaField(name: f.name.name, type: type, file: file, span: f.name.span)
+            if let d = f.defaultValue {
+                if isProfile {
+                    field.defaultValue = defaultLiteral(d, type, file: file, tree: trees.first { $0.source.path == file })
+                } else {
+                    report(SemanticCode.invalidDefault, file, f.span, "an event field has no default; defaults are for profile attributes",
+                           label: "not for events", hint: "Remove '= …'; an event carries every field it declares.")
+                }
+            }
+            out.append(field)
         }
         return out
+    }
+
+    /// A default must be a literal of its attribute's type (none only for an optional one).
+    mutating func defaultLiteral(_ e: ExprID, _ type: JType, file: String, tree: SyntaxTree?) -> DefaultLiteral? {
+        guard let tree, type != .error else { return nil }
+        let node = tree.exprs[e]
+        var literal: DefaultLiteral?
+        switch (node.kind, type.unwrapped) {
+        case (.none, _) where type.isOptional: literal = DefaultLiteral.none
+        case (.bool(let b), .bool): literal = .bool(b)
+        case (.integer(let i), .int): literal = .int(i)
+        case (.integer(let i), .decimal), (.integer(let i), .money):
+            if i.magnitude <= UInt64(Limits.largestWholeNumber) { literal = .int(i) }
+        case (.decimal(let text), .decimal), (.decimal(let text), .money):
+            let decimals = text.split(separator: ".").dropFirst().first?.count ?? 0
+            if decimals <= 6, ProjectChecker.wholePart(text) <= Limits.largestWholeNumber { literal = .decimal(text) }
+        case (.unary(.negate, let inner), .int), (.unary(.negate, let inner), .decimal), (.unary(.negate, let inner), .money):
+            switch tree.exprs[inner].kind {
+            case .integer(let i): literal = type.unwrapped == .int ? .int(-i) : (i.magnitude <= UInt64(Limits.largestWholeNumber) ? .int(-i) : nil)
+            case .decimal(let text) where type.unwrapped != .int: literal = .decimal("-" + text)
+            default: break
+            }
+        case (.string(let parts), .string), (.string(let parts), .url):
+            var text = ""
+            var plain = true
+            for p in parts { if case .text(let t) = p { text += t } else { plain = false } }
+            if plain { literal = .string(text) }
+        case (.date(let y, let m, let d), .date): literal = .date(y, m, d)
+        case (.duration(let d), .duration): literal = .duration(d.seconds)
+        default: break
+        }
+        if literal == nil {
+            report(SemanticCode.invalidDefault, file, node.span, "a default for a \(type) attribute must be a plain \(type.unwrapped) literal\(type.isOptional ? " or none" : "")",
+                   label: "not a \(type.unwrapped) literal", hint: "Write a literal of the attribute's type, e.g. 'bonus: int = 0', 'tier: string = \"Silver\"'.")
+        }
+        return literal
     }
 
     mutating func resolveType(_ t: TypeSyntax, file: String) -> JType {

@@ -68,6 +68,12 @@ struct JourneyChecker {
                 if let c = cond { checkCondition(c, scope.with(bareFields: ev)) }
             case .reentry(let r, _):
                 if case .after(let d) = r { checkPositive(d, "the re-entry delay") }
+            case .maxDelay(let d, let span):
+                if let d { checkPositive(d, "the max_delay") }
+                if scope.audience {
+                    report(SemanticCode.invalidPolicy, span, "an audience journey has no trigger event for 'max_delay' to judge", label: "no trigger",
+                           hint: "Remove 'max_delay'; it applies to journeys that start 'on EVENT'.")
+                }
             }
         }
         _ = checkBlock(journey.body.statements, scope)

@@ -7,6 +7,20 @@ public struct SchemaField: Sendable, Hashable {
     public var type: JType
     public var file: String
     public var span: Span
+    /// A profile attribute's checked default (`bonus: int = 0`).
+    public var defaultValue: DefaultLiteral?
+}
+
+/// A default value as the schema may give one: a literal of the attribute's type.
+public enum DefaultLiteral: Sendable, Hashable {
+    case none
+    case bool(Bool)
+    case int(Int64)
+    /// Decimal text, at most six decimals, within the range of money.
+    case decimal(String)
+    case string(String)
+    case date(Int, Int, Int)
+    case duration(Int64)
 }
 
 /// A declared event.

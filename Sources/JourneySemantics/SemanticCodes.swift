@@ -36,6 +36,8 @@ public enum SemanticCode {
         "An optional value used where a value is needed", help: "Give a default with '??', or use it inside 'if x != none { … }'.")
     public static let invalidOperands = DiagnosticCode("J0303", "invalid-operands", .error,
         "An operator applied to values it does not work on", help: "Check the types on both sides of the operator.")
+    public static let invalidDefault = DiagnosticCode("J0304", "invalid-default", .error,
+        "A default that is not a literal of its attribute's type", help: "Give a profile attribute a literal of its own type: 'bonus: int = 0', 'tier: string = \"Silver\"'.")
     // MARK: Journey rules
     public static let splitNotWhole = DiagnosticCode("J0401", "split-not-100", .error,
         "Split percentages that do not sum to 100%", help: "Make the branches' percentages add up to exactly 100%.")
@@ -72,7 +74,7 @@ public enum SemanticCode {
     public static let all: [DiagnosticCode] = [
         duplicateDeclaration, unknownType, unknownAttribute, unknownEvent, unknownField, unknownName, unknownFunction,
         unknownChannelKind, undeclaredChannel, unknownMessageField, missingProfile, duplicateField, reservedName,
-        typeMismatch, unnarrowedOptional, invalidOperands,
+        typeMismatch, unnarrowedOptional, invalidOperands, invalidDefault,
         splitNotWhole, unreachable, nonPositiveDuration, aliasInAudience, emptySplitBranch, invalidPolicy, invalidChannelBinding, splitPrecision, limitExceeded,
         unusedAlias, repeatedChannel, noGoal, longSMS, exceedsCap, neverNone,
     ]

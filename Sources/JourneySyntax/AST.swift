@@ -250,7 +250,16 @@ public struct Stmt: Sendable, Hashable {
 public struct FieldDecl: Sendable, Hashable {
     public var name: Ident
     public var type: TypeSyntax
+    /// `= literal`: the value existing profiles get when the attribute is added.
+    public var defaultValue: ExprID?
     public var span: Span
+
+    public init(name: Ident, type: TypeSyntax, defaultValue: ExprID? = nil, span: Span) {
+        self.name = name
+        self.type = type
+        self.defaultValue = defaultValue
+        self.span = span
+    }
 }
 
 public enum PolicyRule: Sendable, Hashable {
@@ -270,10 +279,12 @@ public enum HeaderClause: Sendable, Hashable {
     case goal(event: Ident, condition: ExprID?, span: Span)
     case exitOn(event: Ident, condition: ExprID?, span: Span)
     case reentry(Reentry, span: Span)
+    /// `max_delay D` (nil: `max_delay none`): triggers older than D when taken start nothing.
+    case maxDelay(DurationLit?, span: Span)
 
     public var span: Span {
         switch self {
-        case .on(_, _, _, let s), .daily(_, _, let s), .when(_, let s), .goal(_, _, let s), .exitOn(_, _, let s), .reentry(_, let s): s
+        case .on(_, _, _, let s), .daily(_, _, let s), .when(_, let s), .goal(_, _, let s), .exitOn(_, _, let s), .reentry(_, let s), .maxDelay(_, let s): s
         }
     }
 }

@@ -153,7 +153,7 @@ private struct Printer {
             fieldDecls(fields, end: decl.span.end - 1, inline: false)
         case .event(let name, let fields):
             put("event \(name.name) ")
-            let inlineText = fields.map { "\($0.name.name): \(type($0.type))" }.joined(separator: ", ")
+            let inlineText = fields.map(fieldDecl).joined(separator: ", ")
             let hasComments = tree.comments.contains { $0.span.start > name.span.end && $0.span.start < decl.span.end }
             let fits = current.count + inlineText.count + 4 <= 100
             fieldDecls(fields, end: decl.span.end - 1, inline: !hasComments && fits)
@@ -182,16 +182,20 @@ private struct Printer {
 
     mutating func fieldDecls(_ fields: [FieldDecl], end: Int, inline: Bool) {
         if inline {
-            put(fields.isEmpty ? "{}" : "{ " + fields.map { "\($0.name.name): \(type($0.type))" }.joined(separator: ", ") + " }")
+            put(fields.isEmpty ? "{}" : "{ " + fields.map(fieldDecl).joined(separator: ", ") + " }")
             return
         }
         open()
         for f in fields {
             flush(before: f.span.start)
-            put("\(f.name.name): \(type(f.type))")
+            put(fieldDecl(f))
             endLine()
         }
         close(end)
+    }
+
+    func fieldDecl(_ f: FieldDecl) -> String {
+        "\(f.name.name): \(type(f.type))" + (f.defaultValue.map { " = " + expr($0) } ?? "")
     }
 
     func type(_ t: TypeSyntax) -> String {
@@ -238,6 +242,8 @@ private struct Printer {
             case .always: put("reentry always")
             case .after(let d): put("reentry after \(d.text)")
             }
+        case .maxDelay(let d, _):
+            put("max_delay \(d?.text ?? "none")")
         }
     }
 

@@ -204,7 +204,10 @@ public struct Parser {
                 let name = try expectIdent("a field name")
                 _ = try expect(.colon, "':' after '\(name.name)'", hint: "Write each field as 'name: type', e.g. 'first_name: string'.")
                 let type = try parseType()
-                fields.append(FieldDecl(name: name, type: type, span: name.span.merged(with: type.span)))
+                var defaultValue: ExprID?
+                if accept(.assign) { defaultValue = try parseExpr() }
+                let end = defaultValue.map { arena.span($0) } ?? type.span
+                fields.append(FieldDecl(name: name, type: type, defaultValue: defaultValue, span: name.span.merged(with: end)))
                 if !accept(.comma), kind != .newline, kind != .rBrace {
                     throw fail("expected ',' or a new line between fields, found \(found)", label: "expected ','")
                 }
@@ -324,19 +327,21 @@ public struct Parser {
         switch kind {
         case .kwOn, .kwWhen, .kwGoal, .kwReentry: true
         case .kwExit: peekKind(1) == .kwOn
+        case .identifier: atWord("max_delay")
         default: false
         }
     }
 
     /// `brokenTrigger`: an `on` clause was seen (perhaps with a parse error reported already).
     mutating func checkHeaderCounts(_ header: [HeaderClause], name: Ident, brokenTrigger: Bool) {
-        var seenOn = false, seenWhen = false, seenReentry = false
+        var seenOn = false, seenWhen = false, seenReentry = false, seenMaxDelay = false
         for clause in header {
             var dup: String?
             switch clause {
             case .on, .daily: if seenOn { dup = "on" }; seenOn = true
             case .when: if seenWhen { dup = "when" }; seenWhen = true
             case .reentry: if seenReentry { dup = "reentry" }; seenReentry = true
+            case .maxDelay: if seenMaxDelay { dup = "max_delay" }; seenMaxDelay = true
             default: break
             }
             if let d = dup {
@@ -377,6 +382,14 @@ public struct Parser {
             var cond: ExprID?
             if accept(.kwWhere) { cond = try parseExpr() }
             return .goal(event: event, condition: cond, span: Span(start, tokens[pos - 1].span.end))
+        case .identifier:
+            // max_delay DURATION | max_delay none
+            if accept(.kwNone) { return .maxDelay(nil, span: Span(start, tokens[pos - 1].span.end)) }
+            guard kind == .duration else {
+                throw fail("expected a duration or 'none' after 'max_delay', found \(found)", label: "expected a duration",
+                           hint: "Write 'max_delay 6h' (triggers older than that when taken start nothing) or 'max_delay none'.")
+            }
+            return .maxDelay(try parseDuration(), span: Span(start, tokens[pos - 1].span.end))
         case .kwExit:
             _ = try expect(.kwOn, "'on'")
             let event = try expectIdent("an event name")

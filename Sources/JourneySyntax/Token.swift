@@ -87,7 +87,7 @@ public enum Keywords {
     /// Contextual: keywords only where the grammar expects them, names elsewhere.
     public static let contextual: [String] = [
         "daily", "at", "never", "always", "after", "address", "consent", "cap", "messages", "per",
-        "quiet", "hours", "to", "list",
+        "quiet", "hours", "to", "list", "max_delay",
     ]
 
     /// The channel kinds built into the language.

@@ -253,10 +253,29 @@ struct Simulate: ParsableCommand {
 struct Deploy: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Store a bundle in the database; new entries run it, instances in flight keep theirs.")
     @Option(help: "The SQLite database (created if missing).") var db: String
+    @Flag(name: .customLong("dry-run"), help: "Say what the deploy would change (attributes, journeys) and whether it would be refused; change nothing.") var dryRun = false
     @Argument(help: "The .journeyc bundle.") var bundle: String
 
     func run() throws {
-        let (_, bytes) = try loadBundle(bundle)
+        let (loaded, bytes) = try loadBundle(bundle)
+        if dryRun {
+            let engine = FileManager.default.fileExists(atPath: db) ? try openEngine(db) : try openEngine(":memory:", create: true)
+            let plan = try engine.plan(loaded)
+            var out = ""
+            for a in plan.attributesAdded { out += "  add profile attribute \(a)\n" }
+            for a in plan.attributesChanged { out += "  change profile attribute \(a)\n" }
+            for a in plan.attributesRemoved { out += "  drop profile attribute \(a) (no profile has a value for it; its column stays)\n" }
+            for j in plan.journeysAdded { out += "  add journey \(j)\n" }
+            for j in plan.journeysChanged { out += "  change journey \(j) (instances in flight finish on their version)\n" }
+            for j in plan.journeysRemoved { out += "  remove journey \(j) (instances in flight finish on their version)\n" }
+            if plan.problems.isEmpty {
+                write(out.isEmpty ? "\(bundle): nothing would change\n" : "\(bundle): deploying would\n" + out)
+                return
+            }
+            write((out.isEmpty ? "" : "\(bundle): deploying would\n" + out))
+            printError("error: \(bundle): \(DeployRefused(reasons: plan.problems))")
+            throw ExitCode(1)
+        }
         let engine = try openEngine(db, create: true)
         let hash: String, fresh: Bool
         do {
@@ -452,6 +471,66 @@ struct Backup: ParsableCommand {
         }
         write("backed up \(db) to \(out)\n")
     }
+}
+
+struct Instances: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List journey instances: where each waits and until when, how each ended, and why a failed one failed.")
+    @Option(help: "The SQLite database.") var db: String
+    @Option(help: "Only this journey's instances.") var journey: String?
+    @Option(help: "Only instances in this state: active, completed, exited, converted or failed.") var state: String?
+    @Option(help: "At most this many.") var limit = 1000
+    @Option(help: "text (default) or jsonl.") var format: TimelineFormat = .text
+
+    func validate() throws {
+        if let s = state, !["active", "completed", "exited", "converted", "failed"].contains(s) {
+            throw ValidationError("--state \(s): expected active, completed, exited, converted or failed")
+        }
+    }
+
+    func run() throws {
+        let store = try openStoreForReading(db)
+        var bundles: [String: JourneyBundle] = [:]
+        func line(_ i: InstanceSummary) -> Int? {
+            if bundles[i.bundle] == nil, let bytes = try? store.bundleBytes(i.bundle), let b = try? JourneyBundle.load(bytes) { bundles[i.bundle] = b }
+            guard let j = bundles[i.bundle]?.journey(named: i.journey), let main = j.functions.first else { return nil }
+            return main.line(at: i.pc)
+        }
+        let rows = try store.instanceSummaries(journey: journey, status: state, limit: max(1, limit))
+        var out = ""
+        for i in rows {
+            let at = line(i)
+            switch format {
+            case .jsonl:
+                var fields = ["\"id\": \(i.id)", "\"journey\": \(JSON.quote(i.journey))", "\"profile\": \(JSON.quote(i.profile))", "\"state\": \(JSON.quote(i.status))",
+                              "\"entered\": \(JSON.quote(Value.iso8601(i.enteredAt)))"]
+                if let l = at { fields.append("\"line\": \(l)") }
+                if let d = i.due, i.status == "active" { fields.append("\"until\": \(JSON.quote(Value.iso8601(d)))") }
+                if let w = i.waitsFor { fields.append("\"waits_for\": \(JSON.quote(w))") }
+                if let e = i.endedAt { fields.append("\"ended\": \(JSON.quote(Value.iso8601(e)))") }
+                if let r = i.reason { fields.append("\"reason\": \(JSON.quote(r))") }
+                out += "{" + fields.joined(separator: ", ") + "}\n"
+            case .text:
+                var whereNow: String
+                switch i.status {
+                case "active":
+                    whereNow = (i.waitsFor.map { "waits for \($0)" } ?? "waits") + (at.map { " at line \($0)" } ?? "")
+                    if let d = i.due { whereNow += (i.waitsFor == nil ? " until " : " until at most ") + timelineTime(d) }
+                case "failed":
+                    whereNow = "failed" + (at.map { " at line \($0)" } ?? "") + (i.endedAt.map { " at " + timelineTime($0) } ?? "") + (i.reason.map { ": " + terminalSafe($0) } ?? "")
+                default:
+                    whereNow = i.status + (i.endedAt.map { " at " + timelineTime($0) } ?? "")
+                }
+                out += "\(String(i.id).padded(6)) \(i.journey.padded(20)) \(terminalSafe(i.profile).padded(10)) \(whereNow)\n"
+            }
+        }
+        if rows.isEmpty, format == .text { out = "no instances\(journey.map { " of \($0)" } ?? "")\(state.map { " in state \($0)" } ?? "")\n" }
+        write(out)
+    }
+}
+
+/// An instant as the text outputs show it: to the second, with its zone.
+func timelineTime(_ t: Int64) -> String {
+    Value.iso8601(t).replacingOccurrences(of: "T", with: " ").replacingOccurrences(of: "Z", with: " UTC")
 }
 
 struct Rejects: ParsableCommand {

@@ -297,7 +297,10 @@ final class FollowTests: XCTestCase {
         ingest.standardInput = input
         ingest.standardOutput = FileHandle.nullDevice
         try ingest.run()
-        input.fileHandleForWriting.write(Data("{\"profile\": \"a\", \"event\": \"signup\", \"at\": \"2025-03-01T10:00:00Z\", \"data\": {\"source\": \"stdin\"}}\n".utf8))
+        // An event that just happened: the follower runs on the wall clock, and a trigger
+        // older than a day (max_delay) would start nothing.
+        let now = ISO8601DateFormatter().string(from: Date())
+        input.fileHandleForWriting.write(Data("{\"profile\": \"a\", \"event\": \"signup\", \"at\": \"\(now)\", \"data\": {\"source\": \"stdin\"}}\n".utf8))
         try input.fileHandleForWriting.close()
         ingest.waitUntilExit()
         XCTAssertEqual(ingest.terminationStatus, 0)

@@ -232,3 +232,55 @@ final class BundleFuzzTests: XCTestCase {
         }
     }
 }
+
+/// Issue 8, section 1: a value that is none where the schema promised one is a fault, and a
+/// fault undoes the step for its instance (no update, no message, no half-message).
+final class FaultRollbackTests: XCTestCase {
+    func compile(_ schema: String, _ flows: String) throws -> [UInt8] {
+        let trees = [Parser.parse(SourceFile(path: "schema.journey", text: schema)), Parser.parse(SourceFile(path: "flows.journey", text: flows))]
+        let result = check(trees)
+        XCTAssertFalse(result.hasErrors, "\(result.diagnostics.map(\.message))")
+        return try Compiler.compile(trees, result).encode()
+    }
+
+    func testNoneWhereAValueIsPromisedFailsTheInstanceAndUndoesItsStep() throws {
+        let schema = "profile {\n  first_name: string\n  email: string?\n  loyalty_points: int\n  bonus: int = 0\n  divisor: int\n}\nevent order_placed { order_id: string }\nchannel email address profile.email\n"
+        let flows = """
+        journey loyalty {
+          on order_placed
+          goal order_placed where order_id == "never"
+          reentry always
+          set profile.loyalty_points = profile.loyalty_points + profile.bonus
+          email "you have {profile.loyalty_points} points"
+        }
+        journey half {
+          on order_placed
+          goal order_placed where order_id == "never"
+          reentry always
+          email "first of two"
+          set profile.first_name = "Changed"
+          email "second: {100 / profile.divisor}"
+        }
+
+        """
+        let store = try SQLiteStore(path: ":memory:")
+        let engine = try Engine(store: store)
+        try engine.deploy(try compile(schema, flows), at: 0)
+        guard let s = engine.schema else { return XCTFail() }
+        try engine.importProfiles(ProfileInput.parseJSONLines(Array(#"{"id": "ana", "first_name": "Ana", "email": "a@x", "loyalty_points": 1200, "bonus": 5, "divisor": 0}"#.utf8), schema: s).compactMap { try? $0.get() })
+        // The stored bonus is lost (a damaged row, or an attribute removed and added back).
+        try store.db.exec("UPDATE profiles SET bonus = NULL")
+        _ = try engine.ingest(EventInput.parseFile(Array(#"{"profile": "ana", "event": "order_placed", "at": "2025-03-01T10:00:00Z", "data": {"order_id": "o1"}}"#.utf8), schema: s, parts: 1), source: "e")
+        try engine.run(until: 1_741_000_000)
+        XCTAssertEqual(try store.outbox(afterSeq: 0, limit: 100).count, 0, "no message of a failed step goes out")
+        try store.begin()
+        let ana = try store.loadProfile("ana")
+        try store.commit()
+        XCTAssertEqual(ana?[2], .int(1200), "the points are not replaced by none")
+        XCTAssertEqual(ana?[0], .string("Ana"), "the other instance's update is undone with its step")
+        let failed = try store.instanceSummaries(journey: nil, status: "failed", limit: 10)
+        XCTAssertEqual(failed.map(\.journey).sorted(), ["half", "loyalty"])
+        XCTAssertTrue(failed.first { $0.journey == "loyalty" }?.reason?.contains("profile.bonus has no value, though the schema says it always has one") ?? false, "\(failed)")
+        XCTAssertTrue(failed.first { $0.journey == "half" }?.reason?.contains("division by zero; its 1 message of this step was not sent") ?? false, "\(failed)")
+    }
+}

@@ -9,9 +9,24 @@ public struct RunStats: Sendable {
     public var messages = 0
 }
 
+/// What a deploy changes (`journey deploy --dry-run` prints it), and what refuses it.
+public struct DeployPlan: Sendable {
+    public var attributesAdded: [String] = []
+    public var attributesChanged: [String] = []
+    public var attributesRemoved: [String] = []
+    public var journeysAdded: [String] = []
+    public var journeysChanged: [String] = []
+    public var journeysRemoved: [String] = []
+    public var problems: [String] = []
+}
+
+/// "1 profile", "2 profiles".
+func plural(_ n: Int, _ word: String) -> String { "\(n) \(word)\(n == 1 ? "" : "s")" }
+
 /// A deploy that would make stored data unreadable: each reason names what and what to do.
 public struct DeployRefused: Error, Sendable, CustomStringConvertible {
     public var reasons: [String]
+    public init(reasons: [String]) { self.reasons = reasons }
     public var description: String { "deploy refused:\n" + reasons.map { "  - " + $0 }.joined(separator: "\n") }
 }
 
@@ -116,7 +131,7 @@ public final class Engine {
     public func deploy(_ bytes: [UInt8], at: Int64) throws -> (hash: String, fresh: Bool) {
         let bundle = try JourneyBundle.load(bytes)
         let hash = JourneyBundle.contentHash(bytes)
-        let problems = try eventChanges(bundle.schema)
+        let problems = try plan(bundle).problems
         guard problems.isEmpty else { throw DeployRefused(reasons: problems) }
         try store.begin()
         do {
@@ -133,6 +148,78 @@ public final class Engine {
         } catch {
             store.rollback()
             throw error
+        }
+    }
+
+    /// What deploying `bundle` would change, and why it would be refused: a required attribute
+    /// that existing profiles have no value for (and no default), an attribute removed while
+    /// profiles hold values for it, a type the stored values are not, an event field that the
+    /// stored events cannot be read as.
+    public func plan(_ bundle: JourneyBundle) throws -> DeployPlan {
+        var plan = DeployPlan()
+        let columns = try store.profileColumns()
+        let before = current?.schema
+        let profiles = try store.profileCount()
+        for a in bundle.schema.attributes {
+            let declared = a.type.unwrapped.description
+            let old = before?.attributes.first { $0.name == a.name }
+            let shown = "\(a.name): \(a.type)" + (a.defaultValue.map { " = \(Self.literal($0))" } ?? "")
+            guard let had = columns[a.name] else {
+                if !a.type.isOptional, a.defaultValue == nil, profiles > 0 {
+                    plan.problems.append("profile attribute '\(a.name)' is new and required, but the \(plural(profiles, "stored profile")) \(profiles == 1 ? "has" : "have") no value for it. Give it a default (`\(a.name): \(a.type) = …`, which they get now) or make it optional (`\(a.name): \(a.type)?`)")
+                } else {
+                    plan.attributesAdded.append(shown + (a.defaultValue != nil && profiles > 0 ? " (the \(plural(profiles, "stored profile")) \(profiles == 1 ? "gets" : "get") the default)" : ""))
+                }
+                continue
+            }
+            guard had == declared else {
+                plan.problems.append("profile attribute '\(a.name)' was \(had) and is now \(declared); the stored profiles hold \(had) values. Keep its type, or add an attribute with a new name")
+                continue
+            }
+            if !a.type.isOptional, old?.type.isOptional ?? true {
+                let missing = try store.valueCounts(attribute: a.name).missing
+                if missing > 0 {
+                    if a.defaultValue == nil {
+                        plan.problems.append("profile attribute '\(a.name)' is now required, but \(plural(missing, "profile")) \(missing == 1 ? "has" : "have") no value for it. Give it a default (`\(a.name): \(a.type) = …`) or keep it optional")
+                    } else {
+                        plan.attributesChanged.append(shown + " (now required; \(plural(missing, "profile")) without a value \(missing == 1 ? "gets" : "get") the default)")
+                    }
+                } else if old != nil {
+                    plan.attributesChanged.append(shown + " (now required; every profile has a value)")
+                }
+            } else if let o = old, o.type != a.type {
+                plan.attributesChanged.append(shown + " (was \(o.type))")
+            }
+        }
+        for o in before?.attributes ?? [] where !bundle.schema.attributes.contains(where: { $0.name == o.name }) {
+            let set = try store.valueCounts(attribute: o.name).set
+            if set > 0 {
+                plan.problems.append("profile attribute '\(o.name)' is removed, but \(plural(set, "profile")) \(set == 1 ? "holds" : "hold") a value for it. Keep the attribute (journeys need not use it)")
+            } else {
+                plan.attributesRemoved.append(o.name)
+            }
+        }
+        plan.problems += try eventChanges(bundle.schema)
+        let old = Dictionary((current?.journeys ?? []).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for j in bundle.journeys {
+            if let o = old[j.name] {
+                if o.functions != j.functions || o.sends != j.sends || o.trigger != j.trigger || o.goals != j.goals || o.exits != j.exits
+                    || o.reentry != j.reentry || o.bindsTrigger != j.bindsTrigger || o.when != j.when || o.onWhere != j.onWhere
+                    || o.maxDelay != j.maxDelay { plan.journeysChanged.append(j.name) }
+            } else {
+                plan.journeysAdded.append(j.name)
+            }
+        }
+        plan.journeysRemoved = old.keys.filter { name in !bundle.journeys.contains { $0.name == name } }.sorted()
+        return plan
+    }
+
+    /// A default as the schema wrote it.
+    static func literal(_ v: Value) -> String {
+        switch v {
+        case .string(let s): JSON.quote(s)
+        case .none: "none"
+        default: v.text
         }
     }
 

@@ -39,9 +39,15 @@ extension Engine {
             return Int32(truncatingIfNeeded: Zones.local(engine.now, tz).day)
         }
 
-        func attribute(_ index: Int) -> Value {
-            guard index < map.count, let i = map[index], i < profile.values.count else { return .none }
-            return profile.values[i]
+        /// A required attribute without a value is a fault, never a silent none: the schema
+        /// promised a value, and a message or an update built on none would be wrong.
+        func attribute(_ index: Int) throws -> Value {
+            let v: Value
+            if index < map.count, let i = map[index], i < profile.values.count { v = profile.values[i] } else { v = .none }
+            if case .none = v, index < bundle.schema.attributes.count, !bundle.schema.attributes[index].type.isOptional {
+                throw RuntimeFault(message: "profile.\(bundle.schema.attributes[index].name) has no value, though the schema says it always has one (an attribute added without a default, or removed since)")
+            }
+            return v
         }
 
         mutating func setAttribute(_ index: Int, _ value: Value) {
@@ -97,13 +103,13 @@ extension Engine {
                 let slice = values[offset..<(offset + n)]
                 offset += n
                 guard chosen == nil, let ch = schema.channel(link.channel) else { continue }
-                let address = attribute(ch.address)
+                let address = try attribute(ch.address)
                 let hasAddress: Bool = switch address {
                 case .none: false
                 case .string(let s): !s.trimmingWhitespace().isEmpty
                 default: true
                 }
-                let consent = ch.consent.map { attribute($0) == .bool(true) } ?? true
+                let consent = try ch.consent.map { try attribute($0) == .bool(true) } ?? true
                 if hasAddress && consent { chosen = (link, slice) }
             }
             let id = "\(instance)-\(sends)"

@@ -94,6 +94,9 @@ extension Engine {
         guard let b = current, let hash = currentHash, let r = record(in: b, hash) else { try saveProfile(profile); return }
         for j in b.journeys {
             guard case .event(let ev) = j.trigger, ev == r.event else { continue }
+            // A trigger taken long after it happened (a late file, a replay) starts nothing:
+            // a cart reminder weeks late is worse than none. The history keeps the event.
+            if let d = j.maxDelay, now - e.at > d { continue }
             try enter(j, b, hash, profile, trigger: r, &stats)
         }
         try saveProfile(profile)
@@ -251,11 +254,22 @@ extension Engine {
     func resume(_ inst: inout InstanceRow, _ j: CompiledJourney, _ b: JourneyBundle, _ profile: ProfileSlot, _ stats: inout RunStats, holdsNothing: Bool, isNew: Bool = false) throws {
         var host = Host(engine: self, bundle: b, hash: inst.bundle, journey: j, instance: inst.id, sends: inst.sends, profile: profile)
         let suspension: Suspension
+        // A fault undoes the step for this instance: its profile updates and the messages it
+        // made are taken back, and it fails where it stood, with the reason.
+        let (valuesBefore, dirtyBefore, sendsBefore, pcBefore) = (profile.values, profile.dirty, inst.sends, inst.pc)
         do {
             suspension = try VM.run(j, b.constants, pc: &inst.pc, locals: &inst.locals, host: &host)
         } catch let fault as RuntimeFault {
             let line = j.functions[0].line(at: inst.pc)
-            try store.reject(source: "journey \(j.name)", line: line, reason: "instance \(inst.id) for profile \(inst.profile) stopped: \(fault.message)", raw: "", at: now)
+            profile.values = valuesBefore
+            profile.dirty = dirtyBefore
+            let made = (sendsBefore..<host.sends).map { "\(inst.id)-\($0)" }
+            if !made.isEmpty { try store.removeOutbox(ids: made) }
+            host.sends = sendsBefore
+            host.messages = 0
+            inst.pc = pcBefore
+            let undone = made.isEmpty ? "" : "; its \(plural(made.count, "message")) of this step \(made.count == 1 ? "was" : "were") not sent"
+            try store.reject(source: "journey \(j.name)", line: line, reason: "instance \(inst.id) for profile \(inst.profile) stopped: \(fault.message)\(undone)", raw: "", at: now)
             suspension = .ended(.failed)
         }
         inst.sends = host.sends

@@ -134,6 +134,8 @@ public protocol JourneyStore: AnyObject {
     func removeWaits(instance: Int64) throws
 
     func appendOutbox(id: String, at: Int64, profile: String, journey: String, channel: String?, status: String, content: String?) throws
+    /// Takes back messages of a step that faulted (they were never handed on).
+    func removeOutbox(ids: [String]) throws
     func sentCount(profile: String, since: Int64) throws -> Int
     /// Messages after `afterSeq` in outbox order, at most `limit` of them (page on with the
     /// last one's `seq`).
@@ -153,6 +155,12 @@ public protocol JourneyStore: AnyObject {
     func setAudience(journey: String, timezone: String, nextAt: Int64) throws
     /// Drops every scheduled run of a journey (it is no longer a daily journey, or its time changed).
     func removeAudience(journey: String) throws
+
+    /// The profile columns kept: attribute name → declared type (without `?`).
+    func profileColumns() throws -> [String: String]
+    /// How many profiles have a value for the attribute, and how many have none.
+    func valueCounts(attribute: String) throws -> (set: Int, missing: Int)
+    func profileCount() throws -> Int
 
     /// Makes the database's files whole on their own before the process exits (for SQLite: the
     /// write-ahead log checkpointed into the main file).

@@ -170,3 +170,48 @@ extension SQLiteStore {
         try s.run()
     }
 }
+
+/// One instance as `journey instances` lists it.
+public struct InstanceSummary: Sendable {
+    public var id: Int64
+    public var journey: String
+    public var profile: String
+    public var bundle: String
+    public var pc: Int
+    public var status: String
+    public var enteredAt: Int64
+    public var endedAt: Int64?
+    /// For a waiting instance: when its timer is due, and the event it waits for, if any.
+    public var due: Int64?
+    public var waitsFor: String?
+    /// For a failed one: why, as kept in `rejects`.
+    public var reason: String?
+}
+
+extension SQLiteStore {
+    /// Instances in id order, optionally of one journey and one status (active, completed,
+    /// exited, converted, failed), at most `limit`.
+    public func instanceSummaries(journey: String?, status: String?, limit: Int) throws -> [InstanceSummary] {
+        let s = try db.prepare("""
+            SELECT i.id, i.journey, i.profile, i.bundle, i.pc, i.status, i.entered_at, i.ended_at,
+                   (SELECT MIN(t.due) FROM timers t WHERE t.instance = i.id), w.event
+            FROM instances i LEFT JOIN waits w ON w.instance = i.id
+            WHERE (?1 IS NULL OR i.journey = ?1) AND (?2 IS NULL OR i.status = ?2)
+            ORDER BY i.id LIMIT ?3
+            """)
+        s.bind(1, journey); s.bind(2, status); s.bind(3, limit)
+        var out: [InstanceSummary] = []
+        while try s.step() {
+            out.append(InstanceSummary(id: s.int64(0), journey: s.text(1), profile: s.text(2), bundle: s.text(3), pc: s.int(4), status: s.text(5),
+                                       enteredAt: s.int64(6), endedAt: s.optionalInt64(7), due: s.optionalInt64(8), waitsFor: s.optionalText(9), reason: nil))
+        }
+        let r = try db.prepare("SELECT reason FROM rejects WHERE source = ? AND reason LIKE ? ORDER BY id DESC LIMIT 1")
+        for k in out.indices where out[k].status == "failed" {
+            r.reset()
+            r.bind(1, "journey \(out[k].journey)")
+            r.bind(2, "instance \(out[k].id) for profile %")
+            if try r.step() { out[k].reason = r.text(0) }
+        }
+        return out
+    }
+}

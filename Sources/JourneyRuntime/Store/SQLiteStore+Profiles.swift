@@ -16,12 +16,19 @@ extension SQLiteStore {
                 guard StoreSchema.columnType(had) == StoreSchema.columnType(declared) else {
                     throw SQLiteError(code: 0, message: "profile attribute '\(a.name)' changed type from \(had) to \(declared); stored profiles cannot be converted")
                 }
-                continue
+            } else {
+                try db.exec("ALTER TABLE profiles ADD COLUMN \(StoreSchema.identifier(a.name)) \(StoreSchema.columnType(declared))")
+                let s = try statement("INSERT INTO profile_columns(name, type) VALUES (?, ?)")
+                s.bind(1, a.name); s.bind(2, declared)
+                try s.run()
             }
-            try db.exec("ALTER TABLE profiles ADD COLUMN \(StoreSchema.identifier(a.name)) \(StoreSchema.columnType(declared))")
-            let s = try statement("INSERT INTO profile_columns(name, type) VALUES (?, ?)")
-            s.bind(1, a.name); s.bind(2, declared)
-            try s.run()
+            // A required attribute with a default: profiles without a value get it (a new
+            // attribute, or one that was optional).
+            if let d = a.defaultValue, d != .none, !a.type.isOptional {
+                let u = try db.prepare("UPDATE profiles SET \(StoreSchema.identifier(a.name)) = ? WHERE \(StoreSchema.identifier(a.name)) IS NULL")
+                StoreSchema.bind(u, 1, d)
+                try u.run()
+            }
         }
         self.schema = schema
         dropCaches()
@@ -74,6 +81,30 @@ extension SQLiteStore {
         defer { s.reset() }
         s.bind(1, limit)
         return try s.step()
+    }
+
+    /// The profile columns the store has: attribute name → declared type (without `?`).
+    public func profileColumns() throws -> [String: String] {
+        var out: [String: String] = [:]
+        let info = try statement("SELECT name, type FROM profile_columns")
+        while try info.step() { out[info.text(0)] = info.text(1) }
+        info.reset()
+        return out
+    }
+
+    /// How many profiles have a value for the attribute, and how many have none.
+    public func valueCounts(attribute: String) throws -> (set: Int, missing: Int) {
+        guard try profileColumns()[attribute] != nil else { return (0, try profileCount()) }
+        let col = StoreSchema.identifier(attribute)
+        let s = try db.prepare("SELECT COUNT(\(col)), COUNT(*) - COUNT(\(col)) FROM profiles")
+        guard try s.step() else { return (0, 0) }
+        return (s.int(0), s.int(1))
+    }
+
+    public func profileCount() throws -> Int {
+        let s = try statement("SELECT COUNT(*) FROM profiles")
+        defer { s.reset() }
+        return try s.step() ? s.int(0) : 0
     }
 
     public func profileExists(_ id: String) throws -> Bool {

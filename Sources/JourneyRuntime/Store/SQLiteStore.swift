@@ -293,6 +293,14 @@ public final class SQLiteStore: JourneyStore {
         try s.run()
     }
 
+    public func removeOutbox(ids: [String]) throws {
+        let s = try statement("DELETE FROM outbox WHERE id = ?")
+        for id in ids {
+            s.bind(1, id)
+            try s.run()
+        }
+    }
+
     public func sentCount(profile: String, since: Int64) throws -> Int {
         let s = try statement("SELECT COUNT(*) FROM outbox WHERE profile = ? AND status = 'sent' AND at > ?")
         defer { s.reset() }

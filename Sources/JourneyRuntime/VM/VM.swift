@@ -6,7 +6,7 @@ public protocol VMHost {
     var now: Int64 { get }
     /// The profile's local date today.
     var today: Int32 { get }
-    func attribute(_ index: Int) -> Value
+    func attribute(_ index: Int) throws -> Value
     mutating func setAttribute(_ index: Int, _ value: Value)
     /// The profile's stored events of one kind since an instant (inclusive), oldest first.
     func records(event: Int, since: Int64?) throws -> ArraySlice<Record>
@@ -101,7 +101,7 @@ public enum VM {
                 case .local: stack.append(locals[readOperand(code, at + 1, .u8)])
                 case .setLocal: locals[readOperand(code, at + 1, .u8)] = stack.removeLast()
                 case .candidate: stack.append(frame.candidate)
-                case .attribute: stack.append(host.attribute(readOperand(code, at + 1, .u16)))
+                case .attribute: stack.append(try host.attribute(readOperand(code, at + 1, .u16)))
                 case .field:
                     let i = readOperand(code, at + 1, .u8)
                     if case .record(let r) = stack.removeLast(), i < r.fields.count { stack.append(r.fields[i]) } else { stack.append(.none) }
