@@ -71,7 +71,13 @@ public struct Diagnostic: Sendable, Hashable {
         self.span = span
         self.message = message
         self.label = label
-        self.hint = hint
+        // A suggestion is said once: when the message already asks "did you mean", the help
+        // says what to do in general instead of asking again.
+        if let h = hint, h.hasPrefix("did you mean"), message.contains("did you mean") {
+            self.hint = code.help
+        } else {
+            self.hint = hint
+        }
         self.notes = notes
     }
 }

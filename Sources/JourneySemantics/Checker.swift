@@ -49,7 +49,16 @@ struct ProjectChecker {
     mutating func run() {
         collectDeclarations()
         checkChannelBindings()
-        defer { checkLimits() }
+        defer {
+            checkLimits()
+            // Without the schema every name is unknown: the one missing-profile error says
+            // what to do, and the echoes of it would only hide it.
+            if !schema.hasProfile, diagnostics.contains(where: { $0.code == SemanticCode.missingProfile }) {
+                let echoes: Set<String> = [SemanticCode.unknownAttribute.id, SemanticCode.unknownEvent.id, SemanticCode.unknownField.id,
+                                           SemanticCode.undeclaredChannel.id, SemanticCode.unnarrowedOptional.id, SemanticCode.typeMismatch.id]
+                diagnostics.removeAll { echoes.contains($0.code.id) }
+            }
+        }
         var journeys: [String: Origin] = [:]
         for (f, tree) in trees.enumerated() {
             for decl in tree.decls {
@@ -60,8 +69,8 @@ struct ProjectChecker {
                     journeys[j.name.name] = Origin(file: tree.source.path, span: j.name.span)
                 }
                 if !schema.hasProfile, journeys.count == 1 {
-                    report(SemanticCode.missingProfile, tree.source.path, j.name.span, "the project has no 'profile' declaration",
-                           label: "profile attributes unknown", hint: "Check the journey together with its schema, e.g. 'journey check examples/' rather than one file.")
+                    report(SemanticCode.missingProfile, tree.source.path, j.name.span, "the project has no 'profile' declaration, so its names cannot be checked",
+                           label: "profile attributes unknown", hint: "Check the whole project folder, schema included (e.g. 'journey check \(Self.folder(of: tree.source.path))'), or name the schema file too ('journey check schema.journey \(tree.source.path)').")
                 }
                 // The side table moves into the journey's checker and back: no copy per journey.
                 var jc = JourneyChecker(schema: schema, tree: tree, journey: j, types: [])
@@ -71,6 +80,13 @@ struct ProjectChecker {
                 swap(&jc.types, &types[f])
             }
         }
+    }
+
+    /// The folder a file is in, as a command line would name it.
+    static func folder(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        let dir = String(path[..<slash])
+        return dir.isEmpty ? "/" : dir
     }
 
     // MARK: - Schema

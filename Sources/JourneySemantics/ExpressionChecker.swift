@@ -32,8 +32,11 @@ extension JourneyChecker {
 
     mutating func unnarrowed(_ e: ExprID, _ t: JType) {
         let name = tree.source.slice(exprs.span(e))
+        let tested = pathKey(e).map { testedByWhen.contains($0) } ?? false
         report(SemanticCode.unnarrowedOptional, exprs.span(e), "`\(name)` is optional (\(t)) and may be none here", label: "may be none",
-               hint: "Give a default, e.g. `\(name) ?? …`, or use it inside `if \(name) != none { … }`.")
+               hint: tested
+                   ? "The journey's `when` tested it, but only at entry: the profile may change while the journey waits. Use it inside `if \(name) != none { … }`, or give a default, e.g. `\(name) ?? …`."
+                   : "Give a default, e.g. `\(name) ?? …`, or use it inside `if \(name) != none { … }`.")
     }
 
     /// A value that must be present (not optional): arithmetic, ordering, interpolation, fields.
@@ -116,10 +119,11 @@ extension JourneyChecker {
             hint = "to read the event's fields, name it with 'as', e.g. 'on \(n) as \(n.prefix(1))'"
         } else if let a = aliases.last(where: { $0.name == n }) {
             hint = "'\(n)' names the event of a 'wait for' (line \(tree.source.location(of: a.span.start).line)) and is only in scope inside that block"
-        } else if scope.audience {
-            hint = "an audience journey ('on daily at') has no trigger event; use profile attributes and history queries"
         } else if let s = suggestion(for: n, among: candidates + ["profile", "now", "today"]) {
+            // Inside a history query's `where`, a misspelt field of its event (in any journey).
             hint = "did you mean '\(s)'?"
+        } else if scope.audience, scope.bareFields == nil {
+            hint = "an audience journey ('on daily at') has no trigger event; use profile attributes and history queries"
         }
         report(SemanticCode.unknownName, span, "'\(n)' is not defined here", label: "unknown name", hint: hint ?? "Use profile.ATTRIBUTE, an alias bound with 'as', or (inside 'where') a field of the event.")
         return .error

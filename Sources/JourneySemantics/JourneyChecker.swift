@@ -13,6 +13,9 @@ struct JourneyChecker {
     /// Every alias bound in the journey, and the ones used.
     var aliases: [(name: String, span: Span)] = []
     var usedAliases: Set<Int> = []
+    /// Paths the journey's `when` tested for none: they are not narrowed in the steps (the
+    /// profile may change during a wait), and J0302's help says so.
+    var testedByWhen: Set<String> = []
     /// A file with parse errors lost some steps: lints that need the whole journey stay quiet.
     let incomplete: Bool
 
@@ -58,7 +61,7 @@ struct JourneyChecker {
                 if let c = cond { checkCondition(c, scope.with(bareFields: schema.events[event.name])) }
             case .daily: break
             case .when(let c, _):
-                checkCondition(c, scope)
+                testedByWhen = checkCondition(c, scope).whenTrue
             case .goal(let event, let cond, _):
                 hasGoal = true
                 let ev = lookupEvent(event)

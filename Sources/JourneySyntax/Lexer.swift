@@ -131,13 +131,21 @@ private struct Cursor {
             if peek() == UInt8(ascii: "=") {
                 i += 1; kind = .notEqual
             } else {
+                // Read as `not`, so the rest of the condition is still checked.
                 error(SyntaxCode.invalidCharacter, Span(start, i), "'!' is not an operator here", label: "write 'not' for negation", hint: "Negate a condition with 'not', e.g. 'not exists(order_placed)'; '!=' means not equal.")
-                return
+                kind = .kwNot
             }
         case UInt8(ascii: "<"):
             if peek() == UInt8(ascii: "=") { i += 1; kind = .lessEqual } else { kind = .less }
         case UInt8(ascii: ">"):
             if peek() == UInt8(ascii: "=") { i += 1; kind = .greaterEqual } else { kind = .greater }
+        case UInt8(ascii: "&") where peek() == UInt8(ascii: "&"), UInt8(ascii: "|") where peek() == UInt8(ascii: "|"):
+            // One error for the pair, read as `and` / `or`, so the rest is still checked.
+            i += 1
+            let and = b == UInt8(ascii: "&")
+            error(SyntaxCode.invalidCharacter, Span(start, i), "'\(and ? "&&" : "||")' is not an operator here", label: "write '\(and ? "and" : "or")'",
+                  hint: and ? "Combine conditions with 'and', e.g. 'a > 1 and b < 2'." : "Combine conditions with 'or', e.g. 'a > 1 or b < 2'.")
+            kind = and ? .kwAnd : .kwOr
         default:
             // Skip the whole UTF-8 sequence so the message names one character.
             while i < end, p[i] & 0xC0 == 0x80 { i += 1 }

@@ -20,15 +20,64 @@ public struct Parser {
     var nesting = 0
     /// The deepest nesting of expressions, blocks and types the language allows.
     public static let maxNesting = 100
+    /// Set when the file ended inside a block: a `}` is missing somewhere.
+    var endedInsideBlock = false
+    /// In the second pass over such a file, a block also ends where a line is indented no
+    /// deeper than the line that opened it: that is where its `}` is missing.
+    var closeOnDedent = false
 
-    /// Parses one file.
+    /// Parses one file. A file that ends inside a block is parsed once more, reading its
+    /// indentation: the `}` a person forgot is where the indentation drops, and reporting it
+    /// there (rather than "add a `}` at the end", which would pull the steps below into the
+    /// block) leads to the right fix.
     public static func parse(_ file: SourceFile) -> SyntaxTree {
         let lexed = Lexer.lex(file)
         var p = Parser(file: file, tokens: lexed.tokens)
         p.diagnostics = lexed.diagnostics
         p.reportedStarts = Set(lexed.diagnostics.map(\.span.start))
-        let decls = p.parseFile()
+        var decls = p.parseFile()
+        if p.endedInsideBlock {
+            var q = Parser(file: file, tokens: lexed.tokens)
+            q.diagnostics = lexed.diagnostics
+            q.reportedStarts = p.reportedStarts.intersection(Set(lexed.diagnostics.map(\.span.start)))
+            q.closeOnDedent = true
+            let again = q.parseFile()
+            // Keep the second reading only if it found where the brace is missing.
+            if q.closedOnDedent {
+                decls = again
+                p = q
+            }
+        }
         return SyntaxTree(source: file, decls: decls, exprs: p.arena, comments: lexed.comments, diagnostics: p.diagnostics)
+    }
+
+    /// Whether the second pass closed a block at a dedent.
+    var closedOnDedent = false
+
+    /// The indentation (spaces and tabs, a tab as one) of the line holding `offset`.
+    func indentation(of offset: Int) -> Int {
+        var start = offset
+        while start > 0, file.bytes[start - 1] != UInt8(ascii: "\n") { start -= 1 }
+        var n = 0
+        while start + n < file.bytes.count, file.bytes[start + n] == 0x20 || file.bytes[start + n] == 0x09 { n += 1 }
+        return n
+    }
+
+    /// In the second pass: whether the token at the current position, on a later line than
+    /// `open`, is indented no deeper than `open`'s line, so the block `open` started should have
+    /// ended before it. Reports the missing `}` once, at the opening brace.
+    mutating func closesByIndentation(_ open: Token, _ what: String) -> Bool {
+        guard closeOnDedent, kind != .rBrace, kind != .eof else { return false }
+        let from = open.span.end, to = current.span.start
+        guard from < to, file.bytes[from..<to].contains(UInt8(ascii: "\n")), indentation(of: to) <= indentation(of: open.span.start) else { return false }
+        let line = file.lineIndex(of: to) + 1
+        diagnostics.append(Diagnostic(SyntaxCode.unclosedBlock, file: file.path, span: open.span,
+            message: "this '{' is never closed: line \(line) is indented as if \(what) had ended", label: "opened here",
+            hint: "Add a '}' on its own line before line \(line), where the indentation drops."))
+        closedOnDedent = true
+        // Stand on the line break again: the step that held the block ends here.
+        if pos > 0, tokens[pos - 1].kind == .newline { pos -= 1 }
+        return true
     }
 
     init(file: SourceFile, tokens: [Token]) {
@@ -295,7 +344,10 @@ public struct Parser {
             if kind == .rBrace { break }
             if kind == .eof {
                 // Keep what was parsed: an editor still knows the journey while it is being typed.
-                _ = fail(SyntaxCode.unclosedBlock, "the journey '\(name.name)' is never closed", span: open.span, label: "opened here", hint: "Add a '}' at the end of the journey.")
+                endedInsideBlock = true
+                if !closedOnDedent {
+                    _ = fail(SyntaxCode.unclosedBlock, "the journey '\(name.name)' is never closed", span: open.span, label: "opened here", hint: "Add a '}' at the end of the journey.")
+                }
                 break
             }
             do {
@@ -425,8 +477,14 @@ public struct Parser {
             skipNewlines()
             if kind == .rBrace { break }
             if kind == .eof {
-                _ = fail(SyntaxCode.unclosedBlock, "this '{' is never closed", span: open.span, label: "opened here", hint: "Add the missing '}'.")
+                endedInsideBlock = true
+                if !closedOnDedent {
+                    _ = fail(SyntaxCode.unclosedBlock, "this '{' is never closed", span: open.span, label: "opened here", hint: "Add the missing '}'.")
+                }
                 return Block(statements: statements, span: Span(open.span.start, file.bytes.count))
+            }
+            if closesByIndentation(open, "its block") {
+                return Block(statements: statements, span: Span(open.span.start, current.span.end))
             }
             do {
                 statements.append(try parseStatement())
@@ -593,7 +651,14 @@ public struct Parser {
         while true {
             skipNewlines()
             if kind == .rBrace { break }
-            if kind == .eof { throw fail(SyntaxCode.unclosedBlock, "this '{' is never closed", span: open.span, label: "opened here") }
+            if kind == .eof {
+                endedInsideBlock = true
+                if closedOnDedent { throw ParseError() }
+                throw fail(SyntaxCode.unclosedBlock, "this '{' is never closed", span: open.span, label: "opened here")
+            }
+            if closesByIndentation(open, "the message") {
+                return FieldBlock(fields: fields, span: Span(open.span.start, current.span.end))
+            }
             do {
                 let name = try expectIdent("a field name")
                 _ = try expect(.colon, "':' after '\(name.name)'", hint: "Write each field as 'name: value'.")

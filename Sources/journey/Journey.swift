@@ -49,7 +49,7 @@ enum ColourChoice: String, ExpressibleByArgument, CaseIterable {
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Type-check a project: every file and directory named (recursively, *.journey) is one project.",
-        discussion: "Exit status: 0 clean (warnings allowed), 1 errors found, 2 usage or I/O error."
+        discussion: "Exit status: 0 clean (warnings allowed, unless --deny-warnings), 1 errors found, 2 usage or I/O error."
     )
 
     @Option(name: .long, help: "Output format: text, json, sarif or github.")
@@ -57,6 +57,9 @@ struct Check: ParsableCommand {
 
     @Option(name: .long, help: "Colour in text output: auto (on a terminal, unless NO_COLOR is set), always or never.")
     var color: ColourChoice = .auto
+
+    @Flag(name: .customLong("deny-warnings"), help: "Exit 1 when there are warnings too (for CI).")
+    var denyWarnings = false
 
     @Argument(help: "Files and directories of the project.")
     var paths: [String]
@@ -85,7 +88,7 @@ struct Check: ParsableCommand {
         }
         // Exit here rather than return: freeing every tree and table on the way out would cost
         // a tenth of the run, for memory the process is about to give back anyway.
-        Foundation.exit(bag.hasErrors ? 1 : 0)
+        Foundation.exit(bag.hasErrors || (denyWarnings && !diagnostics.isEmpty) ? 1 : 0)
     }
 }
 

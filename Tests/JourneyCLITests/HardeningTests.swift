@@ -723,3 +723,16 @@ final class MaxDelayTests: XCTestCase {
         XCTAssertEqual(bodies.sorted(), ["default hours 3", "default now 1", "off days", "off hours", "off now", "short now"])
     }
 }
+
+final class DenyWarningsTests: XCTestCase {
+    func testDenyWarningsMakesAWarningFailCI() throws {
+        let d = try tempDir()
+        try "profile { first_name: string, email: string? }\nevent signup { source: string }\nchannel email address profile.email\njourney j {\n  on signup\n  email \"x\"\n}\n"
+            .write(to: d.appendingPathComponent("p.journey"), atomically: true, encoding: .utf8)
+        let plain = try journey(["check", d.path])
+        XCTAssertEqual(plain.code, 0, plain.out)
+        XCTAssertTrue(plain.out.contains("J0503"), plain.out)
+        XCTAssertEqual(try journey(["check", "--deny-warnings", d.path]).code, 1)
+        XCTAssertEqual(try journey(["check", "--deny-warnings", "examples"]).code, 0)
+    }
+}
