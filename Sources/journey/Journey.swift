@@ -3,6 +3,7 @@ import Foundation
 import JourneyDiagnostics
 import JourneySemantics
 import JourneySyntax
+import JourneyRuntime
 
 let toolVersion = "0.1.0"
 
@@ -11,7 +12,7 @@ struct Journey: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "journey",
         abstract: "Check, format and run customer journeys written in the .journey language.",
-        version: toolVersion,
+        version: "\(toolVersion) (tz database \(TimeZoneNames.databaseVersion))",
         subcommands: [Check.self, Format.self, Build.self, Verify.self, Disasm.self, Simulate.self, Deploy.self, Import.self, Ingest.self, Run.self, Outbox.self, Rejects.self, Instances.self, Backup.self, LSP.self, Graph.self]
     )
 

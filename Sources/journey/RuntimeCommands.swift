@@ -143,6 +143,19 @@ func loadProfiles(_ path: String, schema: RuntimeSchema) throws -> ([ProfileRow]
         printError("note: \(path): profile \(JSON.quote(id)) is given \(seen[id] ?? 0) times; each line replaces the one before, so the last one counts")
     }
     if told.count > 10 { printError("note: \(path): \(told.count) profiles are given more than once in all") }
+    // A time zone that is not a tz database name is kept, but its profile's local times are in
+    // UTC: say so, with the name that was probably meant.
+    if let tz = schema.timezoneAttribute {
+        var warned = 0
+        for r in rows {
+            guard case .string(let name) = r.values[tz], !name.isEmpty, !TimeZoneNames.isZone(name) else { continue }
+            warned += 1
+            guard warned <= 20 else { continue }
+            let hint = TimeZoneNames.suggestion(for: name).map { "; did you mean \(JSON.quote($0))?" } ?? " (use a name like \"Europe/London\" or \"America/New_York\")"
+            printError("warning: \(path): profile \(JSON.quote(r.id)): \(schema.attributes[tz].name) \(JSON.quote(name)) is not an IANA time zone name, so its local times are in UTC\(hint)")
+        }
+        if warned > 20 { printError("warning: \(path): \(warned) profiles in all have a time zone that is not an IANA name") }
+    }
     return (rows, errors)
 }
 

@@ -736,3 +736,22 @@ final class DenyWarningsTests: XCTestCase {
         XCTAssertEqual(try journey(["check", "--deny-warnings", "examples"]).code, 0)
     }
 }
+
+final class TimeZoneImportTests: XCTestCase {
+    func testImportWarnsOfNamesThatAreNotZones() throws {
+        let d = try tempDir()
+        let bundle = d.appendingPathComponent("b.journeyc").path
+        XCTAssertEqual(try journey(["build", "-o", bundle, "examples"]).code, 0)
+        let db = d.appendingPathComponent("j.db").path
+        XCTAssertEqual(try journey(["deploy", "--db", db, bundle]).code, 0)
+        let base = "\"first_name\": \"A\", \"email_opt_in\": true, \"whatsapp_opt_in\": false, \"sms_opt_in\": false, \"city\": \"x\", \"lifetime_value\": 0, \"orders_count\": 0, \"loyalty_points\": 0, \"loyalty_tier\": \"Silver\""
+        try ["{\"id\": \"a\", \(base), \"timezone\": \"BST\"}", "{\"id\": \"b\", \(base), \"timezone\": \"europe/paris\"}", "{\"id\": \"c\", \(base), \"timezone\": \"Europe/Paris\"}"]
+            .joined(separator: "\n").appending("\n").write(to: d.appendingPathComponent("p.jsonl"), atomically: true, encoding: .utf8)
+        let r = try journey(["import", "--db", db, d.appendingPathComponent("p.jsonl").path])
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertTrue(r.err.contains(#"profile "a": timezone "BST" is not an IANA time zone name, so its local times are in UTC"#), r.err)
+        XCTAssertTrue(r.err.contains(#"profile "b": timezone "europe/paris" is not an IANA time zone name, so its local times are in UTC; did you mean "Europe/Paris"?"#), r.err)
+        XCTAssertFalse(r.err.contains(#"profile "c""#), r.err)
+        XCTAssertTrue(try journey(["--version"]).out.contains("tz database"))
+    }
+}

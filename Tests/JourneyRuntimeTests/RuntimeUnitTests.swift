@@ -65,6 +65,37 @@ final class LocalTimeTests: XCTestCase {
         XCTAssertEqual(Zones.next(minutes: 60, after: iso("2025-03-01T00:00:00Z"), zones.zone("Mars/Olympus")), iso("2025-03-01T01:00:00Z"))
     }
 
+    /// Issue 8, section 4: only tz database names (and their links) are zones.
+    func testOnlyIANANamesAreZones() {
+        var zones = Zones()
+        let winter = iso("2025-01-15T12:00:00Z"), summer = iso("2025-07-15T12:00:00Z")
+        for name in ["BST", "PST", "CST", "IST", "JST", "AET", "MIT", "SST", "GMT+5", "UTC+05:30", "GMT-3", "europe/paris", "Mars/Olympus"] {
+            XCTAssertFalse(TimeZoneNames.isZone(name), name)
+            XCTAssertEqual(Zones.offset(zones.zone(name), summer), 0, "\(name) is UTC")
+        }
+        XCTAssertEqual(Zones.offset(zones.zone("Etc/GMT+5"), winter), -5 * 3600)
+        XCTAssertEqual(Zones.offset(zones.zone("US/Eastern"), winter), -5 * 3600, "an IANA link is a zone")
+        XCTAssertEqual(Zones.offset(zones.zone("Europe/London"), summer), 3600)
+        XCTAssertEqual(Zones.offset(zones.zone("UTC"), summer), 0)
+        XCTAssertEqual(TimeZoneNames.suggestion(for: "europe/paris"), "Europe/Paris")
+        XCTAssertEqual(TimeZoneNames.suggestion(for: "Europe/Pari"), "Europe/Paris")
+        XCTAssertFalse(TimeZoneNames.databaseVersion.isEmpty)
+    }
+
+    /// A hold that begins in the repeated hour of a fall-back night ends when the clock first
+    /// reaches the window's end after it, in that same repeated hour, not a day later.
+    func testQuietHoursEndInTheRepeatedHour() {
+        var zones = Zones()
+        let paris = zones.zone("Europe/Paris")
+        // 2025-10-26T01:00Z is 02:00 CET, the second pass of 02:00–03:00 local.
+        XCTAssertEqual(Zones.quiet(iso("2025-10-26T01:00:00Z"), from: 23 * 60, to: 150, paris), iso("2025-10-26T01:30:00Z"))
+        // In the first pass (02:00 CEST = 00:00Z) it ends at the first 02:30 (00:30Z).
+        XCTAssertEqual(Zones.quiet(iso("2025-10-26T00:00:00Z"), from: 23 * 60, to: 150, paris), iso("2025-10-26T00:30:00Z"))
+        // A daily time on that night still comes once, at the first 02:30.
+        XCTAssertEqual(Zones.next(minutes: 150, after: iso("2025-10-25T12:00:00Z"), paris), iso("2025-10-26T00:30:00Z"))
+        XCTAssertEqual(Zones.next(minutes: 150, after: iso("2025-10-26T00:30:00Z"), paris), iso("2025-10-27T01:30:00Z"))
+    }
+
     func testQuietHoursWrapMidnight() {
         var zones = Zones()
         let paris = zones.zone("Europe/Paris")

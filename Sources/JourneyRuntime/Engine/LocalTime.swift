@@ -11,7 +11,8 @@ struct Zones {
     mutating func zone(_ id: String?) -> TimeZone {
         guard let id, !id.isEmpty else { return Zones.utc }
         if let z = cache[id] { return z }
-        let z = TimeZone(identifier: id) ?? Zones.utc
+        // Only tz database names: an abbreviation is not a zone (and Foundation would guess).
+        let z = TimeZoneNames.isZone(id) ? TimeZone(identifier: id) ?? Zones.utc : Zones.utc
         cache[id] = z
         return z
     }
@@ -48,10 +49,60 @@ struct Zones {
         return t + 86400
     }
 
-    /// Whether local time at `t` falls in [from, to) (wrapping midnight), and when it ends.
+    /// Whether local time at `t` falls in [from, to) (wrapping midnight), and when it ends: the
+    /// first time after `t` that the local clock reaches `to`. On a fall-back night that may be
+    /// the second pass of a repeated hour (a hold that began in it ends in it, not a day later).
     static func quiet(_ t: Int64, from: Int, to: Int, _ tz: TimeZone) -> Int64? {
         let m = Int(local(t, tz).seconds / 60)
         let inside = from < to ? (m >= from && m < to) : (m >= from || m < to)
-        return inside ? next(minutes: to, after: t, tz) : nil
+        guard inside else { return nil }
+        let (day, _) = local(t, tz)
+        for d in day...(day + 2) {
+            let l = d * 86400 + Int64(to) * 60
+            // Every instant at which the local clock shows `l` (two in a repeated hour).
+            let passes = [l - offset(tz, l - 86400), l - offset(tz, l + 86400)].filter { $0 + offset(tz, $0) == l }.sorted()
+            if let first = passes.first(where: { $0 > t }) { return first }
+            if passes.isEmpty {
+                let candidate = instant(localSeconds: l, tz)
+                if candidate > t { return candidate }
+            }
+        }
+        return next(minutes: to, after: t, tz)
     }
+}
+
+/// Which names are time zones: those of the IANA tz database and its links (`Europe/Paris`,
+/// `US/Eastern`, `UTC`, `Etc/GMT+5`). Abbreviations (`BST`, `PST`, `IST`) and offsets written as
+/// names (`GMT+5`, `UTC+05:30`) are not: they are ambiguous or mean something else than they
+/// seem (Foundation reads `BST` as Asia/Dhaka), so a profile holding one is in UTC, as a
+/// profile without a zone is, and `import` says so.
+public enum TimeZoneNames {
+    /// Every zone and link name, read once from the system's tz database.
+    public static let all: Set<String> = {
+        var names = Set(TimeZone.knownTimeZoneIdentifiers)
+        names.formUnion(["UTC", "Etc/UTC", "GMT", "Etc/GMT"])
+        if let data = FileManager.default.contents(atPath: "/usr/share/zoneinfo/tzdata.zi") {
+            for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+                let parts = line.split(separator: " ")
+                if parts.count >= 2, parts[0] == "Z" { names.insert(String(parts[1])) }
+                if parts.count >= 3, parts[0] == "L" { names.insert(String(parts[2])) }
+            }
+        }
+        return names
+    }()
+
+    /// Zone names in lower case, for "did you mean" on a case slip.
+    static let byLowercase: [String: String] = Dictionary(all.map { ($0.lowercased(), $0) }, uniquingKeysWith: { a, _ in a })
+
+    public static func isZone(_ name: String) -> Bool { all.contains(name) }
+
+    /// A close zone name for one that is not a zone: the same name in another case, or one a
+    /// typo away.
+    public static func suggestion(for name: String) -> String? {
+        if let exact = byLowercase[name.lowercased()] { return exact }
+        return Suggestion.closest(to: name, among: all)
+    }
+
+    /// The tz database version the runtime computes local times with (e.g. 2025b).
+    public static var databaseVersion: String { TimeZone.timeZoneDataVersion }
 }
