@@ -28,6 +28,7 @@ func compileProject(_ paths: [String]) throws -> JourneyBundle {
 
 /// Reads and loads a bundle file; a bundle that fails any check exits 1 with the reason.
 func loadBundle(_ path: String) throws -> (JourneyBundle, [UInt8]) {
+    try ProjectFiles.requireFile(path, instead: "build a bundle from it first ('journey build -o shop.journeyc \(path)') and give the bundle")
     guard let data = FileManager.default.contents(atPath: path) else { throw UsageError(description: "\(path): cannot read the file") }
     let bytes = [UInt8](data)
     do {

@@ -16,6 +16,7 @@ struct Graph: ParsableCommand {
     @Argument(help: "A .journey file.") var file: String
 
     func run() throws {
+        try ProjectFiles.requireFile(file, instead: "give one of its .journey files (e.g. '\(file)/abandoned_cart.journey')")
         let source = try ProjectFiles.read(file)
         let tree = Parser.parse(source)
         let errors = tree.diagnostics.filter { $0.severity == .error }

@@ -45,6 +45,14 @@ enum ProjectFiles {
         return out
     }
 
+    /// Refuses a directory where one file is wanted, saying what to give instead.
+    static func requireFile(_ path: String, instead: String) throws {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
+            throw UsageError(description: "\(path): is a directory; \(instead)")
+        }
+    }
+
     static func read(_ path: String) throws -> SourceFile {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw UsageError(description: "\(path): cannot read the file")

@@ -118,7 +118,10 @@ func outboxLine(_ r: OutboxRow, withID: Bool = false) -> String {
     var s = "{"
     if withID { s += "\"id\": \(JSON.quote(r.id)), " }
     s += "\"at\": \(JSON.quote(Value.iso8601(r.at))), \"profile\": \(JSON.quote(r.profile)), \"journey\": \(JSON.quote(r.journey)), "
-    s += "\"channel\": \(r.channel.map(JSON.quote) ?? "null"), \"status\": \(JSON.quote(r.status)), \"content\": \(r.content ?? "null")}"
+    s += "\"channel\": \(r.channel.map(JSON.quote) ?? "null"), \"status\": \(JSON.quote(r.status)), \"content\": \(r.content ?? "null")"
+    // Only a message that was not sent says why, so a sent one's line is as it always was.
+    if let why = r.reason { s += ", \"reason\": \(JSON.quote(why))" }
+    s += "}"
     return s
 }
 
@@ -389,6 +392,7 @@ struct Run: ParsableCommand {
     @Option(help: "Where the clock starts on a fresh database (default: the first event); audience journeys count their days from it.") var start: String?
     @Option(name: .customLong("batch-size"), help: "Steps per transaction (a crash rolls back whole steps only).") var batchSize = 16_384
     @Flag(help: "Keep running on the wall clock, picking up new events as they are ingested.") var follow = false
+    @Flag(help: "With --follow: print only the start line and the summary, not each message.") var quiet = false
 
     func validate() throws {
         if follow && until != nil { throw ValidationError("--until and --follow cannot be used together") }
@@ -403,15 +407,53 @@ struct Run: ParsableCommand {
         }
         let startAt = try start.map { try parseInstant($0, "--start") }
         if follow {
-            while true {
-                try engine.run(until: wallClock(), start: startAt)
-                Thread.sleep(forTimeInterval: 0.5)
-            }
+            try follow(engine, startAt)
         }
         let stats = try engine.run(until: try until.map { try parseInstant($0, "--until") } ?? wallClock(), start: startAt)
         write("processed \(plural(stats.events, "event")), \(plural(stats.timers, "timer")), \(plural(stats.audienceRuns, "audience run")); \(plural(stats.messages, "message"))\n")
         finish(engine)
     }
+}
+
+extension Run {
+    /// `--follow`: says where it runs, prints each message as it is decided (unless --quiet),
+    /// and on SIGINT or SIGTERM finishes the batch in hand, prints a summary and exits 0.
+    func follow(_ engine: Engine, _ startAt: Int64?) throws -> Never {
+        let stop = StopFlag()
+        var sources: [DispatchSourceSignal] = []
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { stop.set() }
+            source.resume()
+            sources.append(source)
+        }
+        write("journey run --follow: \(db), bundle \(engine.currentHash ?? "-"), wall clock (now \(timelineTime(wallClock()))); new events are picked up every 0.5 s. Ctrl-C stops.\n")
+        var total = RunStats()
+        var lastSeq = try (engine.store as? SQLiteStore)?.lastOutboxSeq() ?? 0
+        while !stop.isSet {
+            let stats = try engine.run(until: wallClock(), start: startAt)
+            total.events += stats.events; total.timers += stats.timers; total.audienceRuns += stats.audienceRuns; total.messages += stats.messages
+            while true {
+                let page = try engine.store.outbox(afterSeq: lastSeq, limit: 1000)
+                guard let last = page.last else { break }
+                if !quiet { write(timeline(page, .text)) }
+                lastSeq = last.seq
+            }
+            for _ in 0..<5 where !stop.isSet { Thread.sleep(forTimeInterval: 0.1) }
+        }
+        write("stopped: \(plural(total.events, "event")), \(plural(total.timers, "timer")), \(plural(total.audienceRuns, "audience run")); \(plural(total.messages, "message"))\n")
+        _ = sources
+        finish(engine)
+    }
+}
+
+/// Set from a signal handler's queue, read by the loop.
+final class StopFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.lock(); value = true; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
 }
 
 struct Outbox: ParsableCommand {
@@ -437,15 +479,22 @@ func timeline(_ rows: [OutboxRow], _ format: TimelineFormat, withIDs: Bool = fal
     case .jsonl:
         for r in rows { out += outboxLine(r, withID: withIDs) + "\n" }
     case .text:
-        for r in rows {
+        // Columns aligned over the page; every time to the second with its zone; a message
+        // that was not sent shows why instead of its text.
+        let cells: [[String]] = rows.map { r in
             var summary = ""
             if let c = r.content, let j = try? JSON.parse(c), case .object(let items) = j {
                 let text = items.compactMap { item -> String? in if case .string(let s) = item.1 { return s } else { return nil } }.first ?? ""
                 summary = terminalSafe(text.replacingOccurrences(of: "\n", with: " "))
                 if summary.count > 60 { summary = String(summary.prefix(59)) + "…" }
             }
-            let when = Value.iso8601(r.at).replacingOccurrences(of: "T", with: " ").replacingOccurrences(of: ":00Z", with: "")
-            out += "\(when)  \(terminalSafe(r.profile).padded(8)) \(r.journey.padded(20)) \((r.channel ?? "-").padded(9)) \(r.status.padded(13)) \(summary)\n"
+            if r.status != "sent", let why = r.reason { summary = (summary.isEmpty ? "" : summary + "  ") + "(" + terminalSafe(why) + ")" }
+            return (withIDs ? [r.id] : []) + [timelineTime(r.at), terminalSafe(r.profile), r.journey, r.channel ?? "-", r.status, summary]
+        }
+        let widths = (0..<(cells.first?.count ?? 0)).map { k in cells.map { $0[k].count }.max() ?? 0 }
+        for row in cells {
+            out += row.enumerated().map { k, cell in k == row.count - 1 ? cell : cell.padded(widths[k]) }.joined(separator: "  ")
+                .trimmingCharacters(in: .whitespaces) + "\n"
         }
     }
     return out

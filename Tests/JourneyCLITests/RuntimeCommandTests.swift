@@ -284,7 +284,9 @@ final class FollowTests: XCTestCase {
         let follower = Process()
         follower.executableURL = Bundle.main.bundleURL.appendingPathComponent("journey")
         follower.arguments = ["run", "--db", db, "--follow"]
-        follower.standardOutput = FileHandle.nullDevice
+        let log = d.appendingPathComponent("follow.log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        follower.standardOutput = try FileHandle(forWritingTo: log)
         follower.standardError = FileHandle.nullDevice
         try follower.run()
         defer { if follower.isRunning { kill(follower.processIdentifier, SIGKILL) }; follower.waitUntilExit() }
@@ -312,5 +314,20 @@ final class FollowTests: XCTestCase {
         }
         XCTAssertTrue(out.contains("\"content\": {\"body\": \"Hello Ana from stdin\"}"), out)
         XCTAssertTrue(follower.isRunning, "--follow keeps running")
+        // It says what it does: a start line, each message, and a summary when stopped.
+        var printed = ""
+        for _ in 0..<40 where !printed.contains("Hello Ana from stdin") {
+            usleep(100_000)
+            printed = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        }
+        kill(follower.processIdentifier, SIGTERM)
+        for _ in 0..<100 where follower.isRunning { usleep(50_000) }
+        XCTAssertFalse(follower.isRunning, "SIGTERM stops it")
+        XCTAssertEqual(follower.terminationReason, .exit)
+        XCTAssertEqual(follower.terminationStatus, 0)
+        printed = try String(contentsOf: log, encoding: .utf8)
+        XCTAssertTrue(printed.hasPrefix("journey run --follow: \(db), bundle "), printed)
+        XCTAssertTrue(printed.contains(" UTC  a  hello  email  sent  Hello Ana from stdin"), printed)
+        XCTAssertTrue(printed.contains("stopped: 1 event, 0 timers, 0 audience runs; 1 message"), printed)
     }
 }

@@ -7,6 +7,8 @@ public struct RunStats: Sendable {
     public var timers = 0
     public var audienceRuns = 0
     public var messages = 0
+
+    public init() {}
 }
 
 /// What a deploy changes (`journey deploy --dry-run` prints it), and what refuses it.

@@ -98,6 +98,7 @@ extension Engine {
             }
             var offset = values.startIndex
             var chosen: (SendLinkDef, ArraySlice<Value>)?
+            var why: [String] = []
             for link in def.links {
                 let n = link.shape.valueCount
                 let slice = values[offset..<(offset + n)]
@@ -110,25 +111,34 @@ extension Engine {
                 default: true
                 }
                 let consent = try ch.consent.map { try attribute($0) == .bool(true) } ?? true
-                if hasAddress && consent { chosen = (link, slice) }
+                if hasAddress && consent {
+                    chosen = (link, slice)
+                } else if !hasAddress {
+                    why.append("\(link.channel): no address (profile.\(schema.attributes[ch.address].name) is empty)")
+                } else if let c = ch.consent {
+                    why.append("\(link.channel): no consent (profile.\(schema.attributes[c].name) is not true)")
+                }
             }
             let id = "\(instance)-\(sends)"
             sends += 1
             messages += 1
             guard let (link, slice) = chosen else {
-                try engine.store.appendOutbox(id: id, at: engine.now, profile: profile.id, journey: journey.name, channel: nil, status: "undeliverable", content: nil)
+                try engine.store.appendOutbox(id: id, at: engine.now, profile: profile.id, journey: journey.name, channel: nil, status: "undeliverable", content: nil,
+                                              reason: why.joined(separator: "; "))
                 return .done
             }
             var status = "sent"
+            var reason: String?
             if let cap = schema.capCount, let window = schema.capWindow,
                try engine.store.sentCount(profile: profile.id, since: engine.now - window) >= cap {
                 status = "suppressed"
+                reason = "cap: \(cap) message\(cap == 1 ? "" : "s") per \(Value.durationText(window)) already sent"
             }
             var it = slice.makeIterator()
             let content = Content.render(link.shape, &it)
             // Checked before anything is written: an oversized message fails its instance whole.
             guard content.utf8.count <= Value.maxTextBytes else { throw Arithmetic.tooLong(content.utf8.count) }
-            try engine.store.appendOutbox(id: id, at: engine.now, profile: profile.id, journey: journey.name, channel: link.channel, status: status, content: content)
+            try engine.store.appendOutbox(id: id, at: engine.now, profile: profile.id, journey: journey.name, channel: link.channel, status: status, content: content, reason: reason)
             return .done
         }
     }

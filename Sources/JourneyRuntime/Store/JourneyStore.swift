@@ -67,6 +67,9 @@ public struct OutboxRow: Sendable {
     public var channel: String?
     public var status: String
     public var content: String?
+    /// Why a message was not sent (undeliverable: each channel of the chain and why it could
+    /// not take it; suppressed: the cap).
+    public var reason: String?
 }
 
 /// What the engine needs from storage: the SQLite store today (a file, or `:memory:` for the
@@ -133,7 +136,7 @@ public protocol JourneyStore: AnyObject {
     func waiters(profile: String, event: String) throws -> [Int64]
     func removeWaits(instance: Int64) throws
 
-    func appendOutbox(id: String, at: Int64, profile: String, journey: String, channel: String?, status: String, content: String?) throws
+    func appendOutbox(id: String, at: Int64, profile: String, journey: String, channel: String?, status: String, content: String?, reason: String?) throws
     /// Takes back messages of a step that faulted (they were never handed on).
     func removeOutbox(ids: [String]) throws
     func sentCount(profile: String, since: Int64) throws -> Int

@@ -118,6 +118,7 @@ public final class SQLiteStore: JourneyStore {
         try db.exec("PRAGMA wal_autocheckpoint=20000")
         try db.exec(StoreSchema.sql)
         try migrateHistory()
+        try addColumnIfMissing("outbox", "reason", "TEXT")
     }
 
     /// Databases from before the history was written at ingest: their inbox events are not in
@@ -138,6 +139,13 @@ public final class SQLiteStore: JourneyStore {
             rollback()
             throw error
         }
+    }
+
+    /// Databases from before a column existed get it (empty) when opened.
+    func addColumnIfMissing(_ table: StaticString, _ column: StaticString, _ type: StaticString) throws {
+        let s = try db.prepare("SELECT COUNT(*) FROM pragma_table_info('\(table)') WHERE name = '\(column)'")
+        guard try s.step(), s.int(0) == 0 else { return }
+        try db.exec("ALTER TABLE \(table) ADD COLUMN \(column) \(type)")
     }
 
     /// A statement prepared on first use, then reused. Fixed SQL is keyed by the address of its
@@ -287,10 +295,17 @@ public final class SQLiteStore: JourneyStore {
 
     // MARK: - Outbox, rejects, audience, meta
 
-    public func appendOutbox(id: String, at: Int64, profile: String, journey: String, channel: String?, status: String, content: String?) throws {
-        let s = try statement("INSERT INTO outbox(id, at, profile, journey, channel, status, content) VALUES (?, ?, ?, ?, ?, ?, ?)")
-        s.bind(1, id); s.bind(2, at); s.bind(3, profile); s.bind(4, journey); s.bind(5, channel); s.bind(6, status); s.bind(7, content)
+    public func appendOutbox(id: String, at: Int64, profile: String, journey: String, channel: String?, status: String, content: String?, reason: String?) throws {
+        let s = try statement("INSERT INTO outbox(id, at, profile, journey, channel, status, content, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+        s.bind(1, id); s.bind(2, at); s.bind(3, profile); s.bind(4, journey); s.bind(5, channel); s.bind(6, status); s.bind(7, content); s.bind(8, reason)
         try s.run()
+    }
+
+    /// The outbox's last message number (0 when empty).
+    public func lastOutboxSeq() throws -> Int64 {
+        let s = try statement("SELECT COALESCE(MAX(seq), 0) FROM outbox")
+        defer { s.reset() }
+        return try s.step() ? s.int64(0) : 0
     }
 
     public func removeOutbox(ids: [String]) throws {
@@ -309,12 +324,12 @@ public final class SQLiteStore: JourneyStore {
     }
 
     public func outbox(afterSeq: Int64, limit: Int) throws -> [OutboxRow] {
-        let s = try statement("SELECT seq, id, at, profile, journey, channel, status, content FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?")
+        let s = try statement("SELECT seq, id, at, profile, journey, channel, status, content, reason FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?")
         s.bind(1, afterSeq); s.bind(2, limit)
         var out: [OutboxRow] = []
         while try s.step() {
             out.append(OutboxRow(seq: s.int64(0), id: s.text(1), at: s.int64(2), profile: s.text(3), journey: s.text(4),
-                                 channel: s.optionalText(5), status: s.text(6), content: s.optionalText(7)))
+                                 channel: s.optionalText(5), status: s.text(6), content: s.optionalText(7), reason: s.optionalText(8)))
         }
         s.reset()
         return out

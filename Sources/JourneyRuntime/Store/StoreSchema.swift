@@ -23,7 +23,7 @@ enum StoreSchema {
     CREATE INDEX IF NOT EXISTS timers_by_instance ON timers(instance);
     CREATE TABLE IF NOT EXISTS waits(instance INTEGER PRIMARY KEY, profile TEXT NOT NULL, event TEXT NOT NULL);
     CREATE INDEX IF NOT EXISTS waits_by_event ON waits(profile, event);
-    CREATE TABLE IF NOT EXISTS outbox(seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, at INTEGER NOT NULL, profile TEXT NOT NULL, journey TEXT NOT NULL, channel TEXT, status TEXT NOT NULL, content TEXT);
+    CREATE TABLE IF NOT EXISTS outbox(seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, at INTEGER NOT NULL, profile TEXT NOT NULL, journey TEXT NOT NULL, channel TEXT, status TEXT NOT NULL, content TEXT, reason TEXT);
     CREATE INDEX IF NOT EXISTS outbox_sent ON outbox(profile, at) WHERE status = 'sent';
     CREATE TABLE IF NOT EXISTS rejects(id INTEGER PRIMARY KEY, source TEXT NOT NULL, line INTEGER NOT NULL, reason TEXT NOT NULL, raw TEXT NOT NULL, at INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS event_ids(profile TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY(profile, id)) WITHOUT ROWID;
