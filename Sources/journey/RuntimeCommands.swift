@@ -126,8 +126,8 @@ func outboxLine(_ r: OutboxRow, withID: Bool = false) -> String {
 }
 
 /// Parses a profiles file; rejected lines are reported and returned.
-func loadProfiles(_ path: String, schema: RuntimeSchema) throws -> ([ProfileRow], [InputError]) {
-    let results = ProfileInput.parse(try readInput(path), path: path, schema: schema)
+func loadProfiles(_ path: String, schema: RuntimeSchema, merge: Bool = false) throws -> ([ProfileRow], [InputError]) {
+    let results = ProfileInput.parse(try readInput(path), path: path, schema: schema, merge: merge)
     var rows: [ProfileRow] = [], errors: [InputError] = []
     for r in results {
         switch r {
@@ -306,21 +306,29 @@ struct Deploy: ParsableCommand {
 }
 
 struct Import: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Import or update profiles from JSON lines or CSV. Exit 1 when some lines were rejected.")
+    static let configuration = CommandConfiguration(
+        abstract: "Import or update profiles from JSON lines or CSV. Exit 1 when some lines were rejected.",
+        discussion: "Each line is a whole profile, unless --merge: then a line changes only the attributes it gives (a CSV only its header's columns), and a profile not stored yet must give every required attribute.")
     @Option(help: "The SQLite database.") var db: String
+    @Flag(help: "Partial updates: change only the attributes each line gives.") var merge = false
     @Argument(help: "Profiles file (.csv for CSV, else JSON lines; - for standard input).") var profiles: String
 
     func run() throws {
         let engine = try openEngine(db)
         guard let schema = engine.schema else { throw UsageError(description: "\(db): no bundle is deployed; run 'journey deploy' first") }
-        let (rows, bad) = try loadProfiles(profiles, schema: schema)
+        var (rows, bad) = try loadProfiles(profiles, schema: schema, merge: merge)
         let progress = Progress(label: "importing profiles", total: rows.count)
+        var refused: [(id: String, reason: String)] = []
         for start in stride(from: 0, to: rows.count, by: 10_000) {
-            try engine.importProfiles(Array(rows[start..<min(rows.count, start + 10_000)]))
+            refused += try engine.importProfiles(Array(rows[start..<min(rows.count, start + 10_000)]))
             progress.update(min(rows.count, start + 10_000))
         }
+        let refusedErrors = refused.map { InputError(line: 0, reason: "profile \(JSON.quote($0.id)): \($0.reason)", raw: "") }
+        for e in refusedErrors { printError("\(profiles): rejected: \(e.reason)") }
+        bad += refusedErrors
         try engine.recordRejects(bad, source: profiles)
-        write("imported \(plural(rows.count, "profile"))\(bad.isEmpty ? "" : ", rejected \(bad.count)")\n")
+        rows.removeAll { r in refused.contains { $0.id == r.id } }
+        write("\(merge ? "updated" : "imported") \(plural(rows.count, "profile"))\(bad.isEmpty ? "" : ", rejected \(bad.count)")\n")
         finish(engine, status: bad.isEmpty ? 0 : 1)
     }
 }

@@ -784,3 +784,33 @@ final class HonestOutputTests: XCTestCase {
         XCTAssertTrue(jsonl.split(separator: "\n").filter { $0.contains(#""status": "sent""#) }.allSatisfy { !$0.contains("reason") })
     }
 }
+
+final class MergeImportTests: XCTestCase {
+    func testMergeChangesOnlyTheAttributesGiven() throws {
+        let d = try tempDir()
+        let p = d.appendingPathComponent("project")
+        try FileManager.default.createDirectory(at: p, withIntermediateDirectories: true)
+        try "profile {\n  first_name: string\n  email: string?\n  points: int\n  city: string?\n}\nevent ping {}\nchannel email address profile.email\njourney j {\n  on ping\n  goal ping\n  email \"{profile.first_name} {profile.points} {profile.city ?? \"-\"}\"\n}\n"
+            .write(to: p.appendingPathComponent("schema.journey"), atomically: true, encoding: .utf8)
+        let bundle = d.appendingPathComponent("b.journeyc").path
+        let built = try journey(["build", "-o", bundle, p.path])
+        XCTAssertEqual(built.code, 0, built.out)
+        let db = d.appendingPathComponent("j.db").path
+        XCTAssertEqual(try journey(["deploy", "--db", db, bundle]).code, 0)
+        try "{\"id\": \"a\", \"first_name\": \"Ana\", \"email\": \"a@x\", \"points\": 10, \"city\": \"Lyon\"}\n".write(to: d.appendingPathComponent("p.jsonl"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try journey(["import", "--db", db, d.appendingPathComponent("p.jsonl").path]).code, 0)
+        // A partial line without --merge is refused whole, as before.
+        try "{\"id\": \"a\", \"points\": 20}\n{\"id\": \"new\", \"points\": 1}\n".write(to: d.appendingPathComponent("patch.jsonl"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try journey(["import", "--db", db, d.appendingPathComponent("patch.jsonl").path]).code, 1)
+        let merged = try journey(["import", "--db", db, "--merge", d.appendingPathComponent("patch.jsonl").path])
+        XCTAssertEqual(merged.code, 1)
+        XCTAssertTrue(merged.err.contains(#"profile "new" is not stored yet, so it needs every required attribute; missing "first_name""#), merged.err)
+        XCTAssertTrue(merged.out.contains("updated 1 profile, rejected 1"), merged.out)
+        try "id,city\na,\n".write(to: d.appendingPathComponent("patch.csv"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try journey(["import", "--db", db, "--merge", d.appendingPathComponent("patch.csv").path]).code, 0)
+        try "{\"profile\": \"a\", \"event\": \"ping\", \"at\": \"2025-03-01T10:00:00Z\"}\n".write(to: d.appendingPathComponent("e.jsonl"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try journey(["ingest", "--db", db, d.appendingPathComponent("e.jsonl").path]).code, 0)
+        XCTAssertEqual(try journey(["run", "--db", db, "--until", "2025-03-02T00:00:00Z"]).code, 0)
+        XCTAssertTrue(try journey(["outbox", "--db", db]).out.contains(#""body": "Ana 20 -""#))
+    }
+}

@@ -281,16 +281,43 @@ public final class Engine {
 
     // MARK: - Input
 
-    /// Upserts profiles in one transaction.
-    public func importProfiles(_ rows: [ProfileRow]) throws {
+    /// Upserts profiles in one transaction. A partial row (`given`) changes only the attributes
+    /// it gives; for a profile not stored yet it must give every required attribute, or it is
+    /// refused and returned with the reason.
+    @discardableResult
+    public func importProfiles(_ rows: [ProfileRow]) throws -> [(id: String, reason: String)] {
+        var refused: [(id: String, reason: String)] = []
         try store.begin()
         do {
-            for r in rows { try store.saveProfile(r.id, r.values) }
+            for r in rows {
+                guard let given = r.given else {
+                    try store.saveProfile(r.id, r.values)
+                    continue
+                }
+                if var stored = try store.loadProfile(r.id) {
+                    for k in r.values.indices where k < given.count && given[k] && k < stored.count { stored[k] = r.values[k] }
+                    // A required attribute cannot be set to none by a partial update either.
+                    if let schema = current?.schema, let k = stored.indices.first(where: { $0 < schema.attributes.count && stored[$0] == .none && !schema.attributes[$0].type.isOptional }) {
+                        refused.append((r.id, "attribute \(JSON.quote(schema.attributes[k].name)) is required; it cannot be set to null"))
+                        continue
+                    }
+                    try store.saveProfile(r.id, stored)
+                } else {
+                    let schema = current?.schema ?? RuntimeSchema()
+                    let missing = schema.attributes.indices.filter { !(given.indices.contains($0) && given[$0]) && !schema.attributes[$0].type.isOptional }
+                    if !missing.isEmpty {
+                        refused.append((r.id, "profile \(JSON.quote(r.id)) is not stored yet, so it needs every required attribute; missing " + missing.map { JSON.quote(schema.attributes[$0].name) }.joined(separator: ", ")))
+                        continue
+                    }
+                    try store.saveProfile(r.id, r.values)
+                }
+            }
             try store.commit()
         } catch {
             store.rollback()
             throw error
         }
+        return refused
     }
 
     /// Puts the valid events of a parsed file in the inbox and the history, and keeps its

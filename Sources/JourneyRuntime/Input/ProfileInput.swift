@@ -5,10 +5,14 @@ public struct ProfileRow: Sendable, Hashable {
     public var id: String
     /// In `schema.attributes` order; `.none` for a null or absent optional attribute.
     public var values: [Value]
+    /// For a partial update (`import --merge`): which attributes the line gives; the others
+    /// keep their stored values. Nil: the row is a whole profile.
+    public var given: [Bool]?
 
-    public init(id: String, values: [Value]) {
+    public init(id: String, values: [Value], given: [Bool]? = nil) {
         self.id = id
         self.values = values
+        self.given = given
     }
 }
 
@@ -16,12 +20,12 @@ public struct ProfileRow: Sendable, Hashable {
 public enum ProfileInput {
     /// JSON lines: `{"id": "u1", "first_name": "Ana", …}`; one result per non-blank line
     /// (1-based line numbers). `id` is a non-empty string (a number is taken as its text).
-    public static func parseJSONLines(_ bytes: [UInt8], schema: RuntimeSchema) -> [Result<ProfileRow, InputError>] {
+    public static func parseJSONLines(_ bytes: [UInt8], schema: RuntimeSchema, merge: Bool = false) -> [Result<ProfileRow, InputError>] {
         let index = AttributeIndex(schema)
         var out: [Result<ProfileRow, InputError>] = []
         bytes.withUnsafeBufferPointer { buffer in
             InputLines.forEach(buffer) { number, line in
-                switch jsonRow(line, schema: schema, index: index) {
+                switch jsonRow(line, schema: schema, index: index, merge: merge) {
                 case .success(let row): out.append(.success(row))
                 case .failure(let f): out.append(.failure(InputError(line: number, reason: f.reason, raw: InputLines.raw(line))))
                 }
@@ -33,18 +37,18 @@ public enum ProfileInput {
     /// CSV with a header row naming `id` and attributes (RFC 4180 quoting). A header naming an
     /// unknown attribute, or lacking `id` or a required attribute, rejects every row with that
     /// reason. An empty cell is none for an optional attribute and "" for a required string.
-    public static func parseCSV(_ bytes: [UInt8], schema: RuntimeSchema) -> [Result<ProfileRow, InputError>] {
+    public static func parseCSV(_ bytes: [UInt8], schema: RuntimeSchema, merge: Bool = false) -> [Result<ProfileRow, InputError>] {
         bytes.withUnsafeBufferPointer { buffer in
             let records = CSVReader.records(buffer)
             guard let headerRecord = records.first else { return [] }
-            let header = Header.read(headerRecord, schema: schema)
+            let header = Header.read(headerRecord, schema: schema, merge: merge)
             return records.dropFirst().map { record in
                 let raw = { InputLines.raw(UnsafeBufferPointer(rebasing: buffer[record.range])) }
                 if let why = record.error { return .failure(InputError(line: record.line, reason: why, raw: raw())) }
                 switch header {
                 case .failure(let f): return .failure(InputError(line: record.line, reason: f.reason, raw: raw()))
                 case .success(let h):
-                    switch csvRow(record.cells, header: h, schema: schema) {
+                    switch csvRow(record.cells, header: h, schema: schema, merge: merge) {
                     case .success(let row): return .success(row)
                     case .failure(let f): return .failure(InputError(line: record.line, reason: f.reason, raw: raw()))
                     }
@@ -54,8 +58,8 @@ public enum ProfileInput {
     }
 
     /// CSV when the path ends in `.csv` (any case), JSON lines otherwise.
-    public static func parse(_ bytes: [UInt8], path: String, schema: RuntimeSchema) -> [Result<ProfileRow, InputError>] {
-        path.lowercased().hasSuffix(".csv") ? parseCSV(bytes, schema: schema) : parseJSONLines(bytes, schema: schema)
+    public static func parse(_ bytes: [UInt8], path: String, schema: RuntimeSchema, merge: Bool = false) -> [Result<ProfileRow, InputError>] {
+        path.lowercased().hasSuffix(".csv") ? parseCSV(bytes, schema: schema, merge: merge) : parseJSONLines(bytes, schema: schema, merge: merge)
     }
 
     typealias Reject = EventInput.Reject
@@ -70,7 +74,7 @@ public enum ProfileInput {
         }
     }
 
-    static func jsonRow(_ bytes: UnsafeBufferPointer<UInt8>, schema: RuntimeSchema, index: AttributeIndex) -> Result<ProfileRow, Reject> {
+    static func jsonRow(_ bytes: UnsafeBufferPointer<UInt8>, schema: RuntimeSchema, index: AttributeIndex, merge: Bool = false) -> Result<ProfileRow, Reject> {
         let doc: JSONValue
         switch JSON.parse(buffer: bytes) {
         case .success(let v): doc = v
@@ -102,6 +106,7 @@ public enum ProfileInput {
         }
         guard let profileID = id else { return .failure(Reject("missing \"id\" (the profile id)")) }
         if let why = ProfileID.problem(profileID) { return .failure(Reject("\"id\" \(why)")) }
+        if merge { return .success(ProfileRow(id: profileID, values: values, given: seen)) }
         let missing = schema.attributes.indices.filter { !seen[$0] && !schema.attributes[$0].type.isOptional }
         if !missing.isEmpty {
             return .failure(Reject("missing required attribute\(missing.count > 1 ? "s" : "") " + describe(missing, schema)))
@@ -126,7 +131,7 @@ public enum ProfileInput {
         /// Per column, the attribute index (nil for the id column).
         var attribute: [Int?]
 
-        static func read(_ record: CSVRecord, schema: RuntimeSchema) -> Result<Header, Reject> {
+        static func read(_ record: CSVRecord, schema: RuntimeSchema, merge: Bool = false) -> Result<Header, Reject> {
             if let why = record.error { return .failure(Reject("the header row (line \(record.line)) cannot be read: \(why)")) }
             var idColumn: Int?
             var attribute: [Int?] = []
@@ -147,6 +152,7 @@ public enum ProfileInput {
                 attribute.append(k)
             }
             guard let id = idColumn else { return .failure(Reject("the header has no \"id\" column")) }
+            if merge { return .success(Header(idColumn: id, attribute: attribute)) }
             let missing = schema.attributes.indices.filter { !seen.contains($0) && !schema.attributes[$0].type.isOptional }
             if !missing.isEmpty {
                 return .failure(Reject("the header has no column for the required attribute\(missing.count > 1 ? "s" : "") " + describe(missing, schema)))
@@ -155,7 +161,7 @@ public enum ProfileInput {
         }
     }
 
-    static func csvRow(_ cells: [String], header: Header, schema: RuntimeSchema) -> Result<ProfileRow, Reject> {
+    static func csvRow(_ cells: [String], header: Header, schema: RuntimeSchema, merge: Bool = false) -> Result<ProfileRow, Reject> {
         guard cells.count == header.attribute.count else {
             return .failure(Reject("the row has \(cells.count) cell\(cells.count == 1 ? "" : "s") but the header has \(header.attribute.count) columns"))
         }
@@ -163,13 +169,16 @@ public enum ProfileInput {
         if ValueCoder.trimmed(id).isEmpty { return .failure(Reject("the \"id\" cell is empty")) }
         if let why = ProfileID.problem(id) { return .failure(Reject("the \"id\" cell \(why)")) }
         var values = [Value](repeating: .none, count: schema.attributes.count)
+        var given = [Bool](repeating: false, count: schema.attributes.count)
         for (column, cell) in cells.enumerated() {
             guard let k = header.attribute[column] else { continue }
+            given[k] = true
             switch ValueCoder.decode(csvCell: cell, as: schema.attributes[k].type) {
             case .success(let v): values[k] = v
             case .failure(let why): return .failure(Reject("column \(JSON.quote(schema.attributes[k].name)): \(why.message)"))
             }
         }
-        return .success(ProfileRow(id: id, values: values))
+        // A partial update gives what its header names.
+        return .success(ProfileRow(id: id, values: values, given: merge ? given : nil))
     }
 }
