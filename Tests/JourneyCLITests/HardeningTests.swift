@@ -814,3 +814,24 @@ final class MergeImportTests: XCTestCase {
         XCTAssertTrue(try journey(["outbox", "--db", db]).out.contains(#""body": "Ana 20 -""#))
     }
 }
+
+/// Issue 9, item 11: an old event does not make a wall-clock run replay daily audience runs
+/// from its day on; they start at the deploy.
+final class AudienceStartTests: XCTestCase {
+    func testAudienceRunsNeverStartBeforeTheDeploy() throws {
+        let d = try tempDir()
+        let bundle = d.appendingPathComponent("b.journeyc").path
+        XCTAssertEqual(try journey(["build", "-o", bundle, "examples"]).code, 0)
+        let db = d.appendingPathComponent("j.db").path
+        XCTAssertEqual(try journey(["deploy", "--db", db, bundle]).code, 0)
+        XCTAssertEqual(try journey(["import", "--db", db, "examples/data/profiles.jsonl"]).code, 0)
+        try "{\"profile\": \"ana\", \"event\": \"push_opened\", \"at\": \"1970-01-02T00:00:00Z\"}\n".write(to: d.appendingPathComponent("old.jsonl"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try journey(["ingest", "--db", db, d.appendingPathComponent("old.jsonl").path]).code, 0)
+        let r = try journey(["run", "--db", db], timeout: 120)
+        XCTAssertEqual(r.code, 0, r.err)
+        // Three daily journeys over five time zone groups: at most a day's runs of each.
+        let runs = r.out.range(of: #"(\d+) audience runs?"#, options: .regularExpression).map { Int(r.out[$0].split(separator: " ")[0]) ?? -1 } ?? -1
+        XCTAssertGreaterThanOrEqual(runs, 0, r.out)
+        XCTAssertLessThanOrEqual(runs, 2 * 3 * 5, r.out)
+    }
+}

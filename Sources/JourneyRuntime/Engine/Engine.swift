@@ -545,8 +545,12 @@ public final class Engine {
         var stats = RunStats()
         guard current != nil else { return stats }
         if let s = start { now = max(now, s) }
-        let base: Int64
+        var base: Int64
         if let s = start { base = s } else if now != 0 { base = now } else { base = try store.nextInbox(until: nil)?.at ?? until ?? now }
+        // Audience journeys never start before their deploy: a run on the wall clock over a
+        // database of old events does not replay the days before it. (A replay that ends
+        // before the deploy, on a virtual clock, is left alone.)
+        if let deployed = try store.currentDeployedAt(), deployed > base, deployed <= (audienceUntil ?? until ?? Int64.max) { base = deployed }
         try store.begin()
         try scheduleAudience(from: base)
         try store.commit()

@@ -159,6 +159,8 @@ public protocol JourneyStore: AnyObject {
     /// Drops every scheduled run of a journey (it is no longer a daily journey, or its time changed).
     func removeAudience(journey: String) throws
 
+    /// When the current bundle was deployed (the instant given to `deploy`).
+    func currentDeployedAt() throws -> Int64?
     /// The profile columns kept: attribute name → declared type (without `?`).
     func profileColumns() throws -> [String: String]
     /// How many profiles have a value for the attribute, and how many have none.

@@ -278,6 +278,12 @@ public final class SQLiteStore: JourneyStore {
         return (s.text(0), s.blob(1))
     }
 
+    public func currentDeployedAt() throws -> Int64? {
+        let s = try statement("SELECT deployed_at FROM bundles ORDER BY seq DESC LIMIT 1")
+        defer { s.reset() }
+        return try s.step() ? s.int64(0) : nil
+    }
+
     public func bundleBytes(_ hash: String) throws -> [UInt8]? {
         let s = try statement("SELECT bytes FROM bundles WHERE hash = ?")
         defer { s.reset() }
