@@ -59,9 +59,22 @@ struct Builder {
         for p in pending { graph.edges.append(FlowGraph.Edge(from: p.node, to: id, label: p.label, dashed: false)) }
     }
 
+    /// An expression as written, on lines of about 40 characters (a long condition wraps; it
+    /// is never cut, since the part cut could be the part that matters).
     func text(_ e: ExprID) -> String {
-        let s = tree.source.slice(tree.exprs.span(e)).split(whereSeparator: \.isNewline).map { String($0).trimmingCharacters() }.joined(separator: " ")
-        return s.count > 48 ? String(s.prefix(47)) + "…" : s
+        let words = tree.source.slice(tree.exprs.span(e)).split(whereSeparator: { $0.isNewline || $0 == " " }).map(String.init)
+        var lines: [String] = []
+        var line = ""
+        for w in words {
+            if !line.isEmpty, line.count + 1 + w.count > 40 {
+                lines.append(line)
+                line = w
+            } else {
+                line += (line.isEmpty ? "" : " ") + w
+            }
+        }
+        if !line.isEmpty { lines.append(line) }
+        return lines.joined(separator: "\n")
     }
 
     mutating func journey(_ j: JourneyDecl) -> FlowGraph {
@@ -145,16 +158,17 @@ struct Builder {
             }
             return out
         case .send(let links):
-            var first: String?
-            var previous: String?
+            var ids: [String] = []
             for link in links {
                 let n = node("\(link.channel.name): \(summary(link.message))", .send)
-                if let p = previous { graph.edges.append(FlowGraph.Edge(from: p, to: n, label: "else", dashed: true)) } else { first = n }
-                previous = n
+                if let p = ids.last { graph.edges.append(FlowGraph.Edge(from: p, to: n, label: "else", dashed: true)) }
+                ids.append(n)
             }
-            guard let f = first else { return pending }
+            guard let f = ids.first else { return pending }
             connect(pending, to: f)
-            return [(f, "")]
+            // Whichever channel of the chain takes the message, the journey goes on: every
+            // link leads to the next step.
+            return ids.map { ($0, "") }
         case .set(let attr, let value):
             let n = node("set profile.\(attr.name) = \(text(value))", .step)
             connect(pending, to: n)

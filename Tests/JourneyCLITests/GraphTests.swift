@@ -3,6 +3,28 @@ import XCTest
 
 /// `journey graph`: every statement of a journey appears, and Graphviz accepts the DOT.
 final class GraphTests: XCTestCase {
+    /// A long condition wraps onto lines instead of being cut.
+    func testLongConditionsWrap() throws {
+        let d = try tempDir()
+        try FileManager.default.copyItem(at: repoRoot.appendingPathComponent("examples/schema.journey"), to: d.appendingPathComponent("schema.journey"))
+        let file = d.appendingPathComponent("long.journey")
+        try """
+        journey long {
+          on cart_abandoned as cart
+          goal order_placed
+          if cart.total > 100 and profile.loyalty_points > 1000 and profile.orders_count > 3 and profile.city == "Madrid" {
+            push "{cart.cart_id}"
+          }
+        }
+
+        """.write(to: file, atomically: true, encoding: .utf8)
+        let r = try journey(["graph", file.path])
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertTrue(r.out.contains(#"profile.city == \"Madrid\""#), r.out)
+        XCTAssertTrue(r.out.contains("\\n"), "a long label is wrapped: \(r.out)")
+        XCTAssertFalse(r.out.contains("…\""), r.out)
+    }
+
     func testDotHasEveryStatementAndGraphvizAcceptsIt() throws {
         let r = try journey(["graph", "examples/abandoned_cart.journey"])
         XCTAssertEqual(r.code, 0, r.err)
@@ -12,6 +34,8 @@ final class GraphTests: XCTestCase {
                       "email: 10% off your cart", "\"end\""] {
             XCTAssertTrue(r.out.contains(piece), "missing \(piece) in:\n\(r.out)")
         }
+        // A fallback link leads to the next step too (whichever channel takes the message).
+        XCTAssertTrue(r.out.contains("\"abandoned_cart_5\" -> \"abandoned_cart_6\";"), r.out)
         let split = try journey(["graph", "examples/winback.journey"])
         for piece in ["\"split\"", "label=\"20% holdout\"", "label=\"80% offer\"", "else if sum(", "on daily at 10:00"] {
             XCTAssertTrue(split.out.contains(piece), "missing \(piece)")
