@@ -1,3 +1,5 @@
+import JourneyDiagnostics
+
 /// Prints a bundle readably: header, each journey's header, and each function's instructions
 /// with their source lines.
 public enum Disassembler {
@@ -92,7 +94,7 @@ public enum Disassembler {
         case .send:
             guard o[0] < j.sends.count else { return "\(o[0])?" }
             let s = j.sends[o[0]]
-            return "\(s.links.map(\.channel).joined(separator: " else ")) (\(s.valueCount) values, restart at \(s.restart))"
+            return "\(s.links.map(\.channel).joined(separator: " else ")) (\(plural(s.valueCount, "value")), restart at \(s.restart))"
         default: return ""
         }
     }

@@ -1,3 +1,5 @@
+import JourneyDiagnostics
+
 /// Checks a decoded bundle before anything runs: every operand in range, every jump on an
 /// instruction boundary, stack depths consistent on every path, suspensions with an empty
 /// stack, and predicates that can only compute.
@@ -171,16 +173,16 @@ public enum Verifier {
             case .send: pops = j.sends[ops[0]].valueCount
             default: pops = info.pops ?? 0
             }
-            guard d >= pops else { throw fail(j, f, at, "\(info.mnemonic) needs \(pops) values but the stack holds \(d)") }
+            guard d >= pops else { throw fail(j, f, at, "\(info.mnemonic) needs \(plural(pops, "value")) but the stack holds \(d)") }
             let after = d - pops + info.pushes
             maxStack = max(maxStack, after, d)
             switch info.control {
             case .terminates:
                 let want = op == .returnValue ? 0 : 0
-                guard after == want else { throw fail(j, f, at, "\(info.mnemonic) leaves \(after) values on the stack") }
+                guard after == want else { throw fail(j, f, at, "\(info.mnemonic) leaves \(plural(after, "value")) on the stack") }
                 if op == .returnValue, d != 1 { throw fail(j, f, at, "return needs exactly one value") }
             case .suspends:
-                guard after == 0 else { throw fail(j, f, at, "\(info.mnemonic) suspends with \(after) values on the stack") }
+                guard after == 0 else { throw fail(j, f, at, "\(info.mnemonic) suspends with \(plural(after, "value")) on the stack") }
                 try flow(at + info.size, 0, from: at)
                 resumePoints.insert(at + info.size)
                 if let k = info.jumpOperand {

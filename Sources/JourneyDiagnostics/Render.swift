@@ -74,7 +74,8 @@ public struct TextRenderer: Sendable {
     }
 }
 
-func plural(_ n: Int, _ word: String) -> String { "\(n) \(word)\(n == 1 ? "" : "s")" }
+/// "1 event", "2 events": every count a person reads goes through this.
+public func plural(_ n: Int, _ word: String) -> String { "\(n) \(word)\(n == 1 ? "" : "s")" }
 
 // MARK: - GitHub workflow annotations
 

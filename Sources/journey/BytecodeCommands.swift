@@ -68,7 +68,7 @@ struct Verify: ParsableCommand {
 
     func run() throws {
         let (b, bytes) = try loadBundle(bundle)
-        write("\(bundle): valid bundle, format \(JourneyBundle.formatVersion), \(b.journeys.count) journeys, schema \(b.schemaFingerprint), hash \(JourneyBundle.contentHash(bytes))\n")
+        write("\(bundle): valid bundle, format \(b.neededVersion), \(plural(b.journeys.count, "journey")), schema \(b.schemaFingerprint), hash \(JourneyBundle.contentHash(bytes))\n")
     }
 }
 

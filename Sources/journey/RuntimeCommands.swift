@@ -1,3 +1,4 @@
+import JourneyDiagnostics
 import ArgumentParser
 import Foundation
 import JourneyBytecode
@@ -390,8 +391,6 @@ struct Ingest: ParsableCommand {
     }
 }
 
-/// "1 event", "2 events".
-func plural(_ n: Int, _ word: String) -> String { "\(n) \(word)\(n == 1 ? "" : "s")" }
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Process ingested events and due timers up to a time (default: now), or keep going on the wall clock with --follow.")

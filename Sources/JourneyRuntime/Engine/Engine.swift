@@ -1,3 +1,4 @@
+import JourneyDiagnostics
 import Dispatch
 import JourneyBytecode
 
@@ -22,8 +23,6 @@ public struct DeployPlan: Sendable {
     public var problems: [String] = []
 }
 
-/// "1 profile", "2 profiles".
-func plural(_ n: Int, _ word: String) -> String { "\(n) \(word)\(n == 1 ? "" : "s")" }
 
 /// A deploy that would make stored data unreadable: each reason names what and what to do.
 public struct DeployRefused: Error, Sendable, CustomStringConvertible {

@@ -1,3 +1,4 @@
+import JourneyDiagnostics
 import JourneyBytecode
 
 extension Engine {
