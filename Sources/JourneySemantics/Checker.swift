@@ -180,12 +180,11 @@ struct ProjectChecker {
         case (.integer(let i), .decimal), (.integer(let i), .money):
             if i.magnitude <= UInt64(Limits.largestWholeNumber) { literal = .int(i) }
         case (.decimal(let text), .decimal), (.decimal(let text), .money):
-            let decimals = text.split(separator: ".").dropFirst().first?.count ?? 0
-            if decimals <= 6, ProjectChecker.wholePart(text) <= Limits.largestWholeNumber { literal = .decimal(text) }
+            if Self.fitsMillionths(text) { literal = .decimal(text) }
         case (.unary(.negate, let inner), .int), (.unary(.negate, let inner), .decimal), (.unary(.negate, let inner), .money):
             switch tree.exprs[inner].kind {
             case .integer(let i): literal = type.unwrapped == .int ? .int(-i) : (i.magnitude <= UInt64(Limits.largestWholeNumber) ? .int(-i) : nil)
-            case .decimal(let text) where type.unwrapped != .int: literal = .decimal("-" + text)
+            case .decimal(let text) where type.unwrapped != .int && Self.fitsMillionths(text): literal = .decimal("-" + text)
             default: break
             }
         case (.string(let parts), .string), (.string(let parts), .url):
@@ -202,6 +201,13 @@ struct ProjectChecker {
                    label: "not a \(type.unwrapped) literal", hint: "Write a literal of the attribute's type, e.g. 'bonus: int = 0', 'tier: string = \"Silver\"'.")
         }
         return literal
+    }
+
+    /// Whether decimal text is exact in millionths within 64 bits: at most six decimals, and a
+    /// whole part below the largest (so any fraction still fits).
+    static func fitsMillionths(_ text: String) -> Bool {
+        let decimals = text.split(separator: ".", omittingEmptySubsequences: false).dropFirst().first?.count ?? 0
+        return decimals <= 6 && wholePart(text) < Limits.largestWholeNumber
     }
 
     mutating func resolveType(_ t: TypeSyntax, file: String) -> JType {

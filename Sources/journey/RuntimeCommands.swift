@@ -319,17 +319,18 @@ struct Import: ParsableCommand {
         guard let schema = engine.schema else { throw UsageError(description: "\(db): no bundle is deployed; run 'journey deploy' first") }
         var (rows, bad) = try loadProfiles(profiles, schema: schema, merge: merge)
         let progress = Progress(label: "importing profiles", total: rows.count)
-        var refused: [(id: String, reason: String)] = []
+        var refused: [(index: Int, id: String, reason: String)] = []
         for start in stride(from: 0, to: rows.count, by: 10_000) {
-            refused += try engine.importProfiles(Array(rows[start..<min(rows.count, start + 10_000)]))
+            refused += try engine.importProfiles(Array(rows[start..<min(rows.count, start + 10_000)])).map { ($0.index + start, $0.id, $0.reason) }
             progress.update(min(rows.count, start + 10_000))
         }
         let refusedErrors = refused.map { InputError(line: 0, reason: "profile \(JSON.quote($0.id)): \($0.reason)", raw: "") }
         for e in refusedErrors { printError("\(profiles): rejected: \(e.reason)") }
         bad += refusedErrors
         try engine.recordRejects(bad, source: profiles)
-        rows.removeAll { r in refused.contains { $0.id == r.id } }
-        write("\(merge ? "updated" : "imported") \(plural(rows.count, "profile"))\(bad.isEmpty ? "" : ", rejected \(bad.count)")\n")
+        let refusedRows = Set(refused.map(\.index))
+        let updated = rows.count - refusedRows.count
+        write("\(merge ? "updated" : "imported") \(plural(updated, "profile"))\(bad.isEmpty ? "" : ", rejected \(bad.count)")\n")
         finish(engine, status: bad.isEmpty ? 0 : 1)
     }
 }
@@ -353,6 +354,9 @@ struct Ingest: ParsableCommand {
         // half-way, it goes on after the last line that was committed.
         let fileKey = "fnv1a64:\(hex(fnv1a64(bytes))):\(bytes.count)"
         var previous = try engine.store.ingestProgress(file: fileKey)
+        if again, let p = previous, !p.complete {
+            throw UsageError(description: "\(events): an earlier ingest of this file stopped after line \(p.lines); run without --again to go on from line \(p.lines + 1) (--again would take the lines already in a second time)")
+        }
         if again, previous != nil {
             try engine.store.begin()
             try engine.store.forgetIngest(file: fileKey)
@@ -374,12 +378,20 @@ struct Ingest: ParsableCommand {
         }.start()
         let progress = Progress(label: "ingesting events", total: nil)
         var lines = 0
-        let summary = try engine.ingest(pieces: {
+        let endsWithLineBreak = bytes.last == 0x0A
+        let summary: IngestSummary
+        do {
+        summary = try engine.ingest(pieces: {
             guard var part = handoff.take() else { return nil }
             part.shiftLines(by: lines)
             lines += part.lines
-            return IngestPiece(events: part.events[...], errors: part.errors, throughLine: lines)
+            // The last line of a file without a final line break is a line too.
+            let through = max(lines + (endsWithLineBreak ? 0 : 1), part.events.last?.line ?? 0, part.errors.last?.line ?? 0)
+            return IngestPiece(events: part.events[...], errors: part.errors, throughLine: through)
         }, of: bytes, source: events, file: fileKey, resuming: previous, transactionSize: max(1, batchSize), progress: { progress.update($0) })
+        } catch let conflict as IngestConflict {
+            throw UsageError(description: conflict.description)
+        }
         progress.finish()
         reportRejects(summary.rejected.sorted { $0.line < $1.line }, file: events)
         let rejected = summary.rejected.count
@@ -435,6 +447,7 @@ extension Run {
             source.resume()
             sources.append(source)
         }
+        engine.stopRequested = { stop.isSet }
         write("journey run --follow: \(db), bundle \(engine.currentHash ?? "-"), wall clock (now \(timelineTime(wallClock()))); new events are picked up every 0.5 s. Ctrl-C stops.\n")
         var total = RunStats()
         var lastSeq = try (engine.store as? SQLiteStore)?.lastOutboxSeq() ?? 0

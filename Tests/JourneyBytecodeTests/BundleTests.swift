@@ -110,8 +110,8 @@ final class BundleTests: XCTestCase {
         XCTAssertEqual(reason(bundle(main: [Opcode.wait.rawValue, 0, 0, end])), "accepted")
         XCTAssertTrue(reason(bundle(main: [Opcode.constant.rawValue, 9, 0, Opcode.pop.rawValue, end])).contains("constant 9 is out of range"))
         XCTAssertTrue(reason(bundle(main: [Opcode.jump.rawValue, 2, 0, 0, 0, end])).contains("not the start of an instruction"))
-        XCTAssertTrue(reason(bundle(main: [Opcode.pop.rawValue, end])).contains("needs 1 values but the stack holds 0"))
-        XCTAssertTrue(reason(bundle(main: [Opcode.pushTrue.rawValue, Opcode.wait.rawValue, 0, 0, end])).contains("suspends with 1 values"))
+        XCTAssertTrue(reason(bundle(main: [Opcode.pop.rawValue, end])).contains("needs 1 value but the stack holds 0"))
+        XCTAssertTrue(reason(bundle(main: [Opcode.pushTrue.rawValue, Opcode.wait.rawValue, 0, 0, end])).contains("suspends with 1 value on"))
         XCTAssertTrue(reason(bundle(main: [Opcode.wait.rawValue, 1, 0, end])).contains("not a positive duration"))
         XCTAssertTrue(reason(bundle(main: [Opcode.pushTrue.rawValue])).contains("runs off its end"))
         XCTAssertTrue(reason(bundle(main: [Opcode.wait.rawValue, 0])).contains("cut short"))
@@ -121,7 +121,9 @@ final class BundleTests: XCTestCase {
         XCTAssertTrue(reason(bundle(main: [Opcode.returnValue.rawValue])).contains("only allowed in a predicate"))
         // A send pops its values: the chain has one.
         XCTAssertEqual(reason(bundle(main: [Opcode.constant.rawValue, 1, 0, Opcode.send.rawValue, 0, 0, end])), "accepted")
-        XCTAssertTrue(reason(bundle(main: [Opcode.send.rawValue, 0, 0, end])).contains("needs 1 values"))
+        XCTAssertTrue(reason(bundle(main: [Opcode.send.rawValue, 0, 0, end])).contains("needs 1 value but"))
+        // Code only goes forward: a jump back would loop forever.
+        XCTAssertTrue(reason(bundle(main: [Opcode.pushTrue.rawValue, Opcode.pop.rawValue, Opcode.jump.rawValue, 0, 0, 0, 0, end])).contains("jumps back to 0"))
         // Paths that meet with different stack depths.
         XCTAssertTrue(reason(bundle(main: [Opcode.pushTrue.rawValue, Opcode.jumpIfFalse.rawValue, 7, 0, 0, 0, Opcode.pushTrue.rawValue, Opcode.pop.rawValue, end]))
             .contains("deep on one path"))

@@ -284,3 +284,51 @@ final class FaultRollbackTests: XCTestCase {
         XCTAssertTrue(failed.first { $0.journey == "half" }?.reason?.contains("division by zero; its 1 message of this step was not sent") ?? false, "\(failed)")
     }
 }
+
+/// Resumable ingest at the engine: an ingest that stops after a commit goes on from there,
+/// and one that started from a stale reading of the progress is stopped before it adds anything.
+final class ResumableIngestTests: XCTestCase {
+    struct Crash: Error {}
+
+    func testAStoppedIngestGoesOnAndAStaleOneIsStopped() throws {
+        let schemaText = "profile { first_name: string }\nevent signup { source: string }\n"
+        let trees = [Parser.parse(SourceFile(path: "schema.journey", text: schemaText))]
+        let bundle = try Compiler.compile(trees, check(trees)).encode()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("journey-resume-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("j.db").path
+        let engine = try Engine(store: SQLiteStore(path: path))
+        try engine.deploy(bundle, at: 0)
+        guard let schema = engine.schema else { return XCTFail() }
+        try engine.importProfiles([ProfileRow(id: "a", values: [.string("A")])])
+        let text = (1...10).map { "{\"profile\": \"a\", \"event\": \"signup\", \"at\": \"2025-03-01T10:00:0\($0 % 10)Z\", \"data\": {\"source\": \"s\($0)\"}}\n" }.joined() + "oops\n"
+        let bytes = Array(text.utf8)
+        let file = EventInput.parseFile(bytes, schema: schema, parts: 1)
+        // One piece per line; the ingest dies after its second piece (one commit of 2 lines).
+        func pieces(crashAfter: Int?) -> () throws -> IngestPiece? {
+            var k = 0
+            return {
+                defer { k += 1 }
+                if let c = crashAfter, k == c { throw Crash() }
+                guard k < 11 else { return nil }
+                return IngestPiece(events: file.events.filter { $0.line == k + 1 }[...], errors: file.errors.filter { $0.line == k + 1 }, throughLine: k + 1)
+            }
+        }
+        XCTAssertThrowsError(try engine.ingest(pieces: pieces(crashAfter: 3), of: bytes, source: "e", file: "F", transactionSize: 2))
+        let progress = try XCTUnwrap(engine.store.ingestProgress(file: "F"))
+        XCTAssertEqual(progress.lines, 2)
+        XCTAssertFalse(progress.complete)
+        // A second ingest that read no progress (it started before the first committed) stops.
+        XCTAssertThrowsError(try engine.ingest(pieces: pieces(crashAfter: nil), of: bytes, source: "e", file: "F", resuming: nil, transactionSize: 2)) {
+            XCTAssertTrue($0 is IngestConflict, "\($0)")
+        }
+        let summary = try engine.ingest(pieces: pieces(crashAfter: nil), of: bytes, source: "e", file: "F", resuming: progress, transactionSize: 2)
+        XCTAssertEqual(summary.ingested, 10)
+        XCTAssertEqual(summary.rejected.map(\.line), [11])
+        XCTAssertEqual(try engine.store.ingestProgress(file: "F")?.complete, true)
+        try engine.run(until: 1_741_000_000)
+        XCTAssertEqual(try engine.store.historyCount(profile: "a", event: "signup", since: nil), 10, "no event twice")
+        XCTAssertEqual(try engine.store.rejects().count, 1, "the bad line is kept once")
+    }
+}

@@ -29,6 +29,9 @@ final class ArithmeticTests: XCTestCase {
         XCTAssertThrowsError(try Arithmetic.divide(.duration(Int64.min), .int(-1)))
         XCTAssertThrowsError(try Arithmetic.negate(.int(Int64.min)))
         XCTAssertThrowsError(try Arithmetic.add(.int(10_000_000_000_000), .money(1), negate: false), "an int too large for money faults, never caps")
+        XCTAssertThrowsError(try Arithmetic.add(today, .duration(Int64.min), negate: false), "the ends of the range fault, never trap")
+        XCTAssertThrowsError(try Arithmetic.add(.time(0), .duration(Int64.min + 1), negate: false))
+        XCTAssertThrowsError(try Arithmetic.add(.duration(Int64.min), today, negate: false))
         XCTAssertEqual(try Arithmetic.add(today, .duration(2 * 86_400), negate: true), .date(20_146))
         XCTAssertEqual(try Arithmetic.add(today, .duration(-1), negate: false), .date(20_147))
     }

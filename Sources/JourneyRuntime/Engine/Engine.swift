@@ -45,6 +45,12 @@ public struct IngestPiece: Sendable {
     }
 }
 
+/// Another ingest of the same file moved on while this one was starting.
+public struct IngestConflict: Error, Sendable, CustomStringConvertible {
+    public var source: String
+    public var description: String { "\(source): another ingest of the same file got in first; nothing was added by this one. Run it again to go on from where that one stopped" }
+}
+
 /// What an ingest did (counting what an earlier, stopped ingest of the same file did).
 public struct IngestSummary: Sendable {
     public var ingested: Int
@@ -95,6 +101,9 @@ public final class Engine {
     /// (an ingest, an import) get in between. It decides only where transactions end, never
     /// what a step does: the journeys' clock is `now`.
     public var batchTime: Double = 0.5
+    /// Asked between transactions: true stops the run there (everything done so far is
+    /// committed; the clock stays where the work stopped).
+    public var stopRequested: (() -> Bool)?
 
     public init(store: any JourneyStore) throws {
         self.store = store
@@ -132,10 +141,12 @@ public final class Engine {
     public func deploy(_ bytes: [UInt8], at: Int64) throws -> (hash: String, fresh: Bool) {
         let bundle = try JourneyBundle.load(bytes)
         let hash = JourneyBundle.contentHash(bytes)
-        let problems = try plan(bundle).problems
-        guard problems.isEmpty else { throw DeployRefused(reasons: problems) }
         try store.begin()
         do {
+            // Decided inside the transaction: no import can add a profile between the check
+            // and the change.
+            let problems = try plan(bundle).problems
+            guard problems.isEmpty else { throw DeployRefused(reasons: problems) }
             let fresh = try store.deploy(bytes: bytes, hash: hash, at: at)
             try store.migrateProfiles(bundle.schema)
             try dropStaleSchedules(for: bundle)
@@ -284,11 +295,11 @@ public final class Engine {
     /// it gives; for a profile not stored yet it must give every required attribute, or it is
     /// refused and returned with the reason.
     @discardableResult
-    public func importProfiles(_ rows: [ProfileRow]) throws -> [(id: String, reason: String)] {
-        var refused: [(id: String, reason: String)] = []
+    public func importProfiles(_ rows: [ProfileRow]) throws -> [(index: Int, id: String, reason: String)] {
+        var refused: [(index: Int, id: String, reason: String)] = []
         try store.begin()
         do {
-            for r in rows {
+            for (index, r) in rows.enumerated() {
                 guard let given = r.given else {
                     try store.saveProfile(r.id, r.values)
                     continue
@@ -297,7 +308,7 @@ public final class Engine {
                     for k in r.values.indices where k < given.count && given[k] && k < stored.count { stored[k] = r.values[k] }
                     // A required attribute cannot be set to none by a partial update either.
                     if let schema = current?.schema, let k = stored.indices.first(where: { $0 < schema.attributes.count && stored[$0] == .none && !schema.attributes[$0].type.isOptional }) {
-                        refused.append((r.id, "attribute \(JSON.quote(schema.attributes[k].name)) is required; it cannot be set to null"))
+                        refused.append((index, r.id, "attribute \(JSON.quote(schema.attributes[k].name)) is required; it cannot be set to null"))
                         continue
                     }
                     try store.saveProfile(r.id, stored)
@@ -305,7 +316,7 @@ public final class Engine {
                     let schema = current?.schema ?? RuntimeSchema()
                     let missing = schema.attributes.indices.filter { !(given.indices.contains($0) && given[$0]) && !schema.attributes[$0].type.isOptional }
                     if !missing.isEmpty {
-                        refused.append((r.id, "profile \(JSON.quote(r.id)) is not stored yet, so it needs every required attribute; missing " + missing.map { JSON.quote(schema.attributes[$0].name) }.joined(separator: ", ")))
+                        refused.append((index, r.id, "profile \(JSON.quote(r.id)) is not stored yet, so it needs every required attribute; missing " + missing.map { JSON.quote(schema.attributes[$0].name) }.joined(separator: ", ")))
                         continue
                     }
                     try store.saveProfile(r.id, r.values)
@@ -341,7 +352,7 @@ public final class Engine {
         var summary = IngestSummary(ingested: previous?.events ?? 0, duplicates: previous?.duplicates ?? 0, rejected: [], resumedAfterLine: previous.map(\.lines))
         var known: [String: Bool] = [:]
         var done = 0, through = skip
-        var open = false, inTransaction = 0
+        var open = false, inTransaction = 0, checkedProgress = false
         func record(complete: Bool) throws {
             guard let file else { return }
             try store.setIngestProgress(file: file, IngestProgress(source: source, lines: through, events: summary.ingested, duplicates: summary.duplicates, complete: complete))
@@ -355,7 +366,8 @@ public final class Engine {
                 while true {
                     let chunk = events.prefix(max(1, transactionSize - inTransaction))
                     events = events.dropFirst(chunk.count)
-                    let last = events.isEmpty ? piece.throughLine : (chunk.last?.line ?? piece.throughLine)
+                    // The piece's last chunk takes every rejected line left, whatever its number.
+                    let last = events.isEmpty ? max(piece.throughLine, chunk.last?.line ?? 0, errors.last?.line ?? 0) : (chunk.last?.line ?? piece.throughLine)
                     let chunkErrors = errors.prefix { $0.line <= last }
                     errors = errors.dropFirst(chunkErrors.count)
                     through = max(through, last)
@@ -363,6 +375,12 @@ public final class Engine {
                     if !open {
                         try store.begin()
                         open = true
+                        // Another ingest of the same file may have got in first: go on only
+                        // from what this one read, or stop.
+                        if let file, !checkedProgress {
+                            checkedProgress = true
+                            if try store.ingestProgress(file: file) != previous { throw IngestConflict(source: source) }
+                        }
                     }
                     for e in chunkErrors { try store.reject(source: source, line: e.line, reason: e.reason, raw: e.raw, at: now) }
                     summary.rejected += chunkErrors
@@ -555,7 +573,12 @@ public final class Engine {
         try store.commit()
         var done = false
         hasAudience = current?.journeys.contains { if case .daily = $0.trigger { true } else { false } } ?? false
+        var stopped = false
         while !done {
+            if stopRequested?() == true {
+                stopped = true
+                break
+            }
             inboxAhead = []
             inboxDrained = false
             timersAhead = []
@@ -587,7 +610,7 @@ public final class Engine {
                 throw error
             }
         }
-        if let u = until, u > now {
+        if !stopped, let u = until, u > now {
             now = u
             try store.begin()
             try store.setMeta("clock", String(now))

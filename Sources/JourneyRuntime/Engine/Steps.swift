@@ -138,15 +138,17 @@ extension Engine {
         var locals = [Value](repeating: .none, count: j.localCount)
         if j.bindsTrigger, let t = trigger { locals[0] = .record(t) }
         var probe = InstanceRow(id: 0, journey: j.name, profile: profile.id, bundle: hash, pc: 0, locals: locals, sends: 0, status: "active", enteredAt: now)
+        var running = j.onWhere
         do {
             if let w = j.onWhere, let t = trigger, try !test(j, b, w, probe, t, profile) { return }
+            running = j.when
             if let w = j.when, !whenChecked {
                 var host = Host(engine: self, bundle: b, hash: hash, journey: j, instance: 0, sends: 0, profile: profile)
                 guard try VM.test(j, predicate: w, b.constants, locals: locals, candidate: trigger.map { .record($0) } ?? .none, host: &host) else { return }
             }
         } catch let fault as RuntimeFault {
             // A condition that cannot be decided is not an entry; the reason is kept.
-            try store.reject(source: "journey \(j.name)", line: j.functions[j.when ?? j.onWhere ?? 0].line(at: 0),
+            try store.reject(source: "journey \(j.name)", line: j.functions[running ?? 0].line(at: 0),
                              reason: "profile \(profile.id) did not enter: its entry condition stopped: \(fault.message)", raw: "", at: now)
             return
         }

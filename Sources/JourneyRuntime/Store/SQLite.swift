@@ -40,6 +40,8 @@ public final class Database {
 
     deinit { sqlite3_close_v2(handle) }
 
+    public func setBusyTimeout(milliseconds: Int32) { sqlite3_busy_timeout(handle, milliseconds) }
+
     var errorMessage: String { String(cString: sqlite3_errmsg(handle)) }
 
     /// Runs SQL with no results (several statements allowed).

@@ -94,6 +94,7 @@ public final class SQLiteStore: JourneyStore {
     /// transactions instead of announcing itself.
     public var yieldsToWriters = false
     var runnerClaim: Int32?
+    var hasReasonColumn: Bool?
 
     public let readOnly: Bool
 
@@ -141,6 +142,14 @@ public final class SQLiteStore: JourneyStore {
         }
     }
 
+    func outboxHasReason() throws -> Bool {
+        if let known = hasReasonColumn { return known }
+        let s = try db.prepare("SELECT COUNT(*) FROM pragma_table_info('outbox') WHERE name = 'reason'")
+        let has = try s.step() && s.int(0) > 0
+        hasReasonColumn = has
+        return has
+    }
+
     /// Databases from before a column existed get it (empty) when opened.
     func addColumnIfMissing(_ table: StaticString, _ column: StaticString, _ type: StaticString) throws {
         let s = try db.prepare("SELECT COUNT(*) FROM pragma_table_info('\(table)') WHERE name = '\(column)'")
@@ -173,7 +182,15 @@ public final class SQLiteStore: JourneyStore {
     /// it as they finish; a process that dies without it loses nothing (the log is replayed).
     public func checkpoint() throws {
         guard !readOnly, db.path != ":memory:" else { return }
-        try db.exec("PRAGMA wal_checkpoint(TRUNCATE)")
+        // A runner at work keeps the log busy: then fold in what can be folded without
+        // waiting (the runner folds the rest when it finishes).
+        db.setBusyTimeout(milliseconds: 200)
+        defer { db.setBusyTimeout(milliseconds: 30_000) }
+        do {
+            try db.exec("PRAGMA wal_checkpoint(TRUNCATE)")
+        } catch {
+            try db.exec("PRAGMA wal_checkpoint(PASSIVE)")
+        }
     }
 
     /// Writes a consistent copy of the whole database to `path` (which must not exist), while
@@ -330,7 +347,10 @@ public final class SQLiteStore: JourneyStore {
     }
 
     public func outbox(afterSeq: Int64, limit: Int) throws -> [OutboxRow] {
-        let s = try statement("SELECT seq, id, at, profile, journey, channel, status, content, reason FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?")
+        // A database opened read-only from before `reason` existed reads it as null.
+        let s = try outboxHasReason()
+            ? statement("SELECT seq, id, at, profile, journey, channel, status, content, reason FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?")
+            : statement("SELECT seq, id, at, profile, journey, channel, status, content, NULL FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?")
         s.bind(1, afterSeq); s.bind(2, limit)
         var out: [OutboxRow] = []
         while try s.step() {

@@ -70,9 +70,8 @@ enum Arithmetic {
         case (.duration(let d), .time(let t)) where !negate: return try time(checked(t, d, false))
         case (.time(let x), .time(let y)) where negate: return .duration(try checked(x, y, true))
         case (.date(let x), .duration(let d)):
-            let days = d >= 0 ? d / 86400 : (d - 86399) / 86400
-            return try date(checked(Int64(x), days, negate))
-        case (.duration(let d), .date(let x)) where !negate: return try date(checked(Int64(x), d / 86400, false))
+            return try date(checked(Int64(x), floorDays(d), negate))
+        case (.duration(let d), .date(let x)) where !negate: return try date(checked(Int64(x), floorDays(d), false))
         case (.date(let x), .date(let y)) where negate: return .duration((Int64(x) - Int64(y)) * 86400)
         case (.duration(let x), .duration(let y)): return .duration(try checked(x, y, negate))
         default:
@@ -98,8 +97,14 @@ enum Arithmetic {
         return .date(Int32(d))
     }
 
+    /// Whole days in seconds, rounded down, for any value (no overflow at the ends).
+    static func floorDays(_ s: Int64) -> Int64 {
+        let (q, r) = s.quotientAndRemainder(dividingBy: 86400)
+        return r < 0 ? q - 1 : q
+    }
+
     static func time(_ t: Int64) throws -> Value {
-        guard days.contains(t >= 0 ? t / 86400 : (t - 86399) / 86400) else { throw RuntimeFault(message: "the time would fall outside the years 1 to 9999") }
+        guard days.contains(floorDays(t)) else { throw RuntimeFault(message: "the time would fall outside the years 1 to 9999") }
         return .time(t)
     }
 
