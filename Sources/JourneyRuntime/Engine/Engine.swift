@@ -83,6 +83,8 @@ public final class Engine {
     var zones = Zones()
     /// Attribute index maps from a bundle's schema to the current profile columns.
     var attributeMaps: [String: [Int?]] = [:]
+    /// Per bundle, which of its attributes are required (a none read from one is a fault).
+    var requiredAttributes: [String: [Bool]] = [:]
     /// Events that some stored bundle uses as a goal or exit, or waits for: only these need a
     /// look at the profile's running instances.
     var goalEvents: Set<String> = []
@@ -156,6 +158,7 @@ public final class Engine {
             currentHash = hash
             current = bundle
             attributeMaps = [:]
+            requiredAttributes = [:]
             return (hash, fresh)
         } catch {
             store.rollback()
@@ -279,6 +282,13 @@ public final class Engine {
         bundles[hash] = b
         index(b)
         return b
+    }
+
+    func required(_ hash: String, _ b: JourneyBundle) -> [Bool] {
+        if let r = requiredAttributes[hash] { return r }
+        let r = b.schema.attributes.map { !$0.type.isOptional }
+        requiredAttributes[hash] = r
+        return r
     }
 
     func attributeMap(_ hash: String, _ b: JourneyBundle) -> [Int?] {

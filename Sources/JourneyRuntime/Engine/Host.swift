@@ -12,6 +12,7 @@ extension Engine {
         let profile: ProfileSlot
         var messages = 0
         let map: [Int?]
+        let required: [Bool]
         let zoneAttribute: Int?
 
         init(engine: Engine, bundle: JourneyBundle, hash: String, journey: CompiledJourney, instance: Int64, sends: Int, profile: ProfileSlot, map: [Int?]? = nil) {
@@ -23,6 +24,7 @@ extension Engine {
             self.sends = sends
             self.profile = profile
             self.map = map ?? engine.attributeMap(hash, bundle)
+            self.required = engine.required(hash, bundle)
             self.zoneAttribute = engine.current?.schema.timezoneAttribute
         }
 
@@ -44,7 +46,7 @@ extension Engine {
         func attribute(_ index: Int) throws -> Value {
             let v: Value
             if index < map.count, let i = map[index], i < profile.values.count { v = profile.values[i] } else { v = .none }
-            if case .none = v, index < bundle.schema.attributes.count, !bundle.schema.attributes[index].type.isOptional {
+            if case .none = v, index < required.count, required[index] {
                 throw RuntimeFault(message: "profile.\(bundle.schema.attributes[index].name) has no value, though the schema says it always has one (an attribute added without a default, or removed since)")
             }
             return v
