@@ -332,31 +332,38 @@ enum JSONEscape {
     }
 }
 
+/// A project of profiles that sign up (a schema with `signup { source }` and `flows`), built,
+/// deployed to a new database with `profiles` profiles p0, p1, … imported; returns the database.
+func signupDatabase(_ d: URL, flows: String, profiles: Int) throws -> String {
+    let p = d.appendingPathComponent("project")
+    try FileManager.default.createDirectory(at: p, withIntermediateDirectories: true)
+    try "profile { first_name: string, email: string? }\nevent signup { source: string }\nchannel email address profile.email\n"
+        .write(to: p.appendingPathComponent("schema.journey"), atomically: true, encoding: .utf8)
+    try flows.write(to: p.appendingPathComponent("flows.journey"), atomically: true, encoding: .utf8)
+    let bundle = d.appendingPathComponent("b.journeyc").path
+    let built = try journey(["build", "-o", bundle, p.path])
+    XCTAssertEqual(built.code, 0, built.out)
+    let db = d.appendingPathComponent("j.db").path
+    XCTAssertEqual(try journey(["deploy", "--db", db, bundle]).code, 0)
+    var text = ""
+    for i in 0..<profiles { text += "{\"id\": \"p\(i)\", \"first_name\": \"P\(i)\", \"email\": \"p\(i)@x\"}\n" }
+    try text.write(to: d.appendingPathComponent("p.jsonl"), atomically: true, encoding: .utf8)
+    XCTAssertEqual(try journey(["import", "--db", db, d.appendingPathComponent("p.jsonl").path]).code, 0)
+    return db
+}
+
 /// Issue 9, item 7: while `run` works through a backlog, other writers get in between its
 /// transactions, and a second runner is told clearly that one is running.
 final class WriterTurnTests: XCTestCase {
     func testWritersGetInWhileRunWorksThroughABacklog() throws {
         let d = try tempDir()
-        let p = d.appendingPathComponent("project")
-        try FileManager.default.createDirectory(at: p, withIntermediateDirectories: true)
-        try "profile { first_name: string, email: string? }\nevent signup { source: string }\nchannel email address profile.email\n"
-            .write(to: p.appendingPathComponent("schema.journey"), atomically: true, encoding: .utf8)
-        try "journey welcome {\n  on signup as s\n  reentry always\n  goal signup where source == \"never\"\n  email \"Hi {profile.first_name} from {s.source}, {count(signup within 30d)}\"\n}\n"
-            .write(to: p.appendingPathComponent("flows.journey"), atomically: true, encoding: .utf8)
-        let bundle = d.appendingPathComponent("b.journeyc").path
-        XCTAssertEqual(try journey(["build", "-o", bundle, p.path]).code, 0)
-        let db = d.appendingPathComponent("j.db").path
-        var profiles = ""
-        for i in 0..<500 { profiles += "{\"id\": \"p\(i)\", \"first_name\": \"P\(i)\", \"email\": \"p\(i)@x\"}\n" }
-        try profiles.write(to: d.appendingPathComponent("p.jsonl"), atomically: true, encoding: .utf8)
+        let db = try signupDatabase(d, flows: "journey welcome {\n  on signup as s\n  reentry always\n  goal signup where source == \"never\"\n  email \"Hi {profile.first_name} from {s.source}, {count(signup within 30d)}\"\n}\n", profiles: 500)
         var events = ""
         for i in 0..<20_000 { events += "{\"profile\": \"p\(i % 500)\", \"event\": \"signup\", \"at\": \"2025-03-01T10:\(String(format: "%02d", (i / 1000) % 60)):00Z\", \"data\": {\"source\": \"s\(i)\"}}\n" }
         try events.write(to: d.appendingPathComponent("e.jsonl"), atomically: true, encoding: .utf8)
         try "{\"profile\": \"late\", \"event\": \"signup\", \"at\": \"2025-03-02T10:00:00Z\", \"data\": {\"source\": \"late\"}}\n"
             .write(to: d.appendingPathComponent("e2.jsonl"), atomically: true, encoding: .utf8)
         try "{\"id\": \"late\", \"first_name\": \"Late\", \"email\": \"l@x\"}\n".write(to: d.appendingPathComponent("p2.jsonl"), atomically: true, encoding: .utf8)
-        XCTAssertEqual(try journey(["deploy", "--db", db, bundle]).code, 0)
-        XCTAssertEqual(try journey(["import", "--db", db, d.appendingPathComponent("p.jsonl").path]).code, 0)
         XCTAssertEqual(try journey(["ingest", "--db", db, d.appendingPathComponent("e.jsonl").path]).code, 0)
 
         // The runner, one step per transaction, in the background.
@@ -401,21 +408,7 @@ final class WriterTurnTests: XCTestCase {
 /// seen before is a duplicate.
 final class IdempotentIngestTests: XCTestCase {
     func setUp(_ d: URL) throws -> String {
-        let p = d.appendingPathComponent("project")
-        try FileManager.default.createDirectory(at: p, withIntermediateDirectories: true)
-        try "profile { first_name: string, email: string? }\nevent signup { source: string }\nchannel email address profile.email\n"
-            .write(to: p.appendingPathComponent("schema.journey"), atomically: true, encoding: .utf8)
-        try "journey welcome {\n  on signup as s\n  reentry always\n  goal signup where source == \"never\"\n  email \"{s.source} {count(signup within 3650d)}\"\n}\n"
-            .write(to: p.appendingPathComponent("flows.journey"), atomically: true, encoding: .utf8)
-        let bundle = d.appendingPathComponent("b.journeyc").path
-        XCTAssertEqual(try journey(["build", "-o", bundle, p.path]).code, 0)
-        var profiles = ""
-        for i in 0..<200 { profiles += "{\"id\": \"p\(i)\", \"first_name\": \"P\(i)\", \"email\": \"p\(i)@x\"}\n" }
-        try profiles.write(to: d.appendingPathComponent("p.jsonl"), atomically: true, encoding: .utf8)
-        let db = d.appendingPathComponent("j.db").path
-        XCTAssertEqual(try journey(["deploy", "--db", db, bundle]).code, 0)
-        XCTAssertEqual(try journey(["import", "--db", db, d.appendingPathComponent("p.jsonl").path]).code, 0)
-        return db
+        try signupDatabase(d, flows: "journey welcome {\n  on signup as s\n  reentry always\n  goal signup where source == \"never\"\n  email \"{s.source} {count(signup within 3650d)}\"\n}\n", profiles: 200)
     }
 
     func events(_ n: Int, ids: Bool, from: Int = 0) -> String {
