@@ -38,16 +38,22 @@ final class HardeningTests: XCTestCase {
 
     // MARK: - 1. A redeploy that drops a daily journey
 
-    func testRedeployWithoutADailyJourneyDoesNotHangTheRun() throws {
-        let d = try tempDir()
-        let v1 = try build(d, "v1", journeys: daily("morning", "09:00") + daily("evening", "19:00"))
-        let v2 = try build(d, "v2", journeys: daily("morning", "09:00"))
+    /// Deploys `from`, imports Ana, runs the morning of 2025-03-01, deploys `to`; returns the database.
+    func redeploy(_ d: URL, from: String, to: String) throws -> String {
+        let v1 = try build(d, "v1", journeys: from)
+        let v2 = try build(d, "v2", journeys: to)
         let db = d.appendingPathComponent("j.db").path
         let profiles = try write(d, "p.jsonl", "{\"id\": \"a\", \"first_name\": \"Ana\", \"email\": \"a@x\"}\n")
         XCTAssertEqual(try journey(["deploy", "--db", db, v1]).code, 0)
         XCTAssertEqual(try journey(["import", "--db", db, profiles]).code, 0)
         XCTAssertEqual(try journey(["run", "--db", db, "--start", "2025-03-01T00:00:00Z", "--until", "2025-03-01T12:00:00Z"]).code, 0)
         XCTAssertEqual(try journey(["deploy", "--db", db, v2]).code, 0)
+        return db
+    }
+
+    func testRedeployWithoutADailyJourneyDoesNotHangTheRun() throws {
+        let d = try tempDir()
+        let db = try redeploy(d, from: daily("morning", "09:00") + daily("evening", "19:00"), to: daily("morning", "09:00"))
         let r = try journey(["run", "--db", db, "--until", "2025-03-03T12:00:00Z"], timeout: 60)
         XCTAssertEqual(r.code, 0, r.err)
         let out = try journey(["outbox", "--db", db]).out
@@ -62,14 +68,7 @@ final class HardeningTests: XCTestCase {
     /// A journey moved to another time of day runs at the new time, not once more at the old one.
     func testRedeployAtAnotherTimeReschedules() throws {
         let d = try tempDir()
-        let v1 = try build(d, "v1", journeys: daily("morning", "09:00"))
-        let v2 = try build(d, "v2", journeys: daily("morning", "07:00"))
-        let db = d.appendingPathComponent("j.db").path
-        let profiles = try write(d, "p.jsonl", "{\"id\": \"a\", \"first_name\": \"Ana\", \"email\": \"a@x\"}\n")
-        XCTAssertEqual(try journey(["deploy", "--db", db, v1]).code, 0)
-        XCTAssertEqual(try journey(["import", "--db", db, profiles]).code, 0)
-        XCTAssertEqual(try journey(["run", "--db", db, "--start", "2025-03-01T00:00:00Z", "--until", "2025-03-01T12:00:00Z"]).code, 0)
-        XCTAssertEqual(try journey(["deploy", "--db", db, v2]).code, 0)
+        let db = try redeploy(d, from: daily("morning", "09:00"), to: daily("morning", "07:00"))
         XCTAssertEqual(try journey(["run", "--db", db, "--until", "2025-03-02T12:00:00Z"], timeout: 60).code, 0)
         let times = try journey(["outbox", "--db", db]).out.split(separator: "\n").compactMap { line in
             line.range(of: "\"at\": \"").map { String(line[$0.upperBound...].prefix(20)) }
@@ -313,22 +312,10 @@ final class NestingTests: XCTestCase {
     }
 }
 
-/// JSON string quoting for test inputs.
+/// JSON string quoting for test inputs (Foundation's encoder).
 enum JSONEscape {
     static func quote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
+        (try? JSONEncoder().encode(s)).map { String(decoding: $0, as: UTF8.self) } ?? "\"\""
     }
 }
 
