@@ -451,17 +451,27 @@ extension Run {
         write("journey run --follow: \(db), bundle \(engine.currentHash ?? "-"), wall clock (now \(timelineTime(wallClock()))); new events are picked up every 0.5 s. Ctrl-C stops.\n")
         var total = RunStats()
         var lastSeq = try (engine.store as? SQLiteStore)?.lastOutboxSeq() ?? 0
+        // On a terminal a status line (on standard error) says where the clock is and what
+        // has been done; message lines are printed above it.
+        let status = isatty(2) == 1 && !quiet
+        func clearStatus() { if status { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) } }
         while !stop.isSet {
             let stats = try engine.run(until: wallClock(), start: startAt)
             total.events += stats.events; total.timers += stats.timers; total.audienceRuns += stats.audienceRuns; total.messages += stats.messages
             while true {
                 let page = try engine.store.outbox(afterSeq: lastSeq, limit: 1000)
                 guard let last = page.last else { break }
+                clearStatus()
                 if !quiet { write(timeline(page, .text)) }
                 lastSeq = last.seq
             }
+            if status {
+                clearStatus()
+                FileHandle.standardError.write(Data("clock \(timelineTime(engine.now)) · \(plural(total.events, "event")), \(plural(total.timers, "timer")), \(plural(total.messages, "message"))".utf8))
+            }
             for _ in 0..<5 where !stop.isSet { Thread.sleep(forTimeInterval: 0.1) }
         }
+        clearStatus()
         write("stopped: \(plural(total.events, "event")), \(plural(total.timers, "timer")), \(plural(total.audienceRuns, "audience run")); \(plural(total.messages, "message"))\n")
         _ = sources
         finish(engine)
