@@ -324,8 +324,8 @@ struct Import: ParsableCommand {
             refused += try engine.importProfiles(Array(rows[start..<min(rows.count, start + 10_000)])).map { ($0.index + start, $0.id, $0.reason) }
             progress.update(min(rows.count, start + 10_000))
         }
-        let refusedErrors = refused.map { InputError(line: 0, reason: "profile \(JSON.quote($0.id)): \($0.reason)", raw: "") }
-        for e in refusedErrors { printError("\(profiles): rejected: \(e.reason)") }
+        let refusedErrors = refused.map { InputError(line: rows[$0.index].line, reason: $0.reason, raw: "") }
+        reportRejects(refusedErrors, file: profiles)
         bad += refusedErrors
         try engine.recordRejects(bad, source: profiles)
         let refusedRows = Set(refused.map(\.index))

@@ -803,7 +803,7 @@ final class MergeImportTests: XCTestCase {
         XCTAssertEqual(try journey(["import", "--db", db, d.appendingPathComponent("patch.jsonl").path]).code, 1)
         let merged = try journey(["import", "--db", db, "--merge", d.appendingPathComponent("patch.jsonl").path])
         XCTAssertEqual(merged.code, 1)
-        XCTAssertTrue(merged.err.contains(#"profile "new" is not stored yet, so it needs every required attribute; missing "first_name""#), merged.err)
+        XCTAssertTrue(merged.err.contains(#"patch.jsonl:2: rejected: profile "new" is not stored yet, so it needs every required attribute; missing "first_name""#), merged.err)
         XCTAssertTrue(merged.out.contains("updated 1 profile, rejected 1"), merged.out)
         try "id,city\na,\n".write(to: d.appendingPathComponent("patch.csv"), atomically: true, encoding: .utf8)
         XCTAssertEqual(try journey(["import", "--db", db, "--merge", d.appendingPathComponent("patch.csv").path]).code, 0)

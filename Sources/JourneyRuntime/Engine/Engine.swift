@@ -318,7 +318,7 @@ public final class Engine {
                     for k in r.values.indices where k < given.count && given[k] && k < stored.count { stored[k] = r.values[k] }
                     // A required attribute cannot be set to none by a partial update either.
                     if let schema = current?.schema, let k = stored.indices.first(where: { $0 < schema.attributes.count && stored[$0] == .none && !schema.attributes[$0].type.isOptional }) {
-                        refused.append((index, r.id, "attribute \(JSON.quote(schema.attributes[k].name)) is required; it cannot be set to null"))
+                        refused.append((index, r.id, "profile \(JSON.quote(r.id)): attribute \(JSON.quote(schema.attributes[k].name)) is required; it cannot be set to null"))
                         continue
                     }
                     try store.saveProfile(r.id, stored)

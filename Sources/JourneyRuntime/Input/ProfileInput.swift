@@ -8,12 +8,18 @@ public struct ProfileRow: Sendable, Hashable {
     /// For a partial update (`import --merge`): which attributes the line gives; the others
     /// keep their stored values. Nil: the row is a whole profile.
     public var given: [Bool]?
+    /// Where the row came from in its file (for a reject found later); not part of what the
+    /// row is, so two rows of the same profile and values are equal wherever they stood.
+    public var line = 0
 
     public init(id: String, values: [Value], given: [Bool]? = nil) {
         self.id = id
         self.values = values
         self.given = given
     }
+
+    public static func == (a: ProfileRow, b: ProfileRow) -> Bool { a.id == b.id && a.values == b.values && a.given == b.given }
+    public func hash(into h: inout Hasher) { h.combine(id); h.combine(values); h.combine(given) }
 }
 
 /// Reads profiles from JSON lines or CSV. Each row is whole or rejected: no partial rows.
@@ -26,7 +32,9 @@ public enum ProfileInput {
         bytes.withUnsafeBufferPointer { buffer in
             InputLines.forEach(buffer) { number, line in
                 switch jsonRow(line, schema: schema, index: index, merge: merge) {
-                case .success(let row): out.append(.success(row))
+                case .success(var row):
+                    row.line = number
+                    out.append(.success(row))
                 case .failure(let f): out.append(.failure(InputError(line: number, reason: f.reason, raw: InputLines.raw(line))))
                 }
             }
@@ -49,7 +57,9 @@ public enum ProfileInput {
                 case .failure(let f): return .failure(InputError(line: record.line, reason: f.reason, raw: raw()))
                 case .success(let h):
                     switch csvRow(record.cells, header: h, schema: schema, merge: merge) {
-                    case .success(let row): return .success(row)
+                    case .success(var row):
+                        row.line = record.line
+                        return .success(row)
                     case .failure(let f): return .failure(InputError(line: record.line, reason: f.reason, raw: raw()))
                     }
                 }
