@@ -11,6 +11,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // Layer 0: one diagnostic type and its renderers, shared by every layer and front end.
@@ -25,6 +26,11 @@ let package = Package(
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         // Layer 4: VM, store, clock, outbox.
         .target(name: "JourneyRuntime", dependencies: ["JourneyBytecode", "CSQLite"]),
+        // Layer 5: the runtime as a service (HTTP in; the engine never imports HTTP).
+        .target(name: "JourneyService", dependencies: [
+            "JourneyRuntime", "JourneyBytecode", "JourneyDiagnostics",
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ]),
         // Front end: the language server.
         .target(name: "JourneyLanguageServer", dependencies: ["JourneySemantics", "JourneySyntax", "JourneyDiagnostics"]),
         // Front end: journey flow diagrams.
@@ -33,7 +39,7 @@ let package = Package(
         .executableTarget(
             name: "journey",
             dependencies: [
-                "JourneyDiagnostics", "JourneySyntax", "JourneySemantics", "JourneyBytecode", "JourneyRuntime", "JourneyLanguageServer", "JourneyDiagrams",
+                "JourneyDiagnostics", "JourneySyntax", "JourneySemantics", "JourneyBytecode", "JourneyRuntime", "JourneyLanguageServer", "JourneyDiagrams", "JourneyService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -227,6 +227,13 @@ public struct EventFile: Sendable {
         public var start: Int
         public var end: Int
         public var event: IncomingEvent
+
+        public init(line: Int, start: Int, end: Int, event: IncomingEvent) {
+            self.line = line
+            self.start = start
+            self.end = end
+            self.event = event
+        }
     }
 
     /// A piece of a file: its events and rejects, and how many lines it spans.
@@ -245,6 +252,12 @@ public struct EventFile: Sendable {
     public let bytes: [UInt8]
     public var events: [Event] = []
     public var errors: [InputError] = []
+
+    public init(bytes: [UInt8], events: [Event] = [], errors: [InputError] = []) {
+        self.bytes = bytes
+        self.events = events
+        self.errors = errors
+    }
 
     /// The text of an event's line in the file's `bytes`, as a reject keeps it.
     static func raw(_ e: Event, in bytes: [UInt8]) -> String { InputLines.raw(bytes[e.start..<e.end]) }
