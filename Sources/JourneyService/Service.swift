@@ -69,6 +69,33 @@ actor EngineHost {
         }, of: bytes, source: "POST /v1/events", transactionSize: Int.max)
     }
 
+    /// Writes one profile from a request body (a JSON object of attributes): whole (`PUT`) or
+    /// merged into the stored one (`PATCH`), checked exactly as `journey import` checks a line.
+    /// Returns why it was refused, or nil.
+    func saveProfile(id: String, body: [UInt8], merge: Bool) throws -> String? {
+        guard let schema = engine.schema else { return "no bundle is deployed" }
+        if let why = ProfileID.problem(id) { return "the profile id \(why)" }
+        guard let doc = try? JSON.parse(body), case .object(let members) = doc else {
+            return "the body must be a JSON object of profile attributes, like {\"first_name\": \"Ana\"}"
+        }
+        if members.contains(where: { $0.0 == "id" }) { return "the id is in the path; leave \"id\" out of the body" }
+        // The body as an import line: the path's id first, then the attributes as sent.
+        var line = Array("{\"id\": \(JSON.quote(id))".utf8)
+        if let open = body.firstIndex(of: 0x7B) {
+            let rest = body[(open + 1)...]
+            if rest.contains(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D && $0 != 0x7D }) { line += Array(", ".utf8) }
+            line += rest
+        }
+        switch ProfileInput.parseJSONLines(line, schema: schema, merge: merge).first {
+        case .success(let row)?:
+            return try engine.importProfiles([row]).first?.reason
+        case .failure(let e)?:
+            return e.reason
+        case nil:
+            return "the body is empty"
+        }
+    }
+
     /// Runs everything due by now.
     func step() throws -> RunStats {
         try engine.run(until: Int64(Date().timeIntervalSince1970))
@@ -121,6 +148,24 @@ public enum JourneyServer {
             let summary = try await host.ingest(items)
             let rejected = summary.rejected.sorted { $0.line < $1.line }.map { "{\"index\": \($0.line - 1), \"reason\": \(JSON.quote($0.reason))}" }
             return json(.ok, "{\"accepted\": \(summary.ingested), \"duplicates\": \(summary.duplicates), \"rejected\": [\(rejected.joined(separator: ", "))]}")
+        }
+        for (method, merge) in [(HTTPRequest.Method.put, false), (.patch, true)] {
+            router.on("v1/profiles/:id", method: method) { request, context -> Response in
+                if let denied = authorize(request, config, needsAdmin: false) { return denied }
+                let raw = context.parameters.get("id") ?? ""
+                let id = raw.removingPercentEncoding ?? raw
+                var request = request
+                let body: ByteBuffer
+                do {
+                    body = try await request.collectBody(upTo: config.bodyLimit)
+                } catch {
+                    return json(.contentTooLarge, #"{"error": "the body is over the limit of \#(config.bodyLimit) bytes"}"#)
+                }
+                if let why = try await host.saveProfile(id: id, body: Array(body.readableBytesView), merge: merge) {
+                    return json(.badRequest, "{\"error\": \(JSON.quote(why))}")
+                }
+                return json(.ok, "{\"id\": \(JSON.quote(id))}")
+            }
         }
         let app = Application(
             router: router,

@@ -11,7 +11,7 @@ struct Serve: ParsableCommand {
         JOURNEY_INGEST_KEYS and JOURNEY_ADMIN_KEYS (comma-separated); without any, the server starts \
         only with --no-auth on a loopback address. Endpoints so far: GET /healthz, POST /v1/events \
         (a JSON array, or JSON lines with Content-Type: application/x-ndjson; answered after the \
-        batch is committed). SIGTERM or SIGINT: requests in flight and the current step finish, \
+        batch is committed), PUT and PATCH /v1/profiles/ID (replace or merge a profile). SIGTERM or SIGINT: requests in flight and the current step finish, \
         then it exits 0.
         """)
     @Option(help: "The SQLite database.") var db: String

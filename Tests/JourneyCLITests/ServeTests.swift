@@ -97,4 +97,43 @@ final class ServeTests: XCTestCase {
         let rejects = try journey(["rejects", "--db", db]).out
         XCTAssertTrue(rejects.contains(#""source": "POST /v1/events""#) && rejects.contains("nobody"), rejects)
     }
+
+    /// PUT replaces a profile, PATCH merges into it; both check as `journey import` does.
+    func testProfilesOverHTTP() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/curl") else { throw XCTSkip("curl is not installed (.ci/run installs it)") }
+        let d = try tempDir()
+        let db = try signupDatabase(d, flows: "journey welcome {\n  on signup as s\n  goal signup where source == \"never\"\n  reentry always\n  email \"Hi {profile.first_name}\"\n}\n", profiles: 1)
+        let server = try start(db, env: ["JOURNEY_INGEST_KEYS": "k", "JOURNEY_ADMIN_KEYS": ""])
+        XCTAssertEqual(try request(server, "PUT", "/v1/profiles/n1", body: #"{"first_name": "Nia"}"#).0, 401)
+        let put = try request(server, "PUT", "/v1/profiles/n1", key: "k", body: #"{"first_name": "Nia", "email": "n@x"}"#)
+        XCTAssertEqual(put.0, 200, put.1)
+        XCTAssertEqual(put.1, #"{"id": "n1"}"#)
+        XCTAssertEqual(try request(server, "PATCH", "/v1/profiles/n1", key: "k", body: #"{"first_name": "Nina"}"#).0, 200)
+        // An id with a slash, a quote or SQL is just an id.
+        let odd = "a/b'; DROP TABLE profiles; --"
+        let encoded = odd.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+        XCTAssertEqual(try request(server, "PUT", "/v1/profiles/\(encoded)", key: "k", body: #"{"first_name": "Odd"}"#).0, 200)
+        // A new profile through PATCH must give every required attribute; a wrong type is refused.
+        let missing = try request(server, "PATCH", "/v1/profiles/new", key: "k", body: #"{"email": "x@y"}"#)
+        XCTAssertEqual(missing.0, 400)
+        XCTAssertTrue(missing.1.contains("is not stored yet, so it needs every required attribute"), missing.1)
+        let wrong = try request(server, "PUT", "/v1/profiles/n2", key: "k", body: #"{"first_name": 3}"#)
+        XCTAssertEqual(wrong.0, 400)
+        XCTAssertTrue(wrong.1.contains(#"first_name"#), wrong.1)
+        XCTAssertEqual(try request(server, "PUT", "/v1/profiles/n3", key: "k", body: "not json").0, 400)
+        let now = ISO8601DateFormatter().string(from: Date())
+        XCTAssertEqual(try request(server, "POST", "/v1/events", key: "k", body: "[{\"profile\": \"n1\", \"event\": \"signup\", \"at\": \"\(now)\", \"data\": {\"source\": \"w\"}}, {\"profile\": \(JSONEscape.quote(odd)), \"event\": \"signup\", \"at\": \"\(now)\", \"data\": {\"source\": \"w\"}}]").0, 200)
+        var out = ""
+        for _ in 0..<100 where !(out.contains("Hi Nina") && out.contains(odd)) {
+            usleep(100_000)
+            out = try journey(["outbox", "--db", db]).out
+        }
+        XCTAssertTrue(out.contains("\"body\": \"Hi Nina\""), out)
+        // The odd id came through intact (it has no email: undeliverable, as its own profile).
+        XCTAssertTrue(out.contains("\"profile\": \(JSONEscape.quote(odd).replacingOccurrences(of: "\\/", with: "/")), \"journey\": \"welcome\", \"channel\": null, \"status\": \"undeliverable\""), out)
+        kill(server.process.processIdentifier, SIGTERM)
+        for _ in 0..<200 where server.process.isRunning { usleep(50_000) }
+        XCTAssertEqual(server.process.terminationStatus, 0)
+        XCTAssertTrue(try journey(["outbox", "--db", db]).code == 0)
+    }
 }
