@@ -127,23 +127,16 @@ public enum JourneyServer {
         let host = try EngineHost(path: config.database)
         let router = Router()
         router.get("healthz") { _, _ -> Response in
-            await host.healthy() ? json(.ok, #"{"status": "ok"}"#) : json(.serviceUnavailable, #"{"error": "the database does not answer"}"#)
+            await host.healthy() ? json(.ok, #"{"status": "ok"}"#) : error(.serviceUnavailable, "the database does not answer")
         }
         router.post("v1/events") { request, _ -> Response in
             if let denied = authorize(request, config, needsAdmin: false) { return denied }
-            var request = request
-            let body: ByteBuffer
-            do {
-                body = try await request.collectBody(upTo: config.bodyLimit)
-            } catch {
-                return json(.contentTooLarge, #"{"error": "the body is over the limit of \#(config.bodyLimit) bytes"}"#)
-            }
-            let bytes = Array(body.readableBytesView)
+            guard let bytes = await body(of: request, limit: config.bodyLimit) else { return tooLarge(config.bodyLimit) }
             let ndjson = request.headers[.contentType]?.lowercased().hasPrefix("application/x-ndjson") ?? false
             let items: [[UInt8]]
             switch ndjson ? ndjsonItems(bytes) : arrayItems(bytes) {
             case .success(let i): items = i
-            case .failure(let why): return json(.badRequest, "{\"error\": \(JSON.quote(why.description))}")
+            case .failure(let why): return error(.badRequest, why.description)
             }
             let summary = try await host.ingest(items)
             let rejected = summary.rejected.sorted { $0.line < $1.line }.map { "{\"index\": \($0.line - 1), \"reason\": \(JSON.quote($0.reason))}" }
@@ -154,16 +147,8 @@ public enum JourneyServer {
                 if let denied = authorize(request, config, needsAdmin: false) { return denied }
                 let raw = context.parameters.get("id") ?? ""
                 let id = raw.removingPercentEncoding ?? raw
-                var request = request
-                let body: ByteBuffer
-                do {
-                    body = try await request.collectBody(upTo: config.bodyLimit)
-                } catch {
-                    return json(.contentTooLarge, #"{"error": "the body is over the limit of \#(config.bodyLimit) bytes"}"#)
-                }
-                if let why = try await host.saveProfile(id: id, body: Array(body.readableBytesView), merge: merge) {
-                    return json(.badRequest, "{\"error\": \(JSON.quote(why))}")
-                }
+                guard let bytes = await body(of: request, limit: config.bodyLimit) else { return tooLarge(config.bodyLimit) }
+                if let why = try await host.saveProfile(id: id, body: bytes, merge: merge) { return error(.badRequest, why) }
                 return json(.ok, "{\"id\": \(JSON.quote(id))}")
             }
         }
@@ -191,19 +176,33 @@ public enum JourneyServer {
         Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 
+    /// `{"error": "…"}` with a fitting status.
+    static func error(_ status: HTTPResponse.Status, _ message: String) -> Response {
+        json(status, "{\"error\": \(JSON.quote(message))}")
+    }
+
+    /// The request's body, or nil when it is over `limit` bytes.
+    static func body(of request: Request, limit: Int) async -> [UInt8]? {
+        var request = request
+        guard let buffer = try? await request.collectBody(upTo: limit) else { return nil }
+        return Array(buffer.readableBytesView)
+    }
+
+    static func tooLarge(_ limit: Int) -> Response { error(.contentTooLarge, "the body is over the limit of \(limit) bytes") }
+
     /// 401 without a known key, 403 for a key without the right; nil when allowed.
     static func authorize(_ request: Request, _ config: ServiceConfiguration, needsAdmin: Bool) -> Response? {
         if config.ingestKeys.isEmpty && config.adminKeys.isEmpty && config.noAuth { return nil }
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
-            return json(.unauthorized, #"{"error": "an Authorization: Bearer KEY header is required"}"#)
+            return error(.unauthorized, "an Authorization: Bearer KEY header is required")
         }
         let key = Array(header.utf8.dropFirst(7))
         // Every key is compared, whichever matches: the time does not tell which one did.
         var admin = false, ingest = false
         for k in config.adminKeys where constantTimeEqual(Array(k.utf8), key) { admin = true }
         for k in config.ingestKeys where constantTimeEqual(Array(k.utf8), key) { ingest = true }
-        if !admin && !ingest { return json(.unauthorized, #"{"error": "the key is not known"}"#) }
-        if needsAdmin && !admin { return json(.forbidden, #"{"error": "this needs an admin key"}"#) }
+        if !admin && !ingest { return error(.unauthorized, "the key is not known") }
+        if needsAdmin && !admin { return error(.forbidden, "this needs an admin key") }
         return nil
     }
 
