@@ -55,7 +55,7 @@ enum Fuzz {
         guard let engine = try? Engine(store: SQLiteStore(path: ":memory:")), (try? engine.deploy(bundle, at: 0)) != nil,
               let schema = engine.schema else { return }
         let profiles = ProfileInput.parseJSONLines(Array(#"{"id": "a", "first_name": "A", "email": "a@x", "points": 3}"#.utf8), schema: schema)
-        try? engine.importProfiles(profiles.compactMap { try? $0.get() })
+        _ = try? engine.importProfiles(profiles.compactMap { try? $0.get() })
         let events = schema.events.map { e in #"{"profile": "a", "event": "\#(e.name)", "at": "2025-03-01T10:00:00Z"}"# }.joined(separator: "\n")
         _ = try? engine.ingest(EventInput.parseFile(Array(events.utf8), schema: schema, parts: 1), source: "fuzz")
         _ = try? engine.run(until: 1_741_000_000, start: 1_740_800_000)

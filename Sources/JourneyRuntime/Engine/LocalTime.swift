@@ -31,8 +31,7 @@ struct Zones {
     /// The instant of local wall time `localSeconds` (seconds since 1970-01-01 local).
     static func instant(localSeconds l: Int64, _ tz: TimeZone) -> Int64 {
         let before = offset(tz, l - 86400), after = offset(tz, l + 86400)
-        let candidates = [l - before, l - after].filter { $0 + offset(tz, $0) == l }
-        if let first = candidates.min() { return first }
+        if let first = passes(localSeconds: l, tz).first { return first }
         // In a gap: the first valid instant is the transition that opened it.
         let from = Date(timeIntervalSince1970: TimeInterval(min(l - before, l - after) - 1))
         if let t = tz.nextDaylightSavingTimeTransition(after: from) { return Int64(t.timeIntervalSince1970) }
@@ -49,6 +48,12 @@ struct Zones {
         return t + 86400
     }
 
+    /// Every instant at which the local clock shows `l`, earliest first: one, two in a repeated
+    /// (fall-back) hour, none in a skipped one.
+    static func passes(localSeconds l: Int64, _ tz: TimeZone) -> [Int64] {
+        [l - offset(tz, l - 86400), l - offset(tz, l + 86400)].filter { $0 + offset(tz, $0) == l }.sorted()
+    }
+
     /// Whether local time at `t` falls in [from, to) (wrapping midnight), and when it ends: the
     /// first time after `t` that the local clock reaches `to`. On a fall-back night that may be
     /// the second pass of a repeated hour (a hold that began in it ends in it, not a day later).
@@ -59,10 +64,9 @@ struct Zones {
         let (day, _) = local(t, tz)
         for d in day...(day + 2) {
             let l = d * 86400 + Int64(to) * 60
-            // Every instant at which the local clock shows `l` (two in a repeated hour).
-            let passes = [l - offset(tz, l - 86400), l - offset(tz, l + 86400)].filter { $0 + offset(tz, $0) == l }.sorted()
-            if let first = passes.first(where: { $0 > t }) { return first }
-            if passes.isEmpty {
+            let times = passes(localSeconds: l, tz)
+            if let first = times.first(where: { $0 > t }) { return first }
+            if times.isEmpty {
                 let candidate = instant(localSeconds: l, tz)
                 if candidate > t { return candidate }
             }
