@@ -533,10 +533,10 @@ func timeline(_ rows: [OutboxRow], _ format: TimelineFormat, withIDs: Bool = fal
 /// Text from messages as a terminal may show it: control characters (an escape sequence in a
 /// message could rewrite the screen) are written as `\u{1B}`.
 func terminalSafe(_ s: String) -> String {
-    guard s.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) else { return s }
+    guard s.unicodeScalars.contains(where: ProfileID.isControl) else { return s }
     var out = ""
     for u in s.unicodeScalars {
-        if u.value < 0x20 || (0x7F...0x9F).contains(u.value) { out += "\\u{\(String(u.value, radix: 16, uppercase: true))}" } else { out.unicodeScalars.append(u) }
+        if ProfileID.isControl(u) { out += "\\u{\(String(u.value, radix: 16, uppercase: true))}" } else { out.unicodeScalars.append(u) }
     }
     return out
 }

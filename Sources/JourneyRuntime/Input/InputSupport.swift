@@ -89,7 +89,7 @@ public enum ProfileID {
     }
 
     /// C0 and C1 control characters and DEL.
-    static func isControl(_ u: Unicode.Scalar) -> Bool { u.value < 0x20 || (0x7F...0x9F).contains(u.value) }
+    public static func isControl(_ u: Unicode.Scalar) -> Bool { u.value < 0x20 || (0x7F...0x9F).contains(u.value) }
 }
 
 // MARK: - Did you mean
