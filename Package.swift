@@ -12,6 +12,12 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // Layer 0: one diagnostic type and its renderers, shared by every layer and front end.
@@ -30,6 +36,12 @@ let package = Package(
         .target(name: "JourneyService", dependencies: [
             "JourneyRuntime", "JourneyBytecode", "JourneyDiagnostics",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
         // Front end: the language server.
         .target(name: "JourneyLanguageServer", dependencies: ["JourneySemantics", "JourneySyntax", "JourneyDiagnostics"]),
@@ -53,6 +65,7 @@ let package = Package(
         .testTarget(name: "JourneySemanticsTests", dependencies: ["JourneySemantics", "JourneySyntax"]),
         .testTarget(name: "JourneyBytecodeTests", dependencies: ["JourneyBytecode", "JourneySemantics", "JourneySyntax"]),
         .testTarget(name: "JourneyRuntimeTests", dependencies: ["JourneyRuntime", "JourneyBytecode", "JourneySemantics", "JourneySyntax"]),
+        .testTarget(name: "JourneyServiceTests", dependencies: ["JourneyService", "JourneyRuntime"]),
         .testTarget(name: "JourneyCLITests", dependencies: ["journey"]),
     ]
 )

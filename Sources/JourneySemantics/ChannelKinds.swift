@@ -25,7 +25,7 @@ public struct ChannelKind: Sendable, Hashable {
         ChannelKind(name: "sms", fields: [("text", .value(.string))], textField: "text"),
         ChannelKind(name: "whatsapp", fields: [("text", .value(.string))], textField: "text"),
         ChannelKind(name: "wallet", fields: [("pass", .value(.string)), ("fields", .record)], textField: "pass"),
-        ChannelKind(name: "in_app", fields: [("slot", .value(.string)), ("content", .value(.string))], textField: "content"),
+        ChannelKind(name: "in_app", fields: [("slot", .value(.string)), ("content", .value(.string)), ("expires", .value(.duration))], textField: "content"),
     ]
 
     public static let byName: [String: ChannelKind] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })

@@ -1,133 +1,79 @@
+import AsyncHTTPClient
 import Foundation
 import Hummingbird
+import Logging
+import ServiceLifecycle
 import JourneyBytecode
 import JourneyDiagnostics
 import JourneyRuntime
-
-/// How `journey serve` runs: where it listens, on which database, with which keys.
-public struct ServiceConfiguration: Sendable {
-    public var database: String
-    public var host = "127.0.0.1"
-    public var port = 8080
-    /// Keys that may post events (and, later, update profiles and read in-app content).
-    public var ingestKeys: [String] = []
-    /// Keys that may do everything.
-    public var adminKeys: [String] = []
-    /// No keys at all: allowed only on loopback, and only when asked for.
-    public var noAuth = false
-    /// The largest request body accepted.
-    public var bodyLimit = 8 * 1024 * 1024
-
-    public init(database: String) { self.database = database }
-
-    /// Why the server must not start with this configuration, or nil.
-    public var problem: String? {
-        if ingestKeys.isEmpty && adminKeys.isEmpty {
-            guard noAuth else { return "no keys are configured: set JOURNEY_INGEST_KEYS / JOURNEY_ADMIN_KEYS, or give --no-auth on a loopback address" }
-            guard ["127.0.0.1", "::1", "localhost"].contains(host) else { return "--no-auth is allowed only on a loopback address, not \(host)" }
-        }
-        return nil
-    }
-}
-
-/// The engine behind the HTTP layer: one actor owns it (and its SQLite connection), so requests
-/// and the wall-clock steps take turns. It knows nothing of HTTP.
-actor EngineHost {
-    let engine: Engine
-
-    init(path: String) throws {
-        let store = try SQLiteStore(path: path)
-        guard store.claimRunner() else {
-            throw ServiceError("\(path): another 'journey run' or 'journey serve' is already processing this database")
-        }
-        engine = try Engine(store: store)
-        guard engine.schema != nil else { throw ServiceError("\(path): no bundle is deployed; run 'journey deploy' first") }
-    }
-
-    /// Validates and stores a batch of events in one transaction; answers after the commit.
-    func ingest(_ items: [[UInt8]]) throws -> IngestSummary {
-        guard let schema = engine.schema else { throw ServiceError("no bundle is deployed") }
-        // The items one after another, so a reject keeps its item's text as `raw`.
-        var bytes: [UInt8] = []
-        var ranges: [Range<Int>] = []
-        for item in items {
-            ranges.append(bytes.count..<(bytes.count + item.count))
-            bytes += item
-            bytes.append(0x0A)
-        }
-        var file = EventFile(bytes: bytes)
-        for (k, item) in items.enumerated() {
-            switch EventInput.parse(line: item, number: k + 1, schema: schema) {
-            case .success(let e): file.events.append(EventFile.Event(line: k + 1, start: ranges[k].lowerBound, end: ranges[k].upperBound, event: e))
-            case .failure(let f): file.errors.append(f)
-            }
-        }
-        var given = false
-        return try engine.ingest(pieces: {
-            defer { given = true }
-            return given ? nil : IngestPiece(events: file.events[...], errors: file.errors, throughLine: items.count)
-        }, of: bytes, source: "POST /v1/events", transactionSize: Int.max)
-    }
-
-    /// Writes one profile from a request body (a JSON object of attributes): whole (`PUT`) or
-    /// merged into the stored one (`PATCH`), checked exactly as `journey import` checks a line.
-    /// Returns why it was refused, or nil.
-    func saveProfile(id: String, body: [UInt8], merge: Bool) throws -> String? {
-        guard let schema = engine.schema else { return "no bundle is deployed" }
-        if let why = ProfileID.problem(id) { return "the profile id \(why)" }
-        guard let doc = try? JSON.parse(body), case .object(let members) = doc else {
-            return "the body must be a JSON object of profile attributes, like {\"first_name\": \"Ana\"}"
-        }
-        if members.contains(where: { $0.0 == "id" }) { return "the id is in the path; leave \"id\" out of the body" }
-        // The body as an import line: the path's id first, then the attributes as sent.
-        var line = Array("{\"id\": \(JSON.quote(id))".utf8)
-        if let open = body.firstIndex(of: 0x7B) {
-            let rest = body[(open + 1)...]
-            if rest.contains(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D && $0 != 0x7D }) { line += Array(", ".utf8) }
-            line += rest
-        }
-        switch ProfileInput.parseJSONLines(line, schema: schema, merge: merge).first {
-        case .success(let row)?:
-            return try engine.importProfiles([row]).first?.reason
-        case .failure(let e)?:
-            return e.reason
-        case nil:
-            return "the body is empty"
-        }
-    }
-
-    /// Runs everything due by now.
-    func step() throws -> RunStats {
-        try engine.run(until: Int64(Date().timeIntervalSince1970))
-    }
-
-    /// Whether the database answers a query.
-    func healthy() -> Bool {
-        do {
-            _ = try engine.store.meta("clock")
-            return true
-        } catch {
-            return false
-        }
-    }
-
-    func close() { try? engine.store.checkpoint() }
-}
 
 public struct ServiceError: Error, CustomStringConvertible, Sendable {
     public var description: String
     init(_ d: String) { description = d }
 }
 
-/// `journey serve`: the HTTP API over the engine, the engine on the wall clock, and a graceful
-/// stop on SIGTERM/SIGINT (requests in flight and the current step finish first).
+/// `journey serve`: the HTTP API over the engine, the engine on the wall clock, and the
+/// deliverer, as three services of one group: on SIGTERM/SIGINT the server stops taking requests
+/// and finishes those in flight, then the engine takes its last step, then the attempts in
+/// flight end and are recorded.
 public enum JourneyServer {
     public static func run(_ config: ServiceConfiguration, onReady: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
         if let why = config.problem { throw ServiceError(why) }
+        let json = config.jsonLogs ?? (isatty(2) == 0)
+        let logger = Logger(label: "journey") { label in LineLogHandler(json: json, label: label) }
         let host = try EngineHost(path: config.database)
+        let metrics = ServiceMetrics()
+        let client = config.delivery.values.contains { if case .webhook = $0.adapter { true } else { false } }
+            ? HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup,
+                         configuration: .init(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10)),
+                                              connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(8, config.delivery.values.map(\.concurrency).max() ?? 8))))
+            : nil
+        var adapters: [String: (any DeliveryAdapter, Int)] = [:]
+        for (channel, d) in config.delivery {
+            switch d.adapter {
+            case .webhook(let url, let secret, let timeout):
+                if let client { adapters[channel] = (WebhookAdapter(client: client, url: url, secret: secret, timeout: timeout), d.concurrency) }
+            case .stdout:
+                adapters[channel] = (StdoutAdapter(), d.concurrency)
+            }
+        }
+        let deliverer = Deliverer(host: host, channels: adapters, scale: config.retryScale, logger: logger, metrics: metrics)
+        let engine = EngineService(host: host, deliverer: deliverer, metrics: metrics, logger: logger)
+
         let router = Router()
+        router.add(middleware: RequestLog(logger: logger, metrics: metrics))
+        routes(router, config: config, host: host, engine: engine, metrics: metrics)
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(config.host, port: config.port), serverName: "journey"),
+            onServerRunning: { channel in onReady(channel.localAddress?.port ?? config.port) },
+            logger: logger
+        )
+        let group = ServiceGroup(configuration: .init(
+            services: [DeliveryService(deliverer: deliverer), engine, app],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            try? await client?.shutdown()
+            throw error
+        }
+        try? await client?.shutdown()
+        await host.close()
+    }
+
+    static func routes(_ router: Router<BasicRequestContext>, config: ServiceConfiguration, host: EngineHost, engine: EngineService, metrics: ServiceMetrics) {
         router.get("healthz") { _, _ -> Response in
             await host.healthy() ? json(.ok, #"{"status": "ok"}"#) : error(.serviceUnavailable, "the database does not answer")
+        }
+        router.get("metrics") { request, _ -> Response in
+            if let denied = authorize(request, config, needsAdmin: true) { return denied }
+            if let seen = try? await host.messagesSince(metrics.lastMessageSeq) {
+                metrics.observe(messages: seen.rows, lastSeq: seen.last, backlog: seen.backlog)
+            }
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer())))
         }
         router.post("v1/events") { request, _ -> Response in
             if let denied = authorize(request, config, needsAdmin: false) { return denied }
@@ -139,37 +85,79 @@ public enum JourneyServer {
             case .failure(let why): return error(.badRequest, why.description)
             }
             let summary = try await host.ingest(items)
+            metrics.ingest(accepted: summary.ingested, duplicates: summary.duplicates, rejected: summary.rejected.count)
+            if summary.ingested > 0 { engine.poke() }
             let rejected = summary.rejected.sorted { $0.line < $1.line }.map { "{\"index\": \($0.line - 1), \"reason\": \(JSON.quote($0.reason))}" }
             return json(.ok, "{\"accepted\": \(summary.ingested), \"duplicates\": \(summary.duplicates), \"rejected\": [\(rejected.joined(separator: ", "))]}")
         }
         for (method, merge) in [(HTTPRequest.Method.put, false), (.patch, true)] {
             router.on("v1/profiles/:id", method: method) { request, context -> Response in
                 if let denied = authorize(request, config, needsAdmin: false) { return denied }
-                let raw = context.parameters.get("id") ?? ""
-                let id = raw.removingPercentEncoding ?? raw
+                let id = pathID(context)
                 guard let bytes = await body(of: request, limit: config.bodyLimit) else { return tooLarge(config.bodyLimit) }
                 if let why = try await host.saveProfile(id: id, body: bytes, merge: merge) { return error(.badRequest, why) }
                 return json(.ok, "{\"id\": \(JSON.quote(id))}")
             }
         }
-        let app = Application(
-            router: router,
-            configuration: .init(address: .hostname(config.host, port: config.port), serverName: "journey"),
-            onServerRunning: { channel in onReady(channel.localAddress?.port ?? config.port) }
-        )
-        // The engine takes its wall-clock steps beside the server.
-        let stepper = Task {
-            while !Task.isCancelled {
-                _ = try? await host.step()
-                try? await Task.sleep(nanoseconds: 200_000_000)
-            }
+        router.get("v1/profiles/:id") { request, context -> Response in
+            if let denied = authorize(request, config, needsAdmin: true) { return denied }
+            let id = pathID(context)
+            guard let view = try await host.profileView(id: id) else { return error(.notFound, "no profile has this id") }
+            return json(.ok, view)
         }
-        defer { stepper.cancel() }
-        try await app.runService()
-        stepper.cancel()
-        _ = await stepper.result
-        _ = try? await host.step()
-        await host.close()
+        router.delete("v1/profiles/:id") { request, context -> Response in
+            if let denied = authorize(request, config, needsAdmin: true) { return denied }
+            _ = try await host.erase(id: pathID(context))
+            return Response(status: .noContent)
+        }
+        router.get("v1/profiles/:id/in_app") { request, context -> Response in
+            if let denied = authorize(request, config, needsAdmin: false) { return denied }
+            let id = pathID(context)
+            if let secret = config.userHashSecret {
+                let header = request.headers.first { $0.name.canonicalName == "x-journey-user-hash" }?.value ?? ""
+                let given = Array(header.lowercased().utf8)
+                guard constantTimeEqual(Array(WebhookSignature.hexHMAC(id, secret: secret).utf8), given) else {
+                    return error(.forbidden, "X-Journey-User-Hash is missing or does not match this profile id")
+                }
+            }
+            let slot = request.uri.queryParameters.get("slot")
+            return json(.ok, try await host.inApp(id: id, slot: slot, now: Int64(Date().timeIntervalSince1970)))
+        }
+        router.post("v1/messages/:id/receipts") { request, context -> Response in
+            if let denied = authorize(request, config, needsAdmin: false) { return denied }
+            let id = pathID(context)
+            guard let bytes = await body(of: request, limit: min(config.bodyLimit, 64 * 1024)) else { return tooLarge(min(config.bodyLimit, 64 * 1024)) }
+            guard let doc = try? JSON.parse(bytes), case .object(let members) = doc else {
+                return error(.badRequest, "the body must be a JSON object like {\"status\": \"opened\", \"at\": \"2025-03-01T10:00:00Z\"}")
+            }
+            var status: String?, at: Int64?
+            for (k, v) in members {
+                switch (k, v) {
+                case ("status", .string(let s)): status = s
+                case ("at", let t):
+                    guard case .success(.time(let x)) = ValueCoder.decode(t, as: .time) else {
+                        return error(.badRequest, "\"at\" must be a time like \"2025-03-01T10:00:00Z\"")
+                    }
+                    at = x
+                default: return error(.badRequest, "unknown field \"\(k)\"; a receipt has \"status\" and \"at\"")
+                }
+            }
+            guard let status, receiptStatuses.contains(status) else {
+                return error(.badRequest, "\"status\" must be one of \(receiptStatuses.joined(separator: ", "))")
+            }
+            guard try await host.receipt(message: id, status: status, at: at ?? Int64(Date().timeIntervalSince1970)) else {
+                return error(.notFound, "no sent message has this id")
+            }
+            return json(.ok, "{\"message\": \(JSON.quote(id)), \"status\": \(JSON.quote(status))}")
+        }
+    }
+
+    static let receiptStatuses = ["delivered", "opened", "clicked", "dismissed", "bounced", "failed"]
+
+    /// A path's id, percent-decoded: `/`, `..`, quotes or SQL in it are just characters of an id.
+    static func pathID(_ context: BasicRequestContext) -> String {
+        let raw = context.parameters.get("id") ?? ""
+        return raw.removingPercentEncoding ?? raw
     }
 
     static func json(_ status: HTTPResponse.Status, _ body: String) -> Response {
@@ -259,4 +247,91 @@ public enum JourneyServer {
         }
         return .success(items)
     }
+}
+
+/// The engine on the wall clock: a step at once when events arrive, else every 200 ms (timers
+/// fall due by the second); the deliverer hears of every step that wrote messages.
+final class EngineService: Service, Sendable {
+    let host: EngineHost
+    let deliverer: Deliverer
+    let metrics: ServiceMetrics
+    let logger: Logger
+    let wake = Signal()
+
+    init(host: EngineHost, deliverer: Deliverer, metrics: ServiceMetrics, logger: Logger) {
+        self.host = host; self.deliverer = deliverer; self.metrics = metrics; self.logger = logger
+    }
+
+    func poke() { wake.signal() }
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                await step()
+                await wake.wait(seconds: 0.2)
+            }
+        } onGracefulShutdown: {
+            self.wake.signal()
+        }
+        await step()
+    }
+
+    func step() async {
+        do {
+            let stats = try await host.step()
+            metrics.steps(events: stats.events, timers: stats.timers, audienceRuns: stats.audienceRuns)
+            if stats.messages > 0 { deliverer.poke() }
+        } catch {
+            logger.error("engine step failed", metadata: ["error": .string(String(describing: error))])
+        }
+    }
+}
+
+/// The deliverer as a service: stops taking new attempts on shutdown, records those in flight.
+struct DeliveryService: Service {
+    let deliverer: Deliverer
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            await deliverer.run()
+        } onGracefulShutdown: {
+            Task { await deliverer.stop() }
+        }
+    }
+}
+
+/// One log line and one latency sample per request: method, route, status and time; never a
+/// header (keys stay out of logs) and never a body.
+struct RequestLog<Context: RequestContext>: RouterMiddleware {
+    let logger: Logger
+    let metrics: ServiceMetrics
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        var status = 500
+        defer {
+            let d = ContinuousClock.now - start
+            let seconds = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+            let route = routeName(request.uri.path)
+            metrics.request(route: route, method: request.method.rawValue, status: status, seconds: seconds)
+            logger.info("request", metadata: ["method": .string(request.method.rawValue), "route": .string(route), "status": .stringConvertible(status),
+                                              "ms": .stringConvertible((seconds * 10_000).rounded() / 10)])
+        }
+        do {
+            let response = try await next(request, context)
+            status = Int(response.status.code)
+            return response
+        } catch let e as HTTPResponseError {
+            status = Int(e.status.code)
+            throw e
+        }
+    }
+}
+
+/// A request path with its ids replaced, so routes group (and ids stay out of labels and logs).
+func routeName(_ path: String) -> String {
+    let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+    guard parts.count >= 4, parts[1] == "v1", ["profiles", "messages"].contains(parts[2]) else {
+        return ["/healthz", "/metrics", "/v1/events"].contains(path) ? path : "other"
+    }
+    return "/v1/\(parts[2])/{id}" + (parts.count > 4 ? "/" + parts[4...].joined(separator: "/") : "")
 }

@@ -34,11 +34,13 @@ final class ServeTests: XCTestCase {
     }
 
     /// One request with curl: the status code and the body.
-    func request(_ server: Server, _ method: String, _ path: String, key: String? = nil, body: String? = nil, contentType: String = "application/json") throws -> (Int, String) {
+    func request(_ server: Server, _ method: String, _ path: String, key: String? = nil, body: String? = nil, contentType: String = "application/json",
+                 headers: [String] = []) throws -> (Int, String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
         var args = ["--noproxy", "*", "-s", "-m", "20", "-o", "-", "-w", "\n%{http_code}", "-X", method, "-H", "Content-Type: \(contentType)"]
         if let key { args += ["-H", "Authorization: Bearer \(key)"] }
+        for h in headers { args += ["-H", h] }
         if let body { args += ["--data-binary", body] }
         p.arguments = args + ["http://127.0.0.1:\(server.port)\(path)"]
         let out = Pipe()

@@ -99,7 +99,7 @@ extension Engine {
                 return .held(until: end)
             }
             var offset = values.startIndex
-            var chosen: (SendLinkDef, ArraySlice<Value>)?
+            var chosen: (SendLinkDef, ArraySlice<Value>, Value)?
             var why: [String] = []
             for link in def.links {
                 let n = link.shape.valueCount
@@ -114,7 +114,7 @@ extension Engine {
                 }
                 let consent = try ch.consent.map { try attribute($0) == .bool(true) } ?? true
                 if hasAddress && consent {
-                    chosen = (link, slice)
+                    chosen = (link, slice, address)
                 } else if !hasAddress {
                     why.append("\(link.channel): no address (profile.\(schema.attributes[ch.address].name) is empty)")
                 } else if let c = ch.consent {
@@ -124,9 +124,9 @@ extension Engine {
             let id = "\(instance)-\(sends)"
             sends += 1
             messages += 1
-            guard let (link, slice) = chosen else {
+            guard let (link, slice, address) = chosen else {
                 try engine.store.appendOutbox(id: id, at: engine.now, profile: profile.id, journey: journey.name, channel: nil, status: "undeliverable", content: nil,
-                                              reason: why.joined(separator: "; "))
+                                              reason: why.joined(separator: "; "), address: nil)
                 return .done
             }
             var status = "sent"
@@ -140,7 +140,8 @@ extension Engine {
             let content = Content.render(link.shape, &it)
             // Checked before anything is written: an oversized message fails its instance whole.
             guard content.utf8.count <= Value.maxTextBytes else { throw Arithmetic.tooLong(content.utf8.count) }
-            try engine.store.appendOutbox(id: id, at: engine.now, profile: profile.id, journey: journey.name, channel: link.channel, status: status, content: content, reason: reason)
+            try engine.store.appendOutbox(id: id, at: engine.now, profile: profile.id, journey: journey.name, channel: link.channel, status: status, content: content, reason: reason,
+                                          address: address.text)
             return .done
         }
     }

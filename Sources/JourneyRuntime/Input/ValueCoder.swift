@@ -216,7 +216,7 @@ public enum ValueCoder {
     }
 
     /// "45s", "30m", "1h", "2d", "1w", a sequence of them ("1h30m"), or bare digits (seconds).
-    static func duration(_ s: String) -> Int64? {
+    public static func duration(_ s: String) -> Int64? {
         var total: Int64 = 0
         var number: Int64?
         var sawUnit = false

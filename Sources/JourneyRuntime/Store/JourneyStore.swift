@@ -136,7 +136,9 @@ public protocol JourneyStore: AnyObject {
     func waiters(profile: String, event: String) throws -> [Int64]
     func removeWaits(instance: Int64) throws
 
-    func appendOutbox(id: String, at: Int64, profile: String, journey: String, channel: String?, status: String, content: String?, reason: String?) throws
+    /// `address` is the one the send resolved (token, phone, email…). A sent message for a
+    /// provider starts its delivery as pending.
+    func appendOutbox(id: String, at: Int64, profile: String, journey: String, channel: String?, status: String, content: String?, reason: String?, address: String?) throws
     /// Takes back messages of a step that faulted (they were never handed on).
     func removeOutbox(ids: [String]) throws
     func sentCount(profile: String, since: Int64) throws -> Int

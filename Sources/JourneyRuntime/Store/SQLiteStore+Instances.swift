@@ -191,15 +191,16 @@ public struct InstanceSummary: Sendable {
 extension SQLiteStore {
     /// Instances in id order, optionally of one journey and one status (active, completed,
     /// exited, converted, failed), at most `limit`.
-    public func instanceSummaries(journey: String?, status: String?, limit: Int) throws -> [InstanceSummary] {
+    public func instanceSummaries(journey: String?, status: String?, limit: Int, profile: String? = nil) throws -> [InstanceSummary] {
         let s = try db.prepare("""
             SELECT i.id, i.journey, i.profile, i.bundle, i.pc, i.status, i.entered_at, i.ended_at,
                    (SELECT MIN(t.due) FROM timers t WHERE t.instance = i.id), w.event
             FROM instances i LEFT JOIN waits w ON w.instance = i.id
-            WHERE (?1 IS NULL OR i.journey = ?1) AND (?2 IS NULL OR i.status = ?2)
-            ORDER BY i.id LIMIT ?3
+            WHERE \(profile == nil ? "" : "i.profile = ?4 AND ")(?1 IS NULL OR i.journey = ?1) AND (?2 IS NULL OR i.status = ?2)
+            ORDER BY i.id \(profile == nil ? "" : "DESC ")LIMIT ?3
             """)
         s.bind(1, journey); s.bind(2, status); s.bind(3, limit)
+        if let profile { s.bind(4, profile) }
         var out: [InstanceSummary] = []
         while try s.step() {
             out.append(InstanceSummary(id: s.int64(0), journey: s.text(1), profile: s.text(2), bundle: s.text(3), pc: s.int(4), status: s.text(5),

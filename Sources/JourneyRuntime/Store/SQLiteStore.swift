@@ -120,6 +120,17 @@ public final class SQLiteStore: JourneyStore {
         try db.exec(StoreSchema.sql)
         try migrateHistory()
         try addColumnIfMissing("outbox", "reason", "TEXT")
+        // Delivery: the address the send resolved, and for messages a provider must get, where
+        // their delivery stands ('pending', 'delivered', 'failed'), when the next attempt is due
+        // and how many this round has made.
+        try addColumnIfMissing("outbox", "address", "TEXT")
+        try addColumnIfMissing("outbox", "delivery", "TEXT")
+        try addColumnIfMissing("outbox", "next_attempt", "REAL")
+        try addColumnIfMissing("outbox", "attempts", "INTEGER NOT NULL DEFAULT 0")
+        // An index on (profile, status) serves the active instances of a profile and every
+        // instance of one (the 360° view, erasure); it replaces the partial one.
+        try db.exec("DROP INDEX IF EXISTS instances_active")
+        try db.exec("CREATE INDEX IF NOT EXISTS outbox_due ON outbox(channel, next_attempt) WHERE delivery = 'pending'")
     }
 
     /// Databases from before the history was written at ingest: their inbox events are not in
@@ -318,9 +329,17 @@ public final class SQLiteStore: JourneyStore {
 
     // MARK: - Outbox, rejects, audience, meta
 
-    public func appendOutbox(id: String, at: Int64, profile: String, journey: String, channel: String?, status: String, content: String?, reason: String?) throws {
-        let s = try statement("INSERT INTO outbox(id, at, profile, journey, channel, status, content, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+    public func appendOutbox(id: String, at: Int64, profile: String, journey: String, channel: String?, status: String, content: String?, reason: String?, address: String?) throws {
+        let s = try statement("INSERT INTO outbox(id, at, profile, journey, channel, status, content, reason, address, delivery, next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
         s.bind(1, id); s.bind(2, at); s.bind(3, profile); s.bind(4, journey); s.bind(5, channel); s.bind(6, status); s.bind(7, content); s.bind(8, reason)
+        s.bind(9, address)
+        // A sent message waits for its provider from the moment it was sent; in-app content is
+        // read by the app, never delivered.
+        if status == "sent", let channel, channel != "in_app" {
+            s.bind(10, "pending"); s.bind(11, Double(at))
+        } else {
+            s.bindNull(10); s.bindNull(11)
+        }
         try s.run()
     }
 

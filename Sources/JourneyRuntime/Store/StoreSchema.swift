@@ -16,7 +16,7 @@ enum StoreSchema {
     CREATE TABLE IF NOT EXISTS events(profile TEXT NOT NULL, event TEXT NOT NULL, at INTEGER NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY(profile, event, at, seq)) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS inbox(at INTEGER NOT NULL, seq INTEGER NOT NULL, profile TEXT NOT NULL, event TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY(at, seq)) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS instances(id INTEGER PRIMARY KEY, journey TEXT NOT NULL, profile TEXT NOT NULL, bundle TEXT NOT NULL, pc INTEGER NOT NULL, locals BLOB NOT NULL, sends INTEGER NOT NULL, status TEXT NOT NULL, entered_at INTEGER NOT NULL, ended_at INTEGER);
-    CREATE INDEX IF NOT EXISTS instances_active ON instances(profile) WHERE status = 'active';
+    CREATE INDEX IF NOT EXISTS instances_by_profile ON instances(profile, status);
     CREATE INDEX IF NOT EXISTS instances_by_journey ON instances(journey, profile);
     CREATE TABLE IF NOT EXISTS timers(id INTEGER PRIMARY KEY, due INTEGER NOT NULL, instance INTEGER NOT NULL);
     CREATE INDEX IF NOT EXISTS timers_by_due ON timers(due, id);
@@ -28,6 +28,9 @@ enum StoreSchema {
     CREATE TABLE IF NOT EXISTS rejects(id INTEGER PRIMARY KEY, source TEXT NOT NULL, line INTEGER NOT NULL, reason TEXT NOT NULL, raw TEXT NOT NULL, at INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS event_ids(profile TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY(profile, id)) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS ingested_files(hash TEXT PRIMARY KEY, source TEXT NOT NULL, lines INTEGER NOT NULL, events INTEGER NOT NULL, duplicates INTEGER NOT NULL, complete INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS delivery_attempts(message TEXT NOT NULL, n INTEGER NOT NULL, at REAL NOT NULL, code INTEGER, error TEXT, outcome TEXT NOT NULL, PRIMARY KEY(message, n)) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS receipts(id INTEGER PRIMARY KEY, message TEXT NOT NULL, status TEXT NOT NULL, at INTEGER NOT NULL, received_at INTEGER NOT NULL);
+    CREATE INDEX IF NOT EXISTS receipts_by_message ON receipts(message);
     CREATE TABLE IF NOT EXISTS audience(journey TEXT NOT NULL, tz TEXT NOT NULL, next_at INTEGER NOT NULL, PRIMARY KEY(journey, tz));
     """
 

@@ -1,0 +1,92 @@
+import JourneyBytecode
+
+/// A stored event of a profile, as the 360° view shows it.
+public struct StoredEvent: Sendable {
+    public var event: String
+    public var at: Int64
+    /// Field names and values, in the current schema's terms (empty when the event is no
+    /// longer declared).
+    public var fields: [(String, Value)]
+}
+
+extension SQLiteStore {
+    /// A profile's most recent events, newest first, decoded with the current schema.
+    public func recentEvents(profile: String, limit: Int, schema: RuntimeSchema) throws -> [StoredEvent] {
+        let s = try statement("SELECT event, at, data FROM events WHERE profile = ? ORDER BY at DESC, seq DESC LIMIT ?")
+        s.bind(1, profile); s.bind(2, limit)
+        var out: [StoredEvent] = []
+        while try s.step() {
+            let name = s.text(0)
+            var fields: [(String, Value)] = []
+            if let def = schema.events.first(where: { $0.name == name }) {
+                let values = ValueEncoding.fields(fromBlob: s.blob(2), def)
+                fields = zip(def.fields, values).map { ($0.0.name, $0.1) }
+            }
+            out.append(StoredEvent(event: name, at: s.int64(1), fields: fields))
+        }
+        s.reset()
+        return out
+    }
+
+    /// Erases a profile (right to be forgotten), in the caller's transaction: its attributes,
+    /// history, queued events, event ids, instances with their timers and waits, every message
+    /// not delivered (with its attempts and receipts), the rejected lines that name it; of
+    /// delivered messages only the id, time, journey, channel and status stay. Returns whether
+    /// the profile existed.
+    public func erase(profile id: String) throws -> Bool {
+        dropCaches()
+        // What is deleted is overwritten with zeros, not left in free space of the file (a
+        // checkpoint afterwards clears the write-ahead log of the old pages).
+        try db.exec("PRAGMA secure_delete=ON")
+        defer { try? db.exec("PRAGMA secure_delete=OFF") }
+        let existed = try profileExists(id)
+        try db.exec("CREATE TEMP TABLE IF NOT EXISTS erased_instances(id INTEGER PRIMARY KEY)")
+        try db.exec("DELETE FROM temp.erased_instances")
+        func run(_ sql: String, _ binds: [String]) throws {
+            let s = try db.prepare(sql)
+            for (k, b) in binds.enumerated() { s.bind(Int32(k + 1), b) }
+            try s.run()
+        }
+        try run("INSERT INTO temp.erased_instances(id) SELECT id FROM instances WHERE profile = ?", [id])
+        try db.exec("DELETE FROM timers WHERE instance IN (SELECT id FROM temp.erased_instances)")
+        try db.exec("DELETE FROM waits WHERE instance IN (SELECT id FROM temp.erased_instances)")
+        try run("DELETE FROM instances WHERE profile = ?", [id])
+        try run("DELETE FROM events WHERE profile = ?", [id])
+        try run("DELETE FROM inbox WHERE profile = ?", [id])
+        try run("DELETE FROM event_ids WHERE profile = ?", [id])
+        let undelivered = "SELECT id FROM outbox WHERE profile = ? AND (delivery IS NULL OR delivery != 'delivered')"
+        try run("DELETE FROM receipts WHERE message IN (\(undelivered))", [id])
+        try run("DELETE FROM delivery_attempts WHERE message IN (\(undelivered))", [id])
+        try run("DELETE FROM outbox WHERE profile = ? AND (delivery IS NULL OR delivery != 'delivered')", [id])
+        try run("UPDATE outbox SET profile = '', content = NULL, address = NULL, reason = NULL WHERE profile = ?", [id])
+        // Rejected lines keep their raw text: those of this profile (an event's "profile", a
+        // profile line's "id", a CSV cell), and failed instances' reasons that name it, go too.
+        try run("DELETE FROM rejects WHERE instr(reason, ?) > 0", ["for profile \(id) stopped"])
+        let scan = try db.prepare("SELECT id, raw FROM rejects")
+        var doomed: [Int64] = []
+        while try scan.step() {
+            let raw = scan.text(1)
+            if let doc = try? JSON.parse(Array(raw.utf8)) {
+                if case .object(let members) = doc,
+                   members.contains(where: { key, value in
+                       guard key == "profile" || key == "id", case .string(let s) = value else { return false }
+                       return s == id
+                   }) {
+                    doomed.append(scan.int64(0))
+                }
+            } else if raw.split(separator: ",", omittingEmptySubsequences: false).contains(where: { cell in
+                Array(cell.drop(while: { $0 == " " || $0 == "\"" }).reversed().drop(while: { $0 == " " || $0 == "\"" }).reversed()) == Array(id)
+            }) {
+                doomed.append(scan.int64(0))
+            }
+        }
+        let drop = try db.prepare("DELETE FROM rejects WHERE id = ?")
+        for r in doomed {
+            drop.bind(1, r)
+            try drop.run()
+        }
+        try run("DELETE FROM profiles WHERE id = ?", [id])
+        dropCaches()
+        return existed
+    }
+}

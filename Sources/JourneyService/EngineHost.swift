@@ -1,0 +1,222 @@
+import Foundation
+import JourneyBytecode
+import JourneyDiagnostics
+import JourneyRuntime
+
+/// The engine behind the HTTP layer: one actor owns it (and its SQLite connection), so requests,
+/// the wall-clock steps and the deliverer's records take turns. It knows nothing of HTTP.
+actor EngineHost {
+    let engine: Engine
+    let store: SQLiteStore
+
+    init(path: String) throws {
+        let store = try SQLiteStore(path: path)
+        guard store.claimRunner() else {
+            throw ServiceError("\(path): another 'journey run' or 'journey serve' is already processing this database")
+        }
+        self.store = store
+        engine = try Engine(store: store)
+        guard engine.schema != nil else { throw ServiceError("\(path): no bundle is deployed; run 'journey deploy' first") }
+    }
+
+    /// Runs `body` in one transaction: all of it is written, or none.
+    func transaction<T>(_ body: () throws -> T) throws -> T {
+        try store.begin()
+        do {
+            let result = try body()
+            try store.commit()
+            return result
+        } catch {
+            store.rollback()
+            throw error
+        }
+    }
+
+    /// Validates and stores a batch of events in one transaction; answers after the commit.
+    func ingest(_ items: [[UInt8]]) throws -> IngestSummary {
+        guard let schema = engine.schema else { throw ServiceError("no bundle is deployed") }
+        // The items one after another, so a reject keeps its item's text as `raw`.
+        var bytes: [UInt8] = []
+        var ranges: [Range<Int>] = []
+        for item in items {
+            ranges.append(bytes.count..<(bytes.count + item.count))
+            bytes += item
+            bytes.append(0x0A)
+        }
+        var file = EventFile(bytes: bytes)
+        for (k, item) in items.enumerated() {
+            switch EventInput.parse(line: item, number: k + 1, schema: schema) {
+            case .success(let e): file.events.append(EventFile.Event(line: k + 1, start: ranges[k].lowerBound, end: ranges[k].upperBound, event: e))
+            case .failure(let f): file.errors.append(f)
+            }
+        }
+        var given = false
+        return try engine.ingest(pieces: {
+            defer { given = true }
+            return given ? nil : IngestPiece(events: file.events[...], errors: file.errors, throughLine: items.count)
+        }, of: bytes, source: "POST /v1/events", transactionSize: Int.max)
+    }
+
+    /// Writes one profile from a request body (a JSON object of attributes): whole (`PUT`) or
+    /// merged into the stored one (`PATCH`), checked exactly as `journey import` checks a line.
+    /// Returns why it was refused, or nil.
+    func saveProfile(id: String, body: [UInt8], merge: Bool) throws -> String? {
+        guard let schema = engine.schema else { return "no bundle is deployed" }
+        if let why = ProfileID.problem(id) { return "the profile id \(why)" }
+        guard let doc = try? JSON.parse(body), case .object(let members) = doc else {
+            return "the body must be a JSON object of profile attributes, like {\"first_name\": \"Ana\"}"
+        }
+        if members.contains(where: { $0.0 == "id" }) { return "the id is in the path; leave \"id\" out of the body" }
+        // The body as an import line: the path's id first, then the attributes as sent.
+        var line = Array("{\"id\": \(JSON.quote(id))".utf8)
+        if let open = body.firstIndex(of: 0x7B) {
+            let rest = body[(open + 1)...]
+            if rest.contains(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D && $0 != 0x7D }) { line += Array(", ".utf8) }
+            line += rest
+        }
+        switch ProfileInput.parseJSONLines(line, schema: schema, merge: merge).first {
+        case .success(let row)?:
+            return try engine.importProfiles([row]).first?.reason
+        case .failure(let e)?:
+            return e.reason
+        case nil:
+            return "the body is empty"
+        }
+    }
+
+    /// Runs everything due by now.
+    func step() throws -> RunStats {
+        try engine.run(until: Int64(Date().timeIntervalSince1970))
+    }
+
+    /// Whether the database answers a query.
+    func healthy() -> Bool {
+        do {
+            _ = try engine.store.meta("clock")
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    func close() { try? engine.store.checkpoint() }
+
+    // MARK: - Deliveries
+
+    func dueDeliveries(channel: String, now: Double, limit: Int, busy: Set<String>) throws -> [PendingDelivery] {
+        try store.dueDeliveries(channel: channel, now: now, limit: limit, busy: busy)
+    }
+
+    func nextDeliveryDue(channels: [String]) throws -> Double? {
+        try store.nextDeliveryDue(channels: channels)
+    }
+
+    func recordAttempts(_ batch: [(String, DeliveryAttempt, DeliveryOutcome)]) throws {
+        try transaction {
+            for (id, attempt, outcome) in batch { try store.recordAttempt(message: id, attempt, outcome: outcome) }
+        }
+    }
+
+    /// Messages written since `afterSeq` (journey, channel, status) and the backlog, for metrics.
+    func messagesSince(_ afterSeq: Int64) throws -> (rows: [(journey: String, channel: String, status: String)], last: Int64, backlog: [(channel: String, count: Int)]) {
+        var rows: [(journey: String, channel: String, status: String)] = []
+        var last = afterSeq
+        while true {
+            let page = try store.outbox(afterSeq: last, limit: 10_000)
+            for m in page { rows.append((m.journey, m.channel ?? "none", m.status)) }
+            guard let end = page.last else { break }
+            last = end.seq
+        }
+        return (rows, last, try store.pendingCounts())
+    }
+
+    // MARK: - Profiles
+
+    /// The 360° view of a profile as JSON, or nil when there is no such profile.
+    func profileView(id: String) throws -> String? {
+        guard let schema = engine.schema, let values = try store.loadProfile(id) else { return nil }
+        var attributes: [String] = []
+        for (a, v) in zip(schema.attributes, values) { attributes.append("\(JSON.quote(a.name)): \(ValueEncoding.json(v))") }
+        let events = try store.recentEvents(profile: id, limit: 50, schema: schema).map { e in
+            "{\"event\": \(JSON.quote(e.event)), \"at\": \(JSON.quote(Value.iso8601(e.at))), \"data\": {"
+                + e.fields.map { "\(JSON.quote($0.0)): \(ValueEncoding.json($0.1))" }.joined(separator: ", ") + "}}"
+        }
+        var bundles: [String: JourneyBundle] = [:]
+        let journeys = try store.instanceSummaries(journey: nil, status: nil, limit: 50, profile: id).map { i -> String in
+            if bundles[i.bundle] == nil, let bytes = try? store.bundleBytes(i.bundle), let b = try? JourneyBundle.load(bytes) { bundles[i.bundle] = b }
+            let line = bundles[i.bundle]?.journey(named: i.journey)?.functions.first?.line(at: i.pc)
+            var fields = ["\"journey\": \(JSON.quote(i.journey))", "\"version\": \(JSON.quote(String(i.bundle.prefix(12))))",
+                          "\"state\": \(JSON.quote(i.status))", "\"since\": \(JSON.quote(Value.iso8601(i.status == "active" ? i.enteredAt : (i.endedAt ?? i.enteredAt))))"]
+            if i.status == "active" {
+                var waiting: [String] = []
+                if let l = line { waiting.append("\"line\": \(l)") }
+                if let e = i.waitsFor { waiting.append("\"for\": \(JSON.quote(e))") }
+                if let d = i.due { waiting.append("\"until\": \(JSON.quote(Value.iso8601(d)))") }
+                fields.append("\"waiting\": {\(waiting.joined(separator: ", "))}")
+            } else {
+                fields.append("\"waiting\": null")
+            }
+            if let r = i.reason { fields.append("\"reason\": \(JSON.quote(r))") }
+            return "{" + fields.joined(separator: ", ") + "}"
+        }
+        let messages = try store.messages(profile: id, limit: 50).map { m -> String in
+            let receipts = try store.receipts(message: m.message.id)
+            var fields = ["\"id\": \(JSON.quote(m.message.id))", "\"at\": \(JSON.quote(Value.iso8601(m.message.at)))",
+                          "\"journey\": \(JSON.quote(m.message.journey))", "\"channel\": \(m.message.channel.map(JSON.quote) ?? "null")",
+                          "\"status\": \(JSON.quote(m.message.status))", "\"delivery\": \(m.delivery.map(JSON.quote) ?? "null")",
+                          "\"address\": \(m.address.map(JSON.quote) ?? "null")", "\"content\": \(m.message.content ?? "null")"]
+            if let r = m.message.reason { fields.append("\"reason\": \(JSON.quote(r))") }
+            fields.append("\"receipts\": [" + receipts.map { "{\"status\": \(JSON.quote($0.status)), \"at\": \(JSON.quote(Value.iso8601($0.at)))}" }.joined(separator: ", ") + "]")
+            return "{" + fields.joined(separator: ", ") + "}"
+        }
+        return "{\"id\": \(JSON.quote(id)), \"attributes\": {\(attributes.joined(separator: ", "))}, \"events\": [\(events.joined(separator: ", "))], "
+            + "\"journeys\": [\(journeys.joined(separator: ", "))], \"messages\": [\(messages.joined(separator: ", "))]}"
+    }
+
+    /// Erases a profile; whether it existed.
+    func erase(id: String) throws -> Bool {
+        let existed = try transaction { try store.erase(profile: id) }
+        // The old pages leave the write-ahead log too.
+        try? store.checkpoint()
+        return existed
+    }
+
+    /// The profile's live in-app messages as JSON, newest first: in each slot the newest message
+    /// only, while it has not expired and was not dismissed.
+    func inApp(id: String, slot: String?, now: Int64) throws -> String {
+        var seen: Set<String> = []
+        var out: [String] = []
+        for m in try store.messages(profile: id, channel: "in_app", limit: 500) where m.message.status == "sent" {
+            var slotName = "default", text = "", expires: Int64 = 7 * 86_400
+            switch m.message.content.flatMap({ try? JSON.parse(Array($0.utf8)) }) {
+            case .object(let members)?:
+                for (k, v) in members {
+                    guard case .string(let s) = v else { continue }
+                    switch k {
+                    case "slot": slotName = s
+                    case "content": text = s
+                    case "expires": expires = ValueCoder.duration(s) ?? expires
+                    default: break
+                    }
+                }
+            case .string(let s)?: text = s
+            default: continue
+            }
+            guard !seen.contains(slotName) else { continue }
+            seen.insert(slotName)
+            if let wanted = slot, wanted != slotName { continue }
+            let (ends, overflow) = m.message.at.addingReportingOverflow(expires)
+            let expiresAt = overflow ? Int64.max : ends
+            guard expiresAt > now else { continue }
+            if try store.receipts(message: m.message.id).contains(where: { $0.status == "dismissed" }) { continue }
+            out.append("{\"id\": \(JSON.quote(m.message.id)), \"slot\": \(JSON.quote(slotName)), \"content\": \(JSON.quote(text)), "
+                       + "\"sent_at\": \(JSON.quote(Value.iso8601(m.message.at))), \"expires_at\": \(JSON.quote(Value.iso8601(min(expiresAt, Value.instantRange.upperBound))))}")
+        }
+        return "[" + out.joined(separator: ", ") + "]"
+    }
+
+    /// Records a receipt; false for an unknown message.
+    func receipt(message: String, status: String, at: Int64) throws -> Bool {
+        try transaction { try store.addReceipt(message: message, status: status, at: at, receivedAt: Int64(Date().timeIntervalSince1970)) }
+    }
+}

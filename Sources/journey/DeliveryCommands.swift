@@ -1,0 +1,99 @@
+import ArgumentParser
+import Foundation
+import JourneyBytecode
+import JourneyDiagnostics
+import JourneyRuntime
+
+struct Deliveries: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the messages for providers with where their delivery stands and every attempt made.",
+        discussion: "A message is pending (waiting for its first attempt or a retry, or for an adapter for its channel), delivered, or failed (its attempts are spent, or the provider refused it). 'journey redeliver' puts failed ones back.")
+    @Option(help: "The SQLite database.") var db: String
+    @Option(help: "Only messages in this state: pending, delivered or failed.") var status: String?
+    @Option(help: "text (default) or jsonl.") var format: TimelineFormat = .text
+    @Option(help: "At most this many.") var limit = 10_000
+
+    func validate() throws {
+        if let s = status, !["pending", "delivered", "failed"].contains(s) {
+            throw ValidationError("--status \(s): expected pending, delivered or failed")
+        }
+    }
+
+    func run() throws {
+        let store = try openStoreForReading(db)
+        let rows: [DeliveryRecord]
+        do {
+            rows = try store.deliveries(status: status, limit: max(1, limit))
+        } catch {
+            throw UsageError(description: "\(db): no deliveries to show: the database is from before delivery existed (any command that writes to it, like 'journey run', brings it up to date)")
+        }
+        var out = ""
+        for r in rows {
+            let m = r.message
+            switch format {
+            case .jsonl:
+                var fields = ["\"id\": \(JSON.quote(m.id))", "\"at\": \(JSON.quote(Value.iso8601(m.at)))", "\"profile\": \(JSON.quote(m.profile))",
+                              "\"journey\": \(JSON.quote(m.journey))", "\"channel\": \(m.channel.map(JSON.quote) ?? "null")",
+                              "\"address\": \(r.address.map(JSON.quote) ?? "null")", "\"status\": \(JSON.quote(r.delivery ?? "none"))"]
+                if let n = r.nextAttempt, r.delivery == "pending" { fields.append("\"next_attempt\": \(JSON.quote(Self.iso(n)))") }
+                fields.append("\"attempts\": [" + r.attempts.map { a in
+                    "{\"n\": \(a.n), \"at\": \(JSON.quote(Self.iso(a.at))), \"code\": \(a.code.map(String.init) ?? "null"), "
+                        + "\"error\": \(a.error.map(JSON.quote) ?? "null"), \"outcome\": \(JSON.quote(a.outcome))}"
+                }.joined(separator: ", ") + "]")
+                out += "{" + fields.joined(separator: ", ") + "}\n"
+            case .text:
+                var head = "\(m.id.padded(10)) \((m.channel ?? "-").padded(9)) \(terminalSafe(m.profile).padded(10)) \((r.delivery ?? "-").padded(9))"
+                head += " \(plural(r.attempts.count, "attempt"))"
+                if r.delivery == "pending", let n = r.nextAttempt { head += ", next at \(Self.iso(n))" }
+                out += head + "\n"
+                for a in r.attempts {
+                    let what = a.code.map { "HTTP \($0)" } ?? terminalSafe(a.error ?? "no answer")
+                    out += "    \(String(a.n).padded(3)) \(Self.iso(a.at))  \(what.padded(24)) \(a.outcome)\n"
+                }
+            }
+        }
+        if rows.isEmpty, format == .text { out = "no messages for providers\(status.map { " in state \($0)" } ?? "")\n" }
+        write(out)
+    }
+
+    static func iso(_ t: Double) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: Date(timeIntervalSince1970: t))
+    }
+}
+
+struct Redeliver: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Put failed messages back in the delivery queue, due now, with a fresh round of attempts.",
+        discussion: "Works beside a running 'journey serve', which picks them up within a second. Exits 1 when any id could not be put back (unknown, or not failed), naming why.")
+    @Option(help: "The SQLite database.") var db: String
+    @Argument(help: "Message ids, as 'journey deliveries' shows them.") var ids: [String]
+
+    func run() throws {
+        guard FileManager.default.fileExists(atPath: db) else {
+            throw UsageError(description: "\(db): no such database")
+        }
+        let store: SQLiteStore
+        do { store = try SQLiteStore(path: db) } catch { throw UsageError(description: "\(db): \(error)") }
+        try store.begin()
+        let results: [String?]
+        do {
+            results = try store.redeliver(ids: ids, now: Date().timeIntervalSince1970)
+            try store.commit()
+        } catch {
+            store.rollback()
+            throw UsageError(description: "\(db): \(error)")
+        }
+        var failed = false
+        for (id, why) in zip(ids, results) {
+            if let why {
+                failed = true
+                FileHandle.standardError.write(Data("\(db): \(terminalSafe(id)): not put back: \(why)\n".utf8))
+            } else {
+                write("\(id): pending again\n")
+            }
+        }
+        if failed { throw ExitCode(1) }
+    }
+}
