@@ -316,6 +316,11 @@ struct RequestLog<Context: RequestContext>: RouterMiddleware {
             logger.info("request", metadata: ["method": .string(request.method.rawValue), "route": .string(route), "status": .stringConvertible(status),
                                               "ms": .stringConvertible((seconds * 10_000).rounded() / 10)])
         }
+        if let allowed = allowedMethods(request.uri.path), !allowed.contains(request.method.rawValue) {
+            status = 405
+            return Response(status: .methodNotAllowed, headers: [.allow: allowed.joined(separator: ", "), .contentType: "application/json"],
+                            body: .init(byteBuffer: ByteBuffer(string: "{\"error\": \"\(request.method.rawValue) is not allowed here; use \(allowed.joined(separator: " or "))\"}")))
+        }
         do {
             let response = try await next(request, context)
             status = Int(response.status.code)
@@ -324,6 +329,18 @@ struct RequestLog<Context: RequestContext>: RouterMiddleware {
             status = Int(e.status.code)
             throw e
         }
+    }
+}
+
+/// The methods a known path takes (nil: no such path).
+func allowedMethods(_ path: String) -> [String]? {
+    switch routeName(path) {
+    case "/healthz", "/metrics": ["GET"]
+    case "/v1/events": ["POST"]
+    case "/v1/profiles/{id}": ["GET", "PUT", "PATCH", "DELETE"]
+    case "/v1/profiles/{id}/in_app": ["GET"]
+    case "/v1/messages/{id}/receipts": ["POST"]
+    default: nil
     }
 }
 

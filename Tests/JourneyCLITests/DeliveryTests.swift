@@ -401,3 +401,43 @@ extension ServeTests {
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
+
+extension ServeTests {
+    /// docs/openapi.yaml is kept true: schemathesis (from PyPI; .ci/run installs it) drives a
+    /// live server with generated requests, and every answer must have a documented status,
+    /// content type and schema, no 5xx, 405 for undocumented methods, and keys enforced.
+    /// (Whether a body is acceptable depends on the deployed project, which a generic document
+    /// cannot describe, so the two "data acceptance" checks are left out.)
+    func testOpenAPIDocumentHoldsAgainstALiveServer() throws {
+        guard let python = findPython(importing: "schemathesis.cli") else {
+            throw XCTSkip("no Python with schemathesis; run .ci/run (or pip install -r Tests/requirements.txt)")
+        }
+        let d = try tempDir()
+        let db = try serviceDatabase(d, profiles: 4)
+        let server = try start(db, env: ["JOURNEY_INGEST_KEYS": "ik", "JOURNEY_ADMIN_KEYS": "ak"])
+        XCTAssertEqual(try request(server, "POST", "/v1/events", key: "ik", body: signedUp([0, 1], plan: "gold")).0, 200)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: python)
+        p.arguments = ["-c", "import sys; from schemathesis.cli import schemathesis; sys.argv[0] = 'schemathesis'; sys.exit(schemathesis())",
+                       "run", repoRoot.appendingPathComponent("docs/openapi.yaml").path, "--url", "http://127.0.0.1:\(server.port)",
+                       "-H", "Authorization: Bearer ak", "--checks", "all", "--exclude-checks", "positive_data_acceptance,negative_data_rejection",
+                       "-n", "25", "--generation-deterministic", "--request-timeout", "20", "--no-color"]
+        var env = ProcessInfo.processInfo.environment
+        env["NO_PROXY"] = "*"
+        env["no_proxy"] = "*"
+        p.environment = env
+        let out = d.appendingPathComponent("schemathesis.out")
+        FileManager.default.createFile(atPath: out.path, contents: nil)
+        p.standardOutput = try FileHandle(forWritingTo: out)
+        p.standardError = p.standardOutput
+        try p.run()
+        let deadline = Date().addingTimeInterval(300)
+        while p.isRunning && Date() < deadline { usleep(100_000) }
+        if p.isRunning { p.terminate() }
+        p.waitUntilExit()
+        let text = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
+        XCTAssertEqual(p.terminationStatus, 0, text)
+        XCTAssertTrue(text.contains("passed"), text)
+        stop(server)
+    }
+}

@@ -11,24 +11,7 @@ final class EditorSuiteTests: XCTestCase {
         python(importing: "pytest, regex, pytest_lsp") ?? python(importing: "pytest, regex")
     }
 
-    func python(importing modules: String) -> String? {
-        var candidates: [String] = []
-        if let p = ProcessInfo.processInfo.environment["JOURNEY_PYTHON"] { candidates.append(p) }
-        candidates += [".venv-ci/bin/python", ".venv-lsp/bin/python"].map { repoRoot.appendingPathComponent($0).path }
-        candidates += ["/usr/bin/python3", "/usr/local/bin/python3"]
-        let which = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map { "\($0)/python3" }
-        for c in candidates + which where FileManager.default.isExecutableFile(atPath: c) {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: c)
-            p.arguments = ["-c", "import \(modules)"]
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            guard (try? p.run()) != nil else { continue }
-            p.waitUntilExit()
-            if p.terminationStatus == 0 { return c }
-        }
-        return nil
-    }
+    func python(importing modules: String) -> String? { findPython(importing: modules) }
 
     func testEditorSuite() throws {
         guard let python = python() else {
@@ -52,4 +35,24 @@ final class EditorSuiteTests: XCTestCase {
         XCTAssertTrue(summary.contains("passed"), summary)
         print("editor suite (\(python)): \(summary)")
     }
+}
+
+/// The first Python (JOURNEY_PYTHON, the CI venv, the system's, then PATH) that imports these modules.
+func findPython(importing modules: String) -> String? {
+    var candidates: [String] = []
+    if let p = ProcessInfo.processInfo.environment["JOURNEY_PYTHON"] { candidates.append(p) }
+    candidates += [".venv-ci/bin/python", ".venv-lsp/bin/python"].map { repoRoot.appendingPathComponent($0).path }
+    candidates += ["/usr/bin/python3", "/usr/local/bin/python3"]
+    let which = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map { "\($0)/python3" }
+    for c in candidates + which where FileManager.default.isExecutableFile(atPath: c) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: c)
+        p.arguments = ["-c", "import \(modules)"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { continue }
+        p.waitUntilExit()
+        if p.terminationStatus == 0 { return c }
+    }
+    return nil
 }

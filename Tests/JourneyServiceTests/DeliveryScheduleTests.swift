@@ -1,5 +1,6 @@
 import JourneyRuntime
 @testable import JourneyService
+import Foundation
 import XCTest
 
 final class DeliveryScheduleTests: XCTestCase {
@@ -102,10 +103,25 @@ final class DeliveryScheduleTests: XCTestCase {
         XCTAssertNotNil(bare.listen("nocolon"))
     }
 
+    /// The example configuration in examples/ loads as it is.
+    func testTheExampleConfigurationLoads() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let path = root.appendingPathComponent("examples/journey.toml").path
+        var c = ServiceConfiguration(database: "shop.db")
+        try c.load(toml: try String(contentsOfFile: path, encoding: .utf8), file: path)
+        XCTAssertEqual(Set(c.delivery.keys), ["push", "whatsapp", "sms", "email"])
+        XCTAssertEqual(c.adminKeys, ["dev-admin-key"])
+        XCTAssertNotNil(c.userHashSecret)
+        XCTAssertNil(c.problem)
+    }
+
     func testRoutesGroupWithoutIds() {
         XCTAssertEqual(routeName("/v1/profiles/ana%2Fx/in_app"), "/v1/profiles/{id}/in_app")
         XCTAssertEqual(routeName("/v1/messages/1-0/receipts"), "/v1/messages/{id}/receipts")
         XCTAssertEqual(routeName("/v1/events"), "/v1/events")
         XCTAssertEqual(routeName("/secret-probe/../x"), "other")
+        XCTAssertEqual(allowedMethods("/v1/profiles/a%2Fb"), ["GET", "PUT", "PATCH", "DELETE"])
+        XCTAssertEqual(allowedMethods("/v1/events"), ["POST"])
+        XCTAssertNil(allowedMethods("/v1/profiles/a/b"))
     }
 }

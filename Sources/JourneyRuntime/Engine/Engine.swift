@@ -392,7 +392,7 @@ public final class Engine {
                             if try store.ingestProgress(file: file) != previous { throw IngestConflict(source: source) }
                         }
                     }
-                    for e in chunkErrors { try store.reject(source: source, line: e.line, reason: e.reason, raw: e.raw, at: now) }
+                    for e in chunkErrors { try store.reject(source: source, line: e.line, reason: e.reason, raw: e.raw, at: now, profile: nil) }
                     summary.rejected += chunkErrors
                     let (unknown, duplicates) = try stage(chunk, source: source, raw: { i in EventFile.raw(chunk[chunk.startIndex + i], in: bytes) }, known: &known)
                     summary.rejected += unknown
@@ -443,7 +443,7 @@ public final class Engine {
             }
             guard exists else {
                 let err = InputError(line: line, reason: "unknown profile '\(e.profile)': import the profile before its events", raw: raw(i))
-                try store.reject(source: source, line: line, reason: err.reason, raw: err.raw, at: e.at)
+                try store.reject(source: source, line: line, reason: err.reason, raw: err.raw, at: e.at, profile: e.profile)
                 rejected.append(err)
                 continue
             }
@@ -461,7 +461,7 @@ public final class Engine {
     public func recordRejects(_ errors: [InputError], source: String) throws {
         guard !errors.isEmpty else { return }
         try store.begin()
-        for e in errors { try store.reject(source: source, line: e.line, reason: e.reason, raw: e.raw, at: now) }
+        for e in errors { try store.reject(source: source, line: e.line, reason: e.reason, raw: e.raw, at: now, profile: nil) }
         try store.commit()
     }
 

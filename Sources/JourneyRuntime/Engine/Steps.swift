@@ -149,7 +149,7 @@ extension Engine {
         } catch let fault as RuntimeFault {
             // A condition that cannot be decided is not an entry; the reason is kept.
             try store.reject(source: "journey \(j.name)", line: j.functions[running ?? 0].line(at: 0),
-                             reason: "profile \(profile.id) did not enter: its entry condition stopped: \(fault.message)", raw: "", at: now)
+                             reason: "profile \(profile.id) did not enter: its entry condition stopped: \(fault.message)", raw: "", at: now, profile: profile.id)
             return
         }
         let stats0 = try store.entryStats(journey: j.name, profile: profile.id)
@@ -184,7 +184,7 @@ extension Engine {
     /// Keeps the reason an instance stopped in a condition it could not decide.
     func recordFault(_ fault: RuntimeFault, _ j: CompiledJourney, _ inst: InstanceRow, in what: String) throws {
         try store.reject(source: "journey \(j.name)", line: j.functions[0].line(at: inst.pc),
-                         reason: "instance \(inst.id) for profile \(inst.profile) stopped in \(what): \(fault.message)", raw: "", at: now)
+                         reason: "instance \(inst.id) for profile \(inst.profile) stopped in \(what): \(fault.message)", raw: "", at: now, profile: inst.profile)
     }
 
     /// Whether a stored instance can go on: its position is one where its journey's code may
@@ -199,7 +199,7 @@ extension Engine {
         } else {
             return true
         }
-        try store.reject(source: "journey \(j.name)", line: 0, reason: "instance \(inst.id) for profile \(inst.profile) stopped: \(why)", raw: "", at: now)
+        try store.reject(source: "journey \(j.name)", line: 0, reason: "instance \(inst.id) for profile \(inst.profile) stopped: \(why)", raw: "", at: now, profile: inst.profile)
         var failed = inst
         failed.status = Outcome.failed.rawValue
         try finish(failed)
@@ -238,7 +238,7 @@ extension Engine {
         }
         for f in faults {
             try store.reject(source: "journey \(j.name)", line: j.when.map { j.functions[$0].line(at: 0) } ?? 0,
-                             reason: "profile \(f.profile) did not enter: its entry condition stopped: \(f.message)", raw: "", at: now)
+                             reason: "profile \(f.profile) did not enter: its entry condition stopped: \(f.message)", raw: "", at: now, profile: f.profile)
         }
         for id in passed {
             guard let profile = try loadProfile(id) else { continue }
@@ -272,7 +272,7 @@ extension Engine {
             host.messages = 0
             inst.pc = pcBefore
             let undone = made.isEmpty ? "" : "; its \(plural(made.count, "message")) of this step \(made.count == 1 ? "was" : "were") not sent"
-            try store.reject(source: "journey \(j.name)", line: line, reason: "instance \(inst.id) for profile \(inst.profile) stopped: \(fault.message)\(undone)", raw: "", at: now)
+            try store.reject(source: "journey \(j.name)", line: line, reason: "instance \(inst.id) for profile \(inst.profile) stopped: \(fault.message)\(undone)", raw: "", at: now, profile: inst.profile)
             suspension = .ended(.failed)
         }
         inst.sends = host.sends

@@ -153,7 +153,9 @@ public protocol JourneyStore: AnyObject {
     func setIngestProgress(file: String, _ progress: IngestProgress) throws
     func forgetIngest(file: String) throws
 
-    func reject(source: String, line: Int, reason: String, raw: String, at: Int64) throws
+    /// Keeps a refused line (or a failed instance's reason) aside; `profile` when it is known
+    /// (else the store takes it from the line when the line names one).
+    func reject(source: String, line: Int, reason: String, raw: String, at: Int64, profile: String?) throws
     func rejects() throws -> [(source: String, line: Int, reason: String, raw: String)]
 
     func audienceSchedule() throws -> [(journey: String, timezone: String, nextAt: Int64)]

@@ -59,21 +59,16 @@ extension SQLiteStore {
         try run("DELETE FROM delivery_attempts WHERE message IN (\(undelivered))", [id])
         try run("DELETE FROM outbox WHERE profile = ? AND (delivery IS NULL OR delivery != 'delivered')", [id])
         try run("UPDATE outbox SET profile = '', content = NULL, address = NULL, reason = NULL WHERE profile = ?", [id])
-        // Rejected lines keep their raw text: those of this profile (an event's "profile", a
-        // profile line's "id", a CSV cell), and failed instances' reasons that name it, go too.
-        try run("DELETE FROM rejects WHERE instr(reason, ?) > 0", ["for profile \(id) stopped"])
-        let scan = try db.prepare("SELECT id, raw FROM rejects")
+        // Rejected lines keep their raw text: those of this profile go (lines from before
+        // rejects knew their profile, and CSV lines, are looked through).
+        try run("DELETE FROM rejects WHERE profile = ?", [id])
+        try run("DELETE FROM rejects WHERE profile IS NULL AND instr(reason, ?) > 0", ["for profile \(id) stopped"])
+        let scan = try db.prepare("SELECT id, raw FROM rejects WHERE profile IS NULL")
         var doomed: [Int64] = []
         while try scan.step() {
             let raw = scan.text(1)
-            if let doc = try? JSON.parse(Array(raw.utf8)) {
-                if case .object(let members) = doc,
-                   members.contains(where: { key, value in
-                       guard key == "profile" || key == "id", case .string(let s) = value else { return false }
-                       return s == id
-                   }) {
-                    doomed.append(scan.int64(0))
-                }
+            if raw.utf8.first == UInt8(ascii: "{") {
+                if Self.profileNamed(inLine: raw) == id { doomed.append(scan.int64(0)) }
             } else if raw.split(separator: ",", omittingEmptySubsequences: false).contains(where: { cell in
                 Array(cell.drop(while: { $0 == " " || $0 == "\"" }).reversed().drop(while: { $0 == " " || $0 == "\"" }).reversed()) == Array(id)
             }) {

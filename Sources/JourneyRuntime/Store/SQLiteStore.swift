@@ -130,6 +130,12 @@ public final class SQLiteStore: JourneyStore {
         // An index on (profile, status) serves the active instances of a profile and every
         // instance of one (the 360° view, erasure); it replaces the partial one.
         try db.exec("DROP INDEX IF EXISTS instances_active")
+        // All of a profile's messages by one index (the cap counts its sent ones; the 360° view
+        // and erasure read them all); it replaces the partial one on sent messages.
+        try db.exec("DROP INDEX IF EXISTS outbox_sent")
+        // Rejected lines know their profile when they name one, so erasure finds them.
+        try addColumnIfMissing("rejects", "profile", "TEXT")
+        try db.exec("CREATE INDEX IF NOT EXISTS rejects_by_profile ON rejects(profile) WHERE profile IS NOT NULL")
         try db.exec("CREATE INDEX IF NOT EXISTS outbox_due ON outbox(channel, next_attempt) WHERE delivery = 'pending'")
     }
 
@@ -407,12 +413,22 @@ public final class SQLiteStore: JourneyStore {
         try s.run()
     }
 
-    public func reject(source: String, line: Int, reason: String, raw: String, at: Int64) throws {
-        let s = try statement("INSERT INTO rejects(source, line, reason, raw, at) VALUES (?, ?, ?, ?, ?)")
+    public func reject(source: String, line: Int, reason: String, raw: String, at: Int64, profile: String?) throws {
+        let s = try statement("INSERT INTO rejects(source, line, reason, raw, at, profile) VALUES (?, ?, ?, ?, ?, ?)")
         s.bind(1, source); s.bind(2, line)
         s.bind(3, InputError.clip(reason, to: InputError.reasonLimit)); s.bind(4, InputError.clip(raw, to: InputError.rawLimit))
         s.bind(5, at)
+        s.bind(6, profile ?? Self.profileNamed(inLine: raw))
         try s.run()
+    }
+
+    /// The profile a rejected JSON line names: an event's "profile", a profile line's "id".
+    static func profileNamed(inLine raw: String) -> String? {
+        guard raw.utf8.first == UInt8(ascii: "{"), case .object(let members)? = try? JSON.parse(Array(raw.utf8)) else { return nil }
+        for (key, value) in members where key == "profile" || key == "id" {
+            if case .string(let s) = value { return s }
+        }
+        return nil
     }
 
     public func rejects() throws -> [(source: String, line: Int, reason: String, raw: String)] {

@@ -24,7 +24,7 @@ enum StoreSchema {
     CREATE TABLE IF NOT EXISTS waits(instance INTEGER PRIMARY KEY, profile TEXT NOT NULL, event TEXT NOT NULL);
     CREATE INDEX IF NOT EXISTS waits_by_event ON waits(profile, event);
     CREATE TABLE IF NOT EXISTS outbox(seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, at INTEGER NOT NULL, profile TEXT NOT NULL, journey TEXT NOT NULL, channel TEXT, status TEXT NOT NULL, content TEXT, reason TEXT);
-    CREATE INDEX IF NOT EXISTS outbox_sent ON outbox(profile, at) WHERE status = 'sent';
+    CREATE INDEX IF NOT EXISTS outbox_by_profile ON outbox(profile, status, at);
     CREATE TABLE IF NOT EXISTS rejects(id INTEGER PRIMARY KEY, source TEXT NOT NULL, line INTEGER NOT NULL, reason TEXT NOT NULL, raw TEXT NOT NULL, at INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS event_ids(profile TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY(profile, id)) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS ingested_files(hash TEXT PRIMARY KEY, source TEXT NOT NULL, lines INTEGER NOT NULL, events INTEGER NOT NULL, duplicates INTEGER NOT NULL, complete INTEGER NOT NULL) WITHOUT ROWID;
