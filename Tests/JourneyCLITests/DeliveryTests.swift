@@ -441,3 +441,108 @@ extension ServeTests {
         stop(server)
     }
 }
+
+extension ServeTests {
+    /// SIGKILL at random moments while a client posts batches (retrying with the same event ids
+    /// until acknowledged) and a receiver records what arrives; the server restarts each time.
+    /// At the end every acknowledged event is in the history exactly once, every message was
+    /// delivered at least once and always with the same body, and nothing is pending.
+    func testKilledServerLosesNothingAcknowledgedAndDeliversEveryMessage() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/curl") else { throw XCTSkip("curl is not installed (.ci/run installs it)") }
+        let d = try tempDir()
+        let profiles = 24
+        let db = try serviceDatabase(d, profiles: profiles)
+        let receiver = try startReceiver(d, ["--secret", Self.secret, "--fail", "0.1", "--seed", "3"])
+        let conf = try config(d, """
+            [delivery]
+            retry_scale = 0.0001
+            [delivery.push]
+            webhook = "http://127.0.0.1:\(receiver.port)/push"
+            secret = "\(Self.secret)"
+            timeout = "2s"
+            [delivery.sms]
+            webhook = "http://127.0.0.1:\(receiver.port)/sms"
+            secret = "\(Self.secret)"
+            timeout = "2s"
+            """)
+        let env = ["JOURNEY_INGEST_KEYS": "ik", "JOURNEY_ADMIN_KEYS": ""]
+        var server = try start(db, env: env, ["--config", conf])
+        var rng = SystemRandomNumberGenerator()
+        let batches = 24, perBatch = 12
+        var kills = 0
+        var posted: [Int: Int] = [:] // events per profile
+        for b in 0..<batches {
+            let now = ISO8601DateFormatter().string(from: Date())
+            let items = (0..<perBatch).map { k -> String in
+                let p = (b * perBatch + k) % profiles
+                return "{\"profile\": \"u\(p)\", \"event\": \"signed_up\", \"at\": \"\(now)\", \"id\": \"b\(b)-\(k)\", \"data\": {\"plan\": \"b\(b)k\(k)\"}}"
+            }
+            let body = "[" + items.joined(separator: ", ") + "]"
+            var acknowledged = false
+            for _ in 0..<20 where !acknowledged {
+                // The POST runs while, now and then, the server is killed at a random moment.
+                let url = "http://127.0.0.1:\(server.port)/v1/events"
+                let curl = Process()
+                curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+                curl.arguments = ["--noproxy", "*", "-s", "-m", "20", "-o", "-", "-w", "\n%{http_code}", "-H", "Authorization: Bearer ik", "--data-binary", body, url]
+                let out = Pipe()
+                curl.standardOutput = out
+                try curl.run()
+                if Int.random(in: 0..<3, using: &rng) == 0 {
+                    usleep(UInt32.random(in: 0..<40_000, using: &rng))
+                    kill(server.process.processIdentifier, SIGKILL)
+                    server.process.waitUntilExit()
+                    kills += 1
+                }
+                let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                curl.waitUntilExit()
+                if text.hasSuffix("\n200") {
+                    acknowledged = true
+                    XCTAssertTrue(text.contains("\"rejected\": []"), text)
+                }
+                if !server.process.isRunning { server = try start(db, env: env, ["--config", conf]) }
+            }
+            XCTAssertTrue(acknowledged, "batch \(b) was never acknowledged")
+            for k in 0..<perBatch { posted[(b * perBatch + k) % profiles, default: 0] += 1 }
+        }
+        XCTAssertGreaterThan(kills, 2)
+        // Let the last server finish: nothing pending, then a clean stop.
+        var rows: [[String: Any]] = []
+        for _ in 0..<300 {
+            rows = try deliveries(db)
+            if rows.count == batches * perBatch, rows.allSatisfy({ $0["status"] as? String == "delivered" }) { break }
+            usleep(100_000)
+        }
+        stop(server)
+        XCTAssertEqual(rows.count, batches * perBatch, "one message per event")
+        XCTAssertTrue(try deliveries(db, status: "pending").isEmpty)
+        XCTAssertTrue(try deliveries(db, status: "failed").isEmpty)
+        // Every acknowledged event is in the history exactly once (and ran its journeys once).
+        let count = Process()
+        count.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        count.arguments = ["python3", "-c", """
+            import sqlite3, sys
+            c = sqlite3.connect(sys.argv[1])
+            for p, n in c.execute("SELECT profile, COUNT(*) FROM events GROUP BY profile ORDER BY profile"): print(p, n)
+            print("welcome", c.execute("SELECT COUNT(*) FROM instances WHERE journey = 'welcome'").fetchone()[0])
+            """, db]
+        let pipe = Pipe()
+        count.standardOutput = pipe
+        try count.run()
+        let counted = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        count.waitUntilExit()
+        var expected = (0..<profiles).map { "u\($0) \(posted[$0] ?? 0)" }.sorted()
+        expected.append("welcome \(batches * perBatch)")
+        XCTAssertEqual(counted.split(separator: "\n").map(String.init), expected)
+        // Every message arrived at least once, and an id never came with two different bodies.
+        var bodies: [String: Set<String>] = [:]
+        for r in received(receiver) where r["code"] as? Int == 200 {
+            bodies[r["id"] as? String ?? "", default: []].insert(r["body"] as? String ?? "")
+        }
+        for row in rows {
+            let id = row["id"] as? String ?? ""
+            XCTAssertEqual(bodies[id]?.count, 1, "\(id) was delivered \(bodies[id]?.count ?? 0) ways")
+        }
+        XCTAssertEqual(Set(bodies.keys), Set(rows.compactMap { $0["id"] as? String }))
+    }
+}
