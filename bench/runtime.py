@@ -23,7 +23,7 @@ ap.add_argument("--repeat", type=int, default=3, help="runs of the events benchm
 args = ap.parse_args()
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-J = os.path.join(root, ".build/release/journey")
+J = os.environ.get("JOURNEY_BIN") or os.path.join(root, ".build/release/journey")
 OUT = os.path.join(root, "bench/out/runtime")
 T0 = 1740787200  # 2025-03-01T00:00:00Z
 

@@ -131,6 +131,15 @@ extension Value {
     /// Input outside is refused; arithmetic that leaves it is a fault.
     public static let instantRange: ClosedRange<Int64> = 0...253_402_300_799
 
+    /// `2025-03-01T10:00:00.250Z`: an instant with fractions of a second, to the millisecond.
+    public static func iso8601(seconds t: Double) -> String {
+        let millis = Int64((t * 1000).rounded(.down))
+        let (whole, ms) = (millis >= 0 ? millis / 1000 : (millis - 999) / 1000, ((millis % 1000) + 1000) % 1000)
+        let text = iso8601(whole)
+        let digits = String(ms)
+        return text.dropLast() + "." + String(repeating: "0", count: 3 - digits.count) + digits + "Z"
+    }
+
     public static func iso8601(_ t: Int64) -> String {
         // Floor division that cannot overflow, whatever the instant.
         let (q, r) = t.quotientAndRemainder(dividingBy: 86400)

@@ -304,16 +304,10 @@ actor Deliverer {
             ]
             if let c = f.attempt.code { meta["status"] = .stringConvertible(c) }
             if let e = f.attempt.error { meta["error"] = .string(e) }
-            if case .retry(let at) = f.outcome { meta["next_attempt"] = .string(Self.iso(at)) }
+            if case .retry(let at) = f.outcome { meta["next_attempt"] = .string(Value.iso8601(seconds: at)) }
             logger.info("delivery attempt", metadata: meta)
             metrics.delivery(channel: f.message.channel, result: f.attempt.outcome)
         }
         return batch.count
-    }
-
-    static func iso(_ t: Double) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.string(from: Date(timeIntervalSince1970: t))
     }
 }

@@ -32,29 +32,121 @@ actor EngineHost {
         }
     }
 
-    /// Validates and stores a batch of events in one transaction; answers after the commit.
-    func ingest(_ items: [[UInt8]]) throws -> IngestSummary {
-        guard let schema = engine.schema else { throw ServiceError("no bundle is deployed") }
-        // The items one after another, so a reject keeps its item's text as `raw`.
+    /// The deployed bundle's hash and schema, for reading a request outside the actor.
+    func currentSchema() -> (hash: String?, schema: RuntimeSchema?) { (engine.currentHash, engine.schema) }
+
+    /// Reads a batch of events (one JSON text each, without line breaks) as `journey ingest`
+    /// reads a file. When one of them is not JSON at all, `NotJSON` says which.
+    nonisolated static func read(_ items: [[UInt8]], schema: RuntimeSchema) throws -> EventFile {
+        // The items as lines of one file; a reject keeps its item's text as `raw`.
         var bytes: [UInt8] = []
-        var ranges: [Range<Int>] = []
+        bytes.reserveCapacity(items.reduce(0) { $0 + $1.count + 1 })
         for item in items {
-            ranges.append(bytes.count..<(bytes.count + item.count))
             bytes += item
             bytes.append(0x0A)
         }
-        var file = EventFile(bytes: bytes)
-        for (k, item) in items.enumerated() {
-            switch EventInput.parse(line: item, number: k + 1, schema: schema) {
-            case .success(let e): file.events.append(EventFile.Event(line: k + 1, start: ranges[k].lowerBound, end: ranges[k].upperBound, event: e))
-            case .failure(let f): file.errors.append(f)
+        let file = EventInput.parseFile(bytes, schema: schema, parts: items.count >= 64 ? ProcessInfo.processInfo.activeProcessorCount : 1)
+        if let bad = file.errors.first(where: { $0.reason.hasPrefix(EventInput.notJSON) }) {
+            throw NotJSON(index: bad.line - 1, reason: bad.reason)
+        }
+        return file
+    }
+
+    /// Requests waiting to be stored, and whether a drain is under way.
+    struct WaitingIngest {
+        var items: [[UInt8]]
+        var file: EventFile
+        var hash: String?
+        var answer: CheckedContinuation<IngestSummary, Error>
+    }
+    var waiting: [WaitingIngest] = []
+    var draining = false
+
+    /// Stores a batch of events durably and answers after the commit. `file` was read with the
+    /// schema of bundle `hash` (outside the actor, so requests read in parallel); if another
+    /// bundle was deployed since, the items are read again. Requests that arrive while others
+    /// are being stored are committed together, in one transaction (group commit), each with
+    /// its own answer.
+    func ingest(_ items: [[UInt8]], read file: EventFile, hash: String?) async throws -> IngestSummary {
+        try await withCheckedThrowingContinuation { answer in
+            waiting.append(WaitingIngest(items: items, file: file, hash: hash, answer: answer))
+            if !draining {
+                draining = true
+                Task { self.drain() }
             }
         }
-        var given = false
-        return try engine.ingest(pieces: {
-            defer { given = true }
-            return given ? nil : IngestPiece(events: file.events[...], errors: file.errors, throughLine: items.count)
+    }
+
+    func drain() {
+        while !waiting.isEmpty {
+            let arrived = waiting
+            waiting.removeAll()
+            // Items read with another bundle's schema are read again; one not JSON fails alone.
+            var group: [WaitingIngest] = []
+            for var w in arrived {
+                if w.hash != engine.currentHash {
+                    guard let schema = engine.schema else { w.answer.resume(throwing: ServiceError("no bundle is deployed")); continue }
+                    do {
+                        w.file = try Self.read(w.items, schema: schema)
+                        w.hash = engine.currentHash
+                    } catch {
+                        w.answer.resume(throwing: error)
+                        continue
+                    }
+                }
+                group.append(w)
+            }
+            guard !group.isEmpty else { continue }
+            do {
+                let answers = try store(group)
+                for (w, a) in zip(group, answers) { w.answer.resume(returning: a) }
+            } catch {
+                for w in group { w.answer.resume(throwing: error) }
+            }
+        }
+        draining = false
+    }
+
+    /// One transaction for several requests: their items become the lines of one file, and the
+    /// summary is cut back into one answer per request.
+    func store(_ group: [WaitingIngest]) throws -> [IngestSummary] {
+        var bytes: [UInt8] = []
+        var pieces: [IngestPiece] = []
+        var firstLines: [Int] = []
+        var line = 0
+        for w in group {
+            let shift = bytes.count
+            firstLines.append(line + 1)
+            var events = w.file.events
+            for k in events.indices {
+                events[k].line += line
+                events[k].start += shift
+                events[k].end += shift
+            }
+            var errors = w.file.errors
+            for k in errors.indices { errors[k].line += line }
+            bytes += w.file.bytes
+            line += w.items.count
+            pieces.append(IngestPiece(events: events[...], errors: errors, throughLine: line))
+        }
+        var next = 0
+        let total = try engine.ingest(pieces: {
+            defer { next += 1 }
+            return next < pieces.count ? pieces[next] : nil
         }, of: bytes, source: "POST /v1/events", transactionSize: Int.max)
+        // Back to one answer per request, with its own item numbers.
+        var answers: [IngestSummary] = []
+        for (k, w) in group.enumerated() {
+            let range = firstLines[k]..<(firstLines[k] + w.items.count)
+            var rejected = total.rejected.filter { range.contains($0.line) }
+            for i in rejected.indices { rejected[i].line -= firstLines[k] - 1 }
+            let duplicates = total.duplicateLines.filter { range.contains($0) }.count
+            // Of its events, those for unknown profiles were rejected too (after reading).
+            let unreadable = Set(w.file.errors.map(\.line))
+            let unknown = rejected.filter { !unreadable.contains($0.line) }.count
+            answers.append(IngestSummary(ingested: w.file.events.count - unknown - duplicates, duplicates: duplicates, rejected: rejected))
+        }
+        return answers
     }
 
     /// Writes one profile from a request body (a JSON object of attributes): whole (`PUT`) or
@@ -111,9 +203,13 @@ actor EngineHost {
         try store.nextDeliveryDue(channels: channels)
     }
 
+    /// Records finished attempts in one transaction that does not wait for the disk: a power
+    /// cut may forget it, and then those messages go again (at least once, with the same id).
     func recordAttempts(_ batch: [(String, DeliveryAttempt, DeliveryOutcome)]) throws {
-        try transaction {
-            for (id, attempt, outcome) in batch { try store.recordAttempt(message: id, attempt, outcome: outcome) }
+        try store.withoutWaitingForTheDisk {
+            try transaction {
+                for (id, attempt, outcome) in batch { try store.recordAttempt(message: id, attempt, outcome: outcome) }
+            }
         }
     }
 

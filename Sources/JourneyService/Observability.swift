@@ -1,4 +1,5 @@
 import Foundation
+import JourneyBytecode
 import Logging
 import Prometheus
 
@@ -78,10 +79,7 @@ struct LineLogHandler: LogHandler {
     func log(event: LogEvent) {
         var all = metadata
         for (k, v) in event.metadata ?? [:] { all[k] = v }
-        let now = Date()
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        let time = f.string(from: now)
+        let time = Value.iso8601(seconds: Date().timeIntervalSince1970)
         var line: String
         if json {
             line = "{\"time\": \"\(time)\", \"level\": \"\(event.level)\", \"msg\": \(quote(event.message.description))"

@@ -7,6 +7,12 @@ import JourneyBytecode
 import JourneyDiagnostics
 import JourneyRuntime
 
+/// A batch with an item that is not JSON at all: nothing of it is stored.
+struct NotJSON: Error {
+    var index: Int
+    var reason: String
+}
+
 public struct ServiceError: Error, CustomStringConvertible, Sendable {
     public var description: String
     init(_ d: String) { description = d }
@@ -84,7 +90,15 @@ public enum JourneyServer {
             case .success(let i): items = i
             case .failure(let why): return error(.badRequest, why.description)
             }
-            let summary = try await host.ingest(items)
+            let summary: IngestSummary
+            do {
+                let (hash, schema) = await host.currentSchema()
+                guard let schema else { return error(.serviceUnavailable, "no bundle is deployed") }
+                let file = try EngineHost.read(items, schema: schema)
+                summary = try await host.ingest(items, read: file, hash: hash)
+            } catch let e as NotJSON {
+                return error(.badRequest, "item \(e.index) of the body is \(e.reason); nothing was stored")
+            }
             metrics.ingest(accepted: summary.ingested, duplicates: summary.duplicates, rejected: summary.rejected.count)
             if summary.ingested > 0 { engine.poke() }
             let rejected = summary.rejected.sorted { $0.line < $1.line }.map { "{\"index\": \($0.line - 1), \"reason\": \(JSON.quote($0.reason))}" }
@@ -203,47 +217,72 @@ public enum JourneyServer {
         return diff == 0
     }
 
-    /// The elements of a JSON array, each as its bytes; any element that is not JSON makes the
-    /// whole body "not JSON" (nothing of it is stored).
+    /// The elements of a JSON array, each as its bytes, with line breaks between tokens made
+    /// spaces (inside a JSON string they cannot occur). Only the array's outline is checked
+    /// here; each element is parsed as an event afterwards, and one that is not JSON fails the
+    /// whole body (nothing of it is stored).
     static func arrayItems(_ bytes: [UInt8]) -> Result<[[UInt8]], ServiceError> {
-        guard let doc = try? JSON.parse(bytes), case .array = doc else {
-            return .failure(ServiceError("the body must be a JSON array of events (or JSON lines with Content-Type: application/x-ndjson)"))
-        }
-        // Cut the array into its elements at top-level commas, outside strings.
+        let fail = Result<[[UInt8]], ServiceError>.failure(ServiceError("the body must be a JSON array of events (or JSON lines with Content-Type: application/x-ndjson)"))
+        func isSpace(_ c: UInt8) -> Bool { c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D }
+        var i = 0
+        let n = bytes.count
+        while i < n, isSpace(bytes[i]) { i += 1 }
+        guard i < n, bytes[i] == 0x5B else { return fail }
+        i += 1
+        while i < n, isSpace(bytes[i]) { i += 1 }
         var items: [[UInt8]] = []
-        var depth = 0, start = -1, inString = false, escaped = false
-        for (i, c) in bytes.enumerated() {
-            if inString {
-                if escaped { escaped = false } else if c == 0x5C { escaped = true } else if c == 0x22 { inString = false }
-                continue
-            }
-            switch c {
-            case 0x22: inString = true; if start < 0, depth == 1 { start = i }
-            case 0x5B, 0x7B:
-                if depth == 1, start < 0 { start = i }
-                depth += 1
-            case 0x5D, 0x7D:
-                depth -= 1
-                if depth == 0, start >= 0 { items.append(Array(bytes[start..<i])); start = -1 }
-            case 0x2C where depth == 1:
-                if start >= 0 { items.append(Array(bytes[start..<i])) }
-                start = -1
-            case 0x20, 0x09, 0x0A, 0x0D: break
-            default: if depth == 1, start < 0 { start = i }
+        if i < n, bytes[i] == 0x5D {
+            i += 1
+        } else {
+            while true {
+                // One element: up to a comma or the closing bracket at depth 0, outside strings.
+                let start = i
+                var depth = 0, inString = false, escaped = false, breaks = false
+                while i < n {
+                    let c = bytes[i]
+                    if inString {
+                        if escaped { escaped = false } else if c == 0x5C { escaped = true } else if c == 0x22 { inString = false }
+                    } else if c == 0x22 {
+                        inString = true
+                    } else if c == 0x5B || c == 0x7B {
+                        depth += 1
+                    } else if c == 0x5D || c == 0x7D {
+                        if depth == 0 { break }
+                        depth -= 1
+                    } else if c == 0x2C, depth == 0 {
+                        break
+                    } else if c == 0x0A || c == 0x0D {
+                        breaks = true
+                    }
+                    i += 1
+                }
+                guard i < n, bytes[i] == 0x2C || bytes[i] == 0x5D else { return fail }
+                var lo = start, hi = i
+                while lo < hi, isSpace(bytes[lo]) { lo += 1 }
+                while hi > lo, isSpace(bytes[hi - 1]) { hi -= 1 }
+                guard lo < hi else { return fail }
+                var item = Array(bytes[lo..<hi])
+                if breaks {
+                    for k in item.indices where item[k] == 0x0A || item[k] == 0x0D { item[k] = 0x20 }
+                }
+                items.append(item)
+                i += 1
+                if bytes[i - 1] == 0x5D { break }
             }
         }
-        return .success(items)
+        while i < n, isSpace(bytes[i]) { i += 1 }
+        return i == n ? .success(items) : fail
     }
 
+    /// The lines of a JSON-lines body (blank lines left out); each is parsed as an event
+    /// afterwards, and one that is not JSON fails the whole body.
     static func ndjsonItems(_ bytes: [UInt8]) -> Result<[[UInt8]], ServiceError> {
         var items: [[UInt8]] = []
         for line in bytes.split(separator: 0x0A) {
-            let trimmed = Array(line.drop { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D })
-            guard !trimmed.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) else { continue }
-            guard (try? JSON.parse(trimmed)) != nil else {
-                return .failure(ServiceError("line \(items.count + 1) of the body is not JSON"))
-            }
-            items.append(trimmed)
+            var item = Array(line)
+            while let l = item.last, l == 0x20 || l == 0x09 || l == 0x0D { item.removeLast() }
+            let first = item.firstIndex { $0 != 0x20 && $0 != 0x09 } ?? item.endIndex
+            if first < item.endIndex { items.append(Array(item[first...])) }
         }
         return .success(items)
     }

@@ -35,31 +35,25 @@ struct Deliveries: ParsableCommand {
                 var fields = ["\"id\": \(JSON.quote(m.id))", "\"at\": \(JSON.quote(Value.iso8601(m.at)))", "\"profile\": \(JSON.quote(m.profile))",
                               "\"journey\": \(JSON.quote(m.journey))", "\"channel\": \(m.channel.map(JSON.quote) ?? "null")",
                               "\"address\": \(r.address.map(JSON.quote) ?? "null")", "\"status\": \(JSON.quote(r.delivery ?? "none"))"]
-                if let n = r.nextAttempt, r.delivery == "pending" { fields.append("\"next_attempt\": \(JSON.quote(Self.iso(n)))") }
+                if let n = r.nextAttempt, r.delivery == "pending" { fields.append("\"next_attempt\": \(JSON.quote(Value.iso8601(seconds: n)))") }
                 fields.append("\"attempts\": [" + r.attempts.map { a in
-                    "{\"n\": \(a.n), \"at\": \(JSON.quote(Self.iso(a.at))), \"code\": \(a.code.map(String.init) ?? "null"), "
+                    "{\"n\": \(a.n), \"at\": \(JSON.quote(Value.iso8601(seconds: a.at))), \"code\": \(a.code.map(String.init) ?? "null"), "
                         + "\"error\": \(a.error.map(JSON.quote) ?? "null"), \"outcome\": \(JSON.quote(a.outcome))}"
                 }.joined(separator: ", ") + "]")
                 out += "{" + fields.joined(separator: ", ") + "}\n"
             case .text:
                 var head = "\(m.id.padded(10)) \((m.channel ?? "-").padded(9)) \(terminalSafe(m.profile).padded(10)) \((r.delivery ?? "-").padded(9))"
                 head += " \(plural(r.attempts.count, "attempt"))"
-                if r.delivery == "pending", let n = r.nextAttempt { head += ", next at \(Self.iso(n))" }
+                if r.delivery == "pending", let n = r.nextAttempt { head += ", next at \(Value.iso8601(seconds: n))" }
                 out += head + "\n"
                 for a in r.attempts {
                     let what = a.code.map { "HTTP \($0)" } ?? terminalSafe(a.error ?? "no answer")
-                    out += "    \(String(a.n).padded(3)) \(Self.iso(a.at))  \(what.padded(24)) \(a.outcome)\n"
+                    out += "    \(String(a.n).padded(3)) \(Value.iso8601(seconds: a.at))  \(what.padded(24)) \(a.outcome)\n"
                 }
             }
         }
         if rows.isEmpty, format == .text { out = "no messages for providers\(status.map { " in state \($0)" } ?? "")\n" }
         write(out)
-    }
-
-    static func iso(_ t: Double) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.string(from: Date(timeIntervalSince1970: t))
     }
 }
 

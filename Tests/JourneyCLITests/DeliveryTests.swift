@@ -546,3 +546,56 @@ extension ServeTests {
         XCTAssertEqual(Set(bodies.keys), Set(rows.compactMap { $0["id"] as? String }))
     }
 }
+
+extension ServeTests {
+    /// Requests that arrive together are committed together (group commit); each still gets its
+    /// own answer: its accepted events, its duplicates, its rejected items by its own indexes.
+    func testConcurrentBatchesEachGetTheirOwnAnswer() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/curl") else { throw XCTSkip("curl is not installed (.ci/run installs it)") }
+        let d = try tempDir()
+        let db = try serviceDatabase(d, profiles: 4)
+        let server = try start(db, env: ["JOURNEY_INGEST_KEYS": "ik", "JOURNEY_ADMIN_KEYS": ""])
+        let now = ISO8601DateFormatter().string(from: Date(timeIntervalSinceNow: 86400))
+        let clients = 12
+        var runs: [(Process, Pipe, Int)] = []
+        for c in 0..<clients {
+            // k valid events, then a repeat of the first (duplicate), an unknown profile, a non-object.
+            let k = 3 + c % 4
+            var items = (0..<k).map { "{\"profile\": \"u\(c % 4)\", \"event\": \"signed_up\", \"at\": \"\(now)\", \"id\": \"c\(c)-\($0)\", \"data\": {\"plan\": \"x\"}}" }
+            items.append(items[0])
+            items.append("{\"profile\": \"ghost\(c)\", \"event\": \"signed_up\", \"at\": \"\(now)\", \"data\": {\"plan\": \"x\"}}")
+            items.append("[\(c)]")
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+            p.arguments = ["--noproxy", "*", "-s", "-m", "20", "-H", "Authorization: Bearer ik", "--data-binary", "[" + items.joined(separator: ", ") + "]",
+                           "http://127.0.0.1:\(server.port)/v1/events"]
+            let out = Pipe()
+            p.standardOutput = out
+            runs.append((p, out, k))
+        }
+        for r in runs { try r.0.run() }
+        for (p, out, k) in runs {
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            let answer = (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:]
+            XCTAssertEqual(answer["accepted"] as? Int, k, text)
+            XCTAssertEqual(answer["duplicates"] as? Int, 1, text)
+            let rejected = answer["rejected"] as? [[String: Any]] ?? []
+            XCTAssertEqual(rejected.map { $0["index"] as? Int }, [k + 1, k + 2], text)
+            XCTAssertTrue((rejected.first?["reason"] as? String ?? "").contains("unknown profile 'ghost"), text)
+        }
+        let metrics = try request(server, "GET", "/metrics", key: "ik")
+        XCTAssertEqual(metrics.0, 403)
+        stop(server)
+        // Everything accepted is in the history once.
+        let count = Process()
+        count.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        count.arguments = ["python3", "-c", "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT COUNT(*) FROM events').fetchone()[0])", db]
+        let pipe = Pipe()
+        count.standardOutput = pipe
+        try count.run()
+        let n = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        count.waitUntilExit()
+        XCTAssertEqual(Int(n), (0..<clients).map { 3 + $0 % 4 }.reduce(0, +))
+    }
+}

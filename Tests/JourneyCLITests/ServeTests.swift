@@ -82,6 +82,12 @@ final class ServeTests: XCTestCase {
         // Not JSON: 400 and nothing stored; over the limit: 413.
         let bad = try request(server, "POST", "/v1/events", key: "ingest-key", body: "[" + event("p1", "bad", id: "e4") + ", {oops")
         XCTAssertEqual(bad.0, 400, bad.1)
+        // An element (or a line) that is not JSON fails the whole body too, naming it.
+        let badItem = try request(server, "POST", "/v1/events", key: "ingest-key", body: "[" + event("p1", "bad", id: "e5") + ", {oops}]")
+        XCTAssertEqual(badItem.0, 400, badItem.1)
+        XCTAssertTrue(badItem.1.contains("item 1 of the body is not valid JSON"), badItem.1)
+        let badLine = try request(server, "POST", "/v1/events", key: "ingest-key", body: event("p1", "bad", id: "e6") + "\n{oops\n", contentType: "application/x-ndjson")
+        XCTAssertEqual(badLine.0, 400, badLine.1)
         XCTAssertEqual(try request(server, "POST", "/v1/events", key: "ingest-key", body: "[" + String(repeating: " ", count: 5000) + "]").0, 413)
         // The engine runs on the wall clock: the two accepted signups are sent promptly.
         var out = ""

@@ -115,6 +115,24 @@ final class DeliveryScheduleTests: XCTestCase {
         XCTAssertNil(c.problem)
     }
 
+    /// The body's array is cut into its elements without parsing them twice; its outline must
+    /// be an array, or the whole body is refused.
+    func testArrayBodiesAreCutIntoElements() {
+        func items(_ s: String) -> [String]? {
+            guard case .success(let i) = JourneyServer.arrayItems(Array(s.utf8)) else { return nil }
+            return i.map { String(decoding: $0, as: UTF8.self) }
+        }
+        XCTAssertEqual(items(" [ ] "), [])
+        XCTAssertEqual(items(#"[{"a": "x]\"}", "b": [1, {"c": 2}]}, 3 ,"s,t"]"#), [#"{"a": "x]\"}", "b": [1, {"c": 2}]}"#, "3", #""s,t""#])
+        XCTAssertEqual(items("[\n  {\"a\":\n 1},\r\n  {\"b\": 2}\n]\n"), [#"{"a":  1}"#, #"{"b": 2}"#], "line breaks between tokens become spaces")
+        for bad in ["", "{}", "[1,]", "[,1]", "[1,,2]", "[1] x", "[1", "[[1]", "x[1]"] {
+            XCTAssertNil(items(bad), bad)
+        }
+        // An element whose own text is not JSON is caught when it is parsed as an event.
+        XCTAssertEqual(items("[{]]"), ["{]"])
+        XCTAssertEqual(items("[{x}]"), ["{x}"])
+    }
+
     func testRoutesGroupWithoutIds() {
         XCTAssertEqual(routeName("/v1/profiles/ana%2Fx/in_app"), "/v1/profiles/{id}/in_app")
         XCTAssertEqual(routeName("/v1/messages/1-0/receipts"), "/v1/messages/{id}/receipts")

@@ -59,6 +59,15 @@ public struct IngestSummary: Sendable {
     public var rejected: [InputError]
     /// Set when an earlier ingest of the same file had stopped after this line.
     public var resumedAfterLine: Int?
+    /// The lines that were duplicates (an id seen before for the profile).
+    public var duplicateLines: [Int] = []
+
+    public init(ingested: Int, duplicates: Int, rejected: [InputError], resumedAfterLine: Int? = nil) {
+        self.ingested = ingested
+        self.duplicates = duplicates
+        self.rejected = rejected
+        self.resumedAfterLine = resumedAfterLine
+    }
 }
 
 /// A step that left its item in place: a bug in the engine, reported instead of spinning.
@@ -396,8 +405,9 @@ public final class Engine {
                     summary.rejected += chunkErrors
                     let (unknown, duplicates) = try stage(chunk, source: source, raw: { i in EventFile.raw(chunk[chunk.startIndex + i], in: bytes) }, known: &known)
                     summary.rejected += unknown
-                    summary.duplicates += duplicates
-                    summary.ingested += chunk.count - unknown.count - duplicates
+                    summary.duplicates += duplicates.count
+                    summary.duplicateLines += duplicates
+                    summary.ingested += chunk.count - unknown.count - duplicates.count
                     inTransaction += chunk.count + chunkErrors.count
                     done += chunk.count
                     if inTransaction >= transactionSize {
@@ -428,10 +438,10 @@ public final class Engine {
     /// Validated events into the inbox and history, inside the caller's transaction; events for
     /// unknown profiles are rejected and returned, and events whose id was seen before are
     /// counted as duplicates and left out.
-    func stage(_ events: ArraySlice<EventFile.Event>, source: String, raw: (Int) -> String, known: inout [String: Bool]) throws -> (rejected: [InputError], duplicates: Int) {
+    func stage(_ events: ArraySlice<EventFile.Event>, source: String, raw: (Int) -> String, known: inout [String: Bool]) throws -> (rejected: [InputError], duplicates: [Int]) {
         guard let schema = current?.schema else { throw RuntimeFault(message: "no bundle is deployed; run 'journey deploy' first") }
         var rejected: [InputError] = []
-        var duplicates = 0
+        var duplicates: [Int] = []
         var rows: [IncomingRow] = []
         rows.reserveCapacity(events.count)
         for (i, item) in events.enumerated() {
@@ -448,7 +458,7 @@ public final class Engine {
                 continue
             }
             if let id = e.id, try !store.claimEventID(profile: e.profile, id: id) {
-                duplicates += 1
+                duplicates.append(line)
                 continue
             }
             let def = schema.events[e.event]

@@ -26,6 +26,8 @@ public struct IncomingEvent: Sendable, Hashable {
 /// Reads event lines: `{"profile": "u1", "event": "cart_abandoned", "at": "2025-03-01T10:00:00Z", "data": {…}}`.
 public enum EventInput {
     static let keys = ["profile", "event", "at", "data", "id"]
+    /// How the reason for a line that is not JSON at all begins.
+    public static let notJSON = "not valid JSON at column "
 
     /// Validates one JSON line. Rejects, naming the field: malformed JSON; a missing or ill-typed
     /// `profile`, `event` or `at`; an unknown event (with "did you mean"); `at` without a zone;
@@ -105,7 +107,7 @@ public enum EventInput {
         let doc: JSONValue
         switch JSON.parse(buffer: bytes) {
         case .success(let v): doc = v
-        case .failure(let e): return .failure(Reject("not valid JSON at column \(e.offset + 1): \(e.message)"))
+        case .failure(let e): return .failure(Reject("\(notJSON)\(e.offset + 1): \(e.message)"))
         }
         guard case .object(let members) = doc else {
             return .failure(Reject("an event must be a JSON object like {\"profile\": …, \"event\": …, \"at\": …, \"data\": {…}}, found \(Found.describe(doc))"))

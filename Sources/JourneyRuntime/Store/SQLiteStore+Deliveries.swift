@@ -59,6 +59,17 @@ public struct Receipt: Sendable, Hashable {
 }
 
 extension SQLiteStore {
+    /// Runs `body` (its own transactions) committing without waiting for the disk: WAL with
+    /// synchronous=NORMAL survives a crash of the process, and only a power cut may forget the
+    /// last of these commits. For records whose loss only repeats work that is safe to repeat
+    /// (a delivery attempt's record: the message is delivered again, at least once).
+    public func withoutWaitingForTheDisk<T>(_ body: () throws -> T) throws -> T {
+        guard !readOnly, db.path != ":memory:" else { return try body() }
+        try db.exec("PRAGMA synchronous=NORMAL")
+        defer { try? db.exec("PRAGMA synchronous=FULL") }
+        return try body()
+    }
+
     /// Pending messages of one channel whose next attempt is due by `now`, oldest due first,
     /// leaving out those already being tried (`busy`).
     public func dueDeliveries(channel: String, now: Double, limit: Int, busy: Set<String>) throws -> [PendingDelivery] {
