@@ -599,3 +599,21 @@ extension ServeTests {
         XCTAssertEqual(Int(n), (0..<clients).map { 3 + $0 % 4 }.reduce(0, +))
     }
 }
+
+extension ServeTests {
+    /// `in_app` messages have an `expires` duration, and the checker knows its type.
+    func testTheCheckerKnowsInAppExpires() throws {
+        let d = try tempDir()
+        let base = "profile { app_id: string? }\nevent seen { n: int }\nchannel in_app address profile.app_id\n"
+        try (base + "journey a \"A\" {\n  on seen\n  goal seen where n == 0\n  in_app { slot: \"top\", content: \"hi\", expires: 2d }\n}\n")
+            .write(to: d.appendingPathComponent("good.journey"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try journey(["check", d.appendingPathComponent("good.journey").path]).code, 0)
+        let bad = d.appendingPathComponent("bad")
+        try FileManager.default.createDirectory(at: bad, withIntermediateDirectories: true)
+        try (base + "journey a \"A\" {\n  on seen\n  goal seen where n == 0\n  in_app { slot: \"top\", content: \"hi\", expires: \"soon\" }\n}\n")
+            .write(to: bad.appendingPathComponent("bad.journey"), atomically: true, encoding: .utf8)
+        let r = try journey(["check", bad.path])
+        XCTAssertEqual(r.code, 1)
+        XCTAssertTrue(r.out.contains("bad.journey:7:49") && r.out.contains("must be a duration"), r.out)
+    }
+}
