@@ -16,6 +16,8 @@ actor EngineHost {
         }
         self.store = store
         engine = try Engine(store: store)
+        // Short transactions: requests and delivery records get their turn between them.
+        engine.batchTime = 0.05
         guard engine.schema != nil else { throw ServiceError("\(path): no bundle is deployed; run 'journey deploy' first") }
     }
 
@@ -33,7 +35,11 @@ actor EngineHost {
     }
 
     /// The deployed bundle's hash and schema, for reading a request outside the actor.
-    func currentSchema() -> (hash: String?, schema: RuntimeSchema?) { (engine.currentHash, engine.schema) }
+    func currentSchema() -> (hash: String?, schema: RuntimeSchema?) {
+        // A bundle deployed beside the server counts from the next request on.
+        try? engine.adoptDeployedBundle()
+        return (engine.currentHash, engine.schema)
+    }
 
     /// Reads a batch of events (one JSON text each, without line breaks) as `journey ingest`
     /// reads a file. When one of them is not JSON at all, `NotJSON` says which.
@@ -176,9 +182,14 @@ actor EngineHost {
         }
     }
 
-    /// Runs everything due by now.
+    /// Runs what is due by now, for at most about 0.1 s: a burst of work is done in slices, so
+    /// that requests (acknowledgements, in-app reads) never wait long behind it. The caller goes
+    /// on at once while slices come back with work done.
     func step() throws -> RunStats {
-        try engine.run(until: Int64(Date().timeIntervalSince1970))
+        let started = DispatchTime.now().uptimeNanoseconds
+        engine.stopRequested = { DispatchTime.now().uptimeNanoseconds - started > 100_000_000 }
+        defer { engine.stopRequested = nil }
+        return try engine.run(until: Int64(Date().timeIntervalSince1970))
     }
 
     /// Whether the database answers a query.

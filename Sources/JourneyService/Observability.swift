@@ -1,5 +1,6 @@
 import Foundation
 import JourneyBytecode
+import JourneyRuntime
 import Logging
 import Prometheus
 
@@ -82,29 +83,13 @@ struct LineLogHandler: LogHandler {
         let time = Value.iso8601(seconds: Date().timeIntervalSince1970)
         var line: String
         if json {
-            line = "{\"time\": \"\(time)\", \"level\": \"\(event.level)\", \"msg\": \(quote(event.message.description))"
-            for k in all.keys.sorted() { line += ", \(quote(k)): \(quote(all[k]?.description ?? ""))" }
+            line = "{\"time\": \"\(time)\", \"level\": \"\(event.level)\", \"msg\": \(JSON.quote(event.message.description))"
+            for k in all.keys.sorted() { line += ", \(JSON.quote(k)): \(JSON.quote(all[k]?.description ?? ""))" }
             line += "}"
         } else {
             line = "\(time) \(event.level) \(event.message)"
             for k in all.keys.sorted() { line += " \(k)=\(all[k]?.description ?? "")" }
         }
         Self.lock.withLock { FileHandle.standardError.write(Data((line + "\n").utf8)) }
-    }
-
-    func quote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 || u.value == 0x7F { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
     }
 }

@@ -306,22 +306,31 @@ final class EngineService: Service, Sendable {
     func run() async throws {
         await withGracefulShutdownHandler {
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                await step()
-                await wake.wait(seconds: 0.2)
+                if await step() {
+                    await Task.yield()
+                } else {
+                    await wake.wait(seconds: 0.2)
+                }
             }
         } onGracefulShutdown: {
             self.wake.signal()
         }
-        await step()
+        // The last slices: what is due now is done before the process ends.
+        for _ in 0..<600 {
+            guard await step() else { break }
+        }
     }
 
-    func step() async {
+    /// One slice of work; whether it did any (then there may be more).
+    func step() async -> Bool {
         do {
             let stats = try await host.step()
             metrics.steps(events: stats.events, timers: stats.timers, audienceRuns: stats.audienceRuns)
             if stats.messages > 0 { deliverer.poke() }
+            return stats.events + stats.timers + stats.audienceRuns > 0
         } catch {
             logger.error("engine step failed", metadata: ["error": .string(String(describing: error))])
+            return false
         }
     }
 }

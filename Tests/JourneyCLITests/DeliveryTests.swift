@@ -9,9 +9,7 @@ extension ServeTests {
     /// A project with push, sms and in-app channels, deployed, with profiles u0… (push token
     /// tok-N for even N, a phone for odd N, an app id for all).
     func serviceDatabase(_ d: URL, profiles: Int, extra: String = "") throws -> String {
-        let p = d.appendingPathComponent("project")
-        try FileManager.default.createDirectory(at: p, withIntermediateDirectories: true)
-        try """
+        let source = """
         profile { name: string, token: string?, phone: string?, app_id: string? }
         event signed_up { plan: string }
         channel push address profile.token
@@ -31,19 +29,12 @@ extension ServeTests {
           in_app { slot: "side", content: "Side {s.plan}", expires: 3s }
         }
         \(extra)
-        """.write(to: p.appendingPathComponent("shop.journey"), atomically: true, encoding: .utf8)
-        let bundle = d.appendingPathComponent("b.journeyc").path
-        let built = try journey(["build", "-o", bundle, p.path])
-        XCTAssertEqual(built.code, 0, built.out)
-        let db = d.appendingPathComponent("j.db").path
-        XCTAssertEqual(try journey(["deploy", "--db", db, bundle]).code, 0)
+        """
         var text = ""
         for i in 0..<profiles {
             text += "{\"id\": \"u\(i)\", \"name\": \"N\(i)\", " + (i % 2 == 0 ? "\"token\": \"tok-\(i)\"" : "\"phone\": \"+1000\(i)\"") + ", \"app_id\": \"app-\(i)\"}\n"
         }
-        try text.write(to: d.appendingPathComponent("p.jsonl"), atomically: true, encoding: .utf8)
-        XCTAssertEqual(try journey(["import", "--db", db, d.appendingPathComponent("p.jsonl").path]).code, 0)
-        return db
+        return try deployedProject(d, files: ["shop.journey": source], profiles: text)
     }
 
     struct Receiver {
@@ -53,26 +44,11 @@ extension ServeTests {
 
     /// Starts examples/receiver.py on a free port, recording every request.
     func startReceiver(_ d: URL, _ args: [String]) throws -> Receiver {
-        let out = d.appendingPathComponent("receiver-\(UUID().uuidString).out")
         let record = d.appendingPathComponent("received-\(UUID().uuidString).jsonl")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
         FileManager.default.createFile(atPath: record.path, contents: nil)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", repoRoot.appendingPathComponent("examples/receiver.py").path, "--port", "0", "--quiet", "--record", record.path] + args
-        p.standardOutput = try FileHandle(forWritingTo: out)
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        addTeardownBlock { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
-        for _ in 0..<200 {
-            let text = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
-            if let r = text.range(of: #"listening on 127\.0\.0\.1:(\d+)"#, options: .regularExpression),
-               let port = Int(text[r].split(separator: ":").last ?? "") {
-                return Receiver(port: port, record: record)
-            }
-            usleep(50_000)
-        }
-        throw XCTSkip("the receiver did not start in 10 s")
+        let (_, port) = try launchListening(URL(fileURLWithPath: "/usr/bin/env"),
+                                            ["python3", repoRoot.appendingPathComponent("examples/receiver.py").path, "--port", "0", "--quiet", "--record", record.path] + args)
+        return Receiver(port: port, record: record)
     }
 
     func received(_ r: Receiver) -> [[String: Any]] {
@@ -390,15 +366,8 @@ extension ServeTests {
     }
 
     func hmacHex(_ text: String, key: String) -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", "import hmac,hashlib,sys; print(hmac.new(sys.argv[1].encode(), sys.argv[2].encode(), hashlib.sha256).hexdigest())", key, text]
-        let out = Pipe()
-        p.standardOutput = out
-        try? p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        ((try? pythonOutput("import hmac, hashlib, sys; print(hmac.new(sys.argv[1].encode(), sys.argv[2].encode(), hashlib.sha256).hexdigest())", [key, text])) ?? "")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
 
@@ -518,19 +487,12 @@ extension ServeTests {
         XCTAssertTrue(try deliveries(db, status: "pending").isEmpty)
         XCTAssertTrue(try deliveries(db, status: "failed").isEmpty)
         // Every acknowledged event is in the history exactly once (and ran its journeys once).
-        let count = Process()
-        count.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        count.arguments = ["python3", "-c", """
+        let counted = try pythonOutput("""
             import sqlite3, sys
             c = sqlite3.connect(sys.argv[1])
             for p, n in c.execute("SELECT profile, COUNT(*) FROM events GROUP BY profile ORDER BY profile"): print(p, n)
             print("welcome", c.execute("SELECT COUNT(*) FROM instances WHERE journey = 'welcome'").fetchone()[0])
-            """, db]
-        let pipe = Pipe()
-        count.standardOutput = pipe
-        try count.run()
-        let counted = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        count.waitUntilExit()
+            """, [db])
         var expected = (0..<profiles).map { "u\($0) \(posted[$0] ?? 0)" }.sorted()
         expected.append("welcome \(batches * perBatch)")
         XCTAssertEqual(counted.split(separator: "\n").map(String.init), expected)
@@ -588,14 +550,8 @@ extension ServeTests {
         XCTAssertEqual(metrics.0, 403)
         stop(server)
         // Everything accepted is in the history once.
-        let count = Process()
-        count.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        count.arguments = ["python3", "-c", "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT COUNT(*) FROM events').fetchone()[0])", db]
-        let pipe = Pipe()
-        count.standardOutput = pipe
-        try count.run()
-        let n = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        count.waitUntilExit()
+        let n = try pythonOutput("import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT COUNT(*) FROM events').fetchone()[0])", [db])
+            .trimmingCharacters(in: .whitespacesAndNewlines)
         XCTAssertEqual(Int(n), (0..<clients).map { 3 + $0 % 4 }.reduce(0, +))
     }
 }
@@ -615,5 +571,45 @@ extension ServeTests {
         let r = try journey(["check", bad.path])
         XCTAssertEqual(r.code, 1)
         XCTAssertTrue(r.out.contains("bad.journey:7:49") && r.out.contains("must be a duration"), r.out)
+    }
+}
+
+extension ServeTests {
+    /// The commands that write keep working beside a running server (they take turns with it):
+    /// an import, an ingest and a deploy; the server sees the new profile, runs the ingested
+    /// event, and takes up the new bundle for new entries.
+    func testWritingCommandsWorkBesideARunningServer() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/curl") else { throw XCTSkip("curl is not installed (.ci/run installs it)") }
+        let d = try tempDir()
+        let db = try serviceDatabase(d, profiles: 2)
+        let receiver = try startReceiver(d, [])
+        let conf = try config(d, "[delivery.push]\nwebhook = \"http://127.0.0.1:\(receiver.port)/push\"\n")
+        let server = try start(db, env: ["JOURNEY_INGEST_KEYS": "ik", "JOURNEY_ADMIN_KEYS": ""], ["--config", conf])
+        // A profile imported from the command line is known to the server at once.
+        try "{\"id\": \"late\", \"name\": \"Late\", \"token\": \"tok-late\"}\n".write(to: d.appendingPathComponent("late.jsonl"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try journey(["import", "--db", db, d.appendingPathComponent("late.jsonl").path], timeout: 60).code, 0)
+        let now = ISO8601DateFormatter().string(from: Date())
+        let posted = try request(server, "POST", "/v1/events", key: "ik",
+                                 body: "[{\"profile\": \"late\", \"event\": \"signed_up\", \"at\": \"\(now)\", \"id\": \"l1\", \"data\": {\"plan\": \"http\"}}]")
+        XCTAssertEqual(posted.1, #"{"accepted": 1, "duplicates": 0, "rejected": []}"#)
+        // An event file ingested from the command line is run by the server.
+        try "{\"profile\": \"u0\", \"event\": \"signed_up\", \"at\": \"\(now)\", \"data\": {\"plan\": \"file\"}}\n".write(to: d.appendingPathComponent("e.jsonl"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try journey(["ingest", "--db", db, d.appendingPathComponent("e.jsonl").path], timeout: 60).code, 0)
+        // A new version deployed from the command line: new entries take it.
+        let v2 = try String(contentsOf: d.appendingPathComponent("project/shop.journey"), encoding: .utf8).replacingOccurrences(of: "Welcome {profile.name}\", body", with: "Hello again {profile.name}\", body")
+        try v2.write(to: d.appendingPathComponent("project/shop.journey"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try journey(["build", "-o", d.appendingPathComponent("v2.journeyc").path, d.appendingPathComponent("project").path]).code, 0)
+        let deployed = try journey(["deploy", "--db", db, d.appendingPathComponent("v2.journeyc").path], timeout: 60)
+        XCTAssertEqual(deployed.code, 0, deployed.err)
+        let again = try request(server, "POST", "/v1/events", key: "ik",
+                                body: "[{\"profile\": \"u0\", \"event\": \"signed_up\", \"at\": \"\(now)\", \"id\": \"v2\", \"data\": {\"plan\": \"v2\"}}]")
+        XCTAssertEqual(again.0, 200)
+        var titles: Set<String> = []
+        for _ in 0..<200 where titles.count < 3 {
+            usleep(50_000)
+            titles = Set(received(receiver).compactMap { (($0["message"] as? [String: Any])?["content"] as? [String: Any])?["title"] as? String })
+        }
+        XCTAssertEqual(titles, ["Welcome Late", "Welcome N0", "Hello again N0"])
+        stop(server)
     }
 }

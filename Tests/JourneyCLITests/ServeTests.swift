@@ -10,11 +10,18 @@ final class ServeTests: XCTestCase {
     }
 
     func start(_ db: String, env: [String: String], _ extra: [String] = []) throws -> Server {
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("serve-\(UUID().uuidString).log")
+        let (p, port) = try launchListening(Bundle.main.bundleURL.appendingPathComponent("journey"), ["serve", "--db", db, "--listen", "127.0.0.1:0"] + extra, env: env)
+        return Server(process: p, port: port)
+    }
+
+    /// Starts a program that prints "listening on 127.0.0.1:PORT" when ready (killed at the
+    /// end of the test); its process and port.
+    func launchListening(_ program: URL, _ arguments: [String], env: [String: String] = [:]) throws -> (Process, Int) {
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("listening-\(UUID().uuidString).log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
         let p = Process()
-        p.executableURL = Bundle.main.bundleURL.appendingPathComponent("journey")
-        p.arguments = ["serve", "--db", db, "--listen", "127.0.0.1:0"] + extra
+        p.executableURL = program
+        p.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment.merge(env) { $1 }
         p.environment = environment
@@ -26,11 +33,11 @@ final class ServeTests: XCTestCase {
             let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
             if let r = text.range(of: #"listening on 127\.0\.0\.1:(\d+)"#, options: .regularExpression),
                let port = Int(text[r].split(separator: ":").last ?? "") {
-                return Server(process: p, port: port)
+                return (p, port)
             }
             usleep(50_000)
         }
-        throw XCTSkip("the server did not start in 10 s")
+        throw XCTSkip("\(program.lastPathComponent) did not start in 10 s")
     }
 
     /// One request with curl: the status code and the body.

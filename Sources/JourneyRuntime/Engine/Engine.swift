@@ -145,6 +145,27 @@ public final class Engine {
 
     public var schema: RuntimeSchema? { current?.schema }
 
+    /// Takes up a bundle that another process (`journey deploy` beside a running `serve` or
+    /// `run --follow`) made current: new entries and input use it from now on; instances in
+    /// flight keep theirs. Returns whether it changed.
+    @discardableResult
+    public func adoptDeployedBundle() throws -> Bool {
+        guard let hash = try store.currentBundleHash(), hash != currentHash, let b = try bundle(hash) else { return false }
+        try store.begin()
+        do {
+            try store.migrateProfiles(b.schema)
+            try store.commit()
+        } catch {
+            store.rollback()
+            throw error
+        }
+        currentHash = hash
+        current = b
+        attributeMaps = [:]
+        requiredAttributes = [:]
+        return true
+    }
+
     // MARK: - Deploy
 
     /// Verifies and stores a bundle; new entries take it from now on, running instances keep theirs.
@@ -580,6 +601,7 @@ public final class Engine {
     @discardableResult
     public func run(until: Int64?, audienceUntil: Int64? = nil, start: Int64? = nil) throws -> RunStats {
         var stats = RunStats()
+        try adoptDeployedBundle()
         guard current != nil else { return stats }
         if let s = start { now = max(now, s) }
         var base: Int64

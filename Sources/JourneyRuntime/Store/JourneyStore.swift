@@ -81,6 +81,8 @@ public protocol JourneyStore: AnyObject {
 
     func deploy(bytes: [UInt8], hash: String, at: Int64) throws -> Bool
     func currentBundle() throws -> (hash: String, bytes: [UInt8])?
+    /// The current bundle's hash alone (a cheap check for a deploy by another process).
+    func currentBundleHash() throws -> String?
     func bundleBytes(_ hash: String) throws -> [UInt8]?
     func bundleHashes() throws -> [String]
 

@@ -312,6 +312,12 @@ public final class SQLiteStore: JourneyStore {
         return (s.text(0), s.blob(1))
     }
 
+    public func currentBundleHash() throws -> String? {
+        let s = try statement("SELECT hash FROM bundles ORDER BY seq DESC LIMIT 1")
+        defer { s.reset() }
+        return try s.step() ? s.text(0) : nil
+    }
+
     public func currentDeployedAt() throws -> Int64? {
         let s = try statement("SELECT deployed_at FROM bundles ORDER BY seq DESC LIMIT 1")
         defer { s.reset() }
