@@ -224,11 +224,14 @@ actor EngineHost {
         }
     }
 
-    /// Messages written since `afterSeq` (journey, channel, status) and the backlog, for metrics.
+    func lastOutboxSeq() -> Int64 { (try? store.lastOutboxSeq()) ?? 0 }
+
+    /// Messages written since `afterSeq` (journey, channel, status), at most 50,000 a scrape
+    /// (the next scrape goes on), and the backlog, for metrics.
     func messagesSince(_ afterSeq: Int64) throws -> (rows: [(journey: String, channel: String, status: String)], last: Int64, backlog: [(channel: String, count: Int)]) {
         var rows: [(journey: String, channel: String, status: String)] = []
         var last = afterSeq
-        while true {
+        while rows.count < 50_000 {
             let page = try store.outbox(afterSeq: last, limit: 10_000)
             for m in page { rows.append((m.journey, m.channel ?? "none", m.status)) }
             guard let end = page.last else { break }

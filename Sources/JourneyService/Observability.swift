@@ -16,7 +16,9 @@ final class ServiceMetrics: Sendable {
     private let lock = NSLock()
     nonisolated(unsafe) private var messageSeq: Int64 = 0
 
-    init() {
+    /// Messages are counted from `firstSeq` on (those written while this process runs).
+    init(firstSeq: Int64 = 0) {
+        messageSeq = firstSeq
         accepted = registry.makeCounter(name: "journey_events_accepted_total", help: "Events accepted by POST /v1/events.")
         duplicates = registry.makeCounter(name: "journey_events_duplicate_total", help: "Events acknowledged as duplicates (an id seen before).")
         rejected = registry.makeCounter(name: "journey_events_rejected_total", help: "Events rejected (kept in rejects).")

@@ -28,7 +28,7 @@ public enum JourneyServer {
         let json = config.jsonLogs ?? (isatty(2) == 0)
         let logger = Logger(label: "journey") { label in LineLogHandler(json: json, label: label) }
         let host = try EngineHost(path: config.database)
-        let metrics = ServiceMetrics()
+        let metrics = ServiceMetrics(firstSeq: await host.lastOutboxSeq())
         let client = config.delivery.values.contains { if case .webhook = $0.adapter { true } else { false } }
             ? HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup,
                          configuration: .init(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10)),
