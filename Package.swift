@@ -65,7 +65,10 @@ let package = Package(
         .testTarget(name: "JourneySemanticsTests", dependencies: ["JourneySemantics", "JourneySyntax"]),
         .testTarget(name: "JourneyBytecodeTests", dependencies: ["JourneyBytecode", "JourneySemantics", "JourneySyntax"]),
         .testTarget(name: "JourneyRuntimeTests", dependencies: ["JourneyRuntime", "JourneyBytecode", "JourneySemantics", "JourneySyntax"]),
-        .testTarget(name: "JourneyServiceTests", dependencies: ["JourneyService", "JourneyRuntime"]),
+        .testTarget(name: "JourneyServiceTests", dependencies: [
+            "JourneyService", "JourneyRuntime",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
         .testTarget(name: "JourneyCLITests", dependencies: ["journey"]),
     ]
 )

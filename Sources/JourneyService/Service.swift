@@ -376,6 +376,12 @@ struct RequestLog<Context: RequestContext>: RouterMiddleware {
         } catch let e as HTTPResponseError {
             status = Int(e.status.code)
             throw e
+        } catch {
+            // Anything else (the database failing, say) is a 500 in the API's own shape; the
+            // detail goes to the log, not to the client.
+            status = 500
+            logger.error("request failed", metadata: ["route": .string(routeName(request.uri.path)), "error": .string(String(describing: error))])
+            return JourneyServer.error(.internalServerError, "the server could not complete this request; it is logged")
         }
     }
 }
