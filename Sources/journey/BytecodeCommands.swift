@@ -56,7 +56,7 @@ struct Build: ParsableCommand {
         } catch {
             throw UsageError(description: "\(output): cannot write: \(error.localizedDescription)")
         }
-        write("wrote \(output): \(bundle.journeys.count) journeys, \(bytes.count) bytes, hash \(JourneyBundle.contentHash(bytes))\n")
+        write("wrote \(output): \(plural(bundle.journeys.count, "journey")), \(bytes.count) bytes, hash \(JourneyBundle.contentHash(bytes))\n")
     }
 }
 

@@ -564,6 +564,8 @@ extension ServeTests {
         try (base + "journey a \"A\" {\n  on seen\n  goal seen where n == 0\n  in_app { slot: \"top\", content: \"hi\", expires: 2d }\n}\n")
             .write(to: d.appendingPathComponent("good.journey"), atomically: true, encoding: .utf8)
         XCTAssertEqual(try journey(["check", d.appendingPathComponent("good.journey").path]).code, 0)
+        let built = try journey(["build", "-o", d.appendingPathComponent("good.journeyc").path, d.appendingPathComponent("good.journey").path])
+        XCTAssertTrue(built.out.contains(": 1 journey, "), built.out)
         let bad = d.appendingPathComponent("bad")
         try FileManager.default.createDirectory(at: bad, withIntermediateDirectories: true)
         try (base + "journey a \"A\" {\n  on seen\n  goal seen where n == 0\n  in_app { slot: \"top\", content: \"hi\", expires: \"soon\" }\n}\n")
