@@ -391,6 +391,8 @@ extension ServeTests {
                        "run", repoRoot.appendingPathComponent("docs/openapi.yaml").path, "--url", "http://127.0.0.1:\(server.port)",
                        "-H", "Authorization: Bearer ak", "--checks", "all", "--exclude-checks", "positive_data_acceptance,negative_data_rejection",
                        "-n", "25", "--generation-deterministic", "--request-timeout", "20", "--no-color"]
+        // schemathesis keeps a cache in its working folder: the test's own, not the project's.
+        p.currentDirectoryURL = d
         var env = ProcessInfo.processInfo.environment
         env["NO_PROXY"] = "*"
         env["no_proxy"] = "*"
