@@ -21,19 +21,6 @@ actor EngineHost {
         guard engine.schema != nil else { throw ServiceError("\(path): no bundle is deployed; run 'journey deploy' first") }
     }
 
-    /// Runs `body` in one transaction: all of it is written, or none.
-    func transaction<T>(_ body: () throws -> T) throws -> T {
-        try store.begin()
-        do {
-            let result = try body()
-            try store.commit()
-            return result
-        } catch {
-            store.rollback()
-            throw error
-        }
-    }
-
     /// The deployed bundle's hash and schema, for reading a request outside the actor.
     func currentSchema() -> (hash: String?, schema: RuntimeSchema?) {
         // A bundle deployed beside the server counts from the next request on.
@@ -218,7 +205,7 @@ actor EngineHost {
     /// cut may forget it, and then those messages go again (at least once, with the same id).
     func recordAttempts(_ batch: [(String, DeliveryAttempt, DeliveryOutcome)]) throws {
         try store.withoutWaitingForTheDisk {
-            try transaction {
+            try store.transaction {
                 for (id, attempt, outcome) in batch { try store.recordAttempt(message: id, attempt, outcome: outcome) }
             }
         }
@@ -251,10 +238,9 @@ actor EngineHost {
             "{\"event\": \(JSON.quote(e.event)), \"at\": \(JSON.quote(Value.iso8601(e.at))), \"data\": {"
                 + e.fields.map { "\(JSON.quote($0.0)): \(ValueEncoding.json($0.1))" }.joined(separator: ", ") + "}}"
         }
-        var bundles: [String: JourneyBundle] = [:]
+        var lines = InstanceLines(store: store)
         let journeys = try store.instanceSummaries(journey: nil, status: nil, limit: 50, profile: id).map { i -> String in
-            if bundles[i.bundle] == nil, let bytes = try? store.bundleBytes(i.bundle), let b = try? JourneyBundle.load(bytes) { bundles[i.bundle] = b }
-            let line = bundles[i.bundle]?.journey(named: i.journey)?.functions.first?.line(at: i.pc)
+            let line = lines.line(i)
             var fields = ["\"journey\": \(JSON.quote(i.journey))", "\"version\": \(JSON.quote(String(i.bundle.prefix(12))))",
                           "\"state\": \(JSON.quote(i.status))", "\"since\": \(JSON.quote(Value.iso8601(i.status == "active" ? i.enteredAt : (i.endedAt ?? i.enteredAt))))"]
             if i.status == "active" {
@@ -285,7 +271,7 @@ actor EngineHost {
 
     /// Erases a profile; whether it existed.
     func erase(id: String) throws -> Bool {
-        let existed = try transaction { try store.erase(profile: id) }
+        let existed = try store.transaction { try store.erase(profile: id) }
         // The old pages leave the write-ahead log too.
         try? store.checkpoint()
         return existed
@@ -327,6 +313,6 @@ actor EngineHost {
 
     /// Records a receipt; false for an unknown message.
     func receipt(message: String, status: String, at: Int64) throws -> Bool {
-        try transaction { try store.addReceipt(message: message, status: status, at: at, receivedAt: Int64(Date().timeIntervalSince1970)) }
+        try store.transaction { try store.addReceipt(message: message, status: status, at: at, receivedAt: Int64(Date().timeIntervalSince1970)) }
     }
 }

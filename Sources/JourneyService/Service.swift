@@ -366,8 +366,9 @@ struct RequestLog<Context: RequestContext>: RouterMiddleware {
         }
         if let allowed = allowedMethods(request.uri.path), !allowed.contains(request.method.rawValue) {
             status = 405
-            return Response(status: .methodNotAllowed, headers: [.allow: allowed.joined(separator: ", "), .contentType: "application/json"],
-                            body: .init(byteBuffer: ByteBuffer(string: "{\"error\": \"\(request.method.rawValue) is not allowed here; use \(allowed.joined(separator: " or "))\"}")))
+            var answer = JourneyServer.error(.methodNotAllowed, "\(request.method.rawValue) is not allowed here; use \(allowed.joined(separator: " or "))")
+            answer.headers[.allow] = allowed.joined(separator: ", ")
+            return answer
         }
         do {
             let response = try await next(request, context)

@@ -70,13 +70,10 @@ struct Redeliver: ParsableCommand {
         }
         let store: SQLiteStore
         do { store = try SQLiteStore(path: db) } catch { throw UsageError(description: "\(db): \(error)") }
-        try store.begin()
         let results: [String?]
         do {
-            results = try store.redeliver(ids: ids, now: Date().timeIntervalSince1970)
-            try store.commit()
+            results = try store.transaction { try store.redeliver(ids: ids, now: Date().timeIntervalSince1970) }
         } catch {
-            store.rollback()
             throw UsageError(description: "\(db): \(error)")
         }
         var failed = false

@@ -581,16 +581,11 @@ struct Instances: ParsableCommand {
 
     func run() throws {
         let store = try openStoreForReading(db)
-        var bundles: [String: JourneyBundle] = [:]
-        func line(_ i: InstanceSummary) -> Int? {
-            if bundles[i.bundle] == nil, let bytes = try? store.bundleBytes(i.bundle), let b = try? JourneyBundle.load(bytes) { bundles[i.bundle] = b }
-            guard let j = bundles[i.bundle]?.journey(named: i.journey), let main = j.functions.first else { return nil }
-            return main.line(at: i.pc)
-        }
+        var lines = InstanceLines(store: store)
         let rows = try store.instanceSummaries(journey: journey, status: state, limit: max(1, limit))
         var out = ""
         for i in rows {
-            let at = line(i)
+            let at = lines.line(i)
             switch format {
             case .jsonl:
                 var fields = ["\"id\": \(i.id)", "\"journey\": \(JSON.quote(i.journey))", "\"profile\": \(JSON.quote(i.profile))", "\"state\": \(JSON.quote(i.status))",

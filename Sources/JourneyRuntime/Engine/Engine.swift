@@ -151,19 +151,17 @@ public final class Engine {
     @discardableResult
     public func adoptDeployedBundle() throws -> Bool {
         guard let hash = try store.currentBundleHash(), hash != currentHash, let b = try bundle(hash) else { return false }
-        try store.begin()
-        do {
-            try store.migrateProfiles(b.schema)
-            try store.commit()
-        } catch {
-            store.rollback()
-            throw error
-        }
+        try store.transaction { try store.migrateProfiles(b.schema) }
+        makeCurrent(hash, b)
+        return true
+    }
+
+    /// From now on new entries and input use this bundle (known to `bundles` already).
+    func makeCurrent(_ hash: String, _ b: JourneyBundle) {
         currentHash = hash
         current = b
         attributeMaps = [:]
         requiredAttributes = [:]
-        return true
     }
 
     // MARK: - Deploy
@@ -173,8 +171,7 @@ public final class Engine {
     public func deploy(_ bytes: [UInt8], at: Int64) throws -> (hash: String, fresh: Bool) {
         let bundle = try JourneyBundle.load(bytes)
         let hash = JourneyBundle.contentHash(bytes)
-        try store.begin()
-        do {
+        let fresh = try store.transaction {
             // Decided inside the transaction: no import can add a profile between the check
             // and the change.
             let problems = try plan(bundle).problems
@@ -182,18 +179,12 @@ public final class Engine {
             let fresh = try store.deploy(bytes: bytes, hash: hash, at: at)
             try store.migrateProfiles(bundle.schema)
             try dropStaleSchedules(for: bundle)
-            try store.commit()
-            bundles[hash] = bundle
-            index(bundle)
-            currentHash = hash
-            current = bundle
-            attributeMaps = [:]
-            requiredAttributes = [:]
-            return (hash, fresh)
-        } catch {
-            store.rollback()
-            throw error
+            return fresh
         }
+        bundles[hash] = bundle
+        index(bundle)
+        makeCurrent(hash, bundle)
+        return (hash, fresh)
     }
 
     /// What deploying `bundle` would change, and why it would be refused: a required attribute
@@ -491,9 +482,9 @@ public final class Engine {
 
     public func recordRejects(_ errors: [InputError], source: String) throws {
         guard !errors.isEmpty else { return }
-        try store.begin()
-        for e in errors { try store.reject(source: source, line: e.line, reason: e.reason, raw: e.raw, at: now, profile: nil) }
-        try store.commit()
+        try store.transaction {
+            for e in errors { try store.reject(source: source, line: e.line, reason: e.reason, raw: e.raw, at: now, profile: nil) }
+        }
     }
 
     // MARK: - Running

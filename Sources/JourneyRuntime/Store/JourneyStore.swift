@@ -180,3 +180,19 @@ public protocol JourneyStore: AnyObject {
     func meta(_ key: String) throws -> String?
     func setMeta(_ key: String, _ value: String) throws
 }
+
+extension JourneyStore {
+    /// Runs `body` in one transaction: all of it is written, or none (an error rolls it back
+    /// and is thrown on).
+    public func transaction<T>(_ body: () throws -> T) throws -> T {
+        try begin()
+        do {
+            let result = try body()
+            try commit()
+            return result
+        } catch {
+            rollback()
+            throw error
+        }
+    }
+}

@@ -172,6 +172,21 @@ extension SQLiteStore {
 }
 
 /// One instance as `journey instances` lists it.
+/// The source lines where instances stand, from their bundles (each read once).
+public struct InstanceLines {
+    let store: any JourneyStore
+    var bundles: [String: JourneyBundle] = [:]
+
+    public init(store: any JourneyStore) { self.store = store }
+
+    /// The line of the statement an instance is at (where it waits, or where it failed), when
+    /// its bundle can be read.
+    public mutating func line(_ i: InstanceSummary) -> Int? {
+        if bundles[i.bundle] == nil, let bytes = try? store.bundleBytes(i.bundle), let b = try? JourneyBundle.load(bytes) { bundles[i.bundle] = b }
+        return bundles[i.bundle]?.journey(named: i.journey)?.functions.first?.line(at: i.pc)
+    }
+}
+
 public struct InstanceSummary: Sendable {
     public var id: Int64
     public var journey: String

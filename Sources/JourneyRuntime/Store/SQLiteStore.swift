@@ -143,19 +143,13 @@ public final class SQLiteStore: JourneyStore {
     /// the history yet, and everything that is in it has been taken.
     func migrateHistory() throws {
         guard try meta("history_at_ingest") == nil else { return }
-        try begin()
-        do {
-            if try meta("history_at_ingest") == nil {
-                let last = try statement("SELECT at, seq FROM events ORDER BY at DESC, seq DESC LIMIT 1")
-                if try last.step() { try setMeta("history_through", "\(last.int64(0)) \(last.int64(1))") }
-                last.reset()
-                try db.exec("INSERT OR IGNORE INTO events(profile, event, at, seq, data) SELECT profile, event, at, seq, data FROM inbox")
-                try setMeta("history_at_ingest", "1")
-            }
-            try commit()
-        } catch {
-            rollback()
-            throw error
+        try transaction {
+            guard try meta("history_at_ingest") == nil else { return }
+            let last = try statement("SELECT at, seq FROM events ORDER BY at DESC, seq DESC LIMIT 1")
+            if try last.step() { try setMeta("history_through", "\(last.int64(0)) \(last.int64(1))") }
+            last.reset()
+            try db.exec("INSERT OR IGNORE INTO events(profile, event, at, seq, data) SELECT profile, event, at, seq, data FROM inbox")
+            try setMeta("history_at_ingest", "1")
         }
     }
 
