@@ -73,17 +73,9 @@ extension ServeTests {
         return "[" + profiles.map { "{\"profile\": \"u\($0)\", \"event\": \"signed_up\", \"at\": \"\(now)\", \"id\": \"\(idPrefix)\($0)-\(plan)\", \"data\": {\"plan\": \"\(plan)\"}}" }.joined(separator: ", ") + "]"
     }
 
-    func stop(_ server: Server) {
-        kill(server.process.processIdentifier, SIGTERM)
-        for _ in 0..<400 where server.process.isRunning { usleep(50_000) }
-        XCTAssertFalse(server.process.isRunning)
-        XCTAssertEqual(server.process.terminationStatus, 0)
-    }
-
     /// Events in → messages at the receiver with valid Standard Webhooks signatures and the
     /// address each send resolved; in-app slots; receipts; the 360° view; metrics.
     func testDeliveryEndToEndInAppAndTheWholeCustomer() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/curl") else { throw XCTSkip("curl is not installed (.ci/run installs it)") }
         let d = try tempDir()
         let db = try serviceDatabase(d, profiles: 2)
         let receiver = try startReceiver(d, ["--secret", Self.secret])
@@ -197,7 +189,6 @@ extension ServeTests {
     /// 429 with Retry-After) and refuses one profile: every message ends delivered or failed as
     /// the schedule says, every attempt recorded, each retry with the same id and body.
     func testFlakyReceiverEveryMessageEndsAsTheScheduleSays() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/curl") else { throw XCTSkip("curl is not installed (.ci/run installs it)") }
         let d = try tempDir()
         let count = 40
         let db = try serviceDatabase(d, profiles: count)
@@ -281,7 +272,6 @@ extension ServeTests {
 
     /// Keys and rights, odd ids, and erasure that leaves no trace in the database files.
     func testSecurityAndErasureLeavesNoTrace() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/curl") else { throw XCTSkip("curl is not installed (.ci/run installs it)") }
         let d = try tempDir()
         let db = try serviceDatabase(d, profiles: 2)
         let receiver = try startReceiver(d, [])
@@ -419,7 +409,6 @@ extension ServeTests {
     /// At the end every acknowledged event is in the history exactly once, every message was
     /// delivered at least once and always with the same body, and nothing is pending.
     func testKilledServerLosesNothingAcknowledgedAndDeliversEveryMessage() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/curl") else { throw XCTSkip("curl is not installed (.ci/run installs it)") }
         let d = try tempDir()
         let profiles = 24
         let db = try serviceDatabase(d, profiles: profiles)
@@ -515,7 +504,6 @@ extension ServeTests {
     /// Requests that arrive together are committed together (group commit); each still gets its
     /// own answer: its accepted events, its duplicates, its rejected items by its own indexes.
     func testConcurrentBatchesEachGetTheirOwnAnswer() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/curl") else { throw XCTSkip("curl is not installed (.ci/run installs it)") }
         let d = try tempDir()
         let db = try serviceDatabase(d, profiles: 4)
         let server = try start(db, env: ["JOURNEY_INGEST_KEYS": "ik", "JOURNEY_ADMIN_KEYS": ""])
@@ -583,7 +571,6 @@ extension ServeTests {
     /// an import, an ingest and a deploy; the server sees the new profile, runs the ingested
     /// event, and takes up the new bundle for new entries.
     func testWritingCommandsWorkBesideARunningServer() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/curl") else { throw XCTSkip("curl is not installed (.ci/run installs it)") }
         let d = try tempDir()
         let db = try serviceDatabase(d, profiles: 2)
         let receiver = try startReceiver(d, [])

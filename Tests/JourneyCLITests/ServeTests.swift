@@ -9,9 +9,19 @@ final class ServeTests: XCTestCase {
         let port: Int
     }
 
+    /// Starts `journey serve` on a free port; the tests talk to it with curl.
     func start(_ db: String, env: [String: String], _ extra: [String] = []) throws -> Server {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/curl") else { throw XCTSkip("curl is not installed (.ci/run installs it)") }
         let (p, port) = try launchListening(Bundle.main.bundleURL.appendingPathComponent("journey"), ["serve", "--db", db, "--listen", "127.0.0.1:0"] + extra, env: env)
         return Server(process: p, port: port)
+    }
+
+    /// SIGTERM: the server finishes what it is doing and exits 0.
+    func stop(_ server: Server) {
+        kill(server.process.processIdentifier, SIGTERM)
+        for _ in 0..<400 where server.process.isRunning { usleep(50_000) }
+        XCTAssertFalse(server.process.isRunning)
+        XCTAssertEqual(server.process.terminationStatus, 0)
     }
 
     /// Starts a program that prints "listening on 127.0.0.1:PORT" when ready (killed at the
@@ -61,7 +71,6 @@ final class ServeTests: XCTestCase {
     }
 
     func testEventsInOverHTTPWithKeysLimitsAndIds() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/curl") else { throw XCTSkip("curl is not installed (.ci/run installs it)") }
         let d = try tempDir()
         let db = try signupDatabase(d, flows: "journey welcome {\n  on signup as s\n  goal signup where source == \"never\"\n  reentry always\n  email \"Hi {profile.first_name} from {s.source}\"\n}\n", profiles: 2)
         // No keys and no --no-auth: refused, saying why.
@@ -105,17 +114,13 @@ final class ServeTests: XCTestCase {
         XCTAssertTrue(out.contains("Hi P0 from web") && out.contains("Hi P1 from app"), out)
         XCTAssertFalse(out.contains("bad"), out)
         // SIGTERM: it finishes and exits 0.
-        kill(server.process.processIdentifier, SIGTERM)
-        for _ in 0..<200 where server.process.isRunning { usleep(50_000) }
-        XCTAssertFalse(server.process.isRunning)
-        XCTAssertEqual(server.process.terminationStatus, 0)
+        stop(server)
         let rejects = try journey(["rejects", "--db", db]).out
         XCTAssertTrue(rejects.contains(#""source": "POST /v1/events""#) && rejects.contains("nobody"), rejects)
     }
 
     /// PUT replaces a profile, PATCH merges into it; both check as `journey import` does.
     func testProfilesOverHTTP() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/curl") else { throw XCTSkip("curl is not installed (.ci/run installs it)") }
         let d = try tempDir()
         let db = try signupDatabase(d, flows: "journey welcome {\n  on signup as s\n  goal signup where source == \"never\"\n  reentry always\n  email \"Hi {profile.first_name}\"\n}\n", profiles: 1)
         let server = try start(db, env: ["JOURNEY_INGEST_KEYS": "k", "JOURNEY_ADMIN_KEYS": ""])
@@ -146,9 +151,7 @@ final class ServeTests: XCTestCase {
         XCTAssertTrue(out.contains("\"body\": \"Hi Nina\""), out)
         // The odd id came through intact (it has no email: undeliverable, as its own profile).
         XCTAssertTrue(out.contains("\"profile\": \(JSONEscape.quote(odd).replacingOccurrences(of: "\\/", with: "/")), \"journey\": \"welcome\", \"channel\": null, \"status\": \"undeliverable\""), out)
-        kill(server.process.processIdentifier, SIGTERM)
-        for _ in 0..<200 where server.process.isRunning { usleep(50_000) }
-        XCTAssertEqual(server.process.terminationStatus, 0)
+        stop(server)
         XCTAssertTrue(try journey(["outbox", "--db", db]).code == 0)
     }
 }
