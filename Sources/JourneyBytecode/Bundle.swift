@@ -49,6 +49,54 @@ public struct LineEntry: Sendable, Hashable {
     public var line: Int
 }
 
+/// What kind of statement a step is.
+public enum StepKind: UInt8, Sendable, CaseIterable {
+    case wait, waitUntil, waitFor, `if`, split, send, set, exit
+
+    /// As `journey stats` and the console name it.
+    public var name: String {
+        switch self {
+        case .wait: "wait"
+        case .waitUntil: "wait_until"
+        case .waitFor: "wait_for"
+        case .if: "if"
+        case .split: "split"
+        case .send: "send"
+        case .set: "set"
+        case .exit: "exit"
+        }
+    }
+}
+
+/// A step of a journey: a statement the graph draws, which the analytics count. The code's
+/// `mark` instructions name a step and what happened there (0: reached; k: its k-th branch).
+public struct StepDef: Sendable, Hashable {
+    /// Where the statement (for an `if`, its condition) starts in the source, 1-based.
+    public var line: Int
+    public var column: Int
+    public var kind: StepKind
+    /// The statement as written, shortened.
+    public var label: String
+    /// The outcomes a step can branch to: a split's branches, an `if`'s yes and no, a wait
+    /// for's arrived and timed out.
+    public var branches: [String] = []
+    /// A split's control branch (labelled `control`, or else the only branch that sends
+    /// nothing), which the others are compared against.
+    public var control: Int?
+    /// A send step's send.
+    public var send: Int?
+
+    public init(line: Int, column: Int, kind: StepKind, label: String, branches: [String] = [], control: Int? = nil, send: Int? = nil) {
+        self.line = line
+        self.column = column
+        self.kind = kind
+        self.label = label
+        self.branches = branches
+        self.control = control
+        self.send = send
+    }
+}
+
 /// A piece of code: the journey's main body (index 0) or a predicate.
 public struct Function: Sendable, Hashable {
     public var isPredicate: Bool
@@ -107,6 +155,9 @@ public struct CompiledJourney: Sendable, Hashable {
     /// A trigger taken more than this many seconds after it happened starts nothing (nil:
     /// `max_delay none`). Event-triggered journeys only.
     public var maxDelay: Int64? = CompiledJourney.defaultMaxDelay
+    /// The steps the analytics count (format 3; empty in older bundles, which count entries
+    /// and endings only).
+    public var steps: [StepDef] = []
 
     /// 24 hours, when the journey does not say.
     public static let defaultMaxDelay: Int64? = 86_400
@@ -116,7 +167,8 @@ public struct CompiledJourney: Sendable, Hashable {
 public struct JourneyBundle: Sendable, Hashable {
     public static let magic: [UInt8] = [0x89, 0x4A, 0x52, 0x4E, 0x59, 0x0D, 0x0A, 0x1A] // \x89 "JRNY" \r \n \x1a
     /// 2: attributes may carry defaults (a bundle without any is still written as 1).
-    public static let formatVersion: UInt16 = 2
+    /// 3: journeys carry a step table, and their code `mark`s the steps it passes.
+    public static let formatVersion: UInt16 = 3
 
     public var schema: RuntimeSchema
     public var constants: [Value]

@@ -69,9 +69,10 @@ extension JourneyBundle {
     public var schemaFingerprint: String { hex(fnv1a64(JourneyBundle.encodeSchema(schema, version: neededVersion))) }
 
     /// Version 2 only adds attribute defaults and `max_delay`: a bundle that uses neither is
-    /// written as version 1, byte for byte as before.
+    /// written as version 1, byte for byte as before. Version 3 adds the step table.
     public var neededVersion: Int {
-        schema.attributes.contains { $0.defaultValue != nil } || journeys.contains { $0.maxDelay != CompiledJourney.defaultMaxDelay } ? 2 : 1
+        if journeys.contains(where: { !$0.steps.isEmpty }) { return 3 }
+        return schema.attributes.contains { $0.defaultValue != nil } || journeys.contains { $0.maxDelay != CompiledJourney.defaultMaxDelay } ? 2 : 1
     }
 
     static func encodeSchema(_ s: RuntimeSchema, version: Int) -> [UInt8] {
@@ -159,6 +160,19 @@ extension JourneyBundle {
             w.u32(s.links.count)
             for l in s.links { w.string(l.channel); encodeShape(l.shape, &w) }
         }
+        if version >= 3 {
+            w.u32(j.steps.count)
+            for s in j.steps {
+                w.u32(s.line)
+                w.u32(s.column)
+                w.u8(Int(s.kind.rawValue))
+                w.string(s.label)
+                w.u32(s.branches.count)
+                for b in s.branches { w.string(b) }
+                w.u16(s.control ?? noIndex16)
+                w.u16(s.send ?? noIndex16)
+            }
+        }
     }
 
     static func encodeShape(_ s: ContentShape, _ w: inout ByteWriter) {
@@ -227,7 +241,7 @@ extension JourneyBundle {
         guard bytes.count >= headerSize + 4 else { throw .truncated("the header") }
         var r = ByteReader(bytes: bytes, at: 8, limit: bytes.count - 4)
         let version = try r.u16("the header")
-        guard version == 1 || version == Int(formatVersion) else { throw .unsupportedVersion(UInt16(version)) }
+        guard (1...Int(formatVersion)).contains(version) else { throw .unsupportedVersion(UInt16(version)) }
         _ = try r.u16("the header")
         let declared = try r.u32("the header")
         guard declared == bytes.count else { throw .badLength(declared: declared, actual: bytes.count) }
@@ -369,10 +383,27 @@ extension JourneyBundle {
             }
             sends.append(SendDef(restart: restart, links: links))
         }
-        return CompiledJourney(name: name, title: title, sourcePath: path, trigger: trigger, bindsTrigger: binds,
-                               onWhere: onWhere == noIndex16 ? nil : onWhere, when: when == noIndex16 ? nil : when,
-                               goals: ruleLists[0], exits: ruleLists[1], reentry: reentry, localCount: locals,
-                               functions: functions, sends: sends, maxDelay: maxDelay)
+        var steps: [StepDef] = []
+        if version >= 3 {
+            let where_ = "the step table of \(what)"
+            for _ in 0..<(try r.count(where_, minSize: 21)) {
+                let line = try r.u32(where_), column = try r.u32(where_)
+                let k = try r.u8(where_)
+                guard let kind = StepKind(rawValue: UInt8(k)) else { throw .malformed("\(what) has a step of unknown kind \(k)") }
+                let label = try r.string(where_)
+                var branches: [String] = []
+                for _ in 0..<(try r.count(where_, minSize: 4)) { branches.append(try r.string(where_)) }
+                let control = try r.u16(where_), send = try r.u16(where_)
+                steps.append(StepDef(line: line, column: column, kind: kind, label: label, branches: branches,
+                                     control: control == noIndex16 ? nil : control, send: send == noIndex16 ? nil : send))
+            }
+        }
+        var journey = CompiledJourney(name: name, title: title, sourcePath: path, trigger: trigger, bindsTrigger: binds,
+                                      onWhere: onWhere == noIndex16 ? nil : onWhere, when: when == noIndex16 ? nil : when,
+                                      goals: ruleLists[0], exits: ruleLists[1], reentry: reentry, localCount: locals,
+                                      functions: functions, sends: sends, maxDelay: maxDelay)
+        journey.steps = steps
+        return journey
     }
 
     static func decodeShape(_ r: inout ByteReader, depth: Int) throws(BundleError) -> ContentShape {

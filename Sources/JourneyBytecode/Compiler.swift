@@ -35,7 +35,7 @@ public enum Compiler {
                     over(tree, j, "journey '\(j.name.name)' has \(Limits.grouped(compiled.sends.count)) sends; a journey may have at most \(Limits.grouped(Limits.sendsPerJourney))",
                          "Split the journey into several journeys.")
                 }
-                if compiled.functions.count - 1 > Limits.conditionsPerJourney || c.splitPosition > Limits.sendsPerJourney {
+                if compiled.functions.count - 1 > Limits.conditionsPerJourney || c.splitPosition > Limits.sendsPerJourney || compiled.steps.count >= noIndex16 {
                     over(tree, j, "journey '\(j.name.name)' has more conditions or splits than a journey may have (\(Limits.grouped(Limits.conditionsPerJourney)))",
                          "Split the journey into several journeys.")
                 }
@@ -111,6 +111,7 @@ struct JourneyCompiler {
     var sends: [SendDef] = []
     var localCount = 0
     var splitPosition = 0
+    var steps: [StepDef] = []
     var fn = FunctionBuilder(isPredicate: false)
 
     init(schema: RuntimeSchema, tree: SyntaxTree, types: [JType], journey: JourneyDecl) {
@@ -177,10 +178,53 @@ struct JourneyCompiler {
         if let t = journey.title, case .string(let parts) = exprs[t].kind {
             for case .text(let s) in parts { title += s }
         }
-        return CompiledJourney(name: journey.name.name, title: title, sourcePath: tree.source.path, trigger: trigger, bindsTrigger: binds,
-                               onWhere: onWhere, when: when, goals: goalList, exits: exitList, reentry: reentry,
-                               localCount: localCount, functions: functions, sends: sends,
-                               maxDelay: { if case .daily = trigger { CompiledJourney.defaultMaxDelay } else { maxDelay } }())
+        var compiled = CompiledJourney(name: journey.name.name, title: title, sourcePath: tree.source.path, trigger: trigger, bindsTrigger: binds,
+                                       onWhere: onWhere, when: when, goals: goalList, exits: exitList, reentry: reentry,
+                                       localCount: localCount, functions: functions, sends: sends,
+                                       maxDelay: { if case .daily = trigger { CompiledJourney.defaultMaxDelay } else { maxDelay } }())
+        compiled.steps = steps
+        return compiled
+    }
+
+    // MARK: - Steps
+
+    /// Adds a step for the statement (or condition) starting at `offset`; returns its index.
+    mutating func step(_ kind: StepKind, at offset: Int, _ label: String, branches: [String] = [], control: Int? = nil, send: Int? = nil) -> Int {
+        let at = tree.source.location(of: offset)
+        steps.append(StepDef(line: at.line, column: at.column, kind: kind, label: label, branches: branches, control: control, send: send))
+        return steps.count - 1
+    }
+
+    /// Counts the step's outcome (0: reached) when the code passes here.
+    mutating func count(_ step: Int, _ outcome: Int = 0) {
+        fn.emit(.mark, step, outcome)
+    }
+
+    /// An expression as written, on one line and at most 80 characters.
+    func written(_ e: ExprID) -> String {
+        let words = tree.source.slice(exprs.span(e)).split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" })
+        let s = words.joined(separator: " ")
+        return s.count > 80 ? String(s.prefix(79)) + "…" : s
+    }
+
+    /// Whether a block sends anything, on any path.
+    func sends(_ statements: [Stmt]) -> Bool {
+        statements.contains { s in
+            switch s.kind {
+            case .send: true
+            case .waitFor(let w): sends(w.arrived?.statements ?? []) || sends(w.timedOut?.statements ?? [])
+            case .if(let branches, let e): branches.contains { sends($0.block.statements) } || sends(e?.statements ?? [])
+            case .split(let branches): branches.contains { sends($0.block.statements) }
+            default: false
+            }
+        }
+    }
+
+    /// A split's control: the branch labelled `control`, or else the only one that sends nothing.
+    func control(_ branches: [SplitBranch]) -> Int? {
+        if let i = branches.firstIndex(where: { $0.label?.name == "control" }) { return i }
+        let silent = branches.indices.filter { !sends(branches[$0].block.statements) }
+        return silent.count == 1 ? silent[0] : nil
     }
 
     /// Compiles a condition into its own predicate function; returns its index.
@@ -207,10 +251,15 @@ struct JourneyCompiler {
         fn.mark(line: line(s.span))
         switch s.kind {
         case .wait(let d):
+            count(step(.wait, at: s.span.start, "wait \(d.text)"))
             fn.emit(.wait, pool.add(.duration(d.seconds)))
         case .waitUntil(let t):
+            count(step(.waitUntil, at: s.span.start, "wait until \(t.text)"))
             fn.emit(.waitUntil, t.minutes)
         case .waitFor(let w):
+            let k = step(.waitFor, at: s.span.start, "wait for \(w.event.name)\(w.alias.map { " as \($0.name)" } ?? "")\(w.condition.map { " where \(written($0))" } ?? "") within \(w.within.text)",
+                         branches: ["arrived", "timed out"])
+            count(k)
             let event = schema.eventIndex(w.event.name) ?? 0
             var inner = scope
             var slot = noIndex8
@@ -220,9 +269,11 @@ struct JourneyCompiler {
             }
             let pred = w.condition.map { predicate($0, bareEvent: event, inner, &pool) } ?? noIndex16
             let at = fn.emit(.waitFor, event, pred, pool.add(.duration(w.within.seconds)), slot, 0)
+            count(k, 1)
             if let b = w.arrived { block(b.statements, &inner, &pool) }
             let skip = fn.emit(.jump, 0)
             fn.patch(at, to: fn.code.count)
+            count(k, 2)
             if let b = w.timedOut {
                 var outer = scope
                 block(b.statements, &outer, &pool)
@@ -230,14 +281,18 @@ struct JourneyCompiler {
             fn.patch(skip, to: fn.code.count)
         case .if(let branches, let elseBlock):
             var ends: [Int] = []
-            for br in branches {
+            for (i, br) in branches.enumerated() {
                 fn.mark(line: line(exprs.span(br.condition)))
+                let k = step(.if, at: exprs.span(br.condition).start, (i == 0 ? "if " : "else if ") + written(br.condition), branches: ["yes", "no"])
+                count(k)
                 expr(br.condition, scope, &pool)
                 let skip = fn.emit(.jumpIfFalse, 0)
+                count(k, 1)
                 var inner = scope
                 block(br.block.statements, &inner, &pool)
                 ends.append(fn.emit(.jump, 0))
                 fn.patch(skip, to: fn.code.count)
+                count(k, 2)
             }
             if let e = elseBlock {
                 var inner = scope
@@ -247,6 +302,10 @@ struct JourneyCompiler {
         case .split(let branches):
             let position = splitPosition
             splitPosition += 1
+            let labels = branches.enumerated().map { i, br in br.label?.name ?? "branch \(i + 1)" }
+            let k = step(.split, at: s.span.start, "split " + zip(branches, labels).map { "\($0.percent.text) \($1)" }.joined(separator: " / "),
+                         branches: labels, control: control(branches))
+            count(k)
             let tmp = newLocal()
             fn.emit(.splitBucket, position)
             fn.emit(.setLocal, tmp)
@@ -261,6 +320,7 @@ struct JourneyCompiler {
                     fn.emit(.less)
                     skip = fn.emit(.jumpIfFalse, 0)
                 }
+                count(k, i + 1)
                 var inner = scope
                 block(br.block.statements, &inner, &pool)
                 ends.append(fn.emit(.jump, 0))
@@ -268,6 +328,7 @@ struct JourneyCompiler {
             }
             for j in ends { fn.patch(j, to: fn.code.count) }
         case .send(let links):
+            count(step(.send, at: s.span.start, links.map(\.channel.name).joined(separator: " else "), send: sends.count))
             let restart = fn.code.count
             var defs: [SendLinkDef] = []
             for link in links {
@@ -277,9 +338,11 @@ struct JourneyCompiler {
             sends.append(SendDef(restart: restart, links: defs))
             fn.emit(.send, sends.count - 1)
         case .set(let attr, let value):
+            count(step(.set, at: s.span.start, "set profile.\(attr.name) = \(written(value))"))
             expr(value, scope, &pool)
             fn.emit(.setAttribute, schema.attributeIndex(attr.name) ?? 0)
         case .exit:
+            count(step(.exit, at: s.span.start, "exit"))
             fn.emit(.exit)
         }
     }

@@ -5,7 +5,7 @@ import JourneyDiagnostics
 public enum Disassembler {
     /// `sourceLines(path)` gives a journey file's lines when it can be read, to print beside the code.
     public static func listing(_ bundle: JourneyBundle, bytes: Int, sourceLines: (String) -> [String]? = { _ in nil }) -> String {
-        var out = "journey bundle, format \(JourneyBundle.formatVersion), \(bytes) bytes\n"
+        var out = "journey bundle, format \(bundle.neededVersion), \(bytes) bytes\n"
         out += "schema fingerprint \(bundle.schemaFingerprint): \(bundle.schema.attributes.count) profile attributes, \(bundle.schema.events.count) events, channels \(bundle.schema.channels.map(\.kind).joined(separator: ", "))\n"
         out += "\(bundle.constants.count) constants, \(bundle.journeys.count) journeys\n"
         for j in bundle.journeys {
@@ -95,6 +95,11 @@ public enum Disassembler {
             guard o[0] < j.sends.count else { return "\(o[0])?" }
             let s = j.sends[o[0]]
             return "\(s.links.map(\.channel).joined(separator: " else ")) (\(plural(s.valueCount, "value")), restart at \(s.restart))"
+        case .mark:
+            guard o[0] < j.steps.count else { return "step \(o[0])?" }
+            let step = j.steps[o[0]]
+            let what = o[1] == 0 ? "reached" : (o[1] <= step.branches.count ? step.branches[o[1] - 1] : "?")
+            return "step \(o[0]) \(what)  (\(step.kind.name) at \(step.line):\(step.column))"
         default: return ""
         }
     }

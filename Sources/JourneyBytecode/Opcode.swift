@@ -32,6 +32,7 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
     case exit            // end the instance (exited by the journey)
     case end             // end the instance (completed)
     case returnValue     // end a predicate with the bool on top of the stack
+    case mark            // u16 step, u8 outcome; count it (format 3)
 }
 
 /// The width of one operand.
@@ -126,6 +127,7 @@ extension Opcode {
         case .exit: OpcodeInfo("exit", pops: 0, pushes: 0, control: .terminates, mainOnly: true)
         case .end: OpcodeInfo("end", pops: 0, pushes: 0, control: .terminates, mainOnly: true)
         case .returnValue: OpcodeInfo("return", pops: 1, pushes: 0, control: .terminates, predicateOnly: true)
+        case .mark: OpcodeInfo("mark", [.u16, .u8], pops: 0, pushes: 0, mainOnly: true)
         }
     }
 }

@@ -117,6 +117,14 @@ public enum Verifier {
             guard rule.event < b.schema.events.count else { throw .verification(journey: j.name, function: 0, pc: 0, reason: "a goal or exit names event \(rule.event), which does not exist") }
             try checkPredicate(rule.predicate, j, "a goal or exit")
         }
+        for (i, s) in j.steps.enumerated() {
+            if let c = s.control, s.kind != .split || c >= s.branches.count {
+                throw .verification(journey: j.name, function: 0, pc: 0, reason: "step \(i) names control branch \(c), which it does not have")
+            }
+            if let k = s.send, s.kind != .send || k >= j.sends.count {
+                throw .verification(journey: j.name, function: 0, pc: 0, reason: "step \(i) names send \(k), which does not exist")
+            }
+        }
         for s in j.sends {
             guard !s.links.isEmpty else { throw .verification(journey: j.name, function: 0, pc: s.restart, reason: "a send with no channel") }
             for l in s.links where b.schema.channel(l.channel) == nil {
@@ -268,6 +276,9 @@ public enum Verifier {
             guard o[0] < j.sends.count else { throw fail(j, f, pc, "send \(o[0]) does not exist") }
             let restart = j.sends[o[0]].restart
             guard restart <= pc else { throw fail(j, f, pc, "send restarts at \(restart), after itself") }
+        case .mark:
+            guard o[0] < j.steps.count else { throw fail(j, f, pc, "step \(o[0]) does not exist (the journey has \(j.steps.count))") }
+            guard o[1] <= j.steps[o[0]].branches.count else { throw fail(j, f, pc, "step \(o[0]) has no branch \(o[1])") }
         default: break
         }
     }

@@ -59,6 +59,61 @@ final class BundleTests: XCTestCase {
         refused({ $0.schema.attributes[1].name = String(repeating: "a", count: 129) }, "at most 128")
     }
 
+    /// Every statement is a step with its source position, and the code marks each step and
+    /// branch: a split's branches carry their labels, and its control is the branch labelled
+    /// `control` or else the only one that sends nothing.
+    func testStepTableAndMarks() throws {
+        let bundle = try compileExamples()
+        let bytes = bundle.encode()
+        XCTAssertEqual(Int(bytes[8]), 3, "a bundle with a step table is format 3")
+        guard let winback = bundle.journey(named: "winback") else { return XCTFail("no winback") }
+        let split = try XCTUnwrap(winback.steps.first)
+        XCTAssertEqual(split.kind, .split)
+        XCTAssertEqual(split.line, 9)
+        XCTAssertEqual(split.column, 3)
+        XCTAssertEqual(split.branches, ["holdout", "offer"])
+        XCTAssertEqual(split.control, 0, "holdout is the only branch that sends nothing")
+        XCTAssertEqual(winback.steps.map(\.kind), [.split, .wait, .if, .send, .if, .send, .send, .wait, .send, .wait, .send])
+        XCTAssertEqual(winback.steps[4].label, "else if sum(order_placed.total within 365d) >= 1000")
+        XCTAssertEqual(winback.steps[8].label, "push else sms")
+        XCTAssertEqual(winback.steps[8].send, 3)
+        // Each step is marked reached once, and each of its branches once.
+        var marks: [[Int]] = []
+        let code = winback.functions[0].code
+        var pc = 0
+        while pc < code.count, let op = Opcode(rawValue: code[pc]) {
+            if op == .mark { marks.append(Verifier.operands(code, pc, op.info)) }
+            pc += op.size
+        }
+        for (i, s) in winback.steps.enumerated() {
+            for k in 0...s.branches.count {
+                XCTAssertEqual(marks.filter { $0 == [i, k] }.count, 1, "step \(i) outcome \(k)")
+            }
+        }
+        XCTAssertEqual(marks.count, winback.steps.reduce(0) { $0 + 1 + $1.branches.count })
+        // The step table survives the round trip.
+        XCTAssertEqual(try JourneyBundle.load(bytes).journey(named: "winback")?.steps, winback.steps)
+    }
+
+    /// A mark naming a step the table does not have, or a branch its step does not have, is
+    /// refused; so is code with marks in a bundle without a step table (format 1 or 2).
+    func testMarksOutsideTheStepTableAreRefused() throws {
+        let end = Opcode.end.rawValue
+        let mark = Opcode.mark.rawValue
+        XCTAssertTrue(reason(bundle(main: [mark, 0, 0, 0, end])).contains("step 0 does not exist (the journey has 0)"))
+        var b = try compileExamples()
+        for i in b.journeys.indices { b.journeys[i].steps = [] }
+        XCTAssertLessThan(b.neededVersion, 3)
+        XCTAssertTrue(reason(b.encode()).contains("does not exist (the journey has 0)"), reason(b.encode()))
+        b = try compileExamples()
+        let w = try XCTUnwrap(b.journeys.firstIndex { $0.name == "winback" })
+        b.journeys[w].steps[0].branches.removeLast()
+        XCTAssertTrue(reason(b.encode()).contains("has no branch 2"), reason(b.encode()))
+        b = try compileExamples()
+        b.journeys[w].steps[0].control = 7
+        XCTAssertTrue(reason(b.encode()).contains("names control branch 7"), reason(b.encode()))
+    }
+
     func testDamageIsRefused() throws {
         let bytes = try compileExamples().encode()
         var bad = bytes

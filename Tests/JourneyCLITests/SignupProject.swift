@@ -29,10 +29,10 @@ func deployedProject(_ d: URL, files: [String: String], profiles: String) throws
 }
 
 /// What a Python snippet prints (arguments after the code are `sys.argv[1:]`).
-func pythonOutput(_ code: String, _ args: [String]) throws -> String {
+func pythonOutput(_ code: String, _ args: [String], python: String? = nil) throws -> String {
     let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = ["python3", "-c", code] + args
+    p.executableURL = URL(fileURLWithPath: python ?? "/usr/bin/env")
+    p.arguments = (python == nil ? ["python3"] : []) + ["-c", code] + args
     let out = Pipe()
     p.standardOutput = out
     try p.run()

@@ -90,6 +90,8 @@ public final class Engine {
     /// The virtual clock: the instant of the step being processed.
     public var now: Int64 = 0
     var zones = Zones()
+    /// The analytics counted since the last commit.
+    var tally = Tally()
     /// Attribute index maps from a bundle's schema to the current profile columns.
     var attributeMaps: [String: [Int?]] = [:]
     /// Per bundle, which of its attributes are required (a none read from one is a fault).
@@ -634,10 +636,12 @@ public final class Engine {
                     try process(item, &stats)
                     steps += 1
                 }
+                try flushTally()
                 try store.setMeta("clock", String(now))
                 try store.commit()
             } catch {
                 store.rollback()
+                dropTally()
                 inboxAhead = []
                 timersAhead = []
                 throw error

@@ -11,6 +11,8 @@ extension Engine {
         var sends: Int
         let profile: ProfileSlot
         var messages = 0
+        /// The steps this run passed, counted once the run stands (`Engine.countSteps`).
+        var marks: [Mark] = []
         let map: [Int?]
         let required: [Bool]
         let zoneAttribute: Int?
@@ -85,6 +87,15 @@ extension Engine {
             return Int(h % 10_000)
         }
 
+        struct Mark {
+            var step: Int32
+            var what: Int32
+        }
+
+        mutating func mark(step: Int, outcome: Int) {
+            marks.append(Mark(step: Int32(step), what: Int32(outcome)))
+        }
+
         func nextLocalTime(minutes: Int) -> Int64 {
             Zones.next(minutes: minutes, after: engine.now, engine.zones.zone(zone))
         }
@@ -92,7 +103,7 @@ extension Engine {
         /// Walks the fallback chain: the first channel with an address and consent gets the
         /// message, unless the cap is reached (suppressed); none at all is undeliverable. Inside
         /// quiet hours nothing is decided yet: the send is held until they end.
-        mutating func send(_ def: SendDef, values: ArraySlice<Value>) throws -> SendResult {
+        mutating func send(_ def: SendDef, index: Int, values: ArraySlice<Value>) throws -> SendResult {
             let schema = bundle.schema
             let tz = engine.zones.zone(zone)
             if let from = schema.quietFrom, let to = schema.quietTo, let end = Zones.quiet(engine.now, from: from, to: to, tz) {
@@ -124,9 +135,11 @@ extension Engine {
             let id = "\(instance)-\(sends)"
             sends += 1
             messages += 1
+            let step = journey.steps.firstIndex { $0.send == index }
             guard let (link, slice, address) = chosen else {
                 try engine.store.appendOutbox(id: id, at: engine.now, profile: profile.id, journey: journey.name, channel: nil, status: "undeliverable", content: nil,
-                                              reason: why.joined(separator: "; "), address: nil)
+                                              reason: why.joined(separator: "; "), address: nil, bundle: hash, step: step)
+                if let step { marks.append(Mark(step: Int32(step), what: Engine.Tally.undeliverable)) }
                 return .done
             }
             var status = "sent"
@@ -141,7 +154,10 @@ extension Engine {
             // Checked before anything is written: an oversized message fails its instance whole.
             guard content.utf8.count <= Value.maxTextBytes else { throw Arithmetic.tooLong(content.utf8.count) }
             try engine.store.appendOutbox(id: id, at: engine.now, profile: profile.id, journey: journey.name, channel: link.channel, status: status, content: content, reason: reason,
-                                          address: address.text)
+                                          address: address.text, bundle: hash, step: step)
+            if let step, let c = schema.channels.firstIndex(where: { $0.kind == link.channel }) {
+                marks.append(Mark(step: Int32(step), what: Engine.Tally.sendBase + Int32(c * 2 + (status == "sent" ? 0 : 1))))
+            }
             return .done
         }
     }

@@ -162,6 +162,7 @@ extension Engine {
         }
         // The instance is stored once, as its first step leaves it.
         probe.id = try store.nextInstanceID()
+        countJourney(probe, entered: true)
         try resume(&probe, j, b, profile, &stats, holdsNothing: true, isNew: true)
     }
 
@@ -277,6 +278,7 @@ extension Engine {
         }
         inst.sends = host.sends
         stats.messages += host.messages
+        if !host.marks.isEmpty, suspension != .ended(.failed) { countSteps(host.marks, inst, j) }
         switch suspension {
         case .wait(let until):
             try addTimer(due: until, instance: inst.id)
@@ -297,6 +299,7 @@ extension Engine {
     }
 
     func finish(_ inst: InstanceRow, cleanUp: Bool = true, isNew: Bool = false) throws {
+        countJourney(inst)
         if cleanUp {
             try removeTimers(instance: inst.id)
             try store.removeWaits(instance: inst.id)

@@ -44,6 +44,41 @@ public struct IncomingRow: Sendable {
     }
 }
 
+/// An analytics counter of one journey version, for the instances that entered in one hour:
+/// how often `what` happened at a step (`step` -1 is the journey itself: entered, completed,
+/// exited, converted, failed).
+public struct StepCount: Sendable, Hashable {
+    public var journey: String
+    public var bundle: String
+    public var step: Int
+    public var what: String
+    /// The first instant (epoch seconds) of the hour the counted instances entered in.
+    public var hour: Int64
+    public var n: Int64
+
+    public init(journey: String, bundle: String, step: Int, what: String, hour: Int64, n: Int64) {
+        self.journey = journey
+        self.bundle = bundle
+        self.step = step
+        self.what = what
+        self.hour = hour
+        self.n = n
+    }
+}
+
+/// The branch (0-based) an instance took at a split step.
+public struct BranchTaken: Sendable, Hashable {
+    public var instance: Int64
+    public var step: Int
+    public var branch: Int
+
+    public init(instance: Int64, step: Int, branch: Int) {
+        self.instance = instance
+        self.step = step
+        self.branch = branch
+    }
+}
+
 /// A stored journey instance: everything needed to resume it.
 public struct InstanceRow: Sendable {
     public var id: Int64
@@ -139,8 +174,13 @@ public protocol JourneyStore: AnyObject {
     func removeWaits(instance: Int64) throws
 
     /// `address` is the one the send resolved (token, phone, email…). A sent message for a
-    /// provider starts its delivery as pending.
-    func appendOutbox(id: String, at: Int64, profile: String, journey: String, channel: String?, status: String, content: String?, reason: String?, address: String?) throws
+    /// provider starts its delivery as pending. `bundle` and `step` say which send made it.
+    func appendOutbox(id: String, at: Int64, profile: String, journey: String, channel: String?, status: String, content: String?, reason: String?, address: String?,
+                      bundle: String?, step: Int?) throws
+    /// Adds each row's count to the stored one: the analytics, written with the steps they count.
+    func addStepCounts(_ rows: [StepCount]) throws
+    /// Keeps which branch of each split an instance took.
+    func recordBranches(_ rows: [BranchTaken]) throws
     /// Takes back messages of a step that faulted (they were never handed on).
     func removeOutbox(ids: [String]) throws
     func sentCount(profile: String, since: Int64) throws -> Int

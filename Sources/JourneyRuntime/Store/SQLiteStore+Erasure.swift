@@ -50,6 +50,7 @@ extension SQLiteStore {
         try run("INSERT INTO temp.erased_instances(id) SELECT id FROM instances WHERE profile = ?", [id])
         try db.exec("DELETE FROM timers WHERE instance IN (SELECT id FROM temp.erased_instances)")
         try db.exec("DELETE FROM waits WHERE instance IN (SELECT id FROM temp.erased_instances)")
+        try db.exec("DELETE FROM instance_branches WHERE instance IN (SELECT id FROM temp.erased_instances)")
         try run("DELETE FROM instances WHERE profile = ?", [id])
         try run("DELETE FROM events WHERE profile = ?", [id])
         try run("DELETE FROM inbox WHERE profile = ?", [id])

@@ -127,6 +127,9 @@ public final class SQLiteStore: JourneyStore {
         try addColumnIfMissing("outbox", "delivery", "TEXT")
         try addColumnIfMissing("outbox", "next_attempt", "REAL")
         try addColumnIfMissing("outbox", "attempts", "INTEGER NOT NULL DEFAULT 0")
+        // The bundle and step that sent a message, so receipts count at their step.
+        try addColumnIfMissing("outbox", "bundle", "TEXT")
+        try addColumnIfMissing("outbox", "step", "INTEGER")
         // An index on (profile, status) serves the active instances of a profile and every
         // instance of one (the 360° view, erasure); it replaces the partial one.
         try db.exec("DROP INDEX IF EXISTS instances_active")
@@ -335,10 +338,13 @@ public final class SQLiteStore: JourneyStore {
 
     // MARK: - Outbox, rejects, audience, meta
 
-    public func appendOutbox(id: String, at: Int64, profile: String, journey: String, channel: String?, status: String, content: String?, reason: String?, address: String?) throws {
-        let s = try statement("INSERT INTO outbox(id, at, profile, journey, channel, status, content, reason, address, delivery, next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    public func appendOutbox(id: String, at: Int64, profile: String, journey: String, channel: String?, status: String, content: String?, reason: String?, address: String?,
+                             bundle: String?, step: Int?) throws {
+        let s = try statement("INSERT INTO outbox(id, at, profile, journey, channel, status, content, reason, address, delivery, next_attempt, bundle, step) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
         s.bind(1, id); s.bind(2, at); s.bind(3, profile); s.bind(4, journey); s.bind(5, channel); s.bind(6, status); s.bind(7, content); s.bind(8, reason)
         s.bind(9, address)
+        s.bind(12, bundle)
+        s.bind(13, step.map(Int64.init))
         // A sent message waits for its provider from the moment it was sent; in-app content is
         // read by the app, never delivered.
         if status == "sent", let channel, channel != "in_app" {

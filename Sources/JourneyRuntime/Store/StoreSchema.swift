@@ -31,6 +31,8 @@ enum StoreSchema {
     CREATE TABLE IF NOT EXISTS delivery_attempts(message TEXT NOT NULL, n INTEGER NOT NULL, at REAL NOT NULL, code INTEGER, error TEXT, outcome TEXT NOT NULL, PRIMARY KEY(message, n)) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS receipts(id INTEGER PRIMARY KEY, message TEXT NOT NULL, status TEXT NOT NULL, at INTEGER NOT NULL, received_at INTEGER NOT NULL);
     CREATE INDEX IF NOT EXISTS receipts_by_message ON receipts(message);
+    CREATE TABLE IF NOT EXISTS step_counts(journey TEXT NOT NULL, bundle TEXT NOT NULL, step INTEGER NOT NULL, what TEXT NOT NULL, entered_hour INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY(journey, bundle, step, what, entered_hour)) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS instance_branches(instance INTEGER NOT NULL, step INTEGER NOT NULL, branch INTEGER NOT NULL, PRIMARY KEY(instance, step)) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS audience(journey TEXT NOT NULL, tz TEXT NOT NULL, next_at INTEGER NOT NULL, PRIMARY KEY(journey, tz));
     """
 

@@ -18,8 +18,10 @@ public protocol VMHost {
     func zero(event: Int, field: Int) -> Value
     /// The next instant at this local time of day (strictly after now).
     func nextLocalTime(minutes: Int) -> Int64
+    /// The code passed a step of the journey (outcome 0: reached it; k: took its k-th branch).
+    mutating func mark(step: Int, outcome: Int)
     /// Sends (or holds) a message; the values fill the links' shapes in order.
-    mutating func send(_ def: SendDef, values: ArraySlice<Value>) throws -> SendResult
+    mutating func send(_ def: SendDef, index: Int, values: ArraySlice<Value>) throws -> SendResult
 }
 
 public enum SendResult: Sendable {
@@ -163,9 +165,10 @@ public enum VM {
                     guard case .duration(let d) = constants[readOperand(code, at + 5, .u16)] else { throw RuntimeFault(message: "bad wait") }
                     return .waitFor(event: readOperand(code, at + 1, .u16), deadline: try instant(host.now, plus: d))
                 case .send:
-                    let def = j.sends[readOperand(code, at + 1, .u16)]
+                    let index = readOperand(code, at + 1, .u16)
+                    let def = j.sends[index]
                     let n = def.valueCount
-                    let result = try host.send(def, values: stack[(stack.count - n)...])
+                    let result = try host.send(def, index: index, values: stack[(stack.count - n)...])
                     stack.removeLast(n)
                     if case .held(let until) = result {
                         pc = def.restart
@@ -177,6 +180,7 @@ public enum VM {
                 case .returnValue:
                     frame.result = stack.removeLast() == .bool(true)
                     return .ended(.completed)
+                case .mark: host.mark(step: readOperand(code, at + 1, .u16), outcome: readOperand(code, at + 3, .u8))
                 }
             }
             return .ended(.completed)

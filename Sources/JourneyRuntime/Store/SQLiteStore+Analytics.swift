@@ -1,0 +1,95 @@
+import JourneyBytecode
+
+extension SQLiteStore {
+    public func addStepCounts(_ rows: [StepCount]) throws {
+        let s = try statement("INSERT INTO step_counts(journey, bundle, step, what, entered_hour, n) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(journey, bundle, step, what, entered_hour) DO UPDATE SET n = n + excluded.n")
+        for r in rows {
+            s.bind(1, r.journey); s.bind(2, r.bundle); s.bind(3, r.step); s.bind(4, r.what); s.bind(5, r.hour); s.bind(6, r.n)
+            try s.run()
+        }
+    }
+
+    public func recordBranches(_ rows: [BranchTaken]) throws {
+        let s = try statement("INSERT OR REPLACE INTO instance_branches(instance, step, branch) VALUES (?, ?, ?)")
+        for r in rows {
+            s.bind(1, r.instance); s.bind(2, r.step); s.bind(3, r.branch)
+            try s.run()
+        }
+    }
+}
+
+/// What the analytics read back: sums over the hours asked for.
+extension SQLiteStore {
+    /// The bundles in deploy order, with when each was (last) deployed.
+    public func deploys() throws -> [(hash: String, deployedAt: Int64)] {
+        let s = try db.prepare("SELECT hash, deployed_at FROM bundles ORDER BY seq")
+        var out: [(String, Int64)] = []
+        while try s.step() { out.append((s.text(0), s.int64(1))) }
+        return out
+    }
+
+    /// The counters of every journey (or one), summed over the hours from `sinceHour` on.
+    public func stepCounts(journey: String?, sinceHour: Int64) throws -> [StepCount] {
+        let s = try db.prepare("SELECT journey, bundle, step, what, SUM(n) FROM step_counts WHERE (?1 IS NULL OR journey = ?1) AND entered_hour >= ?2 GROUP BY journey, bundle, step, what")
+        s.bind(1, journey); s.bind(2, sinceHour)
+        var out: [StepCount] = []
+        while try s.step() {
+            out.append(StepCount(journey: s.text(0), bundle: s.text(1), step: s.int(2), what: s.text(3), hour: sinceHour, n: s.int64(4)))
+        }
+        return out
+    }
+
+    /// Receipts of the messages of instances entered since `since` (of all, when nil), by the
+    /// step that sent them: each message counts once per receipt status (opened twice is one
+    /// opened message). A message's id starts with its instance's.
+    public func receiptCounts(journey: String?, since: Int64?) throws -> [(journey: String, bundle: String, step: Int, channel: String, status: String, n: Int64)] {
+        let s = try db.prepare("""
+            SELECT o.journey, o.bundle, o.step, o.channel, r.status, COUNT(DISTINCT o.id) FROM receipts r JOIN outbox o ON o.id = r.message
+            WHERE o.step IS NOT NULL AND o.bundle IS NOT NULL AND o.channel IS NOT NULL AND (?1 IS NULL OR o.journey = ?1)
+              AND (?2 IS NULL OR EXISTS (SELECT 1 FROM instances i WHERE i.id = CAST(substr(o.id, 1, instr(o.id, '-') - 1) AS INTEGER) AND i.entered_at >= ?2))
+            GROUP BY o.journey, o.bundle, o.step, o.channel, r.status
+            """)
+        s.bind(1, journey); s.bind(2, since)
+        var out: [(String, String, Int, String, String, Int64)] = []
+        while try s.step() { out.append((s.text(0), s.text(1), s.int(2), s.text(3), s.text(4), s.int64(5))) }
+        return out
+    }
+
+    /// Instances entered since `since`, by journey version, state and (for active ones) where
+    /// they stand.
+    public func instanceStates(journey: String?, since: Int64) throws -> [(journey: String, bundle: String, status: String, pc: Int, n: Int64)] {
+        let s = try db.prepare("""
+            SELECT journey, bundle, status, CASE WHEN status = 'active' THEN pc ELSE -1 END AS at_pc, COUNT(*) FROM instances
+            WHERE (?1 IS NULL OR journey = ?1) AND entered_at >= ?2 GROUP BY journey, bundle, status, at_pc
+            """)
+        s.bind(1, journey); s.bind(2, since)
+        var out: [(String, String, String, Int, Int64)] = []
+        while try s.step() { out.append((s.text(0), s.text(1), s.text(2), s.int(3), s.int64(4))) }
+        return out
+    }
+
+    /// How long each converted instance entered since `since` took, in seconds, shortest first.
+    public func conversionTimes(journey: String, bundle: String, since: Int64) throws -> [Int64] {
+        let s = try db.prepare("""
+            SELECT ended_at - entered_at AS took FROM instances
+            WHERE journey = ?1 AND bundle = ?2 AND status = 'converted' AND entered_at >= ?3 AND ended_at IS NOT NULL ORDER BY took
+            """)
+        s.bind(1, journey); s.bind(2, bundle); s.bind(3, since)
+        var out: [Int64] = []
+        while try s.step() { out.append(s.int64(0)) }
+        return out
+    }
+
+    /// Per split branch, the instances entered since `since` that took it and how many of
+    /// them converted.
+    public func branchOutcomes(journey: String?, since: Int64) throws -> [(journey: String, bundle: String, step: Int, branch: Int, entered: Int64, converted: Int64)] {
+        let s = try db.prepare("""
+            SELECT i.journey, i.bundle, b.step, b.branch, COUNT(*), SUM(i.status = 'converted') FROM instance_branches b JOIN instances i ON i.id = b.instance
+            WHERE (?1 IS NULL OR i.journey = ?1) AND i.entered_at >= ?2 GROUP BY i.journey, i.bundle, b.step, b.branch
+            """)
+        s.bind(1, journey); s.bind(2, since)
+        var out: [(String, String, Int, Int, Int64, Int64)] = []
+        while try s.step() { out.append((s.text(0), s.text(1), s.int(2), s.int(3), s.int64(4), s.int64(5))) }
+        return out
+    }
+}
