@@ -121,6 +121,31 @@ final class StatsTests: XCTestCase {
         XCTAssertEqual(steps[2]["sent"] as? [String: Int], ["push": nT - noToken])
         XCTAssertEqual(steps[2]["undeliverable"] as? Int, noToken)
         XCTAssertEqual(steps.map { $0["waiting"] as? Int }, [0, 0, 0, 0])
+        XCTAssertEqual(steps[2]["receipts"] as? [String: [String: Int]], [:])
+
+        // Receipts (as `journey serve` records them) count at the step that sent the message,
+        // each message once per status however often it was opened.
+        let sent = try journey(["outbox", "--db", f.db, "--with-ids"]).out.split(separator: "\n").compactMap { line -> String? in
+            guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], o["status"] as? String == "sent" else { return nil }
+            return o["id"] as? String
+        }
+        XCTAssertEqual(sent.count, nT - noToken)
+        let opened = Array(sent.prefix(10))
+        let insert = """
+        import sqlite3, sys
+        db = sqlite3.connect(sys.argv[1])
+        for i, m in enumerate(sys.argv[2:]):
+            db.execute("INSERT INTO receipts(message, status, at, received_at) VALUES (?, 'opened', 0, 0)", (m,))
+            if i == 0:
+                db.execute("INSERT INTO receipts(message, status, at, received_at) VALUES (?, 'opened', 1, 1)", (m,))
+                db.execute("INSERT INTO receipts(message, status, at, received_at) VALUES (?, 'clicked', 1, 1)", (m,))
+        db.commit()
+        print("ok")
+        """
+        XCTAssertEqual(try pythonOutput(insert, [f.db] + opened).trimmingCharacters(in: .whitespacesAndNewlines), "ok")
+        j = try stats(f.db)
+        steps = try XCTUnwrap(j["steps"] as? [[String: Any]])
+        XCTAssertEqual(steps[2]["receipts"] as? [String: [String: Int]], ["opened": ["push": 10], "clicked": ["push": 1]])
 
         let split = try XCTUnwrap((j["splits"] as? [[String: Any]])?.first)
         XCTAssertEqual(split["line"] as? Int, 4)
