@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // Layer 0: one diagnostic type and its renderers, shared by every layer and front end.
@@ -32,9 +33,11 @@ let package = Package(
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         // Layer 4: VM, store, clock, outbox.
         .target(name: "JourneyRuntime", dependencies: ["JourneyBytecode", "CSQLite"]),
-        // Layer 5: the runtime as a service (HTTP in; the engine never imports HTTP).
+        // Layer 5: the runtime as a service (HTTP in; the engine never imports HTTP), and its
+        // console (journey diagrams drawn from the deployed bundle's source).
         .target(name: "JourneyService", dependencies: [
-            "JourneyRuntime", "JourneyBytecode", "JourneyDiagnostics",
+            "JourneyRuntime", "JourneyBytecode", "JourneyDiagnostics", "JourneyDiagrams", "JourneySyntax",
+            .product(name: "Mustache", package: "swift-mustache"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Crypto", package: "swift-crypto"),
@@ -66,7 +69,7 @@ let package = Package(
         .testTarget(name: "JourneyBytecodeTests", dependencies: ["JourneyBytecode", "JourneySemantics", "JourneySyntax"]),
         .testTarget(name: "JourneyRuntimeTests", dependencies: ["JourneyRuntime", "JourneyBytecode", "JourneySemantics", "JourneySyntax"]),
         .testTarget(name: "JourneyServiceTests", dependencies: [
-            "JourneyService", "JourneyRuntime",
+            "JourneyService", "JourneyRuntime", "JourneyBytecode", "JourneyDiagrams", "JourneySemantics", "JourneySyntax",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
         .testTarget(name: "JourneyCLITests", dependencies: ["journey"]),

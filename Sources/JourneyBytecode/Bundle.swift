@@ -49,6 +49,17 @@ public struct LineEntry: Sendable, Hashable {
     public var line: Int
 }
 
+/// A journey file's text as compiled.
+public struct SourceText: Sendable, Hashable {
+    public var path: String
+    public var text: String
+
+    public init(path: String, text: String) {
+        self.path = path
+        self.text = text
+    }
+}
+
 /// What kind of statement a step is.
 public enum StepKind: UInt8, Sendable, CaseIterable {
     case wait, waitUntil, waitFor, `if`, split, send, set, exit
@@ -167,18 +178,26 @@ public struct CompiledJourney: Sendable, Hashable {
 public struct JourneyBundle: Sendable, Hashable {
     public static let magic: [UInt8] = [0x89, 0x4A, 0x52, 0x4E, 0x59, 0x0D, 0x0A, 0x1A] // \x89 "JRNY" \r \n \x1a
     /// 2: attributes may carry defaults (a bundle without any is still written as 1).
-    /// 3: journeys carry a step table, and their code `mark`s the steps it passes.
+    /// 3: journeys carry a step table, and their code `mark`s the steps it passes; the bundle
+    /// carries its journeys' source text.
     public static let formatVersion: UInt16 = 3
 
     public var schema: RuntimeSchema
     public var constants: [Value]
     public var journeys: [CompiledJourney]
+    /// The source text of each file that holds journeys, by the path the journeys record
+    /// (format 3): what the console draws a deployed journey's diagram from.
+    public var sources: [SourceText] = []
 
-    public init(schema: RuntimeSchema, constants: [Value], journeys: [CompiledJourney]) {
+    public init(schema: RuntimeSchema, constants: [Value], journeys: [CompiledJourney], sources: [SourceText] = []) {
         self.schema = schema
         self.constants = constants
         self.journeys = journeys
+        self.sources = sources
     }
+
+    /// The source text a journey was compiled from, when the bundle carries it.
+    public func source(of j: CompiledJourney) -> String? { sources.first { $0.path == j.sourcePath }?.text }
 
     public func journey(named name: String) -> CompiledJourney? { journeys.first { $0.name == name } }
 }

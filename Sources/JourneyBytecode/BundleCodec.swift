@@ -56,6 +56,10 @@ extension JourneyBundle {
         for c in constants { JourneyBundle.encodeConstant(c, &w) }
         w.u32(journeys.count)
         for j in journeys { JourneyBundle.encodeJourney(j, &w, version: version) }
+        if version >= 3 {
+            w.u32(sources.count)
+            for s in sources { w.string(s.path); w.string(s.text) }
+        }
         let total = w.bytes.count + 4
         for i in 0..<4 { w.bytes[12 + i] = UInt8(truncatingIfNeeded: total >> (8 * i)) }
         w.u32(Int(crc32(w.bytes)))
@@ -71,7 +75,7 @@ extension JourneyBundle {
     /// Version 2 only adds attribute defaults and `max_delay`: a bundle that uses neither is
     /// written as version 1, byte for byte as before. Version 3 adds the step table.
     public var neededVersion: Int {
-        if journeys.contains(where: { !$0.steps.isEmpty }) { return 3 }
+        if journeys.contains(where: { !$0.steps.isEmpty }) || !sources.isEmpty { return 3 }
         return schema.attributes.contains { $0.defaultValue != nil } || journeys.contains { $0.maxDelay != CompiledJourney.defaultMaxDelay } ? 2 : 1
     }
 
@@ -256,8 +260,16 @@ extension JourneyBundle {
         for _ in 0..<(try r.count("the constant pool", minSize: 2)) { constants.append(try decodeConstant(&r)) }
         var journeys: [CompiledJourney] = []
         for _ in 0..<(try r.count("the journey table", minSize: 8)) { journeys.append(try decodeJourney(&r, version: version)) }
+        var sources: [SourceText] = []
+        // Format 3 ends with the source texts (bundles written before they were added end
+        // after the journeys).
+        if version >= 3, r.at < r.limit {
+            for _ in 0..<(try r.count("the source texts", minSize: 8)) {
+                sources.append(SourceText(path: try r.string("the source texts"), text: try r.string("the source texts")))
+            }
+        }
         guard r.at == r.limit else { throw .malformed("\(r.limit - r.at) bytes left over after the last journey") }
-        var bundle = JourneyBundle(schema: schema, constants: constants, journeys: journeys)
+        var bundle = JourneyBundle(schema: schema, constants: constants, journeys: journeys, sources: sources)
         try Verifier.verify(&bundle)
         return bundle
     }

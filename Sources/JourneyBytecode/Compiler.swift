@@ -17,6 +17,7 @@ public enum Compiler {
         var pool = ConstantPool()
         var journeys: [CompiledJourney] = []
         var problems: [Diagnostic] = []
+        var sources: [SourceText] = []
         func over(_ tree: SyntaxTree, _ j: JourneyDecl, _ message: String, _ hint: String) {
             problems.append(Diagnostic(SemanticCode.limitExceeded, file: tree.source.path, span: j.name.span, message: message, label: "over the limit", hint: hint))
         }
@@ -40,11 +41,13 @@ public enum Compiler {
                          "Split the journey into several journeys.")
                 }
                 journeys.append(compiled)
+                if sources.last?.path != compiled.sourcePath { sources.append(SourceText(path: compiled.sourcePath, text: tree.source.text)) }
             }
         }
         guard problems.isEmpty else { throw CompileError(diagnostics: problems) }
         journeys.sort { $0.name < $1.name }
-        return JourneyBundle(schema: schema, constants: pool.values, journeys: journeys)
+        sources.sort { $0.path < $1.path }
+        return JourneyBundle(schema: schema, constants: pool.values, journeys: journeys, sources: sources)
     }
 }
 

@@ -9,7 +9,8 @@ public enum Disassembler {
         out += "schema fingerprint \(bundle.schemaFingerprint): \(bundle.schema.attributes.count) profile attributes, \(bundle.schema.events.count) events, channels \(bundle.schema.channels.map(\.kind).joined(separator: ", "))\n"
         out += "\(bundle.constants.count) constants, \(bundle.journeys.count) journeys\n"
         for j in bundle.journeys {
-            out += "\n" + journey(j, bundle, sourceLines(j.sourcePath))
+            let lines = sourceLines(j.sourcePath) ?? bundle.source(of: j).map { $0.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) }
+            out += "\n" + journey(j, bundle, lines)
         }
         return out
     }

@@ -10,6 +10,14 @@ public struct FlowGraph: Sendable {
         public var id: String
         public var label: String
         public var shape: Shape
+        /// Where its statement (an `if`'s: its condition) starts, 1-based: the step of the
+        /// bundle's step table it draws. Nil for the start, the end and the notes.
+        public var line: Int?
+        public var column: Int?
+        /// Which link of a send's fallback chain (0 for the first).
+        public var link: Int?
+        /// A second line under the label (the console's counts).
+        public var note: String?
     }
 
     public struct Edge: Sendable {
@@ -17,6 +25,10 @@ public struct FlowGraph: Sendable {
         public var to: String
         public var label: String
         public var dashed: Bool
+        /// The outcome of its decision it stands for (1-based, as the step table numbers
+        /// branches: a split's branches in order, an `if`'s yes and no, a wait for's arrived and
+        /// timed out).
+        public var outcome: Int?
     }
 
     public var name: String
@@ -46,17 +58,18 @@ struct Builder {
         self.prefix = prefix
     }
 
-    typealias Pending = [(node: String, label: String)]
+    typealias Pending = [(node: String, label: String, outcome: Int?)]
 
-    mutating func node(_ label: String, _ shape: FlowGraph.Shape) -> String {
+    mutating func node(_ label: String, _ shape: FlowGraph.Shape, at offset: Int? = nil, link: Int? = nil) -> String {
         counter += 1
         let id = "\(prefix)_\(counter)"
-        graph.nodes.append(FlowGraph.Node(id: id, label: label, shape: shape))
+        let at = offset.map { tree.source.location(of: $0) }
+        graph.nodes.append(FlowGraph.Node(id: id, label: label, shape: shape, line: at?.line, column: at?.column, link: link))
         return id
     }
 
     mutating func connect(_ pending: Pending, to id: String) {
-        for p in pending { graph.edges.append(FlowGraph.Edge(from: p.node, to: id, label: p.label, dashed: false)) }
+        for p in pending { graph.edges.append(FlowGraph.Edge(from: p.node, to: id, label: p.label, dashed: false, outcome: p.outcome)) }
     }
 
     /// An expression as written, on lines of about 40 characters (a long condition wraps; it
@@ -106,7 +119,7 @@ struct Builder {
             let n = node(label, .note)
             graph.edges.append(FlowGraph.Edge(from: start, to: n, label: kind, dashed: true))
         }
-        let loose = block(j.body.statements, [(start, "")])
+        let loose = block(j.body.statements, [(start, "", nil)])
         if !loose.isEmpty { connect(loose, to: node("end", .end)) }
         return graph
     }
@@ -124,43 +137,43 @@ struct Builder {
     mutating func statement(_ s: Stmt, _ pending: Pending) -> Pending {
         switch s.kind {
         case .wait(let d):
-            let n = node("wait \(d.text)", .wait)
+            let n = node("wait \(d.text)", .wait, at: s.span.start)
             connect(pending, to: n)
-            return [(n, "")]
+            return [(n, "", nil)]
         case .waitUntil(let t):
-            let n = node("wait until \(t.text)", .wait)
+            let n = node("wait until \(t.text)", .wait, at: s.span.start)
             connect(pending, to: n)
-            return [(n, "")]
+            return [(n, "", nil)]
         case .waitFor(let w):
             let label = "wait for \(w.event.name)" + (w.alias.map { " as \($0.name)" } ?? "") + (w.condition.map { " where \(text($0))" } ?? "") + " within \(w.within.text)"
-            let n = node(label, .decision)
+            let n = node(label, .decision, at: s.span.start)
             connect(pending, to: n)
-            let arrived = w.arrived.map { block($0.statements, [(n, "arrived")]) } ?? [(n, "arrived")]
-            let timedOut = w.timedOut.map { block($0.statements, [(n, "timed out")]) } ?? [(n, "timed out")]
+            let arrived = w.arrived.map { block($0.statements, [(n, "arrived", 1)]) } ?? [(n, "arrived", 1)]
+            let timedOut = w.timedOut.map { block($0.statements, [(n, "timed out", 2)]) } ?? [(n, "timed out", 2)]
             return arrived + timedOut
         case .if(let branches, let elseBlock):
             var out: Pending = []
             var next = pending
             for (i, br) in branches.enumerated() {
-                let n = node((i == 0 ? "if " : "else if ") + text(br.condition), .decision)
+                let n = node((i == 0 ? "if " : "else if ") + text(br.condition), .decision, at: tree.exprs.span(br.condition).start)
                 connect(next, to: n)
-                out += block(br.block.statements, [(n, "yes")])
-                next = [(n, "no")]
+                out += block(br.block.statements, [(n, "yes", 1)])
+                next = [(n, "no", 2)]
             }
             out += elseBlock.map { block($0.statements, next) } ?? next
             return out
         case .split(let branches):
-            let n = node("split", .decision)
+            let n = node("split", .decision, at: s.span.start)
             connect(pending, to: n)
             var out: Pending = []
-            for br in branches {
-                out += block(br.block.statements, [(n, br.percent.text + (br.label.map { " \($0.name)" } ?? ""))])
+            for (i, br) in branches.enumerated() {
+                out += block(br.block.statements, [(n, br.percent.text + (br.label.map { " \($0.name)" } ?? ""), i + 1)])
             }
             return out
         case .send(let links):
             var ids: [String] = []
-            for link in links {
-                let n = node("\(link.channel.name): \(summary(link.message))", .send)
+            for (k, link) in links.enumerated() {
+                let n = node("\(link.channel.name): \(summary(link.message))", .send, at: s.span.start, link: k)
                 if let p = ids.last { graph.edges.append(FlowGraph.Edge(from: p, to: n, label: "else", dashed: true)) }
                 ids.append(n)
             }
@@ -168,13 +181,13 @@ struct Builder {
             connect(pending, to: f)
             // Whichever channel of the chain takes the message, the journey goes on: every
             // link leads to the next step.
-            return ids.map { ($0, "") }
+            return ids.map { ($0, "", nil) }
         case .set(let attr, let value):
-            let n = node("set profile.\(attr.name) = \(text(value))", .step)
+            let n = node("set profile.\(attr.name) = \(text(value))", .step, at: s.span.start)
             connect(pending, to: n)
-            return [(n, "")]
+            return [(n, "", nil)]
         case .exit:
-            connect(pending, to: node("exit", .end))
+            connect(pending, to: node("exit", .end, at: s.span.start))
             return []
         }
     }

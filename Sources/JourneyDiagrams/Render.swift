@@ -4,7 +4,7 @@ public enum GraphRenderer {
         func q(_ s: String) -> String {
             "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n") + "\""
         }
-        var out = "digraph journeys {\n  rankdir=TB;\n  node [fontname=\"Helvetica\", fontsize=11];\n  edge [fontname=\"Helvetica\", fontsize=10];\n"
+        var out = "digraph journeys {\n  rankdir=TB;\n  graph [fontname=\"Helvetica\", fontsize=12];\n  node [fontname=\"Helvetica\", fontsize=11];\n  edge [fontname=\"Helvetica\", fontsize=10];\n"
         for g in graphs {
             out += "  subgraph \(q("cluster_" + g.name)) {\n    label=\(q(g.title.isEmpty ? g.name : "\(g.name): \(g.title)"));\n"
             for n in g.nodes {
@@ -17,7 +17,7 @@ public enum GraphRenderer {
                 case .end: "shape=doublecircle, style=filled, fillcolor=\"#e5e7eb\""
                 case .note: "shape=note, style=filled, fillcolor=\"#fce7f3\""
                 }
-                out += "    \(q(n.id)) [label=\(q(n.label)), \(style)];\n"
+                out += "    \(q(n.id)) [label=\(n.note.map { html(n.label, note: $0) } ?? q(n.label)), \(style)];\n"
             }
             for e in g.edges {
                 var attrs: [String] = []
@@ -28,6 +28,15 @@ public enum GraphRenderer {
             out += "  }\n"
         }
         return out + "}\n"
+    }
+
+    /// A label with a note under it, as a Graphviz HTML-like label (text escaped).
+    static func html(_ label: String, note: String) -> String {
+        func e(_ s: String) -> String {
+            s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+                .replacingOccurrences(of: "\"", with: "&quot;").split(separator: "\n", omittingEmptySubsequences: false).joined(separator: "<BR/>")
+        }
+        return "<\(e(label))<BR/><FONT POINT-SIZE=\"10\" COLOR=\"#1e3a8a\">\(e(note))</FONT>>"
     }
 
     public static func mermaid(_ graphs: [FlowGraph]) -> String {

@@ -8,6 +8,8 @@ import JourneyRuntime
 actor EngineHost {
     let engine: Engine
     let store: SQLiteStore
+    /// Bundles the console has loaded, by hash.
+    var bundles: [String: JourneyBundle] = [:]
 
     init(path: String) throws {
         let store = try SQLiteStore(path: path)
@@ -231,42 +233,19 @@ actor EngineHost {
 
     /// The 360° view of a profile as JSON, or nil when there is no such profile.
     func profileView(id: String) throws -> String? {
+        try profile(id: id)?.json()
+    }
+
+    /// The 360° view of a profile, or nil when there is no such profile.
+    func profile(id: String) throws -> ProfileView? {
         guard let schema = engine.schema, let values = try store.loadProfile(id) else { return nil }
-        var attributes: [String] = []
-        for (a, v) in zip(schema.attributes, values) { attributes.append("\(JSON.quote(a.name)): \(ValueEncoding.json(v))") }
-        let events = try store.recentEvents(profile: id, limit: 50, schema: schema).map { e in
-            "{\"event\": \(JSON.quote(e.event)), \"at\": \(JSON.quote(Value.iso8601(e.at))), \"data\": {"
-                + e.fields.map { "\(JSON.quote($0.0)): \(ValueEncoding.json($0.1))" }.joined(separator: ", ") + "}}"
-        }
+        var view = ProfileView(id: id)
+        view.attributes = zip(schema.attributes, values).map { ($0.name, $1) }
+        view.events = try store.recentEvents(profile: id, limit: 50, schema: schema)
         var lines = InstanceLines(store: store)
-        let journeys = try store.instanceSummaries(journey: nil, status: nil, limit: 50, profile: id).map { i -> String in
-            let line = lines.line(i)
-            var fields = ["\"journey\": \(JSON.quote(i.journey))", "\"version\": \(JSON.quote(String(i.bundle.prefix(12))))",
-                          "\"state\": \(JSON.quote(i.status))", "\"since\": \(JSON.quote(Value.iso8601(i.status == "active" ? i.enteredAt : (i.endedAt ?? i.enteredAt))))"]
-            if i.status == "active" {
-                var waiting: [String] = []
-                if let l = line { waiting.append("\"line\": \(l)") }
-                if let e = i.waitsFor { waiting.append("\"for\": \(JSON.quote(e))") }
-                if let d = i.due { waiting.append("\"until\": \(JSON.quote(Value.iso8601(d)))") }
-                fields.append("\"waiting\": {\(waiting.joined(separator: ", "))}")
-            } else {
-                fields.append("\"waiting\": null")
-            }
-            if let r = i.reason { fields.append("\"reason\": \(JSON.quote(r))") }
-            return "{" + fields.joined(separator: ", ") + "}"
-        }
-        let messages = try store.messages(profile: id, limit: 50).map { m -> String in
-            let receipts = try store.receipts(message: m.message.id)
-            var fields = ["\"id\": \(JSON.quote(m.message.id))", "\"at\": \(JSON.quote(Value.iso8601(m.message.at)))",
-                          "\"journey\": \(JSON.quote(m.message.journey))", "\"channel\": \(m.message.channel.map(JSON.quote) ?? "null")",
-                          "\"status\": \(JSON.quote(m.message.status))", "\"delivery\": \(m.delivery.map(JSON.quote) ?? "null")",
-                          "\"address\": \(m.address.map(JSON.quote) ?? "null")", "\"content\": \(m.message.content ?? "null")"]
-            if let r = m.message.reason { fields.append("\"reason\": \(JSON.quote(r))") }
-            fields.append("\"receipts\": [" + receipts.map { "{\"status\": \(JSON.quote($0.status)), \"at\": \(JSON.quote(Value.iso8601($0.at)))}" }.joined(separator: ", ") + "]")
-            return "{" + fields.joined(separator: ", ") + "}"
-        }
-        return "{\"id\": \(JSON.quote(id)), \"attributes\": {\(attributes.joined(separator: ", "))}, \"events\": [\(events.joined(separator: ", "))], "
-            + "\"journeys\": [\(journeys.joined(separator: ", "))], \"messages\": [\(messages.joined(separator: ", "))]}"
+        view.journeys = try store.instanceSummaries(journey: nil, status: nil, limit: 50, profile: id).map { ($0, lines.line($0)) }
+        view.messages = try store.messages(profile: id, limit: 50).map { ($0, try store.receipts(message: $0.message.id)) }
+        return view
     }
 
     /// Erases a profile; whether it existed.
@@ -314,5 +293,39 @@ actor EngineHost {
     /// Records a receipt; false for an unknown message.
     func receipt(message: String, status: String, at: Int64) throws -> Bool {
         try store.transaction { try store.addReceipt(message: message, status: status, at: at, receivedAt: Int64(Date().timeIntervalSince1970)) }
+    }
+}
+
+// MARK: - The console's reads
+
+extension EngineHost {
+    /// Every journey version's numbers (or one journey's).
+    func stats(journey: String?) throws -> StatsReport {
+        try? engine.adoptDeployedBundle()
+        return try StatsReport.build(store, journey: journey)
+    }
+
+    /// A stored bundle, loaded (and verified) once.
+    func bundle(_ hash: String) throws -> JourneyBundle? {
+        if let b = bundles[hash] { return b }
+        guard let bytes = try store.bundleBytes(hash) else { return nil }
+        let b = try JourneyBundle.load(bytes)
+        bundles[hash] = b
+        return b
+    }
+
+    /// What waits for delivery per channel, and the newest failures with their attempts.
+    func deliveryOverview(limit: Int) throws -> (pending: [(channel: String, count: Int)], failed: [DeliveryRecord], total: Int) {
+        let failed = try store.failedDeliveries(limit: limit)
+        return (try store.pendingCounts(), failed.rows, failed.total)
+    }
+
+    /// Puts a failed message back in the queue; nil when it was, else why not.
+    func redeliver(id: String) throws -> String? {
+        try store.transaction { try store.redeliver(ids: [id], now: Date().timeIntervalSince1970) }.first ?? "no message has this id"
+    }
+
+    func rejectOverview(limit: Int) throws -> (rows: [RejectRow], total: Int) {
+        try store.recentRejects(limit: limit)
     }
 }

@@ -49,6 +49,7 @@ public enum JourneyServer {
         let router = Router()
         router.add(middleware: RequestLog(logger: logger, metrics: metrics))
         routes(router, config: config, host: host, engine: engine, metrics: metrics)
+        Console.routes(router, config: config, host: host)
         let app = Application(
             router: router,
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: "journey"),
@@ -395,6 +396,9 @@ func allowedMethods(_ path: String) -> [String]? {
     case "/v1/profiles/{id}": ["GET", "PUT", "PATCH", "DELETE"]
     case "/v1/profiles/{id}/in_app": ["GET"]
     case "/v1/messages/{id}/receipts": ["POST"]
+    case "/console/login": ["GET", "POST"]
+    case "/console/logout", "/console/deliveries/{id}/redeliver": ["POST"]
+    case "/console", "/console/style.css", "/console/icon.svg", "/console/profiles", "/console/deliveries", "/console/rejects", "/console/journeys/{name}": ["GET"]
     default: nil
     }
 }
@@ -402,6 +406,13 @@ func allowedMethods(_ path: String) -> [String]? {
 /// A request path with its ids replaced, so routes group (and ids stay out of labels and logs).
 func routeName(_ path: String) -> String {
     let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+    if parts.count >= 2, parts[1] == "console" {
+        let known = ["/console", "/console/login", "/console/logout", "/console/style.css", "/console/icon.svg", "/console/profiles", "/console/deliveries", "/console/rejects"]
+        if known.contains(path) { return path }
+        if parts.count == 4, parts[2] == "journeys", !parts[3].isEmpty { return "/console/journeys/{name}" }
+        if parts.count == 5, parts[2] == "deliveries", parts[4] == "redeliver", !parts[3].isEmpty { return "/console/deliveries/{id}/redeliver" }
+        return "other"
+    }
     guard parts.count >= 4, parts[1] == "v1", ["profiles", "messages"].contains(parts[2]) else {
         return ["/healthz", "/metrics", "/v1/events"].contains(path) ? path : "other"
     }

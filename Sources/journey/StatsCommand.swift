@@ -36,24 +36,9 @@ struct Stats: ParsableCommand {
 
 /// The stats as a person reads them in a terminal.
 enum StatsText {
-    static func percent(_ r: Double?) -> String {
-        guard let r else { return "–" }
-        return String(format: "%.1f%%", r * 100)
-    }
-
-    static func points(_ d: Double) -> String { String(format: "%+.1f", d * 100) }
-
-    /// A time span, to the minute: "3d 4h", "2h 10m", "45s".
-    static func span(_ seconds: Int64) -> String {
-        if seconds < 60 { return "\(seconds)s" }
-        var parts: [String] = []
-        var s = seconds
-        for (unit, n) in [("d", Int64(86400)), ("h", 3600), ("m", 60)] where s >= n {
-            parts.append("\(s / n)\(unit)")
-            s %= n
-        }
-        return parts.prefix(2).joined(separator: " ")
-    }
+    static func percent(_ r: Double?) -> String { StatsFormat.percent(r) }
+    static func points(_ d: Double) -> String { StatsFormat.points(d) }
+    static func span(_ seconds: Int64) -> String { StatsFormat.span(seconds) }
 
     static func render(_ report: StatsReport) -> String {
         if report.journeys.isEmpty { return "no journeys deployed or counted\n" }
@@ -79,7 +64,7 @@ enum StatsText {
                 var label = terminalSafe(s.label)
                 if label.count > 42 { label = String(label.prefix(41)) + "…" }
                 out += "  " + String(s.line).leftPadded(4) + "  " + label.padded(44) + String(s.reached).leftPadded(8) + String(s.waiting).leftPadded(9)
-                let outcomes = self.outcomes(s)
+                let outcomes = terminalSafe(s.outcomesText)
                 out += outcomes.isEmpty ? "\n" : "  " + outcomes + "\n"
             }
         }
@@ -102,31 +87,11 @@ enum StatsText {
                 }
                 out += "\(points(e.lift)) points (95% CI \(points(e.ci95.low)) to \(points(e.ci95.high)))"
                 if let r = e.relativeLift { out += ", relative " + String(format: "%+.1f%%", r * 100) }
-                out += ", p = " + (e.pValue < 0.001 ? "<0.001" : String(format: "%.3f", e.pValue))
+                out += ", p = " + StatsFormat.pValue(e.pValue)
                 out += " → \(e.verdict.rawValue)\n"
             }
         }
         return out
-    }
-
-    static func outcomes(_ s: StepStats) -> String {
-        var parts: [String] = []
-        switch s.kind {
-        case .send:
-            let sent = s.sent.filter { $0.n > 0 }.map { "\($0.channel) \($0.n)" }
-            if !sent.isEmpty { parts.append("sent " + sent.joined(separator: ", ")) }
-            let suppressed = s.suppressed.filter { $0.n > 0 }.map { "\($0.channel) \($0.n)" }
-            if !suppressed.isEmpty { parts.append("suppressed " + suppressed.joined(separator: ", ")) }
-            if s.undeliverable > 0 { parts.append("undeliverable \(s.undeliverable)") }
-            for r in s.receipts {
-                let n = r.byChannel.filter { $0.n > 0 }.map { "\($0.channel) \($0.n)" }
-                if !n.isEmpty { parts.append("\(r.status) " + n.joined(separator: ", ")) }
-            }
-        case .if, .split, .waitFor:
-            parts.append(s.branches.map { "\(terminalSafe($0.label)) \($0.n)" }.joined(separator: ", "))
-        default: break
-        }
-        return parts.joined(separator: " · ")
     }
 }
 

@@ -103,6 +103,7 @@ final class BundleTests: XCTestCase {
         XCTAssertTrue(reason(bundle(main: [mark, 0, 0, 0, end])).contains("step 0 does not exist (the journey has 0)"))
         var b = try compileExamples()
         for i in b.journeys.indices { b.journeys[i].steps = [] }
+        b.sources = []
         XCTAssertLessThan(b.neededVersion, 3)
         XCTAssertTrue(reason(b.encode()).contains("does not exist (the journey has 0)"), reason(b.encode()))
         b = try compileExamples()
@@ -112,6 +113,27 @@ final class BundleTests: XCTestCase {
         b = try compileExamples()
         b.journeys[w].steps[0].control = 7
         XCTAssertTrue(reason(b.encode()).contains("names control branch 7"), reason(b.encode()))
+    }
+
+    /// A format 3 bundle carries its journeys' source; one written before the source texts were
+    /// added (ending after the journeys) still loads, without them.
+    func testSourcesRideAlongAndMayBeAbsent() throws {
+        let b = try compileExamples()
+        XCTAssertEqual(b.sources.map(\.path), b.sources.map(\.path).sorted())
+        let winback = try XCTUnwrap(b.journey(named: "winback"))
+        XCTAssertTrue(try XCTUnwrap(b.source(of: winback)).contains("journey winback"))
+        var bare = b
+        bare.sources = []
+        var bytes = bare.encode()
+        // Drop the (empty) source count and the checksum; patch the length; checksum again.
+        bytes.removeLast(8)
+        let total = bytes.count + 4
+        for i in 0..<4 { bytes[12 + i] = UInt8(truncatingIfNeeded: total >> (8 * i)) }
+        let crc = crc32(bytes)
+        for i in 0..<4 { bytes.append(UInt8(truncatingIfNeeded: crc >> (8 * UInt32(i)))) }
+        let loaded = try JourneyBundle.load(bytes)
+        XCTAssertEqual(loaded.sources, [])
+        XCTAssertEqual(loaded.journey(named: "winback")?.steps, winback.steps)
     }
 
     func testDamageIsRefused() throws {

@@ -51,21 +51,26 @@ final class ServeTests: XCTestCase {
     }
 
     /// One request with curl: the status code and the body.
-    func request(_ server: Server, _ method: String, _ path: String, key: String? = nil, body: String? = nil, contentType: String = "application/json",
-                 headers: [String] = []) throws -> (Int, String) {
+    /// What curl prints for these arguments.
+    func curl(_ arguments: [String]) throws -> String {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        var args = ["--noproxy", "*", "-s", "-m", "20", "-o", "-", "-w", "\n%{http_code}", "-X", method, "-H", "Content-Type: \(contentType)"]
-        if let key { args += ["-H", "Authorization: Bearer \(key)"] }
-        for h in headers { args += ["-H", h] }
-        if let body { args += ["--data-binary", body] }
-        p.arguments = args + ["http://127.0.0.1:\(server.port)\(path)"]
+        p.arguments = arguments
         let out = Pipe()
         p.standardOutput = out
         try p.run()
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    func request(_ server: Server, _ method: String, _ path: String, key: String? = nil, body: String? = nil, contentType: String = "application/json",
+                 headers: [String] = []) throws -> (Int, String) {
+        var args = ["--noproxy", "*", "-s", "-m", "20", "-o", "-", "-w", "\n%{http_code}", "-X", method, "-H", "Content-Type: \(contentType)"]
+        if let key { args += ["-H", "Authorization: Bearer \(key)"] }
+        for h in headers { args += ["-H", h] }
+        if let body { args += ["--data-binary", body] }
+        let text = try curl(args + ["http://127.0.0.1:\(server.port)\(path)"])
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
     }

@@ -1,82 +1,105 @@
 import Foundation
 import XCTest
 
+let trialSchema = """
+profile { first_name: string, push_token: string? }
+event signed_up { plan: string }
+event purchased { total: money }
+channel push address profile.push_token
+
+"""
+let trialJourney = """
+journey trial "Trial conversion" {
+  on signed_up
+  goal purchased
+  split {
+    50% control {
+      wait 14d
+    }
+    50% nudge {
+      push "Hi {profile.first_name}, your trial ends soon"
+      wait 14d
+    }
+  }
+}
+
+"""
+
+/// The trial database after the sign-ups, and who is in which arm.
+struct TrialFixture {
+    var d: URL
+    var db: String
+    var nudged: [String]
+    var control: [String]
+    var withoutToken: Set<String>
+}
+
+/// 1000 customers sign up for the trial (one in ten without a push token) and the run takes them
+/// to their waits; who got a message (sent or undeliverable) is in the nudge arm.
+func trialSignups() throws -> TrialFixture {
+    let d = try tempDir()
+    var profiles = ""
+    var withoutToken = Set<String>()
+    for i in 0..<1000 {
+        if i % 10 == 9 {
+            profiles += "{\"id\": \"u\(i)\", \"first_name\": \"U\(i)\"}\n"
+            withoutToken.insert("u\(i)")
+        } else {
+            profiles += "{\"id\": \"u\(i)\", \"first_name\": \"U\(i)\", \"push_token\": \"t\(i)\"}\n"
+        }
+    }
+    let db = try deployedProject(d, files: ["schema.journey": trialSchema, "trial.journey": trialJourney], profiles: profiles)
+    var events = ""
+    for i in 0..<1000 { events += "{\"profile\": \"u\(i)\", \"event\": \"signed_up\", \"at\": \"2025-03-01T10:00:00Z\", \"data\": {\"plan\": \"pro\"}}\n" }
+    try events.write(to: d.appendingPathComponent("signups.jsonl"), atomically: true, encoding: .utf8)
+    XCTAssertEqual(try journey(["ingest", "--db", db, d.appendingPathComponent("signups.jsonl").path]).code, 0)
+    XCTAssertEqual(try journey(["run", "--db", db, "--until", "2025-03-01T11:00:00Z"]).code, 0)
+    // Whoever got a message (sent or undeliverable) is in the nudge arm.
+    let outbox = try journey(["outbox", "--db", db])
+    var nudged = Set<String>()
+    for line in outbox.out.split(separator: "\n") {
+        guard let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let p = o["profile"] as? String else { continue }
+        nudged.insert(p)
+    }
+    let all = (0..<1000).map { "u\($0)" }
+    return TrialFixture(d: d, db: db, nudged: all.filter { nudged.contains($0) }, control: all.filter { !nudged.contains($0) }, withoutToken: withoutToken)
+}
+
+
+/// Exactly 90 of the nudged and 50 of the control group buy two days after signing up; one more
+/// control customer buys after the journey ended (no conversion). Then the run goes to the end.
+func trialPurchases(_ f: TrialFixture) throws {
+    var events = ""
+    for p in f.nudged.prefix(90) + f.control.prefix(50) {
+        events += "{\"profile\": \"\(p)\", \"event\": \"purchased\", \"at\": \"2025-03-03T10:00:00Z\", \"data\": {\"total\": 25}}\n"
+    }
+    events += "{\"profile\": \"\(f.control[60])\", \"event\": \"purchased\", \"at\": \"2025-03-20T10:00:00Z\", \"data\": {\"total\": 25}}\n"
+    try events.write(to: f.d.appendingPathComponent("purchases.jsonl"), atomically: true, encoding: .utf8)
+    XCTAssertEqual(try journey(["ingest", "--db", f.db, f.d.appendingPathComponent("purchases.jsonl").path]).code, 0)
+    XCTAssertEqual(try journey(["run", "--db", f.db, "--until", "2025-04-01T00:00:00Z"]).code, 0)
+}
+
 /// `journey stats` after a simulation whose numbers are known by construction: 1000 customers
 /// sign up, the split sends half of them a push, and then exactly 90 of the nudged and 50 of the
 /// control group buy within the journey (one more control customer buys after it ended).
 final class StatsTests: XCTestCase {
-    static let schema = """
-    profile { first_name: string, push_token: string? }
-    event signed_up { plan: string }
-    event purchased { total: money }
-    channel push address profile.push_token
-
-    """
-    static let trial = """
-    journey trial "Trial conversion" {
-      on signed_up
-      goal purchased
-      split {
-        50% control {
-          wait 14d
-        }
-        50% nudge {
-          push "Hi {profile.first_name}, your trial ends soon"
-          wait 14d
-        }
-      }
-    }
-
-    """
-
-    struct Fixture {
-        var d: URL
-        var db: String
-        var nudged: [String]
-        var control: [String]
-        var withoutToken: Set<String>
-    }
-
-    /// The database after the sign-ups, with who is in which arm (from the outbox).
-    func signedUp() throws -> Fixture {
-        let d = try tempDir()
-        var profiles = ""
-        var withoutToken = Set<String>()
-        for i in 0..<1000 {
-            if i % 10 == 9 {
-                profiles += "{\"id\": \"u\(i)\", \"first_name\": \"U\(i)\"}\n"
-                withoutToken.insert("u\(i)")
-            } else {
-                profiles += "{\"id\": \"u\(i)\", \"first_name\": \"U\(i)\", \"push_token\": \"t\(i)\"}\n"
-            }
-        }
-        let db = try deployedProject(d, files: ["schema.journey": Self.schema, "trial.journey": Self.trial], profiles: profiles)
-        var events = ""
-        for i in 0..<1000 { events += "{\"profile\": \"u\(i)\", \"event\": \"signed_up\", \"at\": \"2025-03-01T10:00:00Z\", \"data\": {\"plan\": \"pro\"}}\n" }
-        try events.write(to: d.appendingPathComponent("signups.jsonl"), atomically: true, encoding: .utf8)
-        XCTAssertEqual(try journey(["ingest", "--db", db, d.appendingPathComponent("signups.jsonl").path]).code, 0)
-        XCTAssertEqual(try journey(["run", "--db", db, "--until", "2025-03-01T11:00:00Z"]).code, 0)
-        // Whoever got a message (sent or undeliverable) is in the nudge arm.
-        let outbox = try journey(["outbox", "--db", db])
-        var nudged = Set<String>()
-        for line in outbox.out.split(separator: "\n") {
-            guard let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let p = o["profile"] as? String else { continue }
-            nudged.insert(p)
-        }
-        let all = (0..<1000).map { "u\($0)" }
-        return Fixture(d: d, db: db, nudged: all.filter { nudged.contains($0) }, control: all.filter { !nudged.contains($0) }, withoutToken: withoutToken)
-    }
-
     func stats(_ db: String, _ extra: [String] = []) throws -> [String: Any] {
-        let r = try journey(["stats", "--db", db, "--format", "json"] + extra)
-        XCTAssertEqual(r.code, 0, r.err)
-        let doc = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
-        let journeys = try XCTUnwrap(doc["journeys"] as? [[String: Any]])
-        return try XCTUnwrap(journeys.first { $0["journey"] as? String == "trial" })
+        try trialStats(db, extra)
     }
+}
 
+/// The trial journey's entry of `journey stats --format json`.
+func trialStats(_ db: String, _ extra: [String] = []) throws -> [String: Any] {
+    let r = try journey(["stats", "--db", db, "--format", "json"] + extra)
+    XCTAssertEqual(r.code, 0, r.err)
+    let doc = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+    let journeys = try XCTUnwrap(doc["journeys"] as? [[String: Any]])
+    return try XCTUnwrap(journeys.first { $0["journey"] as? String == "trial" })
+}
+
+extension StatsTests {
     func testTheFunnelAndTheSplitAreCountedExactly() throws {
-        let f = try signedUp()
+        let f = try trialSignups()
         defer { try? FileManager.default.removeItem(at: f.d) }
         let (nT, nC) = (f.nudged.count, f.control.count)
         XCTAssertEqual(nT + nC, 1000)
@@ -96,14 +119,7 @@ final class StatsTests: XCTestCase {
 
         // Then 90 of the nudged and 50 of the control group buy two days after signing up; one
         // more control customer buys after the journey ended, which is no conversion.
-        var events = ""
-        for p in f.nudged.prefix(90) + f.control.prefix(50) {
-            events += "{\"profile\": \"\(p)\", \"event\": \"purchased\", \"at\": \"2025-03-03T10:00:00Z\", \"data\": {\"total\": 25}}\n"
-        }
-        events += "{\"profile\": \"\(f.control[60])\", \"event\": \"purchased\", \"at\": \"2025-03-20T10:00:00Z\", \"data\": {\"total\": 25}}\n"
-        try events.write(to: f.d.appendingPathComponent("purchases.jsonl"), atomically: true, encoding: .utf8)
-        XCTAssertEqual(try journey(["ingest", "--db", f.db, f.d.appendingPathComponent("purchases.jsonl").path]).code, 0)
-        XCTAssertEqual(try journey(["run", "--db", f.db, "--until", "2025-04-01T00:00:00Z"]).code, 0)
+        try trialPurchases(f)
 
         j = try stats(f.db)
         XCTAssertEqual(j["entered"] as? Int, 1000)
@@ -198,7 +214,7 @@ final class StatsTests: XCTestCase {
     /// Fewer than 30 conversions in an arm: no verdict yet. And --since takes the customers who
     /// entered since then: none of these.
     func testTooEarlyToTellAndSince() throws {
-        let f = try signedUp()
+        let f = try trialSignups()
         defer { try? FileManager.default.removeItem(at: f.d) }
         var events = ""
         for p in f.nudged.prefix(40) + f.control.prefix(29) {

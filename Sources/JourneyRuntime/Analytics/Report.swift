@@ -55,6 +55,27 @@ public struct StepStats: Sendable {
     public var receipts: [(status: String, byChannel: [(channel: String, n: Int64)])] = []
 }
 
+extension StepStats {
+    /// Its outcomes in words: its branches, or what it sent ("sent push 3 · undeliverable 1").
+    public var outcomesText: String {
+        var parts: [String] = []
+        func counts(_ items: [(channel: String, n: Int64)]) -> String {
+            items.filter { $0.n > 0 }.map { "\($0.channel) \($0.n)" }.joined(separator: ", ")
+        }
+        switch kind {
+        case .send:
+            if !counts(sent).isEmpty { parts.append("sent " + counts(sent)) }
+            if !counts(suppressed).isEmpty { parts.append("suppressed " + counts(suppressed)) }
+            if undeliverable > 0 { parts.append("undeliverable \(undeliverable)") }
+            for r in receipts where !counts(r.byChannel).isEmpty { parts.append("\(r.status) " + counts(r.byChannel)) }
+        case .if, .split, .waitFor:
+            parts.append(branches.map { "\($0.label) \($0.n)" }.joined(separator: ", "))
+        default: break
+        }
+        return parts.joined(separator: " · ")
+    }
+}
+
 public struct SplitStats: Sendable {
     public var step: Int
     public var line: Int

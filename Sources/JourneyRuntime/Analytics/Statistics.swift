@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -82,5 +83,32 @@ public enum Statistics {
             verdict = .noClearDifference
         }
         return LiftEstimate(lift: p1 - p2, relativeLift: p2 > 0 ? (p1 - p2) / p2 : nil, ci95: ci, pValue: pValue(x1, n1, x2, n2), verdict: verdict)
+    }
+}
+
+/// Numbers as the stats show them, in the terminal and in the console.
+public enum StatsFormat {
+    /// "14.0%".
+    public static func percent(_ r: Double?) -> String {
+        guard let r, r.isFinite else { return "–" }
+        return String(format: "%.1f%%", r * 100)
+    }
+
+    /// A difference of proportions in points, signed: "+3.1".
+    public static func points(_ d: Double) -> String { String(format: "%+.1f", d * 100) }
+
+    /// A p-value: "0.012", or "<0.001".
+    public static func pValue(_ p: Double) -> String { p < 0.001 ? "<0.001" : String(format: "%.3f", p) }
+
+    /// A time span, to the minute: "3d 4h", "2h 10m", "45s".
+    public static func span(_ seconds: Int64) -> String {
+        if seconds < 60 { return "\(seconds)s" }
+        var parts: [String] = []
+        var s = seconds
+        for (unit, n) in [("d", Int64(86400)), ("h", 3600), ("m", 60)] where s >= n {
+            parts.append("\(s / n)\(unit)")
+            s %= n
+        }
+        return parts.prefix(2).joined(separator: " ")
     }
 }

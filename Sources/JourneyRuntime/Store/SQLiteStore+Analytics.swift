@@ -93,3 +93,42 @@ extension SQLiteStore {
         return out
     }
 }
+
+/// A kept-aside input line or failed instance, as the console lists them.
+public struct RejectRow: Sendable {
+    public var id: Int64
+    public var source: String
+    public var line: Int
+    public var reason: String
+    public var raw: String
+    public var at: Int64
+    public var profile: String?
+}
+
+extension SQLiteStore {
+    /// The newest rejects first, at most `limit`, and how many there are in all.
+    public func recentRejects(limit: Int) throws -> (rows: [RejectRow], total: Int) {
+        let s = try db.prepare("SELECT id, source, line, reason, raw, at, profile FROM rejects ORDER BY id DESC LIMIT ?")
+        s.bind(1, limit)
+        var out: [RejectRow] = []
+        while try s.step() {
+            out.append(RejectRow(id: s.int64(0), source: s.text(1), line: s.int(2), reason: s.text(3), raw: s.text(4), at: s.int64(5), profile: s.optionalText(6)))
+        }
+        let count = try db.prepare("SELECT COUNT(*) FROM rejects")
+        return (out, try count.step() ? count.int(0) : out.count)
+    }
+
+    /// Messages whose delivery failed, newest first, with their attempts, and how many there are.
+    public func failedDeliveries(limit: Int) throws -> (rows: [DeliveryRecord], total: Int) {
+        let s = try db.prepare("""
+            SELECT seq FROM outbox WHERE delivery = 'failed' ORDER BY seq DESC LIMIT ?
+            """)
+        s.bind(1, limit)
+        var seqs: [Int64] = []
+        while try s.step() { seqs.append(s.int64(0)) }
+        var rows: [DeliveryRecord] = []
+        for q in seqs { rows += try deliveries(status: "failed", afterSeq: q - 1, limit: 1) }
+        let count = try db.prepare("SELECT COUNT(*) FROM outbox WHERE delivery = 'failed'")
+        return (rows, try count.step() ? count.int(0) : rows.count)
+    }
+}

@@ -140,6 +140,8 @@ public final class SQLiteStore: JourneyStore {
         try addColumnIfMissing("rejects", "profile", "TEXT")
         try db.exec("CREATE INDEX IF NOT EXISTS rejects_by_profile ON rejects(profile) WHERE profile IS NOT NULL")
         try db.exec("CREATE INDEX IF NOT EXISTS outbox_due ON outbox(channel, next_attempt) WHERE delivery = 'pending'")
+        // The console lists failed deliveries, newest first.
+        try db.exec("CREATE INDEX IF NOT EXISTS outbox_failed ON outbox(seq) WHERE delivery = 'failed'")
     }
 
     /// Databases from before the history was written at ingest: their inbox events are not in
