@@ -63,6 +63,39 @@ extension HTTPFields {
     static let referrerPolicy = HTTPFields.Element.Name("Referrer-Policy")
 }
 
+/// `journey simulate --report`: the console's journey page for every journey of a simulation, in
+/// one HTML file that needs nothing else (its stylesheet inside, no script).
+public enum SimulationReport {
+    public static func html(_ report: StatsReport, bundle: JourneyBundle, subtitle: String) -> String {
+        var sections: [String] = []
+        var toc: [[String: Any]] = []
+        for j in report.journeys {
+            var view = ConsoleViews.journey(j, all: [])
+            let graph = bundle.journey(named: j.journey).flatMap { Diagram.graph($0, in: bundle, stats: j) }
+            if let graph, let svg = Diagram.svgNow(graph, title: "Diagram of journey \(j.journey) with its counts") {
+                view["svg"] = svg
+            } else {
+                view["noDiagram"] = ConsoleViews.noDiagram(carriesSource: graph != nil)
+            }
+            view["version"] = nil
+            var body = Console.library.render(view, withTemplate: "journey") ?? ""
+            // One h1 for the file: each journey's headings one level down, and its own anchor.
+            for level in [3, 2, 1] { body = body.replacingOccurrences(of: "<h\(level)", with: "<h\(level + 1)").replacingOccurrences(of: "</h\(level)>", with: "</h\(level + 1)>") }
+            for id in ["diagram", "steps", "splits"] { body = body.replacingOccurrences(of: "id=\"\(id)\"", with: "id=\"\(j.journey)-\(id)\"").replacingOccurrences(of: "aria-labelledby=\"\(id)\"", with: "aria-labelledby=\"\(j.journey)-\(id)\"") }
+            sections.append("<section id=\"\(j.journey)\" aria-label=\"Journey \(j.journey)\">\n" + body + "</section>\n")
+            toc.append(["name": j.journey, "entered": j.entered, "converted": j.converted, "rate": StatsFormat.percent(j.conversionRate)])
+        }
+        let page: [String: Any] = ["subtitle": subtitle, "css": ConsoleTemplates.css, "journeys": toc, "body": sections.joined()]
+        return library.render(page, withTemplate: "report") ?? ""
+    }
+
+    static let library: MustacheLibrary = {
+        var l = MustacheLibrary()
+        try? l.register(ConsoleTemplates.report, named: "report")
+        return l
+    }()
+}
+
 /// `/console`: server-rendered pages over the same engine as the API, behind the admin key.
 enum Console {
     static let cookie = "journey_session"
@@ -87,7 +120,7 @@ enum Console {
         case anonymous
     }
 
-    static func routes(_ router: Router<BasicRequestContext>, config: ServiceConfiguration, host: EngineHost) {
+    static func routes(_ router: Router<BasicRequestContext>, config: ServiceConfiguration, host: EngineHost, reader: ConsoleReader) {
         let sessions = ConsoleSessions()
         // Without keys and with --no-auth the console is open like the API; its forms still
         // carry a token only its pages know.
@@ -166,7 +199,7 @@ enum Console {
         }
         router.get("console") { request, _ -> Response in
             try await page(request) { csrf in
-                let report = try await host.stats(journey: nil)
+                let report = try await reader.stats(journey: nil)
                 return html(.ok, render("journeys", ConsoleViews.journeys(report), title: "Journeys", nav: "navJourneys", csrf: csrf))
             }
         }
@@ -174,23 +207,20 @@ enum Console {
             try await page(request) { csrf in
                 let name = context.parameters.get("name") ?? ""
                 let version = request.uri.queryParameters.get("version")
-                let report = try await host.stats(journey: name)
+                let report = try await reader.stats(journey: name)
                 guard !report.journeys.isEmpty else {
                     return html(.notFound, render("error", ["heading": "No such journey", "message": "No journey named “\(name)” is deployed or counted."],
                                                   title: "Not found", nav: "navJourneys", csrf: csrf))
                 }
                 let chosen = report.journeys.first { $0.version == version } ?? report.journeys.first { $0.isCurrent } ?? report.journeys[report.journeys.count - 1]
-                var svg: String?
-                var noDiagram = "Graphviz's dot is not installed on the server, so the diagram cannot be drawn; the table below has every step's numbers."
-                if let b = try await host.bundle(chosen.version), let j = b.journey(named: chosen.journey) {
-                    if let g = Diagram.graph(j, in: b, stats: chosen) {
-                        svg = await Diagram.svg(g, title: "Diagram of journey \(chosen.journey) with its counts")
-                    } else {
-                        noDiagram = "This version was built before bundles carried their source, so its diagram cannot be drawn; the table below has every step's numbers."
-                    }
-                }
                 var view = ConsoleViews.journey(chosen, all: report.journeys)
-                if let svg { view["svg"] = svg } else { view["noDiagram"] = noDiagram }
+                let b = try await reader.bundle(chosen.version)
+                let graph = b.flatMap { b in b.journey(named: chosen.journey).flatMap { Diagram.graph($0, in: b, stats: chosen) } }
+                if let graph, let svg = await Diagram.svg(graph, title: "Diagram of journey \(chosen.journey) with its counts") {
+                    view["svg"] = svg
+                } else {
+                    view["noDiagram"] = ConsoleViews.noDiagram(carriesSource: graph != nil)
+                }
                 return html(.ok, render("journey", view, title: chosen.journey, nav: "navJourneys", csrf: csrf))
             }
         }
@@ -199,14 +229,14 @@ enum Console {
                 let query = request.uri.queryParameters.get("id").map { $0.removingPercentEncoding ?? $0 } ?? ""
                 var view: [String: Any] = ["query": query]
                 if !query.isEmpty {
-                    if let p = try await host.profile(id: query) { view["profile"] = ConsoleViews.profile(p) } else { view["notFound"] = true }
+                    if let p = try await reader.profile(id: query) { view["profile"] = ConsoleViews.profile(p) } else { view["notFound"] = true }
                 }
                 return html(.ok, render("profile", view, title: query.isEmpty ? "Profiles" : "Profile \(query)", nav: "navProfiles", csrf: csrf))
             }
         }
         router.get("console/deliveries") { request, _ -> Response in
             try await page(request) { csrf in
-                let data = try await host.deliveryOverview(limit: 100)
+                let data = try await reader.deliveryOverview(limit: 100)
                 var view = ConsoleViews.deliveries(data, csrf: csrf)
                 let query = request.uri.queryParameters
                 if let id = query.get("redelivered").map({ $0.removingPercentEncoding ?? $0 }) {
@@ -230,7 +260,7 @@ enum Console {
         }
         router.get("console/rejects") { request, _ -> Response in
             try await page(request) { csrf in
-                let data = try await host.rejectOverview(limit: 200)
+                let data = try await reader.rejectOverview(limit: 200)
                 return html(.ok, render("rejects", ConsoleViews.rejects(data), title: "Rejects", nav: "navRejects", csrf: csrf))
             }
         }

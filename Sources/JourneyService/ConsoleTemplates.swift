@@ -39,6 +39,44 @@ enum ConsoleTemplates {
 
     """
 
+    /// `journey simulate --report`: one file, its stylesheet inside.
+    static let report = """
+    <!doctype html>
+    <html lang="en">
+    <head>
+    <meta charset="utf-8">
+    <meta name="viewport" content="width=device-width, initial-scale=1">
+    <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+    <title>Simulation report · journey</title>
+    <style>
+    {{{css}}}
+    </style>
+    </head>
+    <body>
+    <a class="skip" href="#main">Skip to the content</a>
+    <header class="top"><nav aria-label="Journeys"><span class="brand">journey</span><ul>
+    {{#journeys}}<li><a href="#{{name}}">{{name}}</a></li>{{/journeys}}
+    </ul></nav></header>
+    <main id="main">
+    <h1>Simulation report</h1>
+    <p>{{subtitle}}</p>
+    <div class="scroll">
+    <table>
+    <caption>Each journey of the project in this simulation.</caption>
+    <thead><tr><th scope="col">Journey</th><th scope="col" class="num">Entered</th><th scope="col" class="num">Converted</th><th scope="col" class="num">Conversion rate</th></tr></thead>
+    <tbody>
+    {{#journeys}}<tr><th scope="row"><a href="#{{name}}">{{name}}</a></th><td class="num">{{entered}}</td><td class="num">{{converted}}</td><td class="num">{{rate}}</td></tr>
+    {{/journeys}}
+    </tbody>
+    </table>
+    </div>
+    {{{body}}}
+    </main>
+    </body>
+    </html>
+
+    """
+
     static let login = """
     <h1>Sign in</h1>
     {{#problem}}<p class="problem" role="alert">{{problem}}</p>{{/problem}}
@@ -77,8 +115,8 @@ enum ConsoleTemplates {
 
     static let journey = """
     <h1>{{name}}{{#title}} <span class="sub">{{title}}</span>{{/title}}</h1>
-    <p>Version <code>{{version}}</code>{{#current}} (current){{/current}}{{^current}} (earlier){{/current}}{{#deployed}}, deployed {{deployed}}{{/deployed}}.
-    {{#hasOtherVersions}}Other versions: {{#otherVersions}}<a href="/console/journeys/{{name}}?version={{hash}}"><code>{{short}}</code></a> {{/otherVersions}}{{/hasOtherVersions}}</p>
+    {{#version}}<p>Version <code>{{version}}</code>{{#current}} (current){{/current}}{{^current}} (earlier){{/current}}{{#deployed}}, deployed {{deployed}}{{/deployed}}.
+    {{#hasOtherVersions}}Other versions: {{#otherVersions}}<a href="/console/journeys/{{name}}?version={{hash}}"><code>{{short}}</code></a> {{/otherVersions}}{{/hasOtherVersions}}</p>{{/version}}
     <dl class="kpis">
     <div><dt>Entered</dt><dd>{{entered}}</dd></div>
     <div><dt>Active</dt><dd>{{active}}</dd></div>
@@ -270,7 +308,7 @@ enum ConsoleTemplates {
     h2 { font-size: 1.25rem; margin: 2rem 0 .75rem; }
     h3 { font-size: 1.05rem; margin: 1.5rem 0 .5rem; }
     .sub { display: block; color: var(--muted); font-weight: 400; font-size: .9em; }
-    h1 .sub { display: inline; }
+    h1 .sub, section > h2 .sub { display: inline; }
     .hint { color: var(--muted); }
     .problem { color: var(--bad); font-weight: 600; }
     .flash { background: #ecfdf5; border-left: 4px solid var(--good); padding: .5rem .75rem; }

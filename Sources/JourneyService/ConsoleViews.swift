@@ -7,6 +7,13 @@ import JourneyRuntime
 enum ConsoleViews {
     static func short(_ hash: String) -> String { String(hash.prefix(12)) }
 
+    /// Why a journey page has no diagram.
+    static func noDiagram(carriesSource: Bool) -> String {
+        carriesSource
+            ? "Graphviz's dot is not installed here, so the diagram cannot be drawn; the table below has every step's numbers."
+            : "This version was built before bundles carried their source, so its diagram cannot be drawn; the table below has every step's numbers."
+    }
+
     /// What a URL may carry as it is: letters, digits and `-._~` (RFC 3986's unreserved).
     static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 

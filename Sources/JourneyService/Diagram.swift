@@ -67,31 +67,32 @@ enum Diagram {
     }()
 
     /// The graph as an SVG element to put in a page (nil without Graphviz, or when it fails or
-    /// takes over five seconds).
+    /// takes over five seconds), off the caller's thread.
     static func svg(_ g: FlowGraph, title: String) async -> String? {
-        guard let dot = dotPath else { return nil }
-        let source = GraphRenderer.dot([g])
-        let output: Data? = await withCheckedContinuation { done in
-            DispatchQueue.global().async {
-                let p = Process()
-                p.executableURL = URL(fileURLWithPath: dot)
-                p.arguments = ["-Tsvg"]
-                let input = Pipe(), out = Pipe()
-                p.standardInput = input
-                p.standardOutput = out
-                p.standardError = FileHandle.nullDevice
-                do { try p.run() } catch { return done.resume(returning: nil) }
-                let killer = DispatchWorkItem { if p.isRunning { p.terminate() } }
-                DispatchQueue.global().asyncAfter(deadline: .now() + 5, execute: killer)
-                input.fileHandleForWriting.write(Data(source.utf8))
-                try? input.fileHandleForWriting.close()
-                let data = out.fileHandleForReading.readDataToEndOfFile()
-                p.waitUntilExit()
-                killer.cancel()
-                done.resume(returning: p.terminationStatus == 0 ? data : nil)
-            }
+        await withCheckedContinuation { done in
+            DispatchQueue.global().async { done.resume(returning: svgNow(g, title: title)) }
         }
-        guard let output, let text = String(data: output, encoding: .utf8), let start = text.range(of: "<svg") else { return nil }
+    }
+
+    /// The same, on this thread (for a command that has nothing else to do meanwhile).
+    static func svgNow(_ g: FlowGraph, title: String) -> String? {
+        guard let dot = dotPath else { return nil }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: dot)
+        p.arguments = ["-Tsvg"]
+        let input = Pipe(), out = Pipe()
+        p.standardInput = input
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        do { try p.run() } catch { return nil }
+        let killer = DispatchWorkItem { if p.isRunning { p.terminate() } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 5, execute: killer)
+        input.fileHandleForWriting.write(Data(GraphRenderer.dot([g]).utf8))
+        try? input.fileHandleForWriting.close()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        killer.cancel()
+        guard p.terminationStatus == 0, let text = String(data: data, encoding: .utf8), let start = text.range(of: "<svg") else { return nil }
         // Only the element: no XML prolog or doctype inside HTML; labelled for screen readers.
         var svg = String(text[start.lowerBound...])
         svg.replaceSubrange(svg.startIndex..<svg.index(svg.startIndex, offsetBy: 4), with: "<svg role=\"img\" aria-label=\"\(Format.attribute(title))\"")

@@ -8,8 +8,6 @@ import JourneyRuntime
 actor EngineHost {
     let engine: Engine
     let store: SQLiteStore
-    /// Bundles the console has loaded, by hash.
-    var bundles: [String: JourneyBundle] = [:]
 
     init(path: String) throws {
         let store = try SQLiteStore(path: path)
@@ -238,14 +236,8 @@ actor EngineHost {
 
     /// The 360° view of a profile, or nil when there is no such profile.
     func profile(id: String) throws -> ProfileView? {
-        guard let schema = engine.schema, let values = try store.loadProfile(id) else { return nil }
-        var view = ProfileView(id: id)
-        view.attributes = zip(schema.attributes, values).map { ($0.name, $1) }
-        view.events = try store.recentEvents(profile: id, limit: 50, schema: schema)
-        var lines = InstanceLines(store: store)
-        view.journeys = try store.instanceSummaries(journey: nil, status: nil, limit: 50, profile: id).map { ($0, lines.line($0)) }
-        view.messages = try store.messages(profile: id, limit: 50).map { ($0, try store.receipts(message: $0.message.id)) }
-        return view
+        guard let schema = engine.schema else { return nil }
+        return try ProfileView.build(store, schema: schema, id: id)
     }
 
     /// Erases a profile; whether it existed.
@@ -296,36 +288,12 @@ actor EngineHost {
     }
 }
 
-// MARK: - The console's reads
+// MARK: - The console's writes
 
 extension EngineHost {
-    /// Every journey version's numbers (or one journey's).
-    func stats(journey: String?) throws -> StatsReport {
-        try? engine.adoptDeployedBundle()
-        return try StatsReport.build(store, journey: journey)
-    }
-
-    /// A stored bundle, loaded (and verified) once.
-    func bundle(_ hash: String) throws -> JourneyBundle? {
-        if let b = bundles[hash] { return b }
-        guard let bytes = try store.bundleBytes(hash) else { return nil }
-        let b = try JourneyBundle.load(bytes)
-        bundles[hash] = b
-        return b
-    }
-
-    /// What waits for delivery per channel, and the newest failures with their attempts.
-    func deliveryOverview(limit: Int) throws -> (pending: [(channel: String, count: Int)], failed: [DeliveryRecord], total: Int) {
-        let failed = try store.failedDeliveries(limit: limit)
-        return (try store.pendingCounts(), failed.rows, failed.total)
-    }
-
     /// Puts a failed message back in the queue; nil when it was, else why not.
     func redeliver(id: String) throws -> String? {
         try store.transaction { try store.redeliver(ids: [id], now: Date().timeIntervalSince1970) }.first ?? "no message has this id"
     }
 
-    func rejectOverview(limit: Int) throws -> (rows: [RejectRow], total: Int) {
-        try store.recentRejects(limit: limit)
-    }
 }

@@ -49,7 +49,7 @@ public enum JourneyServer {
         let router = Router()
         router.add(middleware: RequestLog(logger: logger, metrics: metrics))
         routes(router, config: config, host: host, engine: engine, metrics: metrics)
-        Console.routes(router, config: config, host: host)
+        Console.routes(router, config: config, host: host, reader: try ConsoleReader(path: config.database))
         let app = Application(
             router: router,
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: "journey"),

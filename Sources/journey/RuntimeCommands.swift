@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import JourneyBytecode
 import JourneyRuntime
+import JourneyService
 
 /// An instant given on the command line: ISO 8601 with a zone, or a date (midnight UTC).
 func parseInstant(_ s: String, _ option: String) throws -> Int64 {
@@ -233,6 +234,7 @@ struct Simulate: ParsableCommand {
     @Option(help: "End of the virtual clock (ISO 8601).") var until: String?
     @Option(help: "Keep the simulation's SQLite database in this file (replaced) instead of in memory.") var db: String?
     @Option(help: "jsonl (default): the interchange format; text: a readable timeline.") var format: TimelineFormat = .jsonl
+    @Option(help: "Also write the console's journey page for every journey of this simulation (funnel, diagram, splits) to this HTML file.") var report: String?
     @Argument(help: "Files and directories of the project.") var paths: [String]
 
     func run() throws {
@@ -262,6 +264,22 @@ struct Simulate: ParsableCommand {
             printError("note: no events and no --start: nothing to simulate (give --start to run audience journeys)")
         }
         try printOutbox(engine.store, format)
+        if let report, let store = engine.store as? SQLiteStore {
+            let stats = try StatsReport.build(store)
+            let messages = try store.lastOutboxSeq()
+            let profileCount = try store.profileCount()
+            var subtitle = "\(paths.joined(separator: ", ")): \(plural(profileCount, "profile"))"
+            if let events { subtitle += ", events from \(events)" }
+            if let from = startAt ?? first { subtitle += ", from \(timelineTime(from))" }
+            subtitle += " to \(timelineTime(engine.now)); \(plural(Int(messages), "message"))."
+            let html = SimulationReport.html(stats, bundle: bundle, subtitle: subtitle)
+            do {
+                try html.write(toFile: report, atomically: true, encoding: .utf8)
+            } catch {
+                throw UsageError(description: "\(report): cannot write the report (\(error.localizedDescription))")
+            }
+            printError("wrote \(report)")
+        }
         if db != nil { try engine.store.checkpoint() }
         if rejected > 0 { throw ExitCode(1) }
     }

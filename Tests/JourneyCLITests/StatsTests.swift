@@ -243,3 +243,64 @@ extension StatsTests {
         XCTAssertTrue(unknown.err.contains("no journey named 'nope'"), unknown.err)
     }
 }
+
+extension StatsTests {
+    /// `journey simulate --report`: the console's journey page for a simulation, offline, in one
+    /// HTML file; its numbers are those the simulation's database gives `journey stats`.
+    func testSimulateWritesAReport() throws {
+        let d = try tempDir()
+        defer { try? FileManager.default.removeItem(at: d) }
+        let project = d.appendingPathComponent("project")
+        try FileManager.default.createDirectory(at: project, withIntermediateDirectories: true)
+        try trialSchema.write(to: project.appendingPathComponent("schema.journey"), atomically: true, encoding: .utf8)
+        try trialJourney.write(to: project.appendingPathComponent("trial.journey"), atomically: true, encoding: .utf8)
+        var profiles = "", signups = ""
+        for i in 0..<400 {
+            profiles += "{\"id\": \"u\(i)\", \"first_name\": \"U\(i)\", \"push_token\": \"t\(i)\"}\n"
+            signups += "{\"profile\": \"u\(i)\", \"event\": \"signed_up\", \"at\": \"2025-03-01T10:00:00Z\", \"data\": {\"plan\": \"pro\"}}\n"
+        }
+        try profiles.write(to: d.appendingPathComponent("p.jsonl"), atomically: true, encoding: .utf8)
+        try signups.write(to: d.appendingPathComponent("e.jsonl"), atomically: true, encoding: .utf8)
+        // The split is deterministic: a first simulation says who is nudged.
+        let first = try journey(["simulate", "--profiles", d.appendingPathComponent("p.jsonl").path, "--events", d.appendingPathComponent("e.jsonl").path, project.path])
+        XCTAssertEqual(first.code, 0, first.err)
+        let nudged = Set(first.out.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["profile"] as? String })
+        let all = (0..<400).map { "u\($0)" }
+        var events = signups
+        for p in all.filter({ nudged.contains($0) }).prefix(40) + all.filter({ !nudged.contains($0) }).prefix(30) {
+            events += "{\"profile\": \"\(p)\", \"event\": \"purchased\", \"at\": \"2025-03-04T10:00:00Z\", \"data\": {\"total\": 25}}\n"
+        }
+        try events.write(to: d.appendingPathComponent("e.jsonl"), atomically: true, encoding: .utf8)
+        let report = d.appendingPathComponent("report.html"), db = d.appendingPathComponent("sim.db")
+        let r = try journey(["simulate", "--profiles", d.appendingPathComponent("p.jsonl").path, "--events", d.appendingPathComponent("e.jsonl").path,
+                             "--db", db.path, "--report", report.path, project.path])
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertTrue(r.err.contains("wrote \(report.path)"), r.err)
+        let html = try String(contentsOf: report, encoding: .utf8)
+        let stats = try trialStats(db.path)
+        XCTAssertEqual(stats["entered"] as? Int, 400)
+        XCTAssertEqual(stats["converted"] as? Int, 70)
+        let (nT, nC) = (nudged.count, 400 - nudged.count)
+        for s in ["<h1>Simulation report</h1>", "400 profiles, events from", "from 2025-03-01 10:00:00 UTC",
+                  "<a href=\"#trial\">trial</a></th><td class=\"num\">400</td><td class=\"num\">70</td><td class=\"num\">17.5%</td>",
+                  "<dt>Entered</dt><dd>400</dd>", "<dt>Converted</dt><dd>70</dd>",
+                  "<th scope=\"row\">control</th><td class=\"num\">\(nC)</td><td class=\"num\">30</td>",
+                  "<th scope=\"row\">nudge</th><td class=\"num\">\(nT)</td><td class=\"num\">40</td>",
+                  "<h2>trial <span class=\"sub\">Trial conversion</span></h2>", "id=\"trial-diagram\""] {
+            XCTAssertTrue(html.contains(s), "the report lacks “\(s)”")
+        }
+        XCTAssertEqual(html.components(separatedBy: "<h1").count - 1, 1, "one h1")
+        XCTAssertFalse(html.contains("<script"))
+        XCTAssertFalse(html.contains("/console/"), "the report links to nothing of a server")
+        XCTAssertFalse(html.contains("Version <code>"), "a simulation has no deployed version")
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/dot") {
+            XCTAssertTrue(html.contains("<svg role=\"img\" aria-label=\"Diagram of journey trial"), "the diagram")
+            XCTAssertTrue(html.contains("50% nudge (\(nT))"), "the diagram's counts")
+        }
+        // A report that cannot be written is an error that names it, after the timeline.
+        let bad = try journey(["simulate", "--profiles", d.appendingPathComponent("p.jsonl").path, "--events", d.appendingPathComponent("e.jsonl").path,
+                               "--report", d.appendingPathComponent("no/such/dir/r.html").path, project.path])
+        XCTAssertEqual(bad.code, 2)
+        XCTAssertTrue(bad.err.contains("cannot write the report"), bad.err)
+    }
+}

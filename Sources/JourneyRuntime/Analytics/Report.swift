@@ -192,7 +192,7 @@ public struct StatsReport: Sendable {
             s.steps[r.step] = st
             stats[v] = s
         }
-        for row in try store.instanceStates(journey: journey, since: from) where row.status == "active" {
+        for row in try store.activeInstances(journey: journey, since: from) {
             let v = Version(journey: row.journey, bundle: row.bundle)
             guard var s = entry(v), let b = bundle(row.bundle), let j = b.journey(named: row.journey) else { continue }
             s.active += row.n
@@ -208,6 +208,17 @@ public struct StatsReport: Sendable {
         }
         for (v, var s) in stats {
             s.conversionTimes = try store.conversionTimes(journey: v.journey, bundle: v.bundle, since: from)
+            // A version without a step table (built before the analytics, or with no statements)
+            // is counted from its instances, which are all kept: its counters may have begun
+            // only when this journey was upgraded.
+            if s.steps.isEmpty {
+                let outcomes = try store.instanceOutcomes(journey: v.journey, bundle: v.bundle, since: from)
+                s.entered = outcomes.values.reduce(0, +)
+                s.converted = outcomes["converted"] ?? 0
+                s.exited = outcomes["exited"] ?? 0
+                s.completed = outcomes["completed"] ?? 0
+                s.failed = outcomes["failed"] ?? 0
+            }
             for i in s.splits.indices {
                 guard let c = s.splits[i].control else { continue }
                 let control = s.splits[i].branches[c]

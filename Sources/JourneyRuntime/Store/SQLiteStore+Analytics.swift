@@ -18,8 +18,18 @@ extension SQLiteStore {
     }
 }
 
-/// What the analytics read back: sums over the hours asked for.
+/// What the analytics read back: sums over the hours asked for. A database from before the
+/// analytics (opened read-only, so not migrated) reads as one with nothing counted yet.
 extension SQLiteStore {
+    /// Whether the database has this table, or this column of it.
+    func has(table: String, column: String? = nil) throws -> Bool {
+        let s = try db.prepare(column == nil ? "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1"
+                                             : "SELECT COUNT(*) FROM pragma_table_info(?1) WHERE name = ?2")
+        s.bind(1, table)
+        if let column { s.bind(2, column) }
+        return try s.step() && s.int(0) > 0
+    }
+
     /// The bundles in deploy order, with when each was (last) deployed.
     public func deploys() throws -> [(hash: String, deployedAt: Int64)] {
         let s = try db.prepare("SELECT hash, deployed_at FROM bundles ORDER BY seq")
@@ -30,6 +40,7 @@ extension SQLiteStore {
 
     /// The counters of every journey (or one), summed over the hours from `sinceHour` on.
     public func stepCounts(journey: String?, sinceHour: Int64) throws -> [StepCount] {
+        guard try has(table: "step_counts") else { return [] }
         let s = try db.prepare("SELECT journey, bundle, step, what, SUM(n) FROM step_counts WHERE (?1 IS NULL OR journey = ?1) AND entered_hour >= ?2 GROUP BY journey, bundle, step, what")
         s.bind(1, journey); s.bind(2, sinceHour)
         var out: [StepCount] = []
@@ -43,6 +54,7 @@ extension SQLiteStore {
     /// step that sent them: each message counts once per receipt status (opened twice is one
     /// opened message). A message's id starts with its instance's.
     public func receiptCounts(journey: String?, since: Int64?) throws -> [(journey: String, bundle: String, step: Int, channel: String, status: String, n: Int64)] {
+        guard try has(table: "receipts"), try has(table: "outbox", column: "step") else { return [] }
         let s = try db.prepare("""
             SELECT o.journey, o.bundle, o.step, o.channel, r.status, COUNT(DISTINCT o.id) FROM receipts r JOIN outbox o ON o.id = r.message
             WHERE o.step IS NOT NULL AND o.bundle IS NOT NULL AND o.channel IS NOT NULL AND (?1 IS NULL OR o.journey = ?1)
@@ -55,16 +67,24 @@ extension SQLiteStore {
         return out
     }
 
-    /// Instances entered since `since`, by journey version, state and (for active ones) where
-    /// they stand.
-    public func instanceStates(journey: String?, since: Int64) throws -> [(journey: String, bundle: String, status: String, pc: Int, n: Int64)] {
+    /// Instances of one journey version entered since `since`, by state.
+    public func instanceOutcomes(journey: String, bundle: String, since: Int64) throws -> [String: Int64] {
+        let s = try db.prepare("SELECT status, COUNT(*) FROM instances WHERE journey = ?1 AND bundle = ?2 AND entered_at >= ?3 GROUP BY status")
+        s.bind(1, journey); s.bind(2, bundle); s.bind(3, since)
+        var out: [String: Int64] = [:]
+        while try s.step() { out[s.text(0)] = s.int64(1) }
+        return out
+    }
+
+    /// Active instances entered since `since`, by journey version and where they stand.
+    public func activeInstances(journey: String?, since: Int64) throws -> [(journey: String, bundle: String, pc: Int, n: Int64)] {
         let s = try db.prepare("""
-            SELECT journey, bundle, status, CASE WHEN status = 'active' THEN pc ELSE -1 END AS at_pc, COUNT(*) FROM instances
-            WHERE (?1 IS NULL OR journey = ?1) AND entered_at >= ?2 GROUP BY journey, bundle, status, at_pc
+            SELECT journey, bundle, pc, COUNT(*) FROM instances
+            WHERE status = 'active' AND (?1 IS NULL OR journey = ?1) AND entered_at >= ?2 GROUP BY journey, bundle, pc
             """)
         s.bind(1, journey); s.bind(2, since)
-        var out: [(String, String, String, Int, Int64)] = []
-        while try s.step() { out.append((s.text(0), s.text(1), s.text(2), s.int(3), s.int64(4))) }
+        var out: [(String, String, Int, Int64)] = []
+        while try s.step() { out.append((s.text(0), s.text(1), s.int(2), s.int64(3))) }
         return out
     }
 
@@ -83,6 +103,7 @@ extension SQLiteStore {
     /// Per split branch, the instances entered since `since` that took it and how many of
     /// them converted.
     public func branchOutcomes(journey: String?, since: Int64) throws -> [(journey: String, bundle: String, step: Int, branch: Int, entered: Int64, converted: Int64)] {
+        guard try has(table: "instance_branches") else { return [] }
         let s = try db.prepare("""
             SELECT i.journey, i.bundle, b.step, b.branch, COUNT(*), SUM(i.status = 'converted') FROM instance_branches b JOIN instances i ON i.id = b.instance
             WHERE (?1 IS NULL OR i.journey = ?1) AND i.entered_at >= ?2 GROUP BY i.journey, i.bundle, b.step, b.branch

@@ -30,6 +30,12 @@ extension SQLiteStore {
                 try u.run()
             }
         }
+        readProfiles(as: schema)
+    }
+
+    /// Reads profiles as `schema` declares them, changing nothing (the columns must be there: a
+    /// read-only store beside the process that migrated them).
+    public func readProfiles(as schema: RuntimeSchema) {
         self.schema = schema
         dropCaches()
         let cols = schema.attributes.map { StoreSchema.identifier($0.name) }
