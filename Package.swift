@@ -46,6 +46,8 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
+        // Tests of journeys (`test "…" { … }`), run on the simulator's engine.
+        .target(name: "JourneyTesting", dependencies: ["JourneyRuntime", "JourneyBytecode", "JourneySemantics", "JourneySyntax", "JourneyDiagnostics"]),
         // Front end: the language server.
         .target(name: "JourneyLanguageServer", dependencies: ["JourneySemantics", "JourneySyntax", "JourneyDiagnostics"]),
         // Front end: journey flow diagrams.
@@ -54,7 +56,7 @@ let package = Package(
         .executableTarget(
             name: "journey",
             dependencies: [
-                "JourneyDiagnostics", "JourneySyntax", "JourneySemantics", "JourneyBytecode", "JourneyRuntime", "JourneyLanguageServer", "JourneyDiagrams", "JourneyService",
+                "JourneyDiagnostics", "JourneySyntax", "JourneySemantics", "JourneyBytecode", "JourneyRuntime", "JourneyLanguageServer", "JourneyDiagrams", "JourneyService", "JourneyTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -146,7 +146,7 @@ public struct RuntimeSchema: Sendable, Hashable {
 
 extension RuntimeSchema {
     /// A checked default literal as the value its attribute holds.
-    static func value(_ d: DefaultLiteral, _ type: FieldType) -> Value {
+    public static func value(_ d: DefaultLiteral, _ type: FieldType) -> Value {
         switch d {
         case .none: return .none
         case .bool(let b): return .bool(b)

@@ -213,6 +213,10 @@ public final class LanguageServer {
                     title = ""
                 }
                 return symbol(j.name.name, 12, d.span, j.name.span, title)
+            case .test(let t):
+                return symbol("test \"\(t.name)\"", 12, d.span, t.nameSpan)
+            case .fixture(let g):
+                return symbol("given profile \(g.name.name)", 13, d.span, g.name.span)
             }
         }
     }

@@ -7,6 +7,8 @@ public struct CheckResult: Sendable {
     public var schema: Schema
     /// The type of every expression, per file (indexed like `trees`, then by `ExprID`).
     public var types: [[JType]]
+    /// Whether the project has tests (`test "…" { … }`).
+    public var hasTests = false
     public var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }
 }
 
@@ -16,7 +18,9 @@ public func check(_ trees: [SyntaxTree]) -> CheckResult {
     c.run()
     var diagnostics = trees.flatMap(\.diagnostics)
     diagnostics.append(contentsOf: c.diagnostics)
-    return CheckResult(diagnostics: diagnostics, schema: c.schema, types: c.types)
+    var result = CheckResult(diagnostics: diagnostics, schema: c.schema, types: c.types)
+    result.hasTests = trees.contains { $0.decls.contains { if case .test = $0.kind { true } else { false } } }
+    return result
 }
 
 /// Where something was first declared, for duplicate reports.
@@ -59,6 +63,7 @@ struct ProjectChecker {
                 diagnostics.removeAll { echoes.contains($0.code.id) }
             }
         }
+        defer { checkTests() }
         var journeys: [String: Origin] = [:]
         for (f, tree) in trees.enumerated() {
             for decl in tree.decls {
@@ -121,7 +126,7 @@ struct ProjectChecker {
                     }
                     policyOrigin = Origin(file: path, span: Span(decl.span.start, decl.span.start + 6))
                     resolvePolicy(rules, file: path)
-                case .channel, .journey:
+                case .channel, .journey, .test, .fixture:
                     break
                 }
             }
@@ -171,6 +176,17 @@ struct ProjectChecker {
     /// A default must be a literal of its attribute's type (none only for an optional one).
     mutating func defaultLiteral(_ e: ExprID, _ type: JType, file: String, tree: SyntaxTree?) -> DefaultLiteral? {
         guard let tree, type != .error else { return nil }
+        let literal = Self.literal(e, type, in: tree)
+        if literal == nil {
+            report(SemanticCode.invalidDefault, file, tree.exprs.span(e), "a default for a \(type) attribute must be a plain \(type.unwrapped) literal\(type.isOptional ? " or none" : "")",
+                   label: "not a \(type.unwrapped) literal", hint: "Write a literal of the attribute's type, e.g. 'bonus: int = 0', 'tier: string = \"Silver\"'.")
+        }
+        return literal
+    }
+
+    /// The literal an expression is, when it is a plain literal of `type` (none only for an
+    /// optional one): a default, or a value in a test.
+    public static func literal(_ e: ExprID, _ type: JType, in tree: SyntaxTree) -> DefaultLiteral? {
         let node = tree.exprs[e]
         var literal: DefaultLiteral?
         switch (node.kind, type.unwrapped) {
@@ -194,11 +210,8 @@ struct ProjectChecker {
             if plain { literal = .string(text) }
         case (.date(let y, let m, let d), .date): literal = .date(y, m, d)
         case (.duration(let d), .duration): literal = .duration(d.seconds)
+        case (.paren(let inner), _): literal = Self.literal(inner, type, in: tree)
         default: break
-        }
-        if literal == nil {
-            report(SemanticCode.invalidDefault, file, node.span, "a default for a \(type) attribute must be a plain \(type.unwrapped) literal\(type.isOptional ? " or none" : "")",
-                   label: "not a \(type.unwrapped) literal", hint: "Write a literal of the attribute's type, e.g. 'bonus: int = 0', 'tier: string = \"Silver\"'.")
         }
         return literal
     }

@@ -29,6 +29,12 @@ public enum SemanticCode {
         "A field given twice in one block", help: "Keep one of the two.")
     public static let reservedName = DiagnosticCode("J0213", "reserved-name", .error,
         "A declaration that takes a name the language keeps for itself", help: "Rename it; a profile attribute cannot be called `id`.")
+    public static let unknownTestProfile = DiagnosticCode("J0214", "unknown-test-profile", .error,
+        "A test names a profile it does not give", help: "Give every profile a test uses: 'given profile ana { … }' (in the test, or outside every test to share it).")
+    public static let unknownJourney = DiagnosticCode("J0215", "unknown-journey", .error,
+        "A test names a journey the project does not have", help: "Name one of the project's journeys.")
+    public static let unknownTestState = DiagnosticCode("J0216", "unknown-test-state", .error,
+        "A test expects a state, status or split branch that does not exist", help: "States: waiting, converted, exited, completed, failed (or 'is not in'); statuses: sent, suppressed; branches: a split's labels.")
     // MARK: Types
     public static let typeMismatch = DiagnosticCode("J0301", "type-mismatch", .error,
         "A value of the wrong type", help: "Change the value, or compare it with a value of its own type.")
@@ -38,6 +44,8 @@ public enum SemanticCode {
         "An operator applied to values it does not work on", help: "Check the types on both sides of the operator.")
     public static let invalidDefault = DiagnosticCode("J0304", "invalid-default", .error,
         "A default that is not a literal of its attribute's type", help: "Give a profile attribute a literal of its own type: 'bonus: int = 0', 'tier: string = \"Silver\"'.")
+    public static let invalidTestValue = DiagnosticCode("J0305", "invalid-test-value", .error,
+        "A value in a test that is not a literal of its field's type", help: "Give each attribute and field a literal of its type: \"Ana\", 120, 19.90, true, 2025-03-01, 2h.")
     // MARK: Journey rules
     public static let splitNotWhole = DiagnosticCode("J0401", "split-not-100", .error,
         "Split percentages that do not sum to 100%", help: "Make the branches' percentages add up to exactly 100%.")
@@ -57,6 +65,8 @@ public enum SemanticCode {
         "A split share finer than a basis point", help: "Write split percentages with at most two decimals (12.5%, 33.33%).")
     public static let limitExceeded = DiagnosticCode("J0409", "limit-exceeded", .error,
         "More of something than a bundle can hold", help: "Each limit is named in the message; stay within it (see the language reference's limits).")
+    public static let testTimeOrder = DiagnosticCode("J0410", "test-time-order", .error,
+        "A test's times that go back, or a relative time with nothing before it", help: "Start a test at an absolute time ('at 2025-03-01T10:00:00Z') and go forward ('at +2h').")
     // MARK: Lints
     public static let unusedAlias = DiagnosticCode("J0501", "unused-alias", .warning,
         "An alias that is never used", help: "Remove 'as NAME', or use the alias.")
@@ -74,8 +84,9 @@ public enum SemanticCode {
     public static let all: [DiagnosticCode] = [
         duplicateDeclaration, unknownType, unknownAttribute, unknownEvent, unknownField, unknownName, unknownFunction,
         unknownChannelKind, undeclaredChannel, unknownMessageField, missingProfile, duplicateField, reservedName,
-        typeMismatch, unnarrowedOptional, invalidOperands, invalidDefault,
-        splitNotWhole, unreachable, nonPositiveDuration, aliasInAudience, emptySplitBranch, invalidPolicy, invalidChannelBinding, splitPrecision, limitExceeded,
+        unknownTestProfile, unknownJourney, unknownTestState,
+        typeMismatch, unnarrowedOptional, invalidOperands, invalidDefault, invalidTestValue,
+        splitNotWhole, unreachable, nonPositiveDuration, aliasInAudience, emptySplitBranch, invalidPolicy, invalidChannelBinding, splitPrecision, limitExceeded, testTimeOrder,
         unusedAlias, repeatedChannel, noGoal, longSMS, exceedsCap, neverNone,
     ]
 }

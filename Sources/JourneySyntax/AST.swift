@@ -302,6 +302,84 @@ public enum DeclKind: Sendable, Hashable {
     case channel(kind: Ident, address: ExprID, consent: ExprID?)
     case policy([PolicyRule])
     case journey(JourneyDecl)
+    /// `test "name" { … }`: a scenario the simulator runs (`journey test`).
+    case test(TestDecl)
+    /// `given profile NAME { … }` outside a test: a profile every test may start from (`like NAME`).
+    case fixture(GivenProfile)
+}
+
+// MARK: - Tests
+
+/// `name: value` in a test's profile or event; the value is a literal (or a list of them).
+public struct TestField: Sendable, Hashable {
+    public var name: Ident
+    public var value: ExprID
+    public var span: Span
+}
+
+/// `given profile NAME [like BASE] [{ field: value, … }]`.
+public struct GivenProfile: Sendable, Hashable {
+    public var name: Ident
+    public var base: Ident?
+    public var fields: [TestField]
+    public var span: Span
+}
+
+/// An instant in a test: absolute (`2025-03-01T10:00:00Z`, as epoch seconds) or after the
+/// test's last instant (`+2h`).
+public enum TestTime: Sendable, Hashable {
+    case absolute(Int64, Span)
+    case relative(DurationLit)
+
+    public var span: Span {
+        switch self {
+        case .absolute(_, let s): s
+        case .relative(let d): d.span
+        }
+    }
+}
+
+/// When a message is expected (or not): at an instant, between two (inclusive), after or before one.
+public enum TestWindow: Sendable, Hashable {
+    case at(TestTime)
+    case between(TestTime, TestTime)
+    case after(TestTime)
+    case before(TestTime)
+}
+
+public enum Expectation: Sendable, Hashable {
+    /// `expect CHANNEL to P [window] [status S] [from JOURNEY] [containing "text"] [with { field: value }]`
+    case message(channel: Ident, profile: Ident, window: TestWindow?, status: Ident?, journey: Ident?, containing: ExprID?, fields: [TestField])
+    /// `expect nothing [on CHANNEL] to P [from JOURNEY] [window]`: no message sent.
+    case nothing(channel: Ident?, profile: Ident, journey: Ident?, window: TestWindow?)
+    /// `expect P is waiting|converted|exited|completed|failed in JOURNEY`; `expect P is not in JOURNEY`.
+    case state(profile: Ident, state: Ident, journey: Ident)
+    /// `expect P is in JOURNEY.BRANCH`: the split branch the profile's instance took.
+    case branch(profile: Ident, journey: Ident, branch: Ident)
+    /// `expect P.ATTRIBUTE == value`
+    case attribute(profile: Ident, attribute: Ident, value: ExprID)
+}
+
+public enum TestStmtKind: Sendable, Hashable {
+    case given(GivenProfile)
+    /// `only journey NAME`: the test runs that journey alone.
+    case only(Ident)
+    /// `at TIME [P does EVENT [{ field: value, … }]]`: the clock moves on to TIME (an event, if
+    /// given, happens then).
+    case at(TestTime, profile: Ident?, event: Ident?, fields: [TestField])
+    case expect(Expectation)
+}
+
+public struct TestStmt: Sendable, Hashable {
+    public var kind: TestStmtKind
+    public var span: Span
+}
+
+public struct TestDecl: Sendable, Hashable {
+    public var name: String
+    public var nameSpan: Span
+    public var statements: [TestStmt]
+    public var body: Span
 }
 
 public struct Decl: Sendable, Hashable {

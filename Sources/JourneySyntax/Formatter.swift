@@ -177,6 +177,120 @@ private struct Printer {
             close(decl.span.end - 1)
         case .journey(let j):
             journey(j)
+        case .test(let t):
+            test(t)
+        case .fixture(let g):
+            fielded(given(g, fields: false), g.fields, end: g.span.end)
+        }
+    }
+
+    /// A line that ends in a `{ field: value, … }` block: on one line when it fits in 100
+    /// columns and holds no comment, else one field per line.
+    mutating func fielded(_ head: String, _ fields: [TestField], end: Int) {
+        guard !fields.isEmpty else { put(head); return }
+        let inline = head + " " + testFields(fields)
+        let hasComments = tree.comments.contains { c in c.span.start > fields[0].span.start && c.span.start < end }
+        if !hasComments, String(repeating: "  ", count: depth).count + inline.count <= 100 {
+            put(inline)
+            return
+        }
+        put(head + " ")
+        open()
+        for f in fields {
+            flush(before: f.span.start)
+            put("\(f.name.name): \(expr(f.value))")
+            endLine()
+        }
+        close(end - 1)
+    }
+
+    // MARK: - Tests
+
+    mutating func test(_ t: TestDecl) {
+        put("test \(Printer.quoted(t.name)) ")
+        open()
+        for s in t.statements {
+            flush(before: s.span.start)
+            switch s.kind {
+            case .given(let g): fielded(given(g, fields: false), g.fields, end: s.span.end)
+            case .at(_, let p?, _, let fields) where !fields.isEmpty && p.name != "":
+                var head = testStatement(s)
+                head = String(head.prefix(head.count - testFields(fields).count - 1))
+                fielded(head, fields, end: s.span.end)
+            default: put(testStatement(s))
+            }
+            endLine()
+        }
+        close(t.body.end - 1)
+    }
+
+    /// A string literal of plain text.
+    static func quoted(_ s: String) -> String {
+        var out = "\""
+        for c in s {
+            switch c {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "{": out += "\\{"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            default: out.append(c)
+            }
+        }
+        return out + "\""
+    }
+
+    func given(_ g: GivenProfile, fields: Bool = true) -> String {
+        "given profile \(g.name.name)" + (g.base.map { " like \($0.name)" } ?? "") + (g.fields.isEmpty || !fields ? "" : " " + testFields(g.fields))
+    }
+
+    func testFields(_ fields: [TestField]) -> String {
+        "{ " + fields.map { "\($0.name.name): \(expr($0.value))" }.joined(separator: ", ") + " }"
+    }
+
+    func time(_ t: TestTime) -> String {
+        switch t {
+        case .absolute(_, let span): source.slice(span)
+        case .relative(let d): "+" + d.text
+        }
+    }
+
+    func window(_ w: TestWindow?) -> String {
+        switch w {
+        case nil: ""
+        case .at(let t): " at \(time(t))"
+        case .between(let a, let b): " between \(time(a)) and \(time(b))"
+        case .after(let t): " after \(time(t))"
+        case .before(let t): " before \(time(t))"
+        }
+    }
+
+    func testStatement(_ s: TestStmt) -> String {
+        switch s.kind {
+        case .given(let g): return given(g)
+        case .only(let j): return "only journey \(j.name)"
+        case .at(let t, let profile, let event, let fields):
+            var out = "at \(time(t))"
+            if let p = profile, let e = event { out += " \(p.name) does \(e.name)" + (fields.isEmpty ? "" : " " + testFields(fields)) }
+            return out
+        case .expect(let e):
+            switch e {
+            case .message(let channel, let profile, let w, let status, let journey, let containing, let fields):
+                var out = "expect \(channel.name) to \(profile.name)" + window(w)
+                if let st = status { out += " status \(st.name)" }
+                if let j = journey { out += " from \(j.name)" }
+                if let c = containing { out += " containing \(expr(c))" }
+                if !fields.isEmpty { out += " with " + testFields(fields) }
+                return out
+            case .nothing(let channel, let profile, let journey, let w):
+                return "expect nothing" + (channel.map { " on \($0.name)" } ?? "") + " to \(profile.name)" + (journey.map { " from \($0.name)" } ?? "") + window(w)
+            case .state(let profile, let state, let journey):
+                return state.name == "not" ? "expect \(profile.name) is not in \(journey.name)" : "expect \(profile.name) is \(state.name) in \(journey.name)"
+            case .branch(let profile, let journey, let branch):
+                return "expect \(profile.name) is in \(journey.name).\(branch.name)"
+            case .attribute(let profile, let attribute, let value):
+                return "expect \(profile.name).\(attribute.name) == \(expr(value))"
+            }
         }
     }
 

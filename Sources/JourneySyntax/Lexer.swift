@@ -186,6 +186,31 @@ private struct Cursor {
             if !isValidDate(y, m, d) {
                 error(SyntaxCode.invalidDate, Span(start, i), "\(text(start, i)) is not a calendar date", label: "no such day")
             }
+            // An instant: the date, T, HH:MM[:SS] and Z or ±HH:MM.
+            if peek() == UInt8(ascii: "T"), isDigit(peek(1)), isDigit(peek(2)), peek(3) == UInt8(ascii: ":"), isDigit(peek(4)), isDigit(peek(5)) {
+                var j = i + 6
+                func at(_ k: Int) -> UInt8 { k < end ? p[k] : 0 }
+                if at(j) == UInt8(ascii: ":"), isDigit(at(j + 1)), isDigit(at(j + 2)) { j += 3 }
+                var zoned = false
+                if at(j) == UInt8(ascii: "Z") {
+                    j += 1
+                    zoned = true
+                } else if at(j) == UInt8(ascii: "+") || at(j) == UInt8(ascii: "-"), isDigit(at(j + 1)), isDigit(at(j + 2)), at(j + 3) == UInt8(ascii: ":"), isDigit(at(j + 4)), isDigit(at(j + 5)) {
+                    j += 6
+                    zoned = true
+                }
+                i = j
+                let h = value(start + 11, start + 13), mi = value(start + 14, start + 16)
+                let sec = j - start >= 19 && p[start + 16] == UInt8(ascii: ":") ? value(start + 17, start + 19) : 0
+                if h > 23 || mi > 59 || sec > 59 {
+                    error(SyntaxCode.invalidTime, Span(start, i), "\(text(start, i)) is not a time", label: "hours run 00–23, minutes and seconds 00–59")
+                } else if !zoned {
+                    error(SyntaxCode.invalidTime, Span(start, i), "\(text(start, i)) has no time zone", label: "which zone?",
+                          hint: "End it with Z for UTC (\(text(start, i))Z) or an offset such as +01:00.")
+                }
+                emit(.instant, start)
+                return
+            }
             emit(.date, start)
             return
         }

@@ -112,7 +112,7 @@ public struct Parser {
     /// The description of the current token in an error message.
     var found: String {
         switch kind {
-        case .identifier, .integer, .decimal, .duration, .percent, .timeOfDay, .date: "'\(text(current))'"
+        case .identifier, .integer, .decimal, .duration, .percent, .timeOfDay, .date, .instant: "'\(text(current))'"
         default: kind.display
         }
     }
@@ -183,7 +183,7 @@ public struct Parser {
     /// Skips to the next line that starts a declaration.
     mutating func synchronizeDecl() {
         while kind != .eof {
-            if pos > 0, tokens[pos - 1].kind == .newline, [.kwJourney, .kwProfile, .kwEvent, .kwChannel, .kwPolicy].contains(kind) { return }
+            if pos > 0, tokens[pos - 1].kind == .newline, [.kwJourney, .kwProfile, .kwEvent, .kwChannel, .kwPolicy].contains(kind) || atWord("test") || atWord("given") { return }
             pos += 1
         }
     }

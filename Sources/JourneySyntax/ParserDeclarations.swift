@@ -47,8 +47,13 @@ extension Parser {
         case .kwJourney:
             pos += 1
             kind = .journey(try parseJourney())
+        case .identifier where atWord("test") && peekKind(1) == .string:
+            pos += 1
+            kind = .test(try parseTest())
+        case .identifier where atWord("given"):
+            kind = .fixture(try parseGiven())
         default:
-            throw fail("expected a declaration (profile, event, channel, policy or journey), found \(found)", label: "not a declaration",
+            throw fail("expected a declaration (profile, event, channel, policy, journey, test or given profile), found \(found)", label: "not a declaration",
                        hint: "A journey file holds declarations; steps belong inside 'journey NAME { … }'.")
         }
         return Decl(kind: kind, span: Span(start, tokens[pos - 1].span.end))

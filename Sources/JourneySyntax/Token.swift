@@ -12,6 +12,8 @@ public enum TokenKind: UInt8, Sendable, CaseIterable {
     case question, questionQuestion, plus, minus, star, slash, assign
     case equal, notEqual, less, lessEqual, greater, greaterEqual
     case newline, eof, invalid
+    /// `2025-03-01T10:00:00Z`: an instant, in tests (a date, `T`, a time, and `Z` or an offset).
+    case instant
 
     /// How the token reads in a message ("expected ':' …").
     public var display: String {
@@ -25,6 +27,7 @@ public enum TokenKind: UInt8, Sendable, CaseIterable {
         case .percent: return "a percentage"
         case .timeOfDay: return "a time of day"
         case .date: return "a date"
+        case .instant: return "an instant"
         case .lBrace: return "'{'"
         case .rBrace: return "'}'"
         case .lParen: return "'('"

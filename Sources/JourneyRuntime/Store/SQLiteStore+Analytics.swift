@@ -153,3 +153,14 @@ extension SQLiteStore {
         return (rows, try count.step() ? count.int(0) : rows.count)
     }
 }
+
+extension SQLiteStore {
+    /// The split branches (step, branch) an instance took.
+    public func branchesTaken(instance: Int64) throws -> [(step: Int, branch: Int)] {
+        let s = try db.prepare("SELECT step, branch FROM instance_branches WHERE instance = ? ORDER BY step")
+        s.bind(1, instance)
+        var out: [(Int, Int)] = []
+        while try s.step() { out.append((s.int(0), s.int(1))) }
+        return out
+    }
+}

@@ -230,10 +230,11 @@ async def test_editing_the_schema_rechecks_the_journeys_that_are_not_open(client
     original = project.path(SCHEMA).read_text()
     await project.open(SCHEMA, original.replace("  first_name: string", "  given_name: string"))
     reported = project.all_diagnostics()
+    # the journeys that read it, and the tests that give it (tests/*.journey)
     users = {
         p.as_uri()
-        for p in project.root.glob("*.journey")
-        if "profile.first_name" in p.read_text()
+        for p in project.root.rglob("*.journey")
+        if "profile.first_name" in p.read_text() or (p.parent.name == "tests" and "first_name:" in p.read_text())
     }
     assert users and set(reported) == users
     for uri, diagnostics in reported.items():

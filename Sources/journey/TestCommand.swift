@@ -1,0 +1,59 @@
+import ArgumentParser
+import Foundation
+import JourneyDiagnostics
+import JourneyBytecode
+import JourneyRuntime
+import JourneySemantics
+import JourneySyntax
+import JourneyTesting
+
+struct Test: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the project's tests (test \"…\" { … }) on the simulator, each from an empty database, in parallel.",
+        discussion: "Exit status: 0 every test passed, 1 a test failed (or the project has errors, which are printed), 2 usage or I/O error."
+    )
+    enum Format: String, ExpressibleByArgument, CaseIterable { case text, junit, tap, json }
+
+    @Option(help: "Only the tests whose name contains this text (any case).") var filter: String?
+    @Option(help: "text (default), junit (XML for CI systems), tap or json.") var format: Format = .text
+    @Option(help: "Colour in text output: auto (on a terminal, unless NO_COLOR is set), always or never.") var color: ColourChoice = .auto
+    @Argument(help: "Files and directories of the project (journeys, schema and tests).") var paths: [String]
+
+    func run() throws {
+        let started = DispatchTime.now().uptimeNanoseconds
+        let files = try ProjectFiles.collect(paths)
+        if files.isEmpty { throw UsageError(description: "no .journey files found in \(paths.joined(separator: ", "))") }
+        let sources = try files.map(ProjectFiles.read)
+        let trees = Parser.parseAll(sources)
+        let checked = check(trees)
+        if checked.hasErrors {
+            var bag = DiagnosticBag()
+            bag.add(contentsOf: checked.diagnostics.filter { $0.severity == .error })
+            printError(TextRenderer(colour: useColour(2)).render(bag.sorted, sources: SourceMap(sources)))
+            throw ExitCode(1)
+        }
+        let relative = ProjectFiles.projectRelative(files)
+        let bundle: JourneyBundle
+        do {
+            bundle = try Compiler.compile(trees, checked, sourcePaths: relative)
+        } catch {
+            var bag = DiagnosticBag()
+            bag.add(contentsOf: error.diagnostics)
+            printError(TextRenderer(colour: useColour(2)).render(bag.sorted, sources: SourceMap(sources)))
+            throw ExitCode(1)
+        }
+        var results = TestRunner.run(trees, checked, bundle: bundle, filter: filter)
+        for i in results.indices { results[i].file = relative[results[i].file] ?? results[i].file }
+        if results.isEmpty {
+            printError(filter == nil ? "no tests found (write 'test \"…\" { … }' in a .journey file)" : "no test name contains '\(filter ?? "")'")
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        switch format {
+        case .text: write(TestReport.text(results, seconds: seconds, colour: color == .always || (color == .auto && useColour(1))))
+        case .junit: write(TestReport.junit(results, seconds: seconds))
+        case .tap: write(TestReport.tap(results))
+        case .json: write(TestReport.json(results, seconds: seconds))
+        }
+        if results.contains(where: { !$0.passed }) { throw ExitCode(1) }
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import XCTest
+
+/// `journey test`: the examples' promises pass; a broken one fails with its line and the
+/// profile's timeline; JUnit, TAP and JSON say the same; --filter picks tests.
+final class JourneyTestTests: XCTestCase {
+    /// The examples with one more test file.
+    func project(with tests: String) throws -> URL {
+        let d = try tempDir()
+        let examples = repoRoot.appendingPathComponent("examples")
+        for name in try FileManager.default.contentsOfDirectory(atPath: examples.path) where name.hasSuffix(".journey") {
+            try FileManager.default.copyItem(at: examples.appendingPathComponent(name), to: d.appendingPathComponent(name))
+        }
+        try FileManager.default.createDirectory(at: d.appendingPathComponent("tests"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: examples.appendingPathComponent("tests/promises.journey"), to: d.appendingPathComponent("tests/promises.journey"))
+        try tests.write(to: d.appendingPathComponent("tests/more.journey"), atomically: true, encoding: .utf8)
+        return d
+    }
+
+    static let broken = """
+    test "a buyer gets the whatsapp too (wrong on purpose)" {
+      only journey abandoned_cart
+      given profile ivy like shopper { first_name: "Ivy" }
+      at 2025-03-03T10:00:00Z ivy does cart_abandoned { cart_id: "c9", product_id: "p1", product_name: "Trail Runner", product_image: "https://cdn.shop.example/p1.jpg", total: 120 }
+      at +90m ivy does order_placed { order_id: "o9", total: 120 }
+      expect ivy is converted in abandoned_cart
+      expect whatsapp to ivy containing "still in your cart"
+    }
+
+    """
+
+    func testTheExamplesPromisesPass() throws {
+        let r = try journey(["test", "--color", "never", "examples"])
+        XCTAssertEqual(r.code, 0, r.out + r.err)
+        XCTAssertEqual(r.out.split(separator: "\n").filter { $0.hasPrefix("✓ ") }.count, 7, r.out)
+        XCTAssertTrue(r.out.contains("✓ a buyer on another device gets nothing more  (tests/promises.journey:16, "), r.out)
+        XCTAssertTrue(r.out.contains("7 passed, 0 failed, 7 tests in "), r.out)
+    }
+
+    func testAFailureSaysWhereAndWhatHappened() throws {
+        let d = try project(with: Self.broken)
+        defer { try? FileManager.default.removeItem(at: d) }
+        let r = try journey(["test", "--color", "never", d.path])
+        XCTAssertEqual(r.code, 1, r.err)
+        XCTAssertTrue(r.out.contains("✗ a buyer gets the whatsapp too (wrong on purpose)  (tests/more.journey:1, "), r.out)
+        XCTAssertTrue(r.out.contains("    tests/more.journey:7:3: expect whatsapp to ivy containing \"still in your cart\"\n"), r.out)
+        XCTAssertTrue(r.out.contains("      expected a sent whatsapp message to ivy containing \"still in your cart\", and there is none\n"), r.out)
+        for line in ["        2025-03-03T10:00:00Z  entered abandoned_cart", "        2025-03-03T11:00:00Z  push sent from abandoned_cart",
+                     "        2025-03-03T11:30:00Z  converted in abandoned_cart"] {
+            XCTAssertTrue(r.out.contains(line), "no “\(line)” in\n\(r.out)")
+        }
+        XCTAssertTrue(r.out.contains("7 passed, 1 failed, 8 tests in "), r.out)
+
+        // The same in JUnit XML (read back by Python's XML parser), TAP and JSON.
+        let junit = try journey(["test", "--format", "junit", d.path])
+        XCTAssertEqual(junit.code, 1)
+        let read = try pythonOutput("""
+            import sys, xml.etree.ElementTree as ET
+            root = ET.parse(sys.argv[1]).getroot()
+            cases = root.findall('.//testcase')
+            failed = [c for c in cases if c.find('failure') is not None]
+            print(root.get('tests'), root.get('failures'), len(cases), failed[0].get('name'), failed[0].get('line'), failed[0].find('failure').get('message'))
+            """, [try write(junit.out, in: d, "junit.xml")])
+        XCTAssertEqual(read.trimmingCharacters(in: .whitespacesAndNewlines), "8 1 8 a buyer gets the whatsapp too (wrong on purpose) 1 expected a sent whatsapp message to ivy containing \"still in your cart\", and there is none")
+        let tap = try journey(["test", "--format", "tap", d.path])
+        XCTAssertTrue(tap.out.hasPrefix("TAP version 14\n1..8\n"), tap.out)
+        XCTAssertEqual(tap.out.split(separator: "\n").filter { $0.hasPrefix("not ok ") }.count, 1, tap.out)
+        let json = try journey(["test", "--format", "json", d.path])
+        let doc = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [String: Any])
+        XCTAssertEqual(doc["passed"] as? Int, 7)
+        XCTAssertEqual(doc["failed"] as? Int, 1)
+        let failing = try XCTUnwrap((doc["tests"] as? [[String: Any]])?.first { $0["passed"] as? Bool == false })
+        XCTAssertEqual((failing["failures"] as? [[String: Any]])?.first?["line"] as? Int, 7)
+
+        // --filter runs only the matching tests.
+        let one = try journey(["test", "--color", "never", "--filter", "WRONG ON PURPOSE", d.path])
+        XCTAssertEqual(one.code, 1)
+        XCTAssertTrue(one.out.contains("0 passed, 1 failed, 1 test in "), one.out)
+        let none = try journey(["test", "--filter", "no such test", d.path])
+        XCTAssertEqual(none.code, 0)
+        XCTAssertTrue(none.err.contains("no test name contains 'no such test'"), none.err)
+    }
+
+    func write(_ text: String, in d: URL, _ name: String) throws -> String {
+        let url = d.appendingPathComponent(name)
+        try text.write(to: url, atomically: true, encoding: .utf8)
+        return url.path
+    }
+
+    /// A test with a mistake is not run: the project's errors are printed, exit 1.
+    func testAProjectWithErrorsIsNotRun() throws {
+        let d = try project(with: "test \"typo\" {\n  given profile ivy like shoper\n}\n")
+        defer { try? FileManager.default.removeItem(at: d) }
+        let r = try journey(["test", d.path])
+        XCTAssertEqual(r.code, 1)
+        XCTAssertTrue(r.err.contains("error[J0214]: no profile 'shoper' is given to start from"), r.err)
+        XCTAssertTrue(r.err.contains("Did you mean 'shopper'?"), r.err)
+        XCTAssertEqual(r.out, "")
+        XCTAssertEqual(try journey(["test", d.appendingPathComponent("nothing-here").path]).code, 2)
+    }
+}
