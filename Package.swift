@@ -49,7 +49,7 @@ let package = Package(
         // Tests of journeys (`test "…" { … }`), run on the simulator's engine.
         .target(name: "JourneyTesting", dependencies: ["JourneyRuntime", "JourneyBytecode", "JourneySemantics", "JourneySyntax", "JourneyDiagnostics"]),
         // Front end: the language server.
-        .target(name: "JourneyLanguageServer", dependencies: ["JourneySemantics", "JourneySyntax", "JourneyDiagnostics"]),
+        .target(name: "JourneyLanguageServer", dependencies: ["JourneySemantics", "JourneySyntax", "JourneyDiagnostics", "JourneyBytecode", "JourneyTesting"]),
         // Front end: journey flow diagrams.
         .target(name: "JourneyDiagrams", dependencies: ["JourneySyntax", "JourneyDiagnostics"]),
         // Front end: the `journey` command.

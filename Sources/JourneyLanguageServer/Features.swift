@@ -2,6 +2,8 @@ import Foundation
 import JourneyDiagnostics
 import JourneySemantics
 import JourneySyntax
+import JourneyBytecode
+import JourneyTesting
 
 /// What the language knows about a word, for hover and completion.
 enum Vocabulary {
@@ -156,6 +158,28 @@ extension LanguageServer {
         let prefix = w.linePrefix
         let trimmed = prefix.trimmingCharacters(in: .whitespaces)
         let events = schema.events.keys.sorted().map { item($0, 23, schema.events[$0].map { describe($0) } ?? "") }
+        // In tests: a given profile's attributes, an event's fields, the events a profile does.
+        if let opener = enclosingBlockOpener(source, offset), trimmed.isEmpty || trimmed.hasSuffix(",") || trimmed.hasSuffix("{") {
+            let words = opener.split(whereSeparator: { !$0.isLetter && !$0.isNumber && $0 != "_" }).map(String.init)
+            if words.count >= 3, words.contains("given"), words.contains("profile") {
+                return schema.profile.map { item($0.name, 10, "\($0.type)") }
+            }
+            if let does = words.lastIndex(of: "does"), does + 1 < words.count, let e = schema.events[words[does + 1]] {
+                return e.fields.map { item($0.name, 5, "\($0.type)") }
+            }
+        }
+        if trimmed.hasSuffix(" does") { return events }
+        let insideTest = tree?.decls.contains { d in
+            if case .test = d.kind { return d.span.start < offset && offset < d.span.end }
+            return false
+        } ?? false
+        if insideTest, trimmed.isEmpty {
+            return [("given profile", "a profile for this test"), ("at", "a time, and what happens then"), ("expect", "what should follow"), ("only journey", "run one journey alone")]
+                .map { item($0.0, 14, $0.1) }
+        }
+        if insideTest, trimmed == "expect" {
+            return [item("nothing", 14, "no message")] + schema.channels.keys.sorted().map { item($0, 9, "a message on \($0)") }
+        }
         if trimmed == "on" { return events + [item("daily at", 14)] }
         if ["goal", "exit on", "wait for"].contains(trimmed) || prefix.hasSuffix("(") { return events }
         if let kind = enclosingMessageKind(source, offset), trimmed.isEmpty || trimmed.hasSuffix(",") || trimmed.hasSuffix("{") {
@@ -164,6 +188,7 @@ extension LanguageServer {
         let insideDeclaration = tree?.decls.contains { $0.span.start < offset && offset < $0.span.end } ?? false
         if !insideDeclaration, trimmed.isEmpty {
             return ["journey", "event", "profile", "channel", "policy"].map { item($0, 14, Vocabulary.keywords[$0] ?? "") }
+                + [item("test", 14, "a test: test \"what it shows\" { … }"), item("given profile", 14, "a profile every test may start from")]
         }
         if trimmed.hasSuffix(" else") || trimmed == "else" || trimmed.hasSuffix("}else") {
             return schema.channels.keys.sorted().map { item($0, 9, "send on \($0)") }
@@ -176,6 +201,68 @@ extension LanguageServer {
         items += ["count", "exists", "sum", "last", "days_since"].map { item($0, 3, Vocabulary.keywords[$0] ?? "") }
         items += als.keys.sorted().map { item($0, 6, "event \(als[$0]?.event ?? "")") }
         return items
+    }
+
+    /// The text of the line before the `{` of the block around `offset`, if any.
+    func enclosingBlockOpener(_ source: SourceFile, _ offset: Int) -> String? {
+        let b = source.bytes
+        var depth = 0
+        var i = min(offset, b.count) - 1
+        while i >= 0 {
+            if b[i] == UInt8(ascii: "}") { depth += 1 }
+            if b[i] == UInt8(ascii: "{") {
+                if depth == 0 {
+                    let line = source.lineIndex(of: i)
+                    return String(decoding: b[source.lineStarts[line]..<i], as: UTF8.self)
+                }
+                depth -= 1
+            }
+            i -= 1
+        }
+        return nil
+    }
+
+    // MARK: - Tests: a code lens on each, and a command that runs one
+
+    func codeLenses(_ file: String) -> Any? {
+        if analysis == nil { refresh() }
+        guard let tree = analysis?.tree(file) else { return [] as [Any] }
+        return tree.decls.compactMap { d -> [String: Any]? in
+            guard case .test(let t) = d.kind else { return nil }
+            return ["range": tree.source.range(Span(d.span.start, t.nameSpan.end)),
+                    "command": ["title": "▶ Run test", "command": "journey.runTest", "arguments": [uri(file), t.name]]]
+        }
+    }
+
+    /// Runs one test of the project (by name) on the simulator; shows and returns the result.
+    func runTest(_ arguments: [Any]) throws -> Any? {
+        guard arguments.count == 2, let name = arguments[1] as? String else { throw RequestError.invalidParams("journey.runTest takes [uri, test name]") }
+        refresh()
+        guard let a = analysis else { return nil }
+        var outcome: [String: Any] = ["name": name]
+        var message: String
+        var type = 1
+        if a.result.hasErrors {
+            message = "“\(name)” cannot run: the project has errors"
+        } else if let bundle = try? Compiler.compile(a.trees, a.result),
+                  let r = TestRunner.run(a.trees, a.result, bundle: bundle, filter: nil).first(where: { $0.name == name }) {
+            outcome["passed"] = r.passed
+            outcome["seconds"] = r.seconds
+            outcome["failures"] = r.failures.map { ["line": $0.line, "message": $0.message, "timeline": $0.timeline] }
+            if r.passed {
+                message = "✓ \(name) passed (\(String(format: "%.1f", r.seconds * 1000)) ms)"
+                type = 3
+            } else if let f = r.failures.first {
+                message = "✗ \(name): line \(f.line): \(f.message)"
+            } else {
+                message = "✗ \(name): \(r.error ?? "did not run")"
+            }
+        } else {
+            message = "no test is named “\(name)”"
+        }
+        writer.send(["jsonrpc": "2.0", "method": "window/showMessage", "params": ["type": type, "message": message]])
+        outcome["message"] = message
+        return outcome
     }
 
     /// The channel kind of the message block `{ … }` around `offset`, if any.

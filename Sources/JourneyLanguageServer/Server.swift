@@ -79,6 +79,8 @@ public final class LanguageServer {
                     "definitionProvider": true,
                     "documentSymbolProvider": true,
                     "documentFormattingProvider": true,
+                    "codeLensProvider": ["resolveProvider": false],
+                    "executeCommandProvider": ["commands": ["journey.runTest"]],
                 ],
                 "serverInfo": ["name": "journey", "version": "0.1.0"],
             ]
@@ -116,6 +118,12 @@ public final class LanguageServer {
         case "textDocument/documentSymbol":
             guard let uri = (p["textDocument"] as? [String: Any])?["uri"] as? String else { throw RequestError.invalidParams("textDocument.uri is required") }
             return symbols(path(uri))
+        case "textDocument/codeLens":
+            guard let uri = (p["textDocument"] as? [String: Any])?["uri"] as? String else { throw RequestError.invalidParams("textDocument.uri is required") }
+            return codeLenses(path(uri))
+        case "workspace/executeCommand":
+            guard p["command"] as? String == "journey.runTest" else { throw RequestError.invalidParams("unknown command \(p["command"] ?? "")") }
+            return try runTest(p["arguments"] as? [Any] ?? [])
         case "textDocument/formatting":
             guard let uri = (p["textDocument"] as? [String: Any])?["uri"] as? String else { throw RequestError.invalidParams("textDocument.uri is required") }
             return formatting(path(uri))

@@ -706,3 +706,15 @@ def test_extension_js_syntax():
         pytest.skip("node is not installed")
     r = subprocess.run([node, "--check", str(VSCODE / "extension.js")], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_tests(tokenizer):
+    t = example(tokenizer, "tests/promises.journey")
+    t.assert_scope('test "a buyer on another device', "test", "keyword.other.declaration.journey")
+    t.assert_scope("given profile ana like shopper", "given", "keyword.other.declaration.journey")
+    t.assert_scope("given profile ana like shopper", "like", "keyword.control.journey")
+    t.assert_scope("given profile ana like shopper", "shopper", "variable.other.profile.journey")
+    t.assert_scope("at 2025-03-03T10:00:00Z ana does cart_abandoned", "2025-03-03T10:00:00Z", "constant.numeric.instant.journey")
+    t.assert_scope("at 2025-03-03T10:00:00Z ana does cart_abandoned", "does", "keyword.control.journey")
+    t.assert_scope("at 2025-03-03T10:00:00Z ana does cart_abandoned", "cart_abandoned", "entity.name.type.event.journey")
+    t.assert_scope("expect ana is converted", "expect", "keyword.control.journey")

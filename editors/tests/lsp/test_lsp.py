@@ -732,3 +732,47 @@ async def test_a_message_without_method_is_an_invalid_request(client, project):
         await asyncio.wait_for(asyncio.wrap_future(future), 5)
     assert error.value.code == -32600
     await assert_still_answers(client, project)
+
+
+# MARK: - Tests (test "…" { … })
+
+TESTS = "tests/promises.journey"
+
+
+async def test_tests_are_checked_and_complete_attributes_and_fields(client, project):
+    await project.open(TESTS)
+    assert project.all_diagnostics() == {}
+    # Inside `given profile … { … }`: the profile's attributes.
+    items = await complete(client, project, TESTS, "  first_name:", at=2)
+    assert {"first_name", "push_token", "whatsapp_opt_in", "loyalty_tier"} <= set(items)
+    # Inside `… does EVENT { … }`: that event's fields.
+    items = await complete(client, project, TESTS, "    product_name:", at=4)
+    assert set(items) == {"cart_id", "product_id", "product_name", "product_image", "total"}
+    # At the start of a test's line: its steps.
+    items = await complete(client, project, TESTS, "  expect ana is converted", at=2)
+    assert {"given profile", "at", "expect", "only journey"} <= set(items)
+    # A mistake in a test is a diagnostic like any other.
+    broken = project.text(TESTS).replace("given profile ana like shopper", "given profile ana like shoper", 1)
+    await project.change(TESTS, broken)
+    reported = project.all_diagnostics()
+    assert [d.code for d in reported[project.uri(TESTS)]] == ["J0214"]
+
+
+async def test_a_code_lens_runs_each_test(client, project):
+    await project.open(TESTS)
+    lenses = await client.text_document_code_lens_async(T.CodeLensParams(text_document=project.doc(TESTS)))
+    names = [lens.command.arguments[1] for lens in lenses]
+    assert "a buyer on another device gets nothing more" in names and len(names) == 7
+    assert all(lens.command.command == "journey.runTest" for lens in lenses)
+    result = await client.workspace_execute_command_async(
+        T.ExecuteCommandParams(command="journey.runTest", arguments=[project.uri(TESTS), names[0]])
+    )
+    assert result["passed"] is True, result
+    # A test made to fail says which line and why.
+    broken = project.text(TESTS).replace('expect ana is converted in abandoned_cart', 'expect ana is waiting in abandoned_cart', 1)
+    await project.change(TESTS, broken)
+    result = await client.workspace_execute_command_async(
+        T.ExecuteCommandParams(command="journey.runTest", arguments=[project.uri(TESTS), names[0]])
+    )
+    assert result["passed"] is False, result
+    assert "expected ana to be waiting in abandoned_cart" in result["failures"][0]["message"]

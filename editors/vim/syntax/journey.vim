@@ -24,6 +24,8 @@ syn match journeyDuration   "\<\d\+[smhdw]\>"
 syn match journeyPercentage "\<\d\+\%(\.\d\+\)\=%"
 syn match journeyTime       "\<\d\{1,2}:\d\{2}\>"
 syn match journeyDate       "\<\d\{4}-\d\{2}-\d\{2}\>"
+" An instant (tests): defined after the date, so it wins where both match.
+syn match journeyInstant    "\<\d\{4}-\d\{2}-\d\{2}T\d\{2}:\d\{2}\%(:\d\{2}\)\=\%(Z\|[+-]\d\{2}:\d\{2}\)"
 
 syn keyword journeyBoolean true false
 syn keyword journeyNone    none
@@ -102,6 +104,12 @@ syn region journeyPolicy start="\%(\<policy\s*\)\@<={" end="}"
       \ contains=journeyComment,journeyPolicyWord,journeyInteger,journeyDuration,journeyTime
 syn keyword journeyPolicyWord contained cap messages per quiet hours to
 
+" Tests: `test "…" {`, and the contextual words that start a test's lines or make an event happen.
+syn match journeyDeclaration "^\s*\zstest\ze\s\+\""
+syn match journeyDeclaration "^\s*\zsgiven\s\+profile\>"
+syn match journeyControl     "^\s*\zs\%(expect\|at\|only\)\>"
+syn match journeyControl     "\<does\>"
+
 " Highlighting ----------------------------------------------------------------------------
 hi def link journeyComment            Comment
 hi def link journeyTodo               Todo
@@ -117,6 +125,7 @@ hi def link journeyDuration           Number
 hi def link journeyPercentage         Number
 hi def link journeyTime               Constant
 hi def link journeyDate               Constant
+hi def link journeyInstant            Constant
 hi def link journeyBoolean            Boolean
 hi def link journeyNone               Constant
 hi def link journeyOptional           Operator
