@@ -99,3 +99,54 @@ final class JourneyTestTests: XCTestCase {
         XCTAssertEqual(try journey(["test", d.appendingPathComponent("nothing-here").path]).code, 2)
     }
 }
+
+extension JourneyTestTests {
+    /// `journey test --mutate`: each mutant no test notices is reported (exit 1); a test that
+    /// covers it kills it.
+    func testMutationTestingFindsWhatNoTestNotices() throws {
+        let d = try tempDir()
+        defer { try? FileManager.default.removeItem(at: d) }
+        try """
+        profile { first_name: string, push_token: string? }
+        event signed_up { plan: string }
+        event purchased { total: money }
+        channel push address profile.push_token
+
+        journey nudge {
+          on signed_up
+          goal purchased
+          wait 2h
+          push "Hi {profile.first_name}"
+        }
+
+        """.write(to: d.appendingPathComponent("shop.journey"), atomically: true, encoding: .utf8)
+        let timing = """
+        test "the nudge comes two hours after signing up" {
+          given profile ana { first_name: "Ana", push_token: "t" }
+          at 2025-03-03T10:00:00Z ana does signed_up { plan: "pro" }
+          expect push to ana at 2025-03-03T12:00:00Z containing "Hi Ana"
+        }
+
+        """
+        try timing.write(to: d.appendingPathComponent("tests.journey"), atomically: true, encoding: .utf8)
+        var r = try journey(["test", "--mutate", "--color", "never", d.path])
+        XCTAssertEqual(r.code, 1, r.out + r.err)
+        XCTAssertTrue(r.out.contains("mutation testing: 4 mutants of the journeys in "), r.out)
+        XCTAssertTrue(r.out.contains(": 3 killed, 1 survived, 0 did not check (mutation score 75%)"), r.out)
+        XCTAssertTrue(r.out.contains("no test notices these changes:\n  shop.journey:8:3: the goal purchased was removed\n"), r.out)
+
+        // A test that a buyer gets nothing kills that mutant too.
+        try (timing + """
+        test "a buyer gets no nudge" {
+          given profile bo { first_name: "Bo", push_token: "t" }
+          at 2025-03-03T10:00:00Z bo does signed_up { plan: "pro" }
+          at +1h bo does purchased { total: 10 }
+          expect nothing to bo
+        }
+
+        """).write(to: d.appendingPathComponent("tests.journey"), atomically: true, encoding: .utf8)
+        r = try journey(["test", "--mutate", "--color", "never", d.path])
+        XCTAssertEqual(r.code, 0, r.out + r.err)
+        XCTAssertTrue(r.out.contains(": 4 killed, 0 survived, 0 did not check (mutation score 100%)"), r.out)
+    }
+}
