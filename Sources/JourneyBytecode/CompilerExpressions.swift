@@ -38,6 +38,7 @@ extension JourneyCompiler {
         case .date(let y, let m, let d):
             let days = CivilDate(year: Int64(y), month: Int64(m), day: Int64(d))?.days ?? 0
             fn.emit(.constant, pool.add(.date(Int32(days))))
+        case .instant(let t): fn.emit(.constant, pool.add(.time(t)))
         case .now: fn.emit(.now)
         case .today: fn.emit(.today)
         case .profile, .error: fn.emit(.pushNone)

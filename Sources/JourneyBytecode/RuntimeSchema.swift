@@ -162,6 +162,7 @@ extension RuntimeSchema {
         case .string(let s): return .string(s)
         case .date(let y, let m, let d): return .date(Int32(CivilDate(year: Int64(y), month: Int64(m), day: Int64(d))?.days ?? 0))
         case .duration(let s): return .duration(s)
+        case .time(let t): return .time(t)
         }
     }
 }

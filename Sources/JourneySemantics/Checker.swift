@@ -210,6 +210,7 @@ struct ProjectChecker {
             if plain { literal = .string(text) }
         case (.date(let y, let m, let d), .date): literal = .date(y, m, d)
         case (.duration(let d), .duration): literal = .duration(d.seconds)
+        case (.instant(let t), .time): literal = .time(t)
         case (.paren(let inner), _): literal = Self.literal(inner, type, in: tree)
         default: break
         }

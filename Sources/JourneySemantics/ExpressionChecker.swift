@@ -77,7 +77,7 @@ extension JourneyChecker {
         case .duration: return .duration
         case .timeOfDay: return .timeOfDay
         case .date, .today: return .date
-        case .now: return .time
+        case .now, .instant: return .time
         case .profile: return .profile
         case .error: return .error
         case .paren(let inner): return check(inner, scope)

@@ -21,6 +21,8 @@ public enum DefaultLiteral: Sendable, Hashable {
     case string(String)
     case date(Int, Int, Int)
     case duration(Int64)
+    /// An instant (`time`), in seconds since 1970.
+    case time(Int64)
 }
 
 /// A declared event.

@@ -93,6 +93,7 @@ extension ProjectChecker {
         case .string, .url: "\"text\""
         case .date: "2025-03-01"
         case .duration: "2h"
+        case .time: "2025-03-01T10:00:00Z"
         default: "a literal"
         }
     }

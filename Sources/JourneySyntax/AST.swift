@@ -108,6 +108,8 @@ public enum ExprKind: Sendable, Hashable {
     case duration(DurationLit)
     case timeOfDay(TimeOfDayLit)
     case date(year: Int, month: Int, day: Int)
+    /// `2025-03-01T10:00:00Z`, as seconds since 1970 (UTC).
+    case instant(Int64)
     case name(String)
     case profile
     case now

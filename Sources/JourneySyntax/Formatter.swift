@@ -471,6 +471,7 @@ private struct Printer {
         case .none: return "none"
         case .duration(let d): return d.text
         case .timeOfDay(let t): return t.text
+        case .instant: return source.slice(node.span)
         case .date(let y, let m, let d):
             return padded(y, 4) + "-" + padded(m, 2) + "-" + padded(d, 2)
         case .name(let n): return n

@@ -170,6 +170,10 @@ extension Parser {
             pos += 1
             let parts = text(t).split(separator: "-").map { Int($0) ?? 0 }
             return arena.add(.date(year: parts[0], month: parts[1], day: parts[2]), t.span)
+        case .instant:
+            pos += 1
+            guard let seconds = Parser.epochSeconds(ofInstant: text(t)) else { return arena.add(.error, t.span) }
+            return arena.add(.instant(seconds), t.span)
         case .identifier:
             pos += 1
             if kind == .lParen { return try parseHistory(Ident(text(t), t.span)) }

@@ -238,6 +238,7 @@ struct TestRun {
         case .string(let s): JSON.quote(s)
         case .date(let y, let m, let d): JSON.quote(String(format: "%04d-%02d-%02d", y, m, d))
         case .duration(let s): String(s)
+        case .time(let t): JSON.quote(Value.iso8601(t))
         }
     }
 }

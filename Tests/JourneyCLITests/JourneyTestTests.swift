@@ -150,3 +150,37 @@ extension JourneyTestTests {
         XCTAssertTrue(r.out.contains(": 4 killed, 0 survived, 0 did not check (mutation score 100%)"), r.out)
     }
 }
+
+extension JourneyTestTests {
+    /// An instant is a `time` literal: in journeys, in given profiles and in expectations.
+    func testInstantsAreTimeLiterals() throws {
+        let d = try tempDir()
+        defer { try? FileManager.default.removeItem(at: d) }
+        try """
+        profile { first_name: string, push_token: string?, last_order_at: time? }
+        event signed_up { plan: string }
+        channel push address profile.push_token
+
+        journey nudge {
+          on signed_up
+          when (profile.last_order_at ?? 1970-01-01T00:00:00Z) < 2025-01-01T00:00:00Z
+          wait 2h
+          push "Hi {profile.first_name}"
+        }
+
+        test "only those who have not ordered since 2025 get a nudge" {
+          given profile ana { first_name: "Ana", push_token: "t", last_order_at: 2025-02-01T10:00:00Z }
+          given profile bo { first_name: "Bo", push_token: "t", last_order_at: 2024-02-01T10:00:00+01:00 }
+          at 2025-03-03T10:00:00Z ana does signed_up { plan: "pro" }
+          at 2025-03-03T10:00:00Z bo does signed_up { plan: "pro" }
+          expect nothing to ana
+          expect push to bo at 2025-03-03T12:00:00Z
+          expect bo.last_order_at == 2024-02-01T09:00:00Z
+        }
+
+        """.write(to: d.appendingPathComponent("shop.journey"), atomically: true, encoding: .utf8)
+        let r = try journey(["test", "--color", "never", d.path])
+        XCTAssertEqual(r.code, 0, r.out + r.err)
+        XCTAssertTrue(r.out.contains("1 passed, 0 failed"), r.out)
+    }
+}
