@@ -23,7 +23,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support import expected_conditions
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.support.ui import WebDriverWait
 
 CHECKS = r"""
@@ -104,14 +104,16 @@ def main():
     report = {"pages": {}, "console": []}
 
     def navigate(element, keys=None):
-        """Clicks (or types into) an element and waits for the next page to load."""
-        old = driver.find_element(By.TAG_NAME, "html")
+        """Clicks (or types into) an element and waits for the next page to have loaded: the
+        old document is marked, and the wait is for a complete document without the mark
+        (asking about the old page's elements races with its removal)."""
+        driver.execute_script("window.__journeyOldPage = true")
         if keys is None:
             element.click()
         else:
             element.send_keys(keys)
-        WebDriverWait(driver, 15).until(expected_conditions.staleness_of(old))
-        WebDriverWait(driver, 15).until(lambda d: d.execute_script("return document.readyState") == "complete")
+        WebDriverWait(driver, 15, ignored_exceptions=(WebDriverException,)).until(
+            lambda d: d.execute_script("return window.__journeyOldPage === undefined && document.readyState === 'complete'"))
 
     def snapshot(name):
         driver.set_window_size(1280, 1000)
