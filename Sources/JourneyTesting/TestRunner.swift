@@ -48,13 +48,16 @@ public enum TestRunner {
         }
         let bytes = bundle.encode()
         let all = cases, shared = fixtures
+        // One database per bundle a test deploys (the whole project, or one journey alone), set
+        // up once; each test starts from a copy of it.
+        let templates = Templates(bundle: bundle, tests: all.map(\.test))
         var out = [TestOutcome?](repeating: nil, count: all.count)
         out.withUnsafeMutableBufferPointer { buffer in
             // Each iteration writes only its own slot.
             nonisolated(unsafe) let slots = buffer
             DispatchQueue.concurrentPerform(iterations: all.count) { i in
                 let (tree, test) = all[i]
-                var run = TestRun(tree: tree, test: test, checked: checked, bundle: bundle, bytes: bytes, fixtures: shared)
+                var run = TestRun(tree: tree, test: test, checked: checked, bundle: bundle, bytes: bytes, fixtures: shared, templates: templates)
                 slots[i] = run.run()
             }
         }
@@ -70,6 +73,7 @@ struct TestRun {
     let bundle: JourneyBundle
     let bytes: [UInt8]
     let fixtures: [String: (SyntaxTree, GivenProfile)]
+    var templates: Templates?
     var now: Int64?
     var failures: [TestFailure] = []
     /// Message expectations, checked once the run is over.
@@ -77,7 +81,8 @@ struct TestRun {
     /// The latest instant the test names (its events and its windows).
     var horizon: Int64 = 0
 
-    init(tree: SyntaxTree, test: TestDecl, checked: CheckResult, bundle: JourneyBundle, bytes: [UInt8], fixtures: [String: (SyntaxTree, GivenProfile)]) {
+    init(tree: SyntaxTree, test: TestDecl, checked: CheckResult, bundle: JourneyBundle, bytes: [UInt8], fixtures: [String: (SyntaxTree, GivenProfile)], templates: Templates? = nil) {
+        self.templates = templates
         self.tree = tree
         self.test = test
         self.checked = checked
@@ -109,16 +114,9 @@ struct TestRun {
 
     /// An empty in-memory database with the bundle deployed (one journey with `only journey`).
     func prepare() throws -> Engine {
+        if let store = try templates?.copy(only: Templates.only(test)) { return try Engine(store: store) }
         let engine = try Engine(store: try SQLiteStore(path: ":memory:"))
-        var deployed = bytes
-        for s in test.statements {
-            if case .only(let j) = s.kind {
-                var b = bundle
-                b.journeys = b.journeys.filter { $0.name == j.name }
-                deployed = b.encode()
-            }
-        }
-        _ = try engine.deploy(deployed, at: firstInstant ?? 0)
+        _ = try engine.deploy(Templates.bytes(bundle, only: Templates.only(test)) ?? bytes, at: 0)
         return engine
     }
 
@@ -252,5 +250,47 @@ struct TestSetupError: Error, CustomStringConvertible {
 enum ProjectCheckerLiteral {
     static func value(_ e: ExprID, _ type: JType, _ tree: SyntaxTree) -> DefaultLiteral? {
         literalValue(e, type, in: tree)
+    }
+}
+
+/// The databases tests start from: per bundle deployed (the project's, or one journey alone), an
+/// in-memory database with it deployed at the epoch (audience journeys then start from a
+/// test's first instant), copied for each test.
+final class Templates: @unchecked Sendable {
+    /// Guards the templates: a copy reads its template's connection, which one thread may use at a time.
+    let lock = NSLock()
+    var stores: [String: SQLiteStore] = [:]
+
+    init(bundle: JourneyBundle, tests: [TestDecl]) {
+        var keys: Set<String> = []
+        for t in tests { keys.insert(Templates.only(t) ?? "") }
+        for key in keys {
+            guard let bytes = Templates.bytes(bundle, only: key.isEmpty ? nil : key),
+                  let store = try? SQLiteStore(path: ":memory:"), let engine = try? Engine(store: store),
+                  (try? engine.deploy(bytes, at: 0)) != nil else { continue }
+            stores[key] = store
+        }
+    }
+
+    /// The journey a test runs alone, if it says so.
+    static func only(_ t: TestDecl) -> String? {
+        for s in t.statements { if case .only(let j) = s.kind { return j.name } }
+        return nil
+    }
+
+    /// The bundle's bytes, with only that journey when one is named.
+    static func bytes(_ bundle: JourneyBundle, only: String?) -> [UInt8]? {
+        guard let only else { return bundle.encode() }
+        var b = bundle
+        b.journeys = b.journeys.filter { $0.name == only }
+        return b.encode()
+    }
+
+    /// A fresh database copied from the template for these journeys (nil: set it up afresh).
+    func copy(only: String?) throws -> SQLiteStore? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let template = stores[only ?? ""] else { return nil }
+        return try SQLiteStore(copying: template)
     }
 }

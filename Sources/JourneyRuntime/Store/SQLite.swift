@@ -22,6 +22,16 @@ public final class Database {
 
     /// Opens (creating) a database file, or `:memory:`; `readOnly` opens an existing file
     /// for reading only (the commands that only look).
+    /// Replaces this database's content with a copy of `source`'s (SQLite's online backup).
+    public func copy(from source: Database) throws {
+        guard let b = sqlite3_backup_init(handle, "main", source.handle, "main") else {
+            throw SQLiteError(code: sqlite3_errcode(handle), message: "cannot copy the database: \(String(cString: sqlite3_errmsg(handle)))")
+        }
+        let rc = sqlite3_backup_step(b, -1)
+        sqlite3_backup_finish(b)
+        guard rc == SQLITE_DONE else { throw SQLiteError(code: rc, message: "copying the database stopped (\(rc))") }
+    }
+
     public init(path: String, readOnly: Bool = false) throws {
         _ = configured
         var db: OpaquePointer?

@@ -100,6 +100,17 @@ public final class SQLiteStore: JourneyStore {
 
     /// Opens (creating) the store at `path`; `:memory:` for the simulator and tests. A
     /// `readOnly` store reads an existing database as it is: no tables made, nothing migrated.
+    /// A new in-memory store holding a copy of `template`'s database (an in-memory store set up
+    /// once, e.g. with a bundle deployed): the tables are copied, not created again. The caller
+    /// keeps `template` from being used by another thread meanwhile.
+    public init(copying template: SQLiteStore) throws {
+        db = try Database(path: ":memory:")
+        readOnly = false
+        turns = nil
+        try db.copy(from: template.db)
+        try db.exec("PRAGMA temp_store=MEMORY")
+    }
+
     public init(path: String, readOnly: Bool = false) throws {
         db = try Database(path: path, readOnly: readOnly)
         self.readOnly = readOnly
