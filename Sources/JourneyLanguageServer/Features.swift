@@ -267,22 +267,7 @@ extension LanguageServer {
 
     /// The channel kind of the message block `{ … }` around `offset`, if any.
     func enclosingMessageKind(_ source: SourceFile, _ offset: Int) -> ChannelKind? {
-        let b = source.bytes
-        var depth = 0
-        var i = min(offset, b.count) - 1
-        while i >= 0 {
-            if b[i] == UInt8(ascii: "}") { depth += 1 }
-            if b[i] == UInt8(ascii: "{") {
-                if depth == 0 {
-                    let line = source.lineIndex(of: i)
-                    let text = String(decoding: b[source.lineStarts[line]..<i], as: UTF8.self)
-                    let words = text.split(whereSeparator: { !$0.isLetter && $0 != "_" })
-                    return words.last.flatMap { ChannelKind.byName[String($0)] }
-                }
-                depth -= 1
-            }
-            i -= 1
-        }
-        return nil
+        let words = enclosingBlockOpener(source, offset)?.split(whereSeparator: { !$0.isLetter && $0 != "_" })
+        return words?.last.flatMap { ChannelKind.byName[String($0)] }
     }
 }

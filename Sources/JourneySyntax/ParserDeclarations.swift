@@ -61,20 +61,28 @@ extension Parser {
 
     /// `{ name: type, … }`, separated by commas or newlines.
     mutating func parseFieldDecls() throws -> [FieldDecl] {
+        try parseFields { p, name in
+            _ = try p.expect(.colon, "':' after '\(name.name)'", hint: "Write each field as 'name: type', e.g. 'first_name: string'.")
+            let type = try p.parseType()
+            var defaultValue: ExprID?
+            if p.accept(.assign) { defaultValue = try p.parseExpr() }
+            let end = defaultValue.map { p.arena.span($0) } ?? type.span
+            return FieldDecl(name: name, type: type, defaultValue: defaultValue, span: name.span.merged(with: end))
+        }
+    }
+
+    /// `{ name …, … }`: fields separated by commas or newlines, each a name and what `rest`
+    /// reads after it; a broken field is skipped to the next separator.
+    mutating func parseFields<T>(_ rest: (inout Parser, Ident) throws -> T) throws -> [T] {
         let open = try expect(.lBrace, "'{'")
-        var fields: [FieldDecl] = []
+        var fields: [T] = []
         while true {
             skipNewlines()
             if accept(.rBrace) { break }
             if kind == .eof { throw fail(SyntaxCode.unclosedBlock, "this '{' is never closed", span: open.span, label: "opened here") }
             do {
                 let name = try expectIdent("a field name")
-                _ = try expect(.colon, "':' after '\(name.name)'", hint: "Write each field as 'name: type', e.g. 'first_name: string'.")
-                let type = try parseType()
-                var defaultValue: ExprID?
-                if accept(.assign) { defaultValue = try parseExpr() }
-                let end = defaultValue.map { arena.span($0) } ?? type.span
-                fields.append(FieldDecl(name: name, type: type, defaultValue: defaultValue, span: name.span.merged(with: end)))
+                fields.append(try rest(&self, name))
                 if !accept(.comma), kind != .newline, kind != .rBrace {
                     throw fail("expected ',' or a new line between fields, found \(found)", label: "expected ','")
                 }

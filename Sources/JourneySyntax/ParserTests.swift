@@ -98,25 +98,11 @@ extension Parser {
 
     /// `{ name: value, … }`, separated by commas or new lines.
     mutating func parseTestFields() throws -> [TestField] {
-        let open = try expect(.lBrace, "'{'")
-        var fields: [TestField] = []
-        while true {
-            skipNewlines()
-            if accept(.rBrace) { break }
-            if kind == .eof { throw fail(SyntaxCode.unclosedBlock, "this '{' is never closed", span: open.span, label: "opened here") }
-            do {
-                let name = try expectIdent("a field name")
-                _ = try expect(.colon, "':' after '\(name.name)'", hint: "Write each field as 'name: value', e.g. 'first_name: \"Ana\"'.")
-                let value = try parseExpr()
-                fields.append(TestField(name: name, value: value, span: name.span.merged(with: arena.span(value))))
-                if !accept(.comma), kind != .newline, kind != .rBrace {
-                    throw fail("expected ',' or a new line between fields, found \(found)", label: "expected ','")
-                }
-            } catch {
-                synchronizeField()
-            }
+        try parseFields { p, name in
+            _ = try p.expect(.colon, "':' after '\(name.name)'", hint: "Write each field as 'name: value', e.g. 'first_name: \"Ana\"'.")
+            let value = try p.parseExpr()
+            return TestField(name: name, value: value, span: name.span.merged(with: p.arena.span(value)))
         }
-        return fields
     }
 
     /// `2025-03-01T10:00:00Z` or `+2h`.

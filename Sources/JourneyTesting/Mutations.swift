@@ -43,8 +43,8 @@ public enum Mutator {
     }
 
     /// Runs the tests against each mutant (tests in parallel within a mutant).
-    public static func run(_ sources: [SourceFile], paths: [String: String], mutants: [Mutant], progress: (Int, Mutant, MutantFate) -> Void = { _, _, _ in }) -> [(Mutant, MutantFate)] {
-        let base = Parser.parseAll(sources)
+    /// `base` are the unmutated sources' trees, in the same order.
+    public static func run(_ sources: [SourceFile], _ base: [SyntaxTree], paths: [String: String], mutants: [Mutant], progress: (Int, Mutant, MutantFate) -> Void = { _, _, _ in }) -> [(Mutant, MutantFate)] {
         var results: [(Mutant, MutantFate)] = []
         for (k, m) in mutants.enumerated() {
             var trees = base

@@ -14,9 +14,10 @@ struct SentMessage {
 }
 
 extension TestRun {
+    /// The profile's messages in outbox order.
     func messages(_ store: SQLiteStore, _ profile: String) -> [SentMessage] {
-        ((try? store.outbox(afterSeq: 0, limit: Int(Int32.max))) ?? []).filter { $0.profile == profile }
-            .map { SentMessage(at: $0.at, journey: $0.journey, channel: $0.channel, status: $0.status, content: $0.content) }
+        ((try? store.messages(profile: profile, limit: Int(Int32.max))) ?? []).reversed()
+            .map { SentMessage(at: $0.message.at, journey: $0.message.journey, channel: $0.message.channel, status: $0.message.status, content: $0.message.content) }
     }
 
     func inWindow(_ at: Int64, _ w: TestWindow?) -> Bool {

@@ -150,7 +150,7 @@ struct TestRun {
             guard let profile, let event else { return }
             let line = "{\"profile\": \(JSON.quote(profile.name)), \"event\": \(JSON.quote(event.name)), \"at\": \(JSON.quote(Value.iso8601(at))), \"data\": {"
                 + fields.compactMap { f -> String? in
-                    guard let type = checked.schema.events[event.name]?.field(f.name.name)?.type, let lit = ProjectCheckerLiteral.value(f.value, type, tree) else { return nil }
+                    guard let type = checked.schema.events[event.name]?.field(f.name.name)?.type, let lit = literalValue(f.value, type, in: tree) else { return nil }
                     return "\(JSON.quote(f.name.name)): \(Self.json(lit))"
                 }.joined(separator: ", ") + "}}"
             let file = EventInput.parseFile(Array(line.utf8), schema: schema, parts: 1)
@@ -197,7 +197,7 @@ struct TestRun {
             }
             for f in g.fields {
                 guard let i = schema.attributes.firstIndex(where: { $0.name == f.name.name }), let type = checked.schema.attribute(f.name.name)?.type,
-                      let lit = ProjectCheckerLiteral.value(f.value, type, tree) else { continue }
+                      let lit = literalValue(f.value, type, in: tree) else { continue }
                 values[i] = RuntimeSchema.value(lit, schema.attributes[i].type)
             }
         }
@@ -244,13 +244,6 @@ struct TestRun {
 struct TestSetupError: Error, CustomStringConvertible {
     var message: String
     var description: String { message }
-}
-
-/// The checker's literal reading, for the runner.
-enum ProjectCheckerLiteral {
-    static func value(_ e: ExprID, _ type: JType, _ tree: SyntaxTree) -> DefaultLiteral? {
-        literalValue(e, type, in: tree)
-    }
 }
 
 /// The databases tests start from: per bundle deployed (the project's, or one journey alone), an

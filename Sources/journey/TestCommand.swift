@@ -56,16 +56,15 @@ struct Test: ParsableCommand {
         case .json: write(TestReport.json(results, seconds: seconds))
         }
         if results.contains(where: { !$0.passed }) { throw ExitCode(1) }
-        if mutate { try mutationTest(sources, relative) }
+        if mutate { try mutationTest(sources, trees, relative) }
     }
 
     /// Each mutant of the journeys against the whole suite; the survivors are the changes that
     /// would go live unseen.
-    func mutationTest(_ sources: [SourceFile], _ relative: [String: String]) throws {
-        let trees = Parser.parseAll(sources)
+    func mutationTest(_ sources: [SourceFile], _ trees: [SyntaxTree], _ relative: [String: String]) throws {
         let mutants = Mutator.mutants(trees)
         let started = DispatchTime.now().uptimeNanoseconds
-        let results = Mutator.run(sources, paths: relative, mutants: mutants)
+        let results = Mutator.run(sources, trees, paths: relative, mutants: mutants)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         var killed = 0, invalid = 0
         var survivors: [Mutant] = []
