@@ -119,6 +119,17 @@ public struct Function: Sendable, Hashable {
     /// `wait_for`, its time-out target, a send's restart), each with an empty stack.
     public var resumePoints: Set<Int> = []
 
+    /// True when the code holds an instruction of format 4 (walked instruction by instruction;
+    /// an unknown byte stops the walk, for the verifier to report).
+    public var usesFormat4: Bool {
+        var pc = 0
+        while pc < code.count, let op = Opcode(rawValue: code[pc]) {
+            if op.rawValue >= Opcode.firstOfFormat4.rawValue { return true }
+            pc += op.size
+        }
+        return false
+    }
+
     /// The source line of the instruction at `pc`.
     public func line(at pc: Int) -> Int {
         var lo = 0, hi = lines.count - 1, best = 0
@@ -180,7 +191,7 @@ public struct JourneyBundle: Sendable, Hashable {
     /// 2: attributes may carry defaults (a bundle without any is still written as 1).
     /// 3: journeys carry a step table, and their code `mark`s the steps it passes; the bundle
     /// carries its journeys' source text.
-    public static let formatVersion: UInt16 = 3
+    public static let formatVersion: UInt16 = 4
 
     public var schema: RuntimeSchema
     public var constants: [Value]

@@ -73,8 +73,10 @@ extension JourneyBundle {
     public var schemaFingerprint: String { hex(fnv1a64(JourneyBundle.encodeSchema(schema, version: neededVersion))) }
 
     /// Version 2 only adds attribute defaults and `max_delay`: a bundle that uses neither is
-    /// written as version 1, byte for byte as before. Version 3 adds the step table.
+    /// written as version 1, byte for byte as before. Version 3 adds the step table, version 4
+    /// the instructions for lists and formatting.
     public var neededVersion: Int {
+        if journeys.contains(where: { $0.functions.contains(where: \.usesFormat4) }) { return 4 }
         if journeys.contains(where: { !$0.steps.isEmpty }) || !sources.isEmpty { return 3 }
         return schema.attributes.contains { $0.defaultValue != nil } || journeys.contains { $0.maxDelay != CompiledJourney.defaultMaxDelay } ? 2 : 1
     }

@@ -26,6 +26,7 @@ public enum Compiler {
                 guard case .journey(let j) = decl.kind else { continue }
                 let before = pool.values.count
                 var c = JourneyCompiler(schema: schema, tree: tree, types: f < checked.types.count ? checked.types[f] : [], journey: j)
+                c.policy = checked.schema.policy
                 var compiled = c.compile(&pool)
                 compiled.sourcePath = sourcePaths[tree.source.path] ?? tree.source.path
                 if before <= Limits.constants, pool.values.count > Limits.constants {
@@ -116,6 +117,8 @@ struct JourneyCompiler {
     var splitPosition = 0
     var steps: [StepDef] = []
     var fn = FunctionBuilder(isPredicate: false)
+    /// The currency and locale messages are formatted with.
+    var policy = Policy()
 
     init(schema: RuntimeSchema, tree: SyntaxTree, types: [JType], journey: JourneyDecl) {
         self.schema = schema

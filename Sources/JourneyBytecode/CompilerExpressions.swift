@@ -26,7 +26,9 @@ extension JourneyCompiler {
                 for part in parts {
                     switch part {
                     case .text(let t): fn.emit(.constant, pool.add(.string(t)))
-                    case .interpolation(let inner): expr(inner, scope, &pool)
+                    case .interpolation(let inner):
+                        expr(inner, scope, &pool)
+                        if let spec = interpolationFormat(inner) { fn.emit(.format, pool.add(.string(spec.text))) }
                     }
                 }
                 fn.emit(.concat, parts.count)
@@ -79,6 +81,26 @@ extension JourneyCompiler {
             fn.patch(toRight, to: fn.code.count)
             expr(r, scope, &pool)
             fn.patch(done, to: fn.code.count)
+        case .list(let items):
+            for item in items { expr(item, scope, &pool) }
+            fn.emit(.makeList, items.count)
+        case .binary(.in, let l, let r), .binary(.notIn, let l, let r):
+            expr(l, scope, &pool)
+            expr(r, scope, &pool)
+            fn.emit(.contains)
+            if case .binary(.notIn, _, _) = node.kind { fn.emit(.not) }
+        case .call(let f, let args):
+            for a in args.prefix(1) { expr(a, scope, &pool) }
+            guard let b = Builtin(name: f.name) else { return }
+            switch b {
+            case .percent:
+                fn.emit(.format, pool.add(.string(FormatSpec(.percent, locale: policy.locale).text)))
+            case .format:
+                fn.emit(.format, pool.add(.string(formatSpec(args[0], args[1]).text)))
+            default:
+                for a in args.dropFirst() { expr(a, scope, &pool) }
+                fn.emit(.builtin, Int(b.rawValue))
+            }
         case .binary(.coalesce, let l, let r):
             // A literal default takes the type of the whole (`last(order).total ?? 0` is money).
             expr(l, scope, &pool)
@@ -108,6 +130,35 @@ extension JourneyCompiler {
             let pred = q.condition.map { predicate($0, bareEvent: event, scope, &pool) } ?? noIndex16
             let within = q.within.map { pool.add(.duration($0.seconds)) } ?? noIndex16
             fn.emit(.history, Int(fnKind.rawValue), event, fnKind == .sum ? field : noIndex8, pred, within)
+        }
+    }
+
+    /// The checked type of an expression.
+    func type(of e: ExprID) -> JType {
+        Int(e.index) < types.count ? types[Int(e.index)] : .error
+    }
+
+    /// How a value inserted with `{…}` reads: a time in the profile's zone and locale, money in
+    /// its currency when the policy or the profile names one; nil for the plain text.
+    func interpolationFormat(_ e: ExprID) -> FormatSpec? {
+        switch type(of: e).unwrapped {
+        case .time: return FormatSpec(.time, locale: policy.locale)
+        case .money:
+            guard policy.currency != nil || schema.attributeIndex("currency") != nil else { return nil }
+            return FormatSpec(.money, locale: policy.locale, argument: policy.currency ?? "")
+        default: return nil
+        }
+    }
+
+    /// The spec of `format(VALUE, "PATTERN")`, which the checker has validated.
+    func formatSpec(_ value: ExprID, _ pattern: ExprID) -> FormatSpec {
+        var text = ""
+        if case .string(let parts) = exprs[pattern].kind { for case .text(let t) in parts { text += t } }
+        switch type(of: value).unwrapped {
+        case .time: return FormatSpec(.time, locale: policy.locale, argument: text)
+        case .date: return FormatSpec(.date, locale: policy.locale, argument: text)
+        case .money where FormatPattern.isCurrency(text): return FormatSpec(.moneyIn, locale: policy.locale, argument: text)
+        default: return FormatSpec(.number, locale: policy.locale, argument: text)
         }
     }
 

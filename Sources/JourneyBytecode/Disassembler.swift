@@ -1,4 +1,5 @@
 import JourneyDiagnostics
+import JourneySemantics
 
 /// Prints a bundle readably: header, each journey's header, and each function's instructions
 /// with their source lines.
@@ -74,7 +75,9 @@ public enum Disassembler {
         case .local, .setLocal: return "\(o[0])"
         case .attribute, .setAttribute: return o[0] < b.schema.attributes.count ? "profile.\(b.schema.attributes[o[0]].name)" : "\(o[0])"
         case .field: return "\(o[0])"
-        case .concat: return "\(o[0])"
+        case .concat, .makeList: return "\(o[0])"
+        case .builtin: return Builtin(rawValue: UInt8(o[0]))?.name ?? "\(o[0])?"
+        case .format: return constant(o[0], b)
         case .jump, .jumpIfFalse: return "→ \(o[0])"
         case .splitBucket: return "split \(o[0])"
         case .waitUntil: return Value.timeOfDay(Int32(o[0])).text

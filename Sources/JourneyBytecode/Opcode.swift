@@ -33,6 +33,13 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
     case end             // end the instance (completed)
     case returnValue     // end a predicate with the bool on top of the stack
     case mark            // u16 step, u8 outcome; count it (format 3)
+    case makeList        // u8 n; pop n values, push them as a list (format 4)
+    case contains        // pop a list (or string), then an item; push whether it holds it
+    case builtin         // u8 function (Builtin); pop its arguments, push its result
+    case format          // u16 spec constant; pop a value, push it as text (FormatSpec)
+
+    /// The first instruction of format 4: a bundle that uses any from here on is written as 4.
+    public static let firstOfFormat4 = Opcode.makeList
 }
 
 /// The width of one operand.
@@ -128,6 +135,10 @@ extension Opcode {
         case .end: OpcodeInfo("end", pops: 0, pushes: 0, control: .terminates, mainOnly: true)
         case .returnValue: OpcodeInfo("return", pops: 1, pushes: 0, control: .terminates, predicateOnly: true)
         case .mark: OpcodeInfo("mark", [.u16, .u8], pops: 0, pushes: 0, mainOnly: true)
+        case .makeList: OpcodeInfo("make_list", [.u8], pops: nil, pushes: 1)
+        case .contains: OpcodeInfo("contains", pops: 2, pushes: 1)
+        case .builtin: OpcodeInfo("builtin", [.u8], pops: nil, pushes: 1)
+        case .format: OpcodeInfo("format", [.u16], pops: 1, pushes: 1)
         }
     }
 }

@@ -61,15 +61,7 @@ extension Value {
     }
 
     /// Money shown to a person: millionths rounded to whole cents, half to even.
-    public static func cents(_ m: Int64) -> Int64 {
-        let unit: Int64 = 10_000
-        var q = m / unit
-        let r = m % unit
-        if abs(r) * 2 > unit || (abs(r) * 2 == unit && q % 2 != 0) { q += r < 0 ? -1 : 1 }
-        // At the very ends of the range, rounding away would not fit: round towards zero.
-        let (rounded, overflow) = q.multipliedReportingOverflow(by: unit)
-        return overflow ? m - r : rounded
-    }
+    public static func cents(_ m: Int64) -> Int64 { MessageFormat.round(m, toDecimals: 2) }
 
     /// Fixed-point millionths as decimal text, trailing zeros trimmed to `minimumDecimals`.
     public static func fixed(_ v: Int64, minimumDecimals: Int) -> String {

@@ -1,4 +1,5 @@
 import JourneyDiagnostics
+import JourneySemantics
 
 /// Checks a decoded bundle before anything runs: every operand in range, every jump on an
 /// instruction boundary, stack depths consistent on every path, suspensions with an empty
@@ -177,7 +178,8 @@ public enum Verifier {
             let ops = operands(code, at, info)
             let pops: Int
             switch op {
-            case .concat: pops = ops[0]
+            case .concat, .makeList: pops = ops[0]
+            case .builtin: pops = Builtin(rawValue: UInt8(ops[0]))?.arity ?? 0
             case .send: pops = j.sends[ops[0]].valueCount
             default: pops = info.pops ?? 0
             }
@@ -276,6 +278,11 @@ public enum Verifier {
             guard o[0] < j.sends.count else { throw fail(j, f, pc, "send \(o[0]) does not exist") }
             let restart = j.sends[o[0]].restart
             guard restart <= pc else { throw fail(j, f, pc, "send restarts at \(restart), after itself") }
+        case .builtin:
+            guard let fn = Builtin(rawValue: UInt8(o[0])), fn != .percent, fn != .format else { throw fail(j, f, pc, "unknown built-in function \(o[0])") }
+        case .format:
+            try constant(o[0])
+            guard case .string(let s) = b.constants[o[0]], FormatSpec(s) != nil else { throw fail(j, f, pc, "constant \(o[0]) is not a format") }
         case .mark:
             guard o[0] < j.steps.count else { throw fail(j, f, pc, "step \(o[0]) does not exist (the journey has \(j.steps.count))") }
             guard o[1] <= j.steps[o[0]].branches.count else { throw fail(j, f, pc, "step \(o[0]) has no branch \(o[1])") }

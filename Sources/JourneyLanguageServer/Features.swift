@@ -37,7 +37,10 @@ enum Vocabulary {
         "sum": "`sum(EVENT.FIELD [where …] [within D])`: the total of a numeric field.",
         "last": "`last(EVENT)`: the most recent such event (optional).",
         "days_since": "`days_since(EVENT)`: whole days since the most recent such event (int?).",
-    ]
+        "in": "`ITEM in LIST` (or `not in`): whether a list holds the item, e.g. `\"vip\" in profile.tags`; on a string, whether it holds the text.",
+        "currency": "`currency EUR` (in the policy): money inserted in a message is shown in this currency, unless the profile has a `currency` attribute of its own.",
+        "locale": "`locale \"en-GB\"` (in the policy): how dates and numbers read, unless the profile has a `locale` attribute of its own.",
+    ].merging(Builtin.allCases.map { ($0.name, "`\($0.signature)`: \($0.summary)") }) { a, _ in a }
     static let steps = ["wait", "wait until", "wait for", "if", "split", "set profile.", "exit"]
     static let header = ["on", "on daily at", "when", "goal", "exit on", "reentry"]
 }
@@ -198,7 +201,8 @@ extension LanguageServer {
             return (Vocabulary.steps + Vocabulary.header).map { item($0, 14) } + kinds
         }
         var items = ["and", "or", "not", "true", "false", "none", "now", "today", "profile"].map { item($0, 14) }
-        items += ["count", "exists", "sum", "last", "days_since"].map { item($0, 3, Vocabulary.keywords[$0] ?? "") }
+        items += (Keywords.historyFunctions + Builtin.names).map { item($0, 3, Vocabulary.keywords[$0] ?? "") }
+        items += [item("in", 14, Vocabulary.keywords["in"] ?? ""), item("not in", 14, Vocabulary.keywords["in"] ?? "")]
         items += als.keys.sorted().map { item($0, 6, "event \(als[$0]?.event ?? "")") }
         return items
     }

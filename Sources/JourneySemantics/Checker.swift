@@ -263,6 +263,24 @@ struct ProjectChecker {
                 } else {
                     schema.policy.quietHours = (from.minutes, to.minutes)
                 }
+            case .currency(let code, let span):
+                if !FormatPattern.isCurrency(code.name) {
+                    report(SemanticCode.invalidPolicy, file, code.span, "'\(code.name)' is not a currency code", label: "not ISO 4217",
+                           hint: "Write the three capital letters of an ISO 4217 code, e.g. 'currency EUR'.")
+                } else if schema.policy.currency != nil {
+                    report(SemanticCode.duplicateDeclaration, file, span, "the policy has more than one currency", label: "second currency", hint: "Keep one 'currency' rule.")
+                } else {
+                    schema.policy.currency = code.name
+                }
+            case .locale(let tag, let valueSpan, let span):
+                if !FormatPattern.isLocale(tag) {
+                    report(SemanticCode.invalidPolicy, file, valueSpan, "\"\(tag)\" is not a locale", label: "not a locale",
+                           hint: "Write a language and an optional region, e.g. 'locale \"en-GB\"' or 'locale \"es\"'.")
+                } else if schema.policy.locale != nil {
+                    report(SemanticCode.duplicateDeclaration, file, span, "the policy has more than one locale", label: "second locale", hint: "Keep one 'locale' rule.")
+                } else {
+                    schema.policy.locale = tag
+                }
             }
         }
     }

@@ -94,6 +94,8 @@ extension JourneyChecker {
             report(SemanticCode.invalidOperands, node.span, "'-' cannot negate \(describe(v))", label: "not a number")
             return .error
         case .binary(let op, let l, let r): return binary(e, op, l, r, scope)
+        case .list(let items): return list(items, scope)
+        case .call(let f, let args): return call(e, f, args, scope)
         case .history(let q):
             let t = history(q, span: node.span, scope)
             if t.isOptional, !scope.narrowed.isEmpty, let key = pathKey(e), scope.narrowed.contains(key) { return t.unwrapped }
@@ -192,6 +194,8 @@ extension JourneyChecker {
             if let c = JType.common(a, b), orderable.contains(c) { return .bool }
             report(SemanticCode.typeMismatch, span, "cannot order \(describe(a)) and \(describe(b)) with '\(op.spelling)'", label: "not comparable")
             return .bool
+        case .in, .notIn:
+            return membership(e, op, l, r, scope)
         case .coalesce:
             let a = check(l, scope), b = check(r, scope)
             if a == .error || b == .error { return a == .error ? b.settled : a.unwrapped }
@@ -254,9 +258,9 @@ extension JourneyChecker {
     mutating func history(_ q: HistoryQuery, span: Span, _ scope: Scope) -> JType {
         let fn = q.function.name
         guard Keywords.historyFunctions.contains(fn) else {
-            let s = suggestion(for: fn, among: Keywords.historyFunctions)
+            let s = suggestion(for: fn, among: Keywords.historyFunctions + Builtin.names)
             report(SemanticCode.unknownFunction, q.function.span, "'\(fn)' is not a function", label: "unknown function",
-                   hint: s.map { "did you mean '\($0)'?" } ?? "The history functions are count, exists, sum, last and days_since.")
+                   hint: s.map { "did you mean '\($0)'?" } ?? "The history functions are count, exists, sum, last and days_since; the others are \(Builtin.names.joined(separator: ", ")).")
             return .error
         }
         let ev = lookupEvent(q.event)

@@ -15,6 +15,8 @@ public enum Limits {
     public static let localsPerJourney = 255
     /// Pieces of one string: its text runs and `{…}` insertions.
     public static let stringParts = 255
+    /// Items of a list literal (`make_list` counts them in a byte).
+    public static let listItems = 255
     /// A cap's message count (four bytes).
     public static let capMessages = 4_294_967_295
     /// Distinct constants in a project, and sends, conditions and splits in one journey.
@@ -78,6 +80,9 @@ extension ProjectChecker {
                 case .string(let parts) where parts.count > Limits.stringParts:
                     limit(file, node.span, "this text has \(parts.count) pieces (text and {…} insertions); one text may have at most \(Limits.stringParts)",
                           "Split the message into several fields, or insert fewer values.")
+                case .list(let items) where items.count > Limits.listItems:
+                    limit(file, node.span, "this list has \(items.count) items; a list written in a journey may have at most \(Limits.listItems)",
+                          "Keep long lists in a profile attribute or an event field, and test them with 'in'.")
                 case .decimal(let text) where Self.wholePart(text) > Limits.largestWholeNumber:
                     limit(file, node.span, "the number \(text) is too large; numbers with decimals may be at most \(Limits.largestWholeNumber).999999",
                           "Use a smaller number.")

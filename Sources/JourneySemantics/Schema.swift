@@ -64,13 +64,21 @@ public struct ChannelBinding: Sendable, Hashable {
 public struct Policy: Sendable, Hashable {
     public var cap: (count: Int, windowSeconds: Int64)?
     public var quietHours: (from: Int, to: Int)?
+    /// ISO 4217 code money is shown in, unless the profile has a `currency` of its own.
+    public var currency: String?
+    /// How dates and numbers read, unless the profile has a `locale` of its own.
+    public var locale: String?
+
+    public init() {}
 
     public static func == (a: Policy, b: Policy) -> Bool {
         a.cap?.count == b.cap?.count && a.cap?.windowSeconds == b.cap?.windowSeconds
             && a.quietHours?.from == b.quietHours?.from && a.quietHours?.to == b.quietHours?.to
+            && a.currency == b.currency && a.locale == b.locale
     }
     public func hash(into h: inout Hasher) {
         h.combine(cap?.count); h.combine(cap?.windowSeconds); h.combine(quietHours?.from); h.combine(quietHours?.to)
+        h.combine(currency); h.combine(locale)
     }
 }
 

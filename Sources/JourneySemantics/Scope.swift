@@ -57,6 +57,11 @@ extension JourneyChecker {
             if isNone(b) { key = pathKey(a) } else if isNone(a) { key = pathKey(b) }
             guard let k = key else { return Narrowing() }
             return op == .notEqual ? Narrowing(whenTrue: [k]) : Narrowing(whenFalse: [k])
+        case .binary(.in, let a, _):
+            // Only a value can be in a list: when true, the item is not none.
+            return pathKey(a).map { Narrowing(whenTrue: [$0]) } ?? Narrowing()
+        case .binary(.notIn, let a, _):
+            return pathKey(a).map { Narrowing(whenFalse: [$0]) } ?? Narrowing()
         case .binary(.and, let a, let b):
             return Narrowing(whenTrue: narrowing(a).whenTrue.union(narrowing(b).whenTrue))
         case .binary(.or, let a, let b):

@@ -16,7 +16,7 @@ public enum SemanticCode {
     public static let unknownName = DiagnosticCode("J0206", "unknown-name", .error,
         "A name that is not in scope", help: "Use profile.ATTRIBUTE, an alias bound with 'as', or (inside 'where') a field of the event.")
     public static let unknownFunction = DiagnosticCode("J0207", "unknown-function", .error,
-        "A function that does not exist", help: "The history functions are count, exists, sum, last and days_since.")
+        "A function that does not exist", help: "The history functions are count, exists, sum, last and days_since; the others are size, upper, lower, capitalize, join, percent and format.")
     public static let unknownChannelKind = DiagnosticCode("J0208", "unknown-channel-kind", .error,
         "A channel kind that does not exist", help: "The channel kinds are push, web_push, email, sms, whatsapp, wallet and in_app.")
     public static let undeclaredChannel = DiagnosticCode("J0209", "undeclared-channel", .error,
@@ -44,6 +44,10 @@ public enum SemanticCode {
         "An operator applied to values it does not work on", help: "Check the types on both sides of the operator.")
     public static let invalidDefault = DiagnosticCode("J0304", "invalid-default", .error,
         "A default that is not a literal of its attribute's type", help: "Give a profile attribute a literal of its own type: 'bonus: int = 0', 'tier: string = \"Silver\"'.")
+    public static let invalidArguments = DiagnosticCode("J0306", "invalid-arguments", .error,
+        "A built-in function called with the wrong number or kinds of arguments", help: "Each built-in function takes a fixed number of arguments; the message says which.")
+    public static let invalidFormatPattern = DiagnosticCode("J0307", "invalid-format-pattern", .error,
+        "A format() pattern that cannot format the value", help: "Times and dates take a date pattern (y M d E H h m s a), money a currency code or a number pattern, numbers a pattern like #,##0.00.")
     public static let invalidTestValue = DiagnosticCode("J0305", "invalid-test-value", .error,
         "A value in a test that is not a literal of its field's type", help: "Give each attribute and field a literal of its type: \"Ana\", 120, 19.90, true, 2025-03-01, 2h.")
     // MARK: Journey rules
@@ -85,7 +89,7 @@ public enum SemanticCode {
         duplicateDeclaration, unknownType, unknownAttribute, unknownEvent, unknownField, unknownName, unknownFunction,
         unknownChannelKind, undeclaredChannel, unknownMessageField, missingProfile, duplicateField, reservedName,
         unknownTestProfile, unknownJourney, unknownTestState,
-        typeMismatch, unnarrowedOptional, invalidOperands, invalidDefault, invalidTestValue,
+        typeMismatch, unnarrowedOptional, invalidOperands, invalidDefault, invalidTestValue, invalidArguments, invalidFormatPattern,
         splitNotWhole, unreachable, nonPositiveDuration, aliasInAudience, emptySplitBranch, invalidPolicy, invalidChannelBinding, splitPrecision, limitExceeded, testTimeOrder,
         unusedAlias, repeatedChannel, noGoal, longSMS, exceedsCap, neverNone,
     ]

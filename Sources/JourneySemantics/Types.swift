@@ -66,6 +66,7 @@ public indirect enum JType: Sendable, Hashable, CustomStringConvertible {
         case .decimalLiteral: .decimal
         case .stringLiteral: .string
         case .optional(let t): .optional(t.settled)
+        case .list(let t): .list(t.settled)
         default: self
         }
     }
@@ -103,6 +104,8 @@ public indirect enum JType: Sendable, Hashable, CustomStringConvertible {
     public static func common(_ a: JType, _ b: JType) -> JType? {
         if a == .error { return b.settled }
         if b == .error { return a.settled }
+        // Lists: the common type of their items (an empty literal `[]` fits any list).
+        if case .list(let x) = a, case .list(let y) = b { return common(x, y).map(JType.list) }
         if a.isLiteral, b.isLiteral {
             if let ra = a.numericRank, let rb = b.numericRank { return (ra >= rb ? a : b).settled }
             return a == b ? a.settled : nil

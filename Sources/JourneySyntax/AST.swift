@@ -63,6 +63,8 @@ public enum UnaryOp: Sendable { case negate, not }
 public enum BinaryOp: String, Sendable, CaseIterable {
     case or, and
     case equal = "==", notEqual = "!=", less = "<", lessEqual = "<=", greater = ">", greaterEqual = ">="
+    /// Membership: an item in a list, or text in a string.
+    case `in` = "in", notIn = "not in"
     case coalesce = "??"
     case add = "+", subtract = "-", multiply = "*", divide = "/"
 
@@ -71,7 +73,7 @@ public enum BinaryOp: String, Sendable, CaseIterable {
         switch self {
         case .or: 1
         case .and: 2
-        case .equal, .notEqual, .less, .lessEqual, .greater, .greaterEqual: 4
+        case .equal, .notEqual, .less, .lessEqual, .greater, .greaterEqual, .in, .notIn: 4
         case .coalesce: 5
         case .add, .subtract: 6
         case .multiply, .divide: 7
@@ -119,6 +121,10 @@ public enum ExprKind: Sendable, Hashable {
     case binary(BinaryOp, ExprID, ExprID)
     case paren(ExprID)
     indirect case history(HistoryQuery)
+    /// A list literal: `["sneakers", "running"]`.
+    case list([ExprID])
+    /// A call of a built-in function: `size(profile.tags)`, `format(order.at, "EEE d MMM")`.
+    case call(Ident, [ExprID])
     /// Stands where a parse error was reported.
     case error
 }
@@ -142,6 +148,7 @@ public struct ExprArena: Sendable {
         case .member(let e, _), .unary(_, let e), .paren(let e): d = depths[Int(e.index)]
         case .binary(_, let l, let r): d = max(depths[Int(l.index)], depths[Int(r.index)])
         case .history(let q): d = q.condition.map { depths[Int($0.index)] } ?? 0
+        case .list(let items), .call(_, let items): d = items.map { depths[Int($0.index)] }.max() ?? 0
         case .string(let parts):
             for case .interpolation(let e) in parts { d = max(d, depths[Int(e.index)]) }
         default: break
@@ -267,6 +274,10 @@ public struct FieldDecl: Sendable, Hashable {
 public enum PolicyRule: Sendable, Hashable {
     case cap(count: Int, countSpan: Span, per: DurationLit, span: Span)
     case quietHours(from: TimeOfDayLit, to: TimeOfDayLit, span: Span)
+    /// `currency EUR`: the currency money is shown in when the profile has none of its own.
+    case currency(Ident, span: Span)
+    /// `locale "en-GB"`: how dates and numbers read when the profile has no locale of its own.
+    case locale(String, valueSpan: Span, span: Span)
 }
 
 public enum Reentry: Sendable, Hashable {

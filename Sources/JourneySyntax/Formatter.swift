@@ -171,6 +171,12 @@ private struct Printer {
                 case .quietHours(let from, let to, let span):
                     flush(before: span.start)
                     put("quiet hours \(from.text) to \(to.text)")
+                case .currency(let code, let span):
+                    flush(before: span.start)
+                    put("currency \(code.name)")
+                case .locale(_, let valueSpan, let span):
+                    flush(before: span.start)
+                    put("locale \(source.slice(valueSpan))")
                 }
                 endLine()
             }
@@ -489,6 +495,8 @@ private struct Printer {
             if let c = q.condition { s += " where \(expr(c))" }
             if let w = q.within { s += " within \(w.text)" }
             return s + ")"
+        case .list(let items): return "[" + items.map(expr).joined(separator: ", ") + "]"
+        case .call(let f, let args): return f.name + "(" + args.map(expr).joined(separator: ", ") + ")"
         case .error: return source.slice(node.span)
         }
     }

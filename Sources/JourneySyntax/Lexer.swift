@@ -114,8 +114,8 @@ private struct Cursor {
         case UInt8(ascii: "}"): parenDepth = 0; kind = .rBrace
         case UInt8(ascii: "("): parenDepth += 1; kind = .lParen
         case UInt8(ascii: ")"): parenDepth = max(0, parenDepth - 1); kind = .rParen
-        case UInt8(ascii: "["): kind = .lBracket
-        case UInt8(ascii: "]"): kind = .rBracket
+        case UInt8(ascii: "["): parenDepth += 1; kind = .lBracket
+        case UInt8(ascii: "]"): parenDepth = max(0, parenDepth - 1); kind = .rBracket
         case UInt8(ascii: ":"): kind = .colon
         case UInt8(ascii: ","): kind = .comma
         case UInt8(ascii: "."): kind = .dot

@@ -140,9 +140,18 @@ extension Parser {
                     try expectWord("to", hint: "Write 'quiet hours 22:00 to 08:00'.")
                     let to = try parseTimeOfDay()
                     rules.append(.quietHours(from: from, to: to, span: Span(start, to.span.end)))
+                } else if atWord("currency") {
+                    pos += 1
+                    let code = try expectIdent("a currency code, e.g. EUR")
+                    rules.append(.currency(code, span: Span(start, code.span.end)))
+                } else if atWord("locale") {
+                    pos += 1
+                    let t = try expect(.string, "a locale in quotes, e.g. \"en-GB\"")
+                    let raw = text(t)
+                    rules.append(.locale(String(raw.dropFirst().dropLast()), valueSpan: t.span, span: Span(start, t.span.end)))
                 } else {
-                    throw fail("expected 'cap' or 'quiet hours' in a policy, found \(found)", label: "not a policy rule",
-                               hint: "A policy holds 'cap N messages per DURATION' and 'quiet hours HH:MM to HH:MM'.")
+                    throw fail("expected 'cap', 'quiet hours', 'currency' or 'locale' in a policy, found \(found)", label: "not a policy rule",
+                               hint: "A policy holds 'cap N messages per DURATION', 'quiet hours HH:MM to HH:MM', 'currency EUR' and 'locale \"en-GB\"'.")
                 }
                 if !accept(.comma), kind != .newline, kind != .rBrace, kind != .eof {
                     throw fail("expected ',' or a new line after the policy rule, found \(found)", label: "unexpected here",

@@ -71,15 +71,22 @@ extension Parser {
         }
     }
 
+    /// `in`, or `not in`, at the current token (both contextual: `in` stays a name elsewhere).
+    var membershipOp: BinaryOp? {
+        if kind == .identifier, text(current) == "in" { return .in }
+        if kind == .kwNot, pos + 1 < tokens.count, tokens[pos + 1].kind == .identifier, text(tokens[pos + 1]) == "in" { return .notIn }
+        return nil
+    }
+
     mutating func parseComparison() throws -> ExprID {
         let left = try parseCoalesce()
         if kind == .assign {
             throw fail("'=' sets a value; to compare, write '=='", label: "did you mean '=='?", hint: "Compare with '==' (equal) or '!=' (not equal).")
         }
-        guard let op = comparisonOp(kind) else { return left }
-        pos += 1
+        guard let op = comparisonOp(kind) ?? membershipOp else { return left }
+        pos += op == .notIn ? 2 : 1
         let e = try binary(op, left, try parseCoalesce())
-        if comparisonOp(kind) != nil {
+        if comparisonOp(kind) != nil || membershipOp != nil {
             throw fail(SyntaxCode.chainedComparison, "comparisons cannot be chained", label: "second comparison",
                        hint: "Join the comparisons with 'and', e.g. 'a < b and b < c'.")
         }
@@ -176,8 +183,15 @@ extension Parser {
             return arena.add(.instant(seconds), t.span)
         case .identifier:
             pos += 1
-            if kind == .lParen { return try parseHistory(Ident(text(t), t.span)) }
+            if kind == .lParen {
+                let name = Ident(text(t), t.span)
+                return looksLikeHistory(name.name) ? try parseHistory(name) : try parseCall(name)
+            }
             return arena.add(.name(text(t)), t.span)
+        case .lBracket:
+            pos += 1
+            let items = try parseItems(closing: .rBracket, opened: t, what: "list")
+            return try bounded(arena.add(.list(items.values), t.span.merged(with: items.close.span)))
         case .lParen:
             pos += 1
             let inner = try parseExpr()
@@ -192,6 +206,58 @@ extension Parser {
         default:
             throw fail("expected a value, found \(found)", label: "expected a value")
         }
+    }
+
+    /// A history function, or an unknown name called like one (`cuont(EVENT where …)`, `EVENT`
+    /// or `EVENT.FIELD` alone), so that the checker can suggest the function it meant.
+    func looksLikeHistory(_ name: String) -> Bool {
+        if Keywords.historyFunctions.contains(name) { return true }
+        if Keywords.builtinFunctions.contains(name) { return false }
+        var i = pos + 1, depth = 0
+        while i < tokens.count {
+            switch tokens[i].kind {
+            case .lParen, .lBracket: depth += 1
+            case .rParen, .rBracket:
+                if depth == 0 {
+                    // NAME(E) or NAME(E.F)
+                    let n = i - pos - 1
+                    return (n == 1 && tokens[pos + 1].kind == .identifier)
+                        || (n == 3 && tokens[pos + 1].kind == .identifier && tokens[pos + 2].kind == .dot && tokens[pos + 3].kind == .identifier)
+                }
+                depth -= 1
+            case .kwWhere, .kwWithin: if depth == 0 { return true }
+            case .lBrace, .rBrace, .eof, .newline: return false
+            default: break
+            }
+            i += 1
+        }
+        return false
+    }
+
+    /// `NAME(ARG, …)`: a built-in function; the checker resolves NAME and the arguments.
+    mutating func parseCall(_ function: Ident) throws -> ExprID {
+        let open = advance() // (
+        let items = try parseItems(closing: .rParen, opened: open, what: "\(function.name)(…)")
+        return try bounded(arena.add(.call(function, items.values), function.span.merged(with: items.close.span)))
+    }
+
+    /// Comma-separated expressions up to the closing token (a trailing comma is allowed).
+    mutating func parseItems(closing: TokenKind, opened: Token, what: String) throws -> (values: [ExprID], close: Token) {
+        var values: [ExprID] = []
+        let closeText = closing == .rBracket ? "']'" : "')'"
+        while kind != closing {
+            values.append(try parseExpr())
+            if accept(.comma) { continue }
+            guard kind == closing else {
+                if [.lBrace, .rBrace, .eof].contains(kind) || onLaterLine {
+                    throw fail(SyntaxCode.unclosedBlock, "this \(opened.kind.display) is never closed", span: opened.span, label: "opened here",
+                               hint: "Add the missing \(closeText) after the last item of the \(what).")
+                }
+                throw fail("expected ',' or \(closeText) in the \(what), found \(found)", label: "expected ',' or \(closeText)",
+                           hint: "Separate the items with commas and close with \(closeText).")
+            }
+        }
+        return (values, advance())
     }
 
     /// `NAME(EVENT[.FIELD] [where COND] [within DURATION])`; the checker resolves NAME.

@@ -90,7 +90,7 @@ public enum Keywords {
     /// Contextual: keywords only where the grammar expects them, names elsewhere.
     public static let contextual: [String] = [
         "daily", "at", "never", "always", "after", "address", "consent", "cap", "messages", "per",
-        "quiet", "hours", "to", "list", "max_delay",
+        "quiet", "hours", "to", "list", "max_delay", "in", "currency", "locale",
     ]
 
     /// The channel kinds built into the language.
@@ -98,6 +98,9 @@ public enum Keywords {
 
     /// The history query functions.
     public static let historyFunctions: [String] = ["count", "exists", "sum", "last", "days_since"]
+
+    /// The other built-in functions (their meaning is in JourneySemantics' `Builtin`).
+    public static let builtinFunctions: [String] = ["size", "upper", "lower", "capitalize", "join", "percent", "format"]
 
     private static let byLength: [[([UInt8], TokenKind)]] = {
         var table = [[([UInt8], TokenKind)]](repeating: [], count: 9)

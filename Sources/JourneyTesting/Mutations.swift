@@ -165,6 +165,8 @@ struct Collector {
                     case .greater: .greaterEqual
                     case .greaterEqual: .greater
                     case .equal: .notEqual
+                    case .in: .notIn
+                    case .notIn: .in
                     default: .equal
                     }
                     add(Span(start, start + op.rawValue.utf8.count), swapped.rawValue,
@@ -180,6 +182,8 @@ struct Collector {
             if let w = q.within { duration(w, "\(q.function.name)(…) within") }
         case .string(let parts):
             for case .interpolation(let x) in parts { expression(x) }
+        case .list(let items), .call(_, let items):
+            for x in items { expression(x) }
         default:
             break
         }

@@ -65,7 +65,7 @@ final class BundleTests: XCTestCase {
     func testStepTableAndMarks() throws {
         let bundle = try compileExamples()
         let bytes = bundle.encode()
-        XCTAssertEqual(Int(bytes[8]), 3, "a bundle with a step table is format 3")
+        XCTAssertEqual(Int(bytes[8]), 4, "the examples use lists and format(): format 4, which has the step table of format 3")
         guard let winback = bundle.journey(named: "winback") else { return XCTFail("no winback") }
         let split = try XCTUnwrap(winback.steps.first)
         XCTAssertEqual(split.kind, .split)
@@ -103,6 +103,7 @@ final class BundleTests: XCTestCase {
         XCTAssertTrue(reason(bundle(main: [mark, 0, 0, 0, end])).contains("step 0 does not exist (the journey has 0)"))
         var b = try compileExamples()
         for i in b.journeys.indices { b.journeys[i].steps = [] }
+        b.journeys.removeAll { $0.functions.contains(where: \.usesFormat4) }
         b.sources = []
         XCTAssertLessThan(b.neededVersion, 3)
         XCTAssertTrue(reason(b.encode()).contains("does not exist (the journey has 0)"), reason(b.encode()))
@@ -204,6 +205,39 @@ final class BundleTests: XCTestCase {
         // Paths that meet with different stack depths.
         XCTAssertTrue(reason(bundle(main: [Opcode.pushTrue.rawValue, Opcode.jumpIfFalse.rawValue, 7, 0, 0, 0, Opcode.pushTrue.rawValue, Opcode.pop.rawValue, end]))
             .contains("deep on one path"))
+    }
+
+    func testListAndFormatInstructionsAreVerified() {
+        let end = Opcode.end.rawValue, pop = Opcode.pop.rawValue, one = [Opcode.constant.rawValue, 1, 0]
+        let spec: [Value] = [.duration(3600), .int(1), .string("t|en-GB|EEE d MMM")]
+        // Two items into a list, then a list and an item into `contains`.
+        XCTAssertEqual(reason(bundle(main: one + one + [Opcode.makeList.rawValue, 2, pop, end])), "accepted")
+        XCTAssertTrue(reason(bundle(main: one + [Opcode.makeList.rawValue, 2, pop, end])).contains("make_list needs 2 values but the stack holds 1"))
+        XCTAssertEqual(reason(bundle(main: one + one + [Opcode.contains.rawValue, pop, end])), "accepted")
+        XCTAssertTrue(reason(bundle(main: one + [Opcode.contains.rawValue, pop, end])).contains("needs 2 values"))
+        // join takes two arguments, size one; percent and format are not `builtin`s.
+        XCTAssertEqual(reason(bundle(main: one + one + [Opcode.builtin.rawValue, Builtin.join.rawValue, pop, end])), "accepted")
+        XCTAssertTrue(reason(bundle(main: one + [Opcode.builtin.rawValue, Builtin.join.rawValue, pop, end])).contains("needs 2 values"))
+        XCTAssertTrue(reason(bundle(main: one + [Opcode.builtin.rawValue, 99, pop, end])).contains("unknown built-in function 99"))
+        XCTAssertTrue(reason(bundle(main: one + [Opcode.builtin.rawValue, Builtin.format.rawValue, pop, end])).contains("unknown built-in"))
+        // `format` names a string constant that is a valid spec.
+        XCTAssertEqual(reason(bundle(main: one + [Opcode.format.rawValue, 2, 0, pop, end], constants: spec)), "accepted")
+        XCTAssertTrue(reason(bundle(main: one + [Opcode.format.rawValue, 1, 0, pop, end], constants: spec)).contains("constant 1 is not a format"))
+        for bad in ["t|en-GB|QQQ", "d|en|HH:mm", "M|en|EURO", "n|en|0.0.0", "x|en|", "t|not a locale|", "t|en", "p|en|0"] {
+            XCTAssertTrue(reason(bundle(main: one + [Opcode.format.rawValue, 2, 0, pop, end], constants: [.duration(1), .int(1), .string(bad)])).contains("is not a format"), bad)
+        }
+    }
+
+    func testFormat4OnlyWhenItsInstructionsAreUsed() throws {
+        let plain = try JourneyBundle.load(bundle(main: [Opcode.end.rawValue]))
+        XCTAssertEqual(plain.neededVersion, 1)
+        let lists = bundle(main: [Opcode.constant.rawValue, 1, 0, Opcode.makeList.rawValue, 1, Opcode.pop.rawValue, Opcode.end.rawValue])
+        XCTAssertEqual(lists[8], 4)
+        XCTAssertEqual(try JourneyBundle.load(lists).encode(), lists)
+        // An operand byte that happens to equal a format-4 opcode does not count.
+        let operand = bundle(main: [Opcode.constant.rawValue, Opcode.makeList.rawValue, 0, Opcode.pop.rawValue, Opcode.end.rawValue],
+                             constants: Array(repeating: .int(1), count: 60))
+        XCTAssertEqual(operand[8], 1)
     }
 
     func testDisassemblyShowsSourceLines() throws {

@@ -36,6 +36,19 @@ final class CheckerTests: XCTestCase {
         XCTAssertEqual(codes("if (last(product_viewed).category ?? \"shoes\") == \"shoes\" { wait 1h }"), [])
     }
 
+    func testMembershipNarrowsAndOptionalListsHoldNothing() {
+        XCTAssertEqual(codes("if profile.favorite_brand in [\"Acme\"] { email \"{profile.favorite_brand}\" }"), [])
+        XCTAssertEqual(codes("if profile.favorite_brand not in [\"Acme\"] { wait 1h } else { email \"{profile.favorite_brand}\" }"), [])
+        XCTAssertEqual(codes("if profile.favorite_brand not in [\"Acme\"] { email \"{profile.favorite_brand}\" }"), ["J0302"])
+        XCTAssertEqual(codes("if cart.total in [10, 19.99] and 3 in [1, 2.5] { wait 1h }"), [])
+        XCTAssertEqual(codes("if \"x\" in profile.favorite_brand { wait 1h }"), ["J0302"])
+    }
+
+    func testBuiltinNamesMatchTheLexicon() {
+        XCTAssertEqual(Builtin.names, Keywords.builtinFunctions)
+        XCTAssertEqual(Set(Builtin.names).intersection(Keywords.historyFunctions), [])
+    }
+
     func testOptionalHistoryCallsNarrow() {
         XCTAssertEqual(codes("if days_since(order_placed) != none { if days_since(order_placed) > 3 { exit } }"), [])
         XCTAssertEqual(codes("if last(order_placed) != none { push \"{last(order_placed).total}\" }"), [])

@@ -15,6 +15,8 @@ final class ParserTests: XCTestCase {
             case .unary(.negate, let x): "(-\(show(x)))"
             case .member(let b, let f): "\(show(b)).\(f.name)"
             case .paren(let x): show(x)
+            case .list(let items): "[" + items.map(show).joined(separator: "; ") + "]"
+            case .call(let f, let args): f.name + "<" + args.map(show).joined(separator: "; ") + ">"
             default: tree.source.slice(tree.exprs[id].span)
             }
         }
@@ -29,6 +31,32 @@ final class ParserTests: XCTestCase {
         XCTAssertEqual(grouped("a + b * c - d"), "((a + (b * c)) - d)")
         XCTAssertEqual(grouped("-a.b * 2"), "((-a.b) * 2)")
         XCTAssertEqual(grouped("(a or b) and c"), "((a or b) and c)")
+    }
+
+    func testMembershipListsAndCalls() {
+        XCTAssertEqual(grouped("a in b and c not in d"), "((a in b) and (c not in d))")
+        XCTAssertEqual(grouped("not a in b"), "(not (a in b))")
+        XCTAssertEqual(grouped("a ?? b in c ?? d"), "((a ?? b) in (c ?? d))")
+        XCTAssertEqual(grouped("x in [1, 2 + 3, \"a\",]"), "(x in [1; (2 + 3); \"a\"])")
+        XCTAssertEqual(grouped("size(p.tags) > 2 or format(t, \"d\") == []"), "((size<p.tags> > 2) or (format<t; \"d\"> == []))")
+        // `in` stays a name where it is not an operator.
+        XCTAssertEqual(grouped("in == 1"), "(in == 1)")
+        // A list may span lines.
+        XCTAssertEqual(grouped("x in [\n  \"a\",\n  \"b\"\n]"), "(x in [\"a\"; \"b\"])")
+    }
+
+    func testMembershipErrors() {
+        for (text, message) in [
+            ("when a in b in c", "comparisons cannot be chained"),
+            ("when a == b in c", "comparisons cannot be chained"),
+            ("when x in [1, 2", "this '[' is never closed"),
+            ("when x in [1 2]", "expected ',' or ']' in the list, found '2'"),
+            ("when size(a b)", "expected ',' or ')' in the size(…), found 'b'"),
+            ("when x not y", "expected"),
+        ] {
+            let tree = parse("journey j {\n on e\n \(text)\n}\n")
+            XCTAssertTrue(tree.diagnostics.first?.message.hasPrefix(message) ?? false, "\(text): \(tree.diagnostics.map(\.message))")
+        }
     }
 
     func testPolicyRulesByCommaOrNewline() {

@@ -718,3 +718,13 @@ def test_tests(tokenizer):
     t.assert_scope("at 2025-03-03T10:00:00Z ana does cart_abandoned", "does", "keyword.control.journey")
     t.assert_scope("at 2025-03-03T10:00:00Z ana does cart_abandoned", "cart_abandoned", "entity.name.type.event.journey")
     t.assert_scope("expect ana is converted", "expect", "keyword.control.journey")
+
+
+def test_lists_and_builtins(tokenizer):
+    b = example(tokenizer, "browse_abandonment.journey")
+    b.assert_scope("where price >= 50 or category in profile.interests", "in", "keyword.operator.membership.journey")
+    c = example(tokenizer, "click_and_collect.journey")
+    c.assert_scope('until {format(now + 7d, "EEEE d MMMM")}', "format", "support.function.builtin.journey")
+    s = example(tokenizer, "schema.journey")
+    s.assert_scope("currency EUR", "currency", "keyword.other.journey")
+    s.assert_scope('locale "en-GB"', "locale", "keyword.other.journey")

@@ -96,6 +96,20 @@ extension Engine {
             marks.append(Mark(step: Int32(step), what: Int32(outcome)))
         }
 
+        func localTime(_ t: Int64) -> (day: Int64, seconds: Int64) {
+            Zones.local(t, engine.zones.zone(zone))
+        }
+
+        /// The profile's `locale` and `currency` attributes, when the deployed schema has them.
+        var profileLocale: String? { text(of: "locale") }
+        var profileCurrency: String? { text(of: "currency") }
+
+        func text(of attribute: String) -> String? {
+            guard let i = bundle.schema.attributeIndex(attribute), i < map.count, let k = map[i], k < profile.values.count,
+                  case .string(let s) = profile.values[k] else { return nil }
+            return s
+        }
+
         func nextLocalTime(minutes: Int) -> Int64 {
             Zones.next(minutes: minutes, after: engine.now, engine.zones.zone(zone))
         }

@@ -1,4 +1,5 @@
 import JourneyBytecode
+import JourneySemantics
 
 /// What the VM asks of the world while it runs one instance for one profile.
 public protocol VMHost {
@@ -22,6 +23,20 @@ public protocol VMHost {
     mutating func mark(step: Int, outcome: Int)
     /// Sends (or holds) a message; the values fill the links' shapes in order.
     mutating func send(_ def: SendDef, index: Int, values: ArraySlice<Value>) throws -> SendResult
+    /// An instant on the profile's local clock: the day (since 1970-01-01) and the second of it.
+    func localTime(_ t: Int64) -> (day: Int64, seconds: Int64)
+    /// The profile's own `locale` and `currency` attributes, when the schema has them.
+    var profileLocale: String? { get }
+    var profileCurrency: String? { get }
+}
+
+extension VMHost {
+    public func localTime(_ t: Int64) -> (day: Int64, seconds: Int64) {
+        let (q, r) = t.quotientAndRemainder(dividingBy: 86400)
+        return r < 0 ? (q - 1, r + 86400) : (q, r)
+    }
+    public var profileLocale: String? { nil }
+    public var profileCurrency: String? { nil }
 }
 
 public enum SendResult: Sendable {
@@ -181,6 +196,26 @@ public enum VM {
                     frame.result = stack.removeLast() == .bool(true)
                     return .ended(.completed)
                 case .mark: host.mark(step: readOperand(code, at + 1, .u16), outcome: readOperand(code, at + 3, .u8))
+                case .makeList:
+                    let n = readOperand(code, at + 1, .u8)
+                    let items = Array(stack[(stack.count - n)...])
+                    stack.removeLast(n)
+                    stack.append(.list(items))
+                case .contains:
+                    let container = stack.removeLast(), item = stack.removeLast()
+                    stack.append(.bool(Lists.contains(container, item)))
+                case .builtin:
+                    guard let fn = Builtin(rawValue: UInt8(readOperand(code, at + 1, .u8))) else { throw RuntimeFault(message: "bad built-in") }
+                    let n = fn.arity
+                    let result = try Lists.call(fn, stack[(stack.count - n)...])
+                    stack.removeLast(n)
+                    stack.append(result)
+                case .format:
+                    guard case .string(let text) = constants[readOperand(code, at + 1, .u16)], let spec = FormatSpec(text) else { throw RuntimeFault(message: "bad format") }
+                    let v = stack.removeLast()
+                    let out = MessageFormat.render(v, spec, profileLocale: host.profileLocale, profileCurrency: host.profileCurrency, local: { host.localTime($0) })
+                    guard out.utf8.count <= Value.maxTextBytes else { throw Arithmetic.tooLong(out.utf8.count) }
+                    stack.append(.string(out))
                 }
             }
             return .ended(.completed)

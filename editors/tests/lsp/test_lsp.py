@@ -206,7 +206,7 @@ async def test_closing_an_unsaved_broken_document_reverts_to_the_file_on_disk(cl
 
 async def test_diagnostics_use_utf16_columns(client, project):
     # The line holds "€" (3 bytes in UTF-8, 1 UTF-16 unit) before the error.
-    text = project.path(PRICE_DROP).read_text().replace("€{deal.new_price}, was", "€{deal.new_prise}, was", 1)
+    text = project.path(PRICE_DROP).read_text().replace("Now {deal.new_price}, was", "Now €{deal.new_prise}, was", 1)
     await project.open(PRICE_DROP, text)
     [d] = project.diagnostics(PRICE_DROP)
     assert d.code == "J0205"
@@ -354,7 +354,8 @@ async def test_hover_on_a_keyword_and_on_nothing(client, project):
 
 
 async def test_hover_counts_utf16_columns(client, project):
-    await project.open(PRICE_DROP)
+    text = project.path(PRICE_DROP).read_text().replace("Now {deal.new_price}, was", "Now €{deal.new_price}, was", 1)
+    await project.open(PRICE_DROP, text)
     result = await hover(client, project, PRICE_DROP, "€{deal.new_price}", at=len("€{deal.ne"))
     assert "deal.new_price: money" in result.contents.value
     start = project.position(PRICE_DROP, "€{deal.new_price}", at=len("€{deal."))
@@ -516,7 +517,7 @@ async def test_document_symbols_of_the_schema(client, project):
     attributes = {c.name: c.detail for c in profile.children}
     assert attributes["first_name"] == "string"
     assert attributes["email"] == "string?"
-    assert len(attributes) == 20
+    assert len(attributes) == 22
     cart = by_name["cart_abandoned"]
     assert cart.kind == T.SymbolKind.Event
     assert [c.name for c in cart.children] == ["cart_id", "product_id", "product_name", "product_image", "total"]
@@ -776,3 +777,16 @@ async def test_a_code_lens_runs_each_test(client, project):
     )
     assert result["passed"] is False, result
     assert "expected ana to be waiting in abandoned_cart" in result["failures"][0]["message"]
+
+
+async def test_hover_and_completion_know_lists_and_builtins(client, project):
+    name = "click_and_collect.journey"
+    await project.open(name)
+    result = await hover(client, project, name, 'format(now + 7d, "EEEE d MMMM")', at=2)
+    assert result is not None and "format(VALUE" in result.contents.value, result
+    items = await complete(client, project, CART, "if not ")
+    assert {"size", "join", "format", "percent", "in", "not in"} <= set(items)
+    browse = "browse_abandonment.journey"
+    await project.open(browse)
+    result = await hover(client, project, browse, "category in profile.interests", at=len("category "))
+    assert result is not None and "`ITEM in LIST`" in result.contents.value, result

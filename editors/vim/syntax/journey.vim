@@ -53,12 +53,15 @@ syn match journeyProperty "\<\h\w*\>\ze\s*:"
 
 " History queries: count(EVENT ...), exists(...), sum(EVENT.FIELD ...), last(...), days_since(...)
 syn match journeyHistory "\<\%(count\|exists\|sum\|last\|days_since\)\>\ze\s*("
+" Built-in functions: size(LIST), upper(S), format(VALUE, "PATTERN"), …; membership `in`
+syn match journeyFunction "\<\%(size\|upper\|lower\|capitalize\|join\|percent\|format\)\>\ze\s*("
+syn match journeyLogical "\.\@<!\<in\>"
 syn match journeyQueryEvent "\%(\<\%(count\|exists\|sum\|last\|days_since\)\s*(\s*\)\@<=\h\w*"
 
 syn cluster journeyExpression contains=journeyString,journeyInteger,journeyDecimal,journeyDuration,
       \journeyPercentage,journeyTime,journeyDate,journeyBoolean,journeyNone,journeyOptional,
       \journeyOperator,journeyLogical,journeyBuiltin,journeyProfile,journeyMember,journeyHistory,
-      \journeyQueryEvent,journeyControl
+      \journeyQueryEvent,journeyFunction,journeyControl
 
 " Keywords --------------------------------------------------------------------------------
 syn keyword journeyDeclaration journey nextgroup=journeyName skipwhite
@@ -101,8 +104,8 @@ syn keyword journeyType contained bool int decimal money string url date time du
 
 " policy { cap N messages per DURATION / quiet hours HH:MM to HH:MM }
 syn region journeyPolicy start="\%(\<policy\s*\)\@<={" end="}"
-      \ contains=journeyComment,journeyPolicyWord,journeyInteger,journeyDuration,journeyTime
-syn keyword journeyPolicyWord contained cap messages per quiet hours to
+      \ contains=journeyComment,journeyPolicyWord,journeyInteger,journeyDuration,journeyTime,journeyString
+syn keyword journeyPolicyWord contained cap messages per quiet hours to currency locale
 
 " Tests: `test "…" {`, and the contextual words that start a test's lines or make an event happen.
 syn match journeyDeclaration "^\s*\zstest\ze\s\+\""
@@ -135,6 +138,7 @@ hi def link journeyBuiltin            Special
 hi def link journeyProfile            Special
 hi def link journeyProperty           Identifier
 hi def link journeyHistory            Function
+hi def link journeyFunction           Function
 hi def link journeyQueryEvent         Type
 hi def link journeyDeclaration        Keyword
 hi def link journeyControl            Keyword
