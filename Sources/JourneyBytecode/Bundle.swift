@@ -152,6 +152,38 @@ public enum ReentryRule: Sendable, Hashable {
     case after(Int64)
 }
 
+/// `for each profile [where …]` on a catalog event (format 4): the condition each profile is
+/// tested with, and the anchors into the history index that say which profiles to test.
+public struct ForEachPlan: Sendable, Hashable {
+    /// The predicate (with the trigger in its locals), or nil: every profile enters.
+    public var predicate: Int?
+    /// Empty: every profile is tested. Else the union of these anchors' profiles.
+    public var anchors: [AnchorDef]
+    public init(predicate: Int?, anchors: [AnchorDef]) {
+        self.predicate = predicate
+        self.anchors = anchors
+    }
+}
+
+/// The profiles with an `event` whose `field` equals a value known when the catalog event
+/// arrives: a field of the trigger, or a constant; seen within `within` seconds (nil: ever).
+public struct AnchorDef: Sendable, Hashable {
+    public enum Source: Sendable, Hashable {
+        case triggerField(Int)
+        case constant(Int)
+    }
+    public var event: Int
+    public var field: Int
+    public var source: Source
+    public var within: Int64?
+    public init(event: Int, field: Int, source: Source, within: Int64?) {
+        self.event = event
+        self.field = field
+        self.source = source
+        self.within = within
+    }
+}
+
 /// A goal or `exit on`: the event, and the predicate its `where` compiled to.
 public struct EventRule: Sendable, Hashable {
     public var event: Int
@@ -177,6 +209,8 @@ public struct CompiledJourney: Sendable, Hashable {
     /// A trigger taken more than this many seconds after it happened starts nothing (nil:
     /// `max_delay none`). Event-triggered journeys only.
     public var maxDelay: Int64? = CompiledJourney.defaultMaxDelay
+    /// A journey on a catalog event: who enters (format 4).
+    public var forEach: ForEachPlan?
     /// The steps the analytics count (format 3; empty in older bundles, which count entries
     /// and endings only).
     public var steps: [StepDef] = []

@@ -76,7 +76,8 @@ extension JourneyBundle {
     /// written as version 1, byte for byte as before. Version 3 adds the step table, version 4
     /// the instructions for lists and formatting.
     public var neededVersion: Int {
-        if journeys.contains(where: { $0.functions.contains(where: \.usesFormat4) }) { return 4 }
+        if journeys.contains(where: { $0.forEach != nil || $0.functions.contains(where: \.usesFormat4) }) || schema.events.contains(where: \.catalog)
+            || schema.attributes.contains(where: { if case .list? = $0.defaultValue { true } else { false } }) { return 4 }
         if journeys.contains(where: { !$0.steps.isEmpty }) || !sources.isEmpty { return 3 }
         return schema.attributes.contains { $0.defaultValue != nil } || journeys.contains { $0.maxDelay != CompiledJourney.defaultMaxDelay } ? 2 : 1
     }
@@ -102,6 +103,7 @@ extension JourneyBundle {
             w.string(e.name)
             w.u32(e.fields.count)
             for f in e.fields { w.string(f.name); w.string(f.type.description) }
+            if version >= 4 { w.u8(e.catalog ? 1 : 0) }
         }
         w.u32(s.channels.count)
         for c in s.channels { w.string(c.kind); w.u32(c.address); w.u32(c.consent ?? 0xFFFF_FFFF) }
@@ -125,7 +127,11 @@ extension JourneyBundle {
         case .timeOfDay(let t): w.u8(6); w.i64(Int64(t))
         case .time(let t): w.u8(7); w.i64(t)
         case .bool(let b): w.u8(8); w.u8(b ? 1 : 0)
-        case .none, .list, .record: w.u8(9)
+        case .list(let items):
+            w.u8(10)
+            w.u32(items.count)
+            for item in items { encodeConstant(item, &w) }
+        case .none, .record: w.u8(9)
         }
     }
 
@@ -177,6 +183,24 @@ extension JourneyBundle {
                 for b in s.branches { w.string(b) }
                 w.u16(s.control ?? noIndex16)
                 w.u16(s.send ?? noIndex16)
+            }
+        }
+        if version >= 4 {
+            if let plan = j.forEach {
+                w.u8(1)
+                w.u16(plan.predicate ?? noIndex16)
+                w.u32(plan.anchors.count)
+                for a in plan.anchors {
+                    w.u16(a.event)
+                    w.u8(a.field)
+                    switch a.source {
+                    case .triggerField(let f): w.u8(0); w.u16(f)
+                    case .constant(let c): w.u8(1); w.u16(c)
+                    }
+                    w.i64(a.within ?? -1)
+                }
+            } else {
+                w.u8(0)
             }
         }
     }
@@ -297,7 +321,9 @@ extension JourneyBundle {
             let name = try r.string("the events")
             var fields: [FieldDef] = []
             for _ in 0..<(try r.count("the fields of event \(name)", minSize: 8)) { fields.append(try field(&r, "the fields of event \(name)")) }
-            s.events.append(EventDef(name: name, fields: fields))
+            let catalog = version >= 4 ? try r.u8("the events") : 0
+            guard catalog <= 1 else { throw .malformed("event \(Verifier.printable(name)) has an unknown kind \(catalog)") }
+            s.events.append(EventDef(name: name, fields: fields, catalog: catalog == 1))
         }
         for _ in 0..<(try r.count("the channels", minSize: 12)) {
             let kind = try r.string("the channels")
@@ -322,9 +348,14 @@ extension JourneyBundle {
         return s
     }
 
-    static func decodeConstant(_ r: inout ByteReader) throws(BundleError) -> Value {
+    static func decodeConstant(_ r: inout ByteReader, depth: Int = 0) throws(BundleError) -> Value {
         let what = "the constant pool"
         switch try r.u8(what) {
+        case 10:
+            guard depth < 4 else { throw .malformed("a list constant nested too deeply") }
+            var items: [Value] = []
+            for _ in 0..<(try r.count(what, minSize: 1)) { items.append(try decodeConstant(&r, depth: depth + 1)) }
+            return .list(items)
         case 0: return .int(try r.i64(what))
         case 1: return .decimal(try r.i64(what))
         case 2: return .money(try r.i64(what))
@@ -417,6 +448,19 @@ extension JourneyBundle {
                                       goals: ruleLists[0], exits: ruleLists[1], reentry: reentry, localCount: locals,
                                       functions: functions, sends: sends, maxDelay: maxDelay)
         journey.steps = steps
+        if version >= 4, try r.u8("the audience of \(what)") == 1 {
+            let where_ = "the audience of \(what)"
+            let predicate = try r.u16(where_)
+            var anchors: [AnchorDef] = []
+            for _ in 0..<(try r.count(where_, minSize: 14)) {
+                let event = try r.u16(where_), field = try r.u8(where_)
+                let kind = try r.u8(where_), index = try r.u16(where_)
+                guard kind <= 1 else { throw .malformed("\(what) has an anchor of unknown kind \(kind)") }
+                let within = try r.i64(where_)
+                anchors.append(AnchorDef(event: event, field: field, source: kind == 0 ? .triggerField(index) : .constant(index), within: within < 0 ? nil : within))
+            }
+            journey.forEach = ForEachPlan(predicate: predicate == noIndex16 ? nil : predicate, anchors: anchors)
+        }
         return journey
     }
 

@@ -27,6 +27,7 @@ public enum Compiler {
                 let before = pool.values.count
                 var c = JourneyCompiler(schema: schema, tree: tree, types: f < checked.types.count ? checked.types[f] : [], journey: j)
                 c.policy = checked.schema.policy
+                c.checkedSchema = checked.schema
                 var compiled = c.compile(&pool)
                 compiled.sourcePath = sourcePaths[tree.source.path] ?? tree.source.path
                 if before <= Limits.constants, pool.values.count > Limits.constants {
@@ -119,6 +120,8 @@ struct JourneyCompiler {
     var fn = FunctionBuilder(isPredicate: false)
     /// The currency and locale messages are formatted with.
     var policy = Policy()
+    /// The checked schema, for the `for each profile` planner.
+    var checkedSchema: Schema?
 
     init(schema: RuntimeSchema, tree: SyntaxTree, types: [JType], journey: JourneyDecl) {
         self.schema = schema
@@ -146,6 +149,8 @@ struct JourneyCompiler {
         var goals: [(Int, ExprID?)] = [], exits: [(Int, ExprID?)] = []
         var reentry = ReentryRule.whileActive
         var maxDelay = CompiledJourney.defaultMaxDelay
+        var forEachClause: ExprID?? = nil
+        var aliasName: String?
         for clause in journey.header {
             switch clause {
             case .on(let event, let alias, let cond, _):
@@ -155,6 +160,7 @@ struct JourneyCompiler {
                     scope.slots[a.name] = newLocal()
                     binds = true
                 }
+                aliasName = alias?.name
                 if let c = cond { onWhereExpr = (c, e) }
             case .daily(let at, _, _): trigger = .daily(at.minutes)
             case .when(let c, _): whenExpr = c
@@ -167,7 +173,28 @@ struct JourneyCompiler {
                 case .after(let d): reentry = .after(d.seconds)
                 }
             case .maxDelay(let d, _): maxDelay = d?.seconds
+            case .forEach(let cond, _): forEachClause = .some(cond)
             }
+        }
+        var forEach: ForEachPlan?
+        if case .some(let cond) = forEachClause, case .event(let triggerEvent) = trigger {
+            let anchors = checkedSchema.flatMap { AudiencePlanner(exprs: exprs, schema: $0, alias: aliasName).anchors(cond) } ?? []
+            forEach = ForEachPlan(predicate: cond.map { predicate($0, bareEvent: nil, scope, &pool) }, anchors: anchors.compactMap { a in
+                guard let e = schema.eventIndex(a.event), let f = schema.events[e].fieldIndex(a.field) else { return nil }
+                let source: AnchorDef.Source
+                switch a.source {
+                case .triggerField(let name):
+                    guard let k = schema.events[triggerEvent].fieldIndex(name) else { return nil }
+                    source = .triggerField(k)
+                case .literal(let x):
+                    switch exprs[x].kind {
+                    case .integer(let v): source = .constant(pool.add(.int(v)))
+                    case .string(let parts): source = .constant(pool.add(.string(parts.map { if case .text(let t) = $0 { t } else { "" } }.joined())))
+                    default: return nil
+                    }
+                }
+                return AnchorDef(event: e, field: f, source: source, within: a.within)
+            })
         }
         let onWhere = onWhereExpr.map { predicate($0.0, bareEvent: $0.1, scope, &pool) }
         let when = whenExpr.map { predicate($0, bareEvent: nil, scope, &pool) }
@@ -189,6 +216,7 @@ struct JourneyCompiler {
                                        localCount: localCount, functions: functions, sends: sends,
                                        maxDelay: { if case .daily = trigger { CompiledJourney.defaultMaxDelay } else { maxDelay } }())
         compiled.steps = steps
+        compiled.forEach = forEach
         return compiled
     }
 

@@ -22,6 +22,17 @@ public enum Disassembler {
         case .event(let e): out += "  trigger   on \(b.schema.events[e].name)\(j.bindsTrigger ? " as local 0" : "")\(j.onWhere.map { " where predicate \($0)" } ?? "")\n"
         case .daily(let m): out += "  trigger   on daily at \(Value.timeOfDay(Int32(m)).text)\n"
         }
+        if let plan = j.forEach {
+            out += "  for each  profile" + (plan.predicate.map { " where predicate \($0)" } ?? "") + "\n"
+            for a in plan.anchors {
+                let e = b.schema.events[a.event]
+                let source: String = switch a.source {
+                case .triggerField(let f): if case .event(let t) = j.trigger { "trigger.\(b.schema.events[t].fields[f].name)" } else { "?" }
+                case .constant(let c): constant(c, b)
+                }
+                out += "  anchor    \(e.name).\(e.fields[a.field].name) == \(source)" + (a.within.map { " within \(Value.durationText($0))" } ?? "") + "\n"
+            }
+        }
         if let w = j.when { out += "  when      predicate \(w)\n" }
         for g in j.goals { out += "  goal      \(b.schema.events[g.event].name)\(g.predicate.map { " where predicate \($0)" } ?? "")\n" }
         for x in j.exits { out += "  exit on   \(b.schema.events[x.event].name)\(x.predicate.map { " where predicate \($0)" } ?? "")\n" }

@@ -85,9 +85,12 @@ public struct FieldDef: Sendable, Hashable {
 public struct EventDef: Sendable, Hashable {
     public var name: String
     public var fields: [FieldDef]
-    public init(name: String, fields: [FieldDef]) {
+    /// About a product or a store, not one profile: it comes without a profile (format 4).
+    public var catalog = false
+    public init(name: String, fields: [FieldDef], catalog: Bool = false) {
         self.name = name
         self.fields = fields
+        self.catalog = catalog
     }
     public func fieldIndex(_ name: String) -> Int? { fields.firstIndex { $0.name == name } }
 }
@@ -131,7 +134,7 @@ public struct RuntimeSchema: Sendable, Hashable {
             FieldType(f.type).map { t in FieldDef(name: f.name, type: t, defaultValue: f.defaultValue.map { RuntimeSchema.value($0, t) }) }
         }
         events = s.events.keys.sorted().compactMap { name in
-            s.events[name].map { e in EventDef(name: name, fields: e.fields.compactMap { f in FieldType(f.type).map { FieldDef(name: f.name, type: $0) } }) }
+            s.events[name].map { e in EventDef(name: name, fields: e.fields.compactMap { f in FieldType(f.type).map { FieldDef(name: f.name, type: $0) } }, catalog: e.catalog) }
         }
         for kind in s.channels.keys.sorted() {
             guard let c = s.channels[kind], let a = c.address.flatMap({ name in attributes.firstIndex { $0.name == name } }) else { continue }
@@ -163,6 +166,9 @@ extension RuntimeSchema {
         case .date(let y, let m, let d): return .date(Int32(CivilDate(year: Int64(y), month: Int64(m), day: Int64(d))?.days ?? 0))
         case .duration(let s): return .duration(s)
         case .time(let t): return .time(t)
+        case .list(let items):
+            guard case .list(let element) = type.unwrapped else { return .none }
+            return .list(items.map { value($0, element) })
         }
     }
 }

@@ -84,6 +84,7 @@ public enum Verifier {
         case (.none, _): return type.isOptional
         case (.bool, .bool), (.int, .int), (.decimal, .decimal), (.money, .money), (.string, .string), (.string, .url),
              (.date, .date), (.time, .time), (.duration, .duration): return true
+        case (.list(let items), .list(let element)): return items.allSatisfy { !$0.isNone && fits($0, element) }
         default: return false
         }
     }
@@ -96,6 +97,28 @@ public enum Verifier {
         guard let p else { return }
         guard p > 0, p < j.functions.count, j.functions[p].isPredicate else {
             throw .verification(journey: j.name, function: 0, pc: 0, reason: "\(what) names predicate \(p), which does not exist")
+        }
+    }
+
+    /// A catalog trigger comes with `for each profile`, and only a catalog trigger; anchors name
+    /// real profile events, fields and constants.
+    static func verifyAudience(_ j: CompiledJourney, _ b: JourneyBundle) throws(BundleError) {
+        func fail(_ reason: String) -> BundleError { .verification(journey: j.name, function: 0, pc: 0, reason: reason) }
+        let catalogTrigger: EventDef? = if case .event(let e) = j.trigger, b.schema.events[e].catalog { b.schema.events[e] } else { nil }
+        guard let plan = j.forEach else {
+            if catalogTrigger != nil { throw fail("the trigger is a catalog event, but the journey says no profiles to enter") }
+            return
+        }
+        guard let trigger = catalogTrigger else { throw fail("'for each profile' on a trigger that is not a catalog event") }
+        try checkPredicate(plan.predicate, j, "the for-each condition")
+        for a in plan.anchors {
+            guard a.event < b.schema.events.count, !b.schema.events[a.event].catalog else { throw fail("an anchor names event \(a.event), which is not a profile event") }
+            guard a.field < b.schema.events[a.event].fields.count else { throw fail("an anchor names field \(a.field) of event \(b.schema.events[a.event].name), which it does not have") }
+            switch a.source {
+            case .triggerField(let f): guard f < trigger.fields.count else { throw fail("an anchor reads field \(f) of the trigger, which it does not have") }
+            case .constant(let c): guard c < b.constants.count else { throw fail("an anchor reads constant \(c), which does not exist") }
+            }
+            if let w = a.within, w <= 0 { throw fail("an anchor looks back \(w) seconds") }
         }
     }
 
@@ -114,8 +137,10 @@ public enum Verifier {
         if j.bindsTrigger, j.localCount < 1 { throw .verification(journey: j.name, function: 0, pc: 0, reason: "the trigger alias has no local slot") }
         try checkPredicate(j.onWhere, j, "the trigger's where")
         try checkPredicate(j.when, j, "the when filter")
+        try verifyAudience(j, b)
         for rule in j.goals + j.exits {
             guard rule.event < b.schema.events.count else { throw .verification(journey: j.name, function: 0, pc: 0, reason: "a goal or exit names event \(rule.event), which does not exist") }
+            guard !b.schema.events[rule.event].catalog else { throw .verification(journey: j.name, function: 0, pc: 0, reason: "a goal or exit names catalog event \(rule.event)") }
             try checkPredicate(rule.predicate, j, "a goal or exit")
         }
         for (i, s) in j.steps.enumerated() {

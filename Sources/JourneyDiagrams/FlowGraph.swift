@@ -112,6 +112,7 @@ struct Builder {
                 case .after(let d): trigger += "\nreentry after \(d.text)"
                 }
             case .maxDelay(let d, _): trigger += "\nmax_delay \(d?.text ?? "none")"
+            case .forEach(let c, _): trigger += "\nfor each profile" + (c.map { " where \(text($0))" } ?? "")
             }
         }
         let start = node(trigger, .start)

@@ -21,7 +21,7 @@ enum Vocabulary {
         "exit": "`exit` ends the instance here; `exit on EVENT` ends it when the event arrives.",
         "reentry": "`reentry never | always | after DURATION`; by default not while an instance is active.",
         "wait": "`wait 1h`, `wait until 09:00` (the profile's local time), or `wait for EVENT within D { … } else { … }`.",
-        "for": "`wait for EVENT [as NAME] [where …] within DURATION`.",
+        "for": "`wait for EVENT [as NAME] [where …] within DURATION`; `for each profile where …` on a catalog event.",
         "within": "A time window: how long to wait for an event, or how far back a history query looks.",
         "until": "`wait until HH:MM`: the next such local time of the profile.",
         "if": "`if COND { … } else if COND { … } else { … }`.",
@@ -37,12 +37,14 @@ enum Vocabulary {
         "sum": "`sum(EVENT.FIELD [where …] [within D])`: the total of a numeric field.",
         "last": "`last(EVENT)`: the most recent such event (optional).",
         "days_since": "`days_since(EVENT)`: whole days since the most recent such event (int?).",
+        "catalog": "`catalog event NAME { … }`: an event about a product or a store, not one profile (a price drop, a restock). It comes without a profile, and starts a journey with `for each profile where …`.",
+        "each": "`for each profile where …`: on a catalog event, every profile the condition holds for enters. An `exists(EVENT where FIELD == alias.FIELD …)` in it is answered from the history index.",
         "in": "`ITEM in LIST` (or `not in`): whether a list holds the item, e.g. `\"vip\" in profile.tags`; on a string, whether it holds the text.",
         "currency": "`currency EUR` (in the policy): money inserted in a message is shown in this currency, unless the profile has a `currency` attribute of its own.",
         "locale": "`locale \"en-GB\"` (in the policy): how dates and numbers read, unless the profile has a `locale` attribute of its own.",
     ].merging(Builtin.allCases.map { ($0.name, "`\($0.signature)`: \($0.summary)") }) { a, _ in a }
     static let steps = ["wait", "wait until", "wait for", "if", "split", "set profile.", "exit"]
-    static let header = ["on", "on daily at", "when", "goal", "exit on", "reentry"]
+    static let header = ["on", "on daily at", "when", "goal", "exit on", "reentry", "for each profile where"]
 }
 
 extension LanguageServer {
@@ -108,7 +110,7 @@ extension LanguageServer {
             }
             text = t
         } else if let f = tree.decls.lazy.compactMap({ d -> FieldDecl? in
-            if case .event(_, let fs) = d.kind { return fs.first { $0.name.span.start <= offset && offset <= $0.name.span.end } }
+            if case .event(_, let fs, _) = d.kind { return fs.first { $0.name.span.start <= offset && offset <= $0.name.span.end } }
             if case .profile(let fs) = d.kind { return fs.first { $0.name.span.start <= offset && offset <= $0.name.span.end } }
             return nil
         }).first {

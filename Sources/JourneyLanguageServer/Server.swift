@@ -210,7 +210,7 @@ public final class LanguageServer {
             let head = Span(d.span.start, min(d.span.end, d.span.start + 7))
             switch d.kind {
             case .profile(let fs): return symbol("profile", 23, d.span, head, children: fields(fs))
-            case .event(let name, let fs): return symbol(name.name, 24, d.span, name.span, "event", children: fields(fs))
+            case .event(let name, let fs, let catalog): return symbol(name.name, 24, d.span, name.span, catalog == nil ? "event" : "catalog event", children: fields(fs))
             case .channel(let kind, _, _): return symbol(kind.name, 11, d.span, kind.span, "channel")
             case .policy: return symbol("policy", 3, d.span, head)
             case .journey(let j):

@@ -112,13 +112,14 @@ struct ProjectChecker {
                     profileOrigin = Origin(file: path, span: Span(decl.span.start, decl.span.start + 7))
                     schema.hasProfile = true
                     schema.profile = resolveFields(fields, file: path, owner: "profile")
-                case .event(let name, let fields):
+                case .event(let name, let fields, let catalog):
                     if let first = eventOrigins[name.name] {
                         duplicate("the event '\(name.name)'", path, name.span, first: first)
                         continue
                     }
                     eventOrigins[name.name] = Origin(file: path, span: name.span)
-                    schema.events[name.name] = EventSchema(name: name.name, fields: resolveFields(fields, file: path, owner: "event '\(name.name)'"), file: path, span: name.span)
+                    schema.events[name.name] = EventSchema(name: name.name, fields: resolveFields(fields, file: path, owner: "event '\(name.name)'"), file: path, span: name.span,
+                                                           catalog: catalog != nil)
                 case .policy(let rules):
                     if let first = policyOrigin {
                         duplicate("the policy", path, Span(decl.span.start, decl.span.start + 6), first: first)
@@ -212,6 +213,9 @@ struct ProjectChecker {
         case (.duration(let d), .duration): literal = .duration(d.seconds)
         case (.instant(let t), .time): literal = .time(t)
         case (.paren(let inner), _): literal = Self.literal(inner, type, in: tree)
+        case (.list(let items), .list(let element)):
+            let values = items.compactMap { Self.literal($0, element, in: tree) }
+            if values.count == items.count { literal = .list(values) }
         default: break
         }
         return literal

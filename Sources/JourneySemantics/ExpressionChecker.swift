@@ -263,7 +263,7 @@ extension JourneyChecker {
                    hint: s.map { "did you mean '\($0)'?" } ?? "The history functions are count, exists, sum, last and days_since; the others are \(Builtin.names.joined(separator: ", ")).")
             return .error
         }
-        let ev = lookupEvent(q.event)
+        let ev = profileEvent(q.event, "it is in no profile's history for \(fn)() to find")
         if let c = q.condition { checkCondition(c, scope.with(bareFields: ev)) }
         if let w = q.within { checkPositive(w, "the time window") }
         if fn != "sum", let f = q.field {

@@ -40,11 +40,18 @@ struct JourneyChecker {
                    hint: "Write the title without inserted values; write {{ and }} for literal braces.")
         }
         // The trigger first: its alias is in scope everywhere in the journey.
+        var trigger: (event: Ident, schema: EventSchema?, alias: Ident?)?
+        let forEach = journey.header.first { if case .forEach = $0 { true } else { false } }
         for clause in journey.header {
             switch clause {
             case .on(let event, let alias, _, _):
-                let known = lookupEvent(event) != nil
-                if let a = alias { bind(a, event: known ? event.name : nil, in: &scope) }
+                let ev = lookupEvent(event)
+                trigger = (event, ev, alias)
+                if let a = alias { bind(a, event: ev != nil ? event.name : nil, in: &scope) }
+                if let ev, ev.catalog, forEach == nil {
+                    report(SemanticCode.catalogEventMisuse, event.span, "'\(event.name)' is a catalog event, about a product rather than one profile: say which profiles enter",
+                           label: "for whom?", hint: "Add 'for each profile where …' under 'on \(event.name)\(alias.map { " as \($0.name)" } ?? "")', e.g. 'for each profile where exists(product_viewed where product_id == \(alias?.name ?? "x").product_id within 30d)'.")
+                }
             case .daily(_, let alias, _):
                 scope.audience = true
                 if let a = alias {
@@ -64,13 +71,29 @@ struct JourneyChecker {
                 testedByWhen = checkCondition(c, scope).whenTrue
             case .goal(let event, let cond, _):
                 hasGoal = true
-                let ev = lookupEvent(event)
+                let ev = profileEvent(event, "no profile can reach it as a goal")
                 if let c = cond { checkCondition(c, scope.with(bareFields: ev)) }
             case .exitOn(let event, let cond, _):
-                let ev = lookupEvent(event)
+                let ev = profileEvent(event, "no profile can exit on it")
                 if let c = cond { checkCondition(c, scope.with(bareFields: ev)) }
             case .reentry(let r, _):
                 if case .after(let d) = r { checkPositive(d, "the re-entry delay") }
+            case .forEach(let cond, let span):
+                if scope.audience {
+                    report(SemanticCode.catalogEventMisuse, span, "an audience journey ('on daily at') already runs over every profile", label: "not here",
+                           hint: "Remove 'for each profile'; filter the audience with 'when'.")
+                } else if let t = trigger, let ev = t.schema, !ev.catalog {
+                    report(SemanticCode.catalogEventMisuse, span, "'for each profile' needs a catalog event, but '\(t.event.name)' is an event of one profile", label: "one profile only",
+                           hint: "Declare the event as 'catalog event \(t.event.name) { … }' (it then comes without a profile), or remove 'for each profile'.")
+                } else if trigger?.schema != nil {
+                    if let c = cond { checkCondition(c, scope) }
+                    if !incomplete, AudiencePlanner(exprs: exprs, schema: schema, alias: trigger?.alias?.name).anchors(cond) == nil {
+                        report(SemanticCode.unindexedAudience, cond.map { exprs.span($0) } ?? span,
+                               "every profile will be tested each time '\(trigger?.event.name ?? "")' arrives: nothing here narrows them through the history index",
+                               label: "scans every profile",
+                               hint: "Begin with a condition such as exists(product_viewed where product_id == \(trigger?.alias?.name ?? "alias").product_id within 30d), joined with 'and'.")
+                    }
+                }
             case .maxDelay(let d, let span):
                 if let d { checkPositive(d, "the max_delay") }
                 if scope.audience {
@@ -109,6 +132,17 @@ struct JourneyChecker {
         return nil
     }
 
+    /// An event that happens to one profile: a catalog event is refused where one is needed
+    /// (goals, exits, `wait for`, history queries).
+    mutating func profileEvent(_ name: Ident, _ use: String) -> EventSchema? {
+        guard let e = lookupEvent(name) else { return nil }
+        if e.catalog {
+            report(SemanticCode.catalogEventMisuse, name.span, "'\(name.name)' is a catalog event: it happens to no profile, so \(use)", label: "not a profile's event",
+                   hint: "Use an event of the profile here; a catalog event can only start a journey, with 'for each profile where …'.")
+        }
+        return e
+    }
+
     mutating func checkPositive(_ d: DurationLit, _ what: String) {
         if d.seconds <= 0 {
             report(SemanticCode.nonPositiveDuration, d.span, "\(what) must be longer than zero, not \(d.text)", label: "not a positive duration",
@@ -143,7 +177,7 @@ struct JourneyChecker {
         case .waitUntil:
             return false
         case .waitFor(let w):
-            let ev = lookupEvent(w.event)
+            let ev = profileEvent(w.event, "no profile can wait for it")
             // The alias names the awaited event in its own `where` and in the arrived block.
             var inner = scope
             if let a = w.alias { bind(a, event: ev == nil ? nil : w.event.name, in: &inner) }

@@ -53,7 +53,7 @@ extension ProjectChecker {
                 case .profile(let fields) where fields.count > Limits.attributes:
                     limit(file, fields[Limits.attributes].name.span, "the profile has \(Limits.grouped(fields.count)) attributes; a project may have at most \(Limits.grouped(Limits.attributes))",
                           "Keep what journeys need in the profile and the rest elsewhere.")
-                case .event(let name, let fields):
+                case .event(let name, let fields, _):
                     events += 1
                     if events == Limits.events + 1 {
                         limit(file, name.span, "the project declares more than \(Limits.grouped(Limits.events)) events", "Merge events that differ only in a field.")

@@ -23,6 +23,8 @@ public enum DefaultLiteral: Sendable, Hashable {
     case duration(Int64)
     /// An instant (`time`), in seconds since 1970.
     case time(Int64)
+    /// A list of literals of the item type: `["vip", "runner"]`, `[]`.
+    indirect case list([DefaultLiteral])
 }
 
 /// A declared event.
@@ -31,13 +33,16 @@ public struct EventSchema: Sendable, Hashable {
     public var fields: [SchemaField] { didSet { index = fieldIndex(fields) } }
     public var file: String
     public var span: Span
+    /// A catalog event: about a product or a store, not one profile (`catalog event`).
+    public var catalog: Bool
     private var index: [String: Int]
 
-    public init(name: String, fields: [SchemaField], file: String, span: Span) {
+    public init(name: String, fields: [SchemaField], file: String, span: Span, catalog: Bool = false) {
         self.name = name
         self.fields = fields
         self.file = file
         self.span = span
+        self.catalog = catalog
         self.index = fieldIndex(fields)
     }
 

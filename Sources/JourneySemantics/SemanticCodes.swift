@@ -69,6 +69,9 @@ public enum SemanticCode {
         "A split share finer than a basis point", help: "Write split percentages with at most two decimals (12.5%, 33.33%).")
     public static let limitExceeded = DiagnosticCode("J0409", "limit-exceeded", .error,
         "More of something than a bundle can hold", help: "Each limit is named in the message; stay within it (see the language reference's limits).")
+    public static let catalogEventMisuse = DiagnosticCode("J0411", "catalog-event-misuse", .error,
+        "A catalog event used as if it were one profile's, or 'for each profile' on a profile's event",
+        help: "A catalog event (about a product or a store) starts a journey only with 'for each profile where …', and is in no profile's history.")
     public static let testTimeOrder = DiagnosticCode("J0410", "test-time-order", .error,
         "A test's times that go back, or a relative time with nothing before it", help: "Start a test at an absolute time ('at 2025-03-01T10:00:00Z') and go forward ('at +2h').")
     // MARK: Lints
@@ -82,6 +85,9 @@ public enum SemanticCode {
         "An SMS longer than one segment", help: "Keep an SMS within 160 GSM-7 characters (70 with other characters), or it is sent and billed as several.")
     public static let neverNone = DiagnosticCode("J0506", "never-none", .warning,
         "A test for none, or a default, on a value that is never none", help: "Remove the test or the '?? default': the value is always there.")
+    public static let unindexedAudience = DiagnosticCode("J0507", "unindexed-audience", .warning,
+        "A 'for each profile' that the history index cannot narrow: every profile is tested for each catalog event",
+        help: "Start the condition with exists(EVENT where FIELD == alias.FIELD …) so only the profiles with such an event are tested.")
     public static let exceedsCap = DiagnosticCode("J0505", "exceeds-cap", .warning,
         "A journey that can send more messages than the policy's cap allows in its window", help: "Space the sends out with waits, or remove one; the extra sends would be suppressed.")
 
@@ -90,7 +96,7 @@ public enum SemanticCode {
         unknownChannelKind, undeclaredChannel, unknownMessageField, missingProfile, duplicateField, reservedName,
         unknownTestProfile, unknownJourney, unknownTestState,
         typeMismatch, unnarrowedOptional, invalidOperands, invalidDefault, invalidTestValue, invalidArguments, invalidFormatPattern,
-        splitNotWhole, unreachable, nonPositiveDuration, aliasInAudience, emptySplitBranch, invalidPolicy, invalidChannelBinding, splitPrecision, limitExceeded, testTimeOrder,
-        unusedAlias, repeatedChannel, noGoal, longSMS, exceedsCap, neverNone,
+        splitNotWhole, unreachable, nonPositiveDuration, aliasInAudience, emptySplitBranch, invalidPolicy, invalidChannelBinding, splitPrecision, limitExceeded, testTimeOrder, catalogEventMisuse,
+        unusedAlias, repeatedChannel, noGoal, longSMS, exceedsCap, neverNone, unindexedAudience,
     ]
 }

@@ -171,11 +171,18 @@ extension ProjectChecker {
             case .at(let time, let p, let event, let fields):
                 if let at = instant(time, moving: true) { last = max(last ?? at, at) }
                 guard let p, let event else { continue }
-                profile(p)
+                if !p.name.isEmpty { profile(p) }
                 guard let e = schema.events[event.name] else {
                     report(SemanticCode.unknownEvent, file, event.span, "the schema declares no event '\(event.name)'", label: "unknown event",
                            hint: Self.didYouMean(event.name, schema.events.keys) ?? "Declare it: 'event \(event.name) { … }'.")
                     continue
+                }
+                if e.catalog, !p.name.isEmpty {
+                    report(SemanticCode.catalogEventMisuse, file, event.span, "'\(event.name)' is a catalog event: no profile does it", label: "not a profile's event",
+                           hint: "Write 'at TIME catalog \(event.name) { … }'.")
+                } else if !e.catalog, p.name.isEmpty {
+                    report(SemanticCode.catalogEventMisuse, file, event.span, "'\(event.name)' is an event of one profile, not a catalog event", label: "whose?",
+                           hint: "Write 'at TIME PROFILE does \(event.name) { … }'.")
                 }
                 checkFields(fields, tree, owner: "event '\(event.name)'") { e.field($0)?.type }
             case .expect(let x):

@@ -294,10 +294,13 @@ public enum HeaderClause: Sendable, Hashable {
     case reentry(Reentry, span: Span)
     /// `max_delay D` (nil: `max_delay none`): triggers older than D when taken start nothing.
     case maxDelay(DurationLit?, span: Span)
+    /// `for each profile [where COND]`: a journey on a catalog event enters every profile that
+    /// matches (the trigger alias is in scope in COND).
+    case forEach(ExprID?, span: Span)
 
     public var span: Span {
         switch self {
-        case .on(_, _, _, let s), .daily(_, _, let s), .when(_, let s), .goal(_, _, let s), .exitOn(_, _, let s), .reentry(_, let s), .maxDelay(_, let s): s
+        case .on(_, _, _, let s), .daily(_, _, let s), .when(_, let s), .goal(_, _, let s), .exitOn(_, _, let s), .reentry(_, let s), .maxDelay(_, let s), .forEach(_, let s): s
         }
     }
 }
@@ -311,7 +314,9 @@ public struct JourneyDecl: Sendable, Hashable {
 
 public enum DeclKind: Sendable, Hashable {
     case profile([FieldDecl])
-    case event(Ident, [FieldDecl])
+    /// `event NAME { … }`; `catalog event NAME { … }` (with the span of `catalog`) is about
+    /// a product or a store rather than one profile.
+    case event(Ident, [FieldDecl], catalog: Span?)
     case channel(kind: Ident, address: ExprID, consent: ExprID?)
     case policy([PolicyRule])
     case journey(JourneyDecl)

@@ -151,8 +151,8 @@ private struct Printer {
         case .profile(let fields):
             put("profile ")
             fieldDecls(fields, end: decl.span.end - 1, inline: false)
-        case .event(let name, let fields):
-            put("event \(name.name) ")
+        case .event(let name, let fields, let catalog):
+            put((catalog == nil ? "" : "catalog ") + "event \(name.name) ")
             let inlineText = fields.map(fieldDecl).joined(separator: ", ")
             let hasComments = tree.comments.contains { $0.span.start > name.span.end && $0.span.start < decl.span.end }
             let fits = current.count + inlineText.count + 4 <= 100
@@ -219,7 +219,7 @@ private struct Printer {
             flush(before: s.span.start)
             switch s.kind {
             case .given(let g): fielded(given(g, fields: false), g.fields, end: s.span.end)
-            case .at(_, let p?, _, let fields) where !fields.isEmpty && p.name != "":
+            case .at(_, _?, _, let fields) where !fields.isEmpty:
                 var head = testStatement(s)
                 head = String(head.prefix(head.count - testFields(fields).count - 1))
                 fielded(head, fields, end: s.span.end)
@@ -277,7 +277,9 @@ private struct Printer {
         case .only(let j): return "only journey \(j.name)"
         case .at(let t, let profile, let event, let fields):
             var out = "at \(time(t))"
-            if let p = profile, let e = event { out += " \(p.name) does \(e.name)" + (fields.isEmpty ? "" : " " + testFields(fields)) }
+            if let p = profile, let e = event {
+                out += (p.name.isEmpty ? " catalog \(e.name)" : " \(p.name) does \(e.name)") + (fields.isEmpty ? "" : " " + testFields(fields))
+            }
             return out
         case .expect(let e):
             switch e {
@@ -349,7 +351,7 @@ private struct Printer {
             put("on daily at \(at.text)")
             if let a = alias { put(" as \(a.name)") }
         case .when(let c, _):
-            put("when \(expr(c))")
+            condition("when ", c)
         case .goal(let event, let cond, _):
             put("goal \(event.name)")
             if let c = cond { put(" where \(expr(c))") }
@@ -364,6 +366,31 @@ private struct Printer {
             }
         case .maxDelay(let d, _):
             put("max_delay \(d?.text ?? "none")")
+        case .forEach(let cond, _):
+            if let c = cond { condition("for each profile where ", c) } else { put("for each profile") }
+        }
+    }
+
+    /// `prefix` and a condition; past 100 columns, a chain of `and` (or of `or`) goes on over
+    /// several lines, one operand per line, each further line indented and starting with the
+    /// operator (the lexer reads such a line as going on with the one above).
+    mutating func condition(_ prefix: String, _ c: ExprID) {
+        let flat = prefix + expr(c)
+        guard depth * 2 + flat.count > 100, case .binary(let top, _, _) = tree.exprs[c].kind, top == .and || top == .or else {
+            put(flat)
+            return
+        }
+        var parts: [ExprID] = []
+        func flatten(_ e: ExprID) {
+            if case .binary(top, let l, let r) = tree.exprs[e].kind { flatten(l); flatten(r) } else { parts.append(e) }
+        }
+        flatten(c)
+        put(prefix + expr(parts[0]))
+        for p in parts.dropFirst() {
+            endLine()
+            depth += 1
+            put("\(top.spelling) " + expr(p))
+            depth -= 1
         }
     }
 

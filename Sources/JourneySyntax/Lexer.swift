@@ -7,8 +7,9 @@ public struct LexedFile: Sendable {
     public var diagnostics: [Diagnostic]
 }
 
-/// Turns UTF-8 bytes into tokens. Newlines inside parentheses are dropped; runs of newlines
-/// (with comments between) become one newline token.
+/// Turns UTF-8 bytes into tokens. Newlines inside parentheses are dropped, and so is one
+/// before a line that starts with `and` or `or`; runs of newlines (with comments between)
+/// become one newline token.
 public struct Lexer {
     public static func lex(_ file: SourceFile) -> LexedFile {
         file.bytes.withUnsafeBufferPointer { p in
@@ -67,6 +68,8 @@ private struct Cursor {
     @inline(__always) func peek(_ k: Int = 0) -> UInt8 { i + k < end ? p[i + k] : 0 }
 
     mutating func emit(_ kind: TokenKind, _ start: Int) {
+        // A line that starts with `and` or `or` goes on with the condition above it.
+        if kind == .kwAnd || kind == .kwOr, tokens.last?.kind == .newline { tokens.removeLast() }
         tokens.append(Token(kind, Span(start, i)))
         lineHasCode = true
     }

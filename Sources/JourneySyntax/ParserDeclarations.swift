@@ -29,7 +29,12 @@ extension Parser {
         case .kwEvent:
             pos += 1
             let name = try expectIdent("an event name")
-            kind = .event(name, try parseFieldDecls())
+            kind = .event(name, try parseFieldDecls(), catalog: nil)
+        case .identifier where atWord("catalog") && peekKind(1) == .kwEvent:
+            let word = advance()
+            pos += 1
+            let name = try expectIdent("an event name")
+            kind = .event(name, try parseFieldDecls(), catalog: word.span)
         case .kwChannel:
             pos += 1
             let k = try expectIdent("a channel kind (\(Keywords.channelKinds.joined(separator: ", ")))")
@@ -53,7 +58,7 @@ extension Parser {
         case .identifier where atWord("given"):
             kind = .fixture(try parseGiven())
         default:
-            throw fail("expected a declaration (profile, event, channel, policy, journey, test or given profile), found \(found)", label: "not a declaration",
+            throw fail("expected a declaration (profile, event, catalog event, channel, policy, journey, test or given profile), found \(found)", label: "not a declaration",
                        hint: "A journey file holds declarations; steps belong inside 'journey NAME { … }'.")
         }
         return Decl(kind: kind, span: Span(start, tokens[pos - 1].span.end))

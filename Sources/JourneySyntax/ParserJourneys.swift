@@ -51,6 +51,7 @@ extension Parser {
         switch kind {
         case .kwOn, .kwWhen, .kwGoal, .kwReentry: true
         case .kwExit: peekKind(1) == .kwOn
+        case .kwFor: peekKind(1) == .identifier && file.slice(tokens[pos + 1].span) == "each"
         case .identifier: atWord("max_delay")
         default: false
         }
@@ -58,7 +59,7 @@ extension Parser {
 
     /// `brokenTrigger`: an `on` clause was seen (perhaps with a parse error reported already).
     mutating func checkHeaderCounts(_ header: [HeaderClause], name: Ident, brokenTrigger: Bool) {
-        var seenOn = false, seenWhen = false, seenReentry = false, seenMaxDelay = false
+        var seenOn = false, seenWhen = false, seenReentry = false, seenMaxDelay = false, seenForEach = false
         for clause in header {
             var dup: String?
             switch clause {
@@ -66,6 +67,7 @@ extension Parser {
             case .when: if seenWhen { dup = "when" }; seenWhen = true
             case .reentry: if seenReentry { dup = "reentry" }; seenReentry = true
             case .maxDelay: if seenMaxDelay { dup = "max_delay" }; seenMaxDelay = true
+            case .forEach: if seenForEach { dup = "for each profile" }; seenForEach = true
             default: break
             }
             if let d = dup {
@@ -114,6 +116,13 @@ extension Parser {
                            hint: "Write 'max_delay 6h' (triggers older than that when taken start nothing) or 'max_delay none'.")
             }
             return .maxDelay(try parseDuration(), span: Span(start, tokens[pos - 1].span.end))
+        case .kwFor:
+            // for each profile [where COND]
+            try expectWord("each", hint: "Write 'for each profile where CONDITION'.")
+            _ = try expect(.kwProfile, "'profile'", hint: "Write 'for each profile where CONDITION'.")
+            var cond: ExprID?
+            if accept(.kwWhere) { cond = try parseExpr() }
+            return .forEach(cond, span: Span(start, tokens[pos - 1].span.end))
         case .kwExit:
             _ = try expect(.kwOn, "'on'")
             let event = try expectIdent("an event name")

@@ -63,7 +63,12 @@ extension Parser {
             pos += 1
             let time = try parseTestTime()
             var profile: Ident?, event: Ident?, fields: [TestField] = []
-            if self.kind == .identifier {
+            if atWord("catalog"), peekKind(1) == .identifier, file.slice(tokens[pos + 1].span) != "does" {
+                // at TIME catalog EVENT { … }: a catalog event (no profile: the name is empty)
+                profile = Ident("", advance().span)
+                event = try expectIdent("a catalog event name")
+                if self.kind == .lBrace { fields = try parseTestFields() }
+            } else if self.kind == .identifier {
                 profile = try expectIdent("a profile")
                 try expectWord("does", hint: "Write 'at TIME \(profile?.name ?? "ana") does EVENT { field: value }'.")
                 event = try expectIdent("an event name")

@@ -90,7 +90,7 @@ public enum Keywords {
     /// Contextual: keywords only where the grammar expects them, names elsewhere.
     public static let contextual: [String] = [
         "daily", "at", "never", "always", "after", "address", "consent", "cap", "messages", "per",
-        "quiet", "hours", "to", "list", "max_delay", "in", "currency", "locale",
+        "quiet", "hours", "to", "list", "max_delay", "in", "currency", "locale", "catalog", "each",
     ]
 
     /// The channel kinds built into the language.

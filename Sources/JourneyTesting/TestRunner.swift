@@ -148,7 +148,8 @@ struct TestRun {
             horizon = max(horizon, at)
             try engine.run(until: at, audienceUntil: at, start: firstInstant)
             guard let profile, let event else { return }
-            let line = "{\"profile\": \(JSON.quote(profile.name)), \"event\": \(JSON.quote(event.name)), \"at\": \(JSON.quote(Value.iso8601(at))), \"data\": {"
+            let who = profile.name.isEmpty ? "" : "\"profile\": \(JSON.quote(profile.name)), "
+            let line = "{" + who + "\"event\": \(JSON.quote(event.name)), \"at\": \(JSON.quote(Value.iso8601(at))), \"data\": {"
                 + fields.compactMap { f -> String? in
                     guard let type = checked.schema.events[event.name]?.field(f.name.name)?.type, let lit = literalValue(f.value, type, in: tree) else { return nil }
                     return "\(JSON.quote(f.name.name)): \(Self.json(lit))"
@@ -237,6 +238,7 @@ struct TestRun {
         case .date(let y, let m, let d): JSON.quote(String(format: "%04d-%02d-%02d", y, m, d))
         case .duration(let s): String(s)
         case .time(let t): JSON.quote(Value.iso8601(t))
+        case .list(let items): "[" + items.map(json).joined(separator: ", ") + "]"
         }
     }
 }

@@ -32,9 +32,9 @@ final class JourneyTestTests: XCTestCase {
     func testTheExamplesPromisesPass() throws {
         let r = try journey(["test", "--color", "never", "examples"])
         XCTAssertEqual(r.code, 0, r.out + r.err)
-        XCTAssertEqual(r.out.split(separator: "\n").filter { $0.hasPrefix("✓ ") }.count, 7, r.out)
+        XCTAssertEqual(r.out.split(separator: "\n").filter { $0.hasPrefix("✓ ") }.count, 8, r.out)
         XCTAssertTrue(r.out.contains("✓ a buyer on another device gets nothing more  (tests/promises.journey:16, "), r.out)
-        XCTAssertTrue(r.out.contains("7 passed, 0 failed, 7 tests in "), r.out)
+        XCTAssertTrue(r.out.contains("8 passed, 0 failed, 8 tests in "), r.out)
     }
 
     func testAFailureSaysWhereAndWhatHappened() throws {
@@ -49,7 +49,7 @@ final class JourneyTestTests: XCTestCase {
                      "        2025-03-03T11:30:00Z  converted in abandoned_cart"] {
             XCTAssertTrue(r.out.contains(line), "no “\(line)” in\n\(r.out)")
         }
-        XCTAssertTrue(r.out.contains("7 passed, 1 failed, 8 tests in "), r.out)
+        XCTAssertTrue(r.out.contains("8 passed, 1 failed, 9 tests in "), r.out)
 
         // The same in JUnit XML (read back by Python's XML parser), TAP and JSON.
         let junit = try journey(["test", "--format", "junit", d.path])
@@ -61,13 +61,13 @@ final class JourneyTestTests: XCTestCase {
             failed = [c for c in cases if c.find('failure') is not None]
             print(root.get('tests'), root.get('failures'), len(cases), failed[0].get('name'), failed[0].get('line'), failed[0].find('failure').get('message'))
             """, [try write(junit.out, in: d, "junit.xml")])
-        XCTAssertEqual(read.trimmingCharacters(in: .whitespacesAndNewlines), "8 1 8 a buyer gets the whatsapp too (wrong on purpose) 1 expected a sent whatsapp message to ivy containing \"still in your cart\", and there is none")
+        XCTAssertEqual(read.trimmingCharacters(in: .whitespacesAndNewlines), "9 1 9 a buyer gets the whatsapp too (wrong on purpose) 1 expected a sent whatsapp message to ivy containing \"still in your cart\", and there is none")
         let tap = try journey(["test", "--format", "tap", d.path])
-        XCTAssertTrue(tap.out.hasPrefix("TAP version 14\n1..8\n"), tap.out)
+        XCTAssertTrue(tap.out.hasPrefix("TAP version 14\n1..9\n"), tap.out)
         XCTAssertEqual(tap.out.split(separator: "\n").filter { $0.hasPrefix("not ok ") }.count, 1, tap.out)
         let json = try journey(["test", "--format", "json", d.path])
         let doc = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [String: Any])
-        XCTAssertEqual(doc["passed"] as? Int, 7)
+        XCTAssertEqual(doc["passed"] as? Int, 8)
         XCTAssertEqual(doc["failed"] as? Int, 1)
         let failing = try XCTUnwrap((doc["tests"] as? [[String: Any]])?.first { $0["passed"] as? Bool == false })
         XCTAssertEqual((failing["failures"] as? [[String: Any]])?.first?["line"] as? Int, 7)

@@ -45,6 +45,32 @@ final class ParserTests: XCTestCase {
         XCTAssertEqual(grouped("x in [\n  \"a\",\n  \"b\"\n]"), "(x in [\"a\"; \"b\"])")
     }
 
+    func testCatalogEventsAndForEach() {
+        let tree = parse("""
+        catalog event price_dropped { product_id: string }
+        event product_viewed { product_id: string }
+        journey j {
+          on price_dropped as d
+          for each profile where exists(product_viewed where product_id == d.product_id)
+            and profile.x > 1
+            or profile.y
+          push "x"
+        }
+
+        """)
+        XCTAssertEqual(tree.diagnostics.map(\.message), [])
+        guard case .event(_, _, let catalog)? = tree.decls.first?.kind else { return XCTFail("no event") }
+        XCTAssertNotNil(catalog)
+        guard case .event(_, _, nil)? = tree.decls.dropFirst().first?.kind else { return XCTFail("a plain event") }
+        guard case .journey(let j)? = tree.decls.last?.kind, case .forEach(let c?, _) = j.header[1] else { return XCTFail("no for each") }
+        // The lines that start with `and` / `or` go on with the condition.
+        guard case .binary(.or, let l, _) = tree.exprs[c].kind, case .binary(.and, _, _) = tree.exprs[l].kind else { return XCTFail("\(tree.exprs[c].kind)") }
+        XCTAssertEqual(j.body.statements.count, 1)
+        // `for each` is a header clause: once, and spelt out.
+        XCTAssertEqual(parse("journey j {\n on e\n for each profile\n for each profile\n}\n").diagnostics.map(\.message), ["the journey 'j' has more than one 'for each profile'"])
+        XCTAssertTrue(parse("journey j {\n on e\n for each customer\n}\n").diagnostics.first?.message.contains("expected 'profile'") ?? false)
+    }
+
     func testMembershipErrors() {
         for (text, message) in [
             ("when a in b in c", "comparisons cannot be chained"),

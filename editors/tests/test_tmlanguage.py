@@ -441,7 +441,8 @@ def test_percentages_and_split(tokenizer):
     t.assert_scope("reentry after 3d", "after", "keyword.other.journey")
     t.assert_scope("reentry after 3d", "3d", "constant.numeric.duration.journey")
     t.assert_scope("  } else web_push {", "web_push", "support.type.channel.journey")
-    t.assert_scope("    exit", "exit", "keyword.control.journey")
+    t.assert_scope("    and not exists(product_returned", "and", "keyword.operator.logical.journey")
+    t.assert_scope("for each profile where", "each", "keyword.control.journey")
     w = example(tokenizer, "winback.journey")
     w.assert_scope("split {", "split", "keyword.control.journey")
     w.assert_scope("20% holdout", "20%", "constant.numeric.percentage.journey")
@@ -684,10 +685,18 @@ def test_language_configuration_indents_examples_like_the_formatter():
     dec = re.compile(conf["indentationRules"]["decreaseIndentPattern"])
     word = re.compile(conf["wordPattern"])
     assert word.fullmatch("cart_abandoned") and word.fullmatch("days_since")
+    # A line that starts with `and` / `or` goes on with the condition above it (one level in, as
+    # the formatter writes it); the line after it is measured from the line it went on from.
+    cont = re.compile(r"^\s*(and|or)\b")
     for path in EXAMPLES:
         prev = None
         for n, line in enumerate(path.read_text(encoding="utf-8").split("\n"), 1):
             if not line.strip():
+                continue
+            if cont.match(line):
+                assert prev is not None
+                got = len(line) - len(line.lstrip())
+                assert got == len(prev) - len(prev.lstrip()) + 2, f"{path.name}:{n}: continuation indent {got}"
                 continue
             if prev is not None:
                 want = len(prev) - len(prev.lstrip()) + (2 if inc.search(prev) else 0)

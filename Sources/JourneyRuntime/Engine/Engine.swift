@@ -180,6 +180,7 @@ public final class Engine {
             guard problems.isEmpty else { throw DeployRefused(reasons: problems) }
             let fresh = try store.deploy(bytes: bytes, hash: hash, at: at)
             try store.migrateProfiles(bundle.schema)
+            try store.setHistoryKeyFields(Engine.keyedFields(bundle), schema: bundle.schema)
             try dropStaleSchedules(for: bundle)
             return fresh
         }
@@ -187,6 +188,18 @@ public final class Engine {
         index(bundle)
         makeCurrent(hash, bundle)
         return (hash, fresh)
+    }
+
+    /// The (event, field) pairs the bundle's `for each profile` anchors look up.
+    static func keyedFields(_ b: JourneyBundle) -> [String: [String]] {
+        var out: [String: Set<String>] = [:]
+        for j in b.journeys {
+            for a in j.forEach?.anchors ?? [] {
+                let e = b.schema.events[a.event]
+                out[e.name, default: []].insert(e.fields[a.field].name)
+            }
+        }
+        return out.mapValues { $0.sorted() }
     }
 
     /// What deploying `bundle` would change, and why it would be refused: a required attribute
@@ -458,10 +471,11 @@ public final class Engine {
         var duplicates: [Int] = []
         var rows: [IncomingRow] = []
         rows.reserveCapacity(events.count)
+        let keyed = try store.historyKeyFields()
         for (i, item) in events.enumerated() {
             let (line, e) = (item.line, item.event)
             let exists: Bool
-            if let k = known[e.profile] { exists = k } else {
+            if schema.events[e.event].catalog { exists = true } else if let k = known[e.profile] { exists = k } else {
                 exists = try store.profileExists(e.profile)
                 known[e.profile] = exists
             }
@@ -476,7 +490,12 @@ public final class Engine {
                 continue
             }
             let def = schema.events[e.event]
-            rows.append(IncomingRow(profile: e.profile, event: def.name, at: e.at, data: ValueEncoding.eventBlob(e.fields, def)))
+            var keys: [(field: String, key: String)] = []
+            for field in keyed[def.name] ?? [] {
+                guard let f = def.fieldIndex(field), f < e.fields.count else { continue }
+                for key in ValueEncoding.indexKeys(e.fields[f]) { keys.append((field, key)) }
+            }
+            rows.append(IncomingRow(profile: e.profile, event: def.name, at: e.at, data: ValueEncoding.eventBlob(e.fields, def), keys: keys))
         }
         try store.enqueue(rows)
         return (rejected, duplicates)

@@ -35,6 +35,7 @@ extension Engine {
     func handleEvent(_ e: InboxItem, _ stats: inout RunStats) throws {
         // The event is history before any journey reacts to it.
         store.markTaken(at: e.at, seq: e.seq)
+        if e.profile.isEmpty { return try handleCatalogEvent(e, &stats) }
         guard let profile = try loadProfile(e.profile) else { return }
         // The event as each bundle's schema sees it, decoded once per bundle rather than per instance.
         var records: [String: Record?] = [:]
@@ -103,6 +104,77 @@ extension Engine {
         try saveProfile(profile)
     }
 
+    /// A catalog event: each `for each profile` journey it starts enters every profile that its
+    /// condition holds for. The anchors say which profiles to test (from the history index);
+    /// without them every profile is tested. In profile id order, in this one step: the event
+    /// is taken and every entry it makes is kept, or none is.
+    func handleCatalogEvent(_ e: InboxItem, _ stats: inout RunStats) throws {
+        guard let b = current, let hash = currentHash, let r = record(e, in: b), b.schema.events[r.event].catalog else { return }
+        for j in b.journeys {
+            guard case .event(let ev) = j.trigger, ev == r.event, let plan = j.forEach else { continue }
+            if let d = j.maxDelay, now - e.at > d { continue }
+            var locals = [Value](repeating: .none, count: j.localCount)
+            if j.bindsTrigger, !locals.isEmpty { locals[0] = .record(r) }
+            let map = attributeMap(hash, b)
+            var faults: [(profile: String, message: String)] = []
+            let slot = ProfileSlot(id: "", values: [])
+            var host = Host(engine: self, bundle: b, hash: hash, journey: j, instance: 0, sends: 0, profile: slot, map: map)
+            var scratch: [Value] = []
+            func passes(_ id: () -> String) throws -> Bool {
+                guard let p = plan.predicate else { return true }
+                do {
+                    return try VM.test(j, predicate: p, b.constants, locals: locals, candidate: .none, host: &host, scratch: &scratch)
+                } catch let fault as RuntimeFault {
+                    faults.append((id(), fault.message))
+                    return false
+                }
+            }
+            var chosen: [String]
+            if plan.anchors.isEmpty {
+                let needsID = plan.predicate.map { readsHistory(j.functions[$0]) } ?? false
+                let used = plan.predicate.map { attributesRead(j.functions[$0], map) } ?? []
+                chosen = try store.scanAllProfiles(attributes: used) { id, values in
+                    slot.values = values
+                    if needsID { slot.id = id() }
+                    defer { slot.values = [] }
+                    return try passes(id)
+                }
+            } else {
+                var candidates = Set<String>()
+                for a in plan.anchors {
+                    let value: Value
+                    switch a.source {
+                    case .triggerField(let f): value = f < r.fields.count ? r.fields[f] : .none
+                    case .constant(let c): value = b.constants[c]
+                    }
+                    let def = b.schema.events[a.event]
+                    for key in ValueEncoding.indexKeys(value) {
+                        let ids = try store.profilesWithKey(event: def.name, field: def.fields[a.field].name, key: key,
+                                                            since: a.within.map { now &- $0 }, until: now)
+                        candidates.formUnion(ids)
+                    }
+                }
+                chosen = []
+                for id in candidates.sorted() {
+                    guard let values = try store.loadProfile(id) else { continue }
+                    slot.id = id
+                    slot.values = values
+                    if try passes({ id }) { chosen.append(id) }
+                }
+                slot.values = []
+            }
+            for f in faults {
+                try store.reject(source: "journey \(j.name)", line: plan.predicate.map { j.functions[$0].line(at: 0) } ?? 0,
+                                 reason: "profile \(f.profile) did not enter: its for-each condition stopped: \(f.message)", raw: "", at: now, profile: f.profile)
+            }
+            for id in chosen {
+                guard let profile = try loadProfile(id) else { continue }
+                try enter(j, b, hash, profile, trigger: r, &stats)
+                try saveProfile(profile)
+            }
+        }
+    }
+
     /// Evaluates a predicate for an instance against a candidate event.
     func test(_ j: CompiledJourney, _ b: JourneyBundle, _ predicate: Int, _ inst: InstanceRow, _ candidate: Record, _ profile: ProfileSlot) throws -> Bool {
         var host = Host(engine: self, bundle: b, hash: inst.bundle, journey: j, instance: inst.id, sends: inst.sends, profile: profile)
@@ -128,7 +200,7 @@ extension Engine {
         var pc = 0
         while pc < f.code.count, let op = Opcode(rawValue: f.code[pc]) {
             if op == .attribute, let i = map[Verifier.operands(f.code, pc, op.info)[0]] { out.insert(i) }
-            if op == .history || op == .today { return Array(0..<(current?.schema.attributes.count ?? 0)) }
+            if op == .history || op == .today || op == .format { return Array(0..<(current?.schema.attributes.count ?? 0)) }
             pc += op.info.size
         }
         return out.sorted()

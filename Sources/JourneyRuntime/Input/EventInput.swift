@@ -125,15 +125,22 @@ public enum EventInput {
             }
         }
 
-        // profile
-        guard let p = profileValue else { return .failure(Reject("missing \"profile\" (the profile id)")) }
+        // profile: none for a catalog event (about a product or a store, not one profile)
         let profile: String
-        switch p {
-        case .string(let s) where !s.isEmpty: profile = s
-        case .number(let n): profile = n
-        default: return .failure(Reject("\"profile\" must be a non-empty string (the profile id), found \(Found.describe(p))"))
+        if case .string(let name)? = eventValue, let k = schema.eventIndex(name), schema.events[k].catalog {
+            if let p = profileValue, p != .null {
+                return .failure(Reject("\(name) is a catalog event, about a product rather than one profile: it takes no \"profile\", found \(Found.describe(p)); remove it"))
+            }
+            profile = ""
+        } else {
+            guard let p = profileValue else { return .failure(Reject("missing \"profile\" (the profile id)")) }
+            switch p {
+            case .string(let s) where !s.isEmpty: profile = s
+            case .number(let n): profile = n
+            default: return .failure(Reject("\"profile\" must be a non-empty string (the profile id), found \(Found.describe(p))"))
+            }
+            if let why = ProfileID.problem(profile) { return .failure(Reject("\"profile\" \(why)")) }
         }
-        if let why = ProfileID.problem(profile) { return .failure(Reject("\"profile\" \(why)")) }
 
         // id (optional): the same rules as a profile id.
         var eventID: String?

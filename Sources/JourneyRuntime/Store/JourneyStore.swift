@@ -35,12 +35,15 @@ public struct IncomingRow: Sendable {
     public var at: Int64
     /// The event's fields, as `ValueEncoding.eventBlob` wrote them.
     public var data: [UInt8]
+    /// Its rows in the history index: (field, key) for each indexed field.
+    public var keys: [(field: String, key: String)]
 
-    public init(profile: String, event: String, at: Int64, data: [UInt8]) {
+    public init(profile: String, event: String, at: Int64, data: [UInt8], keys: [(field: String, key: String)] = []) {
         self.profile = profile
         self.event = event
         self.at = at
         self.data = data
+        self.keys = keys
     }
 }
 
@@ -134,6 +137,15 @@ public protocol JourneyStore: AnyObject {
     /// as records of one bundle's definition (`index` is its number in that bundle's schema).
     func records(profile: String, event: EventDef, index: Int, since: Int64?) throws -> ArraySlice<Record>
     func historyCount(profile: String, event: String, since: Int64?) throws -> Int
+
+    /// The history index (`for each profile` journeys): the indexed fields by event, making it
+    /// hold exactly a set of them (filled from the stored history), and the profiles with an
+    /// event whose field held a key (`ValueEncoding.indexKeys`) in a window, in id order.
+    func historyKeyFields() throws -> [String: [String]]
+    func setHistoryKeyFields(_ wanted: [String: [String]], schema: RuntimeSchema) throws
+    func profilesWithKey(event: String, field: String, key: String, since: Int64?, until: Int64) throws -> [String]
+    /// Every profile, as `scanProfiles` reads them, whatever their time zone.
+    func scanAllProfiles(attributes: [Int], filter: (_ id: () -> String, _ values: [Value]) throws -> Bool) throws -> [String]
 
     /// Puts ingested events in the inbox, numbered in the order given (which orders events of
     /// one instant), and in the profiles' history, where queries see them once taken.

@@ -52,6 +52,7 @@ extension SQLiteStore {
         try db.exec("DELETE FROM waits WHERE instance IN (SELECT id FROM temp.erased_instances)")
         try db.exec("DELETE FROM instance_branches WHERE instance IN (SELECT id FROM temp.erased_instances)")
         try run("DELETE FROM instances WHERE profile = ?", [id])
+        try eraseKeys(profile: id)
         try run("DELETE FROM events WHERE profile = ?", [id])
         try run("DELETE FROM inbox WHERE profile = ?", [id])
         try run("DELETE FROM event_ids WHERE profile = ?", [id])

@@ -145,15 +145,23 @@ extension SQLiteStore {
         }
     }
 
+    public func scanAllProfiles(attributes: [Int], filter: (_ id: () -> String, _ values: [Value]) throws -> Bool) throws -> [String] {
+        try scanProfiles(timezone: nil, everyZone: true, attributes: attributes, filter: filter)
+    }
+
     public func scanProfiles(timezone: String?, attributes: [Int], filter: (_ id: () -> String, _ values: [Value]) throws -> Bool) throws -> [String] {
+        try scanProfiles(timezone: timezone, everyZone: false, attributes: attributes, filter: filter)
+    }
+
+    func scanProfiles(timezone: String?, everyZone: Bool, attributes: [Int], filter: (_ id: () -> String, _ values: [Value]) throws -> Bool) throws -> [String] {
         let cols = attributes.map { ", " + StoreSchema.identifier(schema.attributes[$0].name) }.joined()
         var sql = "SELECT id\(cols) FROM profiles"
-        if let col = timezoneColumn {
+        if let col = timezoneColumn, !everyZone {
             sql += timezone == nil ? " WHERE \(col) IS NULL OR \(col) = '' OR \(col) = 'UTC'" : " WHERE \(col) = ?"
         }
         let s = try statement(dynamic: sql + " ORDER BY id")
         defer { s.reset() }
-        if let tz = timezone, timezoneColumn != nil { s.bind(1, tz) }
+        if let tz = timezone, timezoneColumn != nil, !everyZone { s.bind(1, tz) }
         var values = [Value](repeating: .none, count: schema.attributes.count)
         let types = attributes.map { schema.attributes[$0].type }
         var kept: [String] = []

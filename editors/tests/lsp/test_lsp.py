@@ -523,7 +523,7 @@ async def test_document_symbols_of_the_schema(client, project):
     assert [c.name for c in cart.children] == ["cart_id", "product_id", "product_name", "product_image", "total"]
     assert cart.selection_range == word_range(project, SCHEMA, "cart_abandoned")
     events = [s.name for s in symbols if s.kind == T.SymbolKind.Event]
-    assert len(events) == project.text(SCHEMA).count("\nevent ")
+    assert len(events) == project.text(SCHEMA).count("\nevent ") + project.text(SCHEMA).count("\ncatalog event ")
     assert by_name["push"].kind == T.SymbolKind.Interface
     assert "policy" in by_name
     for s in symbols:  # each selection range sits inside its range
@@ -763,7 +763,7 @@ async def test_a_code_lens_runs_each_test(client, project):
     await project.open(TESTS)
     lenses = await client.text_document_code_lens_async(T.CodeLensParams(text_document=project.doc(TESTS)))
     names = [lens.command.arguments[1] for lens in lenses]
-    assert "a buyer on another device gets nothing more" in names and len(names) == 7
+    assert "a buyer on another device gets nothing more" in names and len(names) == 8
     assert all(lens.command.command == "journey.runTest" for lens in lenses)
     result = await client.workspace_execute_command_async(
         T.ExecuteCommandParams(command="journey.runTest", arguments=[project.uri(TESTS), names[0]])

@@ -5,7 +5,7 @@ endif
 let b:did_indent = 1
 
 setlocal indentexpr=GetJourneyIndent(v:lnum)
-setlocal indentkeys=0{,0},0),!^F,o,O
+setlocal indentkeys=0{,0},0),!^F,o,O,=and\ ,=or\ 
 setlocal nosmartindent nocindent autoindent
 
 let b:undo_indent = "setlocal indentexpr< indentkeys< smartindent< cindent< autoindent<"
@@ -20,10 +20,23 @@ function! s:Code(lnum) abort
   return substitute(line, '\s*#.*$', '', '')
 endfunction
 
+" A line that starts with `and` or `or` goes on with the condition above it.
+function! s:Continues(lnum) abort
+  return getline(a:lnum) =~ '^\s*\%(and\|or\)\>'
+endfunction
+
 function! GetJourneyIndent(lnum) abort
   let prev = prevnonblank(a:lnum - 1)
   if prev == 0
     return 0
+  endif
+  " continuation lines sit one level in from the line they go on from; the line after them
+  " is measured from that line
+  while s:Continues(prev) && prevnonblank(prev - 1) > 0
+    let prev = prevnonblank(prev - 1)
+  endwhile
+  if s:Continues(a:lnum)
+    return indent(prev) + shiftwidth()
   endif
   " what the previous line left open (a closer that starts it was counted on that line)
   let code = substitute(s:Code(prev), '^\s*[})]', '', '')

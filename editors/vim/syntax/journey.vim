@@ -71,7 +71,10 @@ syn keyword journeyDeclaration policy
 syn match   journeyDeclaration "\<profile\>\ze\s*\%({\|#\|$\)"
 
 syn keyword journeyControl on      nextgroup=journeyDaily,journeyEventName skipwhite
-syn keyword journeyControl goal for nextgroup=journeyEventName skipwhite
+syn keyword journeyControl goal for nextgroup=journeyEach,journeyEventName skipwhite
+" `for each profile` (a catalog event's audience); `catalog event NAME`
+syn match journeyEach "\<each\>\ze\s\+profile\>" contained
+syn match journeyDeclaration "\<catalog\>\ze\s\+event\>"
 syn keyword journeyControl as      nextgroup=journeyAlias skipwhite
 syn keyword journeyControl reentry nextgroup=journeyReentryMode skipwhite
 syn keyword journeyControl where when exit wait within until set template
@@ -142,6 +145,7 @@ hi def link journeyFunction           Function
 hi def link journeyQueryEvent         Type
 hi def link journeyDeclaration        Keyword
 hi def link journeyControl            Keyword
+hi def link journeyEach               Keyword
 hi def link journeyConditional        Conditional
 hi def link journeyName               Function
 hi def link journeyEventName          Type

@@ -1,0 +1,111 @@
+import XCTest
+import JourneyBytecode
+import JourneyDiagnostics
+import JourneySemantics
+import JourneySyntax
+@testable import JourneyRuntime
+
+/// Catalog events and the history index behind `for each profile`.
+final class CatalogTests: XCTestCase {
+    let schema = """
+    profile {
+      first_name: string
+      push_token: string?
+    }
+    event product_viewed { product_id: string, tags: list[string]? }
+    event order_placed { order_id: string }
+    catalog event price_dropped { product_id: string, new_price: money }
+    channel push address profile.push_token
+
+    """
+
+    func bundle(_ journeys: String) throws -> [UInt8] {
+        let trees = [Parser.parse(SourceFile(path: "schema.journey", bytes: Array(schema.utf8))),
+                     Parser.parse(SourceFile(path: "j.journey", bytes: Array(journeys.utf8)))]
+        let result = check(trees)
+        XCTAssertEqual(result.diagnostics.filter { $0.severity == .error }.map(\.message), [])
+        return try Compiler.compile(trees, result).encode()
+    }
+
+    let alert = """
+    journey alert {
+      on price_dropped as drop
+      for each profile where exists(product_viewed where product_id == drop.product_id within 30d)
+        or exists(product_viewed where drop.product_id in tags within 30d)
+      goal order_placed
+      push "{profile.first_name}: {drop.product_id} now {drop.new_price}"
+    }
+
+    """
+    let quiet = "journey quiet {\n  on order_placed\n  goal order_placed\n  push \"thanks\"\n}\n"
+
+    func ingest(_ engine: Engine, _ lines: [String]) throws -> IngestSummary {
+        let file = EventInput.parseFile(Array((lines.joined(separator: "\n") + "\n").utf8), schema: engine.current!.schema, parts: 1)
+        XCTAssertEqual(file.errors.map(\.reason), [])
+        return try engine.ingest(file, source: "test")
+    }
+
+    func keys(_ store: SQLiteStore) throws -> [String] {
+        let s = try store.db.prepare("SELECT profile || ' ' || field || ' ' || key FROM history_keys ORDER BY 1")
+        var out: [String] = []
+        while try s.step() { out.append(s.text(0)) }
+        return out
+    }
+
+    func view(_ p: String, _ product: String, at: String, tags: String = "null") -> String {
+        "{\"profile\": \"\(p)\", \"event\": \"product_viewed\", \"at\": \"\(at)\", \"data\": {\"product_id\": \"\(product)\", \"tags\": \(tags)}}"
+    }
+
+    /// History ingested before the journey exists is indexed when it is deployed; ingest keeps
+    /// the index after; erasure takes a profile's rows out; a drop reaches the viewers only.
+    func testTheIndexIsBuiltOnDeployKeptOnIngestAndErased() throws {
+        let store = try SQLiteStore(path: ":memory:")
+        let engine = try Engine(store: store)
+        try engine.deploy(try bundle(quiet), at: 0)
+        let rows = (1...5).map { ProfileRow(id: "u\($0)", values: [.string("N\($0)"), .string("t\($0)")]) }
+        XCTAssertEqual(try engine.importProfiles(rows).count, 0)
+        _ = try ingest(engine, [view("u1", "p1", at: "2025-03-01T09:00:00Z"), view("u2", "p2", at: "2025-03-01T09:00:00Z"),
+                                view("u3", "p3", at: "2025-03-01T09:00:00Z", tags: "[\"p1\", \"px\"]")])
+        XCTAssertEqual(try keys(store), [], "nothing is indexed while no journey asks")
+        try engine.deploy(try bundle(alert + quiet), at: 0)
+        XCTAssertEqual(try keys(store), ["u1 product_id sp1", "u2 product_id sp2", "u3 product_id sp3", "u3 tags sp1", "u3 tags spx"])
+        _ = try ingest(engine, [view("u4", "p1", at: "2025-03-01T09:30:00Z"), view("u5", "p1", at: "2025-03-01T09:40:00Z")])
+        XCTAssertTrue(try keys(store).contains("u4 product_id sp1"))
+        XCTAssertTrue(try store.transaction { try store.erase(profile: "u5") })
+        XCTAssertFalse(try keys(store).contains { $0.hasPrefix("u5 ") }, "erasure takes the profile's index rows")
+        let summary = try ingest(engine, ["{\"event\": \"price_dropped\", \"at\": \"2025-03-01T10:00:00Z\", \"data\": {\"product_id\": \"p1\", \"new_price\": 9.5}}"])
+        XCTAssertEqual(summary.rejected.map(\.reason), [])
+        try engine.run(until: nil)
+        let out = try store.outbox(afterSeq: 0, limit: 100)
+        XCTAssertEqual(out.map(\.profile), ["u1", "u3", "u4"], "viewers of p1 (u3 through its tags), in id order")
+        XCTAssertEqual(out.first?.content, "{\"body\": \"N1: p1 now 9.50\"}")
+        // A journey that no longer asks drops its pairs from the index.
+        try engine.deploy(try bundle(quiet), at: 0)
+        XCTAssertEqual(try keys(store), [])
+    }
+
+    /// A catalog line with a profile, and a profile event without one, are rejected and say why.
+    func testCatalogLinesCarryNoProfile() throws {
+        let engine = try Engine(store: try SQLiteStore(path: ":memory:"))
+        try engine.deploy(try bundle(alert), at: 0)
+        let text = """
+        {"event": "price_dropped", "profile": "u1", "at": "2025-03-01T10:00:00Z", "data": {"product_id": "p1", "new_price": 1}}
+        {"event": "product_viewed", "at": "2025-03-01T10:00:00Z", "data": {"product_id": "p1"}}
+        {"event": "price_dropped", "profile": null, "at": "2025-03-01T10:00:00Z", "data": {"product_id": "p1", "new_price": 1}}
+
+        """
+        let file = EventInput.parseFile(Array(text.utf8), schema: engine.current!.schema, parts: 1)
+        XCTAssertEqual(file.errors.map(\.line), [1, 2])
+        XCTAssertTrue(file.errors[0].reason.contains("price_dropped is a catalog event, about a product rather than one profile: it takes no \"profile\""), file.errors[0].reason)
+        XCTAssertTrue(file.errors[1].reason.contains("missing \"profile\""), file.errors[1].reason)
+        XCTAssertEqual(file.events.count, 1)
+    }
+
+    func testIndexKeysCompareNumbersByValue() {
+        XCTAssertEqual(ValueEncoding.indexKeys(.int(12)), ValueEncoding.indexKeys(.money(12_000_000)))
+        XCTAssertEqual(ValueEncoding.indexKeys(.decimal(12_500_000)), ["n12500000"])
+        XCTAssertNotEqual(ValueEncoding.indexKeys(.string("12")), ValueEncoding.indexKeys(.int(12)))
+        XCTAssertEqual(ValueEncoding.indexKeys(.list([.string("b"), .string("a"), .string("b")])), ["sa", "sb"])
+        XCTAssertEqual(ValueEncoding.indexKeys(.none), [])
+    }
+}
