@@ -159,9 +159,26 @@ public struct ForEachPlan: Sendable, Hashable {
     public var predicate: Int?
     /// Empty: every profile is tested. Else the union of these anchors' profiles.
     public var anchors: [AnchorDef]
-    public init(predicate: Int?, anchors: [AnchorDef]) {
+    /// When parts of the condition are answered exactly by the index: the profiles are found
+    /// by set operations, and only the rest of the condition is tested.
+    public var exact: ExactPlan?
+    public init(predicate: Int?, anchors: [AnchorDef], exact: ExactPlan? = nil) {
         self.predicate = predicate
         self.anchors = anchors
+        self.exact = exact
+    }
+}
+
+/// A profile passes when it is in each `required` union of anchors, in none of the `excluded`
+/// anchors, and passes each `residual` predicate.
+public struct ExactPlan: Sendable, Hashable {
+    public var required: [[AnchorDef]]
+    public var excluded: [AnchorDef]
+    public var residual: [Int]
+    public init(required: [[AnchorDef]], excluded: [AnchorDef], residual: [Int]) {
+        self.required = required
+        self.excluded = excluded
+        self.residual = residual
     }
 }
 

@@ -186,11 +186,9 @@ extension JourneyBundle {
             }
         }
         if version >= 4 {
-            if let plan = j.forEach {
-                w.u8(1)
-                w.u16(plan.predicate ?? noIndex16)
-                w.u32(plan.anchors.count)
-                for a in plan.anchors {
+            func anchors(_ list: [AnchorDef]) {
+                w.u32(list.count)
+                for a in list {
                     w.u16(a.event)
                     w.u8(a.field)
                     switch a.source {
@@ -198,6 +196,21 @@ extension JourneyBundle {
                     case .constant(let c): w.u8(1); w.u16(c)
                     }
                     w.i64(a.within ?? -1)
+                }
+            }
+            if let plan = j.forEach {
+                w.u8(1)
+                w.u16(plan.predicate ?? noIndex16)
+                anchors(plan.anchors)
+                if let x = plan.exact {
+                    w.u8(1)
+                    w.u32(x.required.count)
+                    for r in x.required { anchors(r) }
+                    anchors(x.excluded)
+                    w.u32(x.residual.count)
+                    for p in x.residual { w.u16(p) }
+                } else {
+                    w.u8(0)
                 }
             } else {
                 w.u8(0)
@@ -451,15 +464,27 @@ extension JourneyBundle {
         if version >= 4, try r.u8("the audience of \(what)") == 1 {
             let where_ = "the audience of \(what)"
             let predicate = try r.u16(where_)
-            var anchors: [AnchorDef] = []
-            for _ in 0..<(try r.count(where_, minSize: 14)) {
-                let event = try r.u16(where_), field = try r.u8(where_)
-                let kind = try r.u8(where_), index = try r.u16(where_)
-                guard kind <= 1 else { throw .malformed("\(what) has an anchor of unknown kind \(kind)") }
-                let within = try r.i64(where_)
-                anchors.append(AnchorDef(event: event, field: field, source: kind == 0 ? .triggerField(index) : .constant(index), within: within < 0 ? nil : within))
+            func anchors(_ r: inout ByteReader) throws(BundleError) -> [AnchorDef] {
+                var out: [AnchorDef] = []
+                for _ in 0..<(try r.count(where_, minSize: 14)) {
+                    let event = try r.u16(where_), field = try r.u8(where_)
+                    let kind = try r.u8(where_), index = try r.u16(where_)
+                    guard kind <= 1 else { throw .malformed("\(what) has an anchor of unknown kind \(kind)") }
+                    let within = try r.i64(where_)
+                    out.append(AnchorDef(event: event, field: field, source: kind == 0 ? .triggerField(index) : .constant(index), within: within < 0 ? nil : within))
+                }
+                return out
             }
-            journey.forEach = ForEachPlan(predicate: predicate == noIndex16 ? nil : predicate, anchors: anchors)
+            var plan = ForEachPlan(predicate: predicate == noIndex16 ? nil : predicate, anchors: try anchors(&r))
+            if try r.u8(where_) == 1 {
+                var required: [[AnchorDef]] = []
+                for _ in 0..<(try r.count(where_, minSize: 4)) { required.append(try anchors(&r)) }
+                let excluded = try anchors(&r)
+                var residual: [Int] = []
+                for _ in 0..<(try r.count(where_, minSize: 2)) { residual.append(try r.u16(where_)) }
+                plan.exact = ExactPlan(required: required, excluded: excluded, residual: residual)
+            }
+            journey.forEach = plan
         }
         return journey
     }

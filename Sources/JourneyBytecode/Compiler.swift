@@ -178,8 +178,9 @@ struct JourneyCompiler {
         }
         var forEach: ForEachPlan?
         if case .some(let cond) = forEachClause, case .event(let triggerEvent) = trigger {
-            let anchors = checkedSchema.flatMap { AudiencePlanner(exprs: exprs, schema: $0, alias: aliasName).anchors(cond) } ?? []
-            forEach = ForEachPlan(predicate: cond.map { predicate($0, bareEvent: nil, scope, &pool) }, anchors: anchors.compactMap { a in
+            let planner = checkedSchema.map { AudiencePlanner(exprs: exprs, schema: $0, alias: aliasName, trigger: schema.events[triggerEvent].name) }
+            let anchors = planner?.anchors(cond) ?? []
+            func def(_ a: Anchor) -> AnchorDef? {
                 guard let e = schema.eventIndex(a.event), let f = schema.events[e].fieldIndex(a.field) else { return nil }
                 let source: AnchorDef.Source
                 switch a.source {
@@ -194,7 +195,16 @@ struct JourneyCompiler {
                     }
                 }
                 return AnchorDef(event: e, field: f, source: source, within: a.within)
-            })
+            }
+            forEach = ForEachPlan(predicate: cond.map { predicate($0, bareEvent: nil, scope, &pool) }, anchors: anchors.compactMap(def))
+            if let x = planner?.exact(cond) {
+                let required = x.required.map { $0.compactMap(def) }, excluded = x.excluded.compactMap(def)
+                // Every anchor must have compiled, or the plan would answer a different question.
+                if required.map(\.count) == x.required.map(\.count), excluded.count == x.excluded.count {
+                    forEach?.exact = ExactPlan(required: required, excluded: excluded,
+                                               residual: x.residual.map { predicate($0, bareEvent: nil, scope, &pool) })
+                }
+            }
         }
         let onWhere = onWhereExpr.map { predicate($0.0, bareEvent: $0.1, scope, &pool) }
         let when = whenExpr.map { predicate($0, bareEvent: nil, scope, &pool) }

@@ -123,6 +123,22 @@ extension JourneyCompiler {
             default: .divide
             }
             fn.emit(code)
+        case .history(let q) where q.function.name == "top":
+            let event = schema.eventIndex(q.event.name) ?? 0
+            let field = q.field.flatMap { schema.events[event].fieldIndex($0.name) } ?? 0
+            let pred = q.condition.map { predicate($0, bareEvent: event, scope, &pool) } ?? noIndex16
+            let within = q.within.map { pool.add(.duration($0.seconds)) } ?? noIndex16
+            fn.emit(.top, event, field, pred, within, Int(q.limit?.value ?? 0))
+        case .history(let q) where q.function.name == "count_all":
+            // count_all(E where F == VALUE …): VALUE is computed here, the count by the host.
+            let event = schema.eventIndex(q.event.name) ?? 0
+            guard let c = q.condition, case .binary(.equal, let l, let r) = exprs[c].kind else { fn.emit(.pushNone); return }
+            let fieldSide: ExprID, valueSide: ExprID
+            if case .name(let n) = exprs[l].kind, schema.events[event].fieldIndex(n) != nil { (fieldSide, valueSide) = (l, r) } else { (fieldSide, valueSide) = (r, l) }
+            guard case .name(let n) = exprs[fieldSide].kind, let field = schema.events[event].fieldIndex(n) else { fn.emit(.pushNone); return }
+            expr(valueSide, scope, &pool)
+            let within = q.within.map { pool.add(.duration($0.seconds)) } ?? noIndex16
+            fn.emit(.countAll, event, field, within, q.distinct == nil ? 0 : 1)
         case .history(let q):
             let fnKind = HistoryFunction(name: q.function.name) ?? .count
             let event = schema.eventIndex(q.event.name) ?? 0

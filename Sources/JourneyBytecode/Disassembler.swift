@@ -88,6 +88,14 @@ public enum Disassembler {
         case .field: return "\(o[0])"
         case .concat, .makeList: return "\(o[0])"
         case .builtin: return Builtin(rawValue: UInt8(o[0]))?.name ?? "\(o[0])?"
+        case .top:
+            guard o[0] < b.schema.events.count, o[1] < b.schema.events[o[0]].fields.count else { return "?" }
+            let e = b.schema.events[o[0]]
+            return "\(e.name).\(e.fields[o[1]].name)" + (o[2] != noIndex16 ? " where predicate \(o[2])" : "") + (o[3] != noIndex16 ? " within \(constant(o[3], b))" : "") + (o[4] > 0 ? ", \(o[4])" : "")
+        case .countAll:
+            guard o[0] < b.schema.events.count, o[1] < b.schema.events[o[0]].fields.count else { return "?" }
+            let e = b.schema.events[o[0]]
+            return (o[3] == 1 ? "distinct " : "") + "\(e.name).\(e.fields[o[1]].name) == value" + (o[2] != noIndex16 ? " within \(constant(o[2], b))" : "")
         case .format: return constant(o[0], b)
         case .jump, .jumpIfFalse: return "→ \(o[0])"
         case .splitBucket: return "split \(o[0])"

@@ -37,6 +37,8 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
     case contains        // pop a list (or string), then an item; push whether it holds it
     case builtin         // u8 function (Builtin); pop its arguments, push its result
     case format          // u16 spec constant; pop a value, push it as text (FormatSpec)
+    case countAll        // u16 event, u8 field, u16 within constant, u8 distinct; pop the value, push everyone's count
+    case top             // u16 event, u8 field, u16 predicate, u16 within, u8 n; push the most frequent value (n 0) or the n most frequent
 
     /// The first instruction of format 4: a bundle that uses any from here on is written as 4.
     public static let firstOfFormat4 = Opcode.makeList
@@ -139,6 +141,8 @@ extension Opcode {
         case .contains: OpcodeInfo("contains", pops: 2, pushes: 1)
         case .builtin: OpcodeInfo("builtin", [.u8], pops: nil, pushes: 1)
         case .format: OpcodeInfo("format", [.u16], pops: 1, pushes: 1)
+        case .countAll: OpcodeInfo("count_all", [.u16, .u8, .u16, .u8], pops: 1, pushes: 1)
+        case .top: OpcodeInfo("top", [.u16, .u8, .u16, .u16, .u8], pops: 0, pushes: 1)
         }
     }
 }

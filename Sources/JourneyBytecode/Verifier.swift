@@ -111,7 +111,11 @@ public enum Verifier {
         }
         guard let trigger = catalogTrigger else { throw fail("'for each profile' on a trigger that is not a catalog event") }
         try checkPredicate(plan.predicate, j, "the for-each condition")
-        for a in plan.anchors {
+        if let x = plan.exact {
+            guard !x.required.isEmpty, x.required.allSatisfy({ !$0.isEmpty }) else { throw fail("an exact audience with nothing required") }
+            for p in x.residual { try checkPredicate(p, j, "a part of the for-each condition") }
+        }
+        for a in plan.anchors + (plan.exact.map { $0.required.flatMap { $0 } + $0.excluded } ?? []) {
             guard a.event < b.schema.events.count, !b.schema.events[a.event].catalog else { throw fail("an anchor names event \(a.event), which is not a profile event") }
             guard a.field < b.schema.events[a.event].fields.count else { throw fail("an anchor names field \(a.field) of event \(b.schema.events[a.event].name), which it does not have") }
             switch a.source {
@@ -303,6 +307,16 @@ public enum Verifier {
             guard o[0] < j.sends.count else { throw fail(j, f, pc, "send \(o[0]) does not exist") }
             let restart = j.sends[o[0]].restart
             guard restart <= pc else { throw fail(j, f, pc, "send restarts at \(restart), after itself") }
+        case .top:
+            guard o[0] < b.schema.events.count, !b.schema.events[o[0]].catalog else { throw fail(j, f, pc, "top of event \(o[0]), which is not a profile event") }
+            guard o[1] < b.schema.events[o[0]].fields.count else { throw fail(j, f, pc, "top of field \(o[1]), which event \(b.schema.events[o[0]].name) does not have") }
+            try predicate(o[2])
+            if o[3] != noIndex16 { try constant(o[3], duration: true) }
+        case .countAll:
+            guard o[0] < b.schema.events.count, !b.schema.events[o[0]].catalog else { throw fail(j, f, pc, "count_all of event \(o[0]), which is not a profile event") }
+            guard o[1] < b.schema.events[o[0]].fields.count else { throw fail(j, f, pc, "count_all of field \(o[1]), which event \(b.schema.events[o[0]].name) does not have") }
+            if o[2] != noIndex16 { try constant(o[2], duration: true) }
+            guard o[3] <= 1 else { throw fail(j, f, pc, "count_all with distinct \(o[3])") }
         case .builtin:
             guard let fn = Builtin(rawValue: UInt8(o[0])), fn != .percent, fn != .format else { throw fail(j, f, pc, "unknown built-in function \(o[0])") }
         case .format:

@@ -17,19 +17,95 @@ public struct Anchor: Sendable, Hashable {
     public var within: Int64?
 }
 
+/// A condition split into what the history index answers exactly and what is left: a profile
+/// passes when it is in every `required` union, in no `excluded` anchor, and passes each of the
+/// `residual` conjuncts.
+public struct ExactAudience: Sendable, Hashable {
+    public var required: [[Anchor]]
+    public var excluded: [Anchor]
+    public var residual: [ExprID]
+}
+
 /// Finds the anchors of a `for each profile where …` condition: a set of profiles, taken from
 /// the history index, that holds every profile for which the condition can be true. The whole
 /// condition is still tested on each of them; the anchors only spare the others.
 public struct AudiencePlanner {
     let exprs: ExprArena
     let schema: Schema
-    /// The trigger's alias (`on price_dropped as drop`).
+    /// The trigger's alias (`on price_dropped as drop`), and its event.
     let alias: String?
+    let trigger: EventSchema?
 
-    public init(exprs: ExprArena, schema: Schema, alias: String?) {
+    public init(exprs: ExprArena, schema: Schema, alias: String?, trigger: String? = nil) {
         self.exprs = exprs
         self.schema = schema
         self.alias = alias
+        self.trigger = trigger.flatMap { schema.events[$0] }
+    }
+
+    /// The condition as index lookups and what is left to test, when at least one of its
+    /// `and`-joined parts is answered exactly by the index (`exists(E where F == alias.G
+    /// within D)`, the same under `or`, or `not` of one); nil otherwise.
+    public func exact(_ condition: ExprID?) -> ExactAudience? {
+        guard let c = condition else { return nil }
+        var parts: [ExprID] = []
+        func flatten(_ e: ExprID) {
+            switch exprs[e].kind {
+            case .paren(let inner): flatten(inner)
+            case .binary(.and, let l, let r): flatten(l); flatten(r)
+            default: parts.append(e)
+            }
+        }
+        flatten(c)
+        var out = ExactAudience(required: [], excluded: [], residual: [])
+        for p in parts {
+            if let a = exactly(p) {
+                out.required.append(a)
+            } else if case .unary(.not, let inner) = stripped(p).kind, let a = exactly(inner) {
+                out.excluded += a
+            } else {
+                out.residual.append(p)
+            }
+        }
+        return out.required.isEmpty ? nil : out
+    }
+
+    func stripped(_ e: ExprID) -> ExprNode {
+        if case .paren(let inner) = exprs[e].kind { return stripped(inner) }
+        return exprs[e]
+    }
+
+    /// A part the index answers exactly: the union of these anchors is the set of profiles it
+    /// holds for.
+    func exactly(_ e: ExprID) -> [Anchor]? {
+        switch exprs[e].kind {
+        case .paren(let inner): return exactly(inner)
+        case .binary(.or, let l, let r):
+            guard let a = exactly(l), let b = exactly(r) else { return nil }
+            return a + b
+        case .history(let q) where q.function.name == "exists":
+            return exactQuery(q)
+        case .binary(.greater, let l, let r) where isInteger(r, 0), .binary(.greaterEqual, let l, let r) where isInteger(r, 1):
+            guard case .history(let q) = exprs[l].kind, q.function.name == "count" else { return nil }
+            return exactQuery(q)
+        default:
+            return nil
+        }
+    }
+
+    /// `where` made only of matches (joined by `or`): then the index rows are the events.
+    func exactQuery(_ q: HistoryQuery) -> [Anchor]? {
+        guard let ev = schema.events[q.event.name], !ev.catalog, let c = q.condition else { return nil }
+        func only(_ e: ExprID) -> Bool {
+            switch exprs[e].kind {
+            case .paren(let inner): return only(inner)
+            case .binary(.or, let l, let r): return only(l) && only(r)
+            case .binary(.equal, _, _), .binary(.in, _, _): return matches(e, ev) != nil
+            default: return false
+            }
+        }
+        guard only(c) else { return nil }
+        return query(q)
     }
 
     /// The anchors whose union holds every profile that may pass `condition`; nil when there
@@ -92,7 +168,8 @@ public struct AudiencePlanner {
     func field(_ e: ExprID, _ ev: EventSchema, list: Bool) -> String? {
         guard case .name(let n) = exprs[e].kind, let f = ev.field(n) else { return nil }
         if case .list = f.type.unwrapped { return list ? n : nil }
-        return list ? nil : n
+        // An optional field may be none, which the index does not file.
+        return list || f.type.isOptional ? nil : n
     }
 
     /// A value known when the catalog event arrives.
@@ -100,7 +177,9 @@ public struct AudiencePlanner {
         switch exprs[e].kind {
         case .paren(let inner): return source(inner, ev)
         case .member(let base, let f):
-            guard let a = alias, case .name(a) = exprs[base].kind, ev.field(a) == nil else { return nil }
+            guard let a = alias, case .name(a) = exprs[base].kind, ev.field(a) == nil,
+                  let t = trigger?.field(f.name), !t.type.isOptional else { return nil }
+            if case .list = t.type { return nil }
             return .triggerField(f.name)
         case .string(let parts) where parts.allSatisfy({ if case .text = $0 { true } else { false } }): return .literal(e)
         case .integer: return .literal(e)

@@ -7,51 +7,39 @@ extension JourneyChecker {
     /// its event arrives, or after its full window when it times out.
     mutating func checkCap() {
         guard let cap = schema.policy.cap else { return }
-        var paths: [[Int64]] = []
-        var truncated = false
-        walk(journey.body.statements[...], time: 0, sends: [], paths: &paths, truncated: &truncated)
-        var worst = 0
-        for sends in paths {
-            var lo = 0
-            for hi in sends.indices {
-                while sends[hi] - sends[lo] >= cap.windowSeconds { lo += 1 }
-                worst = max(worst, hi - lo + 1)
-            }
-        }
+        let worst = JourneyPaths.of(journey, in: tree).paths.map { JourneyPaths.worst($0.sendTimes, window: cap.windowSeconds).count }.max() ?? 0
         if worst > cap.count {
             report(SemanticCode.exceedsCap, journey.name.span,
-                   "the journey '\(journey.name.name)' can send \(worst) messages within \(format(cap.windowSeconds)), more than the policy's cap of \(cap.count)",
+                   "the journey '\(journey.name.name)' can send \(worst) messages within \(JourneyPaths.duration(cap.windowSeconds)), more than the policy's cap of \(cap.count)",
                    label: "over the cap", hint: "Space the sends out with waits or remove one; sends over the cap are suppressed.")
         }
     }
+}
 
-    private func format(_ seconds: Int64) -> String {
-        for (unit, s) in [("w", Int64(604_800)), ("d", 86400), ("h", 3600), ("m", 60)] where seconds % s == 0 { return "\(seconds / s)\(unit)" }
-        return "\(seconds)s"
-    }
-
-    /// Enumerates the send times along every path (bounded, so a pathological journey stays fast).
-    private func walk(_ rest: ArraySlice<Stmt>, time: Int64, sends: [Int64], paths: inout [[Int64]], truncated: inout Bool) {
-        if paths.count >= 4096 { truncated = true; return }
-        guard let stmt = rest.first else { paths.append(sends); return }
-        let next = rest.dropFirst()
-        func branch(_ block: [Stmt]?, _ extra: Int64, _ paths: inout [[Int64]], _ truncated: inout Bool) {
-            walk(ArraySlice((block ?? []) + Array(next)), time: time + extra, sends: sends, paths: &paths, truncated: &truncated)
+extension ProjectChecker {
+    /// Across journeys: one event can start several journeys at once, and together they may
+    /// send one profile more than the cap allows in its window, though none does alone.
+    mutating func checkEventCaps() {
+        guard let cap = schema.policy.cap else { return }
+        var byEvent: [String: [(name: String, paths: [JourneyPath], file: String, span: Span)]] = [:]
+        for tree in trees where !tree.diagnostics.contains(where: { $0.severity == .error }) {
+            for decl in tree.decls {
+                guard case .journey(let j) = decl.kind else { continue }
+                for case .on(let event, _, _, let span) in j.header {
+                    byEvent[event.name, default: []].append((j.name.name, JourneyPaths.of(j, in: tree).paths, tree.source.path, span))
+                }
+            }
         }
-        switch stmt.kind {
-        case .wait(let d): walk(next, time: time + max(0, d.seconds), sends: sends, paths: &paths, truncated: &truncated)
-        case .waitUntil: walk(next, time: time, sends: sends, paths: &paths, truncated: &truncated)
-        case .waitFor(let w):
-            branch(w.arrived?.statements, 0, &paths, &truncated)
-            branch(w.timedOut?.statements, max(0, w.within.seconds), &paths, &truncated)
-        case .if(let branches, let elseBlock):
-            for b in branches { branch(b.block.statements, 0, &paths, &truncated) }
-            branch(elseBlock?.statements, 0, &paths, &truncated)
-        case .split(let branches):
-            for b in branches { branch(b.block.statements, 0, &paths, &truncated) }
-        case .send: walk(next, time: time, sends: sends + [time], paths: &paths, truncated: &truncated)
-        case .set: walk(next, time: time, sends: sends, paths: &paths, truncated: &truncated)
-        case .exit: paths.append(sends)
+        for (event, journeys) in byEvent.sorted(by: { $0.key < $1.key }) where journeys.count > 1 {
+            // A journey over the cap on its own has its own warning (J0505).
+            guard journeys.allSatisfy({ j in (j.paths.map { JourneyPaths.worst($0.sendTimes, window: cap.windowSeconds).count }.max() ?? 0) <= cap.count }) else { continue }
+            let (count, start, shares) = JourneyPaths.combined(journeys.map { ($0.name, $0.paths) }, window: cap.windowSeconds)
+            guard count > cap.count, let first = journeys.first else { continue }
+            let parts = shares.map { "\($0.0) (\($0.1))" }.joined(separator: ", ")
+            report(SemanticCode.eventExceedsCap, first.file, first.span,
+                   "one \(event) can bring a profile \(count) messages within \(JourneyPaths.duration(cap.windowSeconds)) from \(parts), more than the policy's cap of \(cap.count)",
+                   label: "together over the cap",
+                   hint: "From +\(JourneyPaths.duration(start)) after the event, the journeys' sends fall in one window; space them apart or give one a condition (see 'journey explain \(first.name)').")
         }
     }
 }

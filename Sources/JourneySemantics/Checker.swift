@@ -85,6 +85,7 @@ struct ProjectChecker {
                 swap(&jc.types, &types[f])
             }
         }
+        checkEventCaps()
     }
 
     /// The folder a file is in, as a command line would name it.

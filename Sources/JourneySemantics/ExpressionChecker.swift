@@ -255,17 +255,91 @@ extension JourneyChecker {
 
     // MARK: - History queries
 
+    /// `top(EVENT.FIELD [where …] [within D] [, N])`: the profile's most frequent value of the
+    /// field (T?), or its N most frequent (list[T]).
+    mutating func top(_ q: HistoryQuery, _ ev: EventSchema?) -> JType {
+        guard let ev else { return .error }
+        guard let f = q.field else {
+            report(SemanticCode.typeMismatch, q.event.span, "top() needs the field whose values to rank", label: "which field?",
+                   hint: "Write top(\(q.event.name).FIELD within 90d), e.g. top(product_viewed.brand within 90d).")
+            return .error
+        }
+        guard let field = ev.field(f.name) else {
+            let s = suggestion(for: f.name, among: ev.fields.map(\.name))
+            report(SemanticCode.unknownField, f.span, "the event '\(ev.name)' has no field '\(f.name)'", label: "unknown field", hint: s.map { "did you mean '\($0)'?" })
+            return .error
+        }
+        if case .list = field.type.unwrapped {
+            report(SemanticCode.typeMismatch, f.span, "top() ranks single values, but \(ev.name).\(f.name) is \(field.type)", label: "a list")
+            return .error
+        }
+        if let l = q.limit {
+            guard l.value >= 1, l.value <= 255 else {
+                report(SemanticCode.invalidArguments, l.span, "top() can rank 1 to 255 values, not \(l.value)", label: "out of range")
+                return .list(field.type.unwrapped)
+            }
+            return .list(field.type.unwrapped)
+        }
+        return .optional(field.type.unwrapped)
+    }
+
+    /// `count_all([distinct] EVENT where FIELD == VALUE [within D])`: everyone's events (or the
+    /// profiles with one) whose field holds the value, now; VALUE is read outside the query.
+    mutating func countAll(_ q: HistoryQuery, _ ev: EventSchema?, span: Span, _ scope: Scope) -> JType {
+        if let w = q.within { checkPositive(w, "the time window") }
+        if let f = q.field {
+            report(SemanticCode.typeMismatch, f.span, "count_all() takes an event, not one of its fields", label: "remove '.\(f.name)'")
+        }
+        guard let ev else { return .int }
+        func shape(_ why: String) -> JType {
+            report(SemanticCode.countAllShape, q.condition.map { exprs.span($0) } ?? q.event.span, why, label: "not FIELD == value",
+                   hint: "Write count_all(\(ev.name) where FIELD == value within 1h), e.g. count_all(\(ev.name) where \(ev.fields.first?.name ?? "id") == x.\(ev.fields.first?.name ?? "id") within 1h).")
+            return .int
+        }
+        guard let c = q.condition else { return shape("count_all() counts the events whose field holds one value: say which with 'where FIELD == value'") }
+        guard case .binary(.equal, let l, let r) = exprs[c].kind else {
+            return shape("count_all()'s condition must be one 'FIELD == value', kept in an index as events arrive")
+        }
+        let (fieldSide, valueSide) = countAllSides(l, r, ev) ?? (nil, r)
+        guard let fe = fieldSide, case .name(let n) = exprs[fe].kind, let field = ev.field(n) else {
+            return shape("one side of '==' must be a field of \(ev.name), written bare (e.g. product_id)")
+        }
+        if field.type.isOptional { return shape("\(ev.name).\(n) may be none, and events without it are not counted by value: use a field that always has one") }
+        if case .list = field.type { return shape("\(ev.name).\(n) is a list; count_all() matches a single value") }
+        types[Int(fe.index)] = field.type
+        // The value is read in the journey, outside the query: no bare fields of the event.
+        let vt = requireValue(check(valueSide, scope), valueSide)
+        if vt != .error, JType.common(field.type, vt) == nil {
+            report(SemanticCode.typeMismatch, exprs.span(c), "cannot compare \(describe(field.type)) with \(describe(vt))", label: "different types")
+        }
+        types[Int(c.index)] = .bool
+        return .int
+    }
+
+    /// Which side of `count_all`'s `==` is the bare field: the other is the value.
+    func countAllSides(_ l: ExprID, _ r: ExprID, _ ev: EventSchema) -> (ExprID?, ExprID)? {
+        if case .name(let n) = exprs[l].kind, ev.field(n) != nil { return (l, r) }
+        if case .name(let n) = exprs[r].kind, ev.field(n) != nil { return (r, l) }
+        return nil
+    }
+
     mutating func history(_ q: HistoryQuery, span: Span, _ scope: Scope) -> JType {
         let fn = q.function.name
         guard Keywords.historyFunctions.contains(fn) else {
             let s = suggestion(for: fn, among: Keywords.historyFunctions + Builtin.names)
             report(SemanticCode.unknownFunction, q.function.span, "'\(fn)' is not a function", label: "unknown function",
-                   hint: s.map { "did you mean '\($0)'?" } ?? "The history functions are count, exists, sum, last and days_since; the others are \(Builtin.names.joined(separator: ", ")).")
+                   hint: s.map { "did you mean '\($0)'?" } ?? "The history functions are count, exists, sum, last, days_since and count_all; the others are \(Builtin.names.joined(separator: ", ")).")
             return .error
         }
         let ev = profileEvent(q.event, "it is in no profile's history for \(fn)() to find")
+        if fn == "count_all" { return countAll(q, ev, span: span, scope) }
+        if q.distinct != nil { report(SemanticCode.countAllShape, q.event.span, "only count_all() counts distinct profiles", label: "not here") }
         if let c = q.condition { checkCondition(c, scope.with(bareFields: ev)) }
         if let w = q.within { checkPositive(w, "the time window") }
+        if let l = q.limit, fn != "top" {
+            report(SemanticCode.invalidArguments, l.span, "only top() takes how many values", label: "remove ', \(l.value)'")
+        }
+        if fn == "top" { return top(q, ev) }
         if fn != "sum", let f = q.field {
             report(SemanticCode.typeMismatch, f.span, "\(fn)() takes an event, not one of its fields", label: "remove '.\(f.name)'",
                    hint: "Write \(fn)(\(q.event.name) where …); only sum() takes EVENT.FIELD.")

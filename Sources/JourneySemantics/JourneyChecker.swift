@@ -87,7 +87,7 @@ struct JourneyChecker {
                            hint: "Declare the event as 'catalog event \(t.event.name) { … }' (it then comes without a profile), or remove 'for each profile'.")
                 } else if trigger?.schema != nil {
                     if let c = cond { checkCondition(c, scope) }
-                    if !incomplete, AudiencePlanner(exprs: exprs, schema: schema, alias: trigger?.alias?.name).anchors(cond) == nil {
+                    if !incomplete, AudiencePlanner(exprs: exprs, schema: schema, alias: trigger?.alias?.name, trigger: trigger?.event.name).anchors(cond) == nil {
                         report(SemanticCode.unindexedAudience, cond.map { exprs.span($0) } ?? span,
                                "every profile will be tested each time '\(trigger?.event.name ?? "")' arrives: nothing here narrows them through the history index",
                                label: "scans every profile",
@@ -110,7 +110,10 @@ struct JourneyChecker {
             report(SemanticCode.noGoal, journey.name.span, "the journey '\(journey.name.name)' has no goal", label: "no goal",
                    hint: "Add 'goal EVENT' (e.g. 'goal order_placed') so conversions are counted and converted customers leave the journey.")
         }
-        if !incomplete { checkCap() }
+        if !incomplete {
+            checkCap()
+            checkContradictions()
+        }
     }
 
     /// Binds an alias; `event` is nil when the event is unknown (already reported), so uses of
@@ -245,7 +248,16 @@ struct JourneyChecker {
 
     mutating func checkSplit(_ branches: [SplitBranch], span: Span) {
         var total = 0
+        var labels: [String: Int] = [:]
         for b in branches {
+            if let l = b.label {
+                if let first = labels[l.name] {
+                    report(SemanticCode.duplicateDeclaration, l.span, "the split already has a branch labelled '\(l.name)' (line \(first))", label: "second '\(l.name)'",
+                           hint: "Give each branch its own label: the analytics count branches by label.")
+                } else {
+                    labels[l.name] = tree.source.location(of: l.span.start).line
+                }
+            }
             total += b.percent.basisPoints
             if !b.percent.exact {
                 report(SemanticCode.splitPrecision, b.percent.span, "split shares are whole basis points: \(b.percent.text) has more than two decimals",

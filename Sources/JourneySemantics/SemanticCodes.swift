@@ -16,7 +16,7 @@ public enum SemanticCode {
     public static let unknownName = DiagnosticCode("J0206", "unknown-name", .error,
         "A name that is not in scope", help: "Use profile.ATTRIBUTE, an alias bound with 'as', or (inside 'where') a field of the event.")
     public static let unknownFunction = DiagnosticCode("J0207", "unknown-function", .error,
-        "A function that does not exist", help: "The history functions are count, exists, sum, last and days_since; the others are size, upper, lower, capitalize, join, percent and format.")
+        "A function that does not exist", help: "The history functions are count, exists, sum, last, days_since and count_all; the others are size, upper, lower, capitalize, join, percent and format.")
     public static let unknownChannelKind = DiagnosticCode("J0208", "unknown-channel-kind", .error,
         "A channel kind that does not exist", help: "The channel kinds are push, web_push, email, sms, whatsapp, wallet and in_app.")
     public static let undeclaredChannel = DiagnosticCode("J0209", "undeclared-channel", .error,
@@ -72,6 +72,9 @@ public enum SemanticCode {
     public static let catalogEventMisuse = DiagnosticCode("J0411", "catalog-event-misuse", .error,
         "A catalog event used as if it were one profile's, or 'for each profile' on a profile's event",
         help: "A catalog event (about a product or a store) starts a journey only with 'for each profile where …', and is in no profile's history.")
+    public static let countAllShape = DiagnosticCode("J0412", "count-all-shape", .error,
+        "A count_all() that is not 'EVENT where FIELD == value'",
+        help: "count_all(EVENT where FIELD == value within DURATION) counts everyone's events with that value, from an index kept as events arrive; other conditions would need a scan of every profile's history.")
     public static let testTimeOrder = DiagnosticCode("J0410", "test-time-order", .error,
         "A test's times that go back, or a relative time with nothing before it", help: "Start a test at an absolute time ('at 2025-03-01T10:00:00Z') and go forward ('at +2h').")
     // MARK: Lints
@@ -88,6 +91,18 @@ public enum SemanticCode {
     public static let unindexedAudience = DiagnosticCode("J0507", "unindexed-audience", .warning,
         "A 'for each profile' that the history index cannot narrow: every profile is tested for each catalog event",
         help: "Start the condition with exists(EVENT where FIELD == alias.FIELD …) so only the profiles with such an event are tested.")
+    public static let eventExceedsCap = DiagnosticCode("J0508", "event-exceeds-cap", .warning,
+        "One event starts journeys that together can send one profile more messages than the cap allows in its window",
+        help: "Space the journeys' sends apart, or give one of them a condition; the sends over the cap are suppressed.")
+    public static let deadWaitFor = DiagnosticCode("J0509", "dead-wait-for", .warning,
+        "A 'wait for' the journey's own goal or exit: its arrived block can never run",
+        help: "The goal (or exit) ends the journey the moment the event arrives; remove the block or wait for another event.")
+    public static let constantCondition = DiagnosticCode("J0510", "constant-condition", .warning,
+        "A condition an enclosing one already decided: always true or always false here",
+        help: "Remove the test (and its block, when it can never run).")
+    public static let sendWithoutConsent = DiagnosticCode("J0511", "send-without-consent", .warning,
+        "A send on a channel whose consent (or address) the journey itself switched off on every path before it",
+        help: "Send before the 'set', or on another channel.")
     public static let exceedsCap = DiagnosticCode("J0505", "exceeds-cap", .warning,
         "A journey that can send more messages than the policy's cap allows in its window", help: "Space the sends out with waits, or remove one; the extra sends would be suppressed.")
 
@@ -96,7 +111,8 @@ public enum SemanticCode {
         unknownChannelKind, undeclaredChannel, unknownMessageField, missingProfile, duplicateField, reservedName,
         unknownTestProfile, unknownJourney, unknownTestState,
         typeMismatch, unnarrowedOptional, invalidOperands, invalidDefault, invalidTestValue, invalidArguments, invalidFormatPattern,
-        splitNotWhole, unreachable, nonPositiveDuration, aliasInAudience, emptySplitBranch, invalidPolicy, invalidChannelBinding, splitPrecision, limitExceeded, testTimeOrder, catalogEventMisuse,
-        unusedAlias, repeatedChannel, noGoal, longSMS, exceedsCap, neverNone, unindexedAudience,
+        splitNotWhole, unreachable, nonPositiveDuration, aliasInAudience, emptySplitBranch, invalidPolicy, invalidChannelBinding, splitPrecision, limitExceeded, testTimeOrder, catalogEventMisuse, countAllShape,
+        unusedAlias, repeatedChannel, noGoal, longSMS, exceedsCap, neverNone, unindexedAudience, eventExceedsCap, deadWaitFor,
+        constantCondition, sendWithoutConsent,
     ]
 }

@@ -97,6 +97,19 @@ public struct HistoryQuery: Sendable, Hashable {
     public var field: Ident?
     public var condition: ExprID?
     public var within: DurationLit?
+    /// `count_all(distinct EVENT …)`: profiles, not events.
+    public var distinct: Span? = nil
+    /// `top(EVENT.FIELD …, 3)`: how many values (a list); nil for the one most frequent.
+    public var limit: (value: Int64, span: Span)? = nil
+
+    public static func == (a: HistoryQuery, b: HistoryQuery) -> Bool {
+        a.function == b.function && a.event == b.event && a.field == b.field && a.condition == b.condition && a.within == b.within
+            && a.distinct == b.distinct && a.limit?.value == b.limit?.value && a.limit?.span == b.limit?.span
+    }
+
+    public func hash(into h: inout Hasher) {
+        h.combine(function); h.combine(event); h.combine(field); h.combine(condition); h.combine(within); h.combine(distinct); h.combine(limit?.value)
+    }
 }
 
 public enum ExprKind: Sendable, Hashable {

@@ -517,10 +517,11 @@ private struct Printer {
         case .binary(let op, let l, let r): return "\(expr(l)) \(op.spelling) \(expr(r))"
         case .paren(let e): return "(" + expr(e) + ")"
         case .history(let q):
-            var s = "\(q.function.name)(\(q.event.name)"
+            var s = "\(q.function.name)(" + (q.distinct == nil ? "" : "distinct ") + q.event.name
             if let f = q.field { s += ".\(f.name)" }
             if let c = q.condition { s += " where \(expr(c))" }
             if let w = q.within { s += " within \(w.text)" }
+            if let l = q.limit { s += ", \(l.value)" }
             return s + ")"
         case .list(let items): return "[" + items.map(expr).joined(separator: ", ") + "]"
         case .call(let f, let args): return f.name + "(" + args.map(expr).joined(separator: ", ") + ")"

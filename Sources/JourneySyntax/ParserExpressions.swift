@@ -263,6 +263,8 @@ extension Parser {
     /// `NAME(EVENT[.FIELD] [where COND] [within DURATION])`; the checker resolves NAME.
     mutating func parseHistory(_ function: Ident) throws -> ExprID {
         pos += 1 // (
+        var distinct: Span?
+        if atWord("distinct"), peekKind(1) == .identifier { distinct = advance().span }
         let event = try expectIdent("an event name")
         var field: Ident?
         if accept(.dot) { field = try expectIdent("a field of \(event.name)") }
@@ -278,12 +280,19 @@ extension Parser {
                 break
             }
         }
+        // top(EVENT.FIELD …, N)
+        var limit: (Int64, Span)?
+        if accept(.comma) {
+            let n = try expect(.integer, "how many values, e.g. 3", hint: "Write \(function.name)(EVENT.FIELD within DURATION, 3).")
+            limit = (Int64(text(n)) ?? Int64.max, n.span)
+        }
         guard kind == .rParen else {
             throw fail("expected ')' to close \(function.name)(…), found \(found)", label: "expected ')'",
                        hint: "Write \(function.name)(EVENT where CONDITION within DURATION).")
         }
         let close = advance()
-        let q = HistoryQuery(function: function, event: event, field: field, condition: cond, within: within)
+        var q = HistoryQuery(function: function, event: event, field: field, condition: cond, within: within, distinct: distinct)
+        q.limit = limit
         return try bounded(arena.add(.history(q), function.span.merged(with: close.span)))
     }
 }

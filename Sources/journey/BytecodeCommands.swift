@@ -85,3 +85,33 @@ struct Disasm: ParsableCommand {
         })
     }
 }
+
+struct Explain: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Say what a journey can do: the most messages one profile can get (alone, and with the other journeys its event starts), the channels, and every path with its delays.")
+
+    @Argument(help: "The journey's name.")
+    var journey: String
+
+    @Argument(help: "Files and directories of the project.")
+    var paths: [String]
+
+    func run() throws {
+        let files = try ProjectFiles.collect(paths)
+        if files.isEmpty { throw UsageError(description: "no .journey files found in \(paths.joined(separator: ", "))") }
+        let sources = try files.map(ProjectFiles.read)
+        let trees = Parser.parseAll(sources)
+        let result = check(trees)
+        if result.hasErrors {
+            var bag = DiagnosticBag()
+            bag.add(contentsOf: result.diagnostics.filter { $0.severity == .error })
+            printError(TextRenderer(colour: useColour(2)).render(bag.sorted, sources: SourceMap(sources)))
+            throw ExitCode(1)
+        }
+        guard let text = JourneySemantics.Explain.text(journey, trees: trees, schema: result.schema) else {
+            var names: [String] = []
+            for t in trees { for d in t.decls { if case .journey(let j) = d.kind { names.append(j.name.name) } } }
+            throw UsageError(description: "no journey is named '\(journey)'; the project has \(names.sorted().joined(separator: ", "))")
+        }
+        write(text)
+    }
+}

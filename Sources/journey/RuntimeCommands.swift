@@ -448,6 +448,10 @@ struct Run: ParsableCommand {
         }
         let stats = try engine.run(until: try until.map { try parseInstant($0, "--until") } ?? wallClock(), start: startAt)
         write("processed \(plural(stats.events, "event")), \(plural(stats.timers, "timer")), \(plural(stats.audienceRuns, "audience run")); \(plural(stats.messages, "message"))\n")
+        if stats.catalogCandidates > 0 {
+            write("catalog events: \(plural(stats.catalogCandidates, "candidate")), \(stats.catalogTested) tested one by one, \(stats.catalogPassed) entered; "
+                  + "finding them took \(String(format: "%.1f", stats.catalogSeconds * 1000)) ms\n")
+        }
         finish(engine)
     }
 }

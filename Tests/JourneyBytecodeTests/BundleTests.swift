@@ -221,6 +221,14 @@ final class BundleTests: XCTestCase {
         XCTAssertTrue(reason(bundle(main: one + [Opcode.builtin.rawValue, Builtin.join.rawValue, pop, end])).contains("needs 2 values"))
         XCTAssertTrue(reason(bundle(main: one + [Opcode.builtin.rawValue, 99, pop, end])).contains("unknown built-in function 99"))
         XCTAssertTrue(reason(bundle(main: one + [Opcode.builtin.rawValue, Builtin.format.rawValue, pop, end])).contains("unknown built-in"))
+        // count_all names a profile event, one of its fields, a window, and distinct or not.
+        let countAll = Opcode.countAll.rawValue
+        XCTAssertEqual(reason(bundle(main: one + [countAll, 0, 0, 0, 0, 0, 1, pop, end])), "accepted")
+        XCTAssertTrue(reason(bundle(main: one + [countAll, 1, 0, 0, 0xFF, 0xFF, 0, pop, end])).contains("not a profile event"))
+        XCTAssertTrue(reason(bundle(main: one + [countAll, 0, 0, 3, 0xFF, 0xFF, 0, pop, end])).contains("does not have"))
+        XCTAssertTrue(reason(bundle(main: one + [countAll, 0, 0, 0, 1, 0, 0, pop, end])).contains("not a positive duration"))
+        XCTAssertTrue(reason(bundle(main: one + [countAll, 0, 0, 0, 0xFF, 0xFF, 2, pop, end])).contains("distinct 2"))
+        XCTAssertTrue(reason(bundle(main: [countAll, 0, 0, 0, 0xFF, 0xFF, 0, pop, end])).contains("needs 1 value"))
         // `format` names a string constant that is a valid spec.
         XCTAssertEqual(reason(bundle(main: one + [Opcode.format.rawValue, 2, 0, pop, end], constants: spec)), "accepted")
         XCTAssertTrue(reason(bundle(main: one + [Opcode.format.rawValue, 1, 0, pop, end], constants: spec)).contains("constant 1 is not a format"))

@@ -101,6 +101,62 @@ final class CatalogTests: XCTestCase {
         XCTAssertEqual(file.events.count, 1)
     }
 
+    /// The same audience three ways over random history: answered by the index exactly (with
+    /// the rest of the condition tested), narrowed by the index and tested whole, and tested on
+    /// every profile.
+    func testExactNarrowedAndScannedPlansAgree() throws {
+        let schema = """
+        profile { vip: bool, push_token: string? }
+        event product_viewed { product_id: string, price: int }
+        event order_placed { product_id: string }
+        catalog event price_dropped { product_id: string }
+        channel push address profile.push_token
+
+        """
+        func journey(_ name: String, _ condition: String) -> String {
+            "journey \(name) {\n  on price_dropped as drop\n  for each profile where \(condition)\n  reentry always\n  push \"\(name)\"\n}\n"
+        }
+        let flows = journey("exact", "exists(product_viewed where product_id == drop.product_id within 7d) and not exists(order_placed where product_id == drop.product_id) and profile.vip")
+            + journey("narrowed", "exists(product_viewed where product_id == drop.product_id and price >= 0 within 7d) and not exists(order_placed where product_id == drop.product_id) and profile.vip")
+            + journey("scanned", "profile.vip and (exists(product_viewed where product_id == drop.product_id within 7d) or false) and not exists(order_placed where product_id == drop.product_id)")
+        let trees = [Parser.parse(SourceFile(path: "s.journey", bytes: Array(schema.utf8))), Parser.parse(SourceFile(path: "j.journey", bytes: Array(flows.utf8)))]
+        let result = check(trees)
+        XCTAssertFalse(result.hasErrors, "\(result.diagnostics.map(\.message))")
+        let bundle = try Compiler.compile(trees, result)
+        XCTAssertNotNil(bundle.journey(named: "exact")?.forEach?.exact)
+        XCTAssertNil(bundle.journey(named: "narrowed")?.forEach?.exact)
+        XCTAssertFalse(bundle.journey(named: "narrowed")?.forEach?.anchors.isEmpty ?? true)
+        XCTAssertEqual(bundle.journey(named: "scanned")?.forEach?.anchors, [])
+
+        let store = try SQLiteStore(path: ":memory:")
+        let engine = try Engine(store: store)
+        try engine.deploy(bundle.encode(), at: 0)
+        var rng = SeededRandom(state: 42)
+        let rows = (0..<300).map { ProfileRow(id: "u\($0)", values: [.bool(Int.random(in: 0..<3, using: &rng) > 0), .string("t\($0)")]) }
+        XCTAssertEqual(try engine.importProfiles(rows).count, 0)
+        var lines: [String] = []
+        let start: Int64 = 1_740_787_200
+        for k in 0..<3000 {
+            let at = Value.iso8601(start + Int64(k) * 300)
+            let p = "u\(Int.random(in: 0..<300, using: &rng))", product = "p\(Int.random(in: 0..<10, using: &rng))"
+            if Int.random(in: 0..<8, using: &rng) == 0 {
+                lines.append("{\"profile\": \"\(p)\", \"event\": \"order_placed\", \"at\": \"\(at)\", \"data\": {\"product_id\": \"\(product)\"}}")
+            } else {
+                lines.append("{\"profile\": \"\(p)\", \"event\": \"product_viewed\", \"at\": \"\(at)\", \"data\": {\"product_id\": \"\(product)\", \"price\": 5}}")
+            }
+            if k % 600 == 599 {
+                lines.append("{\"event\": \"price_dropped\", \"at\": \"\(at)\", \"data\": {\"product_id\": \"\(product)\"}}")
+            }
+        }
+        _ = try ingest(engine, lines)
+        try engine.run(until: nil)
+        var audiences: [String: [Int64: [String]]] = [:]
+        for m in try store.outbox(afterSeq: 0, limit: 100_000) { audiences[m.journey, default: [:]][m.at, default: []].append(m.profile) }
+        XCTAssertEqual(audiences["exact"]?.count, 5, "every drop reaches someone")
+        XCTAssertEqual(audiences["exact"], audiences["narrowed"])
+        XCTAssertEqual(audiences["exact"], audiences["scanned"])
+    }
+
     func testIndexKeysCompareNumbersByValue() {
         XCTAssertEqual(ValueEncoding.indexKeys(.int(12)), ValueEncoding.indexKeys(.money(12_000_000)))
         XCTAssertEqual(ValueEncoding.indexKeys(.decimal(12_500_000)), ["n12500000"])

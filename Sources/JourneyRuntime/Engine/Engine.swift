@@ -8,6 +8,13 @@ public struct RunStats: Sendable {
     public var timers = 0
     public var audienceRuns = 0
     public var messages = 0
+    /// Catalog events: the profiles their `for each` conditions considered (from the index,
+    /// or every profile), those tested one by one, those that passed, and the seconds spent
+    /// finding them (index lookups and tests, not the entries).
+    public var catalogCandidates = 0
+    public var catalogTested = 0
+    public var catalogPassed = 0
+    public var catalogSeconds = 0.0
 
     public init() {}
 }
@@ -194,9 +201,24 @@ public final class Engine {
     static func keyedFields(_ b: JourneyBundle) -> [String: [String]] {
         var out: [String: Set<String>] = [:]
         for j in b.journeys {
-            for a in j.forEach?.anchors ?? [] {
+            let plan = j.forEach
+            for a in (plan?.anchors ?? []) + (plan?.exact.map { $0.required.flatMap { $0 } + $0.excluded } ?? []) {
                 let e = b.schema.events[a.event]
                 out[e.name, default: []].insert(e.fields[a.field].name)
+            }
+        }
+        // count_all(E where F == …) counts from the same index.
+        for j in b.journeys {
+            for f in j.functions {
+                var pc = 0
+                while pc < f.code.count, let op = Opcode(rawValue: f.code[pc]) {
+                    if op == .countAll {
+                        let o = Verifier.operands(f.code, pc, op.info)
+                        let e = b.schema.events[o[0]]
+                        out[e.name, default: []].insert(e.fields[o[1]].name)
+                    }
+                    pc += op.size
+                }
             }
         }
         return out.mapValues { $0.sorted() }

@@ -96,6 +96,13 @@ extension Engine {
             marks.append(Mark(step: Int32(step), what: Int32(outcome)))
         }
 
+        func countAll(event: Int, field: Int, value: Value, since: Int64?, distinct: Bool) throws -> Int {
+            let def = bundle.schema.events[event]
+            guard field < def.fields.count else { return 0 }
+            return try engine.store.countWithKey(event: def.name, field: def.fields[field].name, keys: ValueEncoding.indexKeys(value),
+                                                 since: since, until: engine.now, distinct: distinct)
+        }
+
         func localTime(_ t: Int64) -> (day: Int64, seconds: Int64) {
             Zones.local(t, engine.zones.zone(zone))
         }

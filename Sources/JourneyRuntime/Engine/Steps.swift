@@ -1,5 +1,6 @@
 import JourneyDiagnostics
 import JourneyBytecode
+import Dispatch
 
 extension Engine {
     /// The event as a record of `bundle`'s schema (nil when that schema has no such event).
@@ -111,6 +112,7 @@ extension Engine {
     func handleCatalogEvent(_ e: InboxItem, _ stats: inout RunStats) throws {
         guard let b = current, let hash = currentHash, let r = record(e, in: b), b.schema.events[r.event].catalog else { return }
         for j in b.journeys {
+            let started = DispatchTime.now().uptimeNanoseconds
             guard case .event(let ev) = j.trigger, ev == r.event, let plan = j.forEach else { continue }
             if let d = j.maxDelay, now - e.at > d { continue }
             var locals = [Value](repeating: .none, count: j.localCount)
@@ -130,18 +132,11 @@ extension Engine {
                 }
             }
             var chosen: [String]
-            if plan.anchors.isEmpty {
-                let needsID = plan.predicate.map { readsHistory(j.functions[$0]) } ?? false
-                let used = plan.predicate.map { attributesRead(j.functions[$0], map) } ?? []
-                chosen = try store.scanAllProfiles(attributes: used) { id, values in
-                    slot.values = values
-                    if needsID { slot.id = id() }
-                    defer { slot.values = [] }
-                    return try passes(id)
-                }
-            } else {
-                var candidates = Set<String>()
-                for a in plan.anchors {
+            var tested = 0
+            /// The profiles any of these anchors names.
+            func lookup(_ anchors: [AnchorDef]) throws -> Set<String> {
+                var found = Set<String>()
+                for a in anchors {
                     let value: Value
                     switch a.source {
                     case .triggerField(let f): value = f < r.fields.count ? r.fields[f] : .none
@@ -149,20 +144,67 @@ extension Engine {
                     }
                     let def = b.schema.events[a.event]
                     for key in ValueEncoding.indexKeys(value) {
-                        let ids = try store.profilesWithKey(event: def.name, field: def.fields[a.field].name, key: key,
-                                                            since: a.within.map { now &- $0 }, until: now)
-                        candidates.formUnion(ids)
+                        found.formUnion(try store.profilesWithKey(event: def.name, field: def.fields[a.field].name, key: key,
+                                                                  since: a.within.map { now &- $0 }, until: now))
                     }
                 }
+                return found
+            }
+            if let x = plan.exact {
+                // The index answers part of the condition exactly; only the rest is tested.
+                var found: Set<String>?
+                for anchors in x.required {
+                    let s = try lookup(anchors)
+                    found = found.map { $0.intersection(s) } ?? s
+                }
+                let candidates = (found ?? []).subtracting(try lookup(x.excluded)).sorted()
+                chosen = []
+                for id in candidates {
+                    if x.residual.isEmpty { chosen.append(id); continue }
+                    guard let values = try store.loadProfile(id) else { continue }
+                    slot.id = id
+                    slot.values = values
+                    tested += 1
+                    var ok = true
+                    for p in x.residual where ok {
+                        do {
+                            ok = try VM.test(j, predicate: p, b.constants, locals: locals, candidate: .none, host: &host, scratch: &scratch)
+                        } catch let fault as RuntimeFault {
+                            faults.append((id, fault.message))
+                            ok = false
+                        }
+                    }
+                    if ok { chosen.append(id) }
+                }
+                slot.values = []
+                stats.catalogCandidates += candidates.count
+            } else if plan.anchors.isEmpty {
+                let needsID = plan.predicate.map { readsHistory(j.functions[$0]) } ?? false
+                let used = plan.predicate.map { attributesRead(j.functions[$0], map) } ?? []
+                chosen = try store.scanAllProfiles(attributes: used) { id, values in
+                    slot.values = values
+                    if needsID { slot.id = id() }
+                    defer { slot.values = [] }
+                    tested += 1
+                    return try passes(id)
+                }
+                stats.catalogCandidates += tested
+            } else {
+                let candidates = try lookup(plan.anchors)
+                stats.catalogCandidates += candidates.count
                 chosen = []
                 for id in candidates.sorted() {
                     guard let values = try store.loadProfile(id) else { continue }
                     slot.id = id
                     slot.values = values
+                    tested += 1
                     if try passes({ id }) { chosen.append(id) }
                 }
                 slot.values = []
             }
+            stats.catalogTested += tested
+            stats.catalogPassed += chosen.count
+            stats.catalogSeconds += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             for f in faults {
                 try store.reject(source: "journey \(j.name)", line: plan.predicate.map { j.functions[$0].line(at: 0) } ?? 0,
                                  reason: "profile \(f.profile) did not enter: its for-each condition stopped: \(f.message)", raw: "", at: now, profile: f.profile)

@@ -143,7 +143,9 @@ public protocol JourneyStore: AnyObject {
     /// event whose field held a key (`ValueEncoding.indexKeys`) in a window, in id order.
     func historyKeyFields() throws -> [String: [String]]
     func setHistoryKeyFields(_ wanted: [String: [String]], schema: RuntimeSchema) throws
-    func profilesWithKey(event: String, field: String, key: String, since: Int64?, until: Int64) throws -> [String]
+    func profilesWithKey(event: String, field: String, key: String, since: Int64?, until: Int64) throws -> Set<String>
+    /// How many such events history queries see now (or profiles, when `distinct`).
+    func countWithKey(event: String, field: String, keys: [String], since: Int64?, until: Int64, distinct: Bool) throws -> Int
     /// Every profile, as `scanProfiles` reads them, whatever their time zone.
     func scanAllProfiles(attributes: [Int], filter: (_ id: () -> String, _ values: [Value]) throws -> Bool) throws -> [String]
 

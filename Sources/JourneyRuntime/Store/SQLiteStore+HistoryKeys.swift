@@ -61,14 +61,36 @@ extension SQLiteStore {
     }
 
     /// The profiles with an `event` whose `field` held `key`, at or after `since` and at or
-    /// before `until`, in id order (each once).
-    public func profilesWithKey(event: String, field: String, key: String, since: Int64?, until: Int64) throws -> [String] {
-        let s = try statement("SELECT DISTINCT profile FROM history_keys WHERE event = ? AND field = ? AND key = ? AND at >= ? AND at <= ?")
+    /// before `until`, that history queries see now (the run has taken the event): exactly the
+    /// profiles `exists(event where field == value within …)` holds for.
+    public func profilesWithKey(event: String, field: String, key: String, since: Int64?, until: Int64) throws -> Set<String> {
+        let s = try statement("SELECT profile, at, seq FROM history_keys WHERE event = ? AND field = ? AND key = ? AND at >= ? AND at <= ?")
         defer { s.reset() }
         s.bind(1, event); s.bind(2, field); s.bind(3, key); s.bind(4, since ?? Int64.min); s.bind(5, until)
-        var out: [String] = []
-        while try s.step() { out.append(s.text(0)) }
+        var out = Set<String>()
+        while try s.step() {
+            if visible(s.int64(1), s.int64(2)) { out.insert(s.text(0)) }
+        }
         return out
+    }
+
+    public func countWithKey(event: String, field: String, keys: [String], since: Int64?, until: Int64, distinct: Bool) throws -> Int {
+        if distinct {
+            var profiles = Set<String>()
+            for key in keys { profiles.formUnion(try profilesWithKey(event: event, field: field, key: key, since: since, until: until)) }
+            return profiles.count
+        }
+        let s = try statement("SELECT at, seq FROM history_keys WHERE event = ? AND field = ? AND key = ? AND at >= ? AND at <= ?")
+        defer { s.reset() }
+        var n = 0
+        for key in keys {
+            s.bind(1, event); s.bind(2, field); s.bind(3, key); s.bind(4, since ?? Int64.min); s.bind(5, until)
+            while try s.step() {
+                if visible(s.int64(0), s.int64(1)) { n += 1 }
+            }
+            s.reset()
+        }
+        return n
     }
 
     /// Drops a profile's index rows (erasure): its events are read for the keys they hold.

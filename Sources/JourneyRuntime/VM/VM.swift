@@ -28,6 +28,9 @@ public protocol VMHost {
     /// The profile's own `locale` and `currency` attributes, when the schema has them.
     var profileLocale: String? { get }
     var profileCurrency: String? { get }
+    /// Everyone's events of one kind whose field holds `value`, since an instant (or the
+    /// profiles with such an event, when `distinct`): `count_all`.
+    func countAll(event: Int, field: Int, value: Value, since: Int64?, distinct: Bool) throws -> Int
 }
 
 extension VMHost {
@@ -37,6 +40,7 @@ extension VMHost {
     }
     public var profileLocale: String? { nil }
     public var profileCurrency: String? { nil }
+    public func countAll(event: Int, field: Int, value: Value, since: Int64?, distinct: Bool) throws -> Int { 0 }
 }
 
 public enum SendResult: Sendable {
@@ -196,6 +200,16 @@ public enum VM {
                     frame.result = stack.removeLast() == .bool(true)
                     return .ended(.completed)
                 case .mark: host.mark(step: readOperand(code, at + 1, .u16), outcome: readOperand(code, at + 3, .u8))
+                case .top:
+                    stack.append(try top(j, constants, code, at, locals, &host))
+                case .countAll:
+                    let value = stack.removeLast()
+                    var since: Int64?
+                    let w = readOperand(code, at + 4, .u16)
+                    if w != noIndex16, case .duration(let d) = constants[w] { since = host.now &- d }
+                    let n = try host.countAll(event: readOperand(code, at + 1, .u16), field: readOperand(code, at + 3, .u8), value: value,
+                                              since: since, distinct: readOperand(code, at + 6, .u8) == 1)
+                    stack.append(.int(Int64(n)))
                 case .makeList:
                     let n = readOperand(code, at + 1, .u8)
                     let items = Array(stack[(stack.count - n)...])
@@ -272,6 +286,37 @@ public enum VM {
                 return try aggregateSum(kept[...], field, event, &host)
             }
         }
+    }
+
+    /// `top`: the profile's most frequent value of a field (ties: the one seen last first, then
+    /// by text), or a list of the `n` most frequent.
+    static func top<H: VMHost>(_ j: CompiledJourney, _ constants: [Value], _ code: UnsafeBufferPointer<UInt8>, _ at: Int,
+                               _ locals: [Value], _ host: inout H) throws -> Value {
+        let event = readOperand(code, at + 1, .u16)
+        let field = readOperand(code, at + 3, .u8)
+        let predicate = readOperand(code, at + 4, .u16)
+        let withinIndex = readOperand(code, at + 6, .u16)
+        let n = readOperand(code, at + 8, .u8)
+        var since: Int64?
+        if withinIndex != noIndex16, case .duration(let d) = constants[withinIndex] { since = host.now &- d }
+        let records = try host.records(event: event, since: since)
+        var counts: [Value: (n: Int, last: Int)] = [:]
+        var stack: [Value] = []
+        var l = locals
+        try j.functions[predicate == noIndex16 ? 0 : predicate].code.withUnsafeBufferPointer { pcode in
+            for (k, r) in records.enumerated() where field < r.fields.count && !r.fields[field].isNone {
+                if predicate != noIndex16, try !matches(j, pcode, constants, r, &l, &host, &stack) { continue }
+                let v = r.fields[field]
+                counts[v] = ((counts[v]?.n ?? 0) + 1, k)
+            }
+        }
+        let ranked = counts.sorted { a, b in
+            if a.value.n != b.value.n { return a.value.n > b.value.n }
+            if a.value.last != b.value.last { return a.value.last > b.value.last }
+            return a.key.text < b.key.text
+        }.map(\.key)
+        if n == 0 { return ranked.first ?? .none }
+        return .list(Array(ranked.prefix(n)))
     }
 
     /// Runs a predicate's code on one candidate record.

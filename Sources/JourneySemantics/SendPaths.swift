@@ -1,0 +1,105 @@
+import JourneyDiagnostics
+import JourneySyntax
+
+/// One way through a journey: what happens along it and when (from entry, each wait at its
+/// shortest: a `wait for` may end at once, or after its whole window; `wait until` at once).
+public struct JourneyPath: Sendable, Hashable {
+    public struct Step: Sendable, Hashable {
+        /// Seconds after entry.
+        public var at: Int64
+        public var text: String
+        public var line: Int
+        /// The channels of a send, in fallback order; nil for other steps.
+        public var channels: [String]?
+    }
+    public var steps: [Step] = []
+    /// "completed" or "exited".
+    public var ending = "completed"
+
+    public var sendTimes: [Int64] { steps.compactMap { $0.channels == nil ? nil : $0.at } }
+}
+
+public enum JourneyPaths {
+    /// Every path (at most `limit`; `truncated` says when there were more).
+    public static func of(_ j: JourneyDecl, in tree: SyntaxTree, limit: Int = 4096) -> (paths: [JourneyPath], truncated: Bool) {
+        var out: [JourneyPath] = []
+        var truncated = false
+        func text(_ e: ExprID) -> String { tree.source.slice(tree.exprs.span(e)) }
+        func line(_ s: Span) -> Int { tree.source.location(of: s.start).line }
+        func walk(_ rest: ArraySlice<Stmt>, _ time: Int64, _ path: JourneyPath) {
+            if out.count >= limit { truncated = true; return }
+            guard let stmt = rest.first else { out.append(path); return }
+            let next = rest.dropFirst()
+            func go(_ block: [Stmt]?, _ extra: Int64, _ step: String?) {
+                var p = path
+                if let step { p.steps.append(JourneyPath.Step(at: time + extra, text: step, line: line(stmt.span), channels: nil)) }
+                walk(ArraySlice((block ?? []) + Array(next)), time + extra, p)
+            }
+            switch stmt.kind {
+            case .wait(let d): go(nil, max(0, d.seconds), "wait \(d.text)")
+            case .waitUntil(let t): go(nil, 0, "wait until \(t.text) (counted as at once)")
+            case .waitFor(let w):
+                go(w.arrived?.statements, 0, "\(w.event.name) arrives")
+                go(w.timedOut?.statements, max(0, w.within.seconds), "no \(w.event.name) within \(w.within.text)")
+            case .if(let branches, let elseBlock):
+                for b in branches { go(b.block.statements, 0, "if \(text(b.condition))") }
+                go(elseBlock?.statements, 0, branches.count == 1 ? "not: \(text(branches[0].condition))" : "else (none of the \(branches.count) conditions)")
+            case .split(let branches):
+                for b in branches { go(b.block.statements, 0, "split: \(b.percent.text)" + (b.label.map { " \($0.name)" } ?? "")) }
+            case .send(let links):
+                var p = path
+                p.steps.append(JourneyPath.Step(at: time, text: links.map(\.channel.name).joined(separator: " else "), line: line(stmt.span),
+                                                channels: links.map(\.channel.name)))
+                walk(next, time, p)
+            case .set(let attr, let value):
+                var p = path
+                p.steps.append(JourneyPath.Step(at: time, text: "set profile.\(attr.name) = \(text(value))", line: line(stmt.span), channels: nil))
+                walk(next, time, p)
+            case .exit:
+                var p = path
+                p.ending = "exited"
+                out.append(p)
+            }
+        }
+        walk(j.body.statements[...], 0, JourneyPath())
+        return (out, truncated)
+    }
+
+    /// The most sends of one path inside any window of `window` seconds, and where.
+    public static func worst(_ sends: [Int64], window: Int64) -> (count: Int, start: Int64) {
+        var best = (0, Int64(0))
+        var lo = 0
+        for hi in sends.indices {
+            while sends[hi] - sends[lo] >= window { lo += 1 }
+            if hi - lo + 1 > best.0 { best = (hi - lo + 1, sends[lo]) }
+        }
+        return best
+    }
+
+    /// Journeys started by the same event at once: the most messages one profile can get from
+    /// all of them inside one window (each journey on its worst path for that window), the
+    /// window's start, and each journey's share.
+    public static func combined(_ journeys: [(name: String, paths: [JourneyPath])], window: Int64) -> (count: Int, start: Int64, shares: [(String, Int)]) {
+        var starts = Set<Int64>()
+        for j in journeys { for p in j.paths { starts.formUnion(p.sendTimes) } }
+        var best = (count: 0, start: Int64(0), shares: [(String, Int)]())
+        for s in starts.sorted() {
+            var total = 0
+            var shares: [(String, Int)] = []
+            for j in journeys {
+                let n = j.paths.map { p in p.sendTimes.filter { $0 >= s && $0 < s + window }.count }.max() ?? 0
+                total += n
+                if n > 0 { shares.append((j.name, n)) }
+            }
+            if total > best.count { best = (total, s, shares) }
+        }
+        return best
+    }
+
+    /// Seconds as a duration literal (1h, 2d, 90s).
+    public static func duration(_ seconds: Int64) -> String {
+        if seconds == 0 { return "0s" }
+        for (unit, s) in [("w", Int64(604_800)), ("d", 86400), ("h", 3600), ("m", 60)] where seconds % s == 0 { return "\(seconds / s)\(unit)" }
+        return "\(seconds)s"
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+import XCTest
+
+/// `journey explain`: a journey's bound, alone and with the journeys its event also starts, its
+/// channels and its paths, read from the text.
+final class ExplainTests: XCTestCase {
+    func testExplainGivesTheBoundsChannelsAndPaths() throws {
+        let d = try tempDir()
+        defer { try? FileManager.default.removeItem(at: d) }
+        try """
+        profile { first_name: string, push_token: string?, phone: string?, sms_opt_in: bool }
+        event cart_abandoned { cart_id: string }
+        event order_placed { order_id: string }
+        channel push address profile.push_token
+        channel sms address profile.phone consent profile.sms_opt_in
+        policy { cap 3 messages per 24h }
+
+        """.write(to: d.appendingPathComponent("schema.journey"), atomically: true, encoding: .utf8)
+        try """
+        journey a {
+          on cart_abandoned as cart
+          goal order_placed
+          push "1"
+          wait for order_placed within 2h else {
+            push "2" else sms "2"
+          }
+        }
+
+        journey b {
+          on cart_abandoned
+          goal order_placed
+          wait 1h
+          sms "3"
+          wait 2h
+          sms "4"
+        }
+
+        """.write(to: d.appendingPathComponent("flows.journey"), atomically: true, encoding: .utf8)
+        let r = try journey(["explain", "a", d.path])
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertTrue(r.out.contains("channels it may use: push, sms\n"), r.out)
+        XCTAssertTrue(r.out.contains("at most 2 messages to one profile within 1d (the cap is 3 per 1d)\n"), r.out)
+        XCTAssertTrue(r.out.contains("with the other journeys one cart_abandoned starts: at most 4 within 1d (a 2, b 2)\n"), r.out)
+        XCTAssertTrue(r.out.contains("2 paths:\n"), r.out)
+        XCTAssertTrue(r.out.contains("+2h     no order_placed within 2h"), r.out)
+        XCTAssertTrue(r.out.contains("+2h     send push else sms  (line 6)"), r.out)
+        // The same bound is a warning at check time.
+        let c = try journey(["check", d.path])
+        XCTAssertTrue(c.out.contains("warning[J0508]: one cart_abandoned can bring a profile 4 messages within 1d from a (2), b (2)"), c.out)
+        let missing = try journey(["explain", "c", d.path])
+        XCTAssertEqual(missing.code, 2)
+        XCTAssertTrue(missing.err.contains("no journey is named 'c'; the project has a, b"), missing.err)
+    }
+}
