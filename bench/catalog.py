@@ -125,9 +125,12 @@ EXCEPT SELECT profile FROM events WHERE event = 'order_placed' AND product_id = 
 
 pc = sqlite3.connect(peer)
 results = []
+# Each drop happens after everything the database has run (with --keep, after earlier runs'
+# drops): the audience is then relative to the drop's own instant, as SQLite's query is.
+clock = int((sqlite3.connect(db).execute("SELECT value FROM meta WHERE key = 'clock'").fetchone() or [T0])[0])
 for k in range(args.drops):
     product = f"p{rng.randrange(args.products)}"
-    at = T0 + 60 * (k + 1) + int(time.time()) % 50  # a fresh instant each run (--keep)
+    at = max(T0, clock) + 60 * (k + 1)
     path = os.path.join(OUT, "drop.jsonl")
     open(path, "w").write(f'{{"event": "price_dropped", "at": "{iso(at)}", "data": {{"product_id": "{product}", "product_name": "Item {product}", "new_price": 9.99}}}}\n')
     run([J, "ingest", "--db", db, "--again", path])

@@ -6,19 +6,28 @@ import JourneySemantics
 import JourneySyntax
 
 /// Parses and checks a project; on errors prints them (text, to standard error) and exits 1.
-func compileProject(_ paths: [String]) throws -> JourneyBundle {
+/// A project read and checked: its files, sources and trees, and the check's result. Errors
+/// are printed (on standard error) and exit 1.
+func checkedProject(_ paths: [String]) throws -> (files: [String], sources: [SourceFile], trees: [SyntaxTree], result: CheckResult) {
     let files = try ProjectFiles.collect(paths)
     if files.isEmpty { throw UsageError(description: "no .journey files found in \(paths.joined(separator: ", "))") }
     let sources = try files.map(ProjectFiles.read)
     let trees = Parser.parseAll(sources)
     let result = check(trees)
-    func fail(_ errors: [Diagnostic]) throws -> Never {
-        var bag = DiagnosticBag()
-        bag.add(contentsOf: errors)
-        printError(TextRenderer(colour: useColour(2)).render(bag.sorted, sources: SourceMap(sources)))
-        throw ExitCode(1)
-    }
-    if result.hasErrors { try fail(result.diagnostics.filter { $0.severity == .error }) }
+    if result.hasErrors { try failWith(result.diagnostics.filter { $0.severity == .error }, sources) }
+    return (files, sources, trees, result)
+}
+
+func failWith(_ errors: [Diagnostic], _ sources: [SourceFile]) throws -> Never {
+    var bag = DiagnosticBag()
+    bag.add(contentsOf: errors)
+    printError(TextRenderer(colour: useColour(2)).render(bag.sorted, sources: SourceMap(sources)))
+    throw ExitCode(1)
+}
+
+func compileProject(_ paths: [String]) throws -> JourneyBundle {
+    let (files, sources, trees, result) = try checkedProject(paths)
+    func fail(_ errors: [Diagnostic]) throws -> Never { try failWith(errors, sources) }
     do {
         return try Compiler.compile(trees, result, sourcePaths: ProjectFiles.projectRelative(files))
     } catch {
@@ -96,17 +105,7 @@ struct Explain: ParsableCommand {
     var paths: [String]
 
     func run() throws {
-        let files = try ProjectFiles.collect(paths)
-        if files.isEmpty { throw UsageError(description: "no .journey files found in \(paths.joined(separator: ", "))") }
-        let sources = try files.map(ProjectFiles.read)
-        let trees = Parser.parseAll(sources)
-        let result = check(trees)
-        if result.hasErrors {
-            var bag = DiagnosticBag()
-            bag.add(contentsOf: result.diagnostics.filter { $0.severity == .error })
-            printError(TextRenderer(colour: useColour(2)).render(bag.sorted, sources: SourceMap(sources)))
-            throw ExitCode(1)
-        }
+        let (_, _, trees, result) = try checkedProject(paths)
         guard let text = JourneySemantics.Explain.text(journey, trees: trees, schema: result.schema) else {
             var names: [String] = []
             for t in trees { for d in t.decls { if case .journey(let j) = d.kind { names.append(j.name.name) } } }

@@ -22,17 +22,7 @@ struct Test: ParsableCommand {
 
     func run() throws {
         let started = DispatchTime.now().uptimeNanoseconds
-        let files = try ProjectFiles.collect(paths)
-        if files.isEmpty { throw UsageError(description: "no .journey files found in \(paths.joined(separator: ", "))") }
-        let sources = try files.map(ProjectFiles.read)
-        let trees = Parser.parseAll(sources)
-        let checked = check(trees)
-        if checked.hasErrors {
-            var bag = DiagnosticBag()
-            bag.add(contentsOf: checked.diagnostics.filter { $0.severity == .error })
-            printError(TextRenderer(colour: useColour(2)).render(bag.sorted, sources: SourceMap(sources)))
-            throw ExitCode(1)
-        }
+        let (files, sources, trees, checked) = try checkedProject(paths)
         let relative = ProjectFiles.projectRelative(files)
         let bundle: JourneyBundle
         do {
