@@ -81,6 +81,14 @@ extension JourneyCompiler {
             fn.patch(toRight, to: fn.code.count)
             expr(r, scope, &pool)
             fn.patch(done, to: fn.code.count)
+        case .repeated(let item, let list, let text):
+            // The text is a function of its own, run once per item with the item in a local.
+            let slot = newLocal()
+            var inner = scope
+            inner.slots[item.name] = slot
+            let body = predicate(text, bareEvent: scope.bareEvent, inner, &pool)
+            expr(list, scope, &pool)
+            fn.emit(.mapText, body, slot)
         case .list(let items):
             for item in items { expr(item, scope, &pool) }
             fn.emit(.makeList, items.count)
@@ -123,6 +131,17 @@ extension JourneyCompiler {
             default: .divide
             }
             fn.emit(code)
+        case .history(let q) where q.function.name == "also":
+            let event = schema.eventIndex(q.event.name) ?? 0
+            let field = q.field.flatMap { schema.events[event].fieldIndex($0.name) } ?? 0
+            if let of = q.of { expr(of, scope, &pool) } else { fn.emit(.pushNone) }
+            // `of: last(E).F`: what the profile already has of E.F is left out (what they bought).
+            var except = (noIndex16, 0)
+            if let of = q.of, case .member(let base, let f) = exprs[of].kind, case .history(let h) = exprs[base].kind, h.function.name == "last",
+               let e = schema.eventIndex(h.event.name), let k = schema.events[e].fieldIndex(f.name) {
+                except = (e, k)
+            }
+            fn.emit(.also, event, field, pool.add(.duration(q.within?.seconds ?? 1)), Int(q.limit?.value ?? 3), except.0, except.1)
         case .history(let q) where q.function.name == "top":
             let event = schema.eventIndex(q.event.name) ?? 0
             let field = q.field.flatMap { schema.events[event].fieldIndex($0.name) } ?? 0

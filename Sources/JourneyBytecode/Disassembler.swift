@@ -87,7 +87,16 @@ public enum Disassembler {
         case .attribute, .setAttribute: return o[0] < b.schema.attributes.count ? "profile.\(b.schema.attributes[o[0]].name)" : "\(o[0])"
         case .field: return "\(o[0])"
         case .concat, .makeList: return "\(o[0])"
+        case .mapText: return "function \(o[0]) with the item in local \(o[1])"
         case .builtin: return Builtin(rawValue: UInt8(o[0]))?.name ?? "\(o[0])?"
+        case .also:
+            guard o[0] < b.schema.events.count, o[1] < b.schema.events[o[0]].fields.count else { return "?" }
+            let e = b.schema.events[o[0]]
+            var s = "\(e.name).\(e.fields[o[1]].name) within \(constant(o[2], b)), \(o[3])"
+            if o[4] != noIndex16, o[4] < b.schema.events.count, o[5] < b.schema.events[o[4]].fields.count {
+                s += " except the profile's \(b.schema.events[o[4]].name).\(b.schema.events[o[4]].fields[o[5]].name)"
+            }
+            return s
         case .top:
             guard o[0] < b.schema.events.count, o[1] < b.schema.events[o[0]].fields.count else { return "?" }
             let e = b.schema.events[o[0]]

@@ -39,6 +39,8 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
     case format          // u16 spec constant; pop a value, push it as text (FormatSpec)
     case countAll        // u16 event, u8 field, u16 within constant, u8 distinct; pop the value, push everyone's count
     case top             // u16 event, u8 field, u16 predicate, u16 within, u8 n; push the most frequent value (n 0) or the n most frequent
+    case also            // u16 event, u8 field, u16 window, u8 n, u16 except event, u8 except field; pop an item, push its n companions
+    case mapText         // u16 function, u8 slot; pop a list; for each item (in the slot) run the function; push the texts joined
 
     /// The first instruction of format 4: a bundle that uses any from here on is written as 4.
     public static let firstOfFormat4 = Opcode.makeList
@@ -143,6 +145,8 @@ extension Opcode {
         case .format: OpcodeInfo("format", [.u16], pops: 1, pushes: 1)
         case .countAll: OpcodeInfo("count_all", [.u16, .u8, .u16, .u8], pops: 1, pushes: 1)
         case .top: OpcodeInfo("top", [.u16, .u8, .u16, .u16, .u8], pops: 0, pushes: 1)
+        case .also: OpcodeInfo("also", [.u16, .u8, .u16, .u8, .u16, .u8], pops: 1, pushes: 1)
+        case .mapText: OpcodeInfo("map_text", [.u16, .u8], pops: 1, pushes: 1)
         }
     }
 }

@@ -307,6 +307,16 @@ public enum Verifier {
             guard o[0] < j.sends.count else { throw fail(j, f, pc, "send \(o[0]) does not exist") }
             let restart = j.sends[o[0]].restart
             guard restart <= pc else { throw fail(j, f, pc, "send restarts at \(restart), after itself") }
+        case .mapText:
+            guard o[0] > 0, o[0] < j.functions.count, j.functions[o[0]].isPredicate, o[0] != f else { throw fail(j, f, pc, "map_text runs function \(o[0]), which is not one") }
+            try slot(o[1])
+        case .also:
+            for (e, fld) in [(o[0], o[1])] + (o[4] == noIndex16 ? [] : [(o[4], o[5])]) {
+                guard e < b.schema.events.count, !b.schema.events[e].catalog else { throw fail(j, f, pc, "also of event \(e), which is not a profile event") }
+                guard fld < b.schema.events[e].fields.count else { throw fail(j, f, pc, "also of field \(fld), which event \(b.schema.events[e].name) does not have") }
+            }
+            try constant(o[2], duration: true)
+            guard o[3] >= 1 else { throw fail(j, f, pc, "also of no items") }
         case .top:
             guard o[0] < b.schema.events.count, !b.schema.events[o[0]].catalog else { throw fail(j, f, pc, "top of event \(o[0]), which is not a profile event") }
             guard o[1] < b.schema.events[o[0]].fields.count else { throw fail(j, f, pc, "top of field \(o[1]), which event \(b.schema.events[o[0]].name) does not have") }

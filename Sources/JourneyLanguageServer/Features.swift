@@ -38,6 +38,7 @@ enum Vocabulary {
         "last": "`last(EVENT)`: the most recent such event (optional).",
         "days_since": "`days_since(EVENT)`: whole days since the most recent such event (int?).",
         "count_all": "`count_all([distinct] EVENT where FIELD == value [within D])`: everyone's such events (or, with `distinct`, the profiles with one) — social proof: `count_all(product_viewed where product_id == v.product_id within 1h)`. Counted from an index kept as events arrive (int).",
+        "also": "`also(EVENT.FIELD, of: ITEM, within D, limit N)`: what other profiles had together with ITEM (within D), most often first — `also(product_viewed.product_id, of: last(order_placed).product_id, within 30d, limit 3)`; leaves out what the profile already has (a list).",
         "top": "`top(EVENT.FIELD [where …] [within D] [, N])`: the profile's most frequent value of the field (optional; ties go to the one seen last), or a list of the N most frequent: `top(product_viewed.brand within 90d)`.",
         "distinct": "`count_all(distinct EVENT where …)`: count profiles, not events.",
         "catalog": "`catalog event NAME { … }`: an event about a product or a store, not one profile (a price drop, a restock). It comes without a profile, and starts a journey with `for each profile where …`.",

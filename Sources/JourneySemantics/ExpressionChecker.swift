@@ -96,6 +96,26 @@ extension JourneyChecker {
         case .binary(let op, let l, let r): return binary(e, op, l, r, scope)
         case .list(let items): return list(items, scope)
         case .call(let f, let args): return call(e, f, args, scope)
+        case .repeated(let item, let list, let text):
+            let lt = requireValue(check(list, scope), list)
+            var inner = scope
+            if scope.aliases[item.name] != nil || scope.items[item.name] != nil {
+                report(SemanticCode.duplicateDeclaration, item.span, "'\(item.name)' already names something here", label: "choose another name")
+            }
+            switch lt {
+            case .list(let element): inner.items[item.name] = element.settled
+            case .error: inner.items[item.name] = .error
+            default:
+                report(SemanticCode.typeMismatch, exprs.span(list), "'for \(item.name) in …' repeats over a list, but this is \(describe(lt))", label: "not a list")
+                inner.items[item.name] = .error
+            }
+            let tt = requireValue(check(text, inner), text)
+            switch tt {
+            case .event, .profile:
+                report(SemanticCode.typeMismatch, exprs.span(text), "the text to repeat must be text, not \(describe(tt))", label: "pick a field")
+            default: break
+            }
+            return .string
         case .history(let q):
             let t = history(q, span: node.span, scope)
             if t.isOptional, !scope.narrowed.isEmpty, let key = pathKey(e), scope.narrowed.contains(key) { return t.unwrapped }
@@ -104,6 +124,7 @@ extension JourneyChecker {
     }
 
     mutating func resolveName(_ n: String, span: Span, _ scope: Scope) -> JType {
+        if let t = scope.items[n], scope.bareFields?.field(n) == nil { return t }
         if let ev = scope.bareFields, let f = ev.field(n) {
             return f.type.isOptional && scope.narrowed.contains(n) ? f.type.unwrapped : f.type
         }
@@ -255,6 +276,39 @@ extension JourneyChecker {
 
     // MARK: - History queries
 
+    /// `also(EVENT.FIELD, of: VALUE, within D [, limit N])`: the values other profiles had
+    /// together with VALUE (within D of each other), most often first: a list of the field's type.
+    mutating func also(_ q: HistoryQuery, _ ev: EventSchema?, _ scope: Scope) -> JType {
+        let valueType = q.of.map { check($0, scope) } ?? .error
+        guard let ev, let f = q.field else { return .error }
+        guard let field = ev.field(f.name) else {
+            let s = suggestion(for: f.name, among: ev.fields.map(\.name))
+            report(SemanticCode.unknownField, f.span, "the event '\(ev.name)' has no field '\(f.name)'", label: "unknown field", hint: s.map { "did you mean '\($0)'?" })
+            return .error
+        }
+        if case .list = field.type.unwrapped {
+            report(SemanticCode.typeMismatch, f.span, "also() pairs single values, but \(ev.name).\(f.name) is \(field.type)", label: "a list")
+            return .error
+        }
+        if field.type.isOptional {
+            report(SemanticCode.invalidArguments, f.span, "\(ev.name).\(f.name) may be none; also() pairs values that are always there", label: "optional field")
+        }
+        guard let w = q.within else {
+            report(SemanticCode.invalidArguments, q.event.span, "also() needs the time within which two \(ev.name) count as together", label: "within what?",
+                   hint: "Add ', within 30d': two values of one profile's \(ev.name) events at most that far apart are a pair.")
+            return .list(field.type.unwrapped)
+        }
+        checkPositive(w, "also()'s window")
+        if let l = q.limit, l.value < 1 || l.value > 255 {
+            report(SemanticCode.invalidArguments, l.span, "also() can give 1 to 255 items, not \(l.value)", label: "out of range")
+        }
+        // The item may be none (a last() that found nothing): then there are no companions.
+        if valueType != .error, let of = q.of, JType.common(valueType.unwrapped, field.type.unwrapped) == nil {
+            report(SemanticCode.typeMismatch, exprs.span(of), "also() pairs \(ev.name).\(f.name) values (\(field.type.unwrapped)), but this is \(describe(valueType))", label: "expected \(field.type.unwrapped)")
+        }
+        return .list(field.type.unwrapped)
+    }
+
     /// `top(EVENT.FIELD [where …] [within D] [, N])`: the profile's most frequent value of the
     /// field (T?), or its N most frequent (list[T]).
     mutating func top(_ q: HistoryQuery, _ ev: EventSchema?) -> JType {
@@ -333,10 +387,11 @@ extension JourneyChecker {
         }
         let ev = profileEvent(q.event, "it is in no profile's history for \(fn)() to find")
         if fn == "count_all" { return countAll(q, ev, span: span, scope) }
+        if fn == "also" { return also(q, ev, scope) }
         if q.distinct != nil { report(SemanticCode.countAllShape, q.event.span, "only count_all() counts distinct profiles", label: "not here") }
         if let c = q.condition { checkCondition(c, scope.with(bareFields: ev)) }
         if let w = q.within { checkPositive(w, "the time window") }
-        if let l = q.limit, fn != "top" {
+        if let l = q.limit, fn != "top", fn != "also" {
             report(SemanticCode.invalidArguments, l.span, "only top() takes how many values", label: "remove ', \(l.value)'")
         }
         if fn == "top" { return top(q, ev) }

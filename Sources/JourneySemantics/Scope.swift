@@ -19,6 +19,8 @@ struct Scope {
     var audience = false
     /// Inside the `where` of an unknown event (already reported): bare names are not checked.
     var unknownBareFields = false
+    /// Items of `for ITEM in LIST: …`, by name.
+    var items: [String: JType] = [:]
 }
 
 /// What a condition tells about optional paths when it is true and when it is false.

@@ -100,11 +100,14 @@ public struct HistoryQuery: Sendable, Hashable {
     /// `count_all(distinct EVENT …)`: profiles, not events.
     public var distinct: Span? = nil
     /// `top(EVENT.FIELD …, 3)`: how many values (a list); nil for the one most frequent.
+    /// `also(…, limit 3)` too.
     public var limit: (value: Int64, span: Span)? = nil
+    /// `also(EVENT.FIELD, of: VALUE, …)`: the item whose companions to find.
+    public var of: ExprID? = nil
 
     public static func == (a: HistoryQuery, b: HistoryQuery) -> Bool {
         a.function == b.function && a.event == b.event && a.field == b.field && a.condition == b.condition && a.within == b.within
-            && a.distinct == b.distinct && a.limit?.value == b.limit?.value && a.limit?.span == b.limit?.span
+            && a.distinct == b.distinct && a.limit?.value == b.limit?.value && a.limit?.span == b.limit?.span && a.of == b.of
     }
 
     public func hash(into h: inout Hasher) {
@@ -138,6 +141,8 @@ public enum ExprKind: Sendable, Hashable {
     case list([ExprID])
     /// A call of a built-in function: `size(profile.tags)`, `format(order.at, "EEE d MMM")`.
     case call(Ident, [ExprID])
+    /// `for ITEM in LIST: TEXT`: TEXT once per item, joined (a "Picked for you" section).
+    case repeated(item: Ident, list: ExprID, text: ExprID)
     /// Stands where a parse error was reported.
     case error
 }
@@ -160,8 +165,9 @@ public struct ExprArena: Sendable {
         switch kind {
         case .member(let e, _), .unary(_, let e), .paren(let e): d = depths[Int(e.index)]
         case .binary(_, let l, let r): d = max(depths[Int(l.index)], depths[Int(r.index)])
-        case .history(let q): d = q.condition.map { depths[Int($0.index)] } ?? 0
+        case .history(let q): d = max(q.condition.map { depths[Int($0.index)] } ?? 0, q.of.map { depths[Int($0.index)] } ?? 0)
         case .list(let items), .call(_, let items): d = items.map { depths[Int($0.index)] }.max() ?? 0
+        case .repeated(_, let l, let t): d = max(depths[Int(l.index)], depths[Int(t.index)])
         case .string(let parts):
             for case .interpolation(let e) in parts { d = max(d, depths[Int(e.index)]) }
         default: break

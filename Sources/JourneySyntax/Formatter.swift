@@ -516,6 +516,11 @@ private struct Printer {
         case .unary(.negate, let e): return "-" + expr(e)
         case .binary(let op, let l, let r): return "\(expr(l)) \(op.spelling) \(expr(r))"
         case .paren(let e): return "(" + expr(e) + ")"
+        case .history(let q) where q.of != nil:
+            var s = "also(\(q.event.name).\(q.field?.name ?? ""), of: " + (q.of.map(expr) ?? "")
+            if let w = q.within { s += ", within \(w.text)" }
+            if let l = q.limit { s += ", limit \(l.value)" }
+            return s + ")"
         case .history(let q):
             var s = "\(q.function.name)(" + (q.distinct == nil ? "" : "distinct ") + q.event.name
             if let f = q.field { s += ".\(f.name)" }
@@ -525,6 +530,7 @@ private struct Printer {
             return s + ")"
         case .list(let items): return "[" + items.map(expr).joined(separator: ", ") + "]"
         case .call(let f, let args): return f.name + "(" + args.map(expr).joined(separator: ", ") + ")"
+        case .repeated(let item, let list, let text): return "for \(item.name) in \(expr(list)): \(expr(text))"
         case .error: return source.slice(node.span)
         }
     }

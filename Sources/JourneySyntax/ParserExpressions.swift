@@ -188,6 +188,15 @@ extension Parser {
                 return looksLikeHistory(name.name) ? try parseHistory(name) : try parseCall(name)
             }
             return arena.add(.name(text(t)), t.span)
+        case .kwFor:
+            // for ITEM in LIST: TEXT
+            pos += 1
+            let item = try expectIdent("a name for each item, e.g. 'for pick in picks: \"- {pick}\"'")
+            try expectWord("in", hint: "Write 'for ITEM in LIST: TEXT', e.g. 'for pick in picks: \"- {pick}\\n\"'.")
+            let list = try parseCoalesce()
+            _ = try expect(.colon, "':' and the text to repeat", hint: "Write 'for ITEM in LIST: TEXT'.")
+            let text = try nested { p in try p.parseExpr() }
+            return try bounded(arena.add(.repeated(item: item, list: list, text: text), t.span.merged(with: arena.span(text))))
         case .lBracket:
             pos += 1
             let items = try parseItems(closing: .rBracket, opened: t, what: "list")
@@ -234,6 +243,34 @@ extension Parser {
         return false
     }
 
+    /// `also(EVENT.FIELD, of: VALUE [, within DURATION] [, limit N])`.
+    mutating func parseAlso(_ function: Ident) throws -> ExprID {
+        pos += 1 // (
+        let hint = "Write also(EVENT.FIELD, of: VALUE, within 30d, limit 3), e.g. also(product_viewed.product_id, of: last(order_placed).product_id, within 30d, limit 3)."
+        let event = try expectIdent("an event name")
+        _ = try expect(.dot, "'.' and the field whose values to pair", hint: hint)
+        let field = try expectIdent("a field of \(event.name)")
+        _ = try expect(.comma, "', of:'", hint: hint)
+        try expectWord("of", hint: hint)
+        _ = try expect(.colon, "':' after 'of'", hint: hint)
+        var q = HistoryQuery(function: function, event: event, field: field, condition: nil, within: nil)
+        q.of = try parseExpr()
+        while accept(.comma) {
+            if q.within == nil, accept(.kwWithin) {
+                q.within = try parseDuration(context: "'within'")
+            } else if q.limit == nil, atWord("limit") {
+                pos += 1
+                let n = try expect(.integer, "how many items, e.g. 3", hint: hint)
+                q.limit = (Int64(text(n)) ?? Int64.max, n.span)
+            } else {
+                throw fail("expected 'within DURATION' or 'limit N' in also(…), found \(found)", label: "not an option of also()", hint: hint)
+            }
+        }
+        guard kind == .rParen else { throw fail("expected ')' to close also(…), found \(found)", label: "expected ')'", hint: hint) }
+        let close = advance()
+        return try bounded(arena.add(.history(q), function.span.merged(with: close.span)))
+    }
+
     /// `NAME(ARG, …)`: a built-in function; the checker resolves NAME and the arguments.
     mutating func parseCall(_ function: Ident) throws -> ExprID {
         let open = advance() // (
@@ -262,6 +299,7 @@ extension Parser {
 
     /// `NAME(EVENT[.FIELD] [where COND] [within DURATION])`; the checker resolves NAME.
     mutating func parseHistory(_ function: Ident) throws -> ExprID {
+        if function.name == "also" { return try parseAlso(function) }
         pos += 1 // (
         var distinct: Span?
         if atWord("distinct"), peekKind(1) == .identifier { distinct = advance().span }

@@ -90,14 +90,14 @@ public enum Keywords {
     /// Contextual: keywords only where the grammar expects them, names elsewhere.
     public static let contextual: [String] = [
         "daily", "at", "never", "always", "after", "address", "consent", "cap", "messages", "per",
-        "quiet", "hours", "to", "list", "max_delay", "in", "currency", "locale", "catalog", "each", "distinct",
+        "quiet", "hours", "to", "list", "max_delay", "in", "currency", "locale", "catalog", "each", "distinct", "of", "limit",
     ]
 
     /// The channel kinds built into the language.
     public static let channelKinds: [String] = ["push", "web_push", "email", "sms", "whatsapp", "wallet", "in_app"]
 
     /// The history query functions.
-    public static let historyFunctions: [String] = ["count", "exists", "sum", "last", "days_since", "count_all", "top"]
+    public static let historyFunctions: [String] = ["count", "exists", "sum", "last", "days_since", "count_all", "top", "also"]
 
     /// The other built-in functions (their meaning is in JourneySemantics' `Builtin`).
     public static let builtinFunctions: [String] = ["size", "upper", "lower", "capitalize", "join", "percent", "format"]

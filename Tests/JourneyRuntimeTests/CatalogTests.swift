@@ -157,6 +157,41 @@ final class CatalogTests: XCTestCase {
         XCTAssertEqual(audiences["exact"], audiences["scanned"])
     }
 
+    /// also()'s pair counts are the same whether they were counted from the stored history at
+    /// deploy or kept as the events arrived.
+    func testPairCountsFromHistoryEqualThoseKeptAtIngest() throws {
+        let flows = #"""
+        journey picks {
+          on order_placed
+          goal order_placed
+          push "{join(also(product_viewed.product_id, of: "p1", within 1h, limit 5), ",")}"
+        }
+
+        """#
+        var rng = SeededRandom(state: 9)
+        let start: Int64 = 1_740_787_200
+        var lines: [String] = []
+        for k in 0..<600 {
+            let p = "u\(Int.random(in: 1...5, using: &rng))", product = "p\(Int.random(in: 0..<12, using: &rng))"
+            lines.append(view(p, product, at: Value.iso8601(start + Int64(k) * 97)))
+        }
+        func counts(deployFirst: Bool) throws -> [String] {
+            let store = try SQLiteStore(path: ":memory:")
+            let engine = try Engine(store: store)
+            try engine.deploy(try bundle(deployFirst ? flows : quiet), at: 0)
+            XCTAssertEqual(try engine.importProfiles((1...5).map { ProfileRow(id: "u\($0)", values: [.string("N"), .string("t")]) }).count, 0)
+            _ = try ingest(engine, lines)
+            if !deployFirst { try engine.deploy(try bundle(flows), at: 0) }
+            let s = try store.db.prepare("SELECT a || ' ' || b || ' ' || n FROM cooccur ORDER BY 1")
+            var out: [String] = []
+            while try s.step() { out.append(s.text(0)) }
+            return out
+        }
+        let kept = try counts(deployFirst: true)
+        XCTAssertGreaterThan(kept.count, 20)
+        XCTAssertEqual(kept, try counts(deployFirst: false))
+    }
+
     func testIndexKeysCompareNumbersByValue() {
         XCTAssertEqual(ValueEncoding.indexKeys(.int(12)), ValueEncoding.indexKeys(.money(12_000_000)))
         XCTAssertEqual(ValueEncoding.indexKeys(.decimal(12_500_000)), ["n12500000"])

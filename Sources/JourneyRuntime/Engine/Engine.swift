@@ -188,6 +188,7 @@ public final class Engine {
             let fresh = try store.deploy(bytes: bytes, hash: hash, at: at)
             try store.migrateProfiles(bundle.schema)
             try store.setHistoryKeyFields(Engine.keyedFields(bundle), schema: bundle.schema)
+            try store.setPairingRules(Engine.pairingRules(bundle), schema: bundle.schema)
             try dropStaleSchedules(for: bundle)
             return fresh
         }
@@ -222,6 +223,27 @@ public final class Engine {
             }
         }
         return out.mapValues { $0.sorted() }
+    }
+
+    /// The pairs the bundle's `also` instructions ask about.
+    static func pairingRules(_ b: JourneyBundle) -> [PairingRule] {
+        var out = Set<PairingRule>()
+        for j in b.journeys {
+            for f in j.functions {
+                var pc = 0
+                while pc < f.code.count, let op = Opcode(rawValue: f.code[pc]) {
+                    if op == .also {
+                        let o = Verifier.operands(f.code, pc, op.info)
+                        if case .duration(let w) = b.constants[o[2]] {
+                            let e = b.schema.events[o[0]]
+                            out.insert(PairingRule(event: e.name, field: e.fields[o[1]].name, window: w))
+                        }
+                    }
+                    pc += op.size
+                }
+            }
+        }
+        return out.sorted { $0.line < $1.line }
     }
 
     /// What deploying `bundle` would change, and why it would be refused: a required attribute
@@ -494,6 +516,7 @@ public final class Engine {
         var rows: [IncomingRow] = []
         rows.reserveCapacity(events.count)
         let keyed = try store.historyKeyFields()
+        let pairing = try store.pairingRules()
         for (i, item) in events.enumerated() {
             let (line, e) = (item.line, item.event)
             let exists: Bool
@@ -517,7 +540,12 @@ public final class Engine {
                 guard let f = def.fieldIndex(field), f < e.fields.count else { continue }
                 for key in ValueEncoding.indexKeys(e.fields[f]) { keys.append((field, key)) }
             }
-            rows.append(IncomingRow(profile: e.profile, event: def.name, at: e.at, data: ValueEncoding.eventBlob(e.fields, def), keys: keys))
+            var pairs: [(field: String, window: Int64, key: String)] = []
+            for rule in pairing where rule.event == def.name {
+                guard let f = def.fieldIndex(rule.field), f < e.fields.count, let key = ValueEncoding.indexKeys(e.fields[f]).first else { continue }
+                pairs.append((rule.field, rule.window, key))
+            }
+            rows.append(IncomingRow(profile: e.profile, event: def.name, at: e.at, data: ValueEncoding.eventBlob(e.fields, def), keys: keys, pairs: pairs))
         }
         try store.enqueue(rows)
         return (rejected, duplicates)

@@ -103,6 +103,13 @@ extension Engine {
                                                  since: since, until: engine.now, distinct: distinct)
         }
 
+        func companions(event: Int, field: Int, value: Value, window: Int64, limit: Int) throws -> [Value] {
+            let def = bundle.schema.events[event]
+            guard field < def.fields.count, let key = ValueEncoding.indexKeys(value).first else { return [] }
+            return try engine.store.companions(event: def.name, field: def.fields[field].name, window: window, key: key, limit: limit)
+                .compactMap { ValueEncoding.value(fromIndexKey: $0, def.fields[field].type) }
+        }
+
         func localTime(_ t: Int64) -> (day: Int64, seconds: Int64) {
             Zones.local(t, engine.zones.zone(zone))
         }

@@ -37,13 +37,17 @@ public struct IncomingRow: Sendable {
     public var data: [UInt8]
     /// Its rows in the history index: (field, key) for each indexed field.
     public var keys: [(field: String, key: String)]
+    /// The pairs it makes for `also`: per pairing rule of its event, the field, window and key.
+    public var pairs: [(field: String, window: Int64, key: String)]
 
-    public init(profile: String, event: String, at: Int64, data: [UInt8], keys: [(field: String, key: String)] = []) {
+    public init(profile: String, event: String, at: Int64, data: [UInt8], keys: [(field: String, key: String)] = [],
+                pairs: [(field: String, window: Int64, key: String)] = []) {
         self.profile = profile
         self.event = event
         self.at = at
         self.data = data
         self.keys = keys
+        self.pairs = pairs
     }
 }
 
@@ -146,6 +150,11 @@ public protocol JourneyStore: AnyObject {
     func profilesWithKey(event: String, field: String, key: String, since: Int64?, until: Int64) throws -> Set<String>
     /// How many such events history queries see now (or profiles, when `distinct`).
     func countWithKey(event: String, field: String, keys: [String], since: Int64?, until: Int64, distinct: Bool) throws -> Int
+    /// Co-occurrence counts for `also`: the rules kept, making them exactly a set (counted from
+    /// the stored history), and the values most often paired with a key.
+    func pairingRules() throws -> [PairingRule]
+    func setPairingRules(_ wanted: [PairingRule], schema: RuntimeSchema) throws
+    func companions(event: String, field: String, window: Int64, key: String, limit: Int) throws -> [String]
     /// Every profile, as `scanProfiles` reads them, whatever their time zone.
     func scanAllProfiles(attributes: [Int], filter: (_ id: () -> String, _ values: [Value]) throws -> Bool) throws -> [String]
 

@@ -183,6 +183,7 @@ extension SQLiteStore {
             }
         }
         try insertKeys(events, firstSeq: first)
+        try countPairs(events, firstSeq: first)
         // Cached histories do not have these yet (nor is the cache complete any more); any that
         // arrived behind what the run has taken wait unseen until it takes them.
         historyCache = [:]

@@ -34,6 +34,7 @@ enum StoreSchema {
     CREATE TABLE IF NOT EXISTS step_counts(journey TEXT NOT NULL, bundle TEXT NOT NULL, step INTEGER NOT NULL, what TEXT NOT NULL, entered_hour INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY(journey, bundle, step, what, entered_hour)) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS instance_branches(instance INTEGER NOT NULL, step INTEGER NOT NULL, branch INTEGER NOT NULL, PRIMARY KEY(instance, step)) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS history_keys(event TEXT NOT NULL, field TEXT NOT NULL, key TEXT NOT NULL, at INTEGER NOT NULL, profile TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY(event, field, key, at, profile, seq)) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS cooccur(event TEXT NOT NULL, field TEXT NOT NULL, window INTEGER NOT NULL, a TEXT NOT NULL, b TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY(event, field, window, a, b)) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS audience(journey TEXT NOT NULL, tz TEXT NOT NULL, next_at INTEGER NOT NULL, PRIMARY KEY(journey, tz));
     """
 

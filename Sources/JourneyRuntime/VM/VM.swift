@@ -31,6 +31,9 @@ public protocol VMHost {
     /// Everyone's events of one kind whose field holds `value`, since an instant (or the
     /// profiles with such an event, when `distinct`): `count_all`.
     func countAll(event: Int, field: Int, value: Value, since: Int64?, distinct: Bool) throws -> Int
+    /// The values of an event's field that profiles had within `window` of `value`, most often
+    /// first (`also`).
+    func companions(event: Int, field: Int, value: Value, window: Int64, limit: Int) throws -> [Value]
 }
 
 extension VMHost {
@@ -41,6 +44,7 @@ extension VMHost {
     public var profileLocale: String? { nil }
     public var profileCurrency: String? { nil }
     public func countAll(event: Int, field: Int, value: Value, since: Int64?, distinct: Bool) throws -> Int { 0 }
+    public func companions(event: Int, field: Int, value: Value, window: Int64, limit: Int) throws -> [Value] { [] }
 }
 
 public enum SendResult: Sendable {
@@ -96,6 +100,8 @@ public enum VM {
     struct Frame {
         var candidate: Value
         var result = false
+        /// What a function's `return` gave (a predicate's bool, or a repeated text).
+        var value: Value = .none
     }
 
     static func execute<H: VMHost>(_ j: CompiledJourney, _ f: Int, _ constants: [Value], _ pc: inout Int, _ locals: inout [Value],
@@ -197,11 +203,29 @@ public enum VM {
                 case .exit: return .ended(.exited)
                 case .end: return .ended(.completed)
                 case .returnValue:
-                    frame.result = stack.removeLast() == .bool(true)
+                    frame.value = stack.removeLast()
+                    frame.result = frame.value == .bool(true)
                     return .ended(.completed)
                 case .mark: host.mark(step: readOperand(code, at + 1, .u16), outcome: readOperand(code, at + 3, .u8))
                 case .top:
                     stack.append(try top(j, constants, code, at, locals, &host))
+                case .also:
+                    let item = stack.removeLast()
+                    guard case .duration(let window) = constants[readOperand(code, at + 4, .u16)] else { throw RuntimeFault(message: "bad also") }
+                    let n = readOperand(code, at + 6, .u8)
+                    let exceptEvent = readOperand(code, at + 7, .u16), exceptField = readOperand(code, at + 9, .u8)
+                    // What the profile already has (e.g. bought) is left out, as is the item.
+                    var owned: Set<Value> = [item]
+                    if exceptEvent != noIndex16 {
+                        for r in try host.records(event: exceptEvent, since: nil) where exceptField < r.fields.count { owned.insert(r.fields[exceptField]) }
+                    }
+                    var picks: [Value] = []
+                    if !item.isNone {
+                        let found = try host.companions(event: readOperand(code, at + 1, .u16), field: readOperand(code, at + 3, .u8), value: item,
+                                                        window: window, limit: n + owned.count)
+                        for v in found where !owned.contains(where: { Arithmetic.equal($0, v) }) && picks.count < n { picks.append(v) }
+                    }
+                    stack.append(.list(picks))
                 case .countAll:
                     let value = stack.removeLast()
                     var since: Int64?
@@ -210,6 +234,21 @@ public enum VM {
                     let n = try host.countAll(event: readOperand(code, at + 1, .u16), field: readOperand(code, at + 3, .u8), value: value,
                                               since: since, distinct: readOperand(code, at + 6, .u8) == 1)
                     stack.append(.int(Int64(n)))
+                case .mapText:
+                    let body = readOperand(code, at + 1, .u16), slot = readOperand(code, at + 3, .u8)
+                    guard case .list(let items) = stack.removeLast() else { stack.append(.string("")); break }
+                    var out = ""
+                    var inner: [Value] = []
+                    for item in items {
+                        locals[slot] = item
+                        var sub = Frame(candidate: frame.candidate)
+                        var subPC = 0
+                        _ = try execute(j, body, constants, &subPC, &locals, &sub, &host, &inner)
+                        let piece = sub.value.text
+                        guard out.utf8.count + piece.utf8.count <= Value.maxTextBytes else { throw Arithmetic.tooLong(out.utf8.count + piece.utf8.count) }
+                        out += piece
+                    }
+                    stack.append(.string(out))
                 case .makeList:
                     let n = readOperand(code, at + 1, .u8)
                     let items = Array(stack[(stack.count - n)...])

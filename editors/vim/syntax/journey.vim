@@ -52,11 +52,11 @@ syn match journeyMember "\.\s*\h\w*"
 syn match journeyProperty "\<\h\w*\>\ze\s*:"
 
 " History queries: count(EVENT ...), exists(...), sum(EVENT.FIELD ...), last(...), days_since(...)
-syn match journeyHistory "\<\%(count_all\|count\|exists\|sum\|last\|days_since\|top\)\>\ze\s*("
+syn match journeyHistory "\<\%(count_all\|count\|exists\|sum\|last\|days_since\|top\|also\)\>\ze\s*("
 " Built-in functions: size(LIST), upper(S), format(VALUE, "PATTERN"), …; membership `in`
 syn match journeyFunction "\<\%(size\|upper\|lower\|capitalize\|join\|percent\|format\)\>\ze\s*("
 syn match journeyLogical "\.\@<!\<in\>"
-syn match journeyQueryEvent "\%(\<\%(count_all\|count\|exists\|sum\|last\|days_since\|top\)\s*(\s*\)\@<=\h\w*"
+syn match journeyQueryEvent "\%(\<\%(count_all\|count\|exists\|sum\|last\|days_since\|top\|also\)\s*(\s*\)\@<=\h\w*"
 
 syn cluster journeyExpression contains=journeyString,journeyInteger,journeyDecimal,journeyDuration,
       \journeyPercentage,journeyTime,journeyDate,journeyBoolean,journeyNone,journeyOptional,
