@@ -276,16 +276,20 @@ extension JourneyChecker {
 
     // MARK: - History queries
 
+    /// A field of the event a query names (`sum(E.F)`, `top(E.F)`, `also(E.F, …)`), or J0205.
+    mutating func eventField(_ ev: EventSchema, _ f: Ident) -> SchemaField? {
+        if let field = ev.field(f.name) { return field }
+        let s = suggestion(for: f.name, among: ev.fields.map(\.name))
+        report(SemanticCode.unknownField, f.span, "the event '\(ev.name)' has no field '\(f.name)'", label: "unknown field", hint: s.map { "did you mean '\($0)'?" })
+        return nil
+    }
+
     /// `also(EVENT.FIELD, of: VALUE, within D [, limit N])`: the values other profiles had
     /// together with VALUE (within D of each other), most often first: a list of the field's type.
     mutating func also(_ q: HistoryQuery, _ ev: EventSchema?, _ scope: Scope) -> JType {
         let valueType = q.of.map { check($0, scope) } ?? .error
         guard let ev, let f = q.field else { return .error }
-        guard let field = ev.field(f.name) else {
-            let s = suggestion(for: f.name, among: ev.fields.map(\.name))
-            report(SemanticCode.unknownField, f.span, "the event '\(ev.name)' has no field '\(f.name)'", label: "unknown field", hint: s.map { "did you mean '\($0)'?" })
-            return .error
-        }
+        guard let field = eventField(ev, f) else { return .error }
         if case .list = field.type.unwrapped {
             report(SemanticCode.typeMismatch, f.span, "also() pairs single values, but \(ev.name).\(f.name) is \(field.type)", label: "a list")
             return .error
@@ -318,11 +322,7 @@ extension JourneyChecker {
                    hint: "Write top(\(q.event.name).FIELD within 90d), e.g. top(product_viewed.brand within 90d).")
             return .error
         }
-        guard let field = ev.field(f.name) else {
-            let s = suggestion(for: f.name, among: ev.fields.map(\.name))
-            report(SemanticCode.unknownField, f.span, "the event '\(ev.name)' has no field '\(f.name)'", label: "unknown field", hint: s.map { "did you mean '\($0)'?" })
-            return .error
-        }
+        guard let field = eventField(ev, f) else { return .error }
         if case .list = field.type.unwrapped {
             report(SemanticCode.typeMismatch, f.span, "top() ranks single values, but \(ev.name).\(f.name) is \(field.type)", label: "a list")
             return .error
@@ -411,11 +411,7 @@ extension JourneyChecker {
                        hint: "Write sum(\(q.event.name).FIELD), e.g. sum(order_placed.total).")
                 return .error
             }
-            guard let field = ev.field(f.name) else {
-                let s = suggestion(for: f.name, among: ev.fields.map(\.name))
-                report(SemanticCode.unknownField, f.span, "the event '\(ev.name)' has no field '\(f.name)'", label: "unknown field", hint: s.map { "did you mean '\($0)'?" })
-                return .error
-            }
+            guard let field = eventField(ev, f) else { return .error }
             guard field.type.unwrapped.numericRank != nil else {
                 report(SemanticCode.typeMismatch, f.span, "sum() adds up numbers, but \(ev.name).\(f.name) is \(field.type)", label: "not a number")
                 return .error

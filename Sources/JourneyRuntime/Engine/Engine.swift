@@ -209,39 +209,35 @@ public final class Engine {
             }
         }
         // count_all(E where F == …) counts from the same index.
+        for o in operands(of: .countAll, in: b) {
+            let e = b.schema.events[o[0]]
+            out[e.name, default: []].insert(e.fields[o[1]].name)
+        }
+        return out.mapValues { $0.sorted() }
+    }
+
+    /// The operands of every instruction of one kind in the bundle's code.
+    static func operands(of kind: Opcode, in b: JourneyBundle) -> [[Int]] {
+        var out: [[Int]] = []
         for j in b.journeys {
             for f in j.functions {
                 var pc = 0
                 while pc < f.code.count, let op = Opcode(rawValue: f.code[pc]) {
-                    if op == .countAll {
-                        let o = Verifier.operands(f.code, pc, op.info)
-                        let e = b.schema.events[o[0]]
-                        out[e.name, default: []].insert(e.fields[o[1]].name)
-                    }
+                    if op == kind { out.append(Verifier.operands(f.code, pc, op.info)) }
                     pc += op.size
                 }
             }
         }
-        return out.mapValues { $0.sorted() }
+        return out
     }
 
     /// The pairs the bundle's `also` instructions ask about.
     static func pairingRules(_ b: JourneyBundle) -> [PairingRule] {
         var out = Set<PairingRule>()
-        for j in b.journeys {
-            for f in j.functions {
-                var pc = 0
-                while pc < f.code.count, let op = Opcode(rawValue: f.code[pc]) {
-                    if op == .also {
-                        let o = Verifier.operands(f.code, pc, op.info)
-                        if case .duration(let w) = b.constants[o[2]] {
-                            let e = b.schema.events[o[0]]
-                            out.insert(PairingRule(event: e.name, field: e.fields[o[1]].name, window: w))
-                        }
-                    }
-                    pc += op.size
-                }
-            }
+        for o in operands(of: .also, in: b) {
+            guard case .duration(let w) = b.constants[o[2]] else { continue }
+            let e = b.schema.events[o[0]]
+            out.insert(PairingRule(event: e.name, field: e.fields[o[1]].name, window: w))
         }
         return out.sorted { $0.line < $1.line }
     }
