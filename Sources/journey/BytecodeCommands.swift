@@ -101,8 +101,8 @@ struct Explain: ParsableCommand {
     @Argument(help: "The journey's name.")
     var journey: String
 
-    @Argument(help: "Files and directories of the project.")
-    var paths: [String]
+    @Argument(help: "Files and directories of the project (default: the current directory).")
+    var paths: [String] = ["."]
 
     func run() throws {
         let (_, _, trees, result) = try checkedProject(paths)

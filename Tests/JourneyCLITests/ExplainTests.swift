@@ -47,6 +47,8 @@ final class ExplainTests: XCTestCase {
         // The same bound is a warning at check time.
         let c = try journey(["check", d.path])
         XCTAssertTrue(c.out.contains("warning[J0508]: one cart_abandoned can bring a profile 4 messages within 1d from a (2), b (2)"), c.out)
+        // Without paths, the project is the current directory.
+        XCTAssertEqual(try journey(["explain", "b"], cwd: d).out, try journey(["explain", "b", d.path]).out.replacingOccurrences(of: d.path + "/", with: "./"))
         let missing = try journey(["explain", "c", d.path])
         XCTAssertEqual(missing.code, 2)
         XCTAssertTrue(missing.err.contains("no journey is named 'c'; the project has a, b"), missing.err)
