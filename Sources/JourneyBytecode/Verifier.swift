@@ -273,6 +273,9 @@ public enum Verifier {
         }
         func predicate(_ p: Int) throws(BundleError) {
             guard p == noIndex16 || (p > 0 && p < j.functions.count && j.functions[p].isPredicate) else { throw fail(j, f, pc, "predicate \(p) does not exist") }
+            // A predicate runs only predicates compiled before it: no call can come back round,
+            // so no bundle can make the VM recurse without end.
+            if f > 0, p != noIndex16, p >= f { throw fail(j, f, pc, "predicate \(f) runs predicate \(p), which is not an earlier one") }
         }
         func slot(_ s: Int) throws(BundleError) {
             guard s < j.localCount else { throw fail(j, f, pc, "local \(s) is out of range (the journey has \(j.localCount))") }
@@ -308,7 +311,8 @@ public enum Verifier {
             let restart = j.sends[o[0]].restart
             guard restart <= pc else { throw fail(j, f, pc, "send restarts at \(restart), after itself") }
         case .mapText:
-            guard o[0] > 0, o[0] < j.functions.count, j.functions[o[0]].isPredicate, o[0] != f else { throw fail(j, f, pc, "map_text runs function \(o[0]), which is not one") }
+            guard o[0] > 0, o[0] < j.functions.count, j.functions[o[0]].isPredicate else { throw fail(j, f, pc, "map_text runs function \(o[0]), which is not one") }
+            try predicate(o[0])
             try slot(o[1])
         case .also:
             for (e, fld) in [(o[0], o[1])] + (o[4] == noIndex16 ? [] : [(o[4], o[5])]) {

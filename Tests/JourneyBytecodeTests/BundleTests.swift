@@ -237,6 +237,20 @@ final class BundleTests: XCTestCase {
         }
     }
 
+    /// A predicate may only run predicates compiled before it (history queries, repeated
+    /// texts): a bundle whose calls go round is refused rather than recursing without end.
+    func testPredicatesCannotCallRound() {
+        let end = Opcode.end.rawValue, pop = Opcode.pop.rawValue, ret = Opcode.returnValue.rawValue
+        // Predicate 1 queries the history with itself as the condition.
+        let selfCall: [UInt8] = [Opcode.history.rawValue, 0, 0, 0, 0xFF, 1, 0, 0xFF, 0xFF, ret]
+        XCTAssertTrue(reason(bundle(main: [end], predicate: selfCall)).contains("predicate 1 runs predicate 1, which is not an earlier one"))
+        // Predicate 1 repeats a text with itself.
+        let one = [Opcode.constant.rawValue, 1, 0]
+        XCTAssertTrue(reason(bundle(main: [end], predicate: one + [Opcode.mapText.rawValue, 1, 0, 0, ret])).contains("not an earlier one"))
+        // The main code may run any predicate.
+        XCTAssertEqual(reason(bundle(main: one + [Opcode.makeList.rawValue, 1, Opcode.mapText.rawValue, 1, 0, 0, pop, end], predicate: one + [ret])), "accepted")
+    }
+
     func testFormat4OnlyWhenItsInstructionsAreUsed() throws {
         let plain = try JourneyBundle.load(bundle(main: [Opcode.end.rawValue]))
         XCTAssertEqual(plain.neededVersion, 1)
