@@ -167,6 +167,9 @@ public struct ForEachPlan: Sendable, Hashable {
         self.anchors = anchors
         self.exact = exact
     }
+
+    /// Every anchor the plan may look up (the index must hold their pairs).
+    public var allAnchors: [AnchorDef] { anchors + (exact.map { $0.required.flatMap { $0 } + $0.excluded } ?? []) }
 }
 
 /// A profile passes when it is in each `required` union of anchors, in none of the `excluded`

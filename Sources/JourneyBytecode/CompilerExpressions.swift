@@ -152,9 +152,8 @@ extension JourneyCompiler {
             // count_all(E where F == VALUE …): VALUE is computed here, the count by the host.
             let event = schema.eventIndex(q.event.name) ?? 0
             guard let c = q.condition, case .binary(.equal, let l, let r) = exprs[c].kind else { fn.emit(.pushNone); return }
-            let fieldSide: ExprID, valueSide: ExprID
-            if case .name(let n) = exprs[l].kind, schema.events[event].fieldIndex(n) != nil { (fieldSide, valueSide) = (l, r) } else { (fieldSide, valueSide) = (r, l) }
-            guard case .name(let n) = exprs[fieldSide].kind, let field = schema.events[event].fieldIndex(n) else { fn.emit(.pushNone); return }
+            guard let (fieldSide, valueSide) = countAllOperands(exprs, l, r, isField: { schema.events[event].fieldIndex($0) != nil }),
+                  case .name(let n) = exprs[fieldSide].kind, let field = schema.events[event].fieldIndex(n) else { fn.emit(.pushNone); return }
             expr(valueSide, scope, &pool)
             let within = q.within.map { pool.add(.duration($0.seconds)) } ?? noIndex16
             fn.emit(.countAll, event, field, within, q.distinct == nil ? 0 : 1)

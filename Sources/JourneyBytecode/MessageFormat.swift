@@ -22,6 +22,8 @@ public struct FormatSpec: Sendable, Hashable {
     /// The locale when the profile has none (the policy's), possibly empty.
     public var locale: String
     public var argument: String
+    /// A date pattern argument, as read when the spec was parsed (empty: not read yet, or none).
+    public var pieces: [DatePiece] = []
 
     public init(_ kind: Kind, locale: String?, argument: String = "") {
         self.kind = kind
@@ -37,10 +39,12 @@ public struct FormatSpec: Sendable, Hashable {
         guard parts.count == 3, parts[0].count == 1, let k = parts[0].first.flatMap(Kind.init(rawValue:)) else { return nil }
         let locale = String(parts[1]), arg = String(parts[2])
         guard locale.isEmpty || FormatPattern.isLocale(locale) else { return nil }
+        var pieces: [DatePiece] = []
         switch k {
         case .time, .date:
             if !arg.isEmpty {
-                guard case .success(let pieces) = FormatPattern.date(arg), k == .time || !pieces.contains(where: \.needsTimeOfDay) else { return nil }
+                guard case .success(let read) = FormatPattern.date(arg), k == .time || !read.contains(where: \.needsTimeOfDay) else { return nil }
+                pieces = read
             }
         case .money: guard arg.isEmpty || FormatPattern.isCurrency(arg) else { return nil }
         case .moneyIn: guard FormatPattern.isCurrency(arg) else { return nil }
@@ -48,6 +52,14 @@ public struct FormatSpec: Sendable, Hashable {
         case .percent: guard arg.isEmpty else { return nil }
         }
         self.init(k, locale: locale, argument: arg)
+        self.pieces = pieces
+    }
+
+    /// The date pattern to write a time or date with: the one given (read once, when the spec
+    /// was), else `fallback`, the locale's default.
+    func datePieces(_ fallback: String) -> [DatePiece] {
+        if !pieces.isEmpty { return pieces }
+        return (try? FormatPattern.date(argument.isEmpty ? fallback : argument).get()) ?? []
     }
 }
 
@@ -163,9 +175,9 @@ public enum MessageFormat {
         switch (spec.kind, value) {
         case (.time, .time(let t)):
             let (day, seconds) = local(t)
-            return date(day: day, seconds: seconds, spec.argument.isEmpty ? data.timePattern : spec.argument, data)
+            return date(day: day, seconds: seconds, spec.datePieces(data.timePattern), data)
         case (.date, .date(let d)), (.time, .date(let d)):
-            return date(day: Int64(d), seconds: 0, spec.argument.isEmpty ? "d MMM yyyy" : spec.argument, data)
+            return date(day: Int64(d), seconds: 0, spec.datePieces("d MMM yyyy"), data)
         case (.money, .money(let m)):
             let code = profileCurrency.flatMap { FormatPattern.isCurrency($0) ? $0 : nil } ?? (spec.argument.isEmpty ? nil : spec.argument)
             guard let code else { return value.text }
@@ -247,9 +259,9 @@ public enum MessageFormat {
         return data.symbolFirst ? sign + symbol + space + amount : sign + amount + space + symbol
     }
 
-    /// A day and second of that day, per a date pattern.
-    public static func date(day: Int64, seconds: Int64, _ pattern: String, _ data: LocaleData) -> String {
-        guard case .success(let pieces) = FormatPattern.date(pattern) else { return CivilDate(days: day).text }
+    /// A day and second of that day, per a date pattern's pieces.
+    public static func date(day: Int64, seconds: Int64, _ pieces: [DatePiece], _ data: LocaleData) -> String {
+        guard !pieces.isEmpty else { return CivilDate(days: day).text }
         let c = CivilDate(days: day)
         let weekday = Int(((day + 3) % 7 + 7) % 7) // 1970-01-01 was a Thursday; Monday is 0
         let hour = Int(seconds / 3600), minute = Int(seconds % 3600 / 60), second = Int(seconds % 60)

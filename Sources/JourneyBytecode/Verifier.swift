@@ -115,7 +115,7 @@ public enum Verifier {
             guard !x.required.isEmpty, x.required.allSatisfy({ !$0.isEmpty }) else { throw fail("an exact audience with nothing required") }
             for p in x.residual { try checkPredicate(p, j, "a part of the for-each condition") }
         }
-        for a in plan.anchors + (plan.exact.map { $0.required.flatMap { $0 } + $0.excluded } ?? []) {
+        for a in plan.allAnchors {
             guard a.event < b.schema.events.count, !b.schema.events[a.event].catalog else { throw fail("an anchor names event \(a.event), which is not a profile event") }
             guard a.field < b.schema.events[a.event].fields.count else { throw fail("an anchor names field \(a.field) of event \(b.schema.events[a.event].name), which it does not have") }
             switch a.source {
@@ -277,6 +277,11 @@ public enum Verifier {
             // so no bundle can make the VM recurse without end.
             if f > 0, p != noIndex16, p >= f { throw fail(j, f, pc, "predicate \(f) runs predicate \(p), which is not an earlier one") }
         }
+        /// A field of an event that happens to profiles (a catalog event is in no history).
+        func profileField(_ e: Int, _ field: Int, _ what: String) throws(BundleError) {
+            guard e < b.schema.events.count, !b.schema.events[e].catalog else { throw fail(j, f, pc, "\(what) of event \(e), which is not a profile event") }
+            guard field < b.schema.events[e].fields.count else { throw fail(j, f, pc, "\(what) of field \(field), which event \(b.schema.events[e].name) does not have") }
+        }
         func slot(_ s: Int) throws(BundleError) {
             guard s < j.localCount else { throw fail(j, f, pc, "local \(s) is out of range (the journey has \(j.localCount))") }
         }
@@ -315,20 +320,16 @@ public enum Verifier {
             try predicate(o[0])
             try slot(o[1])
         case .also:
-            for (e, fld) in [(o[0], o[1])] + (o[4] == noIndex16 ? [] : [(o[4], o[5])]) {
-                guard e < b.schema.events.count, !b.schema.events[e].catalog else { throw fail(j, f, pc, "also of event \(e), which is not a profile event") }
-                guard fld < b.schema.events[e].fields.count else { throw fail(j, f, pc, "also of field \(fld), which event \(b.schema.events[e].name) does not have") }
-            }
+            try profileField(o[0], o[1], "also")
+            if o[4] != noIndex16 { try profileField(o[4], o[5], "also") }
             try constant(o[2], duration: true)
             guard o[3] >= 1 else { throw fail(j, f, pc, "also of no items") }
         case .top:
-            guard o[0] < b.schema.events.count, !b.schema.events[o[0]].catalog else { throw fail(j, f, pc, "top of event \(o[0]), which is not a profile event") }
-            guard o[1] < b.schema.events[o[0]].fields.count else { throw fail(j, f, pc, "top of field \(o[1]), which event \(b.schema.events[o[0]].name) does not have") }
+            try profileField(o[0], o[1], "top")
             try predicate(o[2])
             if o[3] != noIndex16 { try constant(o[3], duration: true) }
         case .countAll:
-            guard o[0] < b.schema.events.count, !b.schema.events[o[0]].catalog else { throw fail(j, f, pc, "count_all of event \(o[0]), which is not a profile event") }
-            guard o[1] < b.schema.events[o[0]].fields.count else { throw fail(j, f, pc, "count_all of field \(o[1]), which event \(b.schema.events[o[0]].name) does not have") }
+            try profileField(o[0], o[1], "count_all")
             if o[2] != noIndex16 { try constant(o[2], duration: true) }
             guard o[3] <= 1 else { throw fail(j, f, pc, "count_all with distinct \(o[3])") }
         case .builtin:

@@ -59,9 +59,9 @@ public struct AudiencePlanner {
         flatten(c)
         var out = ExactAudience(required: [], excluded: [], residual: [])
         for p in parts {
-            if let a = exactly(p) {
+            if let a = anchors(p, exact: true) {
                 out.required.append(a)
-            } else if case .unary(.not, let inner) = stripped(p).kind, let a = exactly(inner) {
+            } else if case .unary(.not, let inner) = stripped(p).kind, let a = anchors(inner, exact: true) {
                 out.excluded += a
             } else {
                 out.residual.append(p)
@@ -75,57 +75,29 @@ public struct AudiencePlanner {
         return exprs[e]
     }
 
-    /// A part the index answers exactly: the union of these anchors is the set of profiles it
-    /// holds for.
-    func exactly(_ e: ExprID) -> [Anchor]? {
-        switch exprs[e].kind {
-        case .paren(let inner): return exactly(inner)
-        case .binary(.or, let l, let r):
-            guard let a = exactly(l), let b = exactly(r) else { return nil }
-            return a + b
-        case .history(let q) where q.function.name == "exists":
-            return exactQuery(q)
-        case .binary(.greater, let l, let r) where isInteger(r, 0), .binary(.greaterEqual, let l, let r) where isInteger(r, 1):
-            guard case .history(let q) = exprs[l].kind, q.function.name == "count" else { return nil }
-            return exactQuery(q)
-        default:
-            return nil
-        }
-    }
-
-    /// `where` made only of matches (joined by `or`): then the index rows are the events.
-    func exactQuery(_ q: HistoryQuery) -> [Anchor]? {
-        guard let ev = schema.events[q.event.name], !ev.catalog, let c = q.condition else { return nil }
-        func only(_ e: ExprID) -> Bool {
-            switch exprs[e].kind {
-            case .paren(let inner): return only(inner)
-            case .binary(.or, let l, let r): return only(l) && only(r)
-            case .binary(.equal, _, _), .binary(.in, _, _): return matches(e, ev) != nil
-            default: return false
-            }
-        }
-        guard only(c) else { return nil }
-        return query(q)
-    }
-
     /// The anchors whose union holds every profile that may pass `condition`; nil when there
     /// are none (no condition, or one the index cannot answer): every profile is tested.
     public func anchors(_ condition: ExprID?) -> [Anchor]? {
-        guard let c = condition else { return nil }
-        switch exprs[c].kind {
-        case .paren(let inner): return anchors(inner)
+        condition.flatMap { anchors($0, exact: false) }
+    }
+
+    /// The anchors whose union holds every profile for which `e` may be true; with `exact`,
+    /// only when it holds exactly those profiles (no `and`, a `where` of matches alone).
+    func anchors(_ e: ExprID, exact: Bool) -> [Anchor]? {
+        switch exprs[e].kind {
+        case .paren(let inner): return anchors(inner, exact: exact)
         // Both must hold: either side's profiles hold the answer (the left, as written, first).
-        case .binary(.and, let l, let r): return anchors(l) ?? anchors(r)
+        case .binary(.and, let l, let r) where !exact: return anchors(l, exact: false) ?? anchors(r, exact: false)
         // Either may hold: both sides must be narrowed.
         case .binary(.or, let l, let r):
-            guard let a = anchors(l), let b = anchors(r) else { return nil }
+            guard let a = anchors(l, exact: exact), let b = anchors(r, exact: exact) else { return nil }
             return a + b
         case .history(let q) where q.function.name == "exists":
-            return query(q)
+            return query(q, exact: exact)
         // count(…) > 0, count(…) >= 1
         case .binary(.greater, let l, let r) where isInteger(r, 0), .binary(.greaterEqual, let l, let r) where isInteger(r, 1):
             guard case .history(let q) = exprs[l].kind, q.function.name == "count" else { return nil }
-            return query(q)
+            return query(q, exact: exact)
         default:
             return nil
         }
@@ -136,10 +108,22 @@ public struct AudiencePlanner {
         return false
     }
 
-    func query(_ q: HistoryQuery) -> [Anchor]? {
+    /// A query's anchors; exact when its `where` is made only of matches (joined by `or`): then
+    /// the index rows are the events.
+    func query(_ q: HistoryQuery, exact: Bool) -> [Anchor]? {
         guard let ev = schema.events[q.event.name], !ev.catalog, let c = q.condition else { return nil }
+        if exact, !onlyMatches(c, ev) { return nil }
         return matches(c, ev).map { found in
             found.map { Anchor(event: ev.name, field: $0.field, source: $0.source, within: q.within?.seconds) }
+        }
+    }
+
+    func onlyMatches(_ e: ExprID, _ ev: EventSchema) -> Bool {
+        switch exprs[e].kind {
+        case .paren(let inner): return onlyMatches(inner, ev)
+        case .binary(.or, let l, let r): return onlyMatches(l, ev) && onlyMatches(r, ev)
+        case .binary(.equal, _, _), .binary(.in, _, _): return matches(e, ev) != nil
+        default: return false
         }
     }
 

@@ -1,13 +1,22 @@
 import JourneyDiagnostics
 import JourneySyntax
 
+/// A journey's paths, and the most sends one of them makes inside the cap's window: worked out
+/// once by its checker, and used again across journeys.
+struct CapPaths {
+    var paths: [JourneyPath]
+    var worst: Int
+}
+
 extension JourneyChecker {
     /// Warns when some path through the journey sends more messages inside one cap window than
     /// the policy allows. Each wait counts at its shortest: a `wait for` may end at once when
     /// its event arrives, or after its full window when it times out.
     mutating func checkCap() {
         guard let cap = schema.policy.cap else { return }
-        let worst = JourneyPaths.of(journey, in: tree).paths.map { JourneyPaths.worst($0.sendTimes, window: cap.windowSeconds).count }.max() ?? 0
+        let paths = JourneyPaths.of(journey, in: tree).paths
+        let worst = paths.map { JourneyPaths.worst($0.sendTimes, window: cap.windowSeconds).count }.max() ?? 0
+        capPaths = CapPaths(paths: paths, worst: worst)
         if worst > cap.count {
             report(SemanticCode.exceedsCap, journey.name.span,
                    "the journey '\(journey.name.name)' can send \(worst) messages within \(JourneyPaths.duration(cap.windowSeconds)), more than the policy's cap of \(cap.count)",
@@ -18,22 +27,23 @@ extension JourneyChecker {
 
 extension ProjectChecker {
     /// Across journeys: one event can start several journeys at once, and together they may
-    /// send one profile more than the cap allows in its window, though none does alone.
+    /// send one profile more than the cap allows in its window, though none does alone. Uses the
+    /// paths each journey's checker worked out (`capPaths`, by file and journey position).
     mutating func checkEventCaps() {
         guard let cap = schema.policy.cap else { return }
-        var byEvent: [String: [(name: String, paths: [JourneyPath], file: String, span: Span)]] = [:]
-        for tree in trees where !tree.diagnostics.contains(where: { $0.severity == .error }) {
+        var byEvent: [String: [(name: String, paths: CapPaths, file: String, span: Span)]] = [:]
+        for tree in trees {
             for decl in tree.decls {
-                guard case .journey(let j) = decl.kind else { continue }
+                guard case .journey(let j) = decl.kind, let paths = capPaths["\(tree.source.path):\(j.name.span.start)"] else { continue }
                 for case .on(let event, _, _, let span) in j.header {
-                    byEvent[event.name, default: []].append((j.name.name, JourneyPaths.of(j, in: tree).paths, tree.source.path, span))
+                    byEvent[event.name, default: []].append((j.name.name, paths, tree.source.path, span))
                 }
             }
         }
         for (event, journeys) in byEvent.sorted(by: { $0.key < $1.key }) where journeys.count > 1 {
             // A journey over the cap on its own has its own warning (J0505).
-            guard journeys.allSatisfy({ j in (j.paths.map { JourneyPaths.worst($0.sendTimes, window: cap.windowSeconds).count }.max() ?? 0) <= cap.count }) else { continue }
-            let (count, start, shares) = JourneyPaths.combined(journeys.map { ($0.name, $0.paths) }, window: cap.windowSeconds)
+            guard journeys.allSatisfy({ $0.paths.worst <= cap.count }) else { continue }
+            let (count, start, shares) = JourneyPaths.combined(journeys.map { ($0.name, $0.paths.paths) }, window: cap.windowSeconds)
             guard count > cap.count, let first = journeys.first else { continue }
             let parts = shares.map { "\($0.0) (\($0.1))" }.joined(separator: ", ")
             report(SemanticCode.eventExceedsCap, first.file, first.span,

@@ -34,6 +34,8 @@ struct ProjectChecker {
     var schema = Schema()
     var diagnostics: [Diagnostic] = []
     var types: [[JType]]
+    /// Each journey's paths from its cap check, by "file:offset of its name".
+    var capPaths: [String: CapPaths] = [:]
 
     init(trees: [SyntaxTree]) {
         self.trees = trees
@@ -82,6 +84,7 @@ struct ProjectChecker {
                 swap(&jc.types, &types[f])
                 jc.run()
                 diagnostics.append(contentsOf: jc.diagnostics)
+                if let p = jc.capPaths { capPaths["\(tree.source.path):\(j.name.span.start)"] = p }
                 swap(&jc.types, &types[f])
             }
         }

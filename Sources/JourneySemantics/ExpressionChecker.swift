@@ -1,6 +1,14 @@
 import JourneyDiagnostics
 import JourneySyntax
 
+/// Which side of `count_all`'s `FIELD == VALUE` is the bare field of the event (`isField`
+/// says which names are); the other side is the value. The checker and the compiler read it so.
+public func countAllOperands(_ exprs: ExprArena, _ l: ExprID, _ r: ExprID, isField: (String) -> Bool) -> (field: ExprID, value: ExprID)? {
+    if case .name(let n) = exprs[l].kind, isField(n) { return (l, r) }
+    if case .name(let n) = exprs[r].kind, isField(n) { return (r, l) }
+    return nil
+}
+
 extension JourneyChecker {
     /// Checks a condition: it must be a (narrowed) bool. Returns what it narrows.
     @discardableResult
@@ -354,8 +362,8 @@ extension JourneyChecker {
         guard case .binary(.equal, let l, let r) = exprs[c].kind else {
             return shape("count_all()'s condition must be one 'FIELD == value', kept in an index as events arrive")
         }
-        let (fieldSide, valueSide) = countAllSides(l, r, ev) ?? (nil, r)
-        guard let fe = fieldSide, case .name(let n) = exprs[fe].kind, let field = ev.field(n) else {
+        guard let (fe, valueSide) = countAllOperands(exprs, l, r, isField: { ev.field($0) != nil }),
+              case .name(let n) = exprs[fe].kind, let field = ev.field(n) else {
             return shape("one side of '==' must be a field of \(ev.name), written bare (e.g. product_id)")
         }
         if field.type.isOptional { return shape("\(ev.name).\(n) may be none, and events without it are not counted by value: use a field that always has one") }
@@ -368,13 +376,6 @@ extension JourneyChecker {
         }
         types[Int(c.index)] = .bool
         return .int
-    }
-
-    /// Which side of `count_all`'s `==` is the bare field: the other is the value.
-    func countAllSides(_ l: ExprID, _ r: ExprID, _ ev: EventSchema) -> (ExprID?, ExprID)? {
-        if case .name(let n) = exprs[l].kind, ev.field(n) != nil { return (l, r) }
-        if case .name(let n) = exprs[r].kind, ev.field(n) != nil { return (r, l) }
-        return nil
     }
 
     mutating func history(_ q: HistoryQuery, span: Span, _ scope: Scope) -> JType {

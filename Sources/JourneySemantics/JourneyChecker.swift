@@ -18,6 +18,8 @@ struct JourneyChecker {
     var testedByWhen: Set<String> = []
     /// A file with parse errors lost some steps: lints that need the whole journey stay quiet.
     let incomplete: Bool
+    /// The paths `checkCap` worked out, for the project's checks across journeys.
+    var capPaths: CapPaths?
 
     init(schema: Schema, tree: SyntaxTree, journey: JourneyDecl, types: [JType]) {
         self.schema = schema

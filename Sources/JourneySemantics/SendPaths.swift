@@ -80,14 +80,14 @@ public enum JourneyPaths {
     /// all of them inside one window (each journey on its worst path for that window), the
     /// window's start, and each journey's share.
     public static func combined(_ journeys: [(name: String, paths: [JourneyPath])], window: Int64) -> (count: Int, start: Int64, shares: [(String, Int)]) {
-        var starts = Set<Int64>()
-        for j in journeys { for p in j.paths { starts.formUnion(p.sendTimes) } }
+        let times = journeys.map { $0.paths.map(\.sendTimes) }
+        let starts = Set(times.joined().joined())
         var best = (count: 0, start: Int64(0), shares: [(String, Int)]())
         for s in starts.sorted() {
             var total = 0
             var shares: [(String, Int)] = []
-            for j in journeys {
-                let n = j.paths.map { p in p.sendTimes.filter { $0 >= s && $0 < s + window }.count }.max() ?? 0
+            for (j, paths) in zip(journeys, times) {
+                let n = paths.map { sends in sends.filter { $0 >= s && $0 < s + window }.count }.max() ?? 0
                 total += n
                 if n > 0 { shares.append((j.name, n)) }
             }

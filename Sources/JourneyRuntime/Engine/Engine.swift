@@ -202,8 +202,7 @@ public final class Engine {
     static func keyedFields(_ b: JourneyBundle) -> [String: [String]] {
         var out: [String: Set<String>] = [:]
         for j in b.journeys {
-            let plan = j.forEach
-            for a in (plan?.anchors ?? []) + (plan?.exact.map { $0.required.flatMap { $0 } + $0.excluded } ?? []) {
+            for a in j.forEach?.allAnchors ?? [] {
                 let e = b.schema.events[a.event]
                 out[e.name, default: []].insert(e.fields[a.field].name)
             }
@@ -533,12 +532,11 @@ public final class Engine {
             let def = schema.events[e.event]
             var keys: [(field: String, key: String)] = []
             for field in keyed[def.name] ?? [] {
-                guard let f = def.fieldIndex(field), f < e.fields.count else { continue }
-                for key in ValueEncoding.indexKeys(e.fields[f]) { keys.append((field, key)) }
+                for key in ValueEncoding.indexKeys(e.fields, at: def.fieldIndex(field)) { keys.append((field, key)) }
             }
             var pairs: [(field: String, window: Int64, key: String)] = []
             for rule in pairing where rule.event == def.name {
-                guard let f = def.fieldIndex(rule.field), f < e.fields.count, let key = ValueEncoding.indexKeys(e.fields[f]).first else { continue }
+                guard let key = ValueEncoding.indexKeys(e.fields, at: def.fieldIndex(rule.field)).first else { continue }
                 pairs.append((rule.field, rule.window, key))
             }
             rows.append(IncomingRow(profile: e.profile, event: def.name, at: e.at, data: ValueEncoding.eventBlob(e.fields, def), keys: keys, pairs: pairs))

@@ -111,28 +111,46 @@ extension Engine {
     /// is taken and every entry it makes is kept, or none is.
     func handleCatalogEvent(_ e: InboxItem, _ stats: inout RunStats) throws {
         guard let b = current, let hash = currentHash, let r = record(e, in: b), b.schema.events[r.event].catalog else { return }
+        let map = attributeMap(hash, b)
         for j in b.journeys {
-            let started = DispatchTime.now().uptimeNanoseconds
             guard case .event(let ev) = j.trigger, ev == r.event, let plan = j.forEach else { continue }
             if let d = j.maxDelay, now - e.at > d { continue }
+            let started = DispatchTime.now().uptimeNanoseconds
             var locals = [Value](repeating: .none, count: j.localCount)
             if j.bindsTrigger, !locals.isEmpty { locals[0] = .record(r) }
-            let map = attributeMap(hash, b)
             var faults: [(profile: String, message: String)] = []
             let slot = ProfileSlot(id: "", values: [])
             var host = Host(engine: self, bundle: b, hash: hash, journey: j, instance: 0, sends: 0, profile: slot, map: map)
             var scratch: [Value] = []
-            func passes(_ id: () -> String) throws -> Bool {
-                guard let p = plan.predicate else { return true }
-                do {
-                    return try VM.test(j, predicate: p, b.constants, locals: locals, candidate: .none, host: &host, scratch: &scratch)
-                } catch let fault as RuntimeFault {
-                    faults.append((id(), fault.message))
-                    return false
-                }
-            }
-            var chosen: [String]
             var tested = 0
+            /// Whether the profile in the slot passes every one of these predicates; one that
+            /// faults does not pass, and the fault is kept for the rejects.
+            func passes(_ predicates: [Int], _ id: () -> String) throws -> Bool {
+                for p in predicates {
+                    do {
+                        if try !VM.test(j, predicate: p, b.constants, locals: locals, candidate: .none, host: &host, scratch: &scratch) { return false }
+                    } catch let fault as RuntimeFault {
+                        faults.append((id(), fault.message))
+                        return false
+                    }
+                }
+                return true
+            }
+            /// Of these profiles (in id order), the ones that pass the predicates, each loaded
+            /// and tested; all of them when there is nothing to test.
+            func passing(_ ids: [String], _ predicates: [Int]) throws -> [String] {
+                guard !predicates.isEmpty else { return ids }
+                var kept: [String] = []
+                for id in ids {
+                    guard let values = try store.loadProfile(id) else { continue }
+                    slot.id = id
+                    slot.values = values
+                    tested += 1
+                    if try passes(predicates, { id }) { kept.append(id) }
+                }
+                slot.values = []
+                return kept
+            }
             /// The profiles any of these anchors names.
             func lookup(_ anchors: [AnchorDef]) throws -> Set<String> {
                 var found = Set<String>()
@@ -150,6 +168,8 @@ extension Engine {
                 }
                 return found
             }
+            let whole = plan.predicate.map { [$0] } ?? []
+            let chosen: [String]
             if let x = plan.exact {
                 // The index answers part of the condition exactly; only the rest is tested.
                 var found: Set<String>?
@@ -158,26 +178,8 @@ extension Engine {
                     found = found.map { $0.intersection(s) } ?? s
                 }
                 let candidates = (found ?? []).subtracting(try lookup(x.excluded)).sorted()
-                chosen = []
-                for id in candidates {
-                    if x.residual.isEmpty { chosen.append(id); continue }
-                    guard let values = try store.loadProfile(id) else { continue }
-                    slot.id = id
-                    slot.values = values
-                    tested += 1
-                    var ok = true
-                    for p in x.residual where ok {
-                        do {
-                            ok = try VM.test(j, predicate: p, b.constants, locals: locals, candidate: .none, host: &host, scratch: &scratch)
-                        } catch let fault as RuntimeFault {
-                            faults.append((id, fault.message))
-                            ok = false
-                        }
-                    }
-                    if ok { chosen.append(id) }
-                }
-                slot.values = []
                 stats.catalogCandidates += candidates.count
+                chosen = try passing(candidates, x.residual)
             } else if plan.anchors.isEmpty {
                 let needsID = plan.predicate.map { readsHistory(j.functions[$0]) } ?? false
                 let used = plan.predicate.map { attributesRead(j.functions[$0], map) } ?? []
@@ -186,21 +188,13 @@ extension Engine {
                     if needsID { slot.id = id() }
                     defer { slot.values = [] }
                     tested += 1
-                    return try passes(id)
+                    return try passes(whole, id)
                 }
                 stats.catalogCandidates += tested
             } else {
-                let candidates = try lookup(plan.anchors)
+                let candidates = try lookup(plan.anchors).sorted()
                 stats.catalogCandidates += candidates.count
-                chosen = []
-                for id in candidates.sorted() {
-                    guard let values = try store.loadProfile(id) else { continue }
-                    slot.id = id
-                    slot.values = values
-                    tested += 1
-                    if try passes({ id }) { chosen.append(id) }
-                }
-                slot.values = []
+                chosen = try passing(candidates, whole)
             }
             stats.catalogTested += tested
             stats.catalogPassed += chosen.count

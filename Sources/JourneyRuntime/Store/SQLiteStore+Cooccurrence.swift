@@ -46,18 +46,22 @@ extension SQLiteStore {
             while try read.step() {
                 let p = read.text(0), at = read.int64(1)
                 if p != profile { profile = p; recent = [] }
-                let values = ValueEncoding.fields(fromBlob: read.blob(2), def)
-                guard f < values.count, let key = ValueEncoding.indexKeys(values[f]).first else { continue }
+                guard let key = ValueEncoding.indexKeys(ValueEncoding.fields(fromBlob: read.blob(2), def), at: f).first else { continue }
                 recent.removeAll { at - $0.at > r.window }
-                for a in Set(recent.map(\.key)) where a != key {
-                    counts[a, default: [:]][key, default: 0] += 1
-                    counts[key, default: [:]][a, default: 0] += 1
-                }
+                Self.pair(Set(recent.map(\.key)), with: key, into: &counts)
                 recent.append((at, key))
             }
             try addPairs(r, counts)
         }
         try setMeta("cooccur", wanted.map(\.line).sorted().joined(separator: "\n"))
+    }
+
+    /// A new value pairs once, both ways, with each distinct other value before it.
+    static func pair(_ earlier: Set<String>, with key: String, into counts: inout [String: [String: Int]]) {
+        for a in earlier where a != key {
+            counts[a, default: [:]][key, default: 0] += 1
+            counts[key, default: [:]][a, default: 0] += 1
+        }
     }
 
     func addPairs(_ r: PairingRule, _ counts: [String: [String: Int]]) throws {
@@ -83,17 +87,12 @@ extension SQLiteStore {
                 read.bind(1, e.profile); read.bind(2, e.event); read.bind(3, e.at &- p.window)
                 read.bind(4, e.at); read.bind(5, e.at); read.bind(6, firstSeq + Int64(k))
                 while try read.step() {
-                    let values = ValueEncoding.fields(fromBlob: read.blob(0), def)
-                    if f < values.count, let key = ValueEncoding.indexKeys(values[f]).first { before.insert(key) }
+                    if let key = ValueEncoding.indexKeys(ValueEncoding.fields(fromBlob: read.blob(0), def), at: f).first { before.insert(key) }
                 }
                 read.reset()
-                before.remove(p.key)
-                guard !before.isEmpty else { continue }
                 var counts: [String: [String: Int]] = [:]
-                for a in before {
-                    counts[a, default: [:]][p.key, default: 0] += 1
-                    counts[p.key, default: [:]][a, default: 0] += 1
-                }
+                Self.pair(before, with: p.key, into: &counts)
+                guard !counts.isEmpty else { continue }
                 try addPairs(PairingRule(event: e.event, field: p.field, window: p.window), counts)
             }
         }

@@ -35,9 +35,7 @@ extension SQLiteStore {
             read.bind(1, def.name)
             let put = try statement("INSERT OR IGNORE INTO history_keys(event, field, key, at, profile, seq) VALUES (?, ?, ?, ?, ?, ?)")
             while try read.step() {
-                let values = ValueEncoding.fields(fromBlob: read.blob(3), def)
-                guard f < values.count else { continue }
-                for key in ValueEncoding.indexKeys(values[f]) {
+                for key in ValueEncoding.indexKeys(ValueEncoding.fields(fromBlob: read.blob(3), def), at: f) {
                     put.bind(1, def.name); put.bind(2, parts[1]); put.bind(3, key)
                     put.bind(4, read.int64(1)); put.bind(5, read.text(0)); put.bind(6, read.int64(2))
                     try put.run()
@@ -105,8 +103,7 @@ extension SQLiteStore {
             while try read.step() {
                 let values = ValueEncoding.fields(fromBlob: read.blob(2), def)
                 for field in fields {
-                    guard let f = def.fieldIndex(field), f < values.count else { continue }
-                    for key in ValueEncoding.indexKeys(values[f]) {
+                    for key in ValueEncoding.indexKeys(values, at: def.fieldIndex(field)) {
                         del.bind(1, event); del.bind(2, field); del.bind(3, key); del.bind(4, read.int64(0)); del.bind(5, profile); del.bind(6, read.int64(1))
                         try del.run()
                     }
@@ -117,6 +114,12 @@ extension SQLiteStore {
 }
 
 extension ValueEncoding {
+    /// The index keys of one field of an event's values (none for no field, or one it lacks).
+    public static func indexKeys(_ values: [Value], at field: Int?) -> [String] {
+        guard let f = field, f < values.count else { return [] }
+        return indexKeys(values[f])
+    }
+
     /// How a value is filed in the history index: numbers by their value whatever their type
     /// (12 and 12.00 meet), text as itself, a list as each of its items; none is not filed.
     public static func indexKeys(_ v: Value) -> [String] {
