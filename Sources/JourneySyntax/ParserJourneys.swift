@@ -11,40 +11,50 @@ extension Parser {
         var header: [HeaderClause] = []
         var statements: [Stmt] = []
         var brokenTrigger = false
-        while true {
-            skipNewlines()
-            if kind == .rBrace { break }
-            if kind == .eof {
-                // Keep what was parsed: an editor still knows the journey while it is being typed.
-                endedInsideBlock = true
-                if !closedOnDedent {
-                    _ = fail(SyntaxCode.unclosedBlock, "the journey '\(name.name)' is never closed", span: open.span, label: "opened here", hint: "Add a '}' at the end of the journey.")
+        // At the end of the file, what was parsed is kept: an editor still knows the journey
+        // while it is being typed.
+        parseLines(open, unclosed: "the journey '\(name.name)' is never closed", hint: "Add a '}' at the end of the journey.") { p in
+            if p.isHeaderStart {
+                brokenTrigger = brokenTrigger || p.kind == .kwOn
+                let clause = try p.parseHeaderClause()
+                if !statements.isEmpty {
+                    p.diagnostics.append(Diagnostic(SyntaxCode.headerAfterStep, file: p.file.path, span: clause.span,
+                        message: "this header clause comes after the journey's first step", label: "move it up",
+                        hint: "Put 'on', 'when', 'goal', 'exit on' and 'reentry' at the top of the journey, before its first step."))
                 }
-                break
-            }
-            do {
-                if isHeaderStart {
-                    brokenTrigger = brokenTrigger || kind == .kwOn
-                    let clause = try parseHeaderClause()
-                    if !statements.isEmpty {
-                        diagnostics.append(Diagnostic(SyntaxCode.headerAfterStep, file: file.path, span: clause.span,
-                            message: "this header clause comes after the journey's first step", label: "move it up",
-                            hint: "Put 'on', 'when', 'goal', 'exit on' and 'reentry' at the top of the journey, before its first step."))
-                    }
-                    header.append(clause)
-                    try expectLineEnd(after: "the header clause")
-                } else {
-                    statements.append(try parseStatement())
-                    try expectLineEnd(after: "this step")
-                }
-            } catch {
-                synchronizeStatement()
+                header.append(clause)
+                try p.expectLineEnd(after: "the header clause")
+            } else {
+                statements.append(try p.parseStatement())
+                try p.expectLineEnd(after: "this step")
             }
         }
         let close = advance()
         checkHeaderCounts(header, name: name, brokenTrigger: brokenTrigger)
         let end = close.kind == .rBrace ? close.span.end : file.bytes.count
         return JourneyDecl(name: name, title: title, header: header, body: Block(statements: statements, span: Span(open.span.start, end)))
+    }
+
+    /// The lines of a `{ … }` body up to its `}` (left for the caller to take), each read by
+    /// `line`; a broken line is skipped to the next. At the end of the file, `unclosed` is
+    /// reported, unless a dedent has closed the block already.
+    mutating func parseLines(_ open: Token, unclosed: String, hint: String, _ line: (inout Parser) throws -> Void) {
+        while true {
+            skipNewlines()
+            if kind == .rBrace { break }
+            if kind == .eof {
+                endedInsideBlock = true
+                if !closedOnDedent {
+                    _ = fail(SyntaxCode.unclosedBlock, unclosed, span: open.span, label: "opened here", hint: hint)
+                }
+                break
+            }
+            do {
+                try line(&self)
+            } catch {
+                synchronizeStatement()
+            }
+        }
     }
 
     var isHeaderStart: Bool {

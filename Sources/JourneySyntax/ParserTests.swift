@@ -14,22 +14,9 @@ extension Parser {
         let name = try plainText(t, what: "a test's name")
         let open = try expect(.lBrace, "'{' to open the test", hint: "Write 'test \"\(name)\" { … }'.")
         var statements: [TestStmt] = []
-        while true {
-            skipNewlines()
-            if kind == .rBrace { break }
-            if kind == .eof {
-                endedInsideBlock = true
-                if !closedOnDedent {
-                    _ = fail(SyntaxCode.unclosedBlock, "the test \"\(name)\" is never closed", span: open.span, label: "opened here", hint: "Add a '}' at the end of the test.")
-                }
-                break
-            }
-            do {
-                statements.append(try parseTestStatement())
-                try expectLineEnd(after: "this line of the test")
-            } catch {
-                synchronizeStatement()
-            }
+        parseLines(open, unclosed: "the test \"\(name)\" is never closed", hint: "Add a '}' at the end of the test.") { p in
+            statements.append(try p.parseTestStatement())
+            try p.expectLineEnd(after: "this line of the test")
         }
         let close = advance()
         let end = close.kind == .rBrace ? close.span.end : file.bytes.count
