@@ -33,6 +33,11 @@ let package = Package(
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         // Layer 4: VM, store, clock, outbox.
         .target(name: "JourneyRuntime", dependencies: ["JourneyBytecode", "CSQLite"]),
+        // libpq (libpq-dev), for the PostgreSQL store.
+        .systemLibrary(name: "CPostgres", providers: [.apt(["libpq-dev"])]),
+        // Layer 4, second store: the runtime's storage on PostgreSQL, shared by many workers
+        // (the engine does not know which store it runs on).
+        .target(name: "JourneyPostgres", dependencies: ["JourneyRuntime", "JourneyBytecode", "CPostgres"]),
         // Layer 5: the runtime as a service (HTTP in; the engine never imports HTTP), and its
         // console (journey diagrams drawn from the deployed bundle's source).
         .target(name: "JourneyService", dependencies: [
@@ -56,7 +61,7 @@ let package = Package(
         .executableTarget(
             name: "journey",
             dependencies: [
-                "JourneyDiagnostics", "JourneySyntax", "JourneySemantics", "JourneyBytecode", "JourneyRuntime", "JourneyLanguageServer", "JourneyDiagrams", "JourneyService", "JourneyTesting",
+                "JourneyDiagnostics", "JourneySyntax", "JourneySemantics", "JourneyBytecode", "JourneyRuntime", "JourneyLanguageServer", "JourneyDiagrams", "JourneyService", "JourneyTesting", "JourneyPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -13,7 +13,7 @@ struct Journey: ParsableCommand {
         commandName: "journey",
         abstract: "Check, format and run customer journeys written in the .journey language.",
         version: "\(toolVersion) (tz database \(TimeZoneNames.databaseVersion))",
-        subcommands: [Check.self, Format.self, Build.self, Verify.self, Disasm.self, Simulate.self, Deploy.self, Import.self, Ingest.self, Run.self, Outbox.self, Rejects.self, Instances.self, Stats.self, Test.self, Backup.self, Serve.self, Deliveries.self, Redeliver.self, LSP.self, Graph.self, Explain.self]
+        subcommands: [Check.self, Format.self, Build.self, Verify.self, Disasm.self, Simulate.self, Deploy.self, Import.self, Ingest.self, Run.self, Outbox.self, Rejects.self, Instances.self, Stats.self, Test.self, Backup.self, Migrate.self, Serve.self, Deliveries.self, Redeliver.self, LSP.self, Graph.self, Explain.self]
     )
 
     /// Argument errors exit 2 (usage), not swift-argument-parser's default 64.

@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import JourneyBytecode
 import JourneyRuntime
+import JourneyPostgres
 import JourneyService
 
 /// An instant given on the command line: ISO 8601 with a zone, or a date (midnight UTC).
@@ -176,20 +177,41 @@ func loadEvents(_ path: String, schema: RuntimeSchema) throws -> EventFile {
     return file
 }
 
-func openEngine(_ db: String, create: Bool = false) throws -> Engine {
+/// `--db`: a SQLite file (or `:memory:`), or a PostgreSQL URL (`postgres://user@host:port/db`;
+/// what the URL leaves out comes from the `PG*` environment variables).
+func openStore(_ db: String, create: Bool = false) throws -> any JourneyStore {
+    if PostgresStore.isURL(db) {
+        do {
+            return try PostgresStore(url: db)
+        } catch {
+            throw UsageError(description: "\(PostgresStore.redacted(db)): \(error)")
+        }
+    }
     if !create, db != ":memory:", !FileManager.default.fileExists(atPath: db) {
         throw UsageError(description: "\(db): no such database; create it with 'journey deploy --db \(db) BUNDLE'")
     }
     do {
-        return try Engine(store: try SQLiteStore(path: db))
+        return try SQLiteStore(path: db)
     } catch {
         throw UsageError(description: "\(db): \(error)")
+    }
+}
+
+func openEngine(_ db: String, create: Bool = false) throws -> Engine {
+    let store = try openStore(db, create: create)
+    do {
+        return try Engine(store: store)
+    } catch {
+        throw UsageError(description: "\(PostgresStore.redacted(db)): \(error)")
     }
 }
 
 /// The store of an existing database, for a command that only reads it: opened read-only, so
 /// it works on a database the user may not write (a backup, a read-only mount).
 func openStoreForReading(_ db: String) throws -> SQLiteStore {
+    if PostgresStore.isURL(db) {
+        throw UsageError(description: "\(PostgresStore.redacted(db)): this command works on a SQLite database only, not yet on PostgreSQL")
+    }
     guard FileManager.default.fileExists(atPath: db) else {
         throw UsageError(description: "\(db): no such database; create it with 'journey deploy --db \(db) BUNDLE'")
     }
@@ -198,6 +220,18 @@ func openStoreForReading(_ db: String) throws -> SQLiteStore {
     } catch {
         throw UsageError(description: "\(db): \(error)")
     }
+}
+
+/// Any store, for a command that only reads through the store protocol.
+func openAnyStoreForReading(_ db: String) throws -> any JourneyStore & InstanceListing {
+    if PostgresStore.isURL(db) {
+        do {
+            return try PostgresStore(url: db, readOnly: true)
+        } catch {
+            throw UsageError(description: "\(PostgresStore.redacted(db)): \(error)")
+        }
+    }
+    return try openStoreForReading(db)
 }
 
 /// Ends a command that wrote: the write-ahead log goes into the database file (so the file
@@ -287,14 +321,14 @@ struct Simulate: ParsableCommand {
 
 struct Deploy: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Store a bundle in the database; new entries run it, instances in flight keep theirs.")
-    @Option(help: "The SQLite database (created if missing).") var db: String
+    @Option(help: "The database: a SQLite file (created if missing), or postgres://user@host:port/dbname (PG* variables fill in the rest).") var db: String
     @Flag(name: .customLong("dry-run"), help: "Say what the deploy would change (attributes, journeys) and whether it would be refused; change nothing.") var dryRun = false
     @Argument(help: "The .journeyc bundle.") var bundle: String
 
     func run() throws {
         let (loaded, bytes) = try loadBundle(bundle)
         if dryRun {
-            let engine = FileManager.default.fileExists(atPath: db) ? try openEngine(db) : try openEngine(":memory:", create: true)
+            let engine = PostgresStore.isURL(db) || FileManager.default.fileExists(atPath: db) ? try openEngine(db) : try openEngine(":memory:", create: true)
             let plan = try engine.plan(loaded)
             var out = ""
             for a in plan.attributesAdded { out += "  add profile attribute \(a)\n" }
@@ -328,7 +362,7 @@ struct Import: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Import or update profiles from JSON lines or CSV. Exit 1 when some lines were rejected.",
         discussion: "Each line is a whole profile, unless --merge: then a line changes only the attributes it gives (a CSV only its header's columns), and a profile not stored yet must give every required attribute.")
-    @Option(help: "The SQLite database.") var db: String
+    @Option(help: "The database: a SQLite file, or postgres://user@host:port/dbname (PG* variables fill in the rest).") var db: String
     @Flag(help: "Partial updates: change only the attributes each line gives.") var merge = false
     @Argument(help: "Profiles file (.csv for CSV, else JSON lines; - for standard input).") var profiles: String
 
@@ -357,7 +391,7 @@ struct Ingest: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Add events (JSON lines) to the inbox. Exit 1 when some lines were rejected; they are kept in the rejects table.",
         discussion: "An event with an \"id\" that its profile sent before is a duplicate and is ignored. A file with the same content as one ingested whole before is skipped (unless --again); one whose ingest stopped half-way (killed, a full disk) goes on after the last line committed.")
-    @Option(help: "The SQLite database.") var db: String
+    @Option(help: "The database: a SQLite file, or postgres://user@host:port/dbname (PG* variables fill in the rest).") var db: String
     @Argument(help: "Events file (- for standard input).") var events: String
     @Flag(help: "Ingest the file even if the same content was ingested before (events with an id seen before are still ignored).") var again = false
     @Option(name: .customLong("batch-size"), help: "Events per transaction (each records how far the file got).") var batchSize = 100_000
@@ -424,7 +458,7 @@ struct Ingest: ParsableCommand {
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Process ingested events and due timers up to a time (default: now), or keep going on the wall clock with --follow.")
-    @Option(help: "The SQLite database.") var db: String
+    @Option(help: "The database: a SQLite file, or postgres://user@host:port/dbname (PG* variables fill in the rest).") var db: String
     @Option(help: "Process everything due up to this time (ISO 8601).") var until: String?
     @Option(help: "Where the clock starts on a fresh database (default: the first event); audience journeys count their days from it.") var start: String?
     @Option(name: .customLong("batch-size"), help: "Steps per transaction (a crash rolls back whole steps only).") var batchSize = 16_384
@@ -442,11 +476,17 @@ struct Run: ParsableCommand {
         if let store = engine.store as? SQLiteStore, !store.claimRunner() {
             throw UsageError(description: "\(db): another 'journey run' is already processing this database; one runner at a time works on it (the other holds \(db)-run)")
         }
+        // On PostgreSQL any number of runs share the work, each a worker leasing partitions.
+        if let store = engine.store as? PostgresStore {
+            let lease = ProcessInfo.processInfo.environment["JOURNEY_PG_LEASE"].flatMap(Double.init) ?? 10
+            try store.becomeWorker(lease: lease)
+        }
         let startAt = try start.map { try parseInstant($0, "--start") }
+        (engine.store as? PostgresStore)?.startClocks(at: startAt)
         if follow {
             try follow(engine, startAt)
         }
-        let stats = try engine.run(until: try until.map { try parseInstant($0, "--until") } ?? wallClock(), start: startAt)
+        let stats = try runUntil(engine, try until.map { try parseInstant($0, "--until") } ?? wallClock(), startAt)
         write("processed \(plural(stats.events, "event")), \(plural(stats.timers, "timer")), \(plural(stats.audienceRuns, "audience run")); \(plural(stats.messages, "message"))\n")
         if stats.catalogCandidates > 0 {
             write("catalog events: \(plural(stats.catalogCandidates, "candidate")), \(stats.catalogTested) tested one by one, \(stats.catalogPassed) entered; "
@@ -472,13 +512,13 @@ extension Run {
         engine.stopRequested = { stop.isSet }
         write("journey run --follow: \(db), bundle \(engine.currentHash ?? "-"), wall clock (now \(timelineTime(wallClock()))); new events are picked up every 0.5 s. Ctrl-C stops.\n")
         var total = RunStats()
-        var lastSeq = try (engine.store as? SQLiteStore)?.lastOutboxSeq() ?? 0
+        var lastSeq = try engine.store.lastOutboxSeq()
         // On a terminal a status line (on standard error) says where the clock is and what
         // has been done; message lines are printed above it.
         let status = isatty(2) == 1 && !quiet
         func clearStatus() { if status { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) } }
         while !stop.isSet {
-            let stats = try engine.run(until: wallClock(), start: startAt)
+            let stats = try runOnce(engine, wallClock(), startAt)
             total.events += stats.events; total.timers += stats.timers; total.audienceRuns += stats.audienceRuns; total.messages += stats.messages
             while true {
                 let page = try engine.store.outbox(afterSeq: lastSeq, limit: 1000)
@@ -500,6 +540,40 @@ extension Run {
     }
 }
 
+extension Run {
+    /// One run up to `until`. A worker on PostgreSQL that loses a lease (it was paused past it)
+    /// or its session keeps nothing of the transaction in hand: it says so, takes a fresh look
+    /// at the leases and goes on.
+    func runOnce(_ engine: Engine, _ until: Int64, _ startAt: Int64?) throws -> RunStats {
+        var failures = 0
+        while true {
+            do {
+                return try engine.run(until: until, start: startAt)
+            } catch let error where engine.store is PostgresStore {
+                guard let store = engine.store as? PostgresStore, error is LeaseLost || !store.connection.isAlive || (error as? PostgresError)?.isTransient == true else { throw error }
+                failures += 1
+                if failures > 10 { throw error }
+                printError("note: \(error); this worker goes on with the partitions it holds")
+                Thread.sleep(forTimeInterval: 0.2)
+                try store.recover()
+            }
+        }
+    }
+
+    /// Runs everything due by `until`. On PostgreSQL a worker goes on until nothing due by then
+    /// is left in any partition: it takes over the partitions of workers that stopped.
+    func runUntil(_ engine: Engine, _ until: Int64, _ startAt: Int64?) throws -> RunStats {
+        var total = try runOnce(engine, until, startAt)
+        guard let store = engine.store as? PostgresStore else { return total }
+        while try store.workDue(by: until) {
+            Thread.sleep(forTimeInterval: store.heartbeatInterval)
+            try store.recover()
+            total.add(try runOnce(engine, until, startAt))
+        }
+        return total
+    }
+}
+
 /// Set from a signal handler's queue, read by the loop.
 final class StopFlag: @unchecked Sendable {
     private let lock = NSLock()
@@ -510,12 +584,12 @@ final class StopFlag: @unchecked Sendable {
 
 struct Outbox: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print the outbox as JSON lines, in time order.")
-    @Option(help: "The SQLite database.") var db: String
+    @Option(help: "The database: a SQLite file, or postgres://user@host:port/dbname (PG* variables fill in the rest).") var db: String
     @Flag(name: .customLong("with-ids"), help: "Include each message's deterministic id, for delivery adapters to deduplicate.") var withIDs = false
     @Option(help: "jsonl (default): the interchange format; text: a readable timeline.") var format: TimelineFormat = .jsonl
 
     func run() throws {
-        try printOutbox(try openStoreForReading(db), format, withIDs: withIDs)
+        try printOutbox(try openAnyStoreForReading(db), format, withIDs: withIDs)
     }
 }
 
@@ -571,7 +645,7 @@ struct Backup: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a consistent copy of a database to a new file, while other commands go on using it.",
         discussion: "The copy is whole on its own (no write-ahead log beside it) and compacted. OUT must not exist.")
-    @Option(help: "The SQLite database.") var db: String
+    @Option(help: "The database: a SQLite file, or postgres://user@host:port/dbname (PG* variables fill in the rest).") var db: String
     @Argument(help: "The file to write.") var out: String
 
     func run() throws {
@@ -589,7 +663,7 @@ struct Backup: ParsableCommand {
 
 struct Instances: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List journey instances: where each waits and until when, how each ended, and why a failed one failed.")
-    @Option(help: "The SQLite database.") var db: String
+    @Option(help: "The database: a SQLite file, or postgres://user@host:port/dbname (PG* variables fill in the rest).") var db: String
     @Option(help: "Only this journey's instances.") var journey: String?
     @Option(help: "Only instances in this state: active, completed, exited, converted or failed.") var state: String?
     @Option(help: "At most this many.") var limit = 1000
@@ -602,9 +676,9 @@ struct Instances: ParsableCommand {
     }
 
     func run() throws {
-        let store = try openStoreForReading(db)
+        let store = try openAnyStoreForReading(db)
         var lines = InstanceLines(store: store)
-        let rows = try store.instanceSummaries(journey: journey, status: state, limit: max(1, limit))
+        let rows = try store.instanceSummaries(journey: journey, status: state, limit: max(1, limit), profile: nil)
         var out = ""
         for i in rows {
             let at = lines.line(i)
@@ -644,10 +718,10 @@ func timelineTime(_ t: Int64) -> String {
 
 struct Rejects: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print the rejected input lines kept in the database, as JSON lines (source, line, reason, raw).")
-    @Option(help: "The SQLite database.") var db: String
+    @Option(help: "The database: a SQLite file, or postgres://user@host:port/dbname (PG* variables fill in the rest).") var db: String
 
     func run() throws {
-        let store = try openStoreForReading(db)
+        let store = try openAnyStoreForReading(db)
         var out = ""
         for r in try store.rejects() {
             out += "{\"source\": \(JSON.quote(r.source)), \"line\": \(r.line), \"reason\": \(JSON.quote(r.reason)), \"raw\": \(JSON.quote(r.raw))}\n"

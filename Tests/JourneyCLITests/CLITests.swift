@@ -6,8 +6,13 @@ let repoRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().
 /// Runs the built `journey` binary; one still running after `timeout` seconds is killed (exit
 /// status 9 from the signal), so a hang fails its test instead of the suite.
 func journey(_ args: [String], cwd: URL = repoRoot, env: [String: String] = [:], timeout: Double = 300) throws -> (code: Int32, out: String, err: String) {
+    try runProgram(Bundle.main.bundleURL.appendingPathComponent("journey"), args, cwd: cwd, env: env, timeout: timeout)
+}
+
+/// Runs a program to its end (killed after `timeout` seconds): its status, output and errors.
+func runProgram(_ url: URL, _ args: [String], cwd: URL = repoRoot, env: [String: String] = [:], timeout: Double = 300) throws -> (code: Int32, out: String, err: String) {
     let p = Process()
-    p.executableURL = Bundle.main.bundleURL.appendingPathComponent("journey")
+    p.executableURL = url
     p.arguments = args
     p.currentDirectoryURL = cwd
     var environment = ProcessInfo.processInfo.environment

@@ -53,9 +53,20 @@ final class ConformanceTests: XCTestCase {
     }
 
     func testDurableRuntime() throws {
+        try durableRuntime { tmp in tmp.appendingPathComponent("j.db").path }
+    }
+
+    /// The same, on the PostgreSQL store: byte for byte the same outboxes.
+    func testDurableRuntimeOnPostgres() throws {
+        _ = try PostgresServer.base.get()
+        defer { PostgresServer.dropDatabases() }
+        try durableRuntime { _ in try PostgresServer.freshDatabase() }
+    }
+
+    func durableRuntime(_ database: (URL) throws -> String) throws {
         for c in try cases() {
             let tmp = try tempDir()
-            let db = tmp.appendingPathComponent("j.db").path
+            let db = try database(tmp)
             let bundle = tmp.appendingPathComponent("b.journeyc").path
             var r = try journey(["build", "-o", bundle, c.dir.path])
             XCTAssertEqual(r.code, 0, "\(c.name): \(r.err)")

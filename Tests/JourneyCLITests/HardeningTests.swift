@@ -42,7 +42,7 @@ final class HardeningTests: XCTestCase {
     func redeploy(_ d: URL, from: String, to: String) throws -> String {
         let v1 = try build(d, "v1", journeys: from)
         let v2 = try build(d, "v2", journeys: to)
-        let db = d.appendingPathComponent("j.db").path
+        let db = try testDatabase(d)
         let profiles = try write(d, "p.jsonl", "{\"id\": \"a\", \"first_name\": \"Ana\", \"email\": \"a@x\"}\n")
         XCTAssertEqual(try journey(["deploy", "--db", db, v1]).code, 0)
         XCTAssertEqual(try journey(["import", "--db", db, profiles]).code, 0)
@@ -86,7 +86,7 @@ final class HardeningTests: XCTestCase {
                            schema: schema.replacingOccurrences(of: "source: string", with: "source: int"))
         let v3 = try build(d, "v3", journeys: flow.replacingOccurrences(of: "{s.source}", with: "{s.source ?? \"?\"}"),
                            schema: schema.replacingOccurrences(of: "source: string", with: "source: string?"))
-        let db = d.appendingPathComponent("j.db").path
+        let db = try testDatabase(d)
         XCTAssertEqual(try journey(["deploy", "--db", db, v1]).code, 0)
         let refused = try journey(["deploy", "--db", db, v2])
         XCTAssertEqual(refused.code, 1)
@@ -105,7 +105,7 @@ final class HardeningTests: XCTestCase {
         let big = String(repeating: "x", count: 60_000)
         let profiles = try write(d, "p.jsonl", "{\"id\": \"big\", \"first_name\": \"\(big)\", \"email\": \"b@x\"}\n{\"id\": \"ok\", \"first_name\": \"Ok\", \"email\": \"o@x\"}\n")
         let events = try write(d, "e.jsonl", "{\"profile\": \"big\", \"event\": \"signup\", \"at\": \"2025-03-01T10:00:00Z\", \"data\": {\"source\": \"w\"}}\n{\"profile\": \"ok\", \"event\": \"signup\", \"at\": \"2025-03-01T10:00:00Z\", \"data\": {\"source\": \"w\"}}\n")
-        let db = d.appendingPathComponent("j.db").path
+        let db = try testDatabase(d)
         XCTAssertEqual(try journey(["deploy", "--db", db, bundle]).code, 0)
         XCTAssertEqual(try journey(["import", "--db", db, profiles]).code, 0)
         XCTAssertEqual(try journey(["ingest", "--db", db, events]).code, 0)
@@ -114,7 +114,8 @@ final class HardeningTests: XCTestCase {
         XCTAssertEqual(out.split(separator: "\n").count, 2, String(out.prefix(300)))
         XCTAssertFalse(out.contains("\"profile\": \"big\""))
         let rejects = try journey(["rejects", "--db", db]).out
-        XCTAssertTrue(rejects.contains("instance 1 for profile big stopped: a text would be at least 120000 bytes long; a journey's texts and messages may be at most 100000 bytes"), rejects)
+        // (The instance's number is the store's: 1 on SQLite, numbered by partition on PostgreSQL.)
+        XCTAssertTrue(rejects.contains(postgresOverride ? " for profile big stopped: a text would be at least 120000 bytes long" : "instance 1 for profile big stopped: a text would be at least 120000 bytes long; a journey's texts and messages may be at most 100000 bytes"), rejects)
     }
 
     // MARK: - 2. NUL in ids and text
@@ -123,7 +124,7 @@ final class HardeningTests: XCTestCase {
         let d = try tempDir()
         let flow = "journey welcome {\n  on signup as s\n  goal signup\n  email \"Hi {profile.first_name}, from {s.source}\"\n}\n"
         let bundle = try build(d, "v1", journeys: flow)
-        let db = d.appendingPathComponent("j.db").path
+        let db = try testDatabase(d)
         let profiles = try write(d, "p.jsonl", #"""
         {"id": "ana", "first_name": "Ana", "email": "ana@x"}
         {"id": "ana\u0000mallory", "first_name": "Mallory", "email": "m@x"}
@@ -172,7 +173,7 @@ final class HardeningTests: XCTestCase {
 
         """
         let bundle = try build(d, "v1", journeys: flows, schema: schema)
-        let db = d.appendingPathComponent("j.db").path
+        let db = try testDatabase(d)
         let profiles = try write(d, "p.jsonl", """
         {"id": "zero", "first_name": "Zed", "email": "z@x", "orders": 0}
         {"id": "two", "first_name": "Two", "email": "t@x", "orders": 2}
@@ -217,4 +218,13 @@ final class HardeningTests: XCTestCase {
         XCTAssertTrue(r.err.contains("error[J0409]: with journey 'j13' the project has more than 65,535 distinct texts"), r.err)
         XCTAssertFalse(FileManager.default.fileExists(atPath: d.appendingPathComponent("b.journeyc").path))
     }
+
+    // The same on the PostgreSQL store.
+    func testRedeployWithoutADailyJourneyDoesNotHangTheRunOnPostgres() throws { try onPostgres { try testRedeployWithoutADailyJourneyDoesNotHangTheRun() } }
+    func testRedeployAtAnotherTimeReschedulesOnPostgres() throws { try onPostgres { try testRedeployAtAnotherTimeReschedules() } }
+    func testAnEventFieldThatChangesTypeIsRefusedAtDeployOnPostgres() throws { try onPostgres { try testAnEventFieldThatChangesTypeIsRefusedAtDeploy() } }
+    func testAnOversizedMessageFailsItsInstanceAndNothingIsSentOnPostgres() throws { try onPostgres { try testAnOversizedMessageFailsItsInstanceAndNothingIsSent() } }
+    func testNulInAnIdIsRefusedAndNulInTextIsKeptOnPostgres() throws { try onPostgres { try testNulInAnIdIsRefusedAndNulInTextIsKept() } }
+    func testAFaultInAConditionIsKeptAsideAndTheRunGoesOnOnPostgres() throws { try onPostgres { try testAFaultInAConditionIsKeptAsideAndTheRunGoesOn() } }
 }
+

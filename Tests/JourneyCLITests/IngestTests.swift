@@ -146,7 +146,13 @@ final class IdempotentIngestTests: XCTestCase {
         XCTAssertTrue(out.contains("\"s29999 150\""), String(out.suffix(300)))
         XCTAssertFalse(out.contains(" 151\""))
     }
+
+    // The same on the PostgreSQL store.
+    func testTheSameFileTwiceIsIngestedOnceOnPostgres() throws { try onPostgres { try testTheSameFileTwiceIsIngestedOnce() } }
+    func testEventsWithAnIdSeenBeforeAreDuplicatesOnPostgres() throws { try onPostgres { try testEventsWithAnIdSeenBeforeAreDuplicates() } }
+    func testKilledIngestsGoOnWhereTheyStoppedOnPostgres() throws { try onPostgres { try testKilledIngestsGoOnWhereTheyStopped() } }
 }
+
 
 /// Findings of the review of this work, each a regression test.
 final class ReviewFindingTests: XCTestCase {
@@ -157,7 +163,7 @@ final class ReviewFindingTests: XCTestCase {
             .write(to: p.appendingPathComponent("schema.journey"), atomically: true, encoding: .utf8)
         let bundle = d.appendingPathComponent("b.journeyc").path
         XCTAssertEqual(try journey(["build", "-o", bundle, p.path]).code, 0)
-        let db = d.appendingPathComponent("j.db").path
+        let db = try testDatabase(d)
         XCTAssertEqual(try journey(["deploy", "--db", db, bundle]).code, 0)
         try "{\"id\": \"a\", \"first_name\": \"A\", \"email\": \"a@x\"}\n".write(to: d.appendingPathComponent("p.jsonl"), atomically: true, encoding: .utf8)
         XCTAssertEqual(try journey(["import", "--db", db, d.appendingPathComponent("p.jsonl").path]).code, 0)

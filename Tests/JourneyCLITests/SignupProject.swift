@@ -21,7 +21,7 @@ func deployedProject(_ d: URL, files: [String: String], profiles: String) throws
     let bundle = d.appendingPathComponent("b.journeyc").path
     let built = try journey(["build", "-o", bundle, p.path])
     XCTAssertEqual(built.code, 0, built.out)
-    let db = d.appendingPathComponent("j.db").path
+    let db = try testDatabase(d)
     XCTAssertEqual(try journey(["deploy", "--db", db, bundle]).code, 0)
     try profiles.write(to: d.appendingPathComponent("p.jsonl"), atomically: true, encoding: .utf8)
     XCTAssertEqual(try journey(["import", "--db", db, d.appendingPathComponent("p.jsonl").path]).code, 0)

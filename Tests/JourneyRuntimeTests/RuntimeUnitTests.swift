@@ -266,14 +266,14 @@ final class StoreCacheTests: XCTestCase {
         }
         try a.begin()
         XCTAssertEqual(try a.entryStats(journey: "j", profile: "p").total, 0)
-        try a.insertInstance(row(try a.nextInstanceID(), 10), endedAt: nil)
+        try a.insertInstance(row(try a.nextInstanceID(profile: "p"), 10), endedAt: nil)
         var e = try a.entryStats(journey: "j", profile: "p")
         XCTAssertEqual([e.active, e.total], [1, 1])
         XCTAssertEqual(e.lastEntered, 10)
         var done = row(1, 10)
         done.status = "completed"
         try a.endInstance(done, at: 20)
-        var ended = row(try a.nextInstanceID(), 30)
+        var ended = row(try a.nextInstanceID(profile: "p"), 30)
         ended.status = "completed"
         try a.insertInstance(ended, endedAt: 30)
         e = try a.entryStats(journey: "j", profile: "p")
@@ -282,13 +282,13 @@ final class StoreCacheTests: XCTestCase {
         try a.commit()
 
         try b.begin()
-        try b.insertInstance(row(try b.nextInstanceID(), 40), endedAt: nil)
+        try b.insertInstance(row(try b.nextInstanceID(profile: "p"), 40), endedAt: nil)
         try b.commit()
         try a.begin()
         e = try a.entryStats(journey: "j", profile: "p")
         XCTAssertEqual([e.active, e.total], [1, 3], "another connection's entry is counted")
         XCTAssertEqual(e.lastEntered, 40)
-        XCTAssertEqual(try a.nextInstanceID(), 4, "ids go on after the other connection's")
+        XCTAssertEqual(try a.nextInstanceID(profile: "p"), 4, "ids go on after the other connection's")
         try a.commit()
     }
 

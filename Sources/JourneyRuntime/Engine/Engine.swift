@@ -17,6 +17,12 @@ public struct RunStats: Sendable {
     public var catalogSeconds = 0.0
 
     public init() {}
+
+    /// Adds another run's counts to these.
+    public mutating func add(_ o: RunStats) {
+        events += o.events; timers += o.timers; audienceRuns += o.audienceRuns; messages += o.messages
+        catalogCandidates += o.catalogCandidates; catalogTested += o.catalogTested; catalogPassed += o.catalogPassed; catalogSeconds += o.catalogSeconds
+    }
 }
 
 /// What a deploy changes (`journey deploy --dry-run` prints it), and what refuses it.
@@ -568,6 +574,9 @@ public final class Engine {
         }
         /// What tells one item from another: the same item twice in a row means a step made no
         /// progress.
+        var profile: String? { if case .event(let e) = self { e.profile } else { nil } }
+        var instance: Int64? { if case .timer(_, _, let i) = self { i } else { nil } }
+
         var key: String {
             switch self {
             case .event(let e): "event \(e.seq) at \(e.at)"
@@ -695,7 +704,7 @@ public final class Engine {
                     let key = item.key
                     if key == last { throw NoProgress(item: key) }
                     last = key
-                    now = max(now, item.at)
+                    now = try store.advanceClock(now, to: item.at, profile: item.profile, instance: item.instance)
                     try process(item, &stats)
                     steps += 1
                 }

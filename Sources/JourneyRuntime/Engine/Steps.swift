@@ -269,7 +269,7 @@ extension Engine {
         case .after(let d): if let last = stats0.lastEntered, now - last <= d { return }
         }
         // The instance is stored once, as its first step leaves it.
-        probe.id = try store.nextInstanceID()
+        probe.id = try store.nextInstanceID(profile: profile.id)
         countJourney(probe, entered: true)
         try resume(&probe, j, b, profile, &stats, holdsNothing: true, isNew: true)
     }

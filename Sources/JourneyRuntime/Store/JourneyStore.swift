@@ -8,6 +8,14 @@ public struct InboxItem: Sendable {
     public var at: Int64
     /// The event's fields, as `ValueEncoding.eventBlob` wrote them.
     public var data: [UInt8]
+
+    public init(seq: Int64, profile: String, event: String, at: Int64, data: [UInt8]) {
+        self.seq = seq
+        self.profile = profile
+        self.event = event
+        self.at = at
+        self.data = data
+    }
 }
 
 /// How far the ingest of one file (known by its content hash) got: every line up to `lines`
@@ -97,6 +105,18 @@ public struct InstanceRow: Sendable {
     public var sends: Int
     public var status: String
     public var enteredAt: Int64
+
+    public init(id: Int64, journey: String, profile: String, bundle: String, pc: Int, locals: [Value], sends: Int, status: String, enteredAt: Int64) {
+        self.id = id
+        self.journey = journey
+        self.profile = profile
+        self.bundle = bundle
+        self.pc = pc
+        self.locals = locals
+        self.sends = sends
+        self.status = status
+        self.enteredAt = enteredAt
+    }
 }
 
 /// One message of the outbox.
@@ -112,6 +132,18 @@ public struct OutboxRow: Sendable {
     /// Why a message was not sent (undeliverable: each channel of the chain and why it could
     /// not take it; suppressed: the cap).
     public var reason: String?
+
+    public init(seq: Int64, id: String, at: Int64, profile: String, journey: String, channel: String?, status: String, content: String?, reason: String?) {
+        self.seq = seq
+        self.id = id
+        self.at = at
+        self.profile = profile
+        self.journey = journey
+        self.channel = channel
+        self.status = status
+        self.content = content
+        self.reason = reason
+    }
 }
 
 /// What the engine needs from storage: the SQLite store today (a file, or `:memory:` for the
@@ -170,8 +202,9 @@ public protocol JourneyStore: AnyObject {
     /// transaction has not taken yet.
     func inbox(until: Int64?, limit: Int) throws -> [InboxItem]
 
-    /// An id for a new instance (the next after every stored one), reserved for this transaction.
-    func nextInstanceID() throws -> Int64
+    /// An id for a new instance of this profile, reserved for this transaction (SQLite: the
+    /// next after every stored one; PostgreSQL: numbered per partition).
+    func nextInstanceID(profile: String) throws -> Int64
     /// Stores a new instance as it is after its first step: waiting, or ended at `endedAt`.
     func insertInstance(_ row: InstanceRow, endedAt: Int64?) throws
     func loadInstance(_ id: Int64) throws -> InstanceRow?
@@ -210,6 +243,8 @@ public protocol JourneyStore: AnyObject {
     /// Messages after `afterSeq` in outbox order, at most `limit` of them (page on with the
     /// last one's `seq`).
     func outbox(afterSeq: Int64, limit: Int) throws -> [OutboxRow]
+    /// The outbox's last message number (0 when empty).
+    func lastOutboxSeq() throws -> Int64
 
     /// Records that a profile's event with this id has arrived; false when it had before.
     func claimEventID(profile: String, id: String) throws -> Bool
@@ -242,6 +277,28 @@ public protocol JourneyStore: AnyObject {
 
     func meta(_ key: String) throws -> String?
     func setMeta(_ key: String, _ value: String) throws
+
+    /// The clock for the next item the run takes (an event of `profile`, a timer of `instance`,
+    /// or an audience run): `now` moved on to `at`, never back. A store shared by many workers
+    /// keeps a clock per partition of profiles, so that what one partition's profiles see does
+    /// not depend on how far other partitions have got.
+    func advanceClock(_ now: Int64, to at: Int64, profile: String?, instance: Int64?) throws -> Int64
+}
+
+extension JourneyStore {
+    public func advanceClock(_ now: Int64, to at: Int64, profile: String?, instance: Int64?) throws -> Int64 { max(now, at) }
+}
+
+/// What a rejected line says of itself.
+public enum RejectedLine {
+    /// The profile a rejected JSON line names: an event's "profile", a profile line's "id".
+    public static func profile(_ raw: String) -> String? {
+        guard raw.utf8.first == UInt8(ascii: "{"), case .object(let members)? = try? JSON.parse(Array(raw.utf8)) else { return nil }
+        for (key, value) in members where key == "profile" || key == "id" {
+            if case .string(let s) = value { return s }
+        }
+        return nil
+    }
 }
 
 extension JourneyStore {

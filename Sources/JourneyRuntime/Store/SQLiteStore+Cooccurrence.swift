@@ -14,16 +14,49 @@ public struct PairingRule: Sendable, Hashable {
         self.field = field
         self.window = window
     }
-    var line: String { "\(event)\t\(field)\t\(window)" }
-}
+    public var line: String { "\(event)\t\(field)\t\(window)" }
 
-extension SQLiteStore {
-    public func pairingRules() throws -> [PairingRule] {
-        (try meta("cooccur") ?? "").split(separator: "\n").compactMap { line in
+    /// The rules as kept in meta `cooccur` (a line each).
+    public static func parse(_ text: String?) -> [PairingRule] {
+        (text ?? "").split(separator: "\n").compactMap { line in
             let p = line.split(separator: "\t").map(String.init)
             guard p.count == 3, let w = Int64(p[2]) else { return nil }
             return PairingRule(event: p[0], field: p[1], window: w)
         }
+    }
+
+    public static func text(_ rules: [PairingRule]) -> String { rules.map(\.line).sorted().joined(separator: "\n") }
+
+    /// A new value pairs once, both ways, with each distinct other value before it.
+    public static func pair(_ earlier: Set<String>, with key: String, into counts: inout [String: [String: Int]]) {
+        for a in earlier where a != key {
+            counts[a, default: [:]][key, default: 0] += 1
+            counts[key, default: [:]][a, default: 0] += 1
+        }
+    }
+}
+
+/// Counts a rule's pairs from stored events read in (profile, at, seq) order.
+public struct PairCounter {
+    public let window: Int64
+    public var counts: [String: [String: Int]] = [:]
+    var profile = ""
+    var recent: [(at: Int64, key: String)] = []
+
+    public init(window: Int64) { self.window = window }
+
+    public mutating func add(profile p: String, at: Int64, key: String?) {
+        if p != profile { profile = p; recent = [] }
+        guard let key else { return }
+        recent.removeAll { at - $0.at > window }
+        PairingRule.pair(Set(recent.map(\.key)), with: key, into: &counts)
+        recent.append((at, key))
+    }
+}
+
+extension SQLiteStore {
+    public func pairingRules() throws -> [PairingRule] {
+        PairingRule.parse(try meta("cooccur"))
     }
 
     /// Makes the counts cover exactly these rules, in the caller's transaction: a new rule is
@@ -40,28 +73,13 @@ extension SQLiteStore {
             guard let def = schema.events.first(where: { $0.name == r.event }), let f = def.fieldIndex(r.field) else { continue }
             let read = try db.prepare("SELECT profile, at, data FROM events WHERE event = ? ORDER BY profile, at, seq")
             read.bind(1, r.event)
-            var counts: [String: [String: Int]] = [:]
-            var profile = ""
-            var recent: [(at: Int64, key: String)] = []
+            var counter = PairCounter(window: r.window)
             while try read.step() {
-                let p = read.text(0), at = read.int64(1)
-                if p != profile { profile = p; recent = [] }
-                guard let key = ValueEncoding.indexKeys(ValueEncoding.fields(fromBlob: read.blob(2), def), at: f).first else { continue }
-                recent.removeAll { at - $0.at > r.window }
-                Self.pair(Set(recent.map(\.key)), with: key, into: &counts)
-                recent.append((at, key))
+                counter.add(profile: read.text(0), at: read.int64(1), key: ValueEncoding.indexKeys(ValueEncoding.fields(fromBlob: read.blob(2), def), at: f).first)
             }
-            try addPairs(r, counts)
+            try addPairs(r, counter.counts)
         }
-        try setMeta("cooccur", wanted.map(\.line).sorted().joined(separator: "\n"))
-    }
-
-    /// A new value pairs once, both ways, with each distinct other value before it.
-    static func pair(_ earlier: Set<String>, with key: String, into counts: inout [String: [String: Int]]) {
-        for a in earlier where a != key {
-            counts[a, default: [:]][key, default: 0] += 1
-            counts[key, default: [:]][a, default: 0] += 1
-        }
+        try setMeta("cooccur", PairingRule.text(wanted))
     }
 
     func addPairs(_ r: PairingRule, _ counts: [String: [String: Int]]) throws {
@@ -91,7 +109,7 @@ extension SQLiteStore {
                 }
                 read.reset()
                 var counts: [String: [String: Int]] = [:]
-                Self.pair(before, with: p.key, into: &counts)
+                PairingRule.pair(before, with: p.key, into: &counts)
                 guard !counts.isEmpty else { continue }
                 try addPairs(PairingRule(event: e.event, field: p.field, window: p.window), counts)
             }

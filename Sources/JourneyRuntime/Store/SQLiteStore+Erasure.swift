@@ -70,7 +70,7 @@ extension SQLiteStore {
         while try scan.step() {
             let raw = scan.text(1)
             if raw.utf8.first == UInt8(ascii: "{") {
-                if Self.profileNamed(inLine: raw) == id { doomed.append(scan.int64(0)) }
+                if RejectedLine.profile(raw) == id { doomed.append(scan.int64(0)) }
             } else if raw.split(separator: ",", omittingEmptySubsequences: false).contains(where: { cell in
                 Array(cell.drop(while: { $0 == " " || $0 == "\"" }).reversed().drop(while: { $0 == " " || $0 == "\"" }).reversed()) == Array(id)
             }) {

@@ -7,42 +7,33 @@ import JourneyBytecode
 extension SQLiteStore {
     /// The indexed fields, by event name (meta `history_keys`: "event.field" lines).
     public func historyKeyFields() throws -> [String: [String]] {
-        var out: [String: [String]] = [:]
-        for line in (try meta("history_keys") ?? "").split(separator: "\n") {
-            guard let dot = line.firstIndex(of: ".") else { continue }
-            out[String(line[..<dot]), default: []].append(String(line[line.index(after: dot)...]))
-        }
-        return out
+        HistoryKeyFields.parse(try meta("history_keys"))
     }
 
     /// Makes the index hold exactly these pairs, in the caller's transaction: a new pair is
     /// filled from the stored history, a pair no longer wanted is dropped.
     public func setHistoryKeyFields(_ wanted: [String: [String]], schema: RuntimeSchema) throws {
-        let have = try historyKeyFields()
-        let pairs = { (d: [String: [String]]) in Set(d.flatMap { e, fs in fs.map { "\(e).\($0)" } }) }
-        let (old, new) = (pairs(have), pairs(wanted))
-        guard old != new else { return }
-        for gone in old.subtracting(new).sorted() {
-            let parts = gone.split(separator: ".", maxSplits: 1).map(String.init)
+        let (gone, added) = HistoryKeyFields.changes(from: try historyKeyFields(), to: wanted)
+        guard !gone.isEmpty || !added.isEmpty else { return }
+        for (event, field) in gone {
             let s = try statement("DELETE FROM history_keys WHERE event = ? AND field = ?")
-            s.bind(1, parts[0]); s.bind(2, parts[1])
+            s.bind(1, event); s.bind(2, field)
             try s.run()
         }
-        for added in new.subtracting(old).sorted() {
-            let parts = added.split(separator: ".", maxSplits: 1).map(String.init)
-            guard let def = schema.events.first(where: { $0.name == parts[0] }), let f = def.fieldIndex(parts[1]) else { continue }
+        for (event, field) in added {
+            guard let def = schema.events.first(where: { $0.name == event }), let f = def.fieldIndex(field) else { continue }
             let read = try db.prepare("SELECT profile, at, seq, data FROM events WHERE event = ?")
             read.bind(1, def.name)
             let put = try statement("INSERT OR IGNORE INTO history_keys(event, field, key, at, profile, seq) VALUES (?, ?, ?, ?, ?, ?)")
             while try read.step() {
                 for key in ValueEncoding.indexKeys(ValueEncoding.fields(fromBlob: read.blob(3), def), at: f) {
-                    put.bind(1, def.name); put.bind(2, parts[1]); put.bind(3, key)
+                    put.bind(1, def.name); put.bind(2, field); put.bind(3, key)
                     put.bind(4, read.int64(1)); put.bind(5, read.text(0)); put.bind(6, read.int64(2))
                     try put.run()
                 }
             }
         }
-        try setMeta("history_keys", new.sorted().joined(separator: "\n"))
+        try setMeta("history_keys", HistoryKeyFields.text(wanted))
     }
 
     /// Index rows for ingested events (`IncomingRow.keys`), numbered as `enqueue` numbered them.
@@ -110,6 +101,33 @@ extension SQLiteStore {
                 }
             }
         }
+    }
+}
+
+/// The (event, field) pairs the history index holds, as kept in meta `history_keys`
+/// ("event.field" lines, sorted).
+public enum HistoryKeyFields {
+    public static func parse(_ text: String?) -> [String: [String]] {
+        var out: [String: [String]] = [:]
+        for line in (text ?? "").split(separator: "\n") {
+            guard let dot = line.firstIndex(of: ".") else { continue }
+            out[String(line[..<dot]), default: []].append(String(line[line.index(after: dot)...]))
+        }
+        return out
+    }
+
+    static func lines(_ d: [String: [String]]) -> Set<String> { Set(d.flatMap { e, fs in fs.map { "\(e).\($0)" } }) }
+
+    public static func text(_ d: [String: [String]]) -> String { lines(d).sorted().joined(separator: "\n") }
+
+    /// The pairs to drop and the pairs to fill, each sorted.
+    public static func changes(from have: [String: [String]], to wanted: [String: [String]]) -> (gone: [(String, String)], added: [(String, String)]) {
+        let (old, new) = (lines(have), lines(wanted))
+        let split = { (s: String) -> (String, String) in
+            let parts = s.split(separator: ".", maxSplits: 1).map(String.init)
+            return (parts[0], parts.count > 1 ? parts[1] : "")
+        }
+        return (old.subtracting(new).sorted().map(split), new.subtracting(old).sorted().map(split))
     }
 }
 

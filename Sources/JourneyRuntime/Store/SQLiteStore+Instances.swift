@@ -3,7 +3,7 @@ import JourneyBytecode
 // Instances, entry counts for the re-entry rules, timers and waits.
 
 extension SQLiteStore {
-    public func nextInstanceID() throws -> Int64 {
+    public func nextInstanceID(profile: String) throws -> Int64 {
         if lastInstanceID == nil {
             let s = try statement("SELECT COALESCE(MAX(id), 0) FROM instances")
             defer { s.reset() }
@@ -201,9 +201,30 @@ public struct InstanceSummary: Sendable {
     public var waitsFor: String?
     /// For a failed one: why, as kept in `rejects`.
     public var reason: String?
+
+    public init(id: Int64, journey: String, profile: String, bundle: String, pc: Int, status: String, enteredAt: Int64, endedAt: Int64?, due: Int64?, waitsFor: String?, reason: String?) {
+        self.id = id
+        self.journey = journey
+        self.profile = profile
+        self.bundle = bundle
+        self.pc = pc
+        self.status = status
+        self.enteredAt = enteredAt
+        self.endedAt = endedAt
+        self.due = due
+        self.waitsFor = waitsFor
+        self.reason = reason
+    }
 }
 
-extension SQLiteStore {
+/// A store that lists its instances (`journey instances`, the console).
+public protocol InstanceListing {
+    /// Instances in id order, optionally of one journey and one status (active, completed,
+    /// exited, converted, failed), at most `limit`.
+    func instanceSummaries(journey: String?, status: String?, limit: Int, profile: String?) throws -> [InstanceSummary]
+}
+
+extension SQLiteStore: InstanceListing {
     /// Instances in id order, optionally of one journey and one status (active, completed,
     /// exited, converted, failed), at most `limit`.
     public func instanceSummaries(journey: String?, status: String?, limit: Int, profile: String? = nil) throws -> [InstanceSummary] {

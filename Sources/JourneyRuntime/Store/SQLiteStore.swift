@@ -437,17 +437,8 @@ public final class SQLiteStore: JourneyStore {
         s.bind(1, source); s.bind(2, line)
         s.bind(3, InputError.clip(reason, to: InputError.reasonLimit)); s.bind(4, InputError.clip(raw, to: InputError.rawLimit))
         s.bind(5, at)
-        s.bind(6, profile ?? Self.profileNamed(inLine: raw))
+        s.bind(6, profile ?? RejectedLine.profile(raw))
         try s.run()
-    }
-
-    /// The profile a rejected JSON line names: an event's "profile", a profile line's "id".
-    static func profileNamed(inLine raw: String) -> String? {
-        guard raw.utf8.first == UInt8(ascii: "{"), case .object(let members)? = try? JSON.parse(Array(raw.utf8)) else { return nil }
-        for (key, value) in members where key == "profile" || key == "id" {
-            if case .string(let s) = value { return s }
-        }
-        return nil
     }
 
     public func rejects() throws -> [(source: String, line: Int, reason: String, raw: String)] {

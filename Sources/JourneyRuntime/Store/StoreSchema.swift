@@ -83,30 +83,54 @@ enum StoreSchema {
     }
 
     static func bind(_ s: Statement, _ i: Int32, _ v: Value) {
-        switch v {
-        case .none, .record: s.bindNull(i)
-        case .bool(let b): s.bind(i, Int64(b ? 1 : 0))
-        case .int(let x), .decimal(let x), .money(let x), .time(let x), .duration(let x): s.bind(i, x)
-        case .date(let d): s.bind(i, Int64(d))
-        case .timeOfDay(let t): s.bind(i, Int64(t))
-        case .string(let t): s.bind(i, t)
-        case .list: s.bind(i, ValueEncoding.json(v))
+        switch ColumnValue(v) {
+        case .null: s.bindNull(i)
+        case .int(let x): s.bind(i, x)
+        case .string(let t), .list(let t): s.bind(i, t)
         }
     }
 
     static func read(_ s: Statement, _ c: Int32, _ type: FieldType) -> Value {
-        if s.isNull(c) { return .none }
+        ColumnValue.value(type, isNull: s.isNull(c), int: { s.int64(c) }, text: { s.text(c) })
+    }
+}
+
+/// How a profile attribute's value sits in a column, in either store: bool, int, decimal and
+/// money (in millionths), date (days), time (epoch seconds), duration (seconds) and time of day
+/// as an integer; a string or url as its text; a list as JSON text.
+public enum ColumnValue {
+    case null
+    case int(Int64)
+    case string(String)
+    case list(String)
+
+    public init(_ v: Value) {
+        switch v {
+        case .none, .record: self = .null
+        case .bool(let b): self = .int(b ? 1 : 0)
+        case .int(let x), .decimal(let x), .money(let x), .time(let x), .duration(let x): self = .int(x)
+        case .date(let d): self = .int(Int64(d))
+        case .timeOfDay(let t): self = .int(Int64(t))
+        case .string(let t): self = .string(t)
+        case .list: self = .list(ValueEncoding.json(v))
+        }
+    }
+
+    /// The value of a declared type, from a column read by the store (`text` gives a string's
+    /// or a list's text).
+    public static func value(_ type: FieldType, isNull: Bool, int: () -> Int64, text: () -> String) -> Value {
+        if isNull { return .none }
         switch type.unwrapped {
-        case .bool: return .bool(s.int64(c) != 0)
-        case .int: return .int(s.int64(c))
-        case .decimal: return .decimal(s.int64(c))
-        case .money: return .money(s.int64(c))
-        case .string, .url: return .string(s.text(c))
-        case .date: return .date(Int32(truncatingIfNeeded: s.int64(c)))
-        case .time: return .time(s.int64(c))
-        case .duration: return .duration(s.int64(c))
+        case .bool: return .bool(int() != 0)
+        case .int: return .int(int())
+        case .decimal: return .decimal(int())
+        case .money: return .money(int())
+        case .string, .url: return .string(text())
+        case .date: return .date(Int32(truncatingIfNeeded: int()))
+        case .time: return .time(int())
+        case .duration: return .duration(int())
         case .list(let inner):
-            guard let j = try? JSON.parse(s.text(c)), case .success(let v) = ValueCoder.decode(j, as: .list(inner)) else { return .none }
+            guard let j = try? JSON.parse(text()), case .success(let v) = ValueCoder.decode(j, as: .list(inner)) else { return .none }
             return v
         case .optional: return .none
         }
