@@ -6,22 +6,26 @@ import JourneyRuntime
 extension PostgresStore {
     public func markTaken(at: Int64, seq: Int64) {
         taken.append(seq)
+        if let profile = inboxProfiles.removeValue(forKey: seq) { takenByProfile[profile, default: []].append(seq) }
     }
 
-    /// "Not yet taken": the event is still in the inbox.
+    /// "Taken": the event has left the inbox.
     static let visible = "NOT EXISTS (SELECT 1 FROM inbox i WHERE i.seq = e.seq)"
+    /// Taken, for one profile's events: left the inbox, or taken in this transaction ($4).
+    static let visibleToProfile = "(NOT EXISTS (SELECT 1 FROM inbox i WHERE i.seq = e.seq) OR e.seq = ANY($4))"
+
+    /// What this transaction took of a profile's events (one bound array, not a round trip).
+    func takenOf(_ profile: String) -> PGParam { .ints(takenByProfile[profile] ?? []) }
 
     public func records(profile: String, event def: EventDef, index: Int, since: Int64?) throws -> ArraySlice<Record> {
-        try flushTaken()
-        let r = try q("SELECT e.at, e.data FROM events e WHERE e.profile = $1 AND e.event = $2 AND e.at >= $3 AND \(Self.visible) ORDER BY e.at, e.seq",
-                      [.text(profile), .text(def.name), .int(since ?? Int64.min)])
+        let r = try q("SELECT e.at, e.data FROM events e WHERE e.profile = $1 AND e.event = $2 AND e.at >= $3 AND \(Self.visibleToProfile) ORDER BY e.at, e.seq",
+                      [.text(profile), .text(def.name), .int(since ?? Int64.min), takenOf(profile)])
         return ArraySlice((0..<r.count).map { Record(event: index, at: r.int64($0, 0), fields: ValueEncoding.fields(fromBlob: r.bytes($0, 1), def)) })
     }
 
     public func historyCount(profile: String, event: String, since: Int64?) throws -> Int {
-        try flushTaken()
-        return try q("SELECT COUNT(*) FROM events e WHERE e.profile = $1 AND e.event = $2 AND e.at >= $3 AND \(Self.visible)",
-                     [.text(profile), .text(event), .int(since ?? Int64.min)]).int(0, 0)
+        try q("SELECT COUNT(*) FROM events e WHERE e.profile = $1 AND e.event = $2 AND e.at >= $3 AND \(Self.visibleToProfile)",
+              [.text(profile), .text(event), .int(since ?? Int64.min), takenOf(profile)]).int(0, 0)
     }
 
     public func enqueue(_ events: [IncomingRow]) throws {
@@ -61,7 +65,11 @@ extension PostgresStore {
     }
 
     func inboxItems(_ r: PGResult) -> [InboxItem] {
-        (0..<r.count).map { InboxItem(seq: r.int64($0, 0), profile: r.text($0, 1), event: r.text($0, 2), at: r.int64($0, 3), data: r.bytes($0, 4)) }
+        (0..<r.count).map {
+            let item = InboxItem(seq: r.int64($0, 0), profile: r.text($0, 1), event: r.text($0, 2), at: r.int64($0, 3), data: r.bytes($0, 4))
+            inboxProfiles[item.seq] = item.profile
+            return item
+        }
     }
 
     // MARK: - The history index

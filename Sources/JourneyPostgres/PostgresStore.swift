@@ -24,6 +24,10 @@ public final class PostgresStore: JourneyStore {
     /// are, before the next read that could see them, and at commit).
     var taken: [Int64] = []
     var fired: [Int64] = []
+    /// What was taken and not yet deleted, by profile (its history queries see those too), and
+    /// the profile of each inbox event read.
+    var takenByProfile: [String: [Int64]] = [:]
+    var inboxProfiles: [Int64: String] = [:]
     /// The last instance id handed out per partition in this transaction.
     var lastInstance: [Int: Int64] = [:]
     /// Instance numbers start above this (the highest copied by `journey migrate`).
@@ -68,6 +72,8 @@ public final class PostgresStore: JourneyStore {
         inTransaction = true
         taken = []
         fired = []
+        takenByProfile = [:]
+        inboxProfiles = [:]
         lastInstance = [:]
         do {
             // A worker's partition work holds the writers' lock shared (workers go side by
@@ -79,12 +85,13 @@ public final class PostgresStore: JourneyStore {
         }
     }
 
-    /// Deletes what the run took and fired, before anything reads the inbox, the timers or the
-    /// history (which sees an event once it has left the inbox).
+    /// Deletes what the run took and fired, before anything reads the inbox or the timers (a
+    /// profile's history queries see what was taken of its events without it).
     func flushTaken() throws {
         if !taken.isEmpty {
             try q("DELETE FROM inbox WHERE seq = ANY($1)", [.ints(taken)])
             taken = []
+            takenByProfile = [:]
         }
         if !fired.isEmpty {
             try q("DELETE FROM timers WHERE id = ANY($1)", [.ints(fired)])
@@ -106,6 +113,8 @@ public final class PostgresStore: JourneyStore {
         inTransaction = false
         taken = []
         fired = []
+        takenByProfile = [:]
+        inboxProfiles = [:]
         lastInstance = [:]
         if let w = worker {
             w.exclusive = false
