@@ -276,7 +276,9 @@ public final class PostgresStore: JourneyStore {
     }
 
     public func addStepCounts(_ rows: [StepCount]) throws {
-        for r in rows {
+        // The counters are shared by every worker: each writes them in one order (by key), so
+        // two workers wait for each other at most, and never deadlock over them.
+        for r in rows.sorted(by: { ($0.journey, $0.bundle, $0.step, $0.what, $0.hour) < ($1.journey, $1.bundle, $1.step, $1.what, $1.hour) }) {
             try q("INSERT INTO step_counts(journey, bundle, step, what, entered_hour, n) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (journey, bundle, step, what, entered_hour) DO UPDATE SET n = step_counts.n + excluded.n",
                   [.text(r.journey), .text(r.bundle), .int(Int64(r.step)), .text(r.what), .int(r.hour), .int(r.n)])
         }

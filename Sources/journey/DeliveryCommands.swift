@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import JourneyBytecode
 import JourneyDiagnostics
+import JourneyPostgres
 import JourneyRuntime
 
 struct Deliveries: ParsableCommand {
@@ -65,6 +66,7 @@ struct Redeliver: ParsableCommand {
     @Argument(help: "Message ids, as 'journey deliveries' shows them.") var ids: [String]
 
     func run() throws {
+        try refusePostgres(db, "journey redeliver")
         guard FileManager.default.fileExists(atPath: db) else {
             throw UsageError(description: "\(db): no such database")
         }

@@ -206,12 +206,17 @@ func openEngine(_ db: String, create: Bool = false) throws -> Engine {
     }
 }
 
+/// Says that a command does not work on PostgreSQL yet (rather than "no such file").
+func refusePostgres(_ db: String, _ command: String) throws {
+    if PostgresStore.isURL(db) {
+        throw UsageError(description: "\(PostgresStore.redacted(db)): \(command) works on a SQLite database only, not yet on PostgreSQL")
+    }
+}
+
 /// The store of an existing database, for a command that only reads it: opened read-only, so
 /// it works on a database the user may not write (a backup, a read-only mount).
 func openStoreForReading(_ db: String) throws -> SQLiteStore {
-    if PostgresStore.isURL(db) {
-        throw UsageError(description: "\(PostgresStore.redacted(db)): this command works on a SQLite database only, not yet on PostgreSQL")
-    }
+    try refusePostgres(db, "this command")
     guard FileManager.default.fileExists(atPath: db) else {
         throw UsageError(description: "\(db): no such database; create it with 'journey deploy --db \(db) BUNDLE'")
     }
@@ -223,7 +228,7 @@ func openStoreForReading(_ db: String) throws -> SQLiteStore {
 }
 
 /// Any store, for a command that only reads through the store protocol.
-func openAnyStoreForReading(_ db: String) throws -> any JourneyStore & InstanceListing {
+func openAnyStoreForReading(_ db: String) throws -> any JourneyStore & InstanceListing & AnalyticsReading {
     if PostgresStore.isURL(db) {
         do {
             return try PostgresStore(url: db, readOnly: true)
@@ -645,10 +650,13 @@ struct Backup: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a consistent copy of a database to a new file, while other commands go on using it.",
         discussion: "The copy is whole on its own (no write-ahead log beside it) and compacted. OUT must not exist.")
-    @Option(help: "The database: a SQLite file, or postgres://user@host:port/dbname (PG* variables fill in the rest).") var db: String
+    @Option(help: "The SQLite database.") var db: String
     @Argument(help: "The file to write.") var out: String
 
     func run() throws {
+        if PostgresStore.isURL(db) {
+            throw UsageError(description: "\(PostgresStore.redacted(db)): a PostgreSQL database is backed up with its own tools: pg_dump --format=custom, or the server's base backups and WAL archive")
+        }
         guard !FileManager.default.fileExists(atPath: out) else { throw UsageError(description: "\(out): already exists; give a new file") }
         let store = try openStoreForReading(db)
         do {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import JourneyPostgres
 import JourneyService
 
 struct Serve: ParsableCommand {
@@ -22,6 +23,7 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("body-limit"), help: "The largest request body, in bytes (default 8 MiB).") var bodyLimit: Int?
 
     func run() throws {
+        try refusePostgres(db, "journey serve")
         guard FileManager.default.fileExists(atPath: db) else {
             throw UsageError(description: "\(db): no such database; create it with 'journey deploy --db \(db) BUNDLE'")
         }

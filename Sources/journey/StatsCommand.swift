@@ -14,7 +14,7 @@ struct Stats: ParsableCommand {
         two-proportion z-test's. With fewer than 30 conversions in either arm the verdict is "too early to tell".
         """
     )
-    @Option(help: "The SQLite database.") var db: String
+    @Option(help: "The database: a SQLite file, or postgres://user@host:port/dbname.") var db: String
     @Option(help: "Only this journey.") var journey: String?
     @Option(help: "Only the customers who entered since this instant (ISO 8601, or a date; counted to the hour).") var since: String?
     @Option(help: "text (default) or json.") var format: StatsFormat = .text
@@ -22,7 +22,7 @@ struct Stats: ParsableCommand {
     enum StatsFormat: String, ExpressibleByArgument, CaseIterable { case text, json }
 
     func run() throws {
-        let store = try openStoreForReading(db)
+        let store = try openAnyStoreForReading(db)
         let report = try StatsReport.build(store, journey: journey, since: try since.map { try parseInstant($0, "--since") })
         if let j = journey, report.journeys.isEmpty {
             throw UsageError(description: "no journey named '\(j)' in \(db) (neither deployed nor counted)")

@@ -70,25 +70,17 @@ final class KillTests: XCTestCase {
     }
 
     func testKilledRunsLoseAndDuplicateNothing() throws {
-        try killedRuns(database: { nil }) { db in
-            let counted = try analytics(db)
-            XCTAssertTrue(counted.contains("\"entered\":1000"), counted)
-            return counted
-        }
+        try killedRuns(database: { nil })
     }
 
-    /// The same on the PostgreSQL store; its counters are compared table to table.
+    /// The same on the PostgreSQL store.
     func testKilledRunsOnPostgresLoseAndDuplicateNothing() throws {
         _ = try PostgresServer.base.get()
         defer { PostgresServer.dropDatabases() }
-        try killedRuns(database: { try PostgresServer.freshDatabase() }) { db in
-            let entered = try PostgresServer.psql(db, "SELECT SUM(n) FROM step_counts WHERE step = -1 AND what = 'entered'")
-            XCTAssertEqual(entered.trimmingCharacters(in: .whitespacesAndNewlines), "1000")
-            return try PostgresServer.psql(db, "SELECT journey, bundle, step, what, entered_hour, n FROM step_counts ORDER BY journey, bundle, step, what, entered_hour")
-        }
+        try killedRuns(database: { try PostgresServer.freshDatabase() })
     }
 
-    func killedRuns(database: () throws -> String?, analytics: (String) throws -> String) throws {
+    func killedRuns(database: () throws -> String?) throws {
         let dir = try tempDir()
         let bundle = try prepare(dir, profiles: 1000)
         let until = "2025-03-05T00:00:00Z"
@@ -138,6 +130,7 @@ final class KillTests: XCTestCase {
         }
         // The counters were written with the steps they count: none lost, none twice.
         let counted = try analytics(db), uninterrupted = try analytics(refDB)
+        XCTAssertTrue(uninterrupted.contains("\"entered\":1000"), uninterrupted)
         XCTAssertEqual(counted, uninterrupted, "after \(kills) kills")
     }
 

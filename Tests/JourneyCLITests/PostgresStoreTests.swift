@@ -15,9 +15,17 @@ final class PostgresStoreTests: XCTestCase {
     }
 
     func testCommandsThatNeedSQLiteSaySo() throws {
-        let r = try journey(["stats", "--db", "postgres://shop@127.0.0.1:1/shop"])
+        let r = try journey(["deliveries", "--db", "postgres://shop@127.0.0.1:1/shop"])
         XCTAssertNotEqual(r.code, 0)
         XCTAssertTrue(r.err.contains("works on a SQLite database only, not yet on PostgreSQL"), r.err)
+        for command in [["serve"], ["redeliver", "m-1"]] {
+            let s = try journey([command[0], "--db", "postgres://shop@127.0.0.1:1/shop"] + command.dropFirst())
+            XCTAssertNotEqual(s.code, 0)
+            XCTAssertTrue(s.err.contains("journey \(command[0]) works on a SQLite database only, not yet on PostgreSQL"), s.err)
+        }
+        let b = try journey(["backup", "--db", "postgres://shop@127.0.0.1:1/shop", "/tmp/never-written.db"])
+        XCTAssertNotEqual(b.code, 0)
+        XCTAssertTrue(b.err.contains("pg_dump"), b.err)
     }
 
     func testMigrationsApplyOnceAndANewerSchemaIsRefused() throws {

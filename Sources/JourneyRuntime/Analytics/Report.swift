@@ -108,7 +108,7 @@ public struct StatsReport: Sendable {
 
     /// `since`: only the instances that entered since then (counted by the hour they entered
     /// in, so from the hour holding that instant on).
-    public static func build(_ store: SQLiteStore, journey: String? = nil, since: Int64? = nil) throws -> StatsReport {
+    public static func build(_ store: any AnalyticsReading, journey: String? = nil, since: Int64? = nil) throws -> StatsReport {
         let from = since ?? Int64.min
         let sinceHour = since.map(Engine.hour) ?? Int64.min
         let deploys = try store.deploys()

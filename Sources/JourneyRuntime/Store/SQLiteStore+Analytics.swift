@@ -18,9 +18,28 @@ extension SQLiteStore {
     }
 }
 
+/// What the analytics (`journey stats`, the console) read back from a store.
+public protocol AnalyticsReading {
+    /// The bundles in deploy order, with when each was (last) deployed.
+    func deploys() throws -> [(hash: String, deployedAt: Int64)]
+    func bundleBytes(_ hash: String) throws -> [UInt8]?
+    /// The counters of every journey (or one), summed over the hours from `sinceHour` on.
+    func stepCounts(journey: String?, sinceHour: Int64) throws -> [StepCount]
+    /// Receipts of the messages of instances entered since `since`, by the step that sent them.
+    func receiptCounts(journey: String?, since: Int64?) throws -> [(journey: String, bundle: String, step: Int, channel: String, status: String, n: Int64)]
+    /// Instances of one journey version entered since `since`, by state.
+    func instanceOutcomes(journey: String, bundle: String, since: Int64) throws -> [String: Int64]
+    /// Active instances entered since `since`, by journey version and where they stand.
+    func activeInstances(journey: String?, since: Int64) throws -> [(journey: String, bundle: String, pc: Int, n: Int64)]
+    /// How long each converted instance entered since `since` took, in seconds, shortest first.
+    func conversionTimes(journey: String, bundle: String, since: Int64) throws -> [Int64]
+    /// Per split branch, the instances entered since `since` that took it and how many converted.
+    func branchOutcomes(journey: String?, since: Int64) throws -> [(journey: String, bundle: String, step: Int, branch: Int, entered: Int64, converted: Int64)]
+}
+
 /// What the analytics read back: sums over the hours asked for. A database from before the
 /// analytics (opened read-only, so not migrated) reads as one with nothing counted yet.
-extension SQLiteStore {
+extension SQLiteStore: AnalyticsReading {
     /// Whether the database has this table, or this column of it.
     func has(table: String, column: String? = nil) throws -> Bool {
         let s = try db.prepare(column == nil ? "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1"
