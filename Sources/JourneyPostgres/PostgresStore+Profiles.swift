@@ -50,6 +50,11 @@ extension PostgresStore {
         try q("SELECT 1 FROM profiles WHERE id = $1", [.text(id)]).count > 0
     }
 
+    public func existingProfiles(_ ids: [String]) throws -> Set<String> {
+        let r = try q("SELECT id FROM profiles WHERE id = ANY($1)", [.texts(ids)])
+        return Set((0..<r.count).map { r.text($0, 0) })
+    }
+
     public func saveProfile(_ id: String, _ values: [Value]) throws {
         try q(saveProfileSQL, [.text(id), .int(Int64(PostgresSchema.partition(id)))] + values.map(PostgresSchema.param))
         // Audience runs go by time zone: remember each zone once, rather than scan for them.

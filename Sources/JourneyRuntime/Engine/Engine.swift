@@ -518,6 +518,16 @@ public final class Engine {
         rows.reserveCapacity(events.count)
         let keyed = try store.historyKeyFields()
         let pairing = try store.pairingRules()
+        // Which of the batch's profiles exist, asked once for all those not known yet.
+        var unknown: [String] = []
+        var asked = Set<String>()
+        for item in events where !schema.events[item.event.event].catalog && known[item.event.profile] == nil && asked.insert(item.event.profile).inserted {
+            unknown.append(item.event.profile)
+        }
+        if !unknown.isEmpty {
+            let existing = try store.existingProfiles(unknown)
+            for id in unknown { known[id] = existing.contains(id) }
+        }
         for (i, item) in events.enumerated() {
             let (line, e) = (item.line, item.event)
             let exists: Bool

@@ -163,6 +163,8 @@ public protocol JourneyStore: AnyObject {
     func migrateProfiles(_ schema: RuntimeSchema) throws
     func loadProfile(_ id: String) throws -> [Value]?
     func profileExists(_ id: String) throws -> Bool
+    /// Which of these profiles exist (a server store answers in one round trip).
+    func existingProfiles(_ ids: [String]) throws -> Set<String>
     func saveProfile(_ id: String, _ values: [Value]) throws
     func profileTimezones() throws -> [String?]
     /// Scans every profile of a time zone group (nil: none set or UTC), reading only the listed
@@ -286,6 +288,12 @@ public protocol JourneyStore: AnyObject {
 }
 
 extension JourneyStore {
+    public func existingProfiles(_ ids: [String]) throws -> Set<String> {
+        var out = Set<String>()
+        for id in ids where try profileExists(id) { out.insert(id) }
+        return out
+    }
+
     public func advanceClock(_ now: Int64, to at: Int64, profile: String?, instance: Int64?) throws -> Int64 { max(now, at) }
 }
 
