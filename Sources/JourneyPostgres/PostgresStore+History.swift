@@ -148,22 +148,11 @@ extension PostgresStore {
 
     func countPairs(_ events: [IncomingRow], seqs: [Int64]) throws {
         guard events.contains(where: { !$0.pairs.isEmpty }) else { return }
-        for (k, e) in events.enumerated() where !e.pairs.isEmpty {
-            guard let def = schema.events.first(where: { $0.name == e.event }) else { continue }
-            for p in e.pairs {
-                guard let f = def.fieldIndex(p.field) else { continue }
-                let r = try q("SELECT data FROM events WHERE profile = $1 AND event = $2 AND at >= $3 AND (at < $4 OR (at = $4 AND seq < $5))",
-                              [.text(e.profile), .text(e.event), .int(e.at &- p.window), .int(e.at), .int(seqs[k])])
-                var before = Set<String>()
-                for i in 0..<r.count {
-                    if let key = ValueEncoding.indexKeys(ValueEncoding.fields(fromBlob: r.bytes(i, 0), def), at: f).first { before.insert(key) }
-                }
-                var counts: [String: [String: Int]] = [:]
-                PairingRule.pair(before, with: p.key, into: &counts)
-                guard !counts.isEmpty else { continue }
-                try addPairs(PairingRule(event: e.event, field: p.field, window: p.window), counts)
-            }
-        }
+        try PairingRule.countPairs(events, schema: schema, seq: { seqs[$0] }, earlier: { e, from, seq in
+            let r = try q("SELECT data FROM events WHERE profile = $1 AND event = $2 AND at >= $3 AND (at < $4 OR (at = $4 AND seq < $5))",
+                          [.text(e.profile), .text(e.event), .int(from), .int(e.at), .int(seq)])
+            return (0..<r.count).map { r.bytes($0, 0) }
+        }, add: addPairs)
     }
 
     public func companions(event: String, field: String, window: Int64, key: String, limit: Int) throws -> [String] {

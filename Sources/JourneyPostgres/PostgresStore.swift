@@ -70,11 +70,7 @@ public final class PostgresStore: JourneyStore {
         }
         try connection.exec("BEGIN")
         inTransaction = true
-        taken = []
-        fired = []
-        takenByProfile = [:]
-        inboxProfiles = [:]
-        lastInstance = [:]
+        forgetTransaction()
         do {
             // A worker's partition work holds the writers' lock shared (workers go side by
             // side); anything else holds it alone, as SQLite's BEGIN IMMEDIATE does.
@@ -83,6 +79,15 @@ public final class PostgresStore: JourneyStore {
             rollback()
             throw error
         }
+    }
+
+    /// Forgets what one transaction kept in memory (taken events and timers, instance numbers).
+    func forgetTransaction() {
+        taken = []
+        fired = []
+        takenByProfile = [:]
+        inboxProfiles = [:]
+        lastInstance = [:]
     }
 
     /// Deletes what the run took and fired, before anything reads the inbox or the timers (a
@@ -111,11 +116,7 @@ public final class PostgresStore: JourneyStore {
     public func rollback() {
         try? connection.exec("ROLLBACK")
         inTransaction = false
-        taken = []
-        fired = []
-        takenByProfile = [:]
-        inboxProfiles = [:]
-        lastInstance = [:]
+        forgetTransaction()
         if let w = worker {
             w.exclusive = false
             w.movedClocks = []

@@ -530,12 +530,8 @@ public final class Engine {
         }
         for (i, item) in events.enumerated() {
             let (line, e) = (item.line, item.event)
-            let exists: Bool
-            if schema.events[e.event].catalog { exists = true } else if let k = known[e.profile] { exists = k } else {
-                exists = try store.profileExists(e.profile)
-                known[e.profile] = exists
-            }
-            guard exists else {
+            // Every profile of the batch is known by now (asked for above).
+            guard schema.events[e.event].catalog || known[e.profile] == true else {
                 let err = InputError(line: line, reason: "unknown profile '\(e.profile)': import the profile before its events", raw: raw(i))
                 try store.reject(source: source, line: line, reason: err.reason, raw: err.raw, at: e.at, profile: e.profile)
                 rejected.append(err)

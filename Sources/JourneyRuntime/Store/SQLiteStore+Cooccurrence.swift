@@ -27,6 +27,29 @@ public struct PairingRule: Sendable, Hashable {
 
     public static func text(_ rules: [PairingRule]) -> String { rules.map(\.line).sorted().joined(separator: "\n") }
 
+    /// Counts the pairs ingested events make with the same profile's earlier events (by time,
+    /// then by arrival) within each rule's window, for any store: `seq` numbers the k-th event
+    /// as the store did, `earlier` reads the data of the profile's events of that kind from an
+    /// instant on and before the event, and `add` adds counts to a rule's.
+    public static func countPairs(_ events: [IncomingRow], schema: RuntimeSchema, seq: (Int) -> Int64,
+                                  earlier: (_ event: IncomingRow, _ from: Int64, _ seq: Int64) throws -> [[UInt8]],
+                                  add: (PairingRule, [String: [String: Int]]) throws -> Void) throws {
+        for (k, e) in events.enumerated() where !e.pairs.isEmpty {
+            guard let def = schema.events.first(where: { $0.name == e.event }) else { continue }
+            for p in e.pairs {
+                guard let f = def.fieldIndex(p.field) else { continue }
+                var before = Set<String>()
+                for data in try earlier(e, e.at &- p.window, seq(k)) {
+                    if let key = ValueEncoding.indexKeys(ValueEncoding.fields(fromBlob: data, def), at: f).first { before.insert(key) }
+                }
+                var counts: [String: [String: Int]] = [:]
+                pair(before, with: p.key, into: &counts)
+                guard !counts.isEmpty else { continue }
+                try add(PairingRule(event: e.event, field: p.field, window: p.window), counts)
+            }
+        }
+    }
+
     /// A new value pairs once, both ways, with each distinct other value before it.
     public static func pair(_ earlier: Set<String>, with key: String, into counts: inout [String: [String: Int]]) {
         for a in earlier where a != key {
@@ -97,23 +120,14 @@ extension SQLiteStore {
     func countPairs(_ events: [IncomingRow], firstSeq: Int64) throws {
         guard events.contains(where: { !$0.pairs.isEmpty }) else { return }
         let read = try statement("SELECT data FROM events WHERE profile = ? AND event = ? AND at >= ? AND (at < ? OR (at = ? AND seq < ?))")
-        for (k, e) in events.enumerated() where !e.pairs.isEmpty {
-            guard let def = schema.events.first(where: { $0.name == e.event }) else { continue }
-            for p in e.pairs {
-                guard let f = def.fieldIndex(p.field) else { continue }
-                var before = Set<String>()
-                read.bind(1, e.profile); read.bind(2, e.event); read.bind(3, e.at &- p.window)
-                read.bind(4, e.at); read.bind(5, e.at); read.bind(6, firstSeq + Int64(k))
-                while try read.step() {
-                    if let key = ValueEncoding.indexKeys(ValueEncoding.fields(fromBlob: read.blob(0), def), at: f).first { before.insert(key) }
-                }
-                read.reset()
-                var counts: [String: [String: Int]] = [:]
-                PairingRule.pair(before, with: p.key, into: &counts)
-                guard !counts.isEmpty else { continue }
-                try addPairs(PairingRule(event: e.event, field: p.field, window: p.window), counts)
-            }
-        }
+        try PairingRule.countPairs(events, schema: schema, seq: { firstSeq + Int64($0) }, earlier: { e, from, seq in
+            read.bind(1, e.profile); read.bind(2, e.event); read.bind(3, from)
+            read.bind(4, e.at); read.bind(5, e.at); read.bind(6, seq)
+            defer { read.reset() }
+            var out: [[UInt8]] = []
+            while try read.step() { out.append(read.blob(0)) }
+            return out
+        }, add: addPairs)
     }
 
     /// The values most often paired with `key`, most first (ties by value).
