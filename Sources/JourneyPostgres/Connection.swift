@@ -16,6 +16,8 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
 public enum PGParam: Sendable {
     case null
     case int(Int64)
+    /// A `double precision` (sent as text: write `$n::double precision`).
+    case double(Double)
     case text(String)
     case bytes([UInt8])
     /// A `bigint[]` (for `= ANY($n)`).
@@ -25,6 +27,7 @@ public enum PGParam: Sendable {
 
     static func from(_ v: String?) -> PGParam { v.map(PGParam.text) ?? .null }
     static func from(_ v: Int64?) -> PGParam { v.map(PGParam.int) ?? .null }
+    static func from(_ v: Double?) -> PGParam { v.map(PGParam.double) ?? .null }
 }
 
 /// One connection (libpq, blocking). Not shared across threads: a store drives it from one task.
@@ -169,6 +172,7 @@ public final class PGConnection {
                 buffer += u
                 continue
             case .int(let i): offsets.append(buffer.count); buffer += Array(String(i).utf8)
+            case .double(let d): offsets.append(buffer.count); buffer += Array((d.isNaN ? "NaN" : d.isInfinite ? (d < 0 ? "-Infinity" : "Infinity") : String(d)).utf8)
             case .ints(let xs): offsets.append(buffer.count); buffer += Array(("{" + xs.map(String.init).joined(separator: ",") + "}").utf8)
             case .texts(let xs): offsets.append(buffer.count); buffer += Array(("{" + xs.map(Self.arrayItem).joined(separator: ",") + "}").utf8)
             }

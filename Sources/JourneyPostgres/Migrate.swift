@@ -7,7 +7,7 @@ import JourneyRuntime
 public enum SQLiteToPostgres {
     /// How a SQLite column is written into PostgreSQL's binary COPY.
     enum Kind {
-        case int, int32, text, blob, double, bool
+        case int, int32, int16, text, blob, double, bool
         /// TEXT in SQLite, bytea here (it may hold U+0000).
         case textBytes
         /// The partition of the profile id in this column (it is not copied itself).
@@ -49,7 +49,9 @@ public enum SQLiteToPostgres {
         Table(name: "instance_branches", select: "SELECT instance, step, branch FROM instance_branches", columns: "instance, step, branch", kinds: [.int, .int32, .int32]),
         Table(name: "history_keys", select: "SELECT event, field, key, at, profile, seq FROM history_keys", columns: "event, field, key, at, profile, seq", kinds: [.text, .text, .text, .int, .text, .int]),
         Table(name: "cooccur", select: "SELECT event, field, window, a, b, n FROM cooccur", columns: "event, field, win, a, b, n", kinds: [.text, .text, .int, .text, .text, .int]),
-        Table(name: "audience", select: "SELECT journey, tz, next_at FROM audience", columns: "journey, tz, next_at", kinds: [.text, .text, .int]),
+        // Every partition starts from the one schedule SQLite keeps.
+        Table(name: "audience", select: "WITH RECURSIVE parts(p) AS (SELECT 0 UNION ALL SELECT p + 1 FROM parts WHERE p < \(PostgresSchema.partitions - 1)) SELECT a.journey, a.tz, parts.p, a.next_at FROM audience a, parts",
+              columns: "journey, tz, p, next_at", kinds: [.text, .text, .int16, .int]),
     ]
 
     /// Copies `source` into `target` (which must hold no journey data); returns each table with
@@ -120,6 +122,7 @@ public enum SQLiteToPostgres {
                     switch kind {
                     case .int: w.int64(s.int64(col))
                     case .int32: w.int32(Int32(truncatingIfNeeded: s.int64(col)))
+                    case .int16: w.int16(Int16(truncatingIfNeeded: s.int64(col)))
                     case .text: w.text(s.text(col))
                     case .textBytes: w.blob(Array(s.text(col).utf8))
                     case .blob: w.blob(s.blob(col))

@@ -13,6 +13,8 @@ enum PostgresSchema {
     /// The advisory lock key a writing transaction takes (one writer at a time, as SQLite's
     /// BEGIN IMMEDIATE).
     static let writerLock: Int64 = 0x6A6F_7572_6E65_7902
+    /// How many partitions the profiles fall in (the `partitions` table's rows).
+    static let partitions = 256
 
     static let migrations: [String] = [
         // 1: the tables of the SQLite store, with a partition number (0-255, from the profile
@@ -64,6 +66,16 @@ enum PostgresSchema {
         CREATE TABLE partitions(p SMALLINT PRIMARY KEY, owner TEXT COLLATE "C", lease_until TIMESTAMPTZ, epoch BIGINT NOT NULL DEFAULT 0, clock BIGINT);
         INSERT INTO partitions(p) SELECT generate_series(0, 255);
         CREATE TABLE workers(id TEXT COLLATE "C" PRIMARY KEY, seen TIMESTAMPTZ NOT NULL);
+        """,
+        // 3: erasing a profile finds its indexed history keys without a scan; audience runs go
+        // by partition (each partition's schedule its own, the old one copied to every one).
+        """
+        CREATE INDEX history_keys_by_profile ON history_keys(profile);
+        CREATE TABLE audience_by_partition(journey TEXT COLLATE "C" NOT NULL, tz TEXT COLLATE "C" NOT NULL, p SMALLINT NOT NULL, next_at BIGINT NOT NULL, PRIMARY KEY(journey, tz, p));
+        INSERT INTO audience_by_partition SELECT a.journey, a.tz, g, a.next_at FROM audience a, generate_series(0, 255) g;
+        DROP TABLE audience;
+        ALTER TABLE audience_by_partition RENAME TO audience;
+        ALTER INDEX audience_by_partition_pkey RENAME TO audience_pkey;
         """,
     ]
 

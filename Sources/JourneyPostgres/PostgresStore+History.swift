@@ -30,6 +30,9 @@ extension PostgresStore {
 
     public func enqueue(_ events: [IncomingRow]) throws {
         guard !events.isEmpty else { return }
+        // A worker that ingests (journey serve) holds the writers' lock alone meanwhile: no
+        // partition's run takes a later arrival number before this one is committed.
+        try spanPartitions()
         // Arrival numbers, ascending in the order given (which orders events of one instant).
         let r = try q("SELECT nextval('inbox_seq') FROM generate_series(1, $1)", [.int(Int64(events.count))])
         let seqs = (0..<r.count).map { r.int64($0, 0) }.sorted()
@@ -53,8 +56,12 @@ extension PostgresStore {
         try countPairs(events, seqs: seqs)
     }
 
+    /// The earliest event waiting in any partition, not only this worker's: where a run starts
+    /// the audience schedule from, which is every partition's (the same whichever worker
+    /// starts it, and whatever partitions it holds yet).
     public func nextInbox(until: Int64?) throws -> InboxItem? {
-        try inbox(until: until, limit: 1).first
+        try flushTaken()
+        return inboxItems(try q("SELECT seq, profile, event, at, data FROM inbox WHERE at <= $1 ORDER BY at, seq LIMIT 1", [.int(until ?? Int64.max)])).first
     }
 
     public func inbox(until: Int64?, limit: Int) throws -> [InboxItem] {

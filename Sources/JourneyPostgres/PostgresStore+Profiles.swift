@@ -56,6 +56,9 @@ extension PostgresStore {
     }
 
     public func saveProfile(_ id: String, _ values: [Value]) throws {
+        // A worker writing another partition's profile (an import through journey serve) holds
+        // the writers' lock alone: no step of that profile is under way meanwhile.
+        if let w = worker, w.owned[PostgresSchema.partition(id)] == nil { try spanPartitions() }
         try q(saveProfileSQL, [.text(id), .int(Int64(PostgresSchema.partition(id)))] + values.map(PostgresSchema.param))
         // Audience runs go by time zone: remember each zone once, rather than scan for them.
         if let tz = schema.timezoneAttribute, tz < values.count, case .string(let zone) = values[tz], !zone.isEmpty, !knownZones.contains(zone) {
@@ -98,15 +101,21 @@ extension PostgresStore {
 
     /// Reads profiles in id order, a page at a time (memory stays flat over millions).
     func scan(timezone: String?, everyZone: Bool, attributes: [Int], filter: (_ id: () -> String, _ values: [Value]) throws -> Bool) throws -> [String] {
-        // Who is scanned may be entered: every partition's profiles.
-        try spanPartitions()
         let cols = attributes.map { ", " + PostgresSchema.identifier(schema.attributes[$0].name) }.joined()
         var condition = "id > $1"
         var params: [PGParam] = []
+        if let run = audienceRun, !everyZone {
+            // An audience run: the profiles of its partitions only (all of them this worker's).
+            condition += " AND p = ANY($3)"
+            params.append(.ints(run))
+        } else {
+            // Who is scanned may be entered: every partition's profiles.
+            try spanPartitions()
+        }
         if let col = timezoneColumn, !everyZone {
             if let tz = timezone {
-                condition += " AND \(col) = $3"
-                params = [.bytes(Array(tz.utf8))]
+                condition += " AND \(col) = $\(params.count + 3)"
+                params.append(.bytes(Array(tz.utf8)))
             } else {
                 condition += " AND (\(col) IS NULL OR \(col) = ''::bytea OR \(col) = 'UTC'::bytea)"
             }

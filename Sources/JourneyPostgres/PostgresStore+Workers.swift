@@ -31,7 +31,7 @@ final class WorkerState {
         self.lease = lease
     }
 
-    var ownsAll: Bool { owned.count == 256 }
+    var ownsAll: Bool { owned.count == PostgresSchema.partitions }
     var partitions: [Int64] { owned.keys.sorted().map(Int64.init) }
 }
 
@@ -70,7 +70,7 @@ extension PostgresStore {
         let lease = "make_interval(secs => \(w.lease))"
         try q("INSERT INTO workers(id, seen) VALUES ($1, now()) ON CONFLICT (id) DO UPDATE SET seen = now()", [.text(w.id)])
         let live = max(1, try q("SELECT COUNT(*) FROM workers WHERE seen > now() - \(lease)").int(0, 0))
-        let share = (256 + live - 1) / live
+        let share = (PostgresSchema.partitions + live - 1) / live
         let renewed = try q("UPDATE partitions SET lease_until = now() + \(lease) WHERE owner = $1 RETURNING p, epoch", [.text(w.id)])
         var owned: [Int: Int64] = [:]
         for i in 0..<renewed.count { owned[renewed.int(i, 0)] = renewed.int64(i, 1) }
@@ -148,13 +148,20 @@ extension PostgresStore {
         return (" AND \(column) = ANY($\(n))", [.ints(w.partitions)])
     }
 
-    /// Audience runs and catalog events are the coordinator's: the worker holding partition 0.
-    var isCoordinator: Bool { worker.map { $0.owned[0] != nil } ?? true }
 
     public func advanceClock(_ now: Int64, to at: Int64, profile: String?, instance: Int64?) throws -> Int64 {
         guard let w = worker else { return max(now, at) }
         let p: Int
-        if let profile { p = PostgresSchema.partition(profile) } else if let instance { p = Int(try partition(ofInstance: instance)) } else { p = 0 }
+        if let profile {
+            p = PostgresSchema.partition(profile)
+        } else if let instance {
+            p = Int(try partition(ofInstance: instance))
+        } else {
+            // An audience run: it runs at its time in each of its partitions (their clocks are
+            // not past it: a partition's items, its audience runs among them, go in time
+            // order), whatever other partitions' clocks say. `audienceRunStarts` moves them.
+            return max(w.floor, at)
+        }
         let c = max(w.clocks[p] ?? w.floor, at)
         w.clocks[p] = c
         w.movedClocks.insert(p)

@@ -36,6 +36,8 @@ public final class PostgresStore: JourneyStore {
     var worker: WorkerState?
     /// The worker's partition clocks as the transaction found them (a rollback goes back to them).
     var clocksAtBegin: [Int: Int64] = [:]
+    /// The partitions of the audience run in hand (`audienceRunStarts`), until its `setAudience`.
+    var audienceRun: [Int64]?
 
     /// Opens the store at `url` (`postgres://…`, or empty for the `PG*` environment variables),
     /// bringing its tables up to date; a `readOnly` store changes nothing.
@@ -57,6 +59,7 @@ public final class PostgresStore: JourneyStore {
         db.hasPrefix("postgres://") || db.hasPrefix("postgresql://")
     }
 
+    @discardableResult
     func q(_ sql: String, _ params: [PGParam] = []) throws -> PGResult { try connection.query(sql, params) }
 
     // MARK: - Transactions
@@ -83,6 +86,7 @@ public final class PostgresStore: JourneyStore {
 
     /// Forgets what one transaction kept in memory (taken events and timers, instance numbers).
     func forgetTransaction() {
+        audienceRun = nil
         taken = []
         fired = []
         takenByProfile = [:]
@@ -249,21 +253,48 @@ public final class PostgresStore: JourneyStore {
         return (0..<r.count).map { (r.text($0, 0), r.int($0, 1), r.text($0, 2), r.text($0, 3)) } // bytea reads as its bytes
     }
 
+    // Audience runs go by partition: each partition keeps its own schedule, and a worker runs
+    // a journey's audience in a time zone for the partitions it holds that are due, scanning
+    // only their profiles. So an audience run over millions of profiles is shared out as the
+    // events are, and does not stop the other workers.
+
+    /// The earliest run of each journey and time zone over the partitions this worker holds.
     public func audienceSchedule() throws -> [(journey: String, timezone: String, nextAt: Int64)] {
-        guard isCoordinator else { return [] }
-        let r = try q("SELECT journey, tz, next_at FROM audience ORDER BY next_at, journey, tz")
+        let (owned, params) = ownedFilter("p", 1)
+        let r = try q("SELECT journey, tz, MIN(next_at) FROM audience WHERE true\(owned) GROUP BY journey, tz ORDER BY 3, 1, 2", params)
         return (0..<r.count).map { (r.text($0, 0), r.text($0, 1), r.int64($0, 2)) }
     }
 
-    public func setAudience(journey: String, timezone: String, nextAt: Int64) throws {
-        guard isCoordinator else { return }
-        try spanPartitions()
-        try q("INSERT INTO audience(journey, tz, next_at) VALUES ($1, $2, $3) ON CONFLICT (journey, tz) DO UPDATE SET next_at = excluded.next_at",
-              [.text(journey), .text(timezone), .int(nextAt)])
+    /// The partitions of the audience run that starts: those held here whose run is due.
+    public func audienceRunStarts(journey: String, timezone: String, at: Int64) throws {
+        let (owned, params) = ownedFilter("p", 4)
+        let r = try q("SELECT p FROM audience WHERE journey = $1 AND tz = $2 AND next_at <= $3\(owned) ORDER BY p",
+                      [.text(journey), .text(timezone), .int(at)] + params)
+        let run = (0..<r.count).map { r.int64($0, 0) }
+        audienceRun = run
+        if let w = worker {
+            for p in run.map(Int.init) {
+                w.clocks[p] = max(w.clocks[p] ?? w.floor, at)
+                w.movedClocks.insert(p)
+            }
+        }
     }
 
+    /// After an audience run, its partitions' next run; else (a journey or a time zone new to
+    /// the schedule) the first run of every partition.
+    public func setAudience(journey: String, timezone: String, nextAt: Int64) throws {
+        if let run = audienceRun {
+            audienceRun = nil
+            try q("UPDATE audience SET next_at = $3 WHERE journey = $1 AND tz = $2 AND p = ANY($4)", [.text(journey), .text(timezone), .int(nextAt), .ints(run)])
+        } else {
+            try q("INSERT INTO audience(journey, tz, p, next_at) SELECT $1, $2, g, $3 FROM generate_series(0, \(PostgresSchema.partitions - 1)) g ON CONFLICT DO NOTHING",
+                  [.text(journey), .text(timezone), .int(nextAt)])
+        }
+    }
+
+    /// A journey no longer run daily (at that time): its schedule goes from every partition.
     public func removeAudience(journey: String) throws {
-        guard isCoordinator else { return }
+        try spanPartitions()
         try q("DELETE FROM audience WHERE journey = $1", [.text(journey)])
     }
 

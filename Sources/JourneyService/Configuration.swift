@@ -40,7 +40,24 @@ public struct ServiceConfiguration: Sendable {
     /// JSON log lines (nil: JSON unless standard error is a terminal).
     public var jsonLogs: Bool?
 
-    public init(database: String) { self.database = database }
+    /// Opens the database (read-only for the console's reads); nil: `database` is a SQLite file.
+    /// The command line opens PostgreSQL here.
+    public var openStore: (@Sendable (_ readOnly: Bool) throws -> any ServiceStore)?
+    /// The database as messages name it (a URL's password left out).
+    public var databaseName: String
+    /// On a store that many servers share: how long a worker's partition leases last, in seconds.
+    public var workerLease = 10.0
+
+    public init(database: String) {
+        self.database = database
+        databaseName = database
+    }
+
+    /// Opens the database as configured.
+    func open(readOnly: Bool) throws -> any ServiceStore {
+        if let openStore { return try openStore(readOnly) }
+        return try SQLiteStore(path: database, readOnly: readOnly)
+    }
 
     /// Why the server must not start with this configuration, or nil.
     public var problem: String? {

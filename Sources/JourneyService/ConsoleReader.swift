@@ -5,16 +5,16 @@ import JourneyRuntime
 /// The console's reads, on a read-only connection of their own: a page over a big database
 /// (the stats scan the active instances) never holds up the engine, the ingest or the deliverer,
 /// which share the writing connection. SQLite's write-ahead log lets it read beside them, each
-/// query seeing the last commit.
+/// query seeing the last commit; on PostgreSQL it is a session of its own.
 actor ConsoleReader {
-    let store: SQLiteStore
+    let store: any ServiceStore
     /// Loaded (and verified) bundles, by hash.
     var bundles: [String: JourneyBundle] = [:]
     /// The bundle whose schema profiles are read with.
     var profileSchema: String?
 
-    init(path: String) throws {
-        store = try SQLiteStore(path: path, readOnly: true)
+    init(_ config: ServiceConfiguration) throws {
+        store = try config.open(readOnly: true)
     }
 
     func bundle(_ hash: String) throws -> JourneyBundle? {

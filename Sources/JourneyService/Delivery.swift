@@ -24,6 +24,12 @@ public struct DeliveryAnswer: Sendable, Equatable {
 public protocol DeliveryAdapter: Sendable {
     /// One attempt. `body` is the message as the brief's JSON body, the same on every attempt.
     func deliver(_ message: PendingDelivery, body: [UInt8], at now: Double) async -> DeliveryAnswer
+    /// The longest one attempt can take, in seconds (a shared queue's claim outlasts it).
+    var longestAttempt: Double { get }
+}
+
+extension DeliveryAdapter {
+    public var longestAttempt: Double { 30 }
 }
 
 /// The brief's retry schedule: the first attempt at once, then after 5 s, 5 min, 30 min, 2 h,
@@ -99,6 +105,9 @@ struct WebhookAdapter: DeliveryAdapter {
     let url: String
     let secret: [UInt8]?
     let timeout: Double
+
+    /// The time-out is the attempt's deadline (connecting included).
+    var longestAttempt: Double { timeout }
 
     func deliver(_ message: PendingDelivery, body: [UInt8], at now: Double) async -> DeliveryAnswer {
         var request = HTTPClientRequest(url: url)
@@ -262,7 +271,10 @@ actor Deliverer {
         let now = Date().timeIntervalSince1970
         for name in channels.keys.sorted() {
             guard let c = channels[name], c.busy.count < c.concurrency else { continue }
-            let due = try await host.dueDeliveries(channel: name, now: now, limit: c.concurrency - c.busy.count, busy: c.busy)
+            // Claimed (on a queue several servers share) for twice the longest attempt and a
+            // margin for recording it: a server that dies leaves its claims to the others then.
+            let due = try await host.dueDeliveries(channel: name, now: now, limit: c.concurrency - c.busy.count, busy: c.busy,
+                                                   claimFor: 2 * c.adapter.longestAttempt + 10)
             for m in due {
                 channels[name]?.busy.insert(m.id)
                 started += 1
@@ -294,7 +306,13 @@ actor Deliverer {
         guard !finished.isEmpty else { return 0 }
         let batch = finished
         finished.removeAll()
-        try await host.recordAttempts(batch.map { ($0.message.id, $0.attempt, $0.outcome) })
+        do {
+            try await host.recordAttempts(batch.map { (message: $0.message.id, attempt: $0.attempt, outcome: $0.outcome) })
+        } catch {
+            // Kept to record at the next step (their places stay taken meanwhile).
+            finished = batch + finished
+            throw error
+        }
         for f in batch {
             channels[f.message.channel]?.busy.remove(f.message.id)
             var meta: Logger.Metadata = [

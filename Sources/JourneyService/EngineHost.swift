@@ -3,22 +3,41 @@ import JourneyBytecode
 import JourneyDiagnostics
 import JourneyRuntime
 
-/// The engine behind the HTTP layer: one actor owns it (and its SQLite connection), so requests,
-/// the wall-clock steps and the deliverer's records take turns. It knows nothing of HTTP.
+/// The engine behind the HTTP layer: one actor owns it (and its database connection), so
+/// requests, the wall-clock steps and the deliverer's records take turns. It knows nothing of
+/// HTTP. On SQLite one server works on a database; on a store that many share (PostgreSQL)
+/// each server is one of the workers, with its part of the profiles, and takes its part of
+/// the delivery queue.
 actor EngineHost {
     let engine: Engine
-    let store: SQLiteStore
+    let store: any ServiceStore
 
-    init(path: String) throws {
-        let store = try SQLiteStore(path: path)
-        guard store.claimRunner() else {
-            throw ServiceError("\(path): another 'journey run' or 'journey serve' is already processing this database")
+    init(_ config: ServiceConfiguration) throws {
+        let store = try config.open(readOnly: false)
+        if let file = store as? SQLiteStore, !file.claimRunner() {
+            throw ServiceError("\(config.databaseName): another 'journey run' or 'journey serve' is already processing this database")
         }
         self.store = store
         engine = try Engine(store: store)
         // Short transactions: requests and delivery records get their turn between them.
         engine.batchTime = 0.05
-        guard engine.schema != nil else { throw ServiceError("\(path): no bundle is deployed; run 'journey deploy' first") }
+        guard engine.schema != nil else { throw ServiceError("\(config.databaseName): no bundle is deployed; run 'journey deploy' first") }
+        if let shared = store as? any SharedWorkStore { try shared.becomeWorker(lease: config.workerLease) }
+    }
+
+    /// Runs a write; on a shared store, a setback (a lease or the session lost, a transient
+    /// failure) is recovered from and the write made again, a few times at most.
+    func write<T>(_ body: () throws -> T) throws -> T {
+        var tries = 0
+        while true {
+            do {
+                return try body()
+            } catch {
+                guard let shared = store as? any SharedWorkStore, shared.isSetback(error), tries < 5 else { throw error }
+                tries += 1
+                try shared.recover()
+            }
+        }
     }
 
     /// The deployed bundle's hash and schema, for reading a request outside the actor.
@@ -123,10 +142,10 @@ actor EngineHost {
             pieces.append(IngestPiece(events: events[...], errors: errors, throughLine: line))
         }
         var next = 0
-        let total = try engine.ingest(pieces: {
+        let total = try write { next = 0; return try engine.ingest(pieces: {
             defer { next += 1 }
             return next < pieces.count ? pieces[next] : nil
-        }, of: bytes, source: "POST /v1/events", transactionSize: Int.max)
+        }, of: bytes, source: "POST /v1/events", transactionSize: Int.max) }
         // Back to one answer per request, with its own item numbers.
         var answers: [IngestSummary] = []
         for (k, w) in group.enumerated() {
@@ -161,7 +180,7 @@ actor EngineHost {
         }
         switch ProfileInput.parseJSONLines(line, schema: schema, merge: merge).first {
         case .success(let row)?:
-            return try engine.importProfiles([row]).first?.reason
+            return try write { try engine.importProfiles([row]).first?.reason }
         case .failure(let e)?:
             return e.reason
         case nil:
@@ -176,7 +195,15 @@ actor EngineHost {
         let started = DispatchTime.now().uptimeNanoseconds
         engine.stopRequested = { DispatchTime.now().uptimeNanoseconds - started > 100_000_000 }
         defer { engine.stopRequested = nil }
-        return try engine.run(until: Int64(Date().timeIntervalSince1970))
+        do {
+            return try engine.run(until: Int64(Date().timeIntervalSince1970))
+        } catch {
+            // A worker that lost a lease or its session keeps nothing of the step: it looks at
+            // the leases again and goes on with the partitions it holds.
+            guard let shared = store as? any SharedWorkStore, shared.isSetback(error) else { throw error }
+            try shared.recover()
+            return RunStats()
+        }
     }
 
     /// Whether the database answers a query.
@@ -189,12 +216,13 @@ actor EngineHost {
         }
     }
 
+    /// A SQLite database folds its write-ahead log back; a worker gives its partitions back.
     func close() { try? engine.store.checkpoint() }
 
     // MARK: - Deliveries
 
-    func dueDeliveries(channel: String, now: Double, limit: Int, busy: Set<String>) throws -> [PendingDelivery] {
-        try store.dueDeliveries(channel: channel, now: now, limit: limit, busy: busy)
+    func dueDeliveries(channel: String, now: Double, limit: Int, busy: Set<String>, claimFor: Double) throws -> [PendingDelivery] {
+        try store.dueDeliveries(channel: channel, now: now, limit: limit, busy: busy, claimFor: claimFor)
     }
 
     func nextDeliveryDue(channels: [String]) throws -> Double? {
@@ -203,12 +231,8 @@ actor EngineHost {
 
     /// Records finished attempts in one transaction that does not wait for the disk: a power
     /// cut may forget it, and then those messages go again (at least once, with the same id).
-    func recordAttempts(_ batch: [(String, DeliveryAttempt, DeliveryOutcome)]) throws {
-        try store.withoutWaitingForTheDisk {
-            try store.transaction {
-                for (id, attempt, outcome) in batch { try store.recordAttempt(message: id, attempt, outcome: outcome) }
-            }
-        }
+    func recordAttempts(_ batch: [(message: String, attempt: DeliveryAttempt, outcome: DeliveryOutcome)]) throws {
+        try write { try store.recordAttempts(batch) }
     }
 
     func lastOutboxSeq() -> Int64 { (try? store.lastOutboxSeq()) ?? 0 }
@@ -242,9 +266,9 @@ actor EngineHost {
 
     /// Erases a profile; whether it existed.
     func erase(id: String) throws -> Bool {
-        let existed = try store.transaction { try store.erase(profile: id) }
-        // The old pages leave the write-ahead log too.
-        try? store.checkpoint()
+        let existed = try write { try store.transaction { try store.erase(profile: id) } }
+        // The old pages leave SQLite's write-ahead log too.
+        if store is SQLiteStore { try? store.checkpoint() }
         return existed
     }
 
@@ -284,7 +308,7 @@ actor EngineHost {
 
     /// Records a receipt; false for an unknown message.
     func receipt(message: String, status: String, at: Int64) throws -> Bool {
-        try store.transaction { try store.addReceipt(message: message, status: status, at: at, receivedAt: Int64(Date().timeIntervalSince1970)) }
+        try write { try store.transaction { try store.addReceipt(message: message, status: status, at: at, receivedAt: Int64(Date().timeIntervalSince1970)) } }
     }
 }
 
@@ -293,7 +317,7 @@ actor EngineHost {
 extension EngineHost {
     /// Puts a failed message back in the queue; nil when it was, else why not.
     func redeliver(id: String) throws -> String? {
-        try store.transaction { try store.redeliver(ids: [id], now: Date().timeIntervalSince1970) }.first ?? "no message has this id"
+        try write { try store.transaction { try store.redeliver(ids: [id], now: Date().timeIntervalSince1970) } }.first ?? "no message has this id"
     }
 
 }

@@ -17,14 +17,14 @@ struct ProfileView: Sendable {
     init(id: String) { self.id = id }
 
     /// The view from a store whose profiles read as `schema`, or nil when there is no such profile.
-    static func build(_ store: SQLiteStore, schema: RuntimeSchema, id: String) throws -> ProfileView? {
+    static func build(_ store: any ServiceStore, schema: RuntimeSchema, id: String) throws -> ProfileView? {
         guard let values = try store.loadProfile(id) else { return nil }
         var view = ProfileView(id: id)
         view.attributes = zip(schema.attributes, values).map { ($0.name, $1) }
         view.events = try store.recentEvents(profile: id, limit: 50, schema: schema)
         var lines = InstanceLines(store: store)
         view.journeys = try store.instanceSummaries(journey: nil, status: nil, limit: 50, profile: id).map { ($0, lines.line($0)) }
-        view.messages = try store.messages(profile: id, limit: 50).map { ($0, try store.receipts(message: $0.message.id)) }
+        view.messages = try store.messages(profile: id, channel: nil, limit: 50).map { ($0, try store.receipts(message: $0.message.id)) }
         return view
     }
 

@@ -27,7 +27,7 @@ public enum JourneyServer {
         if let why = config.problem { throw ServiceError(why) }
         let json = config.jsonLogs ?? (isatty(2) == 0)
         let logger = Logger(label: "journey") { label in LineLogHandler(json: json, label: label) }
-        let host = try EngineHost(path: config.database)
+        let host = try EngineHost(config)
         let metrics = ServiceMetrics(firstSeq: await host.lastOutboxSeq())
         let client = config.delivery.values.contains { if case .webhook = $0.adapter { true } else { false } }
             ? HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup,
@@ -49,7 +49,7 @@ public enum JourneyServer {
         let router = Router()
         router.add(middleware: RequestLog(logger: logger, metrics: metrics))
         routes(router, config: config, host: host, engine: engine, metrics: metrics)
-        Console.routes(router, config: config, host: host, reader: try ConsoleReader(path: config.database))
+        Console.routes(router, config: config, host: host, reader: try ConsoleReader(config))
         let app = Application(
             router: router,
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: "journey"),

@@ -9,7 +9,7 @@ struct Deliveries: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List the messages for providers with where their delivery stands and every attempt made.",
         discussion: "A message is pending (waiting for its first attempt or a retry, or for an adapter for its channel), delivered, or failed (its attempts are spent, or the provider refused it). 'journey redeliver' puts failed ones back.")
-    @Option(help: "The SQLite database.") var db: String
+    @Option(help: "The database: a SQLite file, or postgres://user@host:port/dbname (PG* variables fill in the rest).") var db: String
     @Option(help: "Only messages in this state: pending, delivered or failed.") var status: String?
     @Option(help: "text (default) or jsonl.") var format: TimelineFormat = .text
     @Option(help: "At most this many.") var limit = 10_000
@@ -21,10 +21,10 @@ struct Deliveries: ParsableCommand {
     }
 
     func run() throws {
-        let store = try openStoreForReading(db)
+        let store = try openAnyStoreForReading(db)
         let rows: [DeliveryRecord]
         do {
-            rows = try store.deliveries(status: status, limit: max(1, limit))
+            rows = try store.deliveries(status: status, afterSeq: 0, limit: max(1, limit))
         } catch {
             throw UsageError(description: "\(db): no deliveries to show: the database is from before delivery existed (any command that writes to it, like 'journey run', brings it up to date)")
         }
@@ -62,27 +62,23 @@ struct Redeliver: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Put failed messages back in the delivery queue, due now, with a fresh round of attempts.",
         discussion: "Works beside a running 'journey serve', which picks them up within a second. Exits 1 when any id could not be put back (unknown, or not failed), naming why.")
-    @Option(help: "The SQLite database.") var db: String
+    @Option(help: "The database: a SQLite file, or postgres://user@host:port/dbname (PG* variables fill in the rest).") var db: String
     @Argument(help: "Message ids, as 'journey deliveries' shows them.") var ids: [String]
 
     func run() throws {
-        try refusePostgres(db, "journey redeliver")
-        guard FileManager.default.fileExists(atPath: db) else {
-            throw UsageError(description: "\(db): no such database")
-        }
-        let store: SQLiteStore
-        do { store = try SQLiteStore(path: db) } catch { throw UsageError(description: "\(db): \(error)") }
+        let store = try openServiceStore(db)
+        let name = PostgresStore.redacted(db)
         let results: [String?]
         do {
             results = try store.transaction { try store.redeliver(ids: ids, now: Date().timeIntervalSince1970) }
         } catch {
-            throw UsageError(description: "\(db): \(error)")
+            throw UsageError(description: "\(name): \(error)")
         }
         var failed = false
         for (id, why) in zip(ids, results) {
             if let why {
                 failed = true
-                FileHandle.standardError.write(Data("\(db): \(terminalSafe(id)): not put back: \(why)\n".utf8))
+                FileHandle.standardError.write(Data("\(name): \(terminalSafe(id)): not put back: \(why)\n".utf8))
             } else {
                 write("\(id): pending again\n")
             }

@@ -227,8 +227,8 @@ func openStoreForReading(_ db: String) throws -> SQLiteStore {
     }
 }
 
-/// Any store, for a command that only reads through the store protocol.
-func openAnyStoreForReading(_ db: String) throws -> any JourneyStore & InstanceListing & AnalyticsReading {
+/// Any store, for a command that only reads through the store protocols.
+func openAnyStoreForReading(_ db: String) throws -> any ServiceStore {
     if PostgresStore.isURL(db) {
         do {
             return try PostgresStore(url: db, readOnly: true)
@@ -237,6 +237,23 @@ func openAnyStoreForReading(_ db: String) throws -> any JourneyStore & InstanceL
         }
     }
     return try openStoreForReading(db)
+}
+
+/// Any existing store, for a command that writes through the service's protocol.
+func openServiceStore(_ db: String) throws -> any ServiceStore {
+    if PostgresStore.isURL(db) {
+        do {
+            return try PostgresStore(url: db)
+        } catch {
+            throw UsageError(description: "\(PostgresStore.redacted(db)): \(error)")
+        }
+    }
+    guard FileManager.default.fileExists(atPath: db) else { throw UsageError(description: "\(db): no such database") }
+    do {
+        return try SQLiteStore(path: db)
+    } catch {
+        throw UsageError(description: "\(db): \(error)")
+    }
 }
 
 /// Ends a command that wrote: the write-ahead log goes into the database file (so the file

@@ -16,18 +16,24 @@ struct Serve: ParsableCommand {
         docs/openapi.yaml. SIGTERM or SIGINT: requests in flight, the current step and the delivery \
         attempts in flight finish, then it exits 0.
         """)
-    @Option(help: "The SQLite database.") var db: String
+    @Option(help: "The database: a SQLite file, or postgres://user@host:port/dbname (PG* variables fill in the rest); any number of servers share one PostgreSQL database.") var db: String
     @Option(help: "A TOML configuration file (see examples/journey.toml).") var config: String?
     @Option(help: "HOST:PORT to listen on (port 0: any free port, printed when ready).") var listen: String?
     @Flag(name: .customLong("no-auth"), help: "Run without keys (loopback only), for development.") var noAuth = false
     @Option(name: .customLong("body-limit"), help: "The largest request body, in bytes (default 8 MiB).") var bodyLimit: Int?
 
     func run() throws {
-        try refusePostgres(db, "journey serve")
-        guard FileManager.default.fileExists(atPath: db) else {
+        var settings = ServiceConfiguration(database: db)
+        if PostgresStore.isURL(db) {
+            // Every server on one PostgreSQL database is a worker: they share the profiles'
+            // partitions and the delivery queue.
+            let url = db
+            settings.openStore = { readOnly in try PostgresStore(url: url, readOnly: readOnly) }
+            settings.databaseName = PostgresStore.redacted(db)
+            settings.workerLease = ProcessInfo.processInfo.environment["JOURNEY_PG_LEASE"].flatMap(Double.init) ?? 10
+        } else if !FileManager.default.fileExists(atPath: db) {
             throw UsageError(description: "\(db): no such database; create it with 'journey deploy --db \(db) BUNDLE'")
         }
-        var settings = ServiceConfiguration(database: db)
         if let path = config {
             guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
                 throw UsageError(description: "\(path): cannot read the configuration file")
@@ -58,7 +64,7 @@ struct Serve: ParsableCommand {
             done.signal()
         }
         done.wait()
-        if let e = outcome.error { throw UsageError(description: "\(db): \(e)") }
+        if let e = outcome.error { throw UsageError(description: "\(settings.databaseName): \(e)") }
     }
 }
 

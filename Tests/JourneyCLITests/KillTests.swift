@@ -37,6 +37,12 @@ final class KillTests: XCTestCase {
         50% text { sms "Last call for {cart.cart_id}" }
       }
     }
+
+    journey checkin "Daily check-in" {
+      on daily at 12:00
+      when not profile.email_opt_in
+      sms "Daily check-in for {profile.first_name}, {today}"
+    }
     """
 
     func prepare(_ dir: URL, profiles n: Int) throws -> String {
@@ -171,8 +177,8 @@ final class KillTests: XCTestCase {
 
     /// The first line where two outboxes differ, and how many lines each has.
     func firstDifference(_ a: [String], _ b: [String]) -> String {
-        let i = (0..<min(a.count, b.count)).first { a[$0] != b[$0] } ?? min(a.count, b.count)
-        return "\(a.count) lines against \(b.count); first difference at \(i): \(i < a.count ? a[i] : "-") against \(i < b.count ? b[i] : "-")"
+        let onlyA = Array(Set(a).subtracting(b)).sorted().prefix(3), onlyB = Array(Set(b).subtracting(a)).sorted().prefix(3)
+        return "\(a.count) lines against \(b.count); only in the first: \(onlyA.joined(separator: " | ")); only in the second: \(onlyB.joined(separator: " | "))"
     }
 
     /// A reference: the same workload run by one worker, uninterrupted.

@@ -48,6 +48,29 @@ enum PostgresServer {
         return r.out
     }
 
+    /// Every row of a database as `pg_dump --data-only` writes it, byte strings (bytea) decoded
+    /// back into their bytes: what a search for leftover text looks through.
+    static func dataBytes(_ url: String) throws -> Data {
+        let r = run("/usr/bin/env", ["pg_dump", "--data-only", "--no-owner", url])
+        guard r.code == 0 else { throw NSError(domain: "pg_dump", code: Int(r.code), userInfo: [NSLocalizedDescriptionKey: r.err]) }
+        var out = Data(r.out.utf8)
+        // bytea values come as \\x followed by hex digits.
+        var rest = Substring(r.out)
+        while let start = rest.range(of: "\\x") {
+            let hex = rest[start.upperBound...].prefix { $0.isHexDigit }
+            var bytes: [UInt8] = []
+            var i = hex.startIndex
+            while i < hex.endIndex, let j = hex.index(i, offsetBy: 2, limitedBy: hex.endIndex), let b = UInt8(hex[i..<j], radix: 16) {
+                bytes.append(b)
+                i = j
+            }
+            out.append(0x0A)
+            out.append(contentsOf: bytes)
+            rest = hex.isEmpty ? rest[start.upperBound...] : rest[hex.endIndex...]
+        }
+        return out
+    }
+
     static func run(_ path: String, _ args: [String]) -> (code: Int32, out: String, err: String) {
         do { return try runProgram(URL(fileURLWithPath: path), args, timeout: 120) } catch { return (127, "", "\(path): \(error)") }
     }

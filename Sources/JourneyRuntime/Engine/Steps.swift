@@ -332,6 +332,7 @@ extension Engine {
         let needsID = j.when.map { readsHistory(j.functions[$0]) } ?? false
         let noLocals = [Value](repeating: .none, count: j.localCount)
         var faults: [(profile: String, message: String)] = []
+        try store.audienceRunStarts(journey: journey, timezone: tz, at: at)
         let passed = try store.scanProfiles(timezone: tz == "UTC" ? nil : tz, attributes: used) { id, values in
             guard let w = j.when else { return true }
             slot.values = values

@@ -285,6 +285,10 @@ public protocol JourneyStore: AnyObject {
     /// keeps a clock per partition of profiles, so that what one partition's profiles see does
     /// not depend on how far other partitions have got.
     func advanceClock(_ now: Int64, to at: Int64, profile: String?, instance: Int64?) throws -> Int64
+    /// An audience run of `journey` in `timezone`, scheduled at `at`, starts: its scan and the
+    /// `setAudience` that ends it. A store that many workers share keeps it to the partitions
+    /// this worker holds that are due; a store with one runner has nothing to do.
+    func audienceRunStarts(journey: String, timezone: String, at: Int64) throws
 }
 
 extension JourneyStore {
@@ -295,6 +299,8 @@ extension JourneyStore {
     }
 
     public func advanceClock(_ now: Int64, to at: Int64, profile: String?, instance: Int64?) throws -> Int64 { max(now, at) }
+
+    public func audienceRunStarts(journey: String, timezone: String, at: Int64) throws {}
 }
 
 /// What a rejected line says of itself.

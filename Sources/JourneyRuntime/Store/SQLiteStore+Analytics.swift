@@ -143,6 +143,10 @@ public struct RejectRow: Sendable {
     public var raw: String
     public var at: Int64
     public var profile: String?
+
+    public init(id: Int64, source: String, line: Int, reason: String, raw: String, at: Int64, profile: String?) {
+        self.id = id; self.source = source; self.line = line; self.reason = reason; self.raw = raw; self.at = at; self.profile = profile
+    }
 }
 
 extension SQLiteStore {

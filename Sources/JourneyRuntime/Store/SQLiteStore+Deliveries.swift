@@ -42,6 +42,10 @@ public struct DeliveryRecord: Sendable {
     public var delivery: String?
     public var nextAttempt: Double?
     public var attempts: [DeliveryAttempt]
+
+    public init(message: OutboxRow, address: String?, delivery: String?, nextAttempt: Double?, attempts: [DeliveryAttempt]) {
+        self.message = message; self.address = address; self.delivery = delivery; self.nextAttempt = nextAttempt; self.attempts = attempts
+    }
 }
 
 /// How a delivery attempt ends for the message.
@@ -56,6 +60,8 @@ public enum DeliveryOutcome: Sendable, Hashable {
 public struct Receipt: Sendable, Hashable {
     public var status: String
     public var at: Int64
+
+    public init(status: String, at: Int64) { self.status = status; self.at = at }
 }
 
 extension SQLiteStore {
@@ -72,7 +78,8 @@ extension SQLiteStore {
 
     /// Pending messages of one channel whose next attempt is due by `now`, oldest due first,
     /// leaving out those already being tried (`busy`).
-    public func dueDeliveries(channel: String, now: Double, limit: Int, busy: Set<String>) throws -> [PendingDelivery] {
+    /// (One server at a time works on a SQLite database: nothing needs claiming.)
+    public func dueDeliveries(channel: String, now: Double, limit: Int, busy: Set<String>, claimFor: Double = 0) throws -> [PendingDelivery] {
         let s = try statement("""
             SELECT id, at, profile, journey, channel, address, content, attempts FROM outbox
             WHERE delivery = 'pending' AND channel = ? AND next_attempt <= ? ORDER BY next_attempt, seq LIMIT ?
@@ -129,6 +136,16 @@ extension SQLiteStore {
         update.bind(3, message)
         try update.run()
         return true
+    }
+
+    /// Records finished attempts in one transaction that does not wait for the disk: a power
+    /// cut may forget it, and then those messages go again (at least once, with the same id).
+    public func recordAttempts(_ batch: [(message: String, attempt: DeliveryAttempt, outcome: DeliveryOutcome)]) throws {
+        try withoutWaitingForTheDisk {
+            try transaction {
+                for (id, attempt, outcome) in batch { try recordAttempt(message: id, attempt, outcome: outcome) }
+            }
+        }
     }
 
     /// Puts failed messages back in the queue, due now, with a fresh round of attempts.

@@ -7,9 +7,11 @@ public struct StoredEvent: Sendable {
     /// Field names and values, in the current schema's terms (empty when the event is no
     /// longer declared).
     public var fields: [(String, Value)]
+
+    public init(event: String, at: Int64, fields: [(String, Value)]) { self.event = event; self.at = at; self.fields = fields }
 }
 
-extension SQLiteStore {
+extension SQLiteStore: ServiceStore {
     /// A profile's most recent events, newest first, decoded with the current schema.
     public func recentEvents(profile: String, limit: Int, schema: RuntimeSchema) throws -> [StoredEvent] {
         let s = try statement("SELECT event, at, data FROM events WHERE profile = ? ORDER BY at DESC, seq DESC LIMIT ?")
@@ -68,14 +70,7 @@ extension SQLiteStore {
         let scan = try db.prepare("SELECT id, raw FROM rejects WHERE profile IS NULL")
         var doomed: [Int64] = []
         while try scan.step() {
-            let raw = scan.text(1)
-            if raw.utf8.first == UInt8(ascii: "{") {
-                if RejectedLine.profile(raw) == id { doomed.append(scan.int64(0)) }
-            } else if raw.split(separator: ",", omittingEmptySubsequences: false).contains(where: { cell in
-                Array(cell.drop(while: { $0 == " " || $0 == "\"" }).reversed().drop(while: { $0 == " " || $0 == "\"" }).reversed()) == Array(id)
-            }) {
-                doomed.append(scan.int64(0))
-            }
+            if RejectedLine.names(scan.text(1), profile: id) { doomed.append(scan.int64(0)) }
         }
         let drop = try db.prepare("DELETE FROM rejects WHERE id = ?")
         for r in doomed {
