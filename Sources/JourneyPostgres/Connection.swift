@@ -225,6 +225,11 @@ public final class PGResult {
         }
     }
     public func int(_ row: Int, _ col: Int) -> Int { Int(int64(row, col)) }
+    /// A boolean column (one byte in binary).
+    public func bool(_ row: Int, _ col: Int) -> Bool {
+        guard !isNull(row, col), PQgetlength(r, Int32(row), Int32(col)) >= 1, let p = PQgetvalue(r, Int32(row), Int32(col)) else { return false }
+        return p[0] != 0
+    }
     public func optionalInt64(_ row: Int, _ col: Int) -> Int64? { isNull(row, col) ? nil : int64(row, col) }
 
     /// A double precision column.

@@ -91,7 +91,8 @@ extension PostgresStore {
         return [nil] + (0..<r.count).map { r.text($0, 0) }
     }
 
-    public func scanProfiles(timezone: String?, attributes: [Int], filter: (_ id: () -> String, _ values: [Value]) throws -> Bool) throws -> [String] {
+    /// (`condition` is not turned into SQL here yet: `filter` tests every profile read.)
+    public func scanProfiles(timezone: String?, attributes: [Int], condition: ProfileCondition?, filter: (_ id: () -> String, _ values: [Value]) throws -> Bool) throws -> [String] {
         try scan(timezone: timezone, everyZone: false, attributes: attributes, filter: filter)
     }
 

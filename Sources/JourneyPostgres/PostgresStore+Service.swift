@@ -8,14 +8,17 @@ import JourneyRuntime
 extension PostgresStore: ServiceStore {
     static let deliveryColumns = "seq, id, at, profile, journey, channel, status, content, reason, address, delivery, next_attempt"
 
+    /// Due and claimed by the database's clock, which every server shares (a server whose own
+    /// clock runs ahead would otherwise take others' claims early); `now` is not used.
     public func dueDeliveries(channel: String, now: Double, limit: Int, busy: Set<String>, claimFor: Double) throws -> [PendingDelivery] {
         guard limit > 0 else { return [] }
         let r = try q("""
-            WITH due AS (SELECT seq, next_attempt FROM outbox WHERE delivery = 'pending' AND channel = $1 AND next_attempt <= $2::double precision
-                         AND NOT (id = ANY($5)) ORDER BY next_attempt, seq LIMIT $3 FOR UPDATE SKIP LOCKED)
-            UPDATE outbox o SET next_attempt = $4::double precision FROM due WHERE o.seq = due.seq
+            WITH clock AS (SELECT extract(epoch FROM clock_timestamp())::double precision AS now),
+                 due AS (SELECT seq, next_attempt FROM outbox, clock WHERE delivery = 'pending' AND channel = $1 AND next_attempt <= clock.now
+                         AND NOT (id = ANY($4)) ORDER BY next_attempt, seq LIMIT $2 FOR UPDATE OF outbox SKIP LOCKED)
+            UPDATE outbox o SET next_attempt = clock.now + $3::double precision FROM due, clock WHERE o.seq = due.seq
             RETURNING due.next_attempt, o.seq, o.id, o.at, o.profile, o.journey, o.channel, o.address, o.content, o.attempts
-            """, [.text(channel), .double(now), .int(Int64(limit)), .double(now + max(claimFor, 1)), .texts(busy.sorted())])
+            """, [.text(channel), .int(Int64(limit)), .double(max(claimFor, 1)), .texts(busy.sorted())])
         let rows = (0..<r.count).map { i in
             (due: r.double(i, 0), seq: r.int64(i, 1),
              m: PendingDelivery(id: r.text(i, 2), at: r.int64(i, 3), profile: r.text(i, 4), journey: r.text(i, 5), channel: r.text(i, 6),
@@ -34,6 +37,8 @@ extension PostgresStore: ServiceStore {
     /// committed without waiting for the disk.
     public func recordAttempts(_ batch: [(message: String, attempt: DeliveryAttempt, outcome: DeliveryOutcome)]) throws {
         guard !batch.isEmpty else { return }
+        // A transaction a failure left open is ended first (nothing of it was committed).
+        if inTransaction { rollback() }
         try connection.exec("BEGIN")
         do {
             try connection.exec("SET LOCAL synchronous_commit = off")
@@ -186,6 +191,13 @@ extension PostgresStore: ServiceStore {
 
 extension PostgresStore: SharedWorkStore {
     public func isSetback(_ error: Error) -> Bool {
-        error is LeaseLost || !connection.isAlive || (error as? PostgresError)?.isTransient == true
+        !connection.isAlive || isRetryable(error)
+    }
+
+    /// The transaction surely did not commit: a lost lease (found before COMMIT), the lock
+    /// needed alone, a serialization failure or deadlock the server rolled back. (A session
+    /// lost during COMMIT may have committed: that is no retry.)
+    public func isRetryable(_ error: Error) -> Bool {
+        connection.isAlive && (error is LeaseLost || error is NeedsTheLockAlone || (error as? PostgresError)?.isTransient == true)
     }
 }

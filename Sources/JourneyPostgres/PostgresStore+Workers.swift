@@ -35,6 +35,12 @@ final class WorkerState {
     var partitions: [Int64] { owned.keys.sorted().map(Int64.init) }
 }
 
+/// A worker's transaction found that it needs the writers' lock alone while others hold it:
+/// nothing of it is kept, and it is made again holding the lock alone from its start.
+public struct NeedsTheLockAlone: Error, CustomStringConvertible {
+    public var description: String { "this work spans partitions and other workers are busy; it is made again once they have let go" }
+}
+
 /// A worker's leases were taken over: what it did since is not kept.
 public struct LeaseLost: Error, CustomStringConvertible {
     public var partitions: [Int]
@@ -130,10 +136,18 @@ extension PostgresStore {
         w.movedClocks = []
     }
 
-    /// Work that spans partitions holds the writers' lock alone (taken once per transaction).
+    /// Work that spans partitions holds the writers' lock alone. A worker's transaction that
+    /// holds it shared takes it alone only if nobody else holds it (waiting for it while
+    /// holding it shared would deadlock with another worker doing the same); else the
+    /// transaction is given up (`NeedsTheLockAlone`) and made again holding it alone from
+    /// its start.
     func spanPartitions() throws {
+        spanned = true
         guard let w = worker, !w.exclusive, inTransaction else { return }
-        try q("SELECT pg_advisory_xact_lock($1)", [.int(PostgresSchema.writerLock)])
+        guard try q("SELECT pg_try_advisory_xact_lock($1)", [.int(PostgresSchema.writerLock)]).bool(0, 0) else {
+            aloneTurns = 3
+            throw NeedsTheLockAlone()
+        }
         w.exclusive = true
     }
 

@@ -38,6 +38,11 @@ public final class PostgresStore: JourneyStore {
     var clocksAtBegin: [Int: Int64] = [:]
     /// The partitions of the audience run in hand (`audienceRunStarts`), until its `setAudience`.
     var audienceRun: [Int64]?
+    /// The next transactions hold the writers' lock alone (`holdAloneNext`, or after one
+    /// found it needed it): until one that needs it commits, a few at most.
+    var aloneTurns = 0
+    /// This transaction did work that spans partitions.
+    var spanned = false
 
     /// Opens the store at `url` (`postgres://…`, or empty for the `PG*` environment variables),
     /// bringing its tables up to date; a `readOnly` store changes nothing.
@@ -65,24 +70,33 @@ public final class PostgresStore: JourneyStore {
     // MARK: - Transactions
 
     public func begin() throws {
+        // A worker's partition work holds the writers' lock shared (workers go side by side);
+        // anything else holds it alone, as SQLite's BEGIN IMMEDIATE does, and so does a worker's
+        // transaction that was told it will need it (`holdAloneNext`): a lock held shared is
+        // never upgraded while others wait, which would deadlock two workers doing it at once.
+        let alone = worker == nil || aloneTurns > 0
+        spanned = false
         if let w = worker {
             try heartbeatIfDue(w)
             clocksAtBegin = w.clocks
             w.movedClocks = []
-            w.exclusive = false
+            w.exclusive = alone
         }
         try connection.exec("BEGIN")
         inTransaction = true
         forgetTransaction()
         do {
-            // A worker's partition work holds the writers' lock shared (workers go side by
-            // side); anything else holds it alone, as SQLite's BEGIN IMMEDIATE does.
-            try q(worker == nil ? "SELECT pg_advisory_xact_lock($1)" : "SELECT pg_advisory_xact_lock_shared($1)", [.int(PostgresSchema.writerLock)])
+            try q(alone ? "SELECT pg_advisory_xact_lock($1)" : "SELECT pg_advisory_xact_lock_shared($1)", [.int(PostgresSchema.writerLock)])
         } catch {
             rollback()
             throw error
         }
     }
+
+    /// The next transaction holds the writers' lock alone from its start (an ingest, an import
+    /// of another partition's profile, an erasure, or the retry of a transaction that found
+    /// it needed the lock alone).
+    public func holdAloneNext() { aloneTurns = max(aloneTurns, 1) }
 
     /// Forgets what one transaction kept in memory (taken events and timers, instance numbers).
     func forgetTransaction() {
@@ -115,16 +129,22 @@ public final class PostgresStore: JourneyStore {
         inTransaction = false
         lastInstance = [:]
         worker?.exclusive = false
+        if let w = worker { clocksAtBegin = w.clocks }
+        // Holding the lock alone goes on until a transaction needed it (or a few did not).
+        aloneTurns = spanned ? 0 : max(0, aloneTurns - 1)
     }
 
     public func rollback() {
+        let wasIn = inTransaction
         try? connection.exec("ROLLBACK")
         inTransaction = false
         forgetTransaction()
         if let w = worker {
             w.exclusive = false
             w.movedClocks = []
-            w.clocks = clocksAtBegin.filter { w.owned[$0.key] != nil }
+            // The clocks go back to where the transaction found them (outside one, they are
+            // those of the last commit already).
+            if wasIn { w.clocks = clocksAtBegin.filter { w.owned[$0.key] != nil } }
         }
     }
 

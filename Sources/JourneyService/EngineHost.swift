@@ -25,17 +25,24 @@ actor EngineHost {
         if let shared = store as? any SharedWorkStore { try shared.becomeWorker(lease: config.workerLease) }
     }
 
-    /// Runs a write; on a shared store, a setback (a lease or the session lost, a transient
-    /// failure) is recovered from and the write made again, a few times at most.
-    func write<T>(_ body: () throws -> T) throws -> T {
+    /// Runs a write; on a shared store, one that surely did not commit (a lease lost, the lock
+    /// needed alone, a transient failure) is made again after recovering, a few times at most;
+    /// after any other setback (the session lost, perhaps during the commit) the store recovers
+    /// and the error goes to the caller, who may retry (event ids make that safe). `alone`: the
+    /// write spans partitions, and holds the writers' lock alone from its start.
+    func write<T>(alone: Bool = false, _ body: () throws -> T) throws -> T {
         var tries = 0
         while true {
+            let shared = store as? any SharedWorkStore
+            if alone { shared?.holdAloneNext() }
             do {
                 return try body()
             } catch {
-                guard let shared = store as? any SharedWorkStore, shared.isSetback(error), tries < 5 else { throw error }
-                tries += 1
+                guard let shared, shared.isSetback(error) else { throw error }
+                let again = shared.isRetryable(error) && tries < 5
                 try shared.recover()
+                guard again else { throw error }
+                tries += 1
             }
         }
     }
@@ -142,7 +149,7 @@ actor EngineHost {
             pieces.append(IngestPiece(events: events[...], errors: errors, throughLine: line))
         }
         var next = 0
-        let total = try write { next = 0; return try engine.ingest(pieces: {
+        let total = try write(alone: true) { next = 0; return try engine.ingest(pieces: {
             defer { next += 1 }
             return next < pieces.count ? pieces[next] : nil
         }, of: bytes, source: "POST /v1/events", transactionSize: Int.max) }
@@ -266,7 +273,7 @@ actor EngineHost {
 
     /// Erases a profile; whether it existed.
     func erase(id: String) throws -> Bool {
-        let existed = try write { try store.transaction { try store.erase(profile: id) } }
+        let existed = try write(alone: true) { try store.transaction { try store.erase(profile: id) } }
         // The old pages leave SQLite's write-ahead log too.
         if store is SQLiteStore { try? store.checkpoint() }
         return existed

@@ -26,6 +26,7 @@ struct Deliveries: ParsableCommand {
         do {
             rows = try store.deliveries(status: status, afterSeq: 0, limit: max(1, limit))
         } catch {
+            if PostgresStore.isURL(db) { throw UsageError(description: "\(PostgresStore.redacted(db)): \(error)") }
             throw UsageError(description: "\(db): no deliveries to show: the database is from before delivery existed (any command that writes to it, like 'journey run', brings it up to date)")
         }
         var out = ""

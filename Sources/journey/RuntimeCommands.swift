@@ -514,6 +514,10 @@ struct Run: ParsableCommand {
             write("catalog events: \(plural(stats.catalogCandidates, "candidate")), \(stats.catalogTested) tested one by one, \(stats.catalogPassed) entered; "
                   + "finding them took \(String(format: "%.1f", stats.catalogSeconds * 1000)) ms\n")
         }
+        if stats.audienceRuns > 0 {
+            write("audience runs: \(plural(stats.audienceTested, "profile")) read and tested (the store's query left out those the condition rules out); "
+                  + "finding them took \(String(format: "%.1f", stats.audienceSeconds * 1000)) ms\n")
+        }
         finish(engine)
     }
 }

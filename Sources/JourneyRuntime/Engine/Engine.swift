@@ -15,6 +15,10 @@ public struct RunStats: Sendable {
     public var catalogTested = 0
     public var catalogPassed = 0
     public var catalogSeconds = 0.0
+    /// Audience runs: the profiles their scans read and tested (those the store's query let
+    /// through), and the seconds spent finding who enters (the scans, not the entries).
+    public var audienceTested = 0
+    public var audienceSeconds = 0.0
 
     public init() {}
 
@@ -22,6 +26,7 @@ public struct RunStats: Sendable {
     public mutating func add(_ o: RunStats) {
         events += o.events; timers += o.timers; audienceRuns += o.audienceRuns; messages += o.messages
         catalogCandidates += o.catalogCandidates; catalogTested += o.catalogTested; catalogPassed += o.catalogPassed; catalogSeconds += o.catalogSeconds
+        audienceTested += o.audienceTested; audienceSeconds += o.audienceSeconds
     }
 }
 
@@ -109,6 +114,10 @@ public final class Engine {
     var attributeMaps: [String: [Int?]] = [:]
     /// Per bundle, which of its attributes are required (a none read from one is a fault).
     var requiredAttributes: [String: [Bool]] = [:]
+    var audienceConditions: [String: ProfileCondition] = [:]
+    /// Whether audience runs give the store the part of `when` it can test itself (the same
+    /// entries either way; off, the VM tests every profile of the time zone).
+    public var audienceConditionsInStore = true
     /// Events that some stored bundle uses as a goal or exit, or waits for: only these need a
     /// look at the profile's running instances.
     var goalEvents: Set<String> = []
@@ -177,6 +186,7 @@ public final class Engine {
         current = b
         attributeMaps = [:]
         requiredAttributes = [:]
+        audienceConditions = [:]
     }
 
     // MARK: - Deploy
@@ -363,6 +373,19 @@ public final class Engine {
         bundles[hash] = b
         index(b)
         return b
+    }
+
+    /// What a daily journey's `when` says that the store can test itself, by bundle and
+    /// journey, in the current schema's attribute numbers.
+    func audienceCondition(_ hash: String, _ b: JourneyBundle, _ j: CompiledJourney, _ map: [Int?]) -> ProfileCondition? {
+        guard let w = j.when else { return nil }
+        let key = hash + "\u{0}" + j.name
+        if let c = audienceConditions[key] { return c }
+        let required = required(hash, b)
+        let c = ProfileCondition.of(predicate: j.functions[w], constants: b.constants, required: { $0 < required.count && required[$0] })
+            .renumbered { $0 < map.count ? map[$0] : nil }
+        audienceConditions[key] = c
+        return c
     }
 
     func required(_ hash: String, _ b: JourneyBundle) -> [Bool] {
@@ -659,7 +682,7 @@ public final class Engine {
         if let t = timersAhead.last { consider(.timer(id: t.id, due: t.due, instance: t.instance)) }
         let limit = [until, audienceUntil].compactMap { $0 }.min()
         if hasAudience {
-            if nextAudience == nil { nextAudience = try store.audienceSchedule().first.map { .some($0) } ?? .some(nil) }
+            if nextAudience == nil { nextAudience = try store.nextAudienceRun().map { .some($0) } ?? .some(nil) }
             if case .some(let a?) = nextAudience, a.nextAt <= (limit ?? Int64.max) {
                 consider(.audience(journey: a.journey, timezone: a.timezone, at: a.nextAt))
             }
@@ -682,8 +705,13 @@ public final class Engine {
         // before the deploy, on a virtual clock, is left alone.)
         if let deployed = try store.currentDeployedAt(), deployed > base, deployed <= (audienceUntil ?? until ?? Int64.max) { base = deployed }
         try store.begin()
-        try scheduleAudience(from: base)
-        try store.commit()
+        do {
+            try scheduleAudience(from: base)
+            try store.commit()
+        } catch {
+            store.rollback()
+            throw error
+        }
         var done = false
         hasAudience = current?.journeys.contains { if case .daily = $0.trigger { true } else { false } } ?? false
         var stopped = false

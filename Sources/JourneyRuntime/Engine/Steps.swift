@@ -333,7 +333,11 @@ extension Engine {
         let noLocals = [Value](repeating: .none, count: j.localCount)
         var faults: [(profile: String, message: String)] = []
         try store.audienceRunStarts(journey: journey, timezone: tz, at: at)
-        let passed = try store.scanProfiles(timezone: tz == "UTC" ? nil : tz, attributes: used) { id, values in
+        let condition = audienceConditionsInStore ? audienceCondition(hash, b, j, map) : nil
+        let started = DispatchTime.now().uptimeNanoseconds
+        var tested = 0
+        let passed = try store.scanProfiles(timezone: tz == "UTC" ? nil : tz, attributes: used, condition: condition) { id, values in
+            tested += 1
             guard let w = j.when else { return true }
             slot.values = values
             if needsID { slot.id = id() }
@@ -346,6 +350,8 @@ extension Engine {
                 return false
             }
         }
+        stats.audienceTested += tested
+        stats.audienceSeconds += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         for f in faults {
             try store.reject(source: "journey \(j.name)", line: j.when.map { j.functions[$0].line(at: 0) } ?? 0,
                              reason: "profile \(f.profile) did not enter: its entry condition stopped: \(f.message)", raw: "", at: now, profile: f.profile)

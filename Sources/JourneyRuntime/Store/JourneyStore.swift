@@ -168,8 +168,10 @@ public protocol JourneyStore: AnyObject {
     func saveProfile(_ id: String, _ values: [Value]) throws
     func profileTimezones() throws -> [String?]
     /// Scans every profile of a time zone group (nil: none set or UTC), reading only the listed
-    /// attributes (the others are none), and returns the ids of those `filter` keeps.
-    func scanProfiles(timezone: String?, attributes: [Int], filter: (_ id: () -> String, _ values: [Value]) throws -> Bool) throws -> [String]
+    /// attributes (the others are none), and returns the ids of those `filter` keeps. A store
+    /// may leave out the profiles `condition` is false for (the predicate would not let them
+    /// in); one that does not turn it into its own query reads them all.
+    func scanProfiles(timezone: String?, attributes: [Int], condition: ProfileCondition?, filter: (_ id: () -> String, _ values: [Value]) throws -> Bool) throws -> [String]
 
     /// A profile's stored events of one kind since an instant (inclusive), oldest first, decoded
     /// as records of one bundle's definition (`index` is its number in that bundle's schema).
@@ -289,6 +291,8 @@ public protocol JourneyStore: AnyObject {
     /// `setAudience` that ends it. A store that many workers share keeps it to the partitions
     /// this worker holds that are due; a store with one runner has nothing to do.
     func audienceRunStarts(journey: String, timezone: String, at: Int64) throws
+    /// The earliest scheduled audience run (the first of `audienceSchedule`).
+    func nextAudienceRun() throws -> (journey: String, timezone: String, nextAt: Int64)?
 }
 
 extension JourneyStore {
@@ -301,6 +305,8 @@ extension JourneyStore {
     public func advanceClock(_ now: Int64, to at: Int64, profile: String?, instance: Int64?) throws -> Int64 { max(now, at) }
 
     public func audienceRunStarts(journey: String, timezone: String, at: Int64) throws {}
+
+    public func nextAudienceRun() throws -> (journey: String, timezone: String, nextAt: Int64)? { try audienceSchedule().first }
 }
 
 /// What a rejected line says of itself.

@@ -30,6 +30,10 @@ extension SQLiteStore {
                 try u.run()
             }
         }
+        // An audience run in a time zone reads that zone's profiles only, through this index.
+        if let tz = schema.timezoneAttribute {
+            try db.exec("CREATE INDEX IF NOT EXISTS profiles_by_timezone ON profiles(\(StoreSchema.identifier(schema.attributes[tz].name)))")
+        }
         readProfiles(as: schema)
     }
 
@@ -146,22 +150,43 @@ extension SQLiteStore {
     }
 
     public func scanAllProfiles(attributes: [Int], filter: (_ id: () -> String, _ values: [Value]) throws -> Bool) throws -> [String] {
-        try scanProfiles(timezone: nil, everyZone: true, attributes: attributes, filter: filter)
+        try scanProfiles(timezone: nil, everyZone: true, attributes: attributes, condition: nil, filter: filter)
     }
 
-    public func scanProfiles(timezone: String?, attributes: [Int], filter: (_ id: () -> String, _ values: [Value]) throws -> Bool) throws -> [String] {
-        try scanProfiles(timezone: timezone, everyZone: false, attributes: attributes, filter: filter)
+    /// The profiles `condition` may hold for are read (SQL does that part of the test), and
+    /// `filter` tests each of them.
+    public func scanProfiles(timezone: String?, attributes: [Int], condition: ProfileCondition?, filter: (_ id: () -> String, _ values: [Value]) throws -> Bool) throws -> [String] {
+        try scanProfiles(timezone: timezone, everyZone: false, attributes: attributes, condition: condition, filter: filter)
     }
 
-    func scanProfiles(timezone: String?, everyZone: Bool, attributes: [Int], filter: (_ id: () -> String, _ values: [Value]) throws -> Bool) throws -> [String] {
+    func scanProfiles(timezone: String?, everyZone: Bool, attributes: [Int], condition: ProfileCondition?, filter: (_ id: () -> String, _ values: [Value]) throws -> Bool) throws -> [String] {
         let cols = attributes.map { ", " + StoreSchema.identifier(schema.attributes[$0].name) }.joined()
         var sql = "SELECT id\(cols) FROM profiles"
+        var clauses: [String] = []
+        var binds: [ColumnValue] = []
         if let col = timezoneColumn, !everyZone {
-            sql += timezone == nil ? " WHERE \(col) IS NULL OR \(col) = '' OR \(col) = 'UTC'" : " WHERE \(col) = ?"
+            // A named zone's profiles come through the time zone index; the zone-less group
+            // (often most profiles) is read in the table's own order (`+` keeps the index out).
+            clauses.append(timezone == nil ? "(+\(col) IS NULL OR +\(col) = '' OR +\(col) = 'UTC')" : "\(col) = ?")
+            if let tz = timezone { binds.append(.string(tz)) }
         }
+        switch condition.flatMap({ ProfileConditionSQL(schema: schema).clause($0) }) {
+        case .sql(let text, let values)?:
+            clauses.append(text)
+            binds += values
+        case .no?: return []
+        default: break
+        }
+        if !clauses.isEmpty { sql += " WHERE " + clauses.joined(separator: " AND ") }
         let s = try statement(dynamic: sql + " ORDER BY id")
         defer { s.reset() }
-        if let tz = timezone, timezoneColumn != nil, !everyZone { s.bind(1, tz) }
+        for (k, b) in binds.enumerated() {
+            switch b {
+            case .null: s.bindNull(Int32(k + 1))
+            case .int(let i): s.bind(Int32(k + 1), i)
+            case .string(let t), .list(let t): s.bind(Int32(k + 1), t)
+            }
+        }
         var values = [Value](repeating: .none, count: schema.attributes.count)
         let types = attributes.map { schema.attributes[$0].type }
         var kept: [String] = []

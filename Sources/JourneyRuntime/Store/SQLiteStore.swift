@@ -457,6 +457,14 @@ public final class SQLiteStore: JourneyStore {
         return out
     }
 
+    /// The earliest scheduled audience run (one row from the index, not the whole schedule:
+    /// the run asks after every audience run).
+    public func nextAudienceRun() throws -> (journey: String, timezone: String, nextAt: Int64)? {
+        let s = try statement("SELECT journey, tz, next_at FROM audience ORDER BY next_at, journey, tz LIMIT 1")
+        defer { s.reset() }
+        return try s.step() ? (s.text(0), s.text(1), s.int64(2)) : nil
+    }
+
     public func setAudience(journey: String, timezone: String, nextAt: Int64) throws {
         let s = try statement("INSERT OR REPLACE INTO audience(journey, tz, next_at) VALUES (?, ?, ?)")
         s.bind(1, journey); s.bind(2, timezone); s.bind(3, nextAt)

@@ -7,7 +7,8 @@ public protocol ServiceStore: JourneyStore, InstanceListing, AnalyticsReading {
     /// Pending messages of one channel whose next attempt is due by `now`, oldest due first,
     /// leaving out those already being tried (`busy`). A store that several servers share
     /// claims what it returns for `claimFor` seconds, so no other server tries them meanwhile
-    /// (an attempt not recorded by then is made again: at least once, with the same id).
+    /// (an attempt not recorded by then is made again: at least once, with the same id), and
+    /// judges what is due, and the claims, by its own clock rather than `now`.
     func dueDeliveries(channel: String, now: Double, limit: Int, busy: Set<String>, claimFor: Double) throws -> [PendingDelivery]
     /// When the earliest pending message of these channels is due (nil: none is pending).
     func nextDeliveryDue(channels: [String]) throws -> Double?
@@ -45,6 +46,12 @@ public protocol SharedWorkStore: AnyObject {
     /// Whether `error` is one a worker carries on after (a lease it lost, a session the server
     /// ended, a transient failure), once it has called `recover`.
     func isSetback(_ error: Error) -> Bool
+    /// Whether the transaction `error` ended surely did not commit, so that it may be made
+    /// again after `recover` (a session lost during its commit may have committed it).
+    func isRetryable(_ error: Error) -> Bool
+    /// The next transaction holds the writers' lock alone from its start: work that spans
+    /// partitions (an ingest, an erasure, another partition's profile).
+    func holdAloneNext()
     /// Forgets the transaction in hand, reconnects when needed and looks at the leases again.
     func recover() throws
     /// Whether anything due by `until` is left in any partition.

@@ -36,6 +36,7 @@ enum StoreSchema {
     CREATE TABLE IF NOT EXISTS history_keys(event TEXT NOT NULL, field TEXT NOT NULL, key TEXT NOT NULL, at INTEGER NOT NULL, profile TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY(event, field, key, at, profile, seq)) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS cooccur(event TEXT NOT NULL, field TEXT NOT NULL, window INTEGER NOT NULL, a TEXT NOT NULL, b TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY(event, field, window, a, b)) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS audience(journey TEXT NOT NULL, tz TEXT NOT NULL, next_at INTEGER NOT NULL, PRIMARY KEY(journey, tz));
+    CREATE INDEX IF NOT EXISTS audience_due ON audience(next_at, journey, tz);
     """
 
     /// A name as an SQL identifier: in double quotes, a quote inside doubled. Attribute names
