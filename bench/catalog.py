@@ -15,6 +15,8 @@ Measured, each beside its peer in this script:
 Usage: bench/catalog.py [--profiles 1000000] [--views 20000000] [--products 10000] [--drops 5]
 Needs a release build (swift build -c release --product journey)."""
 import argparse, datetime, json, os, random, shutil, sqlite3, subprocess, sys, time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from results import record
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--profiles", type=int, default=1_000_000)
@@ -162,5 +164,7 @@ print(f"| profiles | history rows | audience (median) | journey: find | SQLite's
 print(f"|---|---|---|---|---|---|---|")
 print(f"| {args.profiles:,} | {args.views + args.orders:,} | {sorted(r[2] for r in results)[mid]:,} | {finds[mid]:.1f} ms | {peers[mid]:.1f} ms | "
       f"{peers[mid] / finds[mid]:.2f} | {sorted(r[5] for r in results)[mid] * 1000:.0f} ms |")
+record(f"finding a price drop's audience, {args.profiles:,} profiles, {args.views + args.orders:,} history rows", finds[mid], "ms",
+       peer="SQLite's own SELECT … EXCEPT", peer_value=peers[mid], higher_is_better=False, note="median")
 if not all(r[6] for r in results):
     sys.exit("journey's audience differs from SQLite's")

@@ -9,8 +9,10 @@
    same table and Lua 5.4 evaluating the same predicate.
 
 Usage: bench/runtime.py [--events 100000] [--profiles 20000] [--waiting 1000000] [--audience 1000000]
-Needs a release build (bench/runtime.sh builds it), sqlite3 and lua5.4."""
-import argparse, datetime, json, os, random, shutil, subprocess, sys, time
+Needs a release build (bench/run.sh runtime builds it), sqlite3 and lua5.4."""
+import argparse, datetime, json, os, random, shutil, subprocess, sys, tempfile, time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from results import record
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--events", type=int, default=100_000)
@@ -34,13 +36,21 @@ def iso(t):
 
 def run(cmd):
     """Wall seconds and standard output of one command; fails loudly."""
-    t = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out, err = p.communicate()
-    secs = time.perf_counter() - t
-    if p.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed ({p.returncode}): {err.decode()[-500:]}")
-    return secs, out.decode()
+    secs, out, _ = run_out_rss(cmd)
+    return secs, out
+
+
+def run_out_rss(cmd):
+    """Wall seconds, standard output and peak RSS (KiB) of one command; fails loudly."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t = time.perf_counter()
+        p = subprocess.Popen(cmd, stdout=out, stderr=err)
+        _, status, usage = os.wait4(p.pid, 0)
+        secs = time.perf_counter() - t
+        out.seek(0); err.seek(0)
+        if status != 0:
+            sys.exit(f"{' '.join(cmd)} failed ({status}): {err.read().decode()[-500:]}")
+        return secs, out.read().decode(), usage.ru_maxrss
 
 
 def run_rss(cmd):
@@ -141,14 +151,15 @@ def bench_events():
     horizon = iso(T0 + 30 * 86400)
     peer_db = os.path.join(d, "peer.db")
     script = f"PRAGMA journal_mode=WAL;\nPRAGMA synchronous=FULL;\nCREATE TABLE events(profile TEXT, event TEXT, at INTEGER, data TEXT);\n.import --csv {os.path.join(d, 'events.csv')} events\n"
-    ingests, procs, totals, peers = [], [], [], []
+    ingests, procs, totals, peers, rsss = [], [], [], [], []
     for _ in range(max(1, args.repeat)):
         for suffix in ["", "-wal", "-shm"]:
             if os.path.exists(db + suffix):
                 os.remove(db + suffix)
         shutil.copyfile(pristine, db)
         ingest, _ = run([J, "ingest", "--db", db, os.path.join(d, "events.jsonl")])
-        proc, out = run([J, "run", "--db", db, "--until", horizon])
+        proc, out, rss = run_out_rss([J, "run", "--db", db, "--until", horizon])
+        rsss.append(rss)
         # The peer: sqlite3's own import of the same events, durable the same way.
         for suffix in ["", "-wal", "-shm"]:
             if os.path.exists(peer_db + suffix):
@@ -167,7 +178,11 @@ def bench_events():
             f"journey run (horizon)   {proc:8.3f} s  {n / proc:12,.0f} events/s",
             f"ingest + run            {total:8.3f} s  {n / total:12,.0f} events/s  (runs: {', '.join(f'{n / t:,.0f}' for t in totals)})",
             f"sqlite3 .import (peer)  {peer:8.3f} s  {n / peer:12,.0f} events/s",
-            f"ingest + run / sqlite3 .import speed: {peer / total:.2f}"])
+            f"ingest + run / sqlite3 .import speed: {peer / total:.2f}",
+            f"journey run peak RSS    {max(rsss) / 1024:8.1f} MiB"])
+    record(f"ingest + run, {n:,} events with history queries, durable", n / total, "events/s", peer="sqlite3 .import", peer_value=n / peer,
+           target=">= 0.5x", note=f"median of {len(totals)}")
+    record(f"journey run over {n:,} events, peak RSS", max(rsss) / 1024, "MiB")
 
 
 def signups(d, db, n, spread):
@@ -195,6 +210,7 @@ def bench_timers():
     print(f"timers: {n} instances waiting 1d ({out.strip()})")
     report([f"entries (event → wait)  {enter:8.3f} s  {n / enter:12,.0f} instances/s",
             f"timers fired (→ send)   {fire:8.3f} s  {n / fire:12,.0f} timers/s"])
+    record("due timers fired, each ending in a send", n / fire, "timers/s")
 
 
 def bench_memory():
@@ -212,6 +228,7 @@ def bench_memory():
     print(f"memory: {n} instances entering and then waiting 30d")
     report([f"run creating them       {secs:8.3f} s  peak RSS {rss / 1024:8.1f} MiB",
             f"run while they wait     {secs2:8.3f} s  peak RSS {rss2 / 1024:8.1f} MiB"])
+    record(f"{n:,} instances waiting, peak RSS while creating them", rss / 1024, "MiB")
 
 
 def bench_audience():
@@ -226,11 +243,24 @@ def bench_audience():
     write_profiles(os.path.join(d, "profiles.jsonl"), n)
     run([J, "import", "--db", db, os.path.join(d, "profiles.jsonl")])
     secs, out = run([J, "run", "--db", db, "--start", iso(T0), "--until", iso(T0 + 10 * 3600)])
-    # SQLite's own WHERE on the same table (money is stored in millionths).
+    # "audience runs: N profiles read and tested (…); finding them took X ms"
+    found = [l for l in out.splitlines() if l.startswith("audience runs:")]
+    find_secs = float(found[0].split("took ")[1].split(" ms")[0]) / 1000 if found else float("nan")
+    tested = found[0].split()[2] if found else "?"
+    # SQLite's own WHERE on the same table (money is stored in millionths): the sqlite3 shell's
+    # count, and the ids in this process (as journey reads them), best of 3.
     t = time.perf_counter()
     p = subprocess.run(["sqlite3", db, "SELECT count(*) FROM profiles WHERE lifetime_value > 990000000 AND orders_count >= 3"], capture_output=True)
     where = time.perf_counter() - t
     matched = p.stdout.decode().strip()
+    import sqlite3
+    con = sqlite3.connect(db)
+    ids_secs = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        ids = con.execute("SELECT id FROM profiles WHERE lifetime_value > 990000000 AND orders_count >= 3 ORDER BY id").fetchall()
+        ids_secs = min(ids_secs, time.perf_counter() - t)
+    con.close()
     # Lua evaluating the same predicate over the same records in memory.
     lua = os.path.join(d, "where.lua")
     with open(lua, "w") as f:
@@ -250,8 +280,12 @@ io.write(string.format("%d %.6f\\n", c, os.clock() - t))
     lsecs = float(lsecs)
     print(f"audience: a daily journey's `when` over {n} profiles ({matched} match; {out.strip()})")
     report([f"journey run (one day)   {secs:8.3f} s  {n / secs:12,.0f} profiles/s (scan, predicate, {matched} entries and sends)",
+            f"  finding the audience  {find_secs:8.3f} s  {n / find_secs:12,.0f} profiles/s ({tested} read and tested by the VM)",
             f"sqlite3 WHERE (peer)    {where:8.3f} s  {n / where:12,.0f} profiles/s",
+            f"SQLite SELECT id WHERE  {ids_secs:8.3f} s  {n / ids_secs:12,.0f} profiles/s (in Python, the ids in id order)",
             f"lua5.4 predicate loop   {lsecs:8.3f} s  {n / lsecs:12,.0f} profiles/s ({lc} match; records already in memory)"])
+    record(f"audience `when` over {n:,} profiles: finding who enters", n / find_secs, "profiles/s", peer="SQLite SELECT id WHERE", peer_value=n / ids_secs, target=">= 0.8x")
+    record(f"audience over {n:,} profiles: the whole journey run ({matched} entries and sends)", n / secs, "profiles/s", peer="sqlite3 WHERE (shell)", peer_value=n / where)
 
 
 for part in args.only.split(","):

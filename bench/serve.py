@@ -8,7 +8,7 @@
    the webhook receiving its immediate send (p50/p99), with the server's peak RSS;
 3. deliveries: webhook deliveries/s of a backlog to a local receiver (bench/sink.py).
 
-Usage: bench/serve.sh [--events N] [--rate R] [--seconds S] [--backlog N]
+Usage: bench/run.sh serve [--events N] [--rate R] [--seconds S] [--backlog N]
 """
 import argparse
 import http.client
@@ -23,6 +23,8 @@ import sys
 import tempfile
 import threading
 import time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from results import record
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, ".build/release/journey")
@@ -244,6 +246,10 @@ def main():
     print(f"{'  peer: journey ingest of the same events':<58}")
     print(f"{f'POST -> webhook latency at {achieved:,.0f} events/s ({got}/{total} seen)':<58} {f'p50 {p50:.1f} ms':>16} {f'p99 {p99:.1f} ms':>18} {'':>7} {rss2:>6.1f} MiB")
     print(f"{f'webhook deliveries of a backlog of {args.backlog:,}':<58} {drate:>10,.0f} /s {'':>18} {'':>7} {rss3:>6.1f} MiB")
+    record(f"POST /v1/events, batches of 500 on {args.clients} connections, durable", http_rate, "events/s", peer="journey ingest", peer_value=cli)
+    record(f"POST -> webhook, p99 at {achieved:,.0f} events/s", p99, "ms", note=f"p50 {p50:.1f} ms")
+    record(f"webhook deliveries of a backlog of {args.backlog:,}", drate, "deliveries/s")
+    record("journey serve, peak RSS", max(rss1, rss2, rss3), "MiB")
 
 
 if __name__ == "__main__":

@@ -33,3 +33,5 @@ awk -v n="$N" -v ts="$TSECS" -v tr="$TRSS" -v cs="$CSECS" -v cr="$CRSS" 'BEGIN {
   printf "%-26s %8.3f %12s %6.1f MiB\n", "journey check (same files)", cs, "", cr/1024
   printf "test run / check time: %.1f (target: %d tests in under 1 s: %s)\n", ts/cs, n, (ts < 1 ? "met" : "not met")
 }'
+python3 bench/results.py add "journey test, $N tests" "$TSECS" "s" --peer "journey check of the same files" "$CSECS" \
+  --ratio "$(awk -v t="$TSECS" -v c="$CSECS" 'BEGIN{print c/t}')" --target "< 1 s"

@@ -13,6 +13,8 @@ JOURNEY_BENCH_POSTGRES names (a URL whose user may create databases).
 Usage: bench/workers.py [--profiles 20000] [--events 100000]
 Needs a release build (swift build -c release --product journey)."""
 import argparse, json, os, re, shutil, subprocess, sys, tempfile, time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from results import record
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--profiles", type=int, default=20_000)
@@ -123,4 +125,5 @@ print(f"{'':24} {'ingest s':>9} {'run s':>8} {'events/s':>9} {'vs SQLite':>9} {'
 for label, ingest, runs in rows:
     rate = args.events / (ingest + runs)
     print(f"{label:24} {ingest:9.2f} {runs:8.2f} {rate:9.0f} {rate / sqlite_rate:8.2f}x {rate / tps:14.2f}x")
+    record(f"{label}: ingest + run, {args.events:,} events", rate, "events/s", peer="pgbench simple-update TPS", peer_value=tps)
 print(f"{'pgbench simple-update':24} {'':9} {'':8} {tps:9.0f} {tps / sqlite_rate:8.2f}x (transactions/s, 4 clients)")
