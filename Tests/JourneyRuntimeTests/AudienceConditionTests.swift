@@ -112,7 +112,13 @@ final class AudienceConditionTests: XCTestCase {
         schema.attributes = [FieldDef(name: "points", type: .int)]
         let sql = ProfileConditionSQL(schema: schema)
         guard case .sql(let text, let binds)? = sql.clause(.compare(attribute: 0, op: .greater, value: .int(5))) else { return XCTFail("no clause") }
-        XCTAssertEqual(text, #"(COALESCE("points" > ?, 0) OR ("points" < -9223372036854 OR "points" > 9223372036854))"#)
+        XCTAssertEqual(text, #"("points" > ? OR ("points" < -9223372036854 OR "points" > 9223372036854))"#)
         XCTAssertEqual(binds.count, 1)
+        // Negated, a missing value passes (the VM's `not` of a false comparison).
+        guard case .sql(let negated, _)? = sql.clause(.not(.compare(attribute: 0, op: .greater, value: .int(5)))) else { return XCTFail("no clause") }
+        XCTAssertEqual(negated, #"(("points" IS NULL OR "points" <= ?) OR ("points" < -9223372036854 OR "points" > 9223372036854))"#)
+        // A required attribute that nothing left without a value is never missing.
+        XCTAssertNil(sql.clause(.or(.isNone(attribute: 0), .unknown)))
+        guard case .no? = sql.clause(.isNone(attribute: 0)) else { return XCTFail("a required attribute read as missing") }
     }
 }

@@ -8,6 +8,9 @@ import JourneyBytecode
 /// predicate would let in.
 struct ProfileConditionSQL {
     let schema: RuntimeSchema
+    /// Required attributes whose column may hold no value (added without a default): reading
+    /// one faults. Any other required attribute always has a value (nothing writes one without).
+    var mayBeMissing: Set<Int> = []
 
     /// SQL and the values bound to its `?`s, in order.
     enum Fragment {
@@ -27,14 +30,6 @@ struct ProfileConditionSQL {
             case (.yes, _), (_, .yes): .yes
             case (.no, let x), (let x, .no): x
             case (.sql(let x, let bx), .sql(let y, let by)): .sql("(\(x) OR \(y))", bx + by)
-            }
-        }
-
-        static func not(_ a: Fragment) -> Fragment {
-            switch a {
-            case .yes: .no
-            case .no: .yes
-            case .sql(let x, let b): .sql("NOT \(x)", b)
             }
         }
     }
@@ -64,22 +59,26 @@ struct ProfileConditionSQL {
             return (.or(px, py), .and(fx, fy))
         case .isNone(let a):
             guard a < schema.attributes.count else { return (.yes, .yes) }
+            if !schema.attributes[a].type.isOptional, !mayBeMissing.contains(a) { return (.no, .yes) }
             let col = StoreSchema.identifier(schema.attributes[a].name)
             return (.sql("\(col) IS NULL", []), .sql("\(col) IS NOT NULL", []))
         case .isTrue(let a):
             guard a < schema.attributes.count else { return (.yes, .yes) }
             guard schema.attributes[a].type.unwrapped == .bool else { return (.no, .yes) }
-            return atom(.sql("COALESCE(\(StoreSchema.identifier(schema.attributes[a].name)) = 1, 0)", []), uncertain: nil)
+            let col = StoreSchema.identifier(schema.attributes[a].name)
+            return atom(.sql("\(col) = 1", []), .sql("(\(col) IS NULL OR \(col) != 1)", []), uncertain: nil)
         case .compare(let a, let op, let v):
             guard a < schema.attributes.count else { return (.yes, .yes) }
             return compare(a, op, v)
         }
     }
 
-    /// An exact two-valued test, but for the rows `uncertain` names.
-    func atom(_ certain: Fragment, uncertain: Fragment?) -> (possible: Fragment, possiblyFalse: Fragment) {
-        guard let u = uncertain else { return (certain, .not(certain)) }
-        return (.or(certain, u), .or(.not(certain), u))
+    /// An exact test (where it holds, where it does not), but for the rows `uncertain` names.
+    /// No `NOT` is ever written: in a clause of `AND`s and `OR`s alone, a comparison with a
+    /// missing value (NULL) counts as false, as the VM's does.
+    func atom(_ holds: Fragment, _ fails: Fragment, uncertain: Fragment?) -> (possible: Fragment, possiblyFalse: Fragment) {
+        guard let u = uncertain else { return (holds, fails) }
+        return (.or(holds, u), .or(fails, u))
     }
 
     func compare(_ a: Int, _ op: ProfileCondition.Comparison, _ v: Value) -> (possible: Fragment, possiblyFalse: Fragment) {
@@ -88,8 +87,8 @@ struct ProfileConditionSQL {
         // A missing value equals none only; it is neither less nor more than anything.
         if case .none = v {
             switch op {
-            case .equal: return atom(.sql("\(col) IS NULL", []), uncertain: nil)
-            case .notEqual: return atom(.sql("\(col) IS NOT NULL", []), uncertain: nil)
+            case .equal: return atom(.sql("\(col) IS NULL", []), .sql("\(col) IS NOT NULL", []), uncertain: nil)
+            case .notEqual: return atom(.sql("\(col) IS NOT NULL", []), .sql("\(col) IS NULL", []), uncertain: nil)
             default: return (.no, .yes)
             }
         }
@@ -98,16 +97,16 @@ struct ProfileConditionSQL {
             let (p, f) = compare(a, .equal, v)
             return (f, p)
         }
-        let sqlOp = switch op {
-        case .equal: "="
-        case .less: "<"
-        case .lessEqual: "<="
-        case .greater: ">"
-        case .greaterEqual: ">="
-        case .notEqual: "!="
+        let (sqlOp, inverse) = switch op {
+        case .equal: ("=", "!=")
+        case .less: ("<", ">=")
+        case .lessEqual: ("<=", ">")
+        case .greater: (">", "<=")
+        case .greaterEqual: (">=", "<")
+        case .notEqual: ("!=", "=")
         }
         func test(_ lhs: String, _ bound: ColumnValue, uncertain: Fragment? = nil) -> (possible: Fragment, possiblyFalse: Fragment) {
-            atom(.sql("COALESCE(\(lhs) \(sqlOp) ?, 0)", [bound]), uncertain: uncertain)
+            atom(.sql("\(lhs) \(sqlOp) ?", [bound]), .sql("(\(col) IS NULL OR \(lhs) \(inverse) ?)", [bound]), uncertain: uncertain)
         }
         // The VM compares numbers in millionths; an int past ±9,223,372,036,854 does not fit
         // them, and is left to the VM.

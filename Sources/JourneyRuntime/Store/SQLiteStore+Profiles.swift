@@ -34,6 +34,19 @@ extension SQLiteStore {
         if let tz = schema.timezoneAttribute {
             try db.exec("CREATE INDEX IF NOT EXISTS profiles_by_timezone ON profiles(\(StoreSchema.identifier(schema.attributes[tz].name)))")
         }
+        // Which required attributes may have no value (added without a default, or required
+        // since): looked for once for each set of required attributes, kept in meta. Nothing
+        // else writes a profile without its required attributes.
+        let required = schema.attributes.filter { !$0.type.isOptional }.map(\.name).sorted().joined(separator: "\n")
+        if try meta("required_checked") != required {
+            var missing: [String] = []
+            for a in schema.attributes where !a.type.isOptional {
+                let s = try db.prepare("SELECT EXISTS(SELECT 1 FROM profiles WHERE \(StoreSchema.identifier(a.name)) IS NULL)")
+                if try s.step(), s.int(0) != 0 { missing.append(a.name) }
+            }
+            try setMeta("required_missing", missing.joined(separator: "\n"))
+            try setMeta("required_checked", required)
+        }
         readProfiles(as: schema)
     }
 
@@ -48,6 +61,11 @@ extension SQLiteStore {
         loadProfileStatement = nil
         saveProfileStatement = nil
         timezoneColumn = schema.timezoneAttribute.map { StoreSchema.identifier(schema.attributes[$0].name) }
+        scans = [:]
+        // Required attributes that may be missing (all of them, when nobody looked for this schema).
+        let required = schema.attributes.filter { !$0.type.isOptional }.map(\.name).sorted().joined(separator: "\n")
+        let names = (try? meta("required_checked")) == required ? Set(((try? meta("required_missing")) ?? nil)?.split(separator: "\n").map(String.init) ?? []) : nil
+        mayBeMissing = Set(schema.attributes.indices.filter { !schema.attributes[$0].type.isOptional && (names?.contains(schema.attributes[$0].name) ?? true) })
     }
 
     public func loadProfile(_ id: String) throws -> [Value]? {
@@ -160,26 +178,23 @@ extension SQLiteStore {
     }
 
     func scanProfiles(timezone: String?, everyZone: Bool, attributes: [Int], condition: ProfileCondition?, filter: (_ id: () -> String, _ values: [Value]) throws -> Bool) throws -> [String] {
-        let cols = attributes.map { ", " + StoreSchema.identifier(schema.attributes[$0].name) }.joined()
-        var sql = "SELECT id\(cols) FROM profiles"
-        var clauses: [String] = []
-        var binds: [ColumnValue] = []
-        if let col = timezoneColumn, !everyZone {
-            // A named zone's profiles come through the time zone index; the zone-less group
-            // (often most profiles) is read in the table's own order (`+` keeps the index out).
-            clauses.append(timezone == nil ? "(+\(col) IS NULL OR +\(col) = '' OR +\(col) = 'UTC')" : "\(col) = ?")
-            if let tz = timezone { binds.append(.string(tz)) }
+        let zoned = timezoneColumn != nil && !everyZone
+        var zone = zoned ? (timezone == nil ? 1 : 2) : 0
+        // The zone-less group is every profile while no profile has a named zone.
+        if zone == 1 {
+            let any = try statement("SELECT EXISTS(SELECT 1 FROM profile_timezones)")
+            defer { any.reset() }
+            if try any.step(), any.int(0) == 0 { zone = 0 }
         }
-        switch condition.flatMap({ ProfileConditionSQL(schema: schema).clause($0) }) {
-        case .sql(let text, let values)?:
-            clauses.append(text)
-            binds += values
-        case .no?: return []
-        default: break
+        let shape = ScanShape(attributes: attributes, condition: condition, zone: zone)
+        if scans[shape] == nil {
+            if scans.count >= 256 { scans = [:] }
+            scans[shape] = try prepareScan(shape)
         }
-        if !clauses.isEmpty { sql += " WHERE " + clauses.joined(separator: " AND ") }
-        let s = try statement(dynamic: sql + " ORDER BY id")
+        guard let prepared = scans[shape], let s = prepared.statement else { return [] } // the condition holds for nobody
         defer { s.reset() }
+        var binds = prepared.binds
+        if zone == 2, let tz = timezone { binds.insert(.string(tz), at: 0) }
         for (k, b) in binds.enumerated() {
             switch b {
             case .null: s.bindNull(Int32(k + 1))
@@ -197,6 +212,28 @@ extension SQLiteStore {
         return kept
     }
 
+    /// The statement of one shape of scan, and the values its condition binds (after the
+    /// zone's, if it takes one); no statement when the condition holds for nobody.
+    func prepareScan(_ shape: ScanShape) throws -> (statement: Statement?, binds: [ColumnValue]) {
+        let cols = shape.attributes.map { ", " + StoreSchema.identifier(schema.attributes[$0].name) }.joined()
+        var clauses: [String] = []
+        var binds: [ColumnValue] = []
+        if let col = timezoneColumn, shape.zone != 0 {
+            // A named zone's profiles come through the time zone index; the zone-less group
+            // (often most profiles) is read in the table's own order (`+` keeps the index out).
+            clauses.append(shape.zone == 1 ? "(+\(col) IS NULL OR +\(col) = '' OR +\(col) = 'UTC')" : "\(col) = ?")
+        }
+        switch shape.condition.flatMap({ ProfileConditionSQL(schema: schema, mayBeMissing: mayBeMissing).clause($0) }) {
+        case .sql(let text, let values)?:
+            clauses.append(text)
+            binds += values
+        case .no?: return (nil, [])
+        default: break
+        }
+        let sql = "SELECT id\(cols) FROM profiles" + (clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ")) + " ORDER BY id"
+        return (try db.prepare(sql), binds)
+    }
+
     /// The time zone groups: no zone (UTC), then every zone a profile has had.
     public func profileTimezones() throws -> [String?] {
         guard timezoneColumn != nil else { return [nil] }
@@ -206,4 +243,13 @@ extension SQLiteStore {
         s.reset()
         return out
     }
+}
+
+/// What tells one audience scan's statement from another's.
+struct ScanShape: Hashable {
+    var attributes: [Int]
+    var condition: ProfileCondition?
+    /// 0: every zone (or the zone-less group while no profile has a named zone); 1: the
+    /// zone-less (UTC) group; 2: one named zone (bound first).
+    var zone: Int
 }

@@ -13,6 +13,11 @@ public final class SQLiteStore: JourneyStore {
     var loadProfileStatement: Statement?
     var saveProfileStatement: Statement?
     var timezoneColumn: String?
+    /// Audience scans, prepared once per shape (attributes read, condition, zone or not);
+    /// emptied when the profiles' schema changes, and at 256 shapes.
+    var scans: [ScanShape: (statement: Statement?, binds: [ColumnValue])] = [:]
+    /// Required attributes (by number) whose column may hold no value.
+    var mayBeMissing: Set<Int> = []
     var knownZones: Set<String> = []
 
     /// Reads kept across transactions: profiles and event history, written through by this
