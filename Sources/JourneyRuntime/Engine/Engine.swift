@@ -115,6 +115,8 @@ public final class Engine {
     /// Per bundle, which of its attributes are required (a none read from one is a fault).
     var requiredAttributes: [String: [Bool]] = [:]
     var audienceConditions: [String: ProfileCondition] = [:]
+    /// The attributes each daily journey's `when` reads, by bundle and journey.
+    var audienceAttributes: [String: [Int]] = [:]
     /// Whether audience runs give the store the part of `when` it can test itself (the same
     /// entries either way; off, the VM tests every profile of the time zone).
     public var audienceConditionsInStore = true
@@ -187,6 +189,7 @@ public final class Engine {
         attributeMaps = [:]
         requiredAttributes = [:]
         audienceConditions = [:]
+        audienceAttributes = [:]
     }
 
     // MARK: - Deploy
@@ -613,6 +616,16 @@ public final class Engine {
             case .audience(let j, let tz, let at): "audience run of \(j) in \(tz) at \(at)"
             }
         }
+
+        /// Whether two items are the same one (what `key` names, without building the text).
+        func isSame(as o: Item) -> Bool {
+            switch (self, o) {
+            case (.event(let a), .event(let b)): a.seq == b.seq && a.at == b.at
+            case (.timer(let a, let da, _), .timer(let b, let db, _)): a == b && da == db
+            case (.audience(let ja, let ta, let aa), .audience(let jb, let tb, let ab)): aa == ab && ja == jb && ta == tb
+            default: false
+            }
+        }
         /// At one instant: events, then audience runs, then timers (so `within` is inclusive).
         var rank: Int {
             switch self {
@@ -728,16 +741,15 @@ public final class Engine {
             try store.begin()
             do {
                 var steps = 0
-                var last: String?
+                var last: Item?
                 let began = DispatchTime.now().uptimeNanoseconds
                 let budget = UInt64(max(0, batchTime) * 1e9)
                 while steps < batchSize {
                     if steps & 63 == 63, DispatchTime.now().uptimeNanoseconds - began > budget { break }
                     guard let item = try nextItem(until: until, audienceUntil: audienceUntil) else { done = true; break }
                     // Every step consumes its item; one that comes back would be taken forever.
-                    let key = item.key
-                    if key == last { throw NoProgress(item: key) }
-                    last = key
+                    if let l = last, l.isSame(as: item) { throw NoProgress(item: item.key) }
+                    last = item
                     now = try store.advanceClock(now, to: item.at, profile: item.profile, instance: item.instance)
                     try process(item, &stats)
                     steps += 1

@@ -324,7 +324,14 @@ extension Engine {
             return
         }
         let map = attributeMap(hash, b)
-        let used = j.when.map { attributesRead(j.functions[$0], map) } ?? []
+        let key = hash + "\u{0}" + j.name
+        let used: [Int]
+        if let u = audienceAttributes[key] {
+            used = u
+        } else {
+            used = j.when.map { attributesRead(j.functions[$0], map) } ?? []
+            audienceAttributes[key] = used
+        }
         // One profile slot, host and VM stack serve the whole scan.
         let slot = ProfileSlot(id: "", values: [])
         var host = Host(engine: self, bundle: b, hash: hash, journey: j, instance: 0, sends: 0, profile: slot, map: map)

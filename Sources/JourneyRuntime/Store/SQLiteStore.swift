@@ -471,7 +471,13 @@ public final class SQLiteStore: JourneyStore {
     }
 
     public func setAudience(journey: String, timezone: String, nextAt: Int64) throws {
-        let s = try statement("INSERT OR REPLACE INTO audience(journey, tz, next_at) VALUES (?, ?, ?)")
+        // Moving a run on (after every audience run) changes one column in place; a new one is
+        // inserted.
+        let u = try statement("UPDATE audience SET next_at = ? WHERE journey = ? AND tz = ?")
+        u.bind(1, nextAt); u.bind(2, journey); u.bind(3, timezone)
+        try u.run()
+        guard db.changes == 0 else { return }
+        let s = try statement("INSERT INTO audience(journey, tz, next_at) VALUES (?, ?, ?)")
         s.bind(1, journey); s.bind(2, timezone); s.bind(3, nextAt)
         try s.run()
     }
