@@ -130,9 +130,10 @@ public final class SQLiteStore: JourneyStore {
         try db.exec("PRAGMA synchronous=FULL")
         // A larger page cache keeps the hot indexes (inbox, timers, history) in memory.
         try db.exec("PRAGMA cache_size=-65536")
-        // Reads straight from the file's pages as the system caches them (no copy into SQLite's
-        // cache): a scan over a million profiles no longer fills the cache page by page.
-        if path != ":memory:" { try db.exec("PRAGMA mmap_size=1073741824") }
+        // The first 64 MiB of the file are read straight from the pages the system caches (no
+        // copy into SQLite's cache): a scan over a million profiles no longer fills the cache
+        // page by page. Those pages count in the process's RSS (shared with the system's cache).
+        if path != ":memory:" { try db.exec("PRAGMA mmap_size=67108864") }
         try db.exec("PRAGMA temp_store=MEMORY")
         // Checkpoint less often: big batches rewrite the same hot pages many times over.
         try db.exec("PRAGMA wal_autocheckpoint=20000")
