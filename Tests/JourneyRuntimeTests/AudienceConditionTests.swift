@@ -117,6 +117,9 @@ final class AudienceConditionTests: XCTestCase {
         // Negated, a missing value passes (the VM's `not` of a false comparison).
         guard case .sql(let negated, _)? = sql.clause(.not(.compare(attribute: 0, op: .greater, value: .int(5)))) else { return XCTFail("no clause") }
         XCTAssertEqual(negated, #"(("points" IS NULL OR "points" <= ?) OR ("points" < -9223372036854 OR "points" > 9223372036854))"#)
+        // A constant the VM's millionths cannot hold is saturated by the VM: that test is its alone.
+        XCTAssertNil(sql.clause(.compare(attribute: 0, op: .less, value: .int(-10_000_000_000_000))))
+        XCTAssertNotNil(sql.clause(.compare(attribute: 0, op: .less, value: .int(-9_000_000_000_000))))
         // A required attribute that nothing left without a value is never missing.
         XCTAssertNil(sql.clause(.or(.isNone(attribute: 0), .unknown)))
         guard case .no? = sql.clause(.isNone(attribute: 0)) else { return XCTFail("a required attribute read as missing") }

@@ -112,7 +112,11 @@ struct ProfileConditionSQL {
         // them, and is left to the VM.
         let bigInt = Fragment.sql("(\(col) < -9223372036854 OR \(col) > 9223372036854)", [])
         switch (schema.attributes[a].type.unwrapped, v) {
-        case (.int, .int(let c)): return test(col, .int(c), uncertain: bigInt)
+        case (.int, .int(let c)):
+            // A constant past them is saturated by the VM too (-10^13 counts as more than
+            // anything): such a test is the VM's alone.
+            guard (-9_223_372_036_854...9_223_372_036_854).contains(c) else { return unknown }
+            return test(col, .int(c), uncertain: bigInt)
         case (.int, .decimal(let m)), (.int, .money(let m)): return test("\(col) * 1000000", .int(m), uncertain: bigInt)
         case (.decimal, .int(let c)), (.money, .int(let c)):
             let (m, overflow) = c.multipliedReportingOverflow(by: Value.scale)
