@@ -575,13 +575,15 @@ extension Run {
         while true {
             do {
                 return try engine.run(until: until, start: startAt)
-            } catch let error where engine.store is PostgresStore {
-                guard let store = engine.store as? PostgresStore, error is LeaseLost || !store.connection.isAlive || (error as? PostgresError)?.isTransient == true else { throw error }
+            } catch {
+                // The store says what a worker carries on after (its own list: a lost lease or
+                // session, the lock needed alone, a transient failure).
+                guard let shared = engine.store as? any SharedWorkStore, shared.isSetback(error) else { throw error }
                 failures += 1
                 if failures > 10 { throw error }
                 printError("note: \(error); this worker goes on with the partitions it holds")
                 Thread.sleep(forTimeInterval: 0.2)
-                try store.recover()
+                try shared.recover()
             }
         }
     }
@@ -590,7 +592,7 @@ extension Run {
     /// is left in any partition: it takes over the partitions of workers that stopped.
     func runUntil(_ engine: Engine, _ until: Int64, _ startAt: Int64?) throws -> RunStats {
         var total = try runOnce(engine, until, startAt)
-        guard let store = engine.store as? PostgresStore else { return total }
+        guard let store = engine.store as? any SharedWorkStore else { return total }
         while try store.workDue(by: until) {
             Thread.sleep(forTimeInterval: store.heartbeatInterval)
             try store.recover()

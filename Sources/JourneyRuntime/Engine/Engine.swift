@@ -114,9 +114,9 @@ public final class Engine {
     var attributeMaps: [String: [Int?]] = [:]
     /// Per bundle, which of its attributes are required (a none read from one is a fault).
     var requiredAttributes: [String: [Bool]] = [:]
-    var audienceConditions: [String: ProfileCondition] = [:]
-    /// The attributes each daily journey's `when` reads, by bundle and journey.
-    var audienceAttributes: [String: [Int]] = [:]
+    /// What each daily journey's `when` reads and what the store can test of it, by bundle and
+    /// journey, in the current schema's attribute numbers.
+    var audiencePlans: [String: (attributes: [Int], condition: ProfileCondition?)] = [:]
     /// Whether audience runs give the store the part of `when` it can test itself (the same
     /// entries either way; off, the VM tests every profile of the time zone).
     public var audienceConditionsInStore = true
@@ -188,8 +188,7 @@ public final class Engine {
         current = b
         attributeMaps = [:]
         requiredAttributes = [:]
-        audienceConditions = [:]
-        audienceAttributes = [:]
+        audiencePlans = [:]
     }
 
     // MARK: - Deploy
@@ -378,17 +377,18 @@ public final class Engine {
         return b
     }
 
-    /// What a daily journey's `when` says that the store can test itself, by bundle and
-    /// journey, in the current schema's attribute numbers.
-    func audienceCondition(_ hash: String, _ b: JourneyBundle, _ j: CompiledJourney, _ map: [Int?]) -> ProfileCondition? {
-        guard let w = j.when else { return nil }
+    /// The attributes a daily journey's `when` reads (in the current schema's numbers), and
+    /// what of it the store can test itself; worked out once per bundle and journey.
+    func audiencePlan(_ hash: String, _ b: JourneyBundle, _ j: CompiledJourney, _ map: [Int?]) -> (attributes: [Int], condition: ProfileCondition?) {
         let key = hash + "\u{0}" + j.name
-        if let c = audienceConditions[key] { return c }
+        if let p = audiencePlans[key] { return p }
+        guard let w = j.when else { return ([], nil) }
         let required = required(hash, b)
-        let c = ProfileCondition.of(predicate: j.functions[w], constants: b.constants, required: { $0 < required.count && required[$0] })
+        let condition = ProfileCondition.of(predicate: j.functions[w], constants: b.constants, required: { $0 < required.count && required[$0] })
             .renumbered { $0 < map.count ? map[$0] : nil }
-        audienceConditions[key] = c
-        return c
+        let plan = (attributes: attributesRead(j.functions[w], map), condition: Optional(condition))
+        audiencePlans[key] = plan
+        return plan
     }
 
     func required(_ hash: String, _ b: JourneyBundle) -> [Bool] {

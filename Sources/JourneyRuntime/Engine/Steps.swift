@@ -324,14 +324,8 @@ extension Engine {
             return
         }
         let map = attributeMap(hash, b)
-        let key = hash + "\u{0}" + j.name
-        let used: [Int]
-        if let u = audienceAttributes[key] {
-            used = u
-        } else {
-            used = j.when.map { attributesRead(j.functions[$0], map) } ?? []
-            audienceAttributes[key] = used
-        }
+        let plan = audiencePlan(hash, b, j, map)
+        let used = plan.attributes
         // One profile slot, host and VM stack serve the whole scan.
         let slot = ProfileSlot(id: "", values: [])
         var host = Host(engine: self, bundle: b, hash: hash, journey: j, instance: 0, sends: 0, profile: slot, map: map)
@@ -340,7 +334,7 @@ extension Engine {
         let noLocals = [Value](repeating: .none, count: j.localCount)
         var faults: [(profile: String, message: String)] = []
         try store.audienceRunStarts(journey: journey, timezone: tz, at: at)
-        let condition = audienceConditionsInStore ? audienceCondition(hash, b, j, map) : nil
+        let condition = audienceConditionsInStore ? plan.condition : nil
         let started = DispatchTime.now().uptimeNanoseconds
         var tested = 0
         let passed = try store.scanProfiles(timezone: tz == "UTC" ? nil : tz, attributes: used, condition: condition) { id, values in
