@@ -13,7 +13,7 @@ Measured, each beside its peer in this script:
   SELECT … EXCEPT SELECT …, the answer compared with journey's.
 
 Usage: bench/catalog.py [--profiles 1000000] [--views 20000000] [--products 10000] [--drops 5]
-Needs a release build (swift build -c release --product journey)."""
+Needs a release build (swift build -c release --static-swift-stdlib --product journey)."""
 import argparse, datetime, json, os, random, shutil, sqlite3, subprocess, sys, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from results import record

@@ -20,7 +20,7 @@ shift || true
 tools() {
   command -v sqlite3 >/dev/null || apt-get install -y sqlite3 >/dev/null
   command -v lua5.4 >/dev/null || apt-get install -y lua5.4 >/dev/null
-  swift build -c release --product journey >/dev/null
+  swift build -c release --static-swift-stdlib --product journey >/dev/null
 }
 case "$what" in
   check) exec bash bench/check.sh "$@" ;;

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-200}
-swift build -c release --product journey >/dev/null
+swift build -c release --static-swift-stdlib --product journey >/dev/null
 BIN=.build/release/journey
 OUT=bench/out/tests
 rm -rf "$OUT" && mkdir -p "$OUT/tests"

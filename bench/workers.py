@@ -11,7 +11,7 @@ The server is a private cluster started here (.ci/postgres, fsync on), or the on
 JOURNEY_BENCH_POSTGRES names (a URL whose user may create databases).
 
 Usage: bench/workers.py [--profiles 20000] [--events 100000]
-Needs a release build (swift build -c release --product journey)."""
+Needs a release build (swift build -c release --static-swift-stdlib --product journey)."""
 import argparse, json, os, re, shutil, subprocess, sys, tempfile, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from results import record

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A half-open range of byte offsets into one source file.
 public struct Span: Sendable, Hashable, Codable {
     // Stored as 32-bit offsets: tokens and nodes stay small (files are far below 2 GiB).
@@ -48,8 +54,15 @@ public struct SourceFile: Sendable {
         self.bytes = bytes
         var starts = [0]
         starts.reserveCapacity(bytes.count / 24 + 1)
-        for (i, b) in bytes.enumerated() where b == UInt8(ascii: "\n") {
-            starts.append(i + 1)
+        bytes.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
+            // memchr finds each line break many bytes at a time.
+            var at = 0
+            while at < buffer.count, let hit = memchr(base + at, 0x0A, buffer.count - at) {
+                let i = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+                starts.append(i + 1)
+                at = i + 1
+            }
         }
         self.lineStarts = starts
     }

@@ -1,3 +1,4 @@
+import Dispatch
 import JourneyDiagnostics
 import JourneySyntax
 
@@ -36,6 +37,8 @@ struct ProjectChecker {
     var types: [[JType]]
     /// Each journey's paths from its cap check, by "file:offset of its name".
     var capPaths: [String: CapPaths] = [:]
+    /// What each file's own limits say (`fileLimits`), worked out beside its journeys.
+    var fileLimits: [[Diagnostic]] = []
 
     init(trees: [SyntaxTree]) {
         self.trees = trees
@@ -66,10 +69,14 @@ struct ProjectChecker {
             }
         }
         defer { checkTests() }
+        // First, in order, what is said about the journeys' names; each journey's diagnostics
+        // follow its own, as when the journeys were checked one after another.
         var journeys: [String: Origin] = [:]
+        var said: [[[Diagnostic]]] = trees.map { _ in [] }
         for (f, tree) in trees.enumerated() {
             for decl in tree.decls {
                 guard case .journey(let j) = decl.kind else { continue }
+                let before = diagnostics.count
                 if let first = journeys[j.name.name] {
                     duplicate("the journey '\(j.name.name)'", tree.source.path, j.name.span, first: first)
                 } else {
@@ -79,16 +86,63 @@ struct ProjectChecker {
                     report(SemanticCode.missingProfile, tree.source.path, j.name.span, "the project has no 'profile' declaration, so its names cannot be checked",
                            label: "profile attributes unknown", hint: "Check the whole project folder, schema included (e.g. 'journey check \(Self.folder(of: tree.source.path))'), or name the schema file too ('journey check schema.journey \(tree.source.path)').")
                 }
-                // The side table moves into the journey's checker and back: no copy per journey.
-                var jc = JourneyChecker(schema: schema, tree: tree, journey: j, types: [])
-                swap(&jc.types, &types[f])
-                jc.run()
-                diagnostics.append(contentsOf: jc.diagnostics)
-                if let p = jc.capPaths { capPaths["\(tree.source.path):\(j.name.span.start)"] = p }
-                swap(&jc.types, &types[f])
+                said[f].append(Array(diagnostics[before...]))
+                diagnostics.removeSubrange(before...)
+            }
+        }
+        // Then the journeys themselves, file by file over the machine's cores: a journey's
+        // check reads the schema and its own file, and writes only its file's side table.
+        let checked = Self.checkJourneys(trees: trees, schema: schema, types: &types)
+        fileLimits = checked.map(\.limits)
+        for f in trees.indices {
+            for (k, result) in checked[f].journeys.enumerated() {
+                diagnostics.append(contentsOf: said[f][k])
+                diagnostics.append(contentsOf: result.diagnostics)
+                if let p = result.capPaths { capPaths["\(trees[f].source.path):\(result.nameStart)"] = p }
             }
         }
         checkEventCaps()
+    }
+
+    /// One journey's findings.
+    struct JourneyResult {
+        var diagnostics: [Diagnostic]
+        var capPaths: CapPaths?
+        var nameStart: Int
+    }
+
+    /// Checks every journey of every file, files in parallel; the results come back by file, in
+    /// the order of the journeys in it, with what the file's own limits say.
+    static func checkJourneys(trees: [SyntaxTree], schema: Schema, types: inout [[JType]]) -> [(journeys: [JourneyResult], limits: [Diagnostic])] {
+        @Sendable func checkFile(_ tree: SyntaxTree, _ table: inout [JType]) -> (journeys: [JourneyResult], limits: [Diagnostic]) {
+            var out: [JourneyResult] = []
+            for decl in tree.decls {
+                guard case .journey(let j) = decl.kind else { continue }
+                // The side table moves into the journey's checker and back: no copy per journey.
+                var jc = JourneyChecker(schema: schema, tree: tree, journey: j, types: [])
+                swap(&jc.types, &table)
+                jc.run()
+                swap(&jc.types, &table)
+                out.append(JourneyResult(diagnostics: jc.diagnostics, capPaths: jc.capPaths, nameStart: j.name.span.start))
+            }
+            return (out, fileLimits(tree, types: table))
+        }
+        guard trees.count > 1 else { return trees.indices.map { checkFile(trees[$0], &types[$0]) } }
+        let results = UnsafeMutableBufferPointer<(journeys: [JourneyResult], limits: [Diagnostic])>.allocate(capacity: trees.count)
+        results.initialize(repeating: ([], []))
+        defer { results.deinitialize(); results.deallocate() }
+        let tables = UnsafeMutableBufferPointer<[JType]>.allocate(capacity: trees.count)
+        _ = tables.initialize(from: types)
+        defer { tables.deinitialize(); tables.deallocate() }
+        types = []
+        // Each iteration touches only its own slots, so the writes never race.
+        nonisolated(unsafe) let resultSlots = results
+        nonisolated(unsafe) let tableSlots = tables
+        DispatchQueue.concurrentPerform(iterations: trees.count) { f in
+            resultSlots[f] = checkFile(trees[f], &tableSlots[f])
+        }
+        types = Array(tables)
+        return Array(results)
     }
 
     /// The folder a file is in, as a command line would name it.

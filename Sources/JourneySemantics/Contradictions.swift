@@ -109,7 +109,24 @@ extension JourneyChecker {
     /// The text a condition is known by: its source without spaces and outer parentheses.
     func key(_ e: ExprID) -> String {
         if case .paren(let inner) = exprs[e].kind { return key(inner) }
-        return tree.source.slice(exprs.span(e)).filter { !$0.isWhitespace }
+        // The text without the spaces between its tokens (those inside a string literal are
+        // part of its value, and kept), read as bytes.
+        let bytes = tree.source.bytes, span = exprs.span(e)
+        let start = min(max(span.start, 0), bytes.count), end = min(max(span.end, start), bytes.count)
+        var out: [UInt8] = []
+        out.reserveCapacity(end - start)
+        var inString = false, escaped = false
+        for b in bytes[start..<end] {
+            if inString {
+                if escaped { escaped = false } else if b == UInt8(ascii: "\\") { escaped = true } else if b == UInt8(ascii: "\"") { inString = false }
+            } else if b == UInt8(ascii: "\"") {
+                inString = true
+            } else if b == 0x20 || (0x09...0x0D).contains(b) {
+                continue
+            }
+            out.append(b)
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// True when the condition reads only the trigger and literals (it cannot change later).

@@ -43,7 +43,8 @@ extension ProjectChecker {
         report(SemanticCode.limitExceeded, file, span, message, label: "over the limit", hint: hint)
     }
 
-    /// Every limit the project's source alone decides.
+    /// Every limit the project's source alone decides: the declarations' counts here, each
+    /// file's own (journeys' locals, literals) from `fileLimits`, worked out beside its journeys.
     mutating func checkLimits() {
         var events = 0
         for (f, tree) in trees.enumerated() {
@@ -63,38 +64,54 @@ extension ProjectChecker {
                               "event '\(name.name)' has \(fields.count) fields; an event may have at most \(Limits.eventFields)",
                               "Send only the fields journeys use; group the rest in fewer fields.")
                     }
-                case .journey(let j):
-                    checkLocals(j, file)
                 default:
                     break
                 }
             }
-            for (k, node) in tree.exprs.nodes.enumerated() {
-                switch node.kind {
-                case .binary(.coalesce, _, let r):
-                    // `x ?? 12` takes the type of x: as money or decimal, 12 becomes millionths.
-                    guard case .integer(let v) = tree.exprs[r].kind, v.magnitude > UInt64(Limits.largestWholeNumber),
-                          k < types[f].count, types[f][k].unwrapped == .money || types[f][k].unwrapped == .decimal else { continue }
-                    limit(file, tree.exprs.span(r), "the number \(v) is too large for \(types[f][k].unwrapped); it may be at most \(Limits.largestWholeNumber)",
-                          "Use a smaller number.")
-                case .string(let parts) where parts.count > Limits.stringParts:
-                    limit(file, node.span, "this text has \(parts.count) pieces (text and {…} insertions); one text may have at most \(Limits.stringParts)",
-                          "Split the message into several fields, or insert fewer values.")
-                case .list(let items) where items.count > Limits.listItems:
-                    limit(file, node.span, "this list has \(items.count) items; a list written in a journey may have at most \(Limits.listItems)",
-                          "Keep long lists in a profile attribute or an event field, and test them with 'in'.")
-                case .decimal(let text) where Self.wholePart(text) > Limits.largestWholeNumber:
-                    limit(file, node.span, "the number \(text) is too large; numbers with decimals may be at most \(Limits.largestWholeNumber).999999",
-                          "Use a smaller number.")
-                default:
-                    break
-                }
-            }
+            if f < fileLimits.count { diagnostics.append(contentsOf: fileLimits[f]) }
         }
     }
 
-    /// Aliases and splits each hold a local slot of their journey.
-    mutating func checkLocals(_ j: JourneyDecl, _ file: String) {
+    /// The limits one file decides on its own: each journey's locals, and its literals (a
+    /// coalesced int's size depends on the types, so this runs after the file's journeys).
+    static func fileLimits(_ tree: SyntaxTree, types: [JType]) -> [Diagnostic] {
+        var out: [Diagnostic] = []
+        let file = tree.source.path
+        func limit(_ span: Span, _ message: String, _ hint: String) {
+            out.append(Diagnostic(SemanticCode.limitExceeded, file: file, span: span, message: message, label: "over the limit", hint: hint))
+        }
+        for decl in tree.decls {
+            guard case .journey(let j) = decl.kind, let span = Self.tooManyLocals(j) else { continue }
+            limit(span.at, "journey '\(j.name.name)' has \(span.count) aliases and splits; a journey may have at most \(Limits.localsPerJourney)",
+                  "Split the journey into several journeys.")
+        }
+        for (k, node) in tree.exprs.nodes.enumerated() {
+            switch node.kind {
+            case .binary(.coalesce, _, let r):
+                // `x ?? 12` takes the type of x: as money or decimal, 12 becomes millionths.
+                guard case .integer(let v) = tree.exprs[r].kind, v.magnitude > UInt64(Limits.largestWholeNumber),
+                      k < types.count, types[k].unwrapped == .money || types[k].unwrapped == .decimal else { continue }
+                limit(tree.exprs.span(r), "the number \(v) is too large for \(types[k].unwrapped); it may be at most \(Limits.largestWholeNumber)",
+                      "Use a smaller number.")
+            case .string(let parts) where parts.count > Limits.stringParts:
+                limit(node.span, "this text has \(parts.count) pieces (text and {…} insertions); one text may have at most \(Limits.stringParts)",
+                      "Split the message into several fields, or insert fewer values.")
+            case .list(let items) where items.count > Limits.listItems:
+                limit(node.span, "this list has \(items.count) items; a list written in a journey may have at most \(Limits.listItems)",
+                      "Keep long lists in a profile attribute or an event field, and test them with 'in'.")
+            case .decimal(let text) where Self.wholePart(text) > Limits.largestWholeNumber:
+                limit(node.span, "the number \(text) is too large; numbers with decimals may be at most \(Limits.largestWholeNumber).999999",
+                      "Use a smaller number.")
+            default:
+                break
+            }
+        }
+        return out
+    }
+
+    /// Aliases and splits each hold a local slot of their journey: the first one past the
+    /// limit, and how many there are, when there are too many.
+    static func tooManyLocals(_ j: JourneyDecl) -> (at: Span, count: Int)? {
         var spans: [Span] = []
         for clause in j.header { if case .on(_, let alias?, _, _) = clause { spans.append(alias.span) } }
         func walk(_ statements: [Stmt]) {
@@ -116,10 +133,7 @@ extension ProjectChecker {
             }
         }
         walk(j.body.statements)
-        if spans.count > Limits.localsPerJourney {
-            limit(file, spans[Limits.localsPerJourney], "journey '\(j.name.name)' has \(spans.count) aliases and splits; a journey may have at most \(Limits.localsPerJourney)",
-                  "Split the journey into several journeys.")
-        }
+        return spans.count > Limits.localsPerJourney ? (spans[Limits.localsPerJourney], spans.count) : nil
     }
 
     /// The whole part of a decimal literal, saturating at Int64.max.

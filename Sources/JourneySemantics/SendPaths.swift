@@ -80,18 +80,37 @@ public enum JourneyPaths {
     /// all of them inside one window (each journey on its worst path for that window), the
     /// window's start, and each journey's share.
     public static func combined(_ journeys: [(name: String, paths: [JourneyPath])], window: Int64) -> (count: Int, start: Int64, shares: [(String, Int)]) {
-        let times = journeys.map { $0.paths.map(\.sendTimes) }
+        // Each path's send times sorted, so a window's count is two binary searches.
+        let times = journeys.map { $0.paths.map { $0.sendTimes.sorted() } }
         let starts = Set(times.joined().joined())
+        func firstIndex(_ sends: [Int64], notBelow t: Int64) -> Int {
+            var lo = 0, hi = sends.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if sends[mid] < t { lo = mid + 1 } else { hi = mid }
+            }
+            return lo
+        }
+        func most(_ paths: [[Int64]], from s: Int64) -> Int {
+            let (end, overflow) = s.addingReportingOverflow(window)
+            var n = 0
+            for sends in paths {
+                n = max(n, (overflow ? sends.count : firstIndex(sends, notBelow: end)) - firstIndex(sends, notBelow: s))
+            }
+            return n
+        }
         var best = (count: 0, start: Int64(0), shares: [(String, Int)]())
         for s in starts.sorted() {
             var total = 0
-            var shares: [(String, Int)] = []
-            for (j, paths) in zip(journeys, times) {
-                let n = paths.map { sends in sends.filter { $0 >= s && $0 < s + window }.count }.max() ?? 0
-                total += n
-                if n > 0 { shares.append((j.name, n)) }
+            for paths in times { total += most(paths, from: s) }
+            if total > best.count {
+                var shares: [(String, Int)] = []
+                for (j, paths) in zip(journeys, times) {
+                    let n = most(paths, from: s)
+                    if n > 0 { shares.append((j.name, n)) }
+                }
+                best = (total, s, shares)
             }
-            if total > best.count { best = (total, s, shares) }
         }
         return best
     }

@@ -10,6 +10,8 @@ extension ProjectChecker {
     /// Tests and fixtures, against the schema and the journeys: every name known, every value a
     /// literal of its field's type, times in order.
     mutating func checkTests() {
+        // Most projects have no tests: then there is nothing to gather.
+        guard trees.contains(where: { $0.decls.contains { switch $0.kind { case .test, .fixture: true; default: false } } }) else { return }
         var journeys: [String: JourneyDecl] = [:]
         var fixtures: [String: Origin] = [:]
         var tests: [String: Origin] = [:]

@@ -11,7 +11,7 @@ import JourneySyntax
 func checkedProject(_ paths: [String]) throws -> (files: [String], sources: [SourceFile], trees: [SyntaxTree], result: CheckResult) {
     let files = try ProjectFiles.collect(paths)
     if files.isEmpty { throw UsageError(description: "no .journey files found in \(paths.joined(separator: ", "))") }
-    let sources = try files.map(ProjectFiles.read)
+    let sources = try ProjectFiles.readAll(files)
     let trees = Parser.parseAll(sources)
     let result = check(trees)
     if result.hasErrors { try failWith(result.diagnostics.filter { $0.severity == .error }, sources) }
@@ -49,7 +49,7 @@ func loadBundle(_ path: String) throws -> (JourneyBundle, [UInt8]) {
 }
 
 struct Build: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Compile a project into one .journeyc bundle.")
+    static let configuration = CommandConfiguration(commandName: "build", abstract: "Compile a project into one .journeyc bundle.")
 
     @Option(name: .shortAndLong, help: "The bundle to write.")
     var output: String
@@ -70,7 +70,7 @@ struct Build: ParsableCommand {
 }
 
 struct Verify: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Check a bundle (format, checksum, bytecode) without running it. Exit 0 valid, 1 refused.")
+    static let configuration = CommandConfiguration(commandName: "verify", abstract: "Check a bundle (format, checksum, bytecode) without running it. Exit 0 valid, 1 refused.")
 
     @Argument(help: "The .journeyc bundle.")
     var bundle: String
@@ -82,7 +82,7 @@ struct Verify: ParsableCommand {
 }
 
 struct Disasm: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print a bundle's bytecode readably, with source lines.")
+    static let configuration = CommandConfiguration(commandName: "disasm", abstract: "Print a bundle's bytecode readably, with source lines.")
 
     @Argument(help: "The .journeyc bundle.")
     var bundle: String
@@ -96,7 +96,7 @@ struct Disasm: ParsableCommand {
 }
 
 struct Explain: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Say what a journey can do: the most messages one profile can get (alone, and with the other journeys its event starts), the channels, and every path with its delays.")
+    static let configuration = CommandConfiguration(commandName: "explain", abstract: "Say what a journey can do: the most messages one profile can get (alone, and with the other journeys its event starts), the channels, and every path with its delays.")
 
     @Argument(help: "The journey's name.")
     var journey: String

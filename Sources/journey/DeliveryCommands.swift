@@ -7,6 +7,7 @@ import JourneyRuntime
 
 struct Deliveries: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "deliveries",
         abstract: "List the messages for providers with where their delivery stands and every attempt made.",
         discussion: "A message is pending (waiting for its first attempt or a retry, or for an adapter for its channel), delivered, or failed (its attempts are spent, or the provider refused it). 'journey redeliver' puts failed ones back.")
     @Option(help: "The database: a SQLite file, or postgres://user@host:port/dbname (PG* variables fill in the rest).") var db: String
@@ -61,6 +62,7 @@ struct Deliveries: ParsableCommand {
 
 struct Redeliver: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "redeliver",
         abstract: "Put failed messages back in the delivery queue, due now, with a fresh round of attempts.",
         discussion: "Works beside a running 'journey serve', which picks them up within a second. Exits 1 when any id could not be put back (unknown, or not failed), naming why.")
     @Option(help: "The database: a SQLite file, or postgres://user@host:port/dbname (PG* variables fill in the rest).") var db: String

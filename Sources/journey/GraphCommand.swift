@@ -6,6 +6,7 @@ import JourneySyntax
 
 struct Graph: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "graph",
         abstract: "Draw each journey of a file as a flow diagram (DOT, SVG through Graphviz, or Mermaid)."
     )
 

@@ -49,6 +49,7 @@ enum ColourChoice: String, ExpressibleByArgument, CaseIterable {
 
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "check",
         abstract: "Type-check a project: every file and directory named (recursively, *.journey) is one project.",
         discussion: "Exit status: 0 clean (warnings allowed, unless --deny-warnings), 1 errors found, 2 usage or I/O error."
     )
@@ -68,7 +69,7 @@ struct Check: ParsableCommand {
     func run() throws {
         let files = try ProjectFiles.collect(paths)
         if files.isEmpty { throw UsageError(description: "no .journey files found in \(paths.joined(separator: ", "))") }
-        let sources = try files.map(ProjectFiles.read)
+        let sources = try ProjectFiles.readAll(files)
         let trees = Parser.parseAll(sources)
         let result = check(trees)
         var bag = DiagnosticBag()

@@ -5,6 +5,7 @@ import JourneyRuntime
 
 struct Migrate: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "migrate",
         abstract: "Copy a whole SQLite database (profiles, history, instances, timers, outbox, deliveries, analytics) into an empty PostgreSQL database.",
         discussion: "Stop the runs on the SQLite file first. The copy is one transaction: all of it, or nothing; each table's rows are counted on both sides. The clock, arrival numbers and instance numbers move with it, so 'journey run --db postgres://…' carries on where the SQLite runner stopped."
     )

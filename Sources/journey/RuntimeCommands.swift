@@ -280,6 +280,7 @@ func printOutbox(_ store: any JourneyStore, _ format: TimelineFormat, withIDs: B
 
 struct Simulate: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "simulate",
         abstract: "Run a project's journeys on a virtual clock and print the message timeline as JSON lines.",
         discussion: "Runs from --start (default: the first event) to --until (default: when nothing is left to do; audience journeys then run for the first day only). The same input gives the same output, byte for byte. Exit 1 when some input lines were rejected (they are reported on standard error)."
     )
@@ -342,7 +343,7 @@ struct Simulate: ParsableCommand {
 }
 
 struct Deploy: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Store a bundle in the database; new entries run it, instances in flight keep theirs.")
+    static let configuration = CommandConfiguration(commandName: "deploy", abstract: "Store a bundle in the database; new entries run it, instances in flight keep theirs.")
     @Option(help: "The database: a SQLite file (created if missing), or postgres://user@host:port/dbname (PG* variables fill in the rest).") var db: String
     @Flag(name: .customLong("dry-run"), help: "Say what the deploy would change (attributes, journeys) and whether it would be refused; change nothing.") var dryRun = false
     @Argument(help: "The .journeyc bundle.") var bundle: String
@@ -382,6 +383,7 @@ struct Deploy: ParsableCommand {
 
 struct Import: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "import",
         abstract: "Import or update profiles from JSON lines or CSV. Exit 1 when some lines were rejected.",
         discussion: "Each line is a whole profile, unless --merge: then a line changes only the attributes it gives (a CSV only its header's columns), and a profile not stored yet must give every required attribute.")
     @Option(help: "The database: a SQLite file, or postgres://user@host:port/dbname (PG* variables fill in the rest).") var db: String
@@ -411,6 +413,7 @@ struct Import: ParsableCommand {
 
 struct Ingest: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "ingest",
         abstract: "Add events (JSON lines) to the inbox. Exit 1 when some lines were rejected; they are kept in the rejects table.",
         discussion: "An event with an \"id\" that its profile sent before is a duplicate and is ignored. A file with the same content as one ingested whole before is skipped (unless --again); one whose ingest stopped half-way (killed, a full disk) goes on after the last line committed.")
     @Option(help: "The database: a SQLite file, or postgres://user@host:port/dbname (PG* variables fill in the rest).") var db: String
@@ -479,7 +482,7 @@ struct Ingest: ParsableCommand {
 
 
 struct Run: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Process ingested events and due timers up to a time (default: now), or keep going on the wall clock with --follow.")
+    static let configuration = CommandConfiguration(commandName: "run", abstract: "Process ingested events and due timers up to a time (default: now), or keep going on the wall clock with --follow.")
     @Option(help: "The database: a SQLite file, or postgres://user@host:port/dbname (PG* variables fill in the rest).") var db: String
     @Option(help: "Process everything due up to this time (ISO 8601).") var until: String?
     @Option(help: "Where the clock starts on a fresh database (default: the first event); audience journeys count their days from it.") var start: String?
@@ -611,7 +614,7 @@ final class StopFlag: @unchecked Sendable {
 }
 
 struct Outbox: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print the outbox as JSON lines, in time order.")
+    static let configuration = CommandConfiguration(commandName: "outbox", abstract: "Print the outbox as JSON lines, in time order.")
     @Option(help: "The database: a SQLite file, or postgres://user@host:port/dbname (PG* variables fill in the rest).") var db: String
     @Flag(name: .customLong("with-ids"), help: "Include each message's deterministic id, for delivery adapters to deduplicate.") var withIDs = false
     @Option(help: "jsonl (default): the interchange format; text: a readable timeline.") var format: TimelineFormat = .jsonl
@@ -671,6 +674,7 @@ extension String {
 
 struct Backup: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "backup",
         abstract: "Write a consistent copy of a database to a new file, while other commands go on using it.",
         discussion: "The copy is whole on its own (no write-ahead log beside it) and compacted. OUT must not exist.")
     @Option(help: "The SQLite database.") var db: String
@@ -693,7 +697,7 @@ struct Backup: ParsableCommand {
 }
 
 struct Instances: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List journey instances: where each waits and until when, how each ended, and why a failed one failed.")
+    static let configuration = CommandConfiguration(commandName: "instances", abstract: "List journey instances: where each waits and until when, how each ended, and why a failed one failed.")
     @Option(help: "The database: a SQLite file, or postgres://user@host:port/dbname (PG* variables fill in the rest).") var db: String
     @Option(help: "Only this journey's instances.") var journey: String?
     @Option(help: "Only instances in this state: active, completed, exited, converted or failed.") var state: String?
@@ -748,7 +752,7 @@ func timelineTime(_ t: Int64) -> String {
 }
 
 struct Rejects: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print the rejected input lines kept in the database, as JSON lines (source, line, reason, raw).")
+    static let configuration = CommandConfiguration(commandName: "rejects", abstract: "Print the rejected input lines kept in the database, as JSON lines (source, line, reason, raw).")
     @Option(help: "The database: a SQLite file, or postgres://user@host:port/dbname (PG* variables fill in the rest).") var db: String
 
     func run() throws {

@@ -6,6 +6,7 @@ import JourneyService
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "serve",
         abstract: "Run the journeys as a service: events in over HTTP, the engine on the wall clock, messages out to the providers.",
         discussion: """
         Listens on 127.0.0.1:8080 unless --listen or the configuration says otherwise. Keys come from \

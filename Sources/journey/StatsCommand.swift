@@ -5,6 +5,7 @@ import JourneyRuntime
 
 struct Stats: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "stats",
         abstract: "How the journeys do: the funnel step by step, conversions, and each split's lift over its control with a 95% interval.",
         discussion: """
         Counts are per journey version (bundle). --since takes the instances that entered since then (to the hour: \

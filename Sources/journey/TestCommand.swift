@@ -9,6 +9,7 @@ import JourneyTesting
 
 struct Test: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "test",
         abstract: "Run the project's tests (test \"…\" { … }) on the simulator, each from an empty database, in parallel.",
         discussion: "Exit status: 0 every test passed, 1 a test failed (or the project has errors, which are printed), 2 usage or I/O error."
     )
