@@ -4,7 +4,8 @@ import JourneySyntax
 /// A journey's paths, and the most sends one of them makes inside the cap's window: worked out
 /// once by its checker, and used again across journeys.
 struct CapPaths {
-    var paths: [JourneyPath]
+    /// Each path's send times, sorted, once per distinct set.
+    var sends: [[Int64]]
     var worst: Int
 }
 
@@ -14,9 +15,9 @@ extension JourneyChecker {
     /// its event arrives, or after its full window when it times out.
     mutating func checkCap() {
         guard let cap = schema.policy.cap else { return }
-        let paths = JourneyPaths.of(journey, in: tree).paths
-        let worst = paths.map { JourneyPaths.worst($0.sendTimes, window: cap.windowSeconds).count }.max() ?? 0
-        capPaths = CapPaths(paths: paths, worst: worst)
+        let sends = JourneyPaths.sendTimes(of: journey)
+        let worst = sends.map { JourneyPaths.worst($0, window: cap.windowSeconds).count }.max() ?? 0
+        capPaths = CapPaths(sends: sends, worst: worst)
         if worst > cap.count {
             report(SemanticCode.exceedsCap, journey.name.span,
                    "the journey '\(journey.name.name)' can send \(worst) messages within \(JourneyPaths.duration(cap.windowSeconds)), more than the policy's cap of \(cap.count)",
@@ -32,9 +33,12 @@ extension ProjectChecker {
     mutating func checkEventCaps() {
         guard let cap = schema.policy.cap else { return }
         var byEvent: [String: [(name: String, paths: CapPaths, file: String, span: Span)]] = [:]
-        for tree in trees {
+        for (f, tree) in trees.enumerated() {
+            var k = 0
             for decl in tree.decls {
-                guard case .journey(let j) = decl.kind, let paths = capPaths["\(tree.source.path):\(j.name.span.start)"] else { continue }
+                guard case .journey(let j) = decl.kind else { continue }
+                defer { k += 1 }
+                guard f < capPaths.count, k < capPaths[f].count, let paths = capPaths[f][k] else { continue }
                 for case .on(let event, _, _, let span) in j.header {
                     byEvent[event.name, default: []].append((j.name.name, paths, tree.source.path, span))
                 }
@@ -43,7 +47,7 @@ extension ProjectChecker {
         for (event, journeys) in byEvent.sorted(by: { $0.key < $1.key }) where journeys.count > 1 {
             // A journey over the cap on its own has its own warning (J0505).
             guard journeys.allSatisfy({ $0.paths.worst <= cap.count }) else { continue }
-            let (count, start, shares) = JourneyPaths.combined(journeys.map { ($0.name, $0.paths.paths) }, window: cap.windowSeconds)
+            let (count, start, shares) = JourneyPaths.combined(journeys.map { (name: $0.name, sends: $0.paths.sends) }, window: cap.windowSeconds)
             guard count > cap.count, let first = journeys.first else { continue }
             let parts = shares.map { "\($0.0) (\($0.1))" }.joined(separator: ", ")
             report(SemanticCode.eventExceedsCap, first.file, first.span,

@@ -35,8 +35,8 @@ struct ProjectChecker {
     var schema = Schema()
     var diagnostics: [Diagnostic] = []
     var types: [[JType]]
-    /// Each journey's paths from its cap check, by "file:offset of its name".
-    var capPaths: [String: CapPaths] = [:]
+    /// Each journey's send times from its cap check, by file and the journey's place in it.
+    var capPaths: [[CapPaths?]] = []
     /// What each file's own limits say (`fileLimits`), worked out beside its journeys.
     var fileLimits: [[Diagnostic]] = []
 
@@ -94,11 +94,11 @@ struct ProjectChecker {
         // check reads the schema and its own file, and writes only its file's side table.
         let checked = Self.checkJourneys(trees: trees, schema: schema, types: &types)
         fileLimits = checked.map(\.limits)
+        capPaths = checked.map { $0.journeys.map(\.capPaths) }
         for f in trees.indices {
             for (k, result) in checked[f].journeys.enumerated() {
                 diagnostics.append(contentsOf: said[f][k])
                 diagnostics.append(contentsOf: result.diagnostics)
-                if let p = result.capPaths { capPaths["\(trees[f].source.path):\(result.nameStart)"] = p }
             }
         }
         checkEventCaps()
@@ -108,7 +108,6 @@ struct ProjectChecker {
     struct JourneyResult {
         var diagnostics: [Diagnostic]
         var capPaths: CapPaths?
-        var nameStart: Int
     }
 
     /// Checks every journey of every file, files in parallel; the results come back by file, in
@@ -123,7 +122,7 @@ struct ProjectChecker {
                 swap(&jc.types, &table)
                 jc.run()
                 swap(&jc.types, &table)
-                out.append(JourneyResult(diagnostics: jc.diagnostics, capPaths: jc.capPaths, nameStart: j.name.span.start))
+                out.append(JourneyResult(diagnostics: jc.diagnostics, capPaths: jc.capPaths))
             }
             return (out, fileLimits(tree, types: table))
         }

@@ -65,6 +65,45 @@ public enum JourneyPaths {
         return (out, truncated)
     }
 
+    /// The send times alone of every path (at most `limit` paths, as `of`), each sorted, each
+    /// distinct set once: what the cap checks need, without the steps' texts and lines.
+    public static func sendTimes(of j: JourneyDecl, limit: Int = 4096) -> [[Int64]] {
+        var out: [[Int64]] = []
+        func walk(_ rest: ArraySlice<Stmt>, _ time: Int64, _ sends: [Int64]) {
+            if out.count >= limit { return }
+            guard let stmt = rest.first else { out.append(sends); return }
+            let next = rest.dropFirst()
+            func go(_ block: [Stmt]?, _ extra: Int64) {
+                if let block, !block.isEmpty {
+                    walk(ArraySlice(block + Array(next)), time + extra, sends)
+                } else {
+                    walk(next, time + extra, sends)
+                }
+            }
+            switch stmt.kind {
+            case .wait(let d): go(nil, max(0, d.seconds))
+            case .waitUntil: go(nil, 0)
+            case .waitFor(let w):
+                go(w.arrived?.statements, 0)
+                go(w.timedOut?.statements, max(0, w.within.seconds))
+            case .if(let branches, let elseBlock):
+                for b in branches { go(b.block.statements, 0) }
+                go(elseBlock?.statements, 0)
+            case .split(let branches):
+                for b in branches { go(b.block.statements, 0) }
+            case .send:
+                walk(next, time, sends + [time])
+            case .set:
+                walk(next, time, sends)
+            case .exit:
+                out.append(sends)
+            }
+        }
+        walk(j.body.statements[...], 0, [])
+        var seen = Set<[Int64]>()
+        return out.map { $0.sorted() }.filter { seen.insert($0).inserted }
+    }
+
     /// The most sends of one path inside any window of `window` seconds, and where.
     public static func worst(_ sends: [Int64], window: Int64) -> (count: Int, start: Int64) {
         var best = (0, Int64(0))
@@ -80,8 +119,19 @@ public enum JourneyPaths {
     /// all of them inside one window (each journey on its worst path for that window), the
     /// window's start, and each journey's share.
     public static func combined(_ journeys: [(name: String, paths: [JourneyPath])], window: Int64) -> (count: Int, start: Int64, shares: [(String, Int)]) {
+        combined(journeys.map { ($0.name, sendTimes(of: $0.paths)) }, window: window)
+    }
+
+    /// Each path's send times, sorted; paths that send at the same times once.
+    public static func sendTimes(of paths: [JourneyPath]) -> [[Int64]] {
+        var seen = Set<[Int64]>()
+        return paths.map { $0.sendTimes.sorted() }.filter { seen.insert($0).inserted }
+    }
+
+    /// `combined` over each journey's sorted send times per path (`sendTimes(of:)`).
+    public static func combined(_ journeys: [(name: String, sends: [[Int64]])], window: Int64) -> (count: Int, start: Int64, shares: [(String, Int)]) {
         // Each path's send times sorted, so a window's count is two binary searches.
-        let times = journeys.map { $0.paths.map { $0.sendTimes.sorted() } }
+        let times = journeys.map(\.sends)
         let starts = Set(times.joined().joined())
         func firstIndex(_ sends: [Int64], notBelow t: Int64) -> Int {
             var lo = 0, hi = sends.count

@@ -160,7 +160,13 @@ public struct ExprArena: Sendable {
     public private(set) var depths: [Int32] = []
     public init() {}
 
-    mutating func add(_ kind: ExprKind, _ span: Span) -> ExprID {
+    /// Room for `count` nodes, so the arrays do not grow (and copy every node) while parsing.
+    mutating func reserve(_ count: Int) {
+        nodes.reserveCapacity(count)
+        depths.reserveCapacity(count)
+    }
+
+    mutating func add(_ kind: consuming ExprKind, _ span: Span) -> ExprID {
         var d: Int32 = 0
         switch kind {
         case .member(let e, _), .unary(_, let e), .paren(let e): d = depths[Int(e.index)]
@@ -179,7 +185,10 @@ public struct ExprArena: Sendable {
 
     public func depth(_ id: ExprID) -> Int { Int(depths[Int(id.index)]) }
 
-    public subscript(id: ExprID) -> ExprNode { nodes[Int(id.index)] }
+    /// The node, lent rather than copied: `exprs[e].kind` reads the payload in place.
+    public subscript(id: ExprID) -> ExprNode {
+        _read { yield nodes[Int(id.index)] }
+    }
     /// The span alone, without copying the node's payload.
     public func span(_ id: ExprID) -> Span { nodes[Int(id.index)].span }
     public var count: Int { nodes.count }

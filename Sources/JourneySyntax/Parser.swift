@@ -33,6 +33,8 @@ public struct Parser {
     public static func parse(_ file: SourceFile) -> SyntaxTree {
         let lexed = Lexer.lex(file)
         var p = Parser(file: file, tokens: lexed.tokens)
+        // A file has fewer expressions than tokens, but for the ones inside texts' {…}.
+        p.arena.reserve(lexed.tokens.count)
         p.diagnostics = lexed.diagnostics
         p.reportedStarts = Set(lexed.diagnostics.map(\.span.start))
         var decls = p.parseFile()

@@ -49,6 +49,36 @@ final class CorpusTests: XCTestCase {
         XCTAssertEqual(result.diagnostics.map { "\($0.file): \($0.message)" }, [])
     }
 
+    /// The cap checks' lean walk (send times only) finds the same paths as the full one that
+    /// `journey explain` prints: every journey of the examples and fixtures, and one with more
+    /// paths than the limit.
+    func testSendTimesMatchTheFullPaths() throws {
+        let files = journeyFiles(in: "examples") + journeyFiles(in: "Tests/Fixtures/check") + journeyFiles(in: "Tests/Fixtures/check-alone")
+        var journeys = 0, withSends = 0
+        func compare(_ tree: SyntaxTree, limit: Int) {
+            for decl in tree.decls {
+                guard case .journey(let j) = decl.kind else { continue }
+                journeys += 1
+                let full = JourneyPaths.of(j, in: tree, limit: limit).paths.map { $0.sendTimes.sorted() }
+                let lean = JourneyPaths.sendTimes(of: j, limit: limit)
+                XCTAssertEqual(Set(lean), Set(full), "\(tree.source.path): \(j.name.name)")
+                XCTAssertEqual(lean.count, Set(lean).count, "each set once")
+                if full.contains(where: { !$0.isEmpty }) { withSends += 1 }
+            }
+        }
+        for url in files { compare(Parser.parse(try source(url)), limit: 4096) }
+        XCTAssertGreaterThan(journeys, 40)
+        XCTAssertGreaterThan(withSends, 30)
+        // 2^12 ways through twelve ifs, cut at 100 paths.
+        var body = "profile {\n  score: int = 0\n}\nevent signed_up {}\njourney many {\n  on signed_up\n"
+        for i in 0..<12 { body += "  if profile.score > \(i) {\n    wait \(i + 1)h\n    push \"p\(i)\"\n  } else {\n    email \"e\(i)\"\n  }\n" }
+        body += "}\n"
+        let tree = Parser.parse(SourceFile(path: "many.journey", text: body))
+        XCTAssertEqual(tree.diagnostics.map(\.message), [])
+        compare(tree, limit: 100)
+        XCTAssertEqual(JourneyPaths.of(tree.decls.compactMap { if case .journey(let j) = $0.kind { j } else { nil } }[0], in: tree, limit: 100).paths.count, 100)
+    }
+
     /// The README's tour: its schema and journey check clean together.
     func testReadmeTourChecksClean() throws {
         let readme = try String(contentsOf: repoRoot.appendingPathComponent("README.md"), encoding: .utf8)
