@@ -109,6 +109,12 @@ extension JourneyChecker {
     /// The text a condition is known by: its source without spaces and outer parentheses.
     func key(_ e: ExprID) -> String {
         if case .paren(let inner) = exprs[e].kind { return key(inner) }
+        return compactText(e)
+    }
+
+    /// An expression's text without the spaces between its tokens (those inside a string
+    /// literal are part of its value, and kept), read as bytes.
+    func compactText(_ e: ExprID) -> String {
         // The text without the spaces between its tokens (those inside a string literal are
         // part of its value, and kept), read as bytes.
         let bytes = tree.source.bytes, span = exprs.span(e)

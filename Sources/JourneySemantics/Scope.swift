@@ -38,7 +38,7 @@ extension JourneyChecker {
         case .member(let b, let f): pathKey(b).map { "\($0).\(f.name)" }
         case .paren(let inner): pathKey(inner)
         // `last(E)` and `days_since(E)` are optional: the call, as written (spaces aside), is the path.
-        case .history: "call:" + tree.source.slice(exprs.span(e)).filter { !$0.isWhitespace }
+        case .history: "call:" + compactText(e)
         default: nil
         }
     }

@@ -46,10 +46,13 @@ extension JourneyChecker {
 
     /// A message block's fields (kind given) or a template's parameters / pass fields (kind nil).
     mutating func checkFields(_ block: FieldBlock, kind: ChannelKind?, _ scope: Scope) {
+        // A block has a few fields: looking back is cheaper than hashing, up to a point.
         var seen: Set<String> = []
-        for field in block.fields {
+        let few = block.fields.count <= 16
+        for (i, field) in block.fields.enumerated() {
             let name = field.name.name
-            if !seen.insert(name).inserted {
+            let again = few ? block.fields[..<i].contains { $0.name.name == name } : !seen.insert(name).inserted
+            if again {
                 report(SemanticCode.duplicateField, field.name.span, "the field '\(name)' is given twice", label: "second '\(name)'", hint: "Keep one of the two.")
             }
             var want: MessageFieldType? = nil
@@ -100,7 +103,14 @@ extension JourneyChecker {
         for case .text(let s) in parts {
             units += s.utf16.count
             for u in s.unicodeScalars {
-                if GSM7.contains(u) {
+                if u.value < 128 {
+                    // ASCII from a table: 1 basic, 2 extension (escaped), 0 neither.
+                    switch GSM7ASCII[Int(u.value)] {
+                    case 1: count += 1
+                    case 2: count += 2
+                    default: gsm = false
+                    }
+                } else if GSM7.contains(u) {
                     count += 1
                 } else if GSM7Extension.contains(u) {
                     count += 2 // an escape and the character
@@ -127,3 +137,9 @@ let GSM7: Set<Unicode.Scalar> = {
 
 /// The GSM 03.38 extension table: each costs two of the 160 places.
 let GSM7Extension: Set<Unicode.Scalar> = Set("^{}\\[~]|€\u{0C}".unicodeScalars)
+
+/// `GSM7` and `GSM7Extension` for the ASCII range, by code: 1 basic, 2 extension, 0 neither.
+let GSM7ASCII: [UInt8] = (0..<128).map { v in
+    let u = Unicode.Scalar(UInt8(v))
+    return GSM7.contains(u) ? 1 : GSM7Extension.contains(u) ? 2 : 0
+}

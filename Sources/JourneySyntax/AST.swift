@@ -186,11 +186,11 @@ public struct ExprArena: Sendable {
     public func depth(_ id: ExprID) -> Int { Int(depths[Int(id.index)]) }
 
     /// The node, lent rather than copied: `exprs[e].kind` reads the payload in place.
-    public subscript(id: ExprID) -> ExprNode {
+    @inlinable public subscript(id: ExprID) -> ExprNode {
         _read { yield nodes[Int(id.index)] }
     }
     /// The span alone, without copying the node's payload.
-    public func span(_ id: ExprID) -> Span { nodes[Int(id.index)].span }
+    @inlinable public func span(_ id: ExprID) -> Span { nodes[Int(id.index)].span }
     public var count: Int { nodes.count }
 }
 
