@@ -111,9 +111,16 @@ extension Engine {
             }
             rows.append(StepCount(journey: tally.journeyNames[Int(k.journey)], bundle: hash, step: Int(k.step), what: what, hour: k.hour, n: n))
         }
-        // In one order, so that concurrent writers take the rows' pages alike.
-        rows.sort { ($0.journey, $0.bundle, $0.step, $0.what, $0.hour) < ($1.journey, $1.bundle, $1.step, $1.what, $1.hour) }
-        try store.addStepCounts(rows)
+        // In one order, so that concurrent writers take the rows' pages alike: by journey name,
+        // bundle hash, step, what and hour. The names and hashes are ranked once, so the sort
+        // compares numbers where it would compare long texts.
+        func ranks(_ texts: [String]) -> [String: Int] {
+            Dictionary(uniqueKeysWithValues: Set(texts).sorted().enumerated().map { ($1, $0) })
+        }
+        let journeyRank = ranks(rows.map(\.journey)), bundleRank = ranks(rows.map(\.bundle))
+        var ranked = rows.map { (journey: journeyRank[$0.journey] ?? 0, bundle: bundleRank[$0.bundle] ?? 0, row: $0) }
+        ranked.sort { ($0.journey, $0.bundle, $0.row.step, $0.row.what, $0.row.hour) < ($1.journey, $1.bundle, $1.row.step, $1.row.what, $1.row.hour) }
+        try store.addStepCounts(ranked.map(\.row))
         try store.recordBranches(tally.branches)
         tally.counts.removeAll(keepingCapacity: true)
         tally.branches.removeAll(keepingCapacity: true)

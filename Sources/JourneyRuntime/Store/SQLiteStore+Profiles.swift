@@ -187,19 +187,25 @@ extension SQLiteStore {
             if try any.step(), any.int(0) == 0 { zone = 0 }
         }
         let shape = ScanShape(attributes: attributes, condition: condition, zone: zone)
-        if scans[shape] == nil {
+        let prepared: (statement: Statement?, binds: [ColumnValue])
+        if let known = scans[shape] {
+            prepared = known
+        } else {
             if scans.count >= 256 { scans = [:] }
-            scans[shape] = try prepareScan(shape)
+            prepared = try prepareScan(shape)
+            scans[shape] = prepared
         }
-        guard let prepared = scans[shape], let s = prepared.statement else { return [] } // the condition holds for nobody
+        guard let s = prepared.statement else { return [] } // the condition holds for nobody
         defer { s.reset() }
-        var binds = prepared.binds
-        if zone == 2, let tz = timezone { binds.insert(.string(tz), at: 0) }
-        for (k, b) in binds.enumerated() {
+        // The zone's name is bound first, then the condition's values.
+        var first: Int32 = 1
+        if zone == 2, let tz = timezone { s.bind(1, tz); first = 2 }
+        for (k, b) in prepared.binds.enumerated() {
+            let at = first + Int32(k)
             switch b {
-            case .null: s.bindNull(Int32(k + 1))
-            case .int(let i): s.bind(Int32(k + 1), i)
-            case .string(let t), .list(let t): s.bind(Int32(k + 1), t)
+            case .null: s.bindNull(at)
+            case .int(let i): s.bind(at, i)
+            case .string(let t), .list(let t): s.bind(at, t)
             }
         }
         var values = [Value](repeating: .none, count: schema.attributes.count)
