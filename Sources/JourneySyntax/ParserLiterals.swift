@@ -81,7 +81,14 @@ extension Parser {
                 // A run of plain bytes at once.
                 var j = i + 1
                 while j < end, bytes[j] != UInt8(ascii: "\""), bytes[j] != UInt8(ascii: "\\"), bytes[j] != UInt8(ascii: "{"), bytes[j] != UInt8(ascii: "}") { j += 1 }
-                buffer.append(contentsOf: bytes[i..<j])
+                // A whole text part in one run (the usual case) becomes its string at once.
+                let endsPart = j >= end || bytes[j] == UInt8(ascii: "\"")
+                    || (bytes[j] == UInt8(ascii: "{") && !(j + 1 < end && bytes[j + 1] == UInt8(ascii: "{")))
+                if buffer.isEmpty, endsPart {
+                    parts.append(.text(String(decoding: bytes[i..<j], as: UTF8.self)))
+                } else {
+                    buffer.append(contentsOf: bytes[i..<j])
+                }
                 i = j
             }
         }

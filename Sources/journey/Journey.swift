@@ -69,8 +69,8 @@ struct Check: ParsableCommand {
     func run() throws {
         let files = try ProjectFiles.collect(paths)
         if files.isEmpty { throw UsageError(description: "no .journey files found in \(paths.joined(separator: ", "))") }
-        let sources = try ProjectFiles.readAll(files)
-        let trees = Parser.parseAll(sources)
+        let trees = try ProjectFiles.parseAll(files)
+        let sources = trees.map(\.source)
         let result = check(trees)
         var bag = DiagnosticBag()
         bag.add(contentsOf: result.diagnostics)

@@ -12,7 +12,9 @@ struct Zones {
         guard let id, !id.isEmpty else { return Zones.utc }
         if let z = cache[id] { return z }
         // Only tz database names: an abbreviation is not a zone (and Foundation would guess).
-        let z = TimeZoneNames.isZone(id) ? TimeZone(identifier: id) ?? Zones.utc : Zones.utc
+        // Only those are kept, so the cache is bounded by the tz database, whatever profiles hold.
+        guard TimeZoneNames.isZone(id) else { return Zones.utc }
+        let z = TimeZone(identifier: id) ?? Zones.utc
         cache[id] = z
         return z
     }
