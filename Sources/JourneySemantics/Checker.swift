@@ -38,7 +38,7 @@ struct ProjectChecker {
     /// Each journey's send times from its cap check, by file and the journey's place in it.
     var capPaths: [[CapPaths?]] = []
     /// What each file's own limits say (`fileLimits`), worked out beside its journeys.
-    var fileLimits: [[Diagnostic]] = []
+    var fileLimits: [FileLimits] = []
 
     init(trees: [SyntaxTree]) {
         self.trees = trees
@@ -112,8 +112,8 @@ struct ProjectChecker {
 
     /// Checks every journey of every file, files in parallel; the results come back by file, in
     /// the order of the journeys in it, with what the file's own limits say.
-    static func checkJourneys(trees: [SyntaxTree], schema: Schema, types: inout [[JType]]) -> [(journeys: [JourneyResult], limits: [Diagnostic])] {
-        @Sendable func checkFile(_ tree: SyntaxTree, _ table: inout [JType]) -> (journeys: [JourneyResult], limits: [Diagnostic]) {
+    static func checkJourneys(trees: [SyntaxTree], schema: Schema, types: inout [[JType]]) -> [(journeys: [JourneyResult], limits: FileLimits)] {
+        @Sendable func checkFile(_ tree: SyntaxTree, _ table: inout [JType]) -> (journeys: [JourneyResult], limits: FileLimits) {
             var out: [JourneyResult] = []
             for decl in tree.decls {
                 guard case .journey(let j) = decl.kind else { continue }
@@ -127,8 +127,8 @@ struct ProjectChecker {
             return (out, fileLimits(tree, types: table))
         }
         guard trees.count > 1 else { return trees.indices.map { checkFile(trees[$0], &types[$0]) } }
-        let results = UnsafeMutableBufferPointer<(journeys: [JourneyResult], limits: [Diagnostic])>.allocate(capacity: trees.count)
-        results.initialize(repeating: ([], []))
+        let results = UnsafeMutableBufferPointer<(journeys: [JourneyResult], limits: FileLimits)>.allocate(capacity: trees.count)
+        results.initialize(repeating: ([], FileLimits()))
         defer { results.deinitialize(); results.deallocate() }
         let tables = UnsafeMutableBufferPointer<[JType]>.allocate(capacity: trees.count)
         _ = tables.initialize(from: types)

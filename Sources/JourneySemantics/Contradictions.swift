@@ -112,25 +112,41 @@ extension JourneyChecker {
         return compactText(e)
     }
 
-    /// An expression's text without the spaces between its tokens (those inside a string
-    /// literal are part of its value, and kept), read as bytes.
+    /// An expression's text without the spaces between its tokens, read as bytes. Inside a
+    /// string literal the spaces are part of its value and kept; inside a `{…}` insertion in a
+    /// string it is code again, and its spaces go (so `"{profile . city}"` names profile.city).
     func compactText(_ e: ExprID) -> String {
-        // The text without the spaces between its tokens (those inside a string literal are
-        // part of its value, and kept), read as bytes.
         let bytes = tree.source.bytes, span = exprs.span(e)
         let start = min(max(span.start, 0), bytes.count), end = min(max(span.end, start), bytes.count)
         var out: [UInt8] = []
         out.reserveCapacity(end - start)
-        var inString = false, escaped = false
-        for b in bytes[start..<end] {
-            if inString {
-                if escaped { escaped = false } else if b == UInt8(ascii: "\\") { escaped = true } else if b == UInt8(ascii: "\"") { inString = false }
-            } else if b == UInt8(ascii: "\"") {
-                inString = true
-            } else if b == 0x20 || (0x09...0x0D).contains(b) {
-                continue
+        // What encloses the current byte: true a string, false an insertion's code; empty is
+        // the expression's own code.
+        var within: [Bool] = []
+        let quote = UInt8(ascii: "\""), open = UInt8(ascii: "{"), close = UInt8(ascii: "}")
+        var i = start
+        while i < end {
+            let b = bytes[i]
+            if within.last == true {
+                if b == UInt8(ascii: "\\"), i + 1 < end {
+                    out.append(b); out.append(bytes[i + 1]); i += 2; continue
+                }
+                if (b == open || b == close), i + 1 < end, bytes[i + 1] == b {
+                    out.append(b); out.append(b); i += 2; continue
+                }
+                if b == quote { within.removeLast() } else if b == open { within.append(false) }
+                out.append(b)
+            } else {
+                if b == quote {
+                    within.append(true)
+                } else if b == close, !within.isEmpty {
+                    within.removeLast()
+                } else if b == 0x20 || (0x09...0x0D).contains(b) {
+                    i += 1; continue
+                }
+                out.append(b)
             }
-            out.append(b)
+            i += 1
         }
         return String(decoding: out, as: UTF8.self)
     }

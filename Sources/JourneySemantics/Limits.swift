@@ -49,6 +49,8 @@ extension ProjectChecker {
         var events = 0
         for (f, tree) in trees.enumerated() {
             let file = tree.source.path
+            let own = f < fileLimits.count ? fileLimits[f] : FileLimits()
+            var k = 0
             for decl in tree.decls {
                 switch decl.kind {
                 case .profile(let fields) where fields.count > Limits.attributes:
@@ -64,26 +66,42 @@ extension ProjectChecker {
                               "event '\(name.name)' has \(fields.count) fields; an event may have at most \(Limits.eventFields)",
                               "Send only the fields journeys use; group the rest in fewer fields.")
                     }
+                case .journey:
+                    // In declaration order, as when this loop worked each journey's out itself.
+                    if k < own.locals.count, let d = own.locals[k] { diagnostics.append(d) }
+                    k += 1
                 default:
                     break
                 }
             }
-            if f < fileLimits.count { diagnostics.append(contentsOf: fileLimits[f]) }
+            diagnostics.append(contentsOf: own.literals)
         }
+    }
+
+    /// What one file's own limits say: each journey's locals (by its place among the file's
+    /// journeys), then its literals.
+    struct FileLimits {
+        var locals: [Diagnostic?] = []
+        var literals: [Diagnostic] = []
     }
 
     /// The limits one file decides on its own: each journey's locals, and its literals (a
     /// coalesced int's size depends on the types, so this runs after the file's journeys).
-    static func fileLimits(_ tree: SyntaxTree, types: [JType]) -> [Diagnostic] {
-        var out: [Diagnostic] = []
+    static func fileLimits(_ tree: SyntaxTree, types: [JType]) -> FileLimits {
+        var out = FileLimits()
         let file = tree.source.path
+        func diagnostic(_ span: Span, _ message: String, _ hint: String) -> Diagnostic {
+            Diagnostic(SemanticCode.limitExceeded, file: file, span: span, message: message, label: "over the limit", hint: hint)
+        }
         func limit(_ span: Span, _ message: String, _ hint: String) {
-            out.append(Diagnostic(SemanticCode.limitExceeded, file: file, span: span, message: message, label: "over the limit", hint: hint))
+            out.literals.append(diagnostic(span, message, hint))
         }
         for decl in tree.decls {
-            guard case .journey(let j) = decl.kind, let span = Self.tooManyLocals(j) else { continue }
-            limit(span.at, "journey '\(j.name.name)' has \(span.count) aliases and splits; a journey may have at most \(Limits.localsPerJourney)",
-                  "Split the journey into several journeys.")
+            guard case .journey(let j) = decl.kind else { continue }
+            out.locals.append(Self.tooManyLocals(j).map { over in
+                diagnostic(over.at, "journey '\(j.name.name)' has \(over.count) aliases and splits; a journey may have at most \(Limits.localsPerJourney)",
+                           "Split the journey into several journeys.")
+            })
         }
         for (k, node) in tree.exprs.nodes.enumerated() {
             switch node.kind {

@@ -197,7 +197,7 @@ extension Parser {
         guard files.count > 1 else { return files.map(parse) }
         let out = UnsafeMutableBufferPointer<SyntaxTree?>.allocate(capacity: files.count)
         out.initialize(repeating: nil)
-        defer { out.deallocate() }
+        defer { out.deinitialize(); out.deallocate() }
         // Each iteration writes only its own slot, so the writes never race.
         nonisolated(unsafe) let slots = out
         DispatchQueue.concurrentPerform(iterations: files.count) { i in

@@ -51,10 +51,14 @@ extension Parser {
     /// Splits a string token into text and interpolations, parsing each interpolation in place.
     mutating func parseString(_ t: Token) -> ExprID {
         let bytes = file.bytes
-        var parts: [StringPart] = []
-        var buffer: [UInt8] = []
         let end = t.span.end
         var i = t.span.start + 1
+        // Room for every part at once: at most a text before and after each `{`.
+        var braces = 0
+        for k in i..<max(i, end) where bytes[k] == UInt8(ascii: "{") { braces += 1 }
+        var parts: [StringPart] = []
+        parts.reserveCapacity(2 * braces + 1)
+        var buffer: [UInt8] = []
         func flush() {
             if !buffer.isEmpty { parts.append(.text(String(decoding: buffer, as: UTF8.self))); buffer.removeAll() }
         }

@@ -107,7 +107,7 @@ enum ProjectFiles {
             guard let base = buffer.baseAddress else { return }
             // One byte more than the size asks whether the file grew since it was measured.
             while initialized < buffer.count {
-                let n = Glibc.read(fd, base + initialized, buffer.count - initialized)
+                let n = systemRead(fd, base + initialized, buffer.count - initialized)
                 if n < 0, errno == EINTR { continue }
                 if n < 0 { complete = false; return }
                 if n == 0 { return }
@@ -119,6 +119,11 @@ enum ProjectFiles {
         if bytes.count > size { return FileManager.default.contents(atPath: path).map { [UInt8]($0) } }
         return bytes
     }
+}
+
+/// The system's read(2), named apart from `ProjectFiles.read`.
+private func systemRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
+    read(fd, buffer, count)
 }
 
 /// Writes to standard error.

@@ -33,6 +33,9 @@ struct Zones {
     /// The instant of local wall time `localSeconds` (seconds since 1970-01-01 local).
     static func instant(localSeconds l: Int64, _ tz: TimeZone) -> Int64 {
         let before = offset(tz, l - 86400), after = offset(tz, l + 86400)
+        // The usual day, one offset all along: the one pass `passes` would find, asking the
+        // zone once more instead of four times.
+        if before == after, offset(tz, l - before) == before { return l - before }
         if let first = passes(localSeconds: l, tz).first { return first }
         // In a gap: the first valid instant is the transition that opened it.
         let from = Date(timeIntervalSince1970: TimeInterval(min(l - before, l - after) - 1))
