@@ -1,4 +1,3 @@
-import Dispatch
 import JourneyDiagnostics
 import JourneySyntax
 
@@ -34,7 +33,8 @@ struct ProjectChecker {
     let trees: [SyntaxTree]
     var schema = Schema()
     var diagnostics: [Diagnostic] = []
-    var types: [[JType]]
+    /// The type of every expression, per file: the journeys' checks fill it (`checkJourneys`).
+    var types: [[JType]] = []
     /// Each journey's send times from its cap check, by file and the journey's place in it.
     var capPaths: [[CapPaths?]] = []
     /// What each file's own limits say (`fileLimits`), worked out beside its journeys.
@@ -42,7 +42,6 @@ struct ProjectChecker {
 
     init(trees: [SyntaxTree]) {
         self.trees = trees
-        self.types = trees.map { [JType](repeating: .error, count: $0.exprs.count) }
     }
 
     mutating func report(_ code: DiagnosticCode, _ file: String, _ span: Span, _ message: String, label: String = "", hint: String? = nil, notes: [Label] = []) {
@@ -92,7 +91,8 @@ struct ProjectChecker {
         }
         // Then the journeys themselves, file by file over the machine's cores: a journey's
         // check reads the schema and its own file, and writes only its file's side table.
-        let checked = Self.checkJourneys(trees: trees, schema: schema, types: &types)
+        let checked = Self.checkJourneys(trees: trees, schema: schema)
+        types = checked.map(\.types)
         fileLimits = checked.map(\.limits)
         capPaths = checked.map { $0.journeys.map(\.capPaths) }
         for f in trees.indices {
@@ -111,9 +111,12 @@ struct ProjectChecker {
     }
 
     /// Checks every journey of every file, files in parallel; the results come back by file, in
-    /// the order of the journeys in it, with what the file's own limits say.
-    static func checkJourneys(trees: [SyntaxTree], schema: Schema, types: inout [[JType]]) -> [(journeys: [JourneyResult], limits: FileLimits)] {
-        @Sendable func checkFile(_ tree: SyntaxTree, _ table: inout [JType]) -> (journeys: [JourneyResult], limits: FileLimits) {
+    /// the order of the journeys in it, with what the file's own limits say and its side table
+    /// of expression types.
+    static func checkJourneys(trees: [SyntaxTree], schema: Schema) -> [(journeys: [JourneyResult], limits: FileLimits, types: [JType])] {
+        concurrentMap(trees.count) { f in
+            let tree = trees[f]
+            var table = [JType](repeating: .error, count: tree.exprs.count)
             var out: [JourneyResult] = []
             for decl in tree.decls {
                 guard case .journey(let j) = decl.kind else { continue }
@@ -124,24 +127,8 @@ struct ProjectChecker {
                 swap(&jc.types, &table)
                 out.append(JourneyResult(diagnostics: jc.diagnostics, capPaths: jc.capPaths))
             }
-            return (out, fileLimits(tree, types: table))
+            return (out, fileLimits(tree, types: table), table)
         }
-        guard trees.count > 1 else { return trees.indices.map { checkFile(trees[$0], &types[$0]) } }
-        let results = UnsafeMutableBufferPointer<(journeys: [JourneyResult], limits: FileLimits)>.allocate(capacity: trees.count)
-        results.initialize(repeating: ([], FileLimits()))
-        defer { results.deinitialize(); results.deallocate() }
-        let tables = UnsafeMutableBufferPointer<[JType]>.allocate(capacity: trees.count)
-        _ = tables.initialize(from: types)
-        defer { tables.deinitialize(); tables.deallocate() }
-        types = []
-        // Each iteration touches only its own slots, so the writes never race.
-        nonisolated(unsafe) let resultSlots = results
-        nonisolated(unsafe) let tableSlots = tables
-        DispatchQueue.concurrentPerform(iterations: trees.count) { f in
-            resultSlots[f] = checkFile(trees[f], &tableSlots[f])
-        }
-        types = Array(tables)
-        return Array(results)
     }
 
     /// The folder a file is in, as a command line would name it.

@@ -40,7 +40,11 @@ public enum Limits {
 
 extension ProjectChecker {
     mutating func limit(_ file: String, _ span: Span, _ message: String, _ hint: String) {
-        report(SemanticCode.limitExceeded, file, span, message, label: "over the limit", hint: hint)
+        diagnostics.append(Self.limitDiagnostic(file, span, message, hint))
+    }
+
+    static func limitDiagnostic(_ file: String, _ span: Span, _ message: String, _ hint: String) -> Diagnostic {
+        Diagnostic(SemanticCode.limitExceeded, file: file, span: span, message: message, label: "over the limit", hint: hint)
     }
 
     /// Every limit the project's source alone decides: the declarations' counts here, each
@@ -91,7 +95,7 @@ extension ProjectChecker {
         var out = FileLimits()
         let file = tree.source.path
         func diagnostic(_ span: Span, _ message: String, _ hint: String) -> Diagnostic {
-            Diagnostic(SemanticCode.limitExceeded, file: file, span: span, message: message, label: "over the limit", hint: hint)
+            limitDiagnostic(file, span, message, hint)
         }
         func limit(_ span: Span, _ message: String, _ hint: String) {
             out.literals.append(diagnostic(span, message, hint))

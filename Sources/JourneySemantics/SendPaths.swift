@@ -100,8 +100,13 @@ public enum JourneyPaths {
             }
         }
         walk(j.body.statements[...], 0, [])
+        return distinctSorted(out)
+    }
+
+    /// Each path's send times sorted; the same times once.
+    static func distinctSorted(_ paths: [[Int64]]) -> [[Int64]] {
         var seen = Set<[Int64]>()
-        return out.map { $0.sorted() }.filter { seen.insert($0).inserted }
+        return paths.map { $0.sorted() }.filter { seen.insert($0).inserted }
     }
 
     /// The most sends of one path inside any window of `window` seconds, and where.
@@ -124,8 +129,7 @@ public enum JourneyPaths {
 
     /// Each path's send times, sorted; paths that send at the same times once.
     public static func sendTimes(of paths: [JourneyPath]) -> [[Int64]] {
-        var seen = Set<[Int64]>()
-        return paths.map { $0.sendTimes.sorted() }.filter { seen.insert($0).inserted }
+        distinctSorted(paths.map(\.sendTimes))
     }
 
     /// `combined` over each journey's sorted send times per path (`sendTimes(of:)`).

@@ -1,4 +1,3 @@
-import Dispatch
 import JourneyDiagnostics
 
 /// Thrown to unwind to the nearest statement or declaration after a parse error was reported.
@@ -194,15 +193,6 @@ public struct Parser {
 extension Parser {
     /// Parses many files, spread over the machine's cores; the trees come back in input order.
     public static func parseAll(_ files: [SourceFile]) -> [SyntaxTree] {
-        guard files.count > 1 else { return files.map(parse) }
-        let out = UnsafeMutableBufferPointer<SyntaxTree?>.allocate(capacity: files.count)
-        out.initialize(repeating: nil)
-        defer { out.deinitialize(); out.deallocate() }
-        // Each iteration writes only its own slot, so the writes never race.
-        nonisolated(unsafe) let slots = out
-        DispatchQueue.concurrentPerform(iterations: files.count) { i in
-            slots[i] = parse(files[i])
-        }
-        return out.compactMap { $0 }
+        concurrentMap(files.count) { parse(files[$0]) }
     }
 }

@@ -11,8 +11,8 @@ import JourneySyntax
 func checkedProject(_ paths: [String]) throws -> (files: [String], sources: [SourceFile], trees: [SyntaxTree], result: CheckResult) {
     let files = try ProjectFiles.collect(paths)
     if files.isEmpty { throw UsageError(description: "no .journey files found in \(paths.joined(separator: ", "))") }
-    let sources = try ProjectFiles.readAll(files)
-    let trees = Parser.parseAll(sources)
+    let trees = try ProjectFiles.parseAll(files)
+    let sources = trees.map(\.source)
     let result = check(trees)
     if result.hasErrors { try failWith(result.diagnostics.filter { $0.severity == .error }, sources) }
     return (files, sources, trees, result)

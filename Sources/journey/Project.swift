@@ -60,35 +60,12 @@ enum ProjectFiles {
         return SourceFile(path: path, bytes: bytes)
     }
 
-    /// Reads every file, spread over the machine's cores (each file's line index is worked out
-    /// as it is read); the first file that cannot be read, in order, is the error.
-    static func readAll(_ paths: [String]) throws -> [SourceFile] {
-        guard paths.count > 1 else { return try paths.map(read) }
-        let out = UnsafeMutableBufferPointer<SourceFile?>.allocate(capacity: paths.count)
-        out.initialize(repeating: nil)
-        defer { out.deinitialize(); out.deallocate() }
-        // Each iteration writes only its own slot, so the writes never race.
-        nonisolated(unsafe) let slots = out
-        DispatchQueue.concurrentPerform(iterations: paths.count) { i in
-            slots[i] = try? read(paths[i])
-        }
-        return try paths.indices.map { i in try out[i] ?? read(paths[i]) }
-    }
-
     /// Reads and parses every file, each file read and parsed by the same worker, spread over
     /// the machine's cores; the trees come back in order, or the first file (in order) that
     /// cannot be read is the error.
     static func parseAll(_ paths: [String]) throws -> [SyntaxTree] {
-        guard paths.count > 1 else { return try paths.map { Parser.parse(try read($0)) } }
-        let out = UnsafeMutableBufferPointer<SyntaxTree?>.allocate(capacity: paths.count)
-        out.initialize(repeating: nil)
-        defer { out.deinitialize(); out.deallocate() }
-        // Each iteration writes only its own slot, so the writes never race.
-        nonisolated(unsafe) let slots = out
-        DispatchQueue.concurrentPerform(iterations: paths.count) { i in
-            if let source = try? read(paths[i]) { slots[i] = Parser.parse(source) }
-        }
-        return try paths.indices.map { i in try out[i] ?? Parser.parse(read(paths[i])) }
+        let trees = concurrentMap(paths.count) { i in (try? read(paths[i])).map(Parser.parse) }
+        return try paths.indices.map { i in try trees[i] ?? Parser.parse(read(paths[i])) }
     }
 
     /// A whole file's bytes straight into an array (no `Data` in between), or nil.

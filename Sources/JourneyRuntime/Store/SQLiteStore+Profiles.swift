@@ -37,7 +37,7 @@ extension SQLiteStore {
         // Which required attributes may have no value (added without a default, or required
         // since): looked for once for each set of required attributes, kept in meta. Nothing
         // else writes a profile without its required attributes.
-        let required = schema.attributes.filter { !$0.type.isOptional }.map(\.name).sorted().joined(separator: "\n")
+        let required = Self.requiredKey(schema)
         if try meta("required_checked") != required {
             var missing: [String] = []
             for a in schema.attributes where !a.type.isOptional {
@@ -48,6 +48,12 @@ extension SQLiteStore {
             try setMeta("required_checked", required)
         }
         readProfiles(as: schema)
+    }
+
+    /// The set of required attributes a look for missing values was made for (meta
+    /// `required_checked`): their names, sorted, one a line.
+    static func requiredKey(_ schema: RuntimeSchema) -> String {
+        schema.attributes.filter { !$0.type.isOptional }.map(\.name).sorted().joined(separator: "\n")
     }
 
     /// Reads profiles as `schema` declares them, changing nothing (the columns must be there: a
@@ -63,8 +69,7 @@ extension SQLiteStore {
         timezoneColumn = schema.timezoneAttribute.map { StoreSchema.identifier(schema.attributes[$0].name) }
         scans = [:]
         // Required attributes that may be missing (all of them, when nobody looked for this schema).
-        let required = schema.attributes.filter { !$0.type.isOptional }.map(\.name).sorted().joined(separator: "\n")
-        let names = (try? meta("required_checked")) == required ? Set(((try? meta("required_missing")) ?? nil)?.split(separator: "\n").map(String.init) ?? []) : nil
+        let names = (try? meta("required_checked")) == Self.requiredKey(schema) ? Set(((try? meta("required_missing")) ?? nil)?.split(separator: "\n").map(String.init) ?? []) : nil
         mayBeMissing = Set(schema.attributes.indices.filter { !schema.attributes[$0].type.isOptional && (names?.contains(schema.attributes[$0].name) ?? true) })
     }
 
@@ -200,14 +205,7 @@ extension SQLiteStore {
         // The zone's name is bound first, then the condition's values.
         var first: Int32 = 1
         if zone == 2, let tz = timezone { s.bind(1, tz); first = 2 }
-        for (k, b) in prepared.binds.enumerated() {
-            let at = first + Int32(k)
-            switch b {
-            case .null: s.bindNull(at)
-            case .int(let i): s.bind(at, i)
-            case .string(let t), .list(let t): s.bind(at, t)
-            }
-        }
+        for (k, b) in prepared.binds.enumerated() { StoreSchema.bind(s, first + Int32(k), b) }
         var values = [Value](repeating: .none, count: schema.attributes.count)
         let types = attributes.map { schema.attributes[$0].type }
         var kept: [String] = []

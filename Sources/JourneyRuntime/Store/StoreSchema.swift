@@ -84,7 +84,11 @@ enum StoreSchema {
     }
 
     static func bind(_ s: Statement, _ i: Int32, _ v: Value) {
-        switch ColumnValue(v) {
+        bind(s, i, ColumnValue(v))
+    }
+
+    static func bind(_ s: Statement, _ i: Int32, _ v: ColumnValue) {
+        switch v {
         case .null: s.bindNull(i)
         case .int(let x): s.bind(i, x)
         case .string(let t), .list(let t): s.bind(i, t)
