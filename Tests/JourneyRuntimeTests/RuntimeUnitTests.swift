@@ -257,6 +257,52 @@ final class StoreCacheTests: XCTestCase {
         try a.commit()
     }
 
+    /// Audience scans served from a complete profile cache find the same profiles, in the same
+    /// order, as the scans' statements: each zone group (none, empty and UTC together; a named
+    /// zone exactly), every profile, and again after a profile moves zone or joins.
+    func testScansFromTheCacheMatchTheStatements() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("journey-scan-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+        var schema = RuntimeSchema()
+        schema.attributes = [FieldDef(name: "points", type: .int), FieldDef(name: "timezone", type: .optional(.string))]
+        let a = try SQLiteStore(path: dir.appendingPathComponent("j.db").path)
+        a.missesBeforeScan = 3
+        try a.begin(); try a.migrateProfiles(schema); try a.commit()
+        let zones: [String?] = [nil, "", "UTC", "Europe/Paris", "Asia/Tokyo", "Europe/Paris", nil, "utc"]
+        // Ids whose order by bytes differs from other orders: upper case first, "é" last.
+        let ids = ["b", "B", "a10", "a9", "é", "Z", "a", "ab"]
+        try a.begin()
+        for (k, id) in ids.enumerated() { try a.saveProfile(id, [.int(Int64(k)), zones[k].map { .string($0) } ?? .none]) }
+        try a.commit()
+        let even = { (_: () -> String, values: [Value]) in values[0] == .int(0) || (values[0].text.last.map { "02468".contains($0) } ?? false) }
+        /// Each group's scan: (zone asked, every zone), outside a transaction (SQLite) or in one.
+        func scans() throws -> [[String]] {
+            try [nil, "UTC", "Europe/Paris", "Asia/Tokyo", "Nowhere", ""].map { try a.scanProfiles(timezone: $0, attributes: [0], condition: nil, filter: even) }
+                + [try a.scanAllProfiles(attributes: [0], filter: even), try a.scanProfiles(timezone: "Europe/Paris", attributes: [0], condition: nil) { _, _ in true }]
+        }
+        var bySQL = try scans()
+        XCTAssertEqual(bySQL[0], ["a", "a10", "b"], "no zone, an empty one or UTC, in byte order")
+        XCTAssertEqual(bySQL[7], ["Z", "a9"], "Europe/Paris exactly")
+        XCTAssertEqual(bySQL[6], ["a", "a10", "b", "é"], "every zone")
+        try a.begin()
+        for _ in 0..<3 { _ = try a.scanProfiles(timezone: "Asia/Tokyo", attributes: [0], condition: nil, filter: even) }
+        XCTAssertTrue(a.profilesComplete, "three scans count as three misses: the table is read whole")
+        XCTAssertEqual(try scans(), bySQL)
+        XCTAssertNotNil(a.zoneGroups)
+        // A profile moves from Tokyo to Paris and one joins in Paris: the groups follow.
+        try a.saveProfile("Z", [.int(5), .string("Asia/Tokyo")])
+        XCTAssertNil(a.zoneGroups, "a profile that moves zone drops the groups")
+        try a.saveProfile("a9", [.int(20), .string("Europe/Paris")])
+        try a.saveProfile("c", [.int(22), .string("Europe/Paris")])
+        let inCache = try scans()
+        try a.commit()
+        bySQL = try scans()
+        XCTAssertEqual(inCache, bySQL)
+        XCTAssertEqual(bySQL[2], ["a9", "c"])
+        XCTAssertEqual(bySQL[7], ["a9", "c"])
+    }
+
     /// Entry counts (for re-entry rules) follow this connection's own writes and are read
     /// again after another connection's.
     func testEntryCountsFollowWrites() throws {

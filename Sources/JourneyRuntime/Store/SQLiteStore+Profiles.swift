@@ -157,10 +157,14 @@ extension SQLiteStore {
         for (i, v) in values.enumerated() { StoreSchema.bind(s, Int32(i + 2), v) }
         try s.run()
         if cachesUsable, profilesComplete || profileCache[id] != nil {
-            profileCache[id] = values
+            let before = profileCache.updateValue(values, forKey: id)
+            if zoneGroups != nil, before.map({ ZoneGroups.zone(of: $0, schema) != ZoneGroups.zone(of: values, schema) }) ?? true {
+                zoneGroups = nil
+            }
             if profileCache.count > profileCacheLimit {
                 profileCache = [:]
                 profilesComplete = false
+                zoneGroups = nil
             }
         }
         // Audience runs go by time zone: remember each zone once, rather than scan for them.
@@ -191,6 +195,16 @@ extension SQLiteStore {
             defer { any.reset() }
             if try any.step(), any.int(0) == 0 { zone = 0 }
         }
+        if let ids = try cachedGroup(zone: zone, timezone: timezone) {
+            // Every profile is in the cache: the group's profiles are tested from there (the
+            // filter alone decides; the condition only spares SQLite rows).
+            var kept: [String] = []
+            for id in ids {
+                guard let values = profileCache[id] else { continue }
+                if try filter({ id }, values) { kept.append(id) }
+            }
+            return kept
+        }
         let shape = ScanShape(attributes: attributes, condition: condition, zone: zone)
         let prepared: (statement: Statement?, binds: [ColumnValue])
         if let known = scans[shape] {
@@ -214,6 +228,24 @@ extension SQLiteStore {
             if try filter({ s.text(0) }, values) { kept.append(s.text(0)) }
         }
         return kept
+    }
+
+    /// The ids of a scan's group (see `ScanShape.zone`) in id order, from the profile cache when
+    /// it holds every profile; nil when it does not.
+    func cachedGroup(zone: Int, timezone: String?) throws -> [String]? {
+        guard cachesUsable else { return nil }
+        if !profilesComplete {
+            // A scan counts as a miss: after enough of them a table that fits is read whole.
+            profileMisses += 1
+            guard profileMisses == missesBeforeScan, try loadAllProfiles() else { return nil }
+        }
+        let groups: ZoneGroups
+        if let made = zoneGroups { groups = made } else { groups = ZoneGroups(profileCache, schema); zoneGroups = groups }
+        switch zone {
+        case 0: return groups.all
+        case 1: return groups.zoneless
+        default: return timezone.map { groups.named[$0] ?? [] } ?? groups.zoneless
+        }
     }
 
     /// The statement of one shape of scan, and the values its condition binds (after the
@@ -256,4 +288,33 @@ struct ScanShape: Hashable {
     /// 0: every zone (or the zone-less group while no profile has a named zone); 1: the
     /// zone-less (UTC) group; 2: one named zone (bound first).
     var zone: Int
+}
+
+/// The cached profiles' ids by time zone, each list in id order as SQLite orders text (by its
+/// bytes), grouped as the scans' statements group them: a zone's profiles are those whose zone
+/// attribute is exactly that text; the zone-less group those with none, an empty one or UTC.
+struct ZoneGroups {
+    var all: [String]
+    var zoneless: [String]
+    var named: [String: [String]]
+
+    init(_ profiles: [String: [Value]], _ schema: RuntimeSchema) {
+        var named: [String: [String]] = [:]
+        var zoneless: [String] = []
+        for (id, values) in profiles {
+            let z = Self.zone(of: values, schema)
+            if let z { named[z, default: []].append(id) }
+            if z == nil || z == "" || z == "UTC" { zoneless.append(id) }
+        }
+        let inOrder = { (a: String, b: String) in StoreSchema.compareBytes(a, b) < 0 }
+        all = profiles.keys.sorted(by: inOrder)
+        self.zoneless = zoneless.sorted(by: inOrder)
+        self.named = named.mapValues { $0.sorted(by: inOrder) }
+    }
+
+    /// A profile's zone attribute as text (nil for none, or without a zone attribute).
+    static func zone(of values: [Value], _ schema: RuntimeSchema) -> String? {
+        guard let tz = schema.timezoneAttribute, tz < values.count, case .string(let z) = values[tz] else { return nil }
+        return z
+    }
 }

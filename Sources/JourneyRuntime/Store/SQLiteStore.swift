@@ -42,9 +42,14 @@ public final class SQLiteStore: JourneyStore {
     var missesBeforeScan = 1024
     var profileMisses = 0, historyMisses = 0
     var profilesComplete = false, historyComplete = false
+    /// While the profile cache holds every profile: the ids of each time zone group, in id
+    /// order, for audience scans served from the cache. Made on first use; dropped with the
+    /// cache, and when a profile is added or moves to another zone.
+    var zoneGroups: ZoneGroups?
 
     func dropCaches() {
         profileCache = [:]
+        zoneGroups = nil
         historyCache = [:]
         historyCacheRows = 0
         profileMisses = 0
