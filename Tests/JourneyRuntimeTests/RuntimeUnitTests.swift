@@ -257,6 +257,47 @@ final class StoreCacheTests: XCTestCase {
         try a.commit()
     }
 
+    /// A run that begins with nothing taken reads no history from the table: the cache holds
+    /// the events as they are taken, and answers as the table would (a second connection,
+    /// reading the table, is the reference); without the event itself, or on another
+    /// definition's reading, it keeps to what is taken.
+    func testAFirstRunKeepsTheEventsItTakes() throws {
+        let (a, b) = try makeStores()
+        try a.begin()
+        try a.saveProfile("p", [.string("Ann")])
+        try ingest(a, [("s1", 10), ("s2", 20), ("s3", 30), ("s4", 40)])
+        try a.enqueue([IncomingRow(profile: "q", event: "viewed", at: 25, data: ValueEncoding.eventBlob([.string("q1")], def))])
+        try a.commit()
+
+        try a.begin()
+        XCTAssertTrue(a.historyTakenOnly, "nothing taken yet")
+        XCTAssertEqual(try skus(a), [], "nothing is seen before it is taken")
+        let items = try a.inbox(until: nil, limit: 10)
+        XCTAssertEqual(items.map(\.at), [10, 20, 25, 30, 40])
+        for item in items.prefix(3) { a.markTaken(item) }
+        XCTAssertEqual(try skus(a), [.string("s1"), .string("s2")])
+        XCTAssertEqual(try skus(a, since: 15), [.string("s2")])
+        XCTAssertEqual(try a.historyCount(profile: "q", event: "viewed", since: nil), 1)
+        XCTAssertEqual(a.historyCacheRows, 3, "the three taken events, read from no table")
+        // Another definition of the event reads the rows again: only the taken ones.
+        let newer = EventDef(name: "viewed", fields: [FieldDef(name: "price", type: .optional(.money)), FieldDef(name: "sku", type: .string)])
+        XCTAssertEqual(try a.records(profile: "p", event: newer, index: 3, since: nil).map { $0.fields[1] }, [.string("s1"), .string("s2")])
+        a.markTaken(items[3])
+        XCTAssertTrue(a.historyTakenOnly)
+        XCTAssertEqual(try skus(a), [.string("s1"), .string("s2"), .string("s3")])
+        // Taken by its key alone, an event cannot join the cache: the cache is read again.
+        a.markTaken(at: items[4].at, seq: items[4].seq)
+        XCTAssertFalse(a.historyTakenOnly)
+        XCTAssertEqual(try skus(a), [.string("s1"), .string("s2"), .string("s3"), .string("s4")])
+        try a.commit()
+
+        try b.begin()
+        XCTAssertFalse(b.historyTakenOnly, "events are taken: the table is read")
+        XCTAssertEqual(try skus(b), [.string("s1"), .string("s2"), .string("s3"), .string("s4")])
+        XCTAssertEqual(try b.historyCount(profile: "q", event: "viewed", since: nil), 1)
+        try b.commit()
+    }
+
     /// Audience scans served from a complete profile cache find the same profiles, in the same
     /// order, as the scans' statements: each zone group (none, empty and UTC together; a named
     /// zone exactly), every profile, and again after a profile moves zone or joins.

@@ -35,7 +35,7 @@ extension Engine {
 
     func handleEvent(_ e: InboxItem, _ stats: inout RunStats) throws {
         // The event is history before any journey reacts to it.
-        store.markTaken(at: e.at, seq: e.seq)
+        store.markTaken(e)
         if e.profile.isEmpty { return try handleCatalogEvent(e, &stats) }
         guard let profile = try loadProfile(e.profile) else { return }
         // The event as each bundle's schema sees it, decoded once per bundle rather than per instance.

@@ -10,8 +10,12 @@ final class HistoryRows {
     var records: [Record] = []
     var decodedFor: (def: EventDef, index: Int)?
 
-    init(from: Int64) {
+    init(from: Int64, capacity: Int = 0) {
         self.from = from
+        if capacity > 0 {
+            keys.reserveCapacity(capacity)
+            data.reserveCapacity(capacity)
+        }
     }
 
     var count: Int { keys.count }

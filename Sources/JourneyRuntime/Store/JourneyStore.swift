@@ -201,6 +201,9 @@ public protocol JourneyStore: AnyObject {
     /// transaction commits it leaves the inbox with every event before it. Events are taken
     /// strictly in inbox order (late arrivals, being earliest, come first).
     func markTaken(at: Int64, seq: Int64)
+    /// `markTaken(at:seq:)` given the event itself, which a store may keep in its cached
+    /// history at once.
+    func markTaken(_ e: InboxItem)
     func nextInbox(until: Int64?) throws -> InboxItem?
     /// The first `limit` inbox events due by `until`, in processing order, that this
     /// transaction has not taken yet.
@@ -303,6 +306,8 @@ extension JourneyStore {
     }
 
     public func advanceClock(_ now: Int64, to at: Int64, profile: String?, instance: Int64?) throws -> Int64 { max(now, at) }
+
+    public func markTaken(_ e: InboxItem) { markTaken(at: e.at, seq: e.seq) }
 
     public func audienceRunStarts(journey: String, timezone: String, at: Int64) throws {}
 

@@ -27,6 +27,41 @@ extension SQLiteStore {
     }
 
     public func markTaken(at: Int64, seq: Int64) {
+        take(at: at, seq: seq)
+        // Without the event, the cache of taken events cannot follow: it is read again.
+        if historyTakenOnly { forgetHistory() }
+    }
+
+    public func markTaken(_ e: InboxItem) {
+        take(at: e.at, seq: e.seq)
+        guard historyTakenOnly, cachesUsable else { return }
+        let key = HistoryKey(profile: e.profile, event: e.event)
+        let h: HistoryRows
+        if let known = historyCache[key] {
+            h = known
+        } else {
+            h = HistoryRows(from: Int64.min, capacity: 8)
+            historyCache[key] = h
+        }
+        lastHistory = (key, h)
+        // Taken in order, the event goes at the end (anything else: the cache is read again).
+        if let last = h.keys.last, last >= (e.at, e.seq) { return forgetHistory() }
+        h.append(e.at, e.seq, e.data)
+        historyCacheRows += 1
+        if historyCacheRows > historyCacheLimit { forgetHistory() }
+    }
+
+    /// Empties the history cache; reads go to the table (and may fill it again).
+    func forgetHistory() {
+        historyCache = [:]
+        lastHistory = nil
+        historyCacheRows = 0
+        historyComplete = false
+        historyTakenOnly = false
+        historyMisses = 0
+    }
+
+    func take(at: Int64, seq: Int64) {
         takenThrough = (at, seq)
         if (at, seq) > visibleThrough {
             visibleThrough = (at, seq)
@@ -42,12 +77,16 @@ extension SQLiteStore {
         let key = HistoryKey(profile: profile, event: event)
         let usable = { (c: HistoryRows) in decode.map { c.canDecode($0.def, $0.index) } ?? true }
         let h: HistoryRows
-        if cachesUsable, let cached = historyCache[key], cached.from <= from, usable(cached) {
+        if cachesUsable, let last = lastHistory, last.key == key, last.rows.from <= from, usable(last.rows) {
+            // The history just taken into or read (an event's own kind, usually): no lookup.
+            h = last.rows
+        } else if cachesUsable, let cached = historyCache[key], cached.from <= from, usable(cached) {
             h = cached
         } else if cachesUsable, try historyIsComplete() {
             // Complete: a key the cache lacks has no events.
             if let cached = historyCache[key], usable(cached) { h = cached } else if historyCache[key] != nil {
-                h = try loadHistory(profile: profile, event: event, from: Int64.min)
+                // (Holding only what is taken, the cache keeps to that.)
+                h = try loadHistory(profile: profile, event: event, from: Int64.min, through: historyTakenOnly ? visibleThrough : nil)
                 historyCache[key] = h
             } else {
                 h = HistoryRows(from: Int64.min)
@@ -64,17 +103,23 @@ extension SQLiteStore {
                 historyCache[key] = h
             }
         }
+        if cachesUsable { lastHistory = (key, h) }
         let end = h.end(visibleThrough)
         if let d = decode { h.decode(d.def, d.index, upTo: end) }
         return (h, h.start(from), end)
     }
 
-    func loadHistory(profile: String, event: String, from: Int64) throws -> HistoryRows {
+    /// A profile's events of one kind from `from` on (only up to `through`, when given).
+    func loadHistory(profile: String, event: String, from: Int64, through: (at: Int64, seq: Int64)? = nil) throws -> HistoryRows {
         let s = try statement("SELECT at, seq, data FROM events WHERE profile = ? AND event = ? AND at >= ? ORDER BY at, seq")
         defer { s.reset() }
         s.bind(1, profile); s.bind(2, event); s.bind(3, from)
         let h = HistoryRows(from: from)
-        while try s.step() { h.append(s.int64(0), s.int64(1), s.blob(2)) }
+        while try s.step() {
+            let key = (s.int64(0), s.int64(1))
+            if let last = through, key > last { break }
+            h.append(key.0, key.1, s.blob(2))
+        }
         return h
     }
 
@@ -130,6 +175,7 @@ extension SQLiteStore {
             }
         }
         historyCache = all
+        lastHistory = nil
         historyCacheRows = count
         historyComplete = true
         return true
@@ -186,10 +232,7 @@ extension SQLiteStore {
         try countPairs(events, firstSeq: first)
         // Cached histories do not have these yet (nor is the cache complete any more); any that
         // arrived behind what the run has taken wait unseen until it takes them.
-        historyCache = [:]
-        historyCacheRows = 0
-        historyComplete = false
-        historyMisses = 0
+        forgetHistory()
         for (k, e) in events.enumerated() where (e.at, first + Int64(k)) <= visibleThrough { pendingLate.insert(first + Int64(k)) }
     }
 

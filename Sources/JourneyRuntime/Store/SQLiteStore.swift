@@ -42,6 +42,13 @@ public final class SQLiteStore: JourneyStore {
     var missesBeforeScan = 1024
     var profileMisses = 0, historyMisses = 0
     var profilesComplete = false, historyComplete = false
+    /// The history cache holds exactly the events taken so far, and each event taken joins it
+    /// (`markTaken(_:)`): set when a transaction begins with an empty cache and nothing taken
+    /// yet (a first run over freshly ingested events), so the table need not be read at all.
+    var historyTakenOnly = false
+    /// The history last taken into or read, which the next query usually asks for again; always
+    /// the cache's own entry for its key (set with it, dropped with the cache).
+    var lastHistory: (key: HistoryKey, rows: HistoryRows)?
     /// While the profile cache holds every profile: the ids of each time zone group, in id
     /// order, for audience scans served from the cache. Made on first use; dropped with the
     /// cache, and when a profile is added or moves to another zone.
@@ -51,11 +58,13 @@ public final class SQLiteStore: JourneyStore {
         profileCache = [:]
         zoneGroups = nil
         historyCache = [:]
+        lastHistory = nil
         historyCacheRows = 0
         profileMisses = 0
         historyMisses = 0
         profilesComplete = false
         historyComplete = false
+        historyTakenOnly = false
         entryCache = [:]
         entryMisses = 0
         entriesComplete = false
@@ -273,6 +282,11 @@ public final class SQLiteStore: JourneyStore {
         if version != dataVersion { dropCaches() }
         dataVersion = version
         try loadVisibility()
+        if historyCache.isEmpty, !historyComplete, visibleThrough.at == Int64.min, pendingLate.isEmpty {
+            // Nothing is taken: every history is empty until the run takes events.
+            historyComplete = true
+            historyTakenOnly = true
+        }
     }
 
     public func commit() throws {
