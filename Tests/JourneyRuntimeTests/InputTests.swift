@@ -442,6 +442,24 @@ final class InputTests: XCTestCase {
         XCTAssertEqual(try csv.last?.get().id, "ok")
     }
 
+    /// An id written decomposed (e and a combining accent) is refused by every input: the
+    /// runtime's caches compare ids as Swift does, which would take it for its composed twin
+    /// (another customer in SQLite), and could read one's address for the other.
+    func testProfileIdsOnlyInComposedForm() {
+        assertContains(reason(#"{"profile": "cafe\u0301", "event": "push_opened", "at": "2025-03-01T10:00:00Z"}"#),
+                       "\"profile\" is not in Unicode's composed form (NFC)", "send the id normalised to NFC")
+        XCTAssertNotNil(accepted(#"{"profile": "caf\u00e9", "event": "push_opened", "at": "2025-03-01T10:00:00Z"}"#))
+        let json = profiles(#"{"id": "cafe\u0301", "first_name": "A", "email_opt_in": true, "lifetime_value": 0, "orders_count": 0}"# + "\n", path: "p.jsonl")
+        guard case .failure(let e) = json.first else { return XCTFail("a decomposed id was accepted") }
+        assertContains(e.reason, "\"id\" is not in Unicode's composed form (NFC)")
+        let csv = profiles("id,first_name,email_opt_in,lifetime_value,orders_count\ncafe\u{301},A,true,0,0\ncaf\u{e9},B,true,0,0\n", path: "p.csv")
+        guard case .failure(let c) = csv.first else { return XCTFail("a decomposed CSV id was accepted") }
+        assertContains(c.reason, "the \"id\" cell is not in Unicode's composed form (NFC)")
+        XCTAssertEqual(try csv.last?.get().id, "caf\u{e9}")
+        XCTAssertNil(ProfileID.problem("Zoë-42"))
+        XCTAssertNotNil(ProfileID.problem("Zoe\u{308}-42"))
+    }
+
     func testCSVHeaderErrorsRejectEveryRow() {
         func reasons(_ text: String) -> [String] {
             profiles(text, path: "p.csv").map { r in if case .failure(let e) = r { "\(e.line): \(e.reason)" } else { "ok" } }

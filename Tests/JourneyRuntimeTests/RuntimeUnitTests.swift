@@ -342,6 +342,35 @@ final class StoreCacheTests: XCTestCase {
         XCTAssertEqual(inCache, bySQL)
         XCTAssertEqual(bySQL[2], ["a9", "c"])
         XCTAssertEqual(bySQL[7], ["a9", "c"])
+        // A zone written with a Kelvin sign is the same String as with a K, not the same text
+        // to SQL: the scan of the K zone keeps to SQL's answer.
+        try a.begin()
+        try a.saveProfile("k1", [.int(0), .string("Europe/Kiev")])
+        try a.saveProfile("k2", [.int(0), .string("Europe/\u{212A}iev")])
+        let kiev = try a.scanProfiles(timezone: "Europe/Kiev", attributes: [0], condition: nil) { _, _ in true }
+        XCTAssertTrue(a.profilesComplete)
+        try a.commit()
+        XCTAssertEqual(kiev, ["k1"])
+        XCTAssertEqual(try a.scanProfiles(timezone: "Europe/Kiev", attributes: [0], condition: nil) { _, _ in true }, ["k1"])
+    }
+
+    /// A zone first seen in a transaction that rolls back is recorded again by the next
+    /// profile that has it (its audience runs depend on it).
+    func testAZoneRolledBackIsRecordedAgain() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("journey-zone-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+        var schema = RuntimeSchema()
+        schema.attributes = [FieldDef(name: "timezone", type: .optional(.string))]
+        let a = try SQLiteStore(path: dir.appendingPathComponent("j.db").path)
+        try a.begin(); try a.migrateProfiles(schema); try a.commit()
+        try a.begin()
+        try a.saveProfile("p", [.string("Asia/Tokyo")])
+        a.rollback()
+        try a.begin()
+        try a.saveProfile("q", [.string("Asia/Tokyo")])
+        try a.commit()
+        XCTAssertEqual(try a.profileTimezones(), [nil, "Asia/Tokyo"])
     }
 
     /// Entry counts (for re-entry rules) follow this connection's own writes and are read

@@ -1,3 +1,4 @@
+import Foundation
 import JourneyDiagnostics
 /// A rejected input line: where and why, and the raw text (kept in the rejects table).
 public struct InputError: Error, Sendable, Hashable, CustomStringConvertible {
@@ -84,6 +85,12 @@ public enum ProfileID {
         for (k, u) in id.unicodeScalars.enumerated() where isControl(u) {
             let code = "U+" + String(repeating: "0", count: max(0, 4 - String(u.value, radix: 16).count)) + String(u.value, radix: 16, uppercase: true)
             return "contains the control character \(code) (character \(k + 1)); an id may not contain control characters"
+        }
+        // `é` written as one code point and as `e` and a combining accent are one id to Swift
+        // (and to the runtime's caches) but two to SQLite: only the composed form (Unicode's
+        // NFC) is taken, so that no two stored ids can be mistaken for each other.
+        if id.utf8.contains(where: { $0 >= 0x80 }), !id.utf8.elementsEqual(id.precomposedStringWithCanonicalMapping.utf8) {
+            return "is not in Unicode's composed form (NFC): a character in it is written decomposed (such as e and a combining accent for é); send the id normalised to NFC"
         }
         return nil
     }

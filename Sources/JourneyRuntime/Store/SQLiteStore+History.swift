@@ -34,7 +34,8 @@ extension SQLiteStore {
 
     public func markTaken(_ e: InboxItem) {
         take(at: e.at, seq: e.seq)
-        guard historyTakenOnly, cachesUsable else { return }
+        guard historyTakenOnly else { return }
+        guard cachesUsable else { return forgetHistory() }
         let key = HistoryKey(profile: e.profile, event: e.event)
         let h: HistoryRows
         if let known = historyCache[key] {

@@ -233,7 +233,8 @@ extension SQLiteStore {
     /// The ids of a scan's group (see `ScanShape.zone`) in id order, from the profile cache when
     /// it holds every profile; nil when it does not.
     func cachedGroup(zone: Int, timezone: String?) throws -> [String]? {
-        guard cachesUsable else { return nil }
+        // A zone attribute of another type (a text column all the same) is left to SQL.
+        guard cachesUsable, schema.timezoneAttribute.map({ [.string, .url].contains(schema.attributes[$0].type.unwrapped) }) ?? true else { return nil }
         if !profilesComplete {
             // A scan counts as a miss: after enough of them a table that fits is read whole.
             profileMisses += 1
@@ -244,7 +245,12 @@ extension SQLiteStore {
         switch zone {
         case 0: return groups.all
         case 1: return groups.zoneless
-        default: return timezone.map { groups.named[$0] ?? [] } ?? groups.zoneless
+        default:
+            guard let tz = timezone else { return groups.zoneless }
+            // Swift takes some zone names written another way (a Kelvin sign for a K) for the
+            // same name; SQL compares bytes: with such names about, SQL answers.
+            guard groups.namesExact, !tz.utf8.contains(where: { $0 >= 0x80 }) else { return nil }
+            return groups.named[tz] ?? []
         }
     }
 
@@ -297,14 +303,19 @@ struct ZoneGroups {
     var all: [String]
     var zoneless: [String]
     var named: [String: [String]]
+    /// Every zone name is plain ASCII, so `named` tells them apart as SQL does.
+    var namesExact = true
 
     init(_ profiles: [String: [Value]], _ schema: RuntimeSchema) {
         var named: [String: [String]] = [:]
         var zoneless: [String] = []
         for (id, values) in profiles {
             let z = Self.zone(of: values, schema)
-            if let z { named[z, default: []].append(id) }
-            if z == nil || z == "" || z == "UTC" { zoneless.append(id) }
+            if let z {
+                named[z, default: []].append(id)
+                if z.utf8.contains(where: { $0 >= 0x80 }) { namesExact = false }
+            }
+            if z.map({ $0.isEmpty || $0.utf8.elementsEqual("UTC".utf8) }) ?? true { zoneless.append(id) }
         }
         let inOrder = { (a: String, b: String) in StoreSchema.compareBytes(a, b) < 0 }
         all = profiles.keys.sorted(by: inOrder)

@@ -324,6 +324,8 @@ public final class SQLiteStore: JourneyStore {
         takenThrough = nil
         firedThrough = nil
         lastInstanceID = nil
+        // The zones this transaction recorded are undone with it.
+        knownZones = []
         dropCaches()
     }
 
