@@ -433,13 +433,19 @@ final class InputTests: XCTestCase {
         assertContains(reason("{\"profile\": \"\(String(repeating: "x", count: 257))\", \"event\": \"push_opened\", \"at\": \"2025-03-01T10:00:00Z\"}"),
                        "257 bytes long; an id is at most 256 bytes")
         XCTAssertNotNil(accepted(#"{"profile": "zoë 42", "event": "push_opened", "at": "2025-03-01T10:00:00Z"}"#))
-        let json = profiles(#"{"id": "a\u0000b", "first_name": "A", "email_opt_in": true, "lifetime_value": 0, "orders_count": 0}"# + "\n", path: "p.jsonl")
-        guard case .failure(let e) = json.first else { return XCTFail("a NUL in an id was accepted") }
-        assertContains(e.reason, "\"id\" contains the control character U+0000")
-        let csv = profiles("id,first_name,email_opt_in,lifetime_value,orders_count\na\u{1}b,A,true,0,0\nok,B,true,0,0\n", path: "p.csv")
-        guard case .failure(let c) = csv.first else { return XCTFail("a control character in a CSV id was accepted") }
-        assertContains(c.reason, "the \"id\" cell contains the control character U+0001")
-        XCTAssertEqual(try csv.last?.get().id, "ok")
+        assertProfileFilesRefuse(json: #"a\u0000b"#, csv: "a\u{1}b", "contains the control character U+0000", "contains the control character U+0001")
+    }
+
+    /// A profile file, as JSON lines and as CSV, with `id` (as written in the JSON and in the
+    /// CSV) refused for `reason`, and the next CSV row ("ok") taken.
+    func assertProfileFilesRefuse(json id: String, csv cell: String, _ reason: String, _ csvReason: String, line: UInt = #line) {
+        let json = profiles(#"{"id": ""# + id + #"", "first_name": "A", "email_opt_in": true, "lifetime_value": 0, "orders_count": 0}"# + "\n", path: "p.jsonl")
+        guard case .failure(let e) = json.first else { return XCTFail("the id \(id) was accepted", line: line) }
+        assertContains(e.reason, "\"id\" " + reason)
+        let csv = profiles("id,first_name,email_opt_in,lifetime_value,orders_count\n\(cell),A,true,0,0\nok,B,true,0,0\n", path: "p.csv")
+        guard case .failure(let c) = csv.first else { return XCTFail("the CSV id \(cell) was accepted", line: line) }
+        assertContains(c.reason, "the \"id\" cell " + csvReason)
+        XCTAssertEqual(try csv.last?.get().id, "ok", line: line)
     }
 
     /// An id written decomposed (e and a combining accent) is refused by every input: the
@@ -449,13 +455,8 @@ final class InputTests: XCTestCase {
         assertContains(reason(#"{"profile": "cafe\u0301", "event": "push_opened", "at": "2025-03-01T10:00:00Z"}"#),
                        "\"profile\" is not in Unicode's composed form (NFC)", "send the id normalised to NFC")
         XCTAssertNotNil(accepted(#"{"profile": "caf\u00e9", "event": "push_opened", "at": "2025-03-01T10:00:00Z"}"#))
-        let json = profiles(#"{"id": "cafe\u0301", "first_name": "A", "email_opt_in": true, "lifetime_value": 0, "orders_count": 0}"# + "\n", path: "p.jsonl")
-        guard case .failure(let e) = json.first else { return XCTFail("a decomposed id was accepted") }
-        assertContains(e.reason, "\"id\" is not in Unicode's composed form (NFC)")
-        let csv = profiles("id,first_name,email_opt_in,lifetime_value,orders_count\ncafe\u{301},A,true,0,0\ncaf\u{e9},B,true,0,0\n", path: "p.csv")
-        guard case .failure(let c) = csv.first else { return XCTFail("a decomposed CSV id was accepted") }
-        assertContains(c.reason, "the \"id\" cell is not in Unicode's composed form (NFC)")
-        XCTAssertEqual(try csv.last?.get().id, "caf\u{e9}")
+        assertProfileFilesRefuse(json: #"cafe\u0301"#, csv: "cafe\u{301}", "is not in Unicode's composed form (NFC)", "is not in Unicode's composed form (NFC)")
+        XCTAssertEqual(try profiles("id,first_name,email_opt_in,lifetime_value,orders_count\ncaf\u{e9},B,true,0,0\n", path: "p.csv").first?.get().id, "caf\u{e9}")
         XCTAssertNil(ProfileID.problem("Zoë-42"))
         XCTAssertNotNil(ProfileID.problem("Zoe\u{308}-42"))
     }
