@@ -9,9 +9,7 @@ import JourneySyntax
 /// A project read and checked: its files, sources and trees, and the check's result. Errors
 /// are printed (on standard error) and exit 1.
 func checkedProject(_ paths: [String]) throws -> (files: [String], sources: [SourceFile], trees: [SyntaxTree], result: CheckResult) {
-    let files = try ProjectFiles.collect(paths)
-    if files.isEmpty { throw UsageError(description: "no .journey files found in \(paths.joined(separator: ", "))") }
-    let trees = try ProjectFiles.parseAll(files)
+    let (files, trees) = try ProjectFiles.parsedProject(paths)
     let sources = trees.map(\.source)
     let result = check(trees)
     if result.hasErrors { try failWith(result.diagnostics.filter { $0.severity == .error }, sources) }

@@ -67,9 +67,7 @@ struct Check: ParsableCommand {
     var paths: [String]
 
     func run() throws {
-        let files = try ProjectFiles.collect(paths)
-        if files.isEmpty { throw UsageError(description: "no .journey files found in \(paths.joined(separator: ", "))") }
-        let trees = try ProjectFiles.parseAll(files)
+        let (files, trees) = try ProjectFiles.parsedProject(paths)
         let sources = trees.map(\.source)
         let result = check(trees)
         var bag = DiagnosticBag()

@@ -60,6 +60,13 @@ enum ProjectFiles {
         return SourceFile(path: path, bytes: bytes)
     }
 
+    /// The project's files (see `collect`) read and parsed (see `parseAll`); none is a usage error.
+    static func parsedProject(_ paths: [String]) throws -> (files: [String], trees: [SyntaxTree]) {
+        let files = try collect(paths)
+        if files.isEmpty { throw UsageError(description: "no .journey files found in \(paths.joined(separator: ", "))") }
+        return (files, try parseAll(files))
+    }
+
     /// Reads and parses every file, each file read and parsed by the same worker, spread over
     /// the machine's cores; the trees come back in order, or the first file (in order) that
     /// cannot be read is the error.

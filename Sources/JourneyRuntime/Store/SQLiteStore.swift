@@ -57,14 +57,9 @@ public final class SQLiteStore: JourneyStore {
     func dropCaches() {
         profileCache = [:]
         zoneGroups = nil
-        historyCache = [:]
-        lastHistory = nil
-        historyCacheRows = 0
         profileMisses = 0
-        historyMisses = 0
         profilesComplete = false
-        historyComplete = false
-        historyTakenOnly = false
+        forgetHistory()
         entryCache = [:]
         entryMisses = 0
         entriesComplete = false
