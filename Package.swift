@@ -63,7 +63,8 @@ let package = Package(
             dependencies: [
                 "JourneyDiagnostics", "JourneySyntax", "JourneySemantics", "JourneyBytecode", "JourneyRuntime", "JourneyLanguageServer", "JourneyDiagrams", "JourneyService", "JourneyTesting", "JourneyPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            linkerSettings: [.unsafeFlags(["-Xlinker", "--no-export-dynamic"])]
         ),
         // A coverage-guided fuzz target for nightly runs (README, "Fuzzing"); without FUZZING
         // it replays inputs given on the command line.

@@ -32,55 +32,59 @@ public enum PGParam: Sendable {
 
 /// One connection (libpq, blocking). Not shared across threads: a store drives it from one task.
 public final class PGConnection {
+    let pq: LibPQ
     let conn: OpaquePointer
     private var prepared: [String: String] = [:]
 
     /// Connects to `url` (`postgres://user@host:port/db?…`); the `PG*` environment variables
     /// fill in what the URL leaves out (an empty URL uses them alone).
     public init(url: String) throws {
-        guard let c = PQconnectdb(url) else { throw PostgresError(sqlState: "", message: "out of memory") }
-        guard PQstatus(c) == CONNECTION_OK else {
-            let message = String(cString: PQerrorMessage(c)).trimmingTrailingNewlines
-            PQfinish(c)
+        let pq = try LibPQ.shared.get()
+        guard let c = pq.connectdb(url) else { throw PostgresError(sqlState: "", message: "out of memory") }
+        guard pq.status(c) == CONNECTION_OK else {
+            let message = pq.lastError(c)
+            pq.finish(c)
             throw PostgresError(sqlState: "", message: message)
         }
+        self.pq = pq
         conn = c
-        journey_pq_quiet(c)
+        // Notices (NOTICE, WARNING) from the server are not printed on standard error.
+        _ = pq.setNoticeProcessor(c, { _, _ in }, nil)
     }
 
-    deinit { PQfinish(conn) }
+    deinit { pq.finish(conn) }
 
     /// The server's process id for this session (tests kill sessions by it).
-    public var backendPID: Int32 { PQbackendPID(conn) }
+    public var backendPID: Int32 { pq.backendPID(conn) }
 
     /// Whether the session is still open (the server may have ended it).
-    public var isAlive: Bool { PQstatus(conn) == CONNECTION_OK }
+    public var isAlive: Bool { pq.status(conn) == CONNECTION_OK }
 
     /// Opens the session again with the same parameters; prepared statements are gone.
     public func reset() throws {
-        PQreset(conn)
+        pq.reset(conn)
         prepared = [:]
-        guard PQstatus(conn) == CONNECTION_OK else {
-            throw PostgresError(sqlState: "", message: String(cString: PQerrorMessage(conn)).trimmingTrailingNewlines)
+        guard pq.status(conn) == CONNECTION_OK else {
+            throw PostgresError(sqlState: "", message: pq.lastError(conn))
         }
     }
 
     func check(_ r: OpaquePointer?, _ sql: @autoclosure () -> String) throws -> PGResult {
-        guard let r else { throw PostgresError(sqlState: "", message: String(cString: PQerrorMessage(conn)).trimmingTrailingNewlines) }
-        let status = PQresultStatus(r)
+        guard let r else { throw PostgresError(sqlState: "", message: pq.lastError(conn)) }
+        let status = pq.resultStatus(r)
         guard status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_COPY_IN else {
-            let state = PQresultErrorField(r, Int32(UInt8(ascii: "C"))).map { String(cString: $0) } ?? ""
-            var message = String(cString: PQresultErrorMessage(r)).trimmingTrailingNewlines
-            if message.isEmpty { message = String(cString: PQerrorMessage(conn)).trimmingTrailingNewlines }
-            PQclear(r)
+            let state = pq.resultErrorField(r, Int32(UInt8(ascii: "C"))).map { String(cString: $0) } ?? ""
+            var message = pq.resultErrorMessage(r).map { String(cString: $0).trimmingTrailingNewlines } ?? ""
+            if message.isEmpty { message = pq.lastError(conn) }
+            pq.clear(r)
             throw PostgresError(sqlState: state, message: "\(message) (in: \(sql()))")
         }
-        return PGResult(r)
+        return PGResult(r, pq)
     }
 
     /// Runs SQL with no parameters (several statements allowed); results are not read.
     public func exec(_ sql: String) throws {
-        _ = try check(PQexec(conn, sql), sql)
+        _ = try check(pq.exec(conn, sql), sql)
     }
 
     /// Runs `sql` with its `$n` bound, preparing it on this connection the first time it is seen
@@ -92,11 +96,11 @@ public final class PGConnection {
             name = n
         } else {
             name = "j\(prepared.count)"
-            _ = try check(PQprepare(conn, name, sql, Int32(params.count), nil), sql)
+            _ = try check(pq.prepare(conn, name, sql, Int32(params.count), nil), sql)
             prepared[sql] = name
         }
         return try withParams(params) { values, lengths, formats in
-            try check(PQexecPrepared(conn, name, Int32(params.count), values, lengths, formats, 1), sql)
+            try check(pq.execPrepared(conn, name, Int32(params.count), values, lengths, formats, 1), sql)
         }
     }
 
@@ -104,7 +108,7 @@ public final class PGConnection {
     @discardableResult
     public func queryOnce(_ sql: String, _ params: [PGParam] = []) throws -> PGResult {
         try withParams(params) { values, lengths, formats in
-            try check(PQexecParams(conn, sql, Int32(params.count), nil, values, lengths, formats, 1), sql)
+            try check(pq.execParams(conn, sql, Int32(params.count), nil, values, lengths, formats, 1), sql)
         }
     }
 
@@ -117,15 +121,15 @@ public final class PGConnection {
     /// Streams rows into `COPY table(columns) FROM STDIN (FORMAT binary)`: `rows` writes each
     /// row's fields through the writer.
     public func copyIn(_ sql: String, _ fill: (inout PGCopyWriter) throws -> Void) throws {
-        _ = try check(PQexec(conn, sql), sql)
-        let conn = self.conn
+        _ = try check(pq.exec(conn, sql), sql)
+        let (pq, conn) = (self.pq, self.conn)
         var w = PGCopyWriter()
         // Rows go to the server a megabyte at a time: memory stays flat however many there are.
         w.sink = { bytes in
             let ok = bytes.withUnsafeBufferPointer { p in
-                p.baseAddress.map { $0.withMemoryRebound(to: CChar.self, capacity: p.count) { PQputCopyData(conn, $0, Int32(p.count)) } } ?? 1
+                p.baseAddress.map { $0.withMemoryRebound(to: CChar.self, capacity: p.count) { pq.putCopyData(conn, $0, Int32(p.count)) } } ?? 1
             }
-            guard ok == 1 else { throw PostgresError(sqlState: "", message: String(cString: PQerrorMessage(conn)).trimmingTrailingNewlines) }
+            guard ok == 1 else { throw PostgresError(sqlState: "", message: pq.lastError(conn)) }
         }
         w.header()
         do {
@@ -133,15 +137,15 @@ public final class PGConnection {
             w.trailer()
             try w.flush()
         } catch {
-            _ = PQputCopyEnd(conn, "aborted")
-            while let r = PQgetResult(conn) { PQclear(r) }
+            _ = pq.putCopyEnd(conn, "aborted")
+            while let r = pq.getResult(conn) { pq.clear(r) }
             throw error
         }
-        guard PQputCopyEnd(conn, nil) == 1 else {
-            throw PostgresError(sqlState: "", message: String(cString: PQerrorMessage(conn)).trimmingTrailingNewlines)
+        guard pq.putCopyEnd(conn, nil) == 1 else {
+            throw PostgresError(sqlState: "", message: pq.lastError(conn))
         }
         var failure: Error?
-        while let r = PQgetResult(conn) {
+        while let r = pq.getResult(conn) {
             do { _ = try check(r, sql) } catch { if failure == nil { failure = error } }
         }
         if let failure { throw failure }
@@ -200,19 +204,23 @@ public final class PGConnection {
 /// A statement's rows, read by (row, column), in binary: integers big-endian, text as UTF-8.
 public final class PGResult {
     let r: OpaquePointer
-    init(_ r: OpaquePointer) { self.r = r }
-    deinit { PQclear(r) }
+    let pq: LibPQ
+    init(_ r: OpaquePointer, _ pq: LibPQ) {
+        self.r = r
+        self.pq = pq
+    }
+    deinit { pq.clear(r) }
 
-    public var count: Int { Int(PQntuples(r)) }
+    public var count: Int { Int(pq.ntuples(r)) }
     /// How many rows an INSERT, UPDATE or DELETE touched.
-    public var affected: Int { Int(String(cString: PQcmdTuples(r))) ?? 0 }
+    public var affected: Int { pq.cmdTuples(r).flatMap { Int(String(cString: $0)) } ?? 0 }
 
-    public func isNull(_ row: Int, _ col: Int) -> Bool { PQgetisnull(r, Int32(row), Int32(col)) == 1 }
+    public func isNull(_ row: Int, _ col: Int) -> Bool { pq.getisnull(r, Int32(row), Int32(col)) == 1 }
 
     /// An integer column (smallint, integer, bigint or boolean).
     public func int64(_ row: Int, _ col: Int) -> Int64 {
-        let n = Int(PQgetlength(r, Int32(row), Int32(col)))
-        guard let p = PQgetvalue(r, Int32(row), Int32(col)) else { return 0 }
+        let n = Int(pq.getlength(r, Int32(row), Int32(col)))
+        guard let p = pq.getvalue(r, Int32(row), Int32(col)) else { return 0 }
         return p.withMemoryRebound(to: UInt8.self, capacity: n) { u in
             var v: UInt64 = 0
             for i in 0..<n { v = v << 8 | UInt64(u[i]) }
@@ -227,7 +235,7 @@ public final class PGResult {
     public func int(_ row: Int, _ col: Int) -> Int { Int(int64(row, col)) }
     /// A boolean column (one byte in binary).
     public func bool(_ row: Int, _ col: Int) -> Bool {
-        guard !isNull(row, col), PQgetlength(r, Int32(row), Int32(col)) >= 1, let p = PQgetvalue(r, Int32(row), Int32(col)) else { return false }
+        guard !isNull(row, col), pq.getlength(r, Int32(row), Int32(col)) >= 1, let p = pq.getvalue(r, Int32(row), Int32(col)) else { return false }
         return p[0] != 0
     }
     public func optionalInt64(_ row: Int, _ col: Int) -> Int64? { isNull(row, col) ? nil : int64(row, col) }
@@ -236,15 +244,15 @@ public final class PGResult {
     public func double(_ row: Int, _ col: Int) -> Double { Double(bitPattern: UInt64(bitPattern: int64(row, col))) }
 
     public func text(_ row: Int, _ col: Int) -> String {
-        let n = Int(PQgetlength(r, Int32(row), Int32(col)))
-        guard n > 0, let p = PQgetvalue(r, Int32(row), Int32(col)) else { return "" }
+        let n = Int(pq.getlength(r, Int32(row), Int32(col)))
+        guard n > 0, let p = pq.getvalue(r, Int32(row), Int32(col)) else { return "" }
         return p.withMemoryRebound(to: UInt8.self, capacity: n) { String(decoding: UnsafeBufferPointer(start: $0, count: n), as: UTF8.self) }
     }
     public func optionalText(_ row: Int, _ col: Int) -> String? { isNull(row, col) ? nil : text(row, col) }
 
     public func bytes(_ row: Int, _ col: Int) -> [UInt8] {
-        let n = Int(PQgetlength(r, Int32(row), Int32(col)))
-        guard n > 0, let p = PQgetvalue(r, Int32(row), Int32(col)) else { return [] }
+        let n = Int(pq.getlength(r, Int32(row), Int32(col)))
+        guard n > 0, let p = pq.getvalue(r, Int32(row), Int32(col)) else { return [] }
         return p.withMemoryRebound(to: UInt8.self, capacity: n) { Array(UnsafeBufferPointer(start: $0, count: n)) }
     }
 }

@@ -85,6 +85,47 @@ final class CheckCommandTests: XCTestCase {
         XCTAssertEqual(try journey(["--help"]).code, 0)
     }
 
+    /// `journey check` reads its usual command lines itself (`Check.Options`, no reflection)
+    /// and leaves everything else to ArgumentParser: one request spelled either way does the
+    /// same, and what the short way does not read still gets ArgumentParser's help and errors.
+    func testCheckCommandLinesMeanTheSameEitherWay() throws {
+        let d = try project()
+        let json = try journey(["check", "--format", "json", "."], cwd: d)
+        XCTAssertEqual(json.code, 1)
+        XCTAssertTrue(json.out.contains("\"J0203\""), json.out)
+        // The last line is ArgumentParser's way (an option given twice is not read directly).
+        for args in [["check", "--format=json", "."], ["check", ".", "--format", "json"], ["check", "--color", "never", "--format", "json", "--", "."],
+                     ["check", "--color=always", "--format", "json", "--color", "always", "."]] {
+            let r = try journey(args, cwd: d)
+            XCTAssertEqual(r.code, json.code, "\(args)")
+            XCTAssertEqual(r.out, json.out, "\(args)")
+        }
+        let text = try journey(["check", "--color", "never", "."], cwd: d)
+        XCTAssertTrue(text.out.contains("./bad.journey:4:21: error[J0203]"), text.out)
+        XCTAssertFalse(text.out.contains("\u{1B}["), text.out)
+        XCTAssertTrue(try journey(["check", "--color", "always", "."], cwd: d).out.contains("\u{1B}["))
+        // A path that starts with '-' comes after '--'.
+        try FileManager.default.moveItem(at: d.appendingPathComponent("bad.journey"), to: d.appendingPathComponent("-bad.journey"))
+        let dashed = try journey(["check", "--format", "github", "--", "schema.journey", "-bad.journey"], cwd: d)
+        XCTAssertEqual(dashed.code, 1, dashed.err)
+        XCTAssertTrue(dashed.out.hasPrefix("::error file=-bad.journey,line=4,col=21"), dashed.out)
+        // Warnings alone: exit 0, or 1 when they are denied (either way of writing it).
+        try "journey w {\n  on cart_abandoned as cart\n  push \"{cart.cart_id}\"\n}\n".write(to: d.appendingPathComponent("-bad.journey"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try journey(["check", "."], cwd: d).code, 0)
+        XCTAssertEqual(try journey(["check", "--deny-warnings", "."], cwd: d).code, 1)
+        XCTAssertEqual(try journey(["check", ".", "--deny-warnings", "--deny-warnings"], cwd: d).code, 1)
+        // What only ArgumentParser reads.
+        let help = try journey(["check", "--help"], cwd: d)
+        XCTAssertEqual(help.code, 0)
+        XCTAssertTrue(help.out.contains("USAGE: journey check") && help.out.contains("--deny-warnings"), help.out)
+        for bad in [["check", "--format"], ["check", "--format", "xml", "."], ["check", "--deny-warnings=yes", "."], ["check", "--frmat", "json", "."],
+                    ["check", "--format", "--deny-warnings", "."], ["check", "--deny-warnings"]] {
+            let r = try journey(bad, cwd: d)
+            XCTAssertEqual(r.code, 2, "\(bad): \(r.out)")
+            XCTAssertTrue(r.err.contains("Error:") || r.err.contains("error:"), "\(bad): \(r.err)")
+        }
+    }
+
     func testJSON() throws {
         let d = try project()
         let r = try journey(["check", "--format", "json", "."], cwd: d)

@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 import JourneyDiagnostics
 @testable import JourneySyntax
@@ -180,5 +181,28 @@ final class ParserTests: XCTestCase {
     func testMisspeltStepSuggestsTheKeyword() {
         let d = parse("journey j {\n on e\n wiat 1h\n}\n").diagnostics
         XCTAssertEqual(d.first?.hint, "did you mean 'wait'?")
+    }
+
+    /// A project folder's files: `.journey` files at any depth, sorted; hidden files and folders
+    /// left out; a link to a file kept, a link to a folder not followed (a loop of links ends).
+    func testProjectFolderWalk() throws {
+        let fm = FileManager.default
+        let root = fm.temporaryDirectory.appendingPathComponent("journey-walk-\(UUID().uuidString)")
+        defer { try? fm.removeItem(at: root) }
+        let p = root.appendingPathComponent("p")
+        for dir in ["p/b/deep", "p/.hidden", "p/a.journey", "outside"] {
+            try fm.createDirectory(at: root.appendingPathComponent(dir), withIntermediateDirectories: true)
+        }
+        for file in ["p/z.journey", "p/b/deep/c.journey", "p/b/notes.txt", "p/.hidden/h.journey", "p/.x.journey", "p/a.journey/inner.journey", "outside/o.journey"] {
+            try "journey x {}\n".write(to: root.appendingPathComponent(file), atomically: true, encoding: .utf8)
+        }
+        try fm.createSymbolicLink(atPath: p.appendingPathComponent("linked.journey").path, withDestinationPath: "../outside/o.journey")
+        try fm.createSymbolicLink(atPath: p.appendingPathComponent("linkdir").path, withDestinationPath: "../outside")
+        try fm.createSymbolicLink(atPath: p.appendingPathComponent("b/loop").path, withDestinationPath: "..")
+        let expected = ["a.journey/inner.journey", "b/deep/c.journey", "linked.journey", "z.journey"].map { p.path + "/" + $0 }
+        XCTAssertEqual(ProjectFolder.journeyFiles(in: p.path), expected)
+        XCTAssertEqual(ProjectFolder.journeyFiles(in: p.path + "/"), expected)
+        XCTAssertNil(ProjectFolder.journeyFiles(in: root.appendingPathComponent("missing").path))
+        XCTAssertNil(ProjectFolder.journeyFiles(in: p.appendingPathComponent("z.journey").path))
     }
 }
