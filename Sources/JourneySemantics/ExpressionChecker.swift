@@ -165,19 +165,19 @@ extension JourneyChecker {
         var result: JType
         switch bt.unwrapped {
         case .profile:
-            guard let attr = schema.attribute(field.name) else {
+            guard let type = schema.attributeType(field.name) else {
                 if schema.hasProfile { unknownAttribute(field) }
                 return .error
             }
-            result = attr.type
+            result = type
         case .event(let name):
-            guard let ev = schema.events[name], let f = ev.field(field.name) else {
+            guard let type = schema.fieldType(event: name, field.name) else {
                 let s = suggestion(for: field.name, among: schema.events[name]?.fields.map(\.name) ?? [])
                 report(SemanticCode.unknownField, field.span, "the event '\(name)' has no field '\(field.name)'" + (s.map { "; did you mean '\($0)'?" } ?? ""),
                        label: "unknown field", hint: s.map { "did you mean '\($0)'?" } ?? "Its fields are: \(schema.events[name]?.fields.map(\.name).joined(separator: ", ") ?? "none").")
                 return .error
             }
-            result = f.type
+            result = type
             if bt.isOptional { result = result.asOptional }
         case .error:
             return .error

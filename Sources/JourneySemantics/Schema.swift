@@ -47,6 +47,9 @@ public struct EventSchema: Sendable, Hashable {
     }
 
     public func field(_ name: String) -> SchemaField? { index[name].map { fields[$0] } }
+    /// A field's type alone: what the checker asks for every `alias.field`, without copying
+    /// the field's name and file.
+    public func fieldType(_ name: String) -> JType? { index[name].map { fields[$0].type } }
 }
 
 func fieldIndex(_ fields: [SchemaField]) -> [String: Int] {
@@ -99,4 +102,11 @@ public struct Schema: Sendable {
     public init() {}
 
     public func attribute(_ name: String) -> SchemaField? { profileIndex[name].map { profile[$0] } }
+    /// An attribute's type alone (every `profile.x` the checker reads asks).
+    public func attributeType(_ name: String) -> JType? { profileIndex[name].map { profile[$0].type } }
+    /// An event field's type alone, without copying the event's schema out of the table.
+    public func fieldType(event: String, _ field: String) -> JType? {
+        guard let i = events.index(forKey: event) else { return nil }
+        return events.values[i].fieldType(field)
+    }
 }

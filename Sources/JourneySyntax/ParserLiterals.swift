@@ -50,9 +50,17 @@ extension Parser {
 
     /// Splits a string token into text and interpolations, parsing each interpolation in place.
     mutating func parseString(_ t: Token) -> ExprID {
-        let bytes = file.bytes
-        let end = t.span.end
-        var i = t.span.start + 1
+        let source = file.bytes
+        let parts = source.withUnsafeBufferPointer { bytes in stringParts(bytes, t.span) }
+        return arena.add(.string(parts), t.span)
+    }
+
+    /// The parts of the string literal at `span`, read from the file's bytes without a bounds
+    /// check each (the lexer has matched its quotes and braces; every index stays below the
+    /// span's end, which is within the file).
+    private mutating func stringParts(_ bytes: UnsafeBufferPointer<UInt8>, _ span: Span) -> [StringPart] {
+        let end = min(span.end, bytes.count)
+        var i = span.start + 1
         // Room for every part at once: at most a text before and after each `{`.
         var braces = 0
         for k in i..<max(i, end) where bytes[k] == UInt8(ascii: "{") { braces += 1 }
@@ -84,20 +92,25 @@ extension Parser {
             } else {
                 // A run of plain bytes at once.
                 var j = i + 1
-                while j < end, bytes[j] != UInt8(ascii: "\""), bytes[j] != UInt8(ascii: "\\"), bytes[j] != UInt8(ascii: "{"), bytes[j] != UInt8(ascii: "}") { j += 1 }
+                while j < end {
+                    let c = bytes[j]
+                    if c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") || c == UInt8(ascii: "{") || c == UInt8(ascii: "}") { break }
+                    j += 1
+                }
+                let run = UnsafeBufferPointer(rebasing: bytes[i..<j])
                 // A whole text part in one run (the usual case) becomes its string at once.
                 let endsPart = j >= end || bytes[j] == UInt8(ascii: "\"")
                     || (bytes[j] == UInt8(ascii: "{") && !(j + 1 < end && bytes[j + 1] == UInt8(ascii: "{")))
                 if buffer.isEmpty, endsPart {
-                    parts.append(.text(String(decoding: bytes[i..<j], as: UTF8.self)))
+                    parts.append(.text(String(decoding: run, as: UTF8.self)))
                 } else {
-                    buffer.append(contentsOf: bytes[i..<j])
+                    buffer.append(contentsOf: run)
                 }
                 i = j
             }
         }
         flush()
-        return arena.add(.string(parts), t.span)
+        return parts
     }
 
     /// Parses the expression between an interpolation's braces (span covers the braces).
