@@ -296,3 +296,30 @@ public func hex(_ v: UInt64) -> String {
     let s = String(v, radix: 16)
     return String(repeating: "0", count: 16 - s.count) + s
 }
+
+extension JourneyBundle {
+    /// The events whose history some journey of the bundle reads (history queries, `top`,
+    /// `also`, `count_all`, in any condition or step): the only ones a store need keep in a
+    /// cache of history.
+    public var historyEvents: Set<String> {
+        var indices = Set<Int>()
+        for j in journeys {
+            for f in j.functions {
+                var pc = 0
+                while pc < f.code.count, let op = Opcode(rawValue: f.code[pc]), pc + op.info.size <= f.code.count {
+                    switch op {
+                    case .history: indices.insert(Verifier.operands(f.code, pc, op.info)[1])
+                    case .top, .countAll: indices.insert(Verifier.operands(f.code, pc, op.info)[0])
+                    case .also:
+                        let o = Verifier.operands(f.code, pc, op.info)
+                        indices.insert(o[0])
+                        if o[4] != noIndex16 { indices.insert(o[4]) }
+                    default: break
+                    }
+                    pc += op.info.size
+                }
+            }
+        }
+        return Set(indices.compactMap { $0 < schema.events.count ? schema.events[$0].name : nil })
+    }
+}

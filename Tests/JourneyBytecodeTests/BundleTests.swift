@@ -29,6 +29,14 @@ final class BundleTests: XCTestCase {
         XCTAssertTrue(loaded.journeys.allSatisfy { $0.functions.allSatisfy { $0.maxStack > 0 } })
     }
 
+    /// The events whose history the examples read, in any condition or step (history queries,
+    /// `top`, `also` and what `also` is of): a store caches no other event's history.
+    func testTheEventsWhoseHistoryIsRead() throws {
+        let bundle = try compileExamples()
+        XCTAssertEqual(bundle.historyEvents, ["item_purchased", "new_arrival", "order_placed", "product_returned", "product_viewed"])
+        XCTAssertTrue(bundle.schema.events.contains { $0.name == "cart_abandoned" }, "a trigger only, never read back")
+    }
+
     func testEveryTruncationIsRefused() throws {
         let bytes = try compileExamples().encode()
         for n in stride(from: 0, to: bytes.count, by: max(1, bytes.count / 300)) {

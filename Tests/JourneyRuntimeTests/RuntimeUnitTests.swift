@@ -298,6 +298,46 @@ final class StoreCacheTests: XCTestCase {
         try b.commit()
     }
 
+    /// Taken events of a kind no journey reads the history of stay out of the cache of taken
+    /// events (a million sign-ups nobody counts were a million cached histories); asked for
+    /// after all (a bundle that reads them, or a query), they come from the table, whole.
+    func testEventsNoJourneyReadsStayOutOfTheCache() throws {
+        let (a, _) = try makeStores()
+        try a.begin()
+        try a.saveProfile("p", [.string("Ann")])
+        try ingest(a, [("s1", 10), ("s2", 20), ("s3", 30), ("s4", 40)])
+        try a.commit()
+        for askedBy in ["a query", "a bundle"] {
+            let (c, _) = try makeStores()
+            try c.begin()
+            try c.saveProfile("p", [.string("Ann")])
+            try ingest(c, [("s1", 10), ("s2", 20), ("s3", 30), ("s4", 40)])
+            try c.commit()
+            c.readsHistory(of: ["order"])
+            try c.begin()
+            XCTAssertTrue(c.historyTakenOnly)
+            let items = try c.inbox(until: nil, limit: 10)
+            for item in items.prefix(2) { c.markTaken(item) }
+            XCTAssertEqual(c.historyCacheRows, 0, "no journey reads 'viewed': nothing cached")
+            XCTAssertTrue(c.historyTakenOnly)
+            if askedBy == "a bundle" {
+                c.readsHistory(of: ["viewed"])
+                XCTAssertFalse(c.historyTakenOnly, "read after all: the cache goes back to the table")
+            }
+            XCTAssertEqual(try skus(c), [.string("s1"), .string("s2")], askedBy)
+            XCTAssertFalse(c.historyTakenOnly, askedBy)
+            c.markTaken(items[2])
+            XCTAssertEqual(try skus(c), [.string("s1"), .string("s2"), .string("s3")], askedBy)
+            try c.commit()
+        }
+        // Told nothing, the store caches every kind it takes.
+        try a.begin()
+        let items = try a.inbox(until: nil, limit: 10)
+        for item in items.prefix(2) { a.markTaken(item) }
+        XCTAssertEqual(a.historyCacheRows, 2)
+        try a.commit()
+    }
+
     /// Audience scans served from a complete profile cache find the same profiles, in the same
     /// order, as the scans' statements: each zone group (none, empty and UTC together; a named
     /// zone exactly), every profile, and again after a profile moves zone or joins.

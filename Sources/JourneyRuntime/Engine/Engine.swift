@@ -158,6 +158,7 @@ public final class Engine {
 
     /// Notes which events a bundle's instances react to.
     func index(_ b: JourneyBundle) {
+        store.readsHistory(of: b.historyEvents)
         for j in b.journeys {
             for r in j.goals + j.exits { goalEvents.insert(b.schema.events[r.event].name) }
             let code = j.functions[0].code

@@ -204,6 +204,10 @@ public protocol JourneyStore: AnyObject {
     /// `markTaken(at:seq:)` given the event itself, which a store may keep in its cached
     /// history at once.
     func markTaken(_ e: InboxItem)
+    /// The events whose history the journeys read (`JourneyBundle.historyEvents`), told as
+    /// each bundle becomes known (the set only grows): a store may leave the others' history
+    /// out of its cache. Until it is told, every event's history may be read.
+    func readsHistory(of events: Set<String>)
     func nextInbox(until: Int64?) throws -> InboxItem?
     /// The first `limit` inbox events due by `until`, in processing order, that this
     /// transaction has not taken yet.
@@ -308,6 +312,8 @@ extension JourneyStore {
     public func advanceClock(_ now: Int64, to at: Int64, profile: String?, instance: Int64?) throws -> Int64 { max(now, at) }
 
     public func markTaken(_ e: InboxItem) { markTaken(at: e.at, seq: e.seq) }
+
+    public func readsHistory(of events: Set<String>) {}
 
     public func audienceRunStarts(journey: String, timezone: String, at: Int64) throws {}
 

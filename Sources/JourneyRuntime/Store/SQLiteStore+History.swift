@@ -36,6 +36,10 @@ extension SQLiteStore {
         take(at: e.at, seq: e.seq)
         guard historyTakenOnly else { return }
         guard cachesUsable else { return forgetHistory() }
+        if let kinds = historyReadKinds, !kinds.contains(e.event) {
+            historyLeftOut.insert(e.event)
+            return
+        }
         let key = HistoryKey(profile: e.profile, event: e.event)
         let h: HistoryRows
         if let known = historyCache[key] {
@@ -59,7 +63,14 @@ extension SQLiteStore {
         historyCacheRows = 0
         historyComplete = false
         historyTakenOnly = false
+        historyLeftOut = []
         historyMisses = 0
+    }
+
+    public func readsHistory(of events: Set<String>) {
+        historyReadKinds = (historyReadKinds ?? []).union(events)
+        // Read after all: what was left out of the cache is in the table only.
+        if !historyLeftOut.isDisjoint(with: events) { forgetHistory() }
     }
 
     func take(at: Int64, seq: Int64) {
@@ -75,6 +86,8 @@ extension SQLiteStore {
     /// (decoded up to `end` when asked), and the range of those the run has taken so far.
     func historyRows(profile: String, event: String, since: Int64?, decode: (def: EventDef, index: Int)?) throws -> (HistoryRows, start: Int, end: Int) {
         let from = since ?? Int64.min
+        // An event left out of the cache of taken events (no journey was known to read it).
+        if historyTakenOnly, historyLeftOut.contains(event) { forgetHistory() }
         let key = HistoryKey(profile: profile, event: event)
         let usable = { (c: HistoryRows) in decode.map { c.canDecode($0.def, $0.index) } ?? true }
         let h: HistoryRows

@@ -46,6 +46,12 @@ public final class SQLiteStore: JourneyStore {
     /// (`markTaken(_:)`): set when a transaction begins with an empty cache and nothing taken
     /// yet (a first run over freshly ingested events), so the table need not be read at all.
     var historyTakenOnly = false
+    /// The events whose history the journeys read (nil until told: all of them). Taken while
+    /// the cache holds only what is taken, the others' events stay out of it (a million
+    /// sign-ups no journey counts are a million cached histories nobody reads)...
+    var historyReadKinds: Set<String>?
+    /// ...and are named here: asked for one of them after all, the cache goes back to the table.
+    var historyLeftOut: Set<String> = []
     /// The history last taken into or read, which the next query usually asks for again; always
     /// the cache's own entry for its key (set with it, dropped with the cache).
     var lastHistory: (key: HistoryKey, rows: HistoryRows)?
