@@ -298,9 +298,10 @@ public func hex(_ v: UInt64) -> String {
 }
 
 extension JourneyBundle {
-    /// The events whose history some journey of the bundle reads (history queries, `top`,
-    /// `also`, `count_all`, in any condition or step): the only ones a store need keep in a
-    /// cache of history.
+    /// The events whose history some journey of the bundle reads record by record (history
+    /// queries and `top`, in any condition or step, and the events `also` leaves out): the only
+    /// ones a store need keep in a cache of history. (`count_all` and `also`'s own event are
+    /// answered from the keyed and paired tables in SQL.)
     public var historyEvents: Set<String> {
         var indices = Set<Int>()
         for j in journeys {
@@ -309,10 +310,9 @@ extension JourneyBundle {
                 while pc < f.code.count, let op = Opcode(rawValue: f.code[pc]), pc + op.info.size <= f.code.count {
                     switch op {
                     case .history: indices.insert(Verifier.operands(f.code, pc, op.info)[1])
-                    case .top, .countAll: indices.insert(Verifier.operands(f.code, pc, op.info)[0])
+                    case .top: indices.insert(Verifier.operands(f.code, pc, op.info)[0])
                     case .also:
                         let o = Verifier.operands(f.code, pc, op.info)
-                        indices.insert(o[0])
                         if o[4] != noIndex16 { indices.insert(o[4]) }
                     default: break
                     }

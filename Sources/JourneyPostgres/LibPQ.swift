@@ -54,10 +54,10 @@ struct LibPQ: @unchecked Sendable {
             }
             do {
                 return .success(try LibPQ(handle))
-            } catch let e as PostgresError {
-                return .failure(e)
             } catch {
-                return .failure(PostgresError(sqlState: "", message: "\(error)"))
+                // Not the library it should be: the next name, if any.
+                reasons.append("\(name): \((error as? PostgresError)?.message ?? "\(error)")")
+                dlclose(handle)
             }
         }
         return .failure(PostgresError(sqlState: "", message: "PostgreSQL's client library could not be loaded (\(reasons.joined(separator: "; "))); install it (Debian: apt-get install libpq5) or use a SQLite database"))
@@ -66,7 +66,7 @@ struct LibPQ: @unchecked Sendable {
     private init(_ handle: UnsafeMutableRawPointer) throws {
         func symbol<F>(_ name: String, _: F.Type = F.self) throws -> F {
             guard let p = dlsym(handle, name) else {
-                throw PostgresError(sqlState: "", message: "PostgreSQL's client library has no \(name) (libpq too old?); install libpq 12 or newer")
+                throw PostgresError(sqlState: "", message: "it has no \(name)")
             }
             return unsafeBitCast(p, to: F.self)
         }

@@ -71,8 +71,6 @@ enum ProjectFiles {
 
     /// The project's files (see `collect`) read and parsed (see `parseAll`); none is a usage error.
     static func parsedProject(_ paths: [String]) throws -> (files: [String], trees: [SyntaxTree]) {
-        // A short run that allocates several times the project's size at once (LargePages).
-        LargePages.enable()
         let files = try collect(paths)
         if files.isEmpty { throw UsageError(description: "no .journey files found in \(paths.joined(separator: ", "))") }
         return (files, try parseAll(files))

@@ -29,8 +29,8 @@ final class BundleTests: XCTestCase {
         XCTAssertTrue(loaded.journeys.allSatisfy { $0.functions.allSatisfy { $0.maxStack > 0 } })
     }
 
-    /// The events whose history the examples read, in any condition or step (history queries,
-    /// `top`, `also` and what `also` is of): a store caches no other event's history.
+    /// The events whose history the examples read record by record, in any condition or step
+    /// (history queries, `top`): a store caches no other event's history.
     func testTheEventsWhoseHistoryIsRead() throws {
         let bundle = try compileExamples()
         XCTAssertEqual(bundle.historyEvents, ["item_purchased", "new_arrival", "order_placed", "product_returned", "product_viewed"])

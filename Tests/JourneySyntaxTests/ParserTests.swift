@@ -204,5 +204,24 @@ final class ParserTests: XCTestCase {
         XCTAssertEqual(ProjectFolder.journeyFiles(in: p.path + "/"), expected)
         XCTAssertNil(ProjectFolder.journeyFiles(in: root.appendingPathComponent("missing").path))
         XCTAssertNil(ProjectFolder.journeyFiles(in: p.appendingPathComponent("z.journey").path))
+
+        // Many folders side by side are walked with one open at a time: under a limit of open
+        // files lower than their number, none is left out.
+        let wide = root.appendingPathComponent("wide")
+        for k in 0..<300 {
+            let d = wide.appendingPathComponent(String(format: "f%03d", k))
+            try fm.createDirectory(at: d, withIntermediateDirectories: true)
+            try "journey x {}\n".write(to: d.appendingPathComponent("j.journey"), atomically: true, encoding: .utf8)
+        }
+        var limit = rlimit()
+        XCTAssertEqual(getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit), 0)
+        // Room for fifty more than the process has open now (other tests may hold many).
+        let open = try fm.contentsOfDirectory(atPath: "/proc/self/fd").count
+        var low = limit
+        low.rlim_cur = rlim_t(open + 50)
+        XCTAssertEqual(setrlimit(Int32(RLIMIT_NOFILE.rawValue), &low), 0)
+        let walked = ProjectFolder.journeyFiles(in: wide.path)
+        XCTAssertEqual(setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit), 0)
+        XCTAssertEqual(walked?.count, 300)
     }
 }
