@@ -298,28 +298,28 @@ public func hex(_ v: UInt64) -> String {
 }
 
 extension JourneyBundle {
+    /// The operands of every instruction of one kind in the bundle's code.
+    public func operands(of kind: Opcode) -> [[Int]] {
+        var out: [[Int]] = []
+        for j in journeys {
+            for f in j.functions {
+                var pc = 0
+                while pc < f.code.count, let op = Opcode(rawValue: f.code[pc]) {
+                    if op == kind { out.append(Verifier.operands(f.code, pc, op.info)) }
+                    pc += op.size
+                }
+            }
+        }
+        return out
+    }
+
     /// The events whose history some journey of the bundle reads record by record (history
     /// queries and `top`, in any condition or step, and the events `also` leaves out): the only
     /// ones a store need keep in a cache of history. (`count_all` and `also`'s own event are
     /// answered from the keyed and paired tables in SQL.)
     public var historyEvents: Set<String> {
-        var indices = Set<Int>()
-        for j in journeys {
-            for f in j.functions {
-                var pc = 0
-                while pc < f.code.count, let op = Opcode(rawValue: f.code[pc]), pc + op.info.size <= f.code.count {
-                    switch op {
-                    case .history: indices.insert(Verifier.operands(f.code, pc, op.info)[1])
-                    case .top: indices.insert(Verifier.operands(f.code, pc, op.info)[0])
-                    case .also:
-                        let o = Verifier.operands(f.code, pc, op.info)
-                        if o[4] != noIndex16 { indices.insert(o[4]) }
-                    default: break
-                    }
-                    pc += op.info.size
-                }
-            }
-        }
+        let indices = operands(of: .history).map { $0[1] } + operands(of: .top).map { $0[0] }
+            + operands(of: .also).map { $0[4] }.filter { $0 != noIndex16 }
         return Set(indices.compactMap { $0 < schema.events.count ? schema.events[$0].name : nil })
     }
 }

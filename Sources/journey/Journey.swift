@@ -75,58 +75,6 @@ struct Check: ParsableCommand {
         var color: ColourChoice = .auto
         var denyWarnings = false
         var paths: [String] = []
-
-        /// `journey check`'s usual command lines read directly: ArgumentParser works out its
-        /// commands by reflection, and in this statically linked binary each of the runtime's
-        /// first look-ups scans every protocol conformance of the standard library and
-        /// Foundation, some 8 ms before the first file is read. Nil for anything else (help,
-        /// another command, an option not spelled exactly so, a bad value, no paths, an
-        /// option given twice): ArgumentParser then reads the line and says what is wrong.
-        init?<C: Collection>(_ arguments: C) where C.Element == String {
-            var rest = arguments[...]
-            guard rest.popFirst() == "check" else { return nil }
-            var seen: Set<String> = []
-            var onlyPaths = false
-            while let arg = rest.popFirst() {
-                if onlyPaths || !arg.hasPrefix("-") {
-                    paths.append(arg)
-                    continue
-                }
-                if arg == "--" { onlyPaths = true; continue }
-                var name = arg
-                var value: String?
-                if let eq = arg.firstIndex(of: "=") {
-                    name = String(arg[..<eq])
-                    value = String(arg[arg.index(after: eq)...])
-                }
-                guard seen.insert(name).inserted else { return nil }
-                switch name {
-                case "--deny-warnings":
-                    guard value == nil else { return nil }
-                    denyWarnings = true
-                case "--format", "--color":
-                    if value == nil { value = rest.popFirst() }
-                    guard let value else { return nil }
-                    if name == "--format" {
-                        guard let f = OutputFormat(rawValue: value) else { return nil }
-                        format = f
-                    } else {
-                        guard let c = ColourChoice(rawValue: value) else { return nil }
-                        color = c
-                    }
-                default:
-                    return nil
-                }
-            }
-            if paths.isEmpty { return nil }
-        }
-
-        init(format: OutputFormat, color: ColourChoice, denyWarnings: Bool, paths: [String]) {
-            self.format = format
-            self.color = color
-            self.denyWarnings = denyWarnings
-            self.paths = paths
-        }
     }
 
     func run() throws {
@@ -164,6 +112,53 @@ struct Check: ParsableCommand {
         // (a coverage build's profile is not written: measure coverage with other commands).
         fflush(nil)
         _exit(bag.hasErrors || (denyWarnings && !diagnostics.isEmpty) ? 1 : 0)
+    }
+}
+
+extension Check.Options {
+    /// `journey check`'s usual command lines read directly: ArgumentParser works out its
+    /// commands by reflection, and in this statically linked binary each of the runtime's
+    /// first look-ups scans every protocol conformance of the standard library and
+    /// Foundation, some 8 ms before the first file is read. Nil for anything else (help,
+    /// another command, an option not spelled exactly so, a bad value, no paths, an
+    /// option given twice): ArgumentParser then reads the line and says what is wrong.
+    init?<C: Collection>(_ arguments: C) where C.Element == String {
+        var rest = arguments[...]
+        guard rest.popFirst() == "check" else { return nil }
+        var seen: Set<String> = []
+        var onlyPaths = false
+        while let arg = rest.popFirst() {
+            if onlyPaths || !arg.hasPrefix("-") {
+                paths.append(arg)
+                continue
+            }
+            if arg == "--" { onlyPaths = true; continue }
+            var name = arg
+            var value: String?
+            if let eq = arg.firstIndex(of: "=") {
+                name = String(arg[..<eq])
+                value = String(arg[arg.index(after: eq)...])
+            }
+            guard seen.insert(name).inserted else { return nil }
+            switch name {
+            case "--deny-warnings":
+                guard value == nil else { return nil }
+                denyWarnings = true
+            case "--format", "--color":
+                if value == nil { value = rest.popFirst() }
+                guard let value else { return nil }
+                if name == "--format" {
+                    guard let f = OutputFormat(rawValue: value) else { return nil }
+                    format = f
+                } else {
+                    guard let c = ColourChoice(rawValue: value) else { return nil }
+                    color = c
+                }
+            default:
+                return nil
+            }
+        }
+        if paths.isEmpty { return nil }
     }
 }
 

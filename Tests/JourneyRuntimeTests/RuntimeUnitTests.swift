@@ -302,17 +302,17 @@ final class StoreCacheTests: XCTestCase {
     /// events (a million sign-ups nobody counts were a million cached histories); asked for
     /// after all (a bundle that reads them, or a query), they come from the table, whole.
     func testEventsNoJourneyReadsStayOutOfTheCache() throws {
-        let (a, _) = try makeStores()
-        try a.begin()
-        try a.saveProfile("p", [.string("Ann")])
-        try ingest(a, [("s1", 10), ("s2", 20), ("s3", 30), ("s4", 40)])
-        try a.commit()
+        /// A store holding Ann and four views of hers, none taken yet.
+        func fourViews() throws -> SQLiteStore {
+            let (s, _) = try makeStores()
+            try s.begin()
+            try s.saveProfile("p", [.string("Ann")])
+            try ingest(s, [("s1", 10), ("s2", 20), ("s3", 30), ("s4", 40)])
+            try s.commit()
+            return s
+        }
         for askedBy in ["a query", "a bundle"] {
-            let (c, _) = try makeStores()
-            try c.begin()
-            try c.saveProfile("p", [.string("Ann")])
-            try ingest(c, [("s1", 10), ("s2", 20), ("s3", 30), ("s4", 40)])
-            try c.commit()
+            let c = try fourViews()
             c.readsHistory(of: ["order"])
             try c.begin()
             XCTAssertTrue(c.historyTakenOnly)
@@ -331,6 +331,7 @@ final class StoreCacheTests: XCTestCase {
             try c.commit()
         }
         // Told nothing, the store caches every kind it takes.
+        let a = try fourViews()
         try a.begin()
         let items = try a.inbox(until: nil, limit: 10)
         for item in items.prefix(2) { a.markTaken(item) }

@@ -227,32 +227,17 @@ public final class Engine {
             }
         }
         // count_all(E where F == …) counts from the same index.
-        for o in operands(of: .countAll, in: b) {
+        for o in b.operands(of: .countAll) {
             let e = b.schema.events[o[0]]
             out[e.name, default: []].insert(e.fields[o[1]].name)
         }
         return out.mapValues { $0.sorted() }
     }
 
-    /// The operands of every instruction of one kind in the bundle's code.
-    static func operands(of kind: Opcode, in b: JourneyBundle) -> [[Int]] {
-        var out: [[Int]] = []
-        for j in b.journeys {
-            for f in j.functions {
-                var pc = 0
-                while pc < f.code.count, let op = Opcode(rawValue: f.code[pc]) {
-                    if op == kind { out.append(Verifier.operands(f.code, pc, op.info)) }
-                    pc += op.size
-                }
-            }
-        }
-        return out
-    }
-
     /// The pairs the bundle's `also` instructions ask about.
     static func pairingRules(_ b: JourneyBundle) -> [PairingRule] {
         var out = Set<PairingRule>()
-        for o in operands(of: .also, in: b) {
+        for o in b.operands(of: .also) {
             guard case .duration(let w) = b.constants[o[2]] else { continue }
             let e = b.schema.events[o[0]]
             out.insert(PairingRule(event: e.name, field: e.fields[o[1]].name, window: w))
