@@ -1,6 +1,10 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// Release builds leave out the run-time exclusivity checks (the debug builds the tests run keep
+// them): on the runtime's hot paths they were 4% of the instructions (docs/decisions.md).
+let releaseSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+
 let package = Package(
     name: "journey",
     platforms: [.macOS(.v13)],
@@ -22,17 +26,17 @@ let package = Package(
     ],
     targets: [
         // Layer 0: one diagnostic type and its renderers, shared by every layer and front end.
-        .target(name: "JourneyDiagnostics"),
+        .target(name: "JourneyDiagnostics", swiftSettings: releaseSettings),
         // Layer 1: source → tokens → syntax tree (with comments), and the formatter.
-        .target(name: "JourneySyntax", dependencies: ["JourneyDiagnostics"]),
+        .target(name: "JourneySyntax", dependencies: ["JourneyDiagnostics"], swiftSettings: releaseSettings),
         // Layer 2: schema, names, types, lints.
-        .target(name: "JourneySemantics", dependencies: ["JourneySyntax", "JourneyDiagnostics"]),
+        .target(name: "JourneySemantics", dependencies: ["JourneySyntax", "JourneyDiagnostics"], swiftSettings: releaseSettings),
         // Layer 3: compiler, bundle format, verifier, disassembler.
-        .target(name: "JourneyBytecode", dependencies: ["JourneySemantics", "JourneySyntax", "JourneyDiagnostics"]),
+        .target(name: "JourneyBytecode", dependencies: ["JourneySemantics", "JourneySyntax", "JourneyDiagnostics"], swiftSettings: releaseSettings),
         // The system SQLite (libsqlite3-dev).
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         // Layer 4: VM, store, clock, outbox.
-        .target(name: "JourneyRuntime", dependencies: ["JourneyBytecode", "CSQLite"]),
+        .target(name: "JourneyRuntime", dependencies: ["JourneyBytecode", "CSQLite"], swiftSettings: releaseSettings),
         // libpq (libpq-dev), for the PostgreSQL store.
         .systemLibrary(name: "CPostgres", providers: [.apt(["libpq-dev"])]),
         // Layer 4, second store: the runtime's storage on PostgreSQL, shared by many workers

@@ -210,30 +210,124 @@ public struct EventRule: Sendable, Hashable {
     public var predicate: Int?
 }
 
-/// One compiled journey.
+/// One compiled journey. Its fields live in one shared, copy-on-write box: the runtime hands
+/// journeys around by value at every step, and a copy is then one reference count, not one per
+/// field.
 public struct CompiledJourney: Sendable, Hashable {
-    public var name: String
-    public var title: String
-    public var sourcePath: String
-    public var trigger: Trigger
+    @usableFromInline struct Fields: Hashable {
+        @usableFromInline var name: String
+        @usableFromInline var title: String
+        @usableFromInline var sourcePath: String
+        @usableFromInline var trigger: Trigger
+        @usableFromInline var bindsTrigger: Bool
+        @usableFromInline var onWhere: Int?
+        @usableFromInline var when: Int?
+        @usableFromInline var goals: [EventRule]
+        @usableFromInline var exits: [EventRule]
+        @usableFromInline var reentry: ReentryRule
+        @usableFromInline var localCount: Int
+        @usableFromInline var functions: [Function]
+        @usableFromInline var sends: [SendDef]
+        @usableFromInline var maxDelay: Int64?
+        @usableFromInline var forEach: ForEachPlan?
+        @usableFromInline var steps: [StepDef]
+    }
+
+    @usableFromInline final class Box: @unchecked Sendable {
+        // Mutated only through `fields`' modify accessor, after `isKnownUniquelyReferenced`:
+        // a box shared between copies (or threads) is never written, so no access can overlap
+        // a write (and reads skip the run-time exclusivity check, as a struct's fields do).
+        @usableFromInline @exclusivity(unchecked) var fields: Fields
+        @usableFromInline init(_ fields: Fields) { self.fields = fields }
+    }
+
+    @usableFromInline var box: Box
+
+    public init(name: String, title: String, sourcePath: String, trigger: Trigger, bindsTrigger: Bool, onWhere: Int?, when: Int?, goals: [EventRule], exits: [EventRule], reentry: ReentryRule, localCount: Int, functions: [Function], sends: [SendDef], maxDelay: Int64? = CompiledJourney.defaultMaxDelay, forEach: ForEachPlan? = nil, steps: [StepDef] = []) {
+        box = Box(Fields(name: name, title: title, sourcePath: sourcePath, trigger: trigger, bindsTrigger: bindsTrigger, onWhere: onWhere, when: when, goals: goals, exits: exits, reentry: reentry, localCount: localCount, functions: functions, sends: sends, maxDelay: maxDelay, forEach: forEach, steps: steps))
+    }
+
+    @inlinable var fields: Fields {
+        _read { yield box.fields }
+        _modify {
+            if !isKnownUniquelyReferenced(&box) { box = Box(box.fields) }
+            yield &box.fields
+        }
+    }
+
+    @inlinable public var name: String {
+        _read { yield box.fields.name }
+        _modify { yield &fields.name }
+    }
+    @inlinable public var title: String {
+        _read { yield box.fields.title }
+        _modify { yield &fields.title }
+    }
+    @inlinable public var sourcePath: String {
+        _read { yield box.fields.sourcePath }
+        _modify { yield &fields.sourcePath }
+    }
+    @inlinable public var trigger: Trigger {
+        _read { yield box.fields.trigger }
+        _modify { yield &fields.trigger }
+    }
     /// True when the trigger event is bound to local slot 0.
-    public var bindsTrigger: Bool
-    public var onWhere: Int?
-    public var when: Int?
-    public var goals: [EventRule]
-    public var exits: [EventRule]
-    public var reentry: ReentryRule
-    public var localCount: Int
-    public var functions: [Function]
-    public var sends: [SendDef]
+    @inlinable public var bindsTrigger: Bool {
+        _read { yield box.fields.bindsTrigger }
+        _modify { yield &fields.bindsTrigger }
+    }
+    @inlinable public var onWhere: Int? {
+        _read { yield box.fields.onWhere }
+        _modify { yield &fields.onWhere }
+    }
+    @inlinable public var when: Int? {
+        _read { yield box.fields.when }
+        _modify { yield &fields.when }
+    }
+    @inlinable public var goals: [EventRule] {
+        _read { yield box.fields.goals }
+        _modify { yield &fields.goals }
+    }
+    @inlinable public var exits: [EventRule] {
+        _read { yield box.fields.exits }
+        _modify { yield &fields.exits }
+    }
+    @inlinable public var reentry: ReentryRule {
+        _read { yield box.fields.reentry }
+        _modify { yield &fields.reentry }
+    }
+    @inlinable public var localCount: Int {
+        _read { yield box.fields.localCount }
+        _modify { yield &fields.localCount }
+    }
+    @inlinable public var functions: [Function] {
+        _read { yield box.fields.functions }
+        _modify { yield &fields.functions }
+    }
+    @inlinable public var sends: [SendDef] {
+        _read { yield box.fields.sends }
+        _modify { yield &fields.sends }
+    }
     /// A trigger taken more than this many seconds after it happened starts nothing (nil:
     /// `max_delay none`). Event-triggered journeys only.
-    public var maxDelay: Int64? = CompiledJourney.defaultMaxDelay
+    @inlinable public var maxDelay: Int64? {
+        _read { yield box.fields.maxDelay }
+        _modify { yield &fields.maxDelay }
+    }
     /// A journey on a catalog event: who enters (format 4).
-    public var forEach: ForEachPlan?
+    @inlinable public var forEach: ForEachPlan? {
+        _read { yield box.fields.forEach }
+        _modify { yield &fields.forEach }
+    }
     /// The steps the analytics count (format 3; empty in older bundles, which count entries
     /// and endings only).
-    public var steps: [StepDef] = []
+    @inlinable public var steps: [StepDef] {
+        _read { yield box.fields.steps }
+        _modify { yield &fields.steps }
+    }
+
+    public static func == (a: CompiledJourney, b: CompiledJourney) -> Bool { a.box === b.box || a.box.fields == b.box.fields }
+    public func hash(into h: inout Hasher) { h.combine(box.fields) }
 
     /// 24 hours, when the journey does not say.
     public static let defaultMaxDelay: Int64? = 86_400
@@ -247,19 +341,55 @@ public struct JourneyBundle: Sendable, Hashable {
     /// carries its journeys' source text.
     public static let formatVersion: UInt16 = 4
 
-    public var schema: RuntimeSchema
-    public var constants: [Value]
-    public var journeys: [CompiledJourney]
+    // The fields live in one shared, copy-on-write box (as `CompiledJourney`'s do).
+    @usableFromInline struct Fields: Hashable {
+        @usableFromInline var schema: RuntimeSchema
+        @usableFromInline var constants: [Value]
+        @usableFromInline var journeys: [CompiledJourney]
+        @usableFromInline var sources: [SourceText]
+    }
+
+    @usableFromInline final class Box: @unchecked Sendable {
+        // Mutated only through `fields`' modify accessor, after `isKnownUniquelyReferenced`.
+        @usableFromInline @exclusivity(unchecked) var fields: Fields
+        @usableFromInline init(_ fields: Fields) { self.fields = fields }
+    }
+
+    @usableFromInline var box: Box
+
+    @inlinable var fields: Fields {
+        _read { yield box.fields }
+        _modify {
+            if !isKnownUniquelyReferenced(&box) { box = Box(box.fields) }
+            yield &box.fields
+        }
+    }
+
+    @inlinable public var schema: RuntimeSchema {
+        _read { yield box.fields.schema }
+        _modify { yield &fields.schema }
+    }
+    @inlinable public var constants: [Value] {
+        _read { yield box.fields.constants }
+        _modify { yield &fields.constants }
+    }
+    @inlinable public var journeys: [CompiledJourney] {
+        _read { yield box.fields.journeys }
+        _modify { yield &fields.journeys }
+    }
     /// The source text of each file that holds journeys, by the path the journeys record
     /// (format 3): what the console draws a deployed journey's diagram from.
-    public var sources: [SourceText] = []
+    @inlinable public var sources: [SourceText] {
+        _read { yield box.fields.sources }
+        _modify { yield &fields.sources }
+    }
 
     public init(schema: RuntimeSchema, constants: [Value], journeys: [CompiledJourney], sources: [SourceText] = []) {
-        self.schema = schema
-        self.constants = constants
-        self.journeys = journeys
-        self.sources = sources
+        box = Box(Fields(schema: schema, constants: constants, journeys: journeys, sources: sources))
     }
+
+    public static func == (a: JourneyBundle, b: JourneyBundle) -> Bool { a.box === b.box || a.box.fields == b.box.fields }
+    public func hash(into h: inout Hasher) { h.combine(box.fields) }
 
     /// The source text a journey was compiled from, when the bundle carries it.
     public func source(of j: CompiledJourney) -> String? { sources.first { $0.path == j.sourcePath }?.text }

@@ -37,6 +37,31 @@ final class BundleTests: XCTestCase {
         XCTAssertTrue(bundle.schema.events.contains { $0.name == "cart_abandoned" }, "a trigger only, never read back")
     }
 
+    /// Bundles and journeys share their fields between copies until one is changed: a changed
+    /// copy leaves the original (and the other copies) as they were, and equality and hashing
+    /// go by the fields, not by which box holds them.
+    func testCopiesOfABundleStayValues() throws {
+        let bundle = try compileExamples()
+        var copy = bundle
+        XCTAssertEqual(copy, bundle)
+        copy.journeys[0].title = "Another title"
+        copy.schema.capCount = (bundle.schema.capCount ?? 0) + 1
+        XCTAssertNotEqual(copy.journeys[0].title, bundle.journeys[0].title)
+        XCTAssertNotEqual(copy.schema.capCount, bundle.schema.capCount)
+        XCTAssertNotEqual(copy, bundle)
+        var journey = bundle.journeys[0]
+        let before = journey
+        journey.steps = []
+        journey.localCount += 1
+        XCTAssertEqual(before, bundle.journeys[0], "the copy taken first is unchanged")
+        XCTAssertNotEqual(journey, before)
+        // Equal fields in different boxes are equal, and hash alike.
+        let decoded = try compileExamples()
+        XCTAssertEqual(decoded, bundle)
+        XCTAssertEqual(Set([decoded, bundle]).count, 1)
+        XCTAssertEqual(Set(decoded.journeys + bundle.journeys).count, bundle.journeys.count)
+    }
+
     func testEveryTruncationIsRefused() throws {
         let bytes = try compileExamples().encode()
         for n in stride(from: 0, to: bytes.count, by: max(1, bytes.count / 300)) {

@@ -257,6 +257,92 @@ final class StoreCacheTests: XCTestCase {
         try a.commit()
     }
 
+    /// An ingest's history rows may wait for the commit, to go in in the table's key order and
+    /// many to a statement: the table then holds exactly what row-by-row inserts give; a read
+    /// of the history in the same transaction writes them first; a rollback drops them.
+    func testHistoryHeldBackToTheCommitIsTheSame() throws {
+        var schema = RuntimeSchema()
+        schema.attributes = [FieldDef(name: "name", type: .string)]
+        schema.events = [def]
+        // Ids that share their first 16 bytes (the sort's integer prefix) and ids that do not;
+        // 150 rows: two full statements of 64 and a shorter one.
+        let ids = ["p", "a-profile-id-longer-than-16-bytes-2", "a-profile-id-longer-than-16-bytes-1", "a-profile-id-longer-than-16"]
+        let rows = (0..<150).map { k in
+            IncomingRow(profile: ids[k % ids.count], event: "viewed", at: Int64((k * 37) % 50),
+                        data: ValueEncoding.eventBlob([.string("sku-\(k)-" + String(repeating: "x", count: k % 7))], def))
+        }
+        func stored(_ s: SQLiteStore) throws -> [String: [String]] {
+            var out: [String: [String]] = [:]
+            for id in ids {
+                out[id] = try s.recentEvents(profile: id, limit: 1000, schema: schema).map { e in "\(e.at) \(e.fields.map { "\($0.1)" })" }
+            }
+            return out
+        }
+        let (a, b) = try makeStores()
+        let (reference, _) = try makeStores()
+        try reference.begin()
+        try reference.enqueue(rows)
+        try reference.commit()
+        try reference.begin()
+        let expected = try stored(reference)
+        try reference.commit()
+        XCTAssertEqual(expected.values.map(\.count).reduce(0, +), 150)
+
+        try a.begin()
+        try a.enqueue(Array(rows[0..<100]), deferringHistory: true)
+        try a.enqueue(Array(rows[100...]), deferringHistory: true)
+        XCTAssertEqual(a.deferredHistory.count, 150, "held back")
+        XCTAssertEqual(try stored(a), expected, "a read in the same transaction writes them first")
+        XCTAssertTrue(a.deferredHistory.isEmpty)
+        try a.enqueue(rows.map { IncomingRow(profile: $0.profile, event: $0.event, at: $0.at + 100, data: $0.data) }, deferringHistory: true)
+        try a.commit()
+        try b.begin()
+        let both = try stored(b)
+        XCTAssertEqual(both.mapValues { $0.count }, expected.mapValues { 2 * $0.count }, "the commit wrote the rest")
+        XCTAssertEqual(try b.inbox(until: nil, limit: 1000).count, 300)
+        try b.commit()
+
+        // A rollback drops what was held back, with the inbox rows it came with.
+        try a.begin()
+        try a.enqueue(rows, deferringHistory: true)
+        a.rollback()
+        XCTAssertTrue(a.deferredHistory.isEmpty)
+        try a.begin()
+        try a.commit()
+        try b.begin()
+        XCTAssertEqual(try stored(b), both)
+        XCTAssertEqual(try b.inbox(until: nil, limit: 1000).count, 300)
+        try b.commit()
+    }
+
+    /// The run may hand the store the event as it decoded it; the cached history then answers
+    /// exactly as when the store decodes it itself.
+    func testAnEventTakenDecodedReadsTheSame() throws {
+        let (a, _) = try makeStores()
+        let (b, _) = try makeStores()
+        for s in [a, b] {
+            try s.begin()
+            try ingest(s, [("s1", 10), ("s2", 20), ("s3", 30)])
+            try s.commit()
+        }
+        try a.begin(); try b.begin()
+        let items = try a.inbox(until: nil, limit: 10)
+        XCTAssertEqual(items.count, 3)
+        for item in items {
+            let record = Record(event: 0, at: item.at, fields: ValueEncoding.fields(fromBlob: item.data, def))
+            a.markTaken(item, decoded: (record, def))
+            b.markTaken(item)
+            XCTAssertEqual(try skus(a), try skus(b))
+        }
+        XCTAssertEqual(try skus(a), [.string("s1"), .string("s2"), .string("s3")])
+        XCTAssertEqual(try skus(a, since: 15), [.string("s2"), .string("s3")])
+        XCTAssertEqual(a.historyCacheRows, 3)
+        // Another definition still reads the rows again from the table.
+        let newer = EventDef(name: "viewed", fields: [FieldDef(name: "price", type: .optional(.money)), FieldDef(name: "sku", type: .string)])
+        XCTAssertEqual(try a.records(profile: "p", event: newer, index: 3, since: nil).map { $0.fields[1] }, [.string("s1"), .string("s2"), .string("s3")])
+        try a.commit(); try b.commit()
+    }
+
     /// A run that begins with nothing taken reads no history from the table: the cache holds
     /// the events as they are taken, and answers as the table would (a second connection,
     /// reading the table, is the reference); without the event itself, or on another

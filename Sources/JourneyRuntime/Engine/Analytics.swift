@@ -33,7 +33,11 @@ struct Tally {
     static let outcomes: [String] = [Outcome.completed.rawValue, Outcome.exited.rawValue, Outcome.converted.rawValue, Outcome.failed.rawValue]
     static let entered: Int32 = 100
 
+    /// The last pair numbered: most counts in a row are for one journey.
+    var lastIDs: (bundle: String, journey: String, ids: (Int32, Int32))?
+
     mutating func ids(_ bundle: String, _ journey: String) -> (Int32, Int32) {
+        if let last = lastIDs, last.bundle == bundle, last.journey == journey { return last.ids }
         let b: Int32
         if let known = bundleIDs[bundle] { b = known } else {
             b = Int32(bundleHashes.count)
@@ -46,6 +50,7 @@ struct Tally {
             journeyNames.append(journey)
             journeyIDs[journey] = j
         }
+        lastIDs = (bundle, journey, (b, j))
         return (b, j)
     }
 

@@ -104,7 +104,11 @@ public final class Engine {
     public let store: any JourneyStore
     var bundles: [String: JourneyBundle] = [:]
     public private(set) var currentHash: String?
-    var current: JourneyBundle?
+    var current: JourneyBundle? {
+        didSet { currentZoneAttribute = current?.schema.timezoneAttribute }
+    }
+    /// The current schema's time zone attribute (found by name once, not per step).
+    var currentZoneAttribute: Int?
     /// The virtual clock: the instant of the step being processed.
     public var now: Int64 = 0
     var zones = Zones()
@@ -112,6 +116,10 @@ public final class Engine {
     var tally = Tally()
     /// Attribute index maps from a bundle's schema to the current profile columns.
     var attributeMaps: [String: [Int?]] = [:]
+    /// The last bundle's entries of `attributeMaps` and `requiredAttributes` (nearly every
+    /// step asks for the current bundle's): no hashing of its hash.
+    var lastAttributeMap: (hash: String, map: [Int?])?
+    var lastRequired: (hash: String, required: [Bool])?
     /// Per bundle, which of its attributes are required (a none read from one is a fault).
     var requiredAttributes: [String: [Bool]] = [:]
     /// What each daily journey's `when` reads and what the store can test of it, by bundle and
@@ -150,6 +158,7 @@ public final class Engine {
             index(b)
             currentHash = hash
             current = b
+            currentZoneAttribute = b.schema.timezoneAttribute
             try store.migrateProfiles(b.schema)
         }
         if let c = try store.meta("clock"), let t = Int64(c) { now = t }
@@ -190,6 +199,8 @@ public final class Engine {
         attributeMaps = [:]
         requiredAttributes = [:]
         audiencePlans = [:]
+        lastAttributeMap = nil
+        lastRequired = nil
     }
 
     // MARK: - Deploy
@@ -378,17 +389,25 @@ public final class Engine {
     }
 
     func required(_ hash: String, _ b: JourneyBundle) -> [Bool] {
-        if let r = requiredAttributes[hash] { return r }
-        let r = b.schema.attributes.map { !$0.type.isOptional }
-        requiredAttributes[hash] = r
+        if let last = lastRequired, last.hash == hash { return last.required }
+        let r: [Bool]
+        if let known = requiredAttributes[hash] { r = known } else {
+            r = b.schema.attributes.map { !$0.type.isOptional }
+            requiredAttributes[hash] = r
+        }
+        lastRequired = (hash, r)
         return r
     }
 
     func attributeMap(_ hash: String, _ b: JourneyBundle) -> [Int?] {
-        if let m = attributeMaps[hash] { return m }
-        let cur = current?.schema
-        let m = b.schema.attributes.map { a in cur?.attributeIndex(a.name) }
-        attributeMaps[hash] = m
+        if let last = lastAttributeMap, last.hash == hash { return last.map }
+        let m: [Int?]
+        if let known = attributeMaps[hash] { m = known } else {
+            let cur = current?.schema
+            m = b.schema.attributes.map { a in cur?.attributeIndex(a.name) }
+            attributeMaps[hash] = m
+        }
+        lastAttributeMap = (hash, m)
         return m
     }
 
@@ -563,9 +582,10 @@ public final class Engine {
                 guard let key = ValueEncoding.indexKeys(e.fields, at: def.fieldIndex(rule.field)).first else { continue }
                 pairs.append((rule.field, rule.window, key))
             }
-            rows.append(IncomingRow(profile: e.profile, event: def.name, at: e.at, data: ValueEncoding.eventBlob(e.fields, def), keys: keys, pairs: pairs))
+            rows.append(IncomingRow(profile: e.profile, event: def.name, at: e.at, data: item.blob ?? ValueEncoding.eventBlob(e.fields, def), keys: keys, pairs: pairs))
         }
-        try store.enqueue(rows)
+        // Written into the history in key order as the transaction ends (nothing in it reads history).
+        try store.enqueue(rows, deferringHistory: true)
         return (rejected, duplicates)
     }
 

@@ -27,7 +27,7 @@ extension Engine {
             self.profile = profile
             self.map = map ?? engine.attributeMap(hash, bundle)
             self.required = engine.required(hash, bundle)
-            self.zoneAttribute = engine.current?.schema.timezoneAttribute
+            self.zoneAttribute = engine.currentZoneAttribute
         }
 
         /// The profile's IANA time zone, read each time: a scan reuses one host for many profiles.

@@ -34,16 +34,23 @@ extension Engine {
     // MARK: - Events
 
     func handleEvent(_ e: InboxItem, _ stats: inout RunStats) throws {
-        // The event is history before any journey reacts to it.
-        store.markTaken(e)
+        // The event as each bundle's schema sees it, decoded once per bundle rather than per instance.
+        // (Nearly always one bundle: a list, not a dictionary.)
+        var records: [(hash: String, record: Record?)] = []
+        // The event is history before any journey reacts to it (the store may keep the current
+        // bundle's decoding of it).
+        if let b = current, let hash = currentHash, let r = self.record(e, in: b) {
+            records.append((hash, r))
+            store.markTaken(e, decoded: (r, b.schema.events[r.event]))
+        } else {
+            store.markTaken(e)
+        }
         if e.profile.isEmpty { return try handleCatalogEvent(e, &stats) }
         guard let profile = try loadProfile(e.profile) else { return }
-        // The event as each bundle's schema sees it, decoded once per bundle rather than per instance.
-        var records: [String: Record?] = [:]
         func record(in b: JourneyBundle, _ hash: String) -> Record? {
-            if let r = records[hash] { return r }
+            if let known = records.first(where: { $0.hash == hash }) { return known.record }
             let r = self.record(e, in: b)
-            records[hash] = r
+            records.append((hash, r))
             return r
         }
         // Goals and exits end instances the moment their event arrives, even mid-wait.

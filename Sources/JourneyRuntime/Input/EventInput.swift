@@ -88,7 +88,9 @@ public enum EventInput {
             InputLines.forEach(part) { number, offset, line in
                 let start = range.lowerBound + offset
                 switch validate(line, schema: schema) {
-                case .success(let e): result.events.append(EventFile.Event(line: number, start: start, end: start + line.count, event: e))
+                case .success(let e):
+                    result.events.append(EventFile.Event(line: number, start: start, end: start + line.count, event: e,
+                                                         blob: ValueEncoding.eventBlob(e.fields, schema.events[e.event])))
                 case .failure(let f): result.errors.append(InputError(line: number, reason: f.reason, raw: InputLines.raw(line)))
                 }
             }
@@ -236,12 +238,16 @@ public struct EventFile: Sendable {
         public var start: Int
         public var end: Int
         public var event: IncomingEvent
+        /// Its fields as the history stores them (`ValueEncoding.eventBlob`), when the parser
+        /// made them (on its own thread, beside the one that writes).
+        public var blob: [UInt8]?
 
-        public init(line: Int, start: Int, end: Int, event: IncomingEvent) {
+        public init(line: Int, start: Int, end: Int, event: IncomingEvent, blob: [UInt8]? = nil) {
             self.line = line
             self.start = start
             self.end = end
             self.event = event
+            self.blob = blob
         }
     }
 

@@ -25,6 +25,18 @@ final class HistoryRows {
         data.append(bytes)
     }
 
+    /// Appends a row already decoded for `def` (the run decodes each event it takes anyway):
+    /// kept decoded when every row before it is decoded for the same definition, else as bytes.
+    func append(_ at: Int64, _ seq: Int64, _ bytes: [UInt8], decoded record: Record, for def: EventDef, _ index: Int) {
+        let same = decodedFor.map { $0.index == index && $0.def == def } ?? records.isEmpty
+        guard same, records.count == keys.count else { return append(at, seq, bytes) }
+        if decodedFor == nil { decodedFor = (def, index) }
+        keys.append((at, seq))
+        data.append([])
+        records.append(record)
+        blobsDropped = true
+    }
+
     /// The index of the first row at or after `since`.
     func start(_ since: Int64) -> Int {
         prefixCount { $0.at < since }

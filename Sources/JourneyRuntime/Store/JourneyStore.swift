@@ -197,6 +197,10 @@ public protocol JourneyStore: AnyObject {
     /// Puts ingested events in the inbox, numbered in the order given (which orders events of
     /// one instant), and in the profiles' history, where queries see them once taken.
     func enqueue(_ events: [IncomingRow]) throws
+    /// `enqueue`, where the store may hold the history rows back until `flushDeferredHistory`
+    /// or the commit (the caller reads no history in between).
+    func enqueue(_ events: [IncomingRow], deferringHistory: Bool) throws
+    func flushDeferredHistory() throws
     /// The run takes an inbox event: from now on history queries see it, and when the
     /// transaction commits it leaves the inbox with every event before it. Events are taken
     /// strictly in inbox order (late arrivals, being earliest, come first).
@@ -204,6 +208,9 @@ public protocol JourneyStore: AnyObject {
     /// `markTaken(at:seq:)` given the event itself, which a store may keep in its cached
     /// history at once.
     func markTaken(_ e: InboxItem)
+    /// `markTaken(_:)`, given the event as the run decoded it with `def` (a store that caches
+    /// history may keep the decoded record rather than decode it again).
+    func markTaken(_ e: InboxItem, decoded: (record: Record, def: EventDef)?)
     /// The events whose history the journeys read (`JourneyBundle.historyEvents`), told as
     /// each bundle becomes known (the set only grows): a store may leave the others' history
     /// out of its cache. Until it is told, every event's history may be read.
@@ -313,7 +320,13 @@ extension JourneyStore {
 
     public func markTaken(_ e: InboxItem) { markTaken(at: e.at, seq: e.seq) }
 
+    public func markTaken(_ e: InboxItem, decoded: (record: Record, def: EventDef)?) { markTaken(e) }
+
     public func readsHistory(of events: Set<String>) {}
+
+    public func enqueue(_ events: [IncomingRow], deferringHistory: Bool) throws { try enqueue(events) }
+
+    public func flushDeferredHistory() throws {}
 
     public func audienceRunStarts(journey: String, timezone: String, at: Int64) throws {}
 

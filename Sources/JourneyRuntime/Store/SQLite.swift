@@ -125,6 +125,11 @@ public final class Statement {
         }
     }
 
+    /// Binds a blob without a copy (the bytes must stay put until the statement has run).
+    public func bindBlobNoCopy(_ i: Int32, _ u: UnsafeBufferPointer<UInt8>) {
+        _ = sqlite3_bind_blob(stmt, i, u.baseAddress ?? UnsafePointer(bitPattern: 1), Int32(u.count), nil)
+    }
+
     public func bindNull(_ i: Int32) { sqlite3_bind_null(stmt, i) }
     public func bind(_ i: Int32, _ v: String?) { if let v { bind(i, v) } else { bindNull(i) } }
     public func bind(_ i: Int32, _ v: Int64?) { if let v { bind(i, v) } else { bindNull(i) } }

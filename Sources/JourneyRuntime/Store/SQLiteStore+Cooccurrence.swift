@@ -85,6 +85,7 @@ extension SQLiteStore {
     /// Makes the counts cover exactly these rules, in the caller's transaction: a new rule is
     /// counted from the stored history, a rule no longer wanted is dropped.
     public func setPairingRules(_ wanted: [PairingRule], schema: RuntimeSchema) throws {
+        try flushDeferredHistory()
         let have = Set(try pairingRules()), want = Set(wanted)
         guard have != want else { return }
         for r in have.subtracting(want) {
@@ -119,6 +120,8 @@ extension SQLiteStore {
     /// then by arrival) within each rule's window.
     func countPairs(_ events: [IncomingRow], firstSeq: Int64) throws {
         guard events.contains(where: { !$0.pairs.isEmpty }) else { return }
+        // The same profile's earlier events of this transaction are among them.
+        try flushDeferredHistory()
         let read = try statement("SELECT data FROM events WHERE profile = ? AND event = ? AND at >= ? AND (at < ? OR (at = ? AND seq < ?))")
         try PairingRule.countPairs(events, schema: schema, seq: { firstSeq + Int64($0) }, earlier: { e, from, seq in
             read.bind(1, e.profile); read.bind(2, e.event); read.bind(3, from)

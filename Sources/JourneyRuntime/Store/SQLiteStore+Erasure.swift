@@ -14,6 +14,7 @@ public struct StoredEvent: Sendable {
 extension SQLiteStore: ServiceStore {
     /// A profile's most recent events, newest first, decoded with the current schema.
     public func recentEvents(profile: String, limit: Int, schema: RuntimeSchema) throws -> [StoredEvent] {
+        try flushDeferredHistory()
         let s = try statement("SELECT event, at, data FROM events WHERE profile = ? ORDER BY at DESC, seq DESC LIMIT ?")
         s.bind(1, profile); s.bind(2, limit)
         var out: [StoredEvent] = []
@@ -36,6 +37,7 @@ extension SQLiteStore: ServiceStore {
     /// delivered messages only the id, time, journey, channel and status stay. Returns whether
     /// the profile existed.
     public func erase(profile id: String) throws -> Bool {
+        try flushDeferredHistory()
         dropCaches()
         // What is deleted is overwritten with zeros, not left in free space of the file (a
         // checkpoint afterwards clears the write-ahead log of the old pages).

@@ -33,10 +33,14 @@ extension SQLiteStore {
     }
 
     public func markTaken(_ e: InboxItem) {
+        markTaken(e, decoded: nil)
+    }
+
+    public func markTaken(_ e: InboxItem, decoded: (record: Record, def: EventDef)?) {
         take(at: e.at, seq: e.seq)
         guard historyTakenOnly else { return }
         guard cachesUsable else { return forgetHistory() }
-        if let kinds = historyReadKinds, !kinds.contains(e.event) {
+        if let kinds = historyReadKinds, !(kinds.count <= 8 ? historyReadKindList.contains(e.event) : kinds.contains(e.event)) {
             historyLeftOut.insert(e.event)
             return
         }
@@ -51,7 +55,11 @@ extension SQLiteStore {
         lastHistory = (key, h)
         // Taken in order, the event goes at the end (anything else: the cache is read again).
         if let last = h.keys.last, last >= (e.at, e.seq) { return forgetHistory() }
-        h.append(e.at, e.seq, e.data)
+        if let d = decoded {
+            h.append(e.at, e.seq, e.data, decoded: d.record, for: d.def, d.record.event)
+        } else {
+            h.append(e.at, e.seq, e.data)
+        }
         historyCacheRows += 1
         if historyCacheRows > historyCacheLimit { forgetHistory() }
     }
@@ -69,6 +77,7 @@ extension SQLiteStore {
 
     public func readsHistory(of events: Set<String>) {
         historyReadKinds = (historyReadKinds ?? []).union(events)
+        historyReadKindList = Array(historyReadKinds ?? [])
         // Read after all: what was left out of the cache is in the table only.
         if !historyLeftOut.isDisjoint(with: events) { forgetHistory() }
     }
@@ -125,6 +134,7 @@ extension SQLiteStore {
 
     /// A profile's events of one kind from `from` on (only up to `through`, when given).
     func loadHistory(profile: String, event: String, from: Int64, through: (at: Int64, seq: Int64)? = nil) throws -> HistoryRows {
+        try flushDeferredHistory()
         let s = try statement("SELECT at, seq, data FROM events WHERE profile = ? AND event = ? AND at >= ? ORDER BY at, seq")
         defer { s.reset() }
         s.bind(1, profile); s.bind(2, event); s.bind(3, from)
@@ -145,14 +155,9 @@ extension SQLiteStore {
         return historyMisses == missesBeforeScan ? try loadAllHistory() : false
     }
 
-    /// Two strings' UTF-8 bytes, pinned for the length of `body`.
-    static func withTexts(_ a: String, _ b: String, _ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>) throws -> Void) throws {
-        var a = a, b = b
-        try a.withUTF8 { x in try b.withUTF8 { y in try body(x, y) } }
-    }
-
     /// Reads the whole history into the cache, unless it holds more rows than the cache does.
     func loadAllHistory() throws -> Bool {
+        try flushDeferredHistory()
         guard try !hasMoreRows("SELECT 1 FROM events LIMIT 1 OFFSET ?", than: historyCacheLimit) else { return false }
         let s = try statement("SELECT profile, event, at, seq, data FROM events ORDER BY profile, event, at, seq")
         defer { s.reset() }
@@ -210,44 +215,68 @@ extension SQLiteStore {
     }
 
     public func enqueue(_ events: [IncomingRow]) throws {
+        try enqueue(events, deferringHistory: false)
+    }
+
+    /// `enqueue`, with the history rows held back until `flushDeferredHistory` (or the commit):
+    /// a whole transaction's rows then go into the history table in its key order, each page
+    /// written once, instead of one batch at a time across the table.
+    public func enqueue(_ events: [IncomingRow], deferringHistory: Bool) throws {
         if lastSeq == nil { lastSeq = Int64(try meta("inbox_seq") ?? "0") ?? 0 }
         let first = (lastSeq ?? 0) + 1
         lastSeq = (lastSeq ?? 0) + Int64(events.count)
         seqDirty = true
-        let s = try statement("INSERT INTO inbox(at, seq, profile, event, data) VALUES (?, ?, ?, ?, ?)")
-        for (k, e) in events.enumerated() {
-            s.bind(1, e.at); s.bind(2, first + Int64(k)); s.bind(5, e.data)
-            try Self.withTexts(e.profile, e.event) { p, n in
-                s.bindNoCopy(3, p); s.bindNoCopy(4, n)
-                try s.run()
-            }
-        }
-        // History key order: SQLite compares text by its bytes. The first 16 bytes of each
-        // name, as integers, decide nearly every comparison.
-        let keys = events.map { (StoreSchema.prefixKey($0.profile), StoreSchema.prefixKey($0.event)) }
-        let order = events.indices.sorted { a, b in
-            let (pa, ea) = keys[a], (pb, eb) = keys[b]
-            if (pa.0, pa.1) != (pb.0, pb.1) { return (pa.0, pa.1) < (pb.0, pb.1) }
-            if pa.long || pb.long, case let c = StoreSchema.compareBytes(events[a].profile, events[b].profile), c != 0 { return c < 0 }
-            if (ea.0, ea.1) != (eb.0, eb.1) { return (ea.0, ea.1) < (eb.0, eb.1) }
-            if ea.long || eb.long, case let c = StoreSchema.compareBytes(events[a].event, events[b].event), c != 0 { return c < 0 }
-            return (events[a].at, a) < (events[b].at, b)
-        }
-        let h = try statement("INSERT INTO events(profile, event, at, seq, data) VALUES (?, ?, ?, ?, ?)")
-        for k in order {
+        try bulkInsert("inbox", ["at", "seq", "profile", "event", "data"], count: events.count,
+                       bytes: { events[$0].profile.utf8.count + events[$0].event.utf8.count + events[$0].data.count }) { s, base, k, scratch in
             let e = events[k]
-            h.bind(3, e.at); h.bind(4, first + Int64(k)); h.bind(5, e.data)
-            try Self.withTexts(e.profile, e.event) { p, n in
-                h.bindNoCopy(1, p); h.bindNoCopy(2, n)
-                try h.run()
-            }
+            s.bind(base + 1, e.at); s.bind(base + 2, first + Int64(k))
+            scratch.text(s, base + 3, e.profile); scratch.text(s, base + 4, e.event); scratch.blob(s, base + 5, e.data)
         }
+        deferredHistory.reserveCapacity(deferredHistory.count + events.count)
+        for (k, e) in events.enumerated() {
+            deferredHistory.append(HistoryInsert(profile: e.profile, event: e.event, at: e.at, seq: first + Int64(k), data: e.data))
+        }
+        if !deferringHistory { try flushDeferredHistory() }
         try insertKeys(events, firstSeq: first)
         try countPairs(events, firstSeq: first)
         // Cached histories do not have these yet (nor is the cache complete any more); any that
         // arrived behind what the run has taken wait unseen until it takes them.
         forgetHistory()
         for (k, e) in events.enumerated() where (e.at, first + Int64(k)) <= visibleThrough { pendingLate.insert(first + Int64(k)) }
+    }
+
+    /// Writes the history rows `enqueue` held back, in the table's key order. Everything that
+    /// reads or deletes history rows calls it first, and so does the commit.
+    public func flushDeferredHistory() throws {
+        guard !deferredHistory.isEmpty else { return }
+        let events = deferredHistory
+        deferredHistory = []
+        // History key order: SQLite compares text by its bytes. The first 16 bytes of each
+        // name, as integers, decide nearly every comparison.
+        struct SortKey {
+            var profile: (UInt64, UInt64), event: (UInt64, UInt64)
+            var at: Int64, seq: Int64
+            var longProfile: Bool, longEvent: Bool
+            var index: Int
+        }
+        var keys = events.indices.map { k in
+            let e = events[k], p = StoreSchema.prefixKey(e.profile), n = StoreSchema.prefixKey(e.event)
+            return SortKey(profile: (p.0, p.1), event: (n.0, n.1), at: e.at, seq: e.seq, longProfile: p.long, longEvent: n.long, index: k)
+        }
+        keys.sort { a, b in
+            if a.profile != b.profile { return a.profile < b.profile }
+            if a.longProfile || b.longProfile, case let c = StoreSchema.compareBytes(events[a.index].profile, events[b.index].profile), c != 0 { return c < 0 }
+            if a.event != b.event { return a.event < b.event }
+            if a.longEvent || b.longEvent, case let c = StoreSchema.compareBytes(events[a.index].event, events[b.index].event), c != 0 { return c < 0 }
+            return (a.at, a.seq) < (b.at, b.seq)
+        }
+        let order = keys.map(\.index)
+        try bulkInsert("events", ["profile", "event", "at", "seq", "data"], count: order.count,
+                       bytes: { events[order[$0]].profile.utf8.count + events[order[$0]].event.utf8.count + events[order[$0]].data.count }) { s, base, i, scratch in
+            let e = events[order[i]]
+            scratch.text(s, base + 1, e.profile); scratch.text(s, base + 2, e.event)
+            s.bind(base + 3, e.at); s.bind(base + 4, e.seq); scratch.blob(s, base + 5, e.data)
+        }
     }
 
     public func nextInbox(until: Int64?) throws -> InboxItem? {

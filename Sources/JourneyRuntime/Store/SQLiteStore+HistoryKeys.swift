@@ -13,6 +13,7 @@ extension SQLiteStore {
     /// Makes the index hold exactly these pairs, in the caller's transaction: a new pair is
     /// filled from the stored history, a pair no longer wanted is dropped.
     public func setHistoryKeyFields(_ wanted: [String: [String]], schema: RuntimeSchema) throws {
+        try flushDeferredHistory()
         let (gone, added) = HistoryKeyFields.changes(from: try historyKeyFields(), to: wanted)
         guard !gone.isEmpty || !added.isEmpty else { return }
         for (event, field) in gone {

@@ -6,6 +6,10 @@ public final class SQLiteStore: JourneyStore {
     public let db: Database
     var statements: [String: Statement] = [:]
     var fixedStatements: [Int: Statement] = [:]
+    /// Multi-row inserts by table and row count, and the scratch buffer they bind from
+    /// (SQLiteStore+Bulk.swift).
+    var bulkStatements: [BulkKey: Statement] = [:]
+    var bulkBuffer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
     var schema = RuntimeSchema()
     var loadProfileSQL = ""
     var saveProfileSQL = ""
@@ -50,6 +54,8 @@ public final class SQLiteStore: JourneyStore {
     /// the cache holds only what is taken, the others' events stay out of it (a million
     /// sign-ups no journey counts are a million cached histories nobody reads)...
     var historyReadKinds: Set<String>?
+    /// The same, as a list: a few names are found faster by comparing than by hashing.
+    var historyReadKindList: [String] = []
     /// ...and are named here: asked for one of them after all, the cache goes back to the table.
     var historyLeftOut: Set<String> = []
     /// The history last taken into or read, which the next query usually asks for again; always
@@ -82,6 +88,16 @@ public final class SQLiteStore: JourneyStore {
     var visibleThrough: (at: Int64, seq: Int64) = (Int64.min, Int64.min)
     var visibleDirty = false
     var pendingLate: Set<Int64> = []
+    /// History rows ingested in this transaction and not written yet (`flushDeferredHistory`).
+    var deferredHistory: [HistoryInsert] = []
+
+    struct HistoryInsert {
+        var profile: String
+        var event: String
+        var at: Int64
+        var seq: Int64
+        var data: [UInt8]
+    }
     /// The last event taken in this transaction: every inbox event up to it leaves at commit.
     var takenThrough: (at: Int64, seq: Int64)?
 
@@ -130,6 +146,8 @@ public final class SQLiteStore: JourneyStore {
         try db.copy(from: template.db)
         try db.exec("PRAGMA temp_store=MEMORY")
     }
+
+    deinit { bulkBuffer.deallocate() }
 
     public init(path: String, readOnly: Bool = false) throws {
         db = try Database(path: path, readOnly: readOnly)
@@ -291,6 +309,7 @@ public final class SQLiteStore: JourneyStore {
     }
 
     public func commit() throws {
+        try flushDeferredHistory()
         if seqDirty, let seq = lastSeq {
             try setMeta("inbox_seq", String(seq))
             seqDirty = false
@@ -318,6 +337,7 @@ public final class SQLiteStore: JourneyStore {
 
     public func rollback() {
         try? db.exec("ROLLBACK")
+        deferredHistory = []
         turns?.withdraw()
         lastSeq = nil
         seqDirty = false
