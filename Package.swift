@@ -1,8 +1,10 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Release builds leave out the run-time exclusivity checks (the debug builds the tests run keep
-// them): on the runtime's hot paths they were 4% of the instructions (docs/decisions.md).
+// Release builds of the bytecode and runtime leave out the run-time exclusivity checks (the
+// debug builds the tests run keep them): on the runtime's hot paths they were 4–6% of a run's
+// instructions (docs/decisions.md). Not on the targets behind the library products: a package
+// depending on this one cannot take unsafe flags.
 let releaseSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
 
 let package = Package(
@@ -26,11 +28,11 @@ let package = Package(
     ],
     targets: [
         // Layer 0: one diagnostic type and its renderers, shared by every layer and front end.
-        .target(name: "JourneyDiagnostics", swiftSettings: releaseSettings),
+        .target(name: "JourneyDiagnostics"),
         // Layer 1: source → tokens → syntax tree (with comments), and the formatter.
-        .target(name: "JourneySyntax", dependencies: ["JourneyDiagnostics"], swiftSettings: releaseSettings),
+        .target(name: "JourneySyntax", dependencies: ["JourneyDiagnostics"]),
         // Layer 2: schema, names, types, lints.
-        .target(name: "JourneySemantics", dependencies: ["JourneySyntax", "JourneyDiagnostics"], swiftSettings: releaseSettings),
+        .target(name: "JourneySemantics", dependencies: ["JourneySyntax", "JourneyDiagnostics"]),
         // Layer 3: compiler, bundle format, verifier, disassembler.
         .target(name: "JourneyBytecode", dependencies: ["JourneySemantics", "JourneySyntax", "JourneyDiagnostics"], swiftSettings: releaseSettings),
         // The system SQLite (libsqlite3-dev).

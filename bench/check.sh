@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 LINES=${1:-100000}
 RUNS=${RUNS:-5}
-command -v luac5.4 >/dev/null || { echo "installing lua5.4"; apt-get install -y lua5.4 >/dev/null; }
+command -v luac5.4 >/dev/null || { echo "installing lua5.4"; apt-get update -qq && apt-get install -y lua5.4 >/dev/null; }
 swift build -c release --static-swift-stdlib --product journey >/dev/null
 BIN=.build/release/journey
 python3 bench/gen_corpus.py --lines "$LINES" --out bench/out

@@ -18,8 +18,9 @@ cd "$(dirname "$0")/.."
 what=${1:-all}
 shift || true
 tools() {
-  command -v sqlite3 >/dev/null || apt-get install -y sqlite3 >/dev/null
-  command -v lua5.4 >/dev/null || apt-get install -y lua5.4 >/dev/null
+  # On a fresh machine the package lists are empty: read them first.
+  command -v sqlite3 >/dev/null || { apt-get update -qq && apt-get install -y sqlite3 >/dev/null; }
+  command -v lua5.4 >/dev/null || { apt-get update -qq && apt-get install -y lua5.4 >/dev/null; }
   swift build -c release --static-swift-stdlib --product journey >/dev/null
 }
 case "$what" in

@@ -214,7 +214,7 @@ public struct EventRule: Sendable, Hashable {
 /// journeys around by value at every step, and a copy is then one reference count, not one per
 /// field.
 public struct CompiledJourney: Sendable, Hashable {
-    @usableFromInline struct Fields: Hashable {
+    @usableFromInline struct Fields: Hashable, Sendable {
         @usableFromInline var name: String
         @usableFromInline var title: String
         @usableFromInline var sourcePath: String
@@ -342,7 +342,7 @@ public struct JourneyBundle: Sendable, Hashable {
     public static let formatVersion: UInt16 = 4
 
     // The fields live in one shared, copy-on-write box (as `CompiledJourney`'s do).
-    @usableFromInline struct Fields: Hashable {
+    @usableFromInline struct Fields: Hashable, Sendable {
         @usableFromInline var schema: RuntimeSchema
         @usableFromInline var constants: [Value]
         @usableFromInline var journeys: [CompiledJourney]

@@ -315,6 +315,31 @@ final class StoreCacheTests: XCTestCase {
         try b.commit()
     }
 
+    /// History rows that fail to go in at the commit fail the commit, and every commit after
+    /// it, until the transaction is rolled back (its inbox rows go with it); outside a
+    /// transaction nothing is held back.
+    func testHistoryThatFailsToGoInFailsTheCommit() throws {
+        let (a, b) = try makeStores()
+        // A row in the way of the first event's history row (its key, arrival number 1).
+        try a.db.exec("INSERT INTO events(profile, event, at, seq, data) VALUES ('p', 'viewed', 10, 1, x'')")
+        try a.begin()
+        try a.enqueue([IncomingRow(profile: "p", event: "viewed", at: 10, data: ValueEncoding.eventBlob([.string("s1")], def))], deferringHistory: true)
+        XCTAssertThrowsError(try a.commit())
+        XCTAssertThrowsError(try a.commit(), "still refused") { XCTAssertTrue("\($0)".contains("rolled back"), "\($0)") }
+        a.rollback()
+        try b.begin()
+        XCTAssertEqual(try b.inbox(until: nil, limit: 10).count, 0, "the inbox row went with the rollback")
+        try b.commit()
+        try a.begin()
+        try a.commit()
+
+        try a.enqueue([IncomingRow(profile: "q", event: "viewed", at: 20, data: ValueEncoding.eventBlob([.string("q1")], def))], deferringHistory: true)
+        XCTAssertTrue(a.deferredHistory.isEmpty, "outside a transaction: written at once")
+        try b.begin()
+        XCTAssertEqual(try b.recentEvents(profile: "q", limit: 10, schema: RuntimeSchema()).count, 1)
+        try b.commit()
+    }
+
     /// The run may hand the store the event as it decoded it; the cached history then answers
     /// exactly as when the store decodes it itself.
     func testAnEventTakenDecodedReadsTheSame() throws {

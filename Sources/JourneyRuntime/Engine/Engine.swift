@@ -583,6 +583,8 @@ public final class Engine {
                 pairs.append((rule.field, rule.window, key))
             }
             rows.append(IncomingRow(profile: e.profile, event: def.name, at: e.at, data: item.blob ?? ValueEncoding.eventBlob(e.fields, def), keys: keys, pairs: pairs))
+            // (`item.blob` is the parser's encoding: the events were parsed with this schema,
+            // as `e.event` indexes it.)
         }
         // Written into the history in key order as the transaction ends (nothing in it reads history).
         try store.enqueue(rows, deferringHistory: true)

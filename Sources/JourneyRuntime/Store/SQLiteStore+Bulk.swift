@@ -8,8 +8,8 @@ extension SQLiteStore {
     static let bulkRows = 64
 
     /// Inserts `count` rows into `table(columns)`; `bind` binds row `i`'s values at parameters
-    /// `base + 1 …` (with the scratch's copies for texts and blobs). Statement `prefix` comes
-    /// before `INSERT` (e.g. `OR IGNORE`).
+    /// `base + 1 …` (with the scratch's copies for texts and blobs); `bytes(i)` is how many bytes
+    /// of text and blob row `i` has. `conflict` goes between `INSERT` and `INTO` (`OR IGNORE`).
     func bulkInsert(_ table: String, _ columns: [String], count: Int, or conflict: String = "", bytes: (Int) -> Int,
                     bind: (Statement, Int32, Int, inout BulkScratch) -> Void) throws {
         var start = 0
@@ -22,12 +22,14 @@ extension SQLiteStore {
             let width = Int32(columns.count)
             for k in 0..<n { bind(s, Int32(k) * width, start + k, &scratch) }
             try s.run()
+            // Its bindings point into the scratch buffer, which the next chunk may replace.
+            s.reset()
             start += n
         }
     }
 
     func bulkStatement(_ table: String, _ columns: [String], rows: Int, or conflict: String) throws -> Statement {
-        let key = BulkKey(table: table, rows: rows, conflict: conflict)
+        let key = BulkKey(table: table, columns: columns, rows: rows, conflict: conflict)
         if let s = bulkStatements[key] { return s.reset() }
         let one = "(" + Array(repeating: "?", count: columns.count).joined(separator: ", ") + ")"
         let sql = "INSERT \(conflict.isEmpty ? "" : conflict + " ")INTO \(table)(\(columns.joined(separator: ", "))) VALUES "
@@ -48,6 +50,7 @@ extension SQLiteStore {
 
     struct BulkKey: Hashable {
         var table: String
+        var columns: [String]
         var rows: Int
         var conflict: String
     }

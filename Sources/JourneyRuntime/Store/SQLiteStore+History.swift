@@ -236,7 +236,8 @@ extension SQLiteStore {
         for (k, e) in events.enumerated() {
             deferredHistory.append(HistoryInsert(profile: e.profile, event: e.event, at: e.at, seq: first + Int64(k), data: e.data))
         }
-        if !deferringHistory { try flushDeferredHistory() }
+        // Held back only inside a transaction (outside one, the inbox rows are committed already).
+        if !deferringHistory || !db.inTransaction { try flushDeferredHistory() }
         try insertKeys(events, firstSeq: first)
         try countPairs(events, firstSeq: first)
         // Cached histories do not have these yet (nor is the cache complete any more); any that
@@ -251,6 +252,16 @@ extension SQLiteStore {
         guard !deferredHistory.isEmpty else { return }
         let events = deferredHistory
         deferredHistory = []
+        do {
+            try writeHistory(events)
+        } catch {
+            // The transaction now lacks history rows its inbox holds: only a rollback ends it.
+            historyWriteFailed = true
+            throw error
+        }
+    }
+
+    private func writeHistory(_ events: [HistoryInsert]) throws {
         // History key order: SQLite compares text by its bytes. The first 16 bytes of each
         // name, as integers, decide nearly every comparison.
         struct SortKey {

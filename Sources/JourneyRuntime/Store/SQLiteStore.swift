@@ -80,8 +80,8 @@ public final class SQLiteStore: JourneyStore {
     var cachesUsable: Bool { db.inTransaction }
 
     // History visibility (see SQLiteStore+History.swift). An ingested event goes into the inbox
-    // (the run's queue) and, at once, into the history table, each batch written in the
-    // history's key order so that the inserts stay local. The history queries see an event once
+    // (the run's queue) and into the history table, an ingest's rows written as its transaction
+    // commits, in the history's key order so that each page is written once. The history queries see an event once
     // the run has taken it. The run takes events strictly in (at, seq) order, so "taken" is every
     // key up to `visibleThrough`, except late arrivals still waiting in the inbox below it
     // (`pendingLate`, nearly always empty).
@@ -90,6 +90,8 @@ public final class SQLiteStore: JourneyStore {
     var pendingLate: Set<Int64> = []
     /// History rows ingested in this transaction and not written yet (`flushDeferredHistory`).
     var deferredHistory: [HistoryInsert] = []
+    /// Set when writing them failed part-way: the transaction may only be rolled back.
+    var historyWriteFailed = false
 
     struct HistoryInsert {
         var profile: String
@@ -309,6 +311,9 @@ public final class SQLiteStore: JourneyStore {
     }
 
     public func commit() throws {
+        if historyWriteFailed {
+            throw SQLiteError(code: 1 /* SQLITE_ERROR */, message: "this transaction's history rows were not all written: it must be rolled back")
+        }
         try flushDeferredHistory()
         if seqDirty, let seq = lastSeq {
             try setMeta("inbox_seq", String(seq))
@@ -338,6 +343,7 @@ public final class SQLiteStore: JourneyStore {
     public func rollback() {
         try? db.exec("ROLLBACK")
         deferredHistory = []
+        historyWriteFailed = false
         turns?.withdraw()
         lastSeq = nil
         seqDirty = false
