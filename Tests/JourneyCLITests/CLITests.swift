@@ -33,6 +33,11 @@ func runProgram(_ url: URL, _ args: [String], cwd: URL = repoRoot, env: [String:
     let o = out.fileHandleForReading.readDataToEndOfFile()
     errRead.wait()
     p.waitUntilExit()
+    // Closed here, not when Foundation lets go of the pipes (it kept them: a suite of a few
+    // hundred runs held a thousand descriptors, and Foundation's run loop cannot watch one
+    // numbered past 1024).
+    try? out.fileHandleForReading.close()
+    try? err.fileHandleForReading.close()
     return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
 }
 

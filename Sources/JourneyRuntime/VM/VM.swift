@@ -306,22 +306,28 @@ public enum VM {
         stack.reserveCapacity(j.functions[predicate].maxStack + 1)
         var l = locals
         return try j.functions[predicate].code.withUnsafeBufferPointer { code in
+            // `field == value` (or `!=`) with a value known before the records: compared directly.
+            let direct = records.isEmpty ? nil : FieldComparison(code, locals: l, constants: constants)
+            func test(_ r: Record) throws -> Bool {
+                if let d = direct { return d.matches(r) }
+                return try matches(j, code, constants, r, &l, &host, &stack)
+            }
             switch fn {
             case .count:
                 var n = 0
-                for r in records where try matches(j, code, constants, r, &l, &host, &stack) { n += 1 }
+                for r in records where try test(r) { n += 1 }
                 return .int(Int64(n))
             case .exists:
-                for r in records where try matches(j, code, constants, r, &l, &host, &stack) { return .bool(true) }
+                for r in records where try test(r) { return .bool(true) }
                 return .bool(false)
             case .last, .daysSince:
-                for r in records.reversed() where try matches(j, code, constants, r, &l, &host, &stack) {
+                for r in records.reversed() where try test(r) {
                     return try aggregate(fn, [r], field, event, &host, host.now)
                 }
                 return .none
             case .sum:
                 var kept: [Record] = []
-                for r in records where try matches(j, code, constants, r, &l, &host, &stack) { kept.append(r) }
+                for r in records where try test(r) { kept.append(r) }
                 return try aggregateSum(kept[...], field, event, &host)
             }
         }
