@@ -302,6 +302,16 @@ final class StoreCacheTests: XCTestCase {
         XCTAssertEqual(try b.inbox(until: nil, limit: 1000).count, 300)
         try b.commit()
 
+        // Held back up to a bound: past it, what is held is written at once.
+        try a.begin()
+        a.deferredHistoryLimit = 100
+        try a.enqueue(Array(rows[0..<60]), deferringHistory: true)
+        XCTAssertEqual(a.deferredHistory.count, 60)
+        try a.enqueue(Array(rows[60..<120]).map { IncomingRow(profile: $0.profile, event: $0.event, at: $0.at + 200, data: $0.data) }, deferringHistory: true)
+        XCTAssertEqual(a.deferredHistory.count, 0, "120 rows: over the bound, written")
+        a.deferredHistoryLimit = 250_000
+        a.rollback()
+
         // A rollback drops what was held back, with the inbox rows it came with.
         try a.begin()
         try a.enqueue(rows, deferringHistory: true)

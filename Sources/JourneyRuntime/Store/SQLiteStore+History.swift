@@ -236,8 +236,9 @@ extension SQLiteStore {
         for (k, e) in events.enumerated() {
             deferredHistory.append(HistoryInsert(profile: e.profile, event: e.event, at: e.at, seq: first + Int64(k), data: e.data))
         }
-        // Held back only inside a transaction (outside one, the inbox rows are committed already).
-        if !deferringHistory || !db.inTransaction { try flushDeferredHistory() }
+        // Held back only inside a transaction (outside one, the inbox rows are committed
+        // already), and only so many: a transaction of millions writes them in sorted runs.
+        if !deferringHistory || !db.inTransaction || deferredHistory.count >= deferredHistoryLimit { try flushDeferredHistory() }
         try insertKeys(events, firstSeq: first)
         try countPairs(events, firstSeq: first)
         // Cached histories do not have these yet (nor is the cache complete any more); any that

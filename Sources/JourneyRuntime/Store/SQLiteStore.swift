@@ -90,6 +90,8 @@ public final class SQLiteStore: JourneyStore {
     var pendingLate: Set<Int64> = []
     /// History rows ingested in this transaction and not written yet (`flushDeferredHistory`).
     var deferredHistory: [HistoryInsert] = []
+    /// At most this many are held (≈ 150 bytes each).
+    var deferredHistoryLimit = 250_000
     /// Set when writing them failed part-way: the transaction may only be rolled back.
     var historyWriteFailed = false
 
