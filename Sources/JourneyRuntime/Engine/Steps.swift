@@ -45,7 +45,7 @@ extension Engine {
         } else {
             store.markTaken(e)
         }
-        if e.profile.isEmpty { return try handleCatalogEvent(e, &stats) }
+        if e.profile.isEmpty { return try handleCatalogEvent(e, records.first?.record, &stats) }
         guard let profile = try loadProfile(e.profile) else { return }
         func record(in b: JourneyBundle, _ hash: String) -> Record? {
             if let known = records.first(where: { $0.hash == hash }) { return known.record }
@@ -116,8 +116,9 @@ extension Engine {
     /// condition holds for. The anchors say which profiles to test (from the history index);
     /// without them every profile is tested. In profile id order, in this one step: the event
     /// is taken and every entry it makes is kept, or none is.
-    func handleCatalogEvent(_ e: InboxItem, _ stats: inout RunStats) throws {
-        guard let b = current, let hash = currentHash, let r = record(e, in: b), b.schema.events[r.event].catalog else { return }
+    /// `record`: the event as the current bundle decoded it (nil when it has no such event).
+    func handleCatalogEvent(_ e: InboxItem, _ record: Record?, _ stats: inout RunStats) throws {
+        guard let b = current, let hash = currentHash, let r = record, b.schema.events[r.event].catalog else { return }
         let map = attributeMap(hash, b)
         for j in b.journeys {
             guard case .event(let ev) = j.trigger, ev == r.event, let plan = j.forEach else { continue }
