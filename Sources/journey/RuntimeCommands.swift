@@ -427,6 +427,13 @@ struct Ingest: ParsableCommand {
         // One thread parses the file piece by piece while this one stores the pieces parsed so
         // far. Arrival numbers follow the file, so events of one instant keep the file's order.
         let bytes = try readInput(events)
+        // The parser starts at once: its first pieces are ready by the time the file's hash is.
+        let ranges = EventInput.pieces(bytes, count: max(1, min(64, bytes.count >> 20)))
+        let handoff = Handoff<EventFile.Part>()
+        Thread {
+            for r in ranges { handoff.put(EventInput.parsePiece(bytes, r, schema: schema)) }
+            handoff.finish()
+        }.start()
         // A file is known by its content: ingested whole before, it is skipped; stopped
         // half-way, it goes on after the last line that was committed.
         let fileKey = "fnv1a64:\(hex(fnv1a64(bytes))):\(bytes.count)"
@@ -447,12 +454,6 @@ struct Ingest: ParsableCommand {
         if let p = previous {
             write("\(events): an earlier ingest of this file stopped after line \(p.lines) (\(plural(p.events, "event")) in); going on from line \(p.lines + 1)\n")
         }
-        let ranges = EventInput.pieces(bytes, count: max(1, min(64, bytes.count >> 20)))
-        let handoff = Handoff<EventFile.Part>()
-        Thread {
-            for r in ranges { handoff.put(EventInput.parsePiece(bytes, r, schema: schema)) }
-            handoff.finish()
-        }.start()
         let progress = Progress(label: "ingesting events", total: nil)
         var lines = 0
         let endsWithLineBreak = bytes.last == 0x0A

@@ -181,17 +181,22 @@ extension Engine {
         // Which of the batch's profiles exist, asked once for all those not known yet.
         var unknown: [String] = []
         var asked = Set<String>()
-        for item in events where !schema.events[item.event.event].catalog && known[item.event.profile] == nil && asked.insert(item.event.profile).inserted {
-            unknown.append(item.event.profile)
+        // Each event's profile as known before the batch (nil: asked now; catalog events: true).
+        var exists = [Bool?](repeating: true, count: events.count)
+        for (i, item) in events.enumerated() where !schema.events[item.event.event].catalog {
+            if let k = known[item.event.profile] { exists[i] = k; continue }
+            exists[i] = nil
+            if asked.insert(item.event.profile).inserted { unknown.append(item.event.profile) }
         }
+        var existing = Set<String>()
         if !unknown.isEmpty {
-            let existing = try store.existingProfiles(unknown)
+            existing = try store.existingProfiles(unknown)
             for id in unknown { known[id] = existing.contains(id) }
         }
         for (i, item) in events.enumerated() {
             let (line, e) = (item.line, item.event)
             // Every profile of the batch is known by now (asked for above).
-            guard schema.events[e.event].catalog || known[e.profile] == true else {
+            guard exists[i] ?? existing.contains(e.profile) else {
                 let err = InputError(line: line, reason: "unknown profile '\(e.profile)': import the profile before its events", raw: raw(i))
                 try store.reject(source: source, line: line, reason: err.reason, raw: err.raw, at: e.at, profile: e.profile)
                 rejected.append(err)

@@ -106,6 +106,13 @@ public enum EventInput {
     }
 
     static func validate(_ bytes: UnsafeBufferPointer<UInt8>, schema: RuntimeSchema) -> Result<IncomingEvent, Reject> {
+        if let e = FastEventLine.read(bytes, schema: schema) { return .success(e) }
+        return validateFully(bytes, schema: schema)
+    }
+
+    /// Reads a line as a JSON document first, then checks it: every reject's reason comes from
+    /// here (`FastEventLine` only ever accepts what this accepts, with the same result).
+    static func validateFully(_ bytes: UnsafeBufferPointer<UInt8>, schema: RuntimeSchema) -> Result<IncomingEvent, Reject> {
         let doc: JSONValue
         switch JSON.parse(buffer: bytes) {
         case .success(let v): doc = v
@@ -127,6 +134,49 @@ public enum EventInput {
             }
         }
 
+        let head: Header
+        switch header(profile: profileValue, event: eventValue, at: atValue, id: idValue, schema: schema) {
+        case .success(let h): head = h
+        case .failure(let f): return .failure(f)
+        }
+        let (index, def) = (head.index, schema.events[head.index])
+
+        // data
+        var fields = [Value](repeating: .none, count: def.fields.count)
+        var seen = [Bool](repeating: false, count: def.fields.count)
+        switch dataValue {
+        case nil, .null?:
+            break
+        case .object(let data)?:
+            for (key, value) in data {
+                guard let k = def.fieldIndex(key) else {
+                    return .failure(Reject(undeclared(key, in: def)))
+                }
+                if seen[k] { return .failure(Reject("field \(JSON.quote(key)) appears twice in data")) }
+                seen[k] = true
+                switch ValueCoder.decode(value, as: def.fields[k].type) {
+                case .success(let v): fields[k] = v
+                case .failure(let why): return .failure(Reject("field \(JSON.quote(key)) of \(def.name): \(why.message)"))
+                }
+            }
+        case let other?:
+            return .failure(Reject("\"data\" must be an object holding the fields of \(def.name), found \(Found.describe(other))"))
+        }
+        if let missing = missingFields(seen, of: def, noData: dataValue == nil || dataValue == .null) { return .failure(missing) }
+        return .success(IncomingEvent(profile: head.profile, event: index, at: head.at, fields: fields, id: head.id))
+    }
+
+    /// What an event line says of itself besides its data: checked.
+    struct Header {
+        var profile: String
+        var id: String?
+        var index: Int
+        var at: Int64
+    }
+
+    /// Checks the members beside `data` (nil: absent), in the order the reasons are given.
+    static func header(profile profileValue: JSONValue?, event eventValue: JSONValue?, at atValue: JSONValue?, id idValue: JSONValue?,
+                       schema: RuntimeSchema) -> Result<Header, Reject> {
         // profile: none for a catalog event (about a product or a store, not one profile)
         let profile: String
         if case .string(let name)? = eventValue, let k = schema.eventIndex(name), schema.events[k].catalog {
@@ -161,7 +211,6 @@ public enum EventInput {
             return .failure(Reject("\"event\" must be a string naming a declared event, found \(Found.describe(e))"))
         }
         guard let index = schema.eventIndex(name) else { return .failure(Reject(unknownEvent(name, schema: schema))) }
-        let def = schema.events[index]
 
         // at
         guard let a = atValue else { return .failure(Reject("missing \"at\" (when it happened, ISO 8601 like \"2025-03-01T10:00:00Z\")")) }
@@ -177,37 +226,16 @@ public enum EventInput {
         guard Value.instantRange.contains(at) else {
             return .failure(Reject("\"at\" is \(Found.describe(a)), outside the times the runtime keeps (1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z)"))
         }
+        return .success(Header(profile: profile, id: eventID, index: index, at: at))
+    }
 
-        // data
-        var fields = [Value](repeating: .none, count: def.fields.count)
-        var seen = [Bool](repeating: false, count: def.fields.count)
-        switch dataValue {
-        case nil, .null?:
-            break
-        case .object(let data)?:
-            for (key, value) in data {
-                guard let k = def.fieldIndex(key) else {
-                    return .failure(Reject(undeclared(key, in: def)))
-                }
-                if seen[k] { return .failure(Reject("field \(JSON.quote(key)) appears twice in data")) }
-                seen[k] = true
-                switch ValueCoder.decode(value, as: def.fields[k].type) {
-                case .success(let v): fields[k] = v
-                case .failure(let why): return .failure(Reject("field \(JSON.quote(key)) of \(def.name): \(why.message)"))
-                }
-            }
-        case let other?:
-            return .failure(Reject("\"data\" must be an object holding the fields of \(def.name), found \(Found.describe(other))"))
-        }
+    /// The reject for required fields the data left out (`noData`: it had none), if any.
+    static func missingFields(_ seen: [Bool], of def: EventDef, noData: Bool) -> Reject? {
         let missing = def.fields.indices.filter { !seen[$0] && !def.fields[$0].type.isOptional }
-        if !missing.isEmpty {
-            let list = missing.map { "\(JSON.quote(def.fields[$0].name)) (\(def.fields[$0].type))" }.joined(separator: ", ")
-            if dataValue == nil || dataValue == .null {
-                return .failure(Reject("missing \"data\": \(def.name) needs \(list)"))
-            }
-            return .failure(Reject("missing field\(missing.count > 1 ? "s" : "") \(list) in data of \(def.name)"))
-        }
-        return .success(IncomingEvent(profile: profile, event: index, at: at, fields: fields, id: eventID))
+        guard !missing.isEmpty else { return nil }
+        let list = missing.map { "\(JSON.quote(def.fields[$0].name)) (\(def.fields[$0].type))" }.joined(separator: ", ")
+        if noData { return Reject("missing \"data\": \(def.name) needs \(list)") }
+        return Reject("missing field\(missing.count > 1 ? "s" : "") \(list) in data of \(def.name)")
     }
 
     static func duplicate(_ key: String) -> Reject { Reject("\(JSON.quote(key)) appears twice") }

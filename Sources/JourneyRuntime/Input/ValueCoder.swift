@@ -119,6 +119,9 @@ public enum ValueCoder {
     }
 
     static func trimmed(_ s: String) -> Substring {
+        // Nothing to trim (the usual case): no walk over characters.
+        let u = s.utf8
+        if let f = u.first, let l = u.last, f != 0x20, f != 0x09, l != 0x20, l != 0x09 { return Substring(s) }
         var t = Substring(s)
         while let c = t.first, c == " " || c == "\t" { t.removeFirst() }
         while let c = t.last, c == " " || c == "\t" { t.removeLast() }

@@ -150,6 +150,25 @@ extension SQLiteStore {
         return try s.step()
     }
 
+    /// Which of `ids` are stored: from the profile cache while it holds every profile, else
+    /// one key lookup each (an ingest asks once per profile; reading whole profiles into the
+    /// cache for it would decode every attribute of every profile for nothing).
+    public func existingProfiles(_ ids: [String]) throws -> Set<String> {
+        var out = Set<String>(minimumCapacity: ids.count)
+        if cachesUsable, profilesComplete {
+            for id in ids where profileCache[id] != nil { out.insert(id) }
+            return out
+        }
+        let s = try statement("SELECT 1 FROM profiles WHERE id = ?")
+        defer { s.reset() }
+        for id in ids {
+            s.bind(1, id)
+            if try s.step() { out.insert(id) }
+            s.reset()
+        }
+        return out
+    }
+
     public func saveProfile(_ id: String, _ values: [Value]) throws {
         let s: Statement
         if let held = saveProfileStatement { s = held } else { s = try statement(dynamic: saveProfileSQL); saveProfileStatement = s }

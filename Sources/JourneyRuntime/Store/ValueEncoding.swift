@@ -33,7 +33,7 @@ public enum ValueEncoding {
             let name = f.name.utf8
             let n = min(name.count, 255)
             out.append(UInt8(truncatingIfNeeded: n))
-            out.append(contentsOf: name.prefix(n))
+            if n == name.count { appendUTF8(f.name, &out) } else { out.append(contentsOf: name.prefix(n)) }
             encode(v, &out)
         }
         return out
@@ -80,6 +80,11 @@ public enum ValueEncoding {
         return out
     }
 
+    /// A string's UTF-8 appended from its own storage (not byte by byte through the view).
+    @inline(__always) static func appendUTF8(_ s: String, _ out: inout [UInt8]) {
+        if s.utf8.withContiguousStorageIfAvailable({ out.append(contentsOf: $0) }) == nil { out.append(contentsOf: s.utf8) }
+    }
+
     static func put(_ v: Int64, _ out: inout [UInt8]) {
         withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) }
     }
@@ -93,9 +98,8 @@ public enum ValueEncoding {
         case .money(let m): out.append(4); put(m, &out)
         case .string(let s):
             out.append(5)
-            let u = s.utf8
-            put(Int64(u.count), &out)
-            out.append(contentsOf: u)
+            put(Int64(s.utf8.count), &out)
+            appendUTF8(s, &out)
         case .date(let d): out.append(6); put(Int64(d), &out)
         case .time(let t): out.append(7); put(t, &out)
         case .duration(let d): out.append(8); put(d, &out)
