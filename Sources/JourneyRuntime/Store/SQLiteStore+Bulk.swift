@@ -9,8 +9,11 @@ extension SQLiteStore {
 
     /// Inserts `count` rows into `table(columns)`; `bind` binds row `i`'s values at parameters
     /// `base + 1 …` (with the scratch's copies for texts and blobs); `bytes(i)` is how many bytes
-    /// of text and blob row `i` has. `conflict` goes between `INSERT` and `INTO` (`OR IGNORE`).
-    func bulkInsert(_ table: String, _ columns: [String], count: Int, or conflict: String = "", bytes: (Int) -> Int,
+    /// of text and blob row `i` has. `conflict` goes between `INSERT` and `INTO`: `OR FAIL` by
+    /// default, which spares SQLite a statement journal (a copy of every page the statement
+    /// touches, kept to undo the statement alone): a chunk that fails fails its transaction,
+    /// and every caller rolls that back whole.
+    func bulkInsert(_ table: String, _ columns: [String], count: Int, or conflict: String = "OR FAIL", bytes: (Int) -> Int,
                     bind: (Statement, Int32, Int, inout BulkScratch) -> Void) throws {
         var start = 0
         while start < count {
