@@ -139,18 +139,18 @@ struct JourneyChecker {
 
     /// An event that happens to one profile: a catalog event is refused where one is needed
     /// (goals, exits, `wait for`, history queries).
-    mutating func profileEvent(_ name: Ident, _ use: String) -> EventSchema? {
+    mutating func profileEvent(_ name: Ident, _ use: @autoclosure () -> String) -> EventSchema? {
         guard let e = lookupEvent(name) else { return nil }
         if e.catalog {
-            report(SemanticCode.catalogEventMisuse, name.span, "'\(name.name)' is a catalog event: it happens to no profile, so \(use)", label: "not a profile's event",
+            report(SemanticCode.catalogEventMisuse, name.span, "'\(name.name)' is a catalog event: it happens to no profile, so \(use())", label: "not a profile's event",
                    hint: "Use an event of the profile here; a catalog event can only start a journey, with 'for each profile where …'.")
         }
         return e
     }
 
-    mutating func checkPositive(_ d: DurationLit, _ what: String) {
+    mutating func checkPositive(_ d: DurationLit, _ what: @autoclosure () -> String) {
         if d.seconds <= 0 {
-            report(SemanticCode.nonPositiveDuration, d.span, "\(what) must be longer than zero, not \(d.text)", label: "not a positive duration",
+            report(SemanticCode.nonPositiveDuration, d.span, "\(what()) must be longer than zero, not \(d.text)", label: "not a positive duration",
                    hint: "Use a positive duration such as 1h or 2d.")
         }
     }

@@ -69,13 +69,13 @@ public struct Parser {
     /// In the second pass: whether the token at the current position, on a later line than
     /// `open`, is indented no deeper than `open`'s line, so the block `open` started should have
     /// ended before it. Reports the missing `}` once, at the opening brace.
-    mutating func closesByIndentation(_ open: Token, _ what: String) -> Bool {
+    mutating func closesByIndentation(_ open: Token, _ what: @autoclosure () -> String) -> Bool {
         guard closeOnDedent, kind != .rBrace, kind != .eof else { return false }
         let from = open.span.end, to = current.span.start
         guard from < to, file.bytes[from..<to].contains(UInt8(ascii: "\n")), indentation(of: to) <= indentation(of: open.span.start) else { return false }
         let line = file.lineIndex(of: to) + 1
         diagnostics.append(Diagnostic(SyntaxCode.unclosedBlock, file: file.path, span: open.span,
-            message: "this '{' is never closed: line \(line) is indented as if \(what) had ended", label: "opened here",
+            message: "this '{' is never closed: line \(line) is indented as if \(what()) had ended", label: "opened here",
             hint: "Add a '}' on its own line before line \(line), where the indentation drops."))
         closedOnDedent = true
         // Stand on the line break again: the step that held the block ends here.
@@ -134,31 +134,33 @@ public struct Parser {
         return ParseError()
     }
 
-    mutating func expect(_ k: TokenKind, _ what: String, hint: String? = nil) throws -> Token {
+    mutating func expect(_ k: TokenKind, _ what: @autoclosure () -> String, hint: @autoclosure () -> String? = nil) throws -> Token {
+        // (What was expected is only put into words when it is missing.)
         if kind == k { return advance() }
-        throw fail("expected \(what), found \(found)", label: "expected \(what)", hint: hint)
+        let what = what()
+        throw fail("expected \(what), found \(found)", label: "expected \(what)", hint: hint())
     }
 
-    mutating func expectIdent(_ what: String) throws -> Ident {
+    mutating func expectIdent(_ what: @autoclosure () -> String) throws -> Ident {
         if kind == .identifier {
             let t = advance()
             return Ident(text(t), t.span)
         }
         if let kw = Keywords.spelling(of: kind) {
-            throw fail("'\(kw)' is a reserved word and cannot be used as \(what)", label: "reserved word", hint: "Choose another name; reserved words are listed in grammar/journey.ebnf.")
+            throw fail("'\(kw)' is a reserved word and cannot be used as \(what())", label: "reserved word", hint: "Choose another name; reserved words are listed in grammar/journey.ebnf.")
         }
-        throw fail("expected \(what), found \(found)", label: "expected \(what)")
+        throw fail("expected \(what()), found \(found)", label: "expected \(what())")
     }
 
-    mutating func expectWord(_ word: String, hint: String? = nil) throws {
+    mutating func expectWord(_ word: String, hint: @autoclosure () -> String? = nil) throws {
         if atWord(word) { pos += 1; return }
-        throw fail("expected '\(word)', found \(found)", label: "expected '\(word)'", hint: hint)
+        throw fail("expected '\(word)', found \(found)", label: "expected '\(word)'", hint: hint())
     }
 
     /// After a statement or declaration: the end of the line, or a closing brace left for the block.
-    mutating func expectLineEnd(after what: String) throws {
+    mutating func expectLineEnd(after what: @autoclosure () -> String) throws {
         if kind == .newline || kind == .eof || kind == .rBrace { return }
-        throw fail("expected the end of the line after \(what), found \(found)", label: "unexpected here",
+        throw fail("expected the end of the line after \(what()), found \(found)", label: "unexpected here",
                    hint: "Put each step on its own line.")
     }
 

@@ -279,7 +279,7 @@ extension Parser {
     }
 
     /// Comma-separated expressions up to the closing token (a trailing comma is allowed).
-    mutating func parseItems(closing: TokenKind, opened: Token, what: String) throws -> (values: [ExprID], close: Token) {
+    mutating func parseItems(closing: TokenKind, opened: Token, what: @autoclosure () -> String) throws -> (values: [ExprID], close: Token) {
         var values: [ExprID] = []
         let closeText = closing == .rBracket ? "']'" : "')'"
         while kind != closing {
@@ -288,9 +288,9 @@ extension Parser {
             guard kind == closing else {
                 if [.lBrace, .rBrace, .eof].contains(kind) || onLaterLine {
                     throw fail(SyntaxCode.unclosedBlock, "this \(opened.kind.display) is never closed", span: opened.span, label: "opened here",
-                               hint: "Add the missing \(closeText) after the last item of the \(what).")
+                               hint: "Add the missing \(closeText) after the last item of the \(what()).")
                 }
-                throw fail("expected ',' or \(closeText) in the \(what), found \(found)", label: "expected ',' or \(closeText)",
+                throw fail("expected ',' or \(closeText) in the \(what()), found \(found)", label: "expected ',' or \(closeText)",
                            hint: "Separate the items with commas and close with \(closeText).")
             }
         }

@@ -38,14 +38,14 @@ extension Parser {
     /// The lines of a `{ … }` body up to its `}` (left for the caller to take), each read by
     /// `line`; a broken line is skipped to the next. At the end of the file, `unclosed` is
     /// reported, unless a dedent has closed the block already.
-    mutating func parseLines(_ open: Token, unclosed: String, hint: String, _ line: (inout Parser) throws -> Void) {
+    mutating func parseLines(_ open: Token, unclosed: @autoclosure () -> String, hint: @autoclosure () -> String, _ line: (inout Parser) throws -> Void) {
         while true {
             skipNewlines()
             if kind == .rBrace { break }
             if kind == .eof {
                 endedInsideBlock = true
                 if !closedOnDedent {
-                    _ = fail(SyntaxCode.unclosedBlock, unclosed, span: open.span, label: "opened here", hint: hint)
+                    _ = fail(SyntaxCode.unclosedBlock, unclosed(), span: open.span, label: "opened here", hint: hint())
                 }
                 break
             }
