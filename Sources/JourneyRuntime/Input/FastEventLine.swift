@@ -1,10 +1,10 @@
 import JourneyBytecode
 
 /// The usual event line read in one pass, without a JSON document in between: the members
-/// are found by their bytes and `data`'s fields decoded as they are met. Anything unusual (an
-/// unknown or repeated key, an escape in a key, `data` before `event`, a value that does not
-/// fit, any reject at all) gives nil, and `EventInput.validateFully` reads the line again,
-/// giving the reason. What this accepts, that accepts too, with the same event: the members
+/// are found by their bytes, in any order, and `data`'s fields decoded by the event's
+/// definition. Anything unusual (an unknown or repeated key, an escape or a non-ASCII letter
+/// in a key, a value that does not fit, any reject at all) gives nil, and
+/// `EventInput.validateFully` reads the line again, giving the reason. What this accepts, that accepts too, with the same event: the members
 /// are read by the same JSON reader (`JSONParser`), the header checked by the same code
 /// (`EventInput.header`), the fields decoded by `ValueCoder` like there. A field is matched by
 /// its bytes only when every field name of the event is ASCII (otherwise text equality, which
@@ -17,8 +17,8 @@ enum FastEventLine {
         p.i += 1
         var profile: JSONValue?, event: JSONValue?, at: JSONValue?, id: JSONValue?
         var sawData = false, dataNull = false
-        var index = -1
-        var fields: [Value] = [], seen: [Bool] = []
+        // `data`'s members, decoded once the event is known (it may come after `data`).
+        var members: [Member] = []
         p.skipSpace()
         // `{}` and other objects without members are rejects: left to the full reading.
         while true {
@@ -39,16 +39,13 @@ enum FastEventLine {
             case .data:
                 if sawData { return nil }
                 sawData = true
-                // The fields are decoded by the event's definition: the event must come first.
-                guard case .string(let name)? = event, let k = schema.eventIndex(name) else { return nil }
-                index = k
                 p.skipSpace()
                 guard p.i < b.count else { return nil }
                 if b[p.i] == UInt8(ascii: "n") {
                     guard case .null? = try? p.value(depth: 1) else { return nil }
                     dataNull = true
                 } else {
-                    guard b[p.i] == UInt8(ascii: "{"), readData(&p, schema.events[k], &fields, &seen) else { return nil }
+                    guard b[p.i] == UInt8(ascii: "{"), readMembers(&p, &members) else { return nil }
                 }
             }
             p.skipSpace()
@@ -62,11 +59,13 @@ enum FastEventLine {
         guard p.i == b.count else { return nil }
         guard case .success(let head) = EventInput.header(profile: profile, event: event, at: at, id: id, schema: schema) else { return nil }
         let def = schema.events[head.index]
-        if !sawData || dataNull {
-            fields = [Value](repeating: .none, count: def.fields.count)
-            seen = [Bool](repeating: false, count: def.fields.count)
-        } else if index != head.index {
-            return nil
+        var fields = [Value](repeating: .none, count: def.fields.count)
+        var seen = [Bool](repeating: false, count: def.fields.count)
+        if !members.isEmpty, !def.fields.allSatisfy({ $0.name.utf8.allSatisfy { $0 < 0x80 } }) { return nil }
+        for m in members {
+            guard let k = field(def, b, m.key), !seen[k], case .success(let value) = ValueCoder.decode(m.value, as: def.fields[k].type) else { return nil }
+            fields[k] = value
+            seen[k] = true
         }
         guard EventInput.missingFields(seen, of: def, noData: !sawData || dataNull) == nil else { return nil }
         return IncomingEvent(profile: head.profile, event: head.index, at: head.at, fields: fields, id: head.id)
@@ -115,24 +114,27 @@ enum FastEventLine {
         return true
     }
 
-    /// `data`'s object at `p.i`: every member a field of `def`, once, of its type.
-    static func readData(_ p: inout JSONParser, _ def: EventDef, _ fields: inout [Value], _ seen: inout [Bool]) -> Bool {
+    /// A member of `data`: its key's bytes (ASCII, plain) and its value.
+    struct Member {
+        var key: Range<Int>
+        var value: JSONValue
+    }
+
+    /// `data`'s object at `p.i`, its members read (and checked against the fields later).
+    static func readMembers(_ p: inout JSONParser, _ members: inout [Member]) -> Bool {
         let b = p.b
-        fields = [Value](repeating: .none, count: def.fields.count)
-        seen = [Bool](repeating: false, count: def.fields.count)
         p.i += 1 // {
         p.skipSpace()
         if p.i < b.count, b[p.i] == UInt8(ascii: "}") { p.i += 1; return true }
         while true {
             p.skipSpace()
-            guard let (start, end) = plainKey(&p), let k = field(def, b, start, end), !seen[k] else { return false }
+            guard let (start, end) = plainKey(&p) else { return false }
             p.skipSpace()
             guard p.i < b.count, b[p.i] == UInt8(ascii: ":") else { return false }
             p.i += 1
             // The depth `validateFully` reads it at: the line's object, then data's.
-            guard let v = try? p.value(depth: 2), case .success(let value) = ValueCoder.decode(v, as: def.fields[k].type) else { return false }
-            fields[k] = value
-            seen[k] = true
+            guard let v = try? p.value(depth: 2) else { return false }
+            members.append(Member(key: start..<end, value: v))
             p.skipSpace()
             guard p.i < b.count else { return false }
             if b[p.i] == UInt8(ascii: ",") { p.i += 1; continue }
@@ -142,19 +144,16 @@ enum FastEventLine {
         }
     }
 
-    /// The field named by the bytes `start..<end` (ASCII), when every field name is ASCII.
-    static func field(_ def: EventDef, _ b: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Int? {
-        let key = UnsafeBufferPointer(rebasing: b[start..<end])
-        var found: Int?
+    /// The first field named by the bytes `range` (the caller has made sure every field name
+    /// is ASCII, so that bytes and text compare alike).
+    static func field(_ def: EventDef, _ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Int? {
+        let key = UnsafeBufferPointer(rebasing: b[range])
         for (k, f) in def.fields.enumerated() {
-            var ascii = true
-            let same: Bool = f.name.utf8.withContiguousStorageIfAvailable { n in
-                for c in n where c >= 0x80 { ascii = false }
-                return n.count == key.count && zip(n, key).allSatisfy { $0 == $1 }
-            } ?? false
-            guard ascii else { return nil }
-            if same, found == nil { found = k }
+            let same = f.name.utf8.withContiguousStorageIfAvailable { name in
+                name.count == key.count && zip(name, key).allSatisfy { $0 == $1 }
+            } ?? f.name.utf8.elementsEqual(key)
+            if same { return k }
         }
-        return found
+        return nil
     }
 }
