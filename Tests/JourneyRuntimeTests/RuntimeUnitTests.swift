@@ -218,6 +218,32 @@ final class StoreCacheTests: XCTestCase {
 
     /// After enough misses a cold cache is filled by one scan of the table; it then answers
     /// for keys it lacks (no row), takes new writes, and is dropped like the others.
+    /// Which profiles exist, asked by key lookups and from the complete cache, in and outside
+    /// a transaction: always the same answer.
+    func testExistingProfilesAnswerAlikeEveryWay() throws {
+        let (a, _) = try makeStores()
+        try a.begin()
+        for k in 0..<300 where k % 3 != 0 { try a.saveProfile("u\(k)", [.string("N\(k)")]) }
+        try a.commit()
+        let want = { (ids: [String]) in Set(ids.filter { id in Int(id.dropFirst()).map { $0 < 300 && $0 % 3 != 0 } ?? false }) }
+        let few = ["u1", "u3", "u4", "u299", "u300", "x", ""]
+        let many = (0..<400).map { "u\($0)" } + ["u1", "x", "\u{212A}"]
+        XCTAssertEqual(try a.existingProfiles(few), want(few), "outside a transaction")
+        try a.begin()
+        XCTAssertFalse(a.profilesComplete)
+        XCTAssertEqual(try a.existingProfiles(few), want(few))
+        XCTAssertEqual(try a.existingProfiles(many), want(many))
+        XCTAssertEqual(try a.existingProfiles(many).count, 200)
+        try a.saveProfile("x", [.string("Xena")])
+        XCTAssertTrue(try a.existingProfiles(many).contains("x"), "a profile saved in the transaction exists")
+        XCTAssertTrue(try a.loadAllProfiles())
+        XCTAssertTrue(a.profilesComplete)
+        XCTAssertEqual(try a.existingProfiles(many), want(many).union(["x"]))
+        XCTAssertEqual(try a.existingProfiles(few), want(few).union(["x"]))
+        a.rollback()
+        XCTAssertEqual(try a.existingProfiles(many), want(many), "the rollback took the profile back")
+    }
+
     func testCachesFilledByOneScanStayComplete() throws {
         let (a, b) = try makeStores()
         a.missesBeforeScan = 2
