@@ -145,7 +145,12 @@ extension Value {
 
     /// Parses `YYYY-MM-DDTHH:MM[:SS[.fff]](Z|±HH:MM)` into seconds since the epoch.
     public static func parseISO8601(_ s: String) -> Int64? {
-        let b = Array(s.utf8)
+        // Read in place (no copy of the bytes: an ingest reads one per event).
+        var s = s
+        return s.withUTF8 { parseISO8601(bytes: $0) }
+    }
+
+    static func parseISO8601(bytes b: UnsafeBufferPointer<UInt8>) -> Int64? {
         func num(_ i: Int, _ n: Int) -> Int64? {
             guard i + n <= b.count else { return nil }
             var v: Int64 = 0

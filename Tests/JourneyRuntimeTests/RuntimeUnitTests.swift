@@ -116,6 +116,33 @@ final class EncodingTests: XCTestCase {
                                .list([.string("a"), .int(1)]), .record(Record(event: 2, at: 99, fields: [.string("x"), .none]))]
         XCTAssertEqual(ValueEncoding.decode(ValueEncoding.encode(values)), values)
         XCTAssertNil(ValueEncoding.decode([1, 2, 3]), "damaged locals are refused, not misread")
+        // The size an event's blob is made room for is the size it takes.
+        for v in values + [.list([.list([.string("")]), .record(Record(event: 0, at: -1, fields: []))])] {
+            var out: [UInt8] = []
+            ValueEncoding.encode(v, &out)
+            XCTAssertEqual(out.count, ValueEncoding.encodedSize(v), "\(v)")
+        }
+        XCTAssertEqual(ValueEncoding.encode([.int(0x0102_0304_0506_0708)]), [1, 0, 0, 0, 0, 0, 0, 0, 2, 8, 7, 6, 5, 4, 3, 2, 1], "little-endian")
+    }
+
+    /// An event's blob, written in place, is byte for byte what appending each part gives.
+    func testEventBlobsAreWrittenAsTheyAreSpelledOut() {
+        let long = String(repeating: "n", count: 300), values: [Value] = [.none, .bool(false), .int(-1), .decimal(5), .money(19_900_000), .string(""),
+            .string("héllo \u{1F600}"), .date(-3), .time(1_740_787_200), .duration(60), .timeOfDay(1439), .list([]), .list([.string("a"), .list([.int(2)])]),
+            .record(Record(event: 1, at: -5, fields: [.string("x"), .none]))]
+        for (k, v) in values.enumerated() {
+            let def = EventDef(name: "e", fields: [FieldDef(name: "f\(k)", type: .string), FieldDef(name: k % 2 == 0 ? "é" : long, type: .string)])
+            let fields = [v, values[(k + 3) % values.count]]
+            var expected: [UInt8] = []
+            ValueEncoding.put(2, &expected)
+            for (f, x) in zip(def.fields, fields) {
+                let n = min(f.name.utf8.count, 255)
+                expected.append(UInt8(n))
+                expected.append(contentsOf: f.name.utf8.prefix(n))
+                ValueEncoding.encode(x, &expected)
+            }
+            XCTAssertEqual(ValueEncoding.eventBlob(fields, def), expected, "\(v)")
+        }
     }
 
     func testEventDataRoundTripsThroughTheSchema() {
@@ -354,6 +381,68 @@ final class StoreCacheTests: XCTestCase {
     /// History rows that fail to go in at the commit fail the commit, and every commit after
     /// it, until the transaction is rolled back (its inbox rows go with it); outside a
     /// transaction nothing is held back.
+    /// The history rows' order the caller gives (the parser's, for an ingest) changes only how
+    /// fast they are sorted: given, reversed, not a permutation or none, the table is the same.
+    func testTheHistoryOrderGivenChangesNothingStored() throws {
+        var schema = RuntimeSchema()
+        schema.attributes = [FieldDef(name: "name", type: .string)]
+        schema.events = [def]
+        let ids = ["p", "a-profile-id-longer-than-16-bytes-2", "a-profile-id-longer-than-16-bytes-1", "é", "e\u{301}"]
+        let rows = (0..<130).map { k in
+            IncomingRow(profile: ids[k % ids.count], event: "viewed", at: Int64((k * 37) % 20), data: ValueEncoding.eventBlob([.string("sku-\(k)")], def))
+        }
+        let sorted = StoreSchema.historyOrder(count: rows.count, profile: { rows[$0].profile }, event: { rows[$0].event }, at: { rows[$0].at }, tiebreak: { Int64($0) })
+        // The order is SQLite's: by the bytes of the profile, then at, then arrival.
+        for (x, y) in zip(sorted, sorted.dropFirst()) {
+            let (a, b) = (rows[x], rows[y])
+            XCTAssertTrue(Array(a.profile.utf8).lexicographicallyPrecedes(b.profile.utf8) || (a.profile.utf8.elementsEqual(b.profile.utf8) && (a.at, x) < (b.at, y)))
+        }
+        func table(_ order: [Int]?) throws -> [String] {
+            let (a, _) = try makeStores()
+            try a.begin()
+            try a.enqueue(rows, deferringHistory: true, historyOrder: order)
+            XCTAssertEqual(a.deferredHistory.count, rows.count, "held back, once each")
+            try a.commit()
+            try a.begin()
+            defer { try? a.commit() }
+            return try ids.flatMap { id in try a.recentEvents(profile: id, limit: 1000, schema: schema).map { "\(id) \($0.at) \($0.fields.map { "\($0.1)" })" } }
+        }
+        let expected = try table(nil)
+        XCTAssertEqual(expected.count, rows.count)
+        XCTAssertEqual(try table(sorted), expected)
+        XCTAssertEqual(try table(sorted.reversed()), expected)
+        XCTAssertEqual(try table(Array(sorted.dropLast()) + [sorted[0]]), expected, "not a permutation: ignored")
+        XCTAssertEqual(try table([0, 1]), expected, "too few: ignored")
+
+        XCTAssertEqual(Engine.order(byRank: [2, 0, 1]), [1, 2, 0])
+        XCTAssertEqual(Engine.order(byRank: [7, 3, 5]), [1, 2, 0], "ranks of a part of a piece")
+        XCTAssertNil(Engine.order(byRank: [1, -1, 0]), "a rank unknown")
+        XCTAssertNil(Engine.order(byRank: [1, 1, 0]), "a rank twice")
+        XCTAssertNil(Engine.order(byRank: [1_000_000, 0]), "a piece far bigger than the part")
+    }
+
+    /// The parser ranks a piece's events in the history's key order (profile, event, at, line).
+    func testTheParserRanksEventsInHistoryOrder() {
+        var schema = RuntimeSchema()
+        schema.events = [EventDef(name: "b_event", fields: []), EventDef(name: "a_event", fields: [])]
+        var lines: [String] = []
+        for k in 0..<60 {
+            lines.append(#"{"profile": "u\#(k % 7)", "event": "\#(k % 3 == 0 ? "a_event" : "b_event")", "at": "2025-03-01T10:00:\#(String(format: "%02d", (k * 13) % 60))Z"}"#)
+        }
+        lines.insert("not json", at: 5)
+        let bytes = Array((lines.joined(separator: "\n") + "\n").utf8)
+        let part = EventInput.parsePiece(bytes, 0..<bytes.count, schema: schema)
+        XCTAssertEqual(part.events.count, 60)
+        XCTAssertEqual(part.errors.count, 1)
+        XCTAssertEqual(Set(part.events.map(\.historyRank)), Set((0..<60).map(Int32.init)))
+        let byRank = part.events.sorted { $0.historyRank < $1.historyRank }
+        for (a, b) in zip(byRank, byRank.dropFirst()) {
+            let ka = (a.event.profile, schema.events[a.event.event].name, a.event.at, a.line)
+            let kb = (b.event.profile, schema.events[b.event.event].name, b.event.at, b.line)
+            XCTAssertTrue(ka < kb, "\(ka) before \(kb)")
+        }
+    }
+
     func testHistoryThatFailsToGoInFailsTheCommit() throws {
         let (a, b) = try makeStores()
         // A row in the way of the first event's history row (its key, arrival number 1).

@@ -176,6 +176,8 @@ extension Engine {
         var duplicates: [Int] = []
         var rows: [IncomingRow] = []
         rows.reserveCapacity(events.count)
+        var ranks: [Int32] = []
+        ranks.reserveCapacity(events.count)
         let keyed = try store.historyKeyFields()
         let pairing = try store.pairingRules()
         // Which of the batch's profiles exist, asked once for all those not known yet.
@@ -217,12 +219,26 @@ extension Engine {
                 pairs.append((rule.field, rule.window, key))
             }
             rows.append(IncomingRow(profile: e.profile, event: def.name, at: e.at, data: item.blob ?? ValueEncoding.eventBlob(e.fields, def), keys: keys, pairs: pairs))
+            ranks.append(item.historyRank)
             // (`item.blob` is the parser's encoding: the events were parsed with this schema,
             // as `e.event` indexes it.)
         }
-        // Written into the history in key order as the transaction ends (nothing in it reads history).
-        try store.enqueue(rows, deferringHistory: true)
+        // Written into the history in key order as the transaction ends (nothing in it reads
+        // history); the parser's ranks give that order for the rows of one piece.
+        try store.enqueue(rows, deferringHistory: true, historyOrder: Self.order(byRank: ranks))
         return (rejected, duplicates)
+    }
+
+    /// The indices of `ranks` in rank order, when every rank is known (not -1) and none
+    /// repeats; nil otherwise.
+    static func order(byRank ranks: [Int32]) -> [Int]? {
+        guard let top = ranks.max(), top >= 0, ranks.min() ?? 0 >= 0, Int(top) < 4 * ranks.count + 1024 else { return nil }
+        var slots = [Int](repeating: -1, count: Int(top) + 1)
+        for (k, r) in ranks.enumerated() {
+            guard slots[Int(r)] < 0 else { return nil }
+            slots[Int(r)] = k
+        }
+        return slots.filter { $0 >= 0 }
     }
 
     public func recordRejects(_ errors: [InputError], source: String) throws {

@@ -95,6 +95,13 @@ public enum EventInput {
                 }
             }
             for c in part where c == 0x0A { result.lines += 1 }
+            // The history's key order, worked out here beside the thread that writes: the
+            // pieces' events then reach the commit's sort in sorted runs.
+            let events = result.events
+            let order = StoreSchema.historyOrder(count: events.count, profile: { events[$0].event.profile },
+                                                 event: { schema.events[events[$0].event.event].name },
+                                                 at: { events[$0].event.at }, tiebreak: { Int64($0) })
+            for (rank, k) in order.enumerated() { result.events[k].historyRank = Int32(rank) }
             return result
         }
     }
@@ -269,6 +276,9 @@ public struct EventFile: Sendable {
         /// Its fields as the history stores them (`ValueEncoding.eventBlob`), when the parser
         /// made them (on its own thread, beside the one that writes).
         public var blob: [UInt8]?
+        /// Its place among its piece's events in the history's key order (profile, event, at,
+        /// line), when the parser worked it out; -1 otherwise.
+        public var historyRank: Int32 = -1
 
         public init(line: Int, start: Int, end: Int, event: IncomingEvent, blob: [UInt8]? = nil) {
             self.line = line

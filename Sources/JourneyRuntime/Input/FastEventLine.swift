@@ -17,8 +17,10 @@ enum FastEventLine {
         p.i += 1
         var profile: JSONValue?, event: JSONValue?, at: JSONValue?, id: JSONValue?
         var sawData = false, dataNull = false
-        // `data`'s members, decoded once the event is known (it may come after `data`).
+        // `data`'s fields: decoded as they are read when the event came first (the usual
+        // order), else kept as members and decoded once the event is known.
         var members: [Member] = []
+        var direct: (index: Int, fields: [Value], seen: UInt64)?
         p.skipSpace()
         // `{}` and other objects without members are rejects: left to the full reading.
         while true {
@@ -44,8 +46,21 @@ enum FastEventLine {
                 if b[p.i] == UInt8(ascii: "n") {
                     guard case .null? = try? p.value(depth: 1) else { return nil }
                     dataNull = true
+                } else if case .string(let name)? = event, let k = schema.eventIndex(name), schema.events[k].fields.count <= 64,
+                          let names = asciiNames(schema.events[k]) {
+                    guard b[p.i] == UInt8(ascii: "{") else { return nil }
+                    var fields = [Value](repeating: .none, count: names.count), seen: UInt64 = 0
+                    let def = schema.events[k]
+                    guard readMembers(&p, { key, value in
+                        guard let f = field(names, b, key), seen & (1 << UInt64(f)) == 0,
+                              case .success(let v) = ValueCoder.decode(value, as: def.fields[f].type) else { return false }
+                        fields[f] = v
+                        seen |= 1 << UInt64(f)
+                        return true
+                    }) else { return nil }
+                    direct = (k, fields, seen)
                 } else {
-                    guard b[p.i] == UInt8(ascii: "{"), readMembers(&p, &members) else { return nil }
+                    guard b[p.i] == UInt8(ascii: "{"), readMembers(&p, { key, value in members.append(Member(key: key, value: value)); return true }) else { return nil }
                 }
             }
             p.skipSpace()
@@ -59,16 +74,43 @@ enum FastEventLine {
         guard p.i == b.count else { return nil }
         guard case .success(let head) = EventInput.header(profile: profile, event: event, at: at, id: id, schema: schema) else { return nil }
         let def = schema.events[head.index]
-        var fields = [Value](repeating: .none, count: def.fields.count)
-        var seen = [Bool](repeating: false, count: def.fields.count)
-        if !members.isEmpty, !def.fields.allSatisfy({ $0.name.utf8.allSatisfy { $0 < 0x80 } }) { return nil }
-        for m in members {
-            guard let k = field(def, b, m.key), !seen[k], case .success(let value) = ValueCoder.decode(m.value, as: def.fields[k].type) else { return nil }
-            fields[k] = value
-            seen[k] = true
+        if let d = direct {
+            guard d.index == head.index, allRequired(def, d.seen) else { return nil }
+            return IncomingEvent(profile: head.profile, event: head.index, at: head.at, fields: d.fields, id: head.id)
         }
-        guard EventInput.missingFields(seen, of: def, noData: !sawData || dataNull) == nil else { return nil }
+        guard def.fields.count <= 64 else { return nil }
+        var fields = [Value](repeating: .none, count: def.fields.count), seen: UInt64 = 0
+        if !members.isEmpty {
+            guard let names = asciiNames(def) else { return nil }
+            for m in members {
+                guard let k = field(names, b, m.key), seen & (1 << UInt64(k)) == 0,
+                      case .success(let value) = ValueCoder.decode(m.value, as: def.fields[k].type) else { return nil }
+                fields[k] = value
+                seen |= 1 << UInt64(k)
+            }
+        }
+        guard allRequired(def, seen) else { return nil }
         return IncomingEvent(profile: head.profile, event: head.index, at: head.at, fields: fields, id: head.id)
+    }
+
+    /// Whether every field that is not optional is among `seen` (`EventInput.missingFields`
+    /// would find none missing).
+    static func allRequired(_ def: EventDef, _ seen: UInt64) -> Bool {
+        for (k, f) in def.fields.enumerated() where seen & (1 << UInt64(k)) == 0 && !f.type.isOptional { return false }
+        return true
+    }
+
+    /// The event's field names as bytes, when every one is ASCII (so that bytes and text
+    /// compare alike); nil otherwise.
+    static func asciiNames(_ def: EventDef) -> [String.UTF8View]? {
+        var out: [String.UTF8View] = []
+        out.reserveCapacity(def.fields.count)
+        for f in def.fields {
+            let ascii = f.name.utf8.withContiguousStorageIfAvailable { !$0.contains { $0 >= 0x80 } } ?? false
+            guard ascii else { return nil }
+            out.append(f.name.utf8)
+        }
+        return out
     }
 
     enum Key { case profile, event, at, data, id }
@@ -120,8 +162,9 @@ enum FastEventLine {
         var value: JSONValue
     }
 
-    /// `data`'s object at `p.i`, its members read (and checked against the fields later).
-    static func readMembers(_ p: inout JSONParser, _ members: inout [Member]) -> Bool {
+    /// `data`'s object at `p.i`, each member (its key's bytes, plain ASCII, and its value)
+    /// handed to `take`; false when the object is not read to its end or `take` refuses one.
+    static func readMembers(_ p: inout JSONParser, _ take: (Range<Int>, JSONValue) -> Bool) -> Bool {
         let b = p.b
         p.i += 1 // {
         p.skipSpace()
@@ -133,8 +176,7 @@ enum FastEventLine {
             guard p.i < b.count, b[p.i] == UInt8(ascii: ":") else { return false }
             p.i += 1
             // The depth `validateFully` reads it at: the line's object, then data's.
-            guard let v = try? p.value(depth: 2) else { return false }
-            members.append(Member(key: start..<end, value: v))
+            guard let v = try? p.value(depth: 2), take(start..<end, v) else { return false }
             p.skipSpace()
             guard p.i < b.count else { return false }
             if b[p.i] == UInt8(ascii: ",") { p.i += 1; continue }
@@ -144,14 +186,12 @@ enum FastEventLine {
         }
     }
 
-    /// The first field named by the bytes `range` (the caller has made sure every field name
-    /// is ASCII, so that bytes and text compare alike).
-    static func field(_ def: EventDef, _ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Int? {
+    /// The first of `names` (ASCII) that is the bytes `range`.
+    static func field(_ names: [String.UTF8View], _ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Int? {
         let key = UnsafeBufferPointer(rebasing: b[range])
-        for (k, f) in def.fields.enumerated() {
-            let same = f.name.utf8.withContiguousStorageIfAvailable { name in
-                name.count == key.count && zip(name, key).allSatisfy { $0 == $1 }
-            } ?? f.name.utf8.elementsEqual(key)
+        for (k, name) in names.enumerated() {
+            let same = name.withContiguousStorageIfAvailable { n in n.count == key.count && zip(n, key).allSatisfy { $0 == $1 } }
+                ?? name.elementsEqual(key)
             if same { return k }
         }
         return nil

@@ -81,6 +81,8 @@ public enum ProfileID {
     /// Why `id` cannot be a profile id (completing "the profile id …"), or nil when it can.
     public static func problem(_ id: String) -> String? {
         if id.isEmpty { return "is empty" }
+        // Printable ASCII (the usual id) has none of the problems below.
+        if id.utf8.count <= maxBytes, id.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return nil }
         if id.utf8.count > maxBytes { return "is \(id.utf8.count) bytes long; an id is at most \(maxBytes) bytes" }
         for (k, u) in id.unicodeScalars.enumerated() where isControl(u) {
             let code = "U+" + String(repeating: "0", count: max(0, 4 - String(u.value, radix: 16).count)) + String(u.value, radix: 16, uppercase: true)

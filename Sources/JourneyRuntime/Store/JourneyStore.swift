@@ -200,6 +200,9 @@ public protocol JourneyStore: AnyObject {
     /// `enqueue`, where the store may hold the history rows back until `flushDeferredHistory`
     /// or the commit (the caller reads no history in between).
     func enqueue(_ events: [IncomingRow], deferringHistory: Bool) throws
+    /// `enqueue(_:deferringHistory:)` with the rows' order in the history's key (profile,
+    /// event, at, arrival), which the caller may have worked out on another thread.
+    func enqueue(_ events: [IncomingRow], deferringHistory: Bool, historyOrder: [Int]?) throws
     func flushDeferredHistory() throws
     /// The run takes an inbox event: from now on history queries see it, and when the
     /// transaction commits it leaves the inbox with every event before it. Events are taken
@@ -325,6 +328,10 @@ extension JourneyStore {
     public func readsHistory(of events: Set<String>) {}
 
     public func enqueue(_ events: [IncomingRow], deferringHistory: Bool) throws { try enqueue(events) }
+
+    public func enqueue(_ events: [IncomingRow], deferringHistory: Bool, historyOrder: [Int]?) throws {
+        try enqueue(events, deferringHistory: deferringHistory)
+    }
 
     public func flushDeferredHistory() throws {}
 

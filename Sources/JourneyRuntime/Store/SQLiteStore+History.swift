@@ -222,6 +222,13 @@ extension SQLiteStore {
     /// a whole transaction's rows then go into the history table in its key order, each page
     /// written once, instead of one batch at a time across the table.
     public func enqueue(_ events: [IncomingRow], deferringHistory: Bool) throws {
+        try enqueue(events, deferringHistory: deferringHistory, historyOrder: nil)
+    }
+
+    /// `enqueue(_:deferringHistory:)`, given the rows' order in the history's key when the
+    /// caller knows it (a permutation of their indices; anything else is ignored): the held
+    /// rows then come in sorted runs, which the commit's sort merges rather than sorts.
+    public func enqueue(_ events: [IncomingRow], deferringHistory: Bool, historyOrder: [Int]?) throws {
         if lastSeq == nil { lastSeq = Int64(try meta("inbox_seq") ?? "0") ?? 0 }
         let first = (lastSeq ?? 0) + 1
         lastSeq = (lastSeq ?? 0) + Int64(events.count)
@@ -233,8 +240,15 @@ extension SQLiteStore {
             scratch.text(s, base + 3, e.profile); scratch.text(s, base + 4, e.event); scratch.blob(s, base + 5, e.data)
         }
         deferredHistory.reserveCapacity(deferredHistory.count + events.count)
-        for (k, e) in events.enumerated() {
-            deferredHistory.append(HistoryInsert(profile: e.profile, event: e.event, at: e.at, seq: first + Int64(k), data: e.data))
+        if let order = historyOrder, Self.isPermutation(order, of: events.count) {
+            for k in order {
+                let e = events[k]
+                deferredHistory.append(HistoryInsert(profile: e.profile, event: e.event, at: e.at, seq: first + Int64(k), data: e.data))
+            }
+        } else {
+            for (k, e) in events.enumerated() {
+                deferredHistory.append(HistoryInsert(profile: e.profile, event: e.event, at: e.at, seq: first + Int64(k), data: e.data))
+            }
         }
         // Held back only inside a transaction (outside one, the inbox rows are committed
         // already), and only so many: a transaction of millions writes them in sorted runs.
@@ -245,6 +259,17 @@ extension SQLiteStore {
         // arrived behind what the run has taken wait unseen until it takes them.
         forgetHistory()
         for (k, e) in events.enumerated() where (e.at, first + Int64(k)) <= visibleThrough { pendingLate.insert(first + Int64(k)) }
+    }
+
+    /// Whether `order` holds each of `0..<count` once.
+    static func isPermutation(_ order: [Int], of count: Int) -> Bool {
+        guard order.count == count else { return false }
+        var seen = [Bool](repeating: false, count: count)
+        for k in order {
+            guard k >= 0, k < count, !seen[k] else { return false }
+            seen[k] = true
+        }
+        return true
     }
 
     /// Writes the history rows `enqueue` held back, in the table's key order. Everything that
@@ -263,26 +288,9 @@ extension SQLiteStore {
     }
 
     private func writeHistory(_ events: [HistoryInsert]) throws {
-        // History key order: SQLite compares text by its bytes. The first 16 bytes of each
-        // name, as integers, decide nearly every comparison.
-        struct SortKey {
-            var profile: (UInt64, UInt64), event: (UInt64, UInt64)
-            var at: Int64, seq: Int64
-            var longProfile: Bool, longEvent: Bool
-            var index: Int
-        }
-        var keys = events.indices.map { k in
-            let e = events[k], p = StoreSchema.prefixKey(e.profile), n = StoreSchema.prefixKey(e.event)
-            return SortKey(profile: (p.0, p.1), event: (n.0, n.1), at: e.at, seq: e.seq, longProfile: p.long, longEvent: n.long, index: k)
-        }
-        keys.sort { a, b in
-            if a.profile != b.profile { return a.profile < b.profile }
-            if a.longProfile || b.longProfile, case let c = StoreSchema.compareBytes(events[a.index].profile, events[b.index].profile), c != 0 { return c < 0 }
-            if a.event != b.event { return a.event < b.event }
-            if a.longEvent || b.longEvent, case let c = StoreSchema.compareBytes(events[a.index].event, events[b.index].event), c != 0 { return c < 0 }
-            return (a.at, a.seq) < (b.at, b.seq)
-        }
-        let order = keys.map(\.index)
+        // (Rows that come in sorted runs, as an ingest's pieces do, sort in a few merges.)
+        let order = StoreSchema.historyOrder(count: events.count, profile: { events[$0].profile }, event: { events[$0].event },
+                                             at: { events[$0].at }, tiebreak: { events[$0].seq })
         try bulkInsert("events", ["profile", "event", "at", "seq", "data"], count: order.count,
                        bytes: { events[order[$0]].profile.utf8.count + events[order[$0]].event.utf8.count + events[order[$0]].data.count }) { s, base, i, scratch in
             let e = events[order[i]]

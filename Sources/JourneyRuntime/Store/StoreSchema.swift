@@ -68,6 +68,31 @@ enum StoreSchema {
         }
     }
 
+    /// The order of `count` history rows in the history table's key (profile, event, at, then
+    /// `tiebreak`: the arrival number, or anything ordered as it is), as indices. SQLite
+    /// compares text by its bytes; the first 16 bytes of each name, as integers, decide nearly
+    /// every comparison.
+    static func historyOrder(count: Int, profile: (Int) -> String, event: (Int) -> String, at: (Int) -> Int64, tiebreak: (Int) -> Int64) -> [Int] {
+        struct SortKey {
+            var profile: (UInt64, UInt64), event: (UInt64, UInt64)
+            var at: Int64, tiebreak: Int64
+            var longProfile: Bool, longEvent: Bool
+            var index: Int
+        }
+        var keys = (0..<count).map { k in
+            let p = prefixKey(profile(k)), n = prefixKey(event(k))
+            return SortKey(profile: (p.0, p.1), event: (n.0, n.1), at: at(k), tiebreak: tiebreak(k), longProfile: p.long, longEvent: n.long, index: k)
+        }
+        keys.sort { a, b in
+            if a.profile != b.profile { return a.profile < b.profile }
+            if a.longProfile || b.longProfile, case let c = compareBytes(profile(a.index), profile(b.index)), c != 0 { return c < 0 }
+            if a.event != b.event { return a.event < b.event }
+            if a.longEvent || b.longEvent, case let c = compareBytes(event(a.index), event(b.index)), c != 0 { return c < 0 }
+            return (a.at, a.tiebreak) < (b.at, b.tiebreak)
+        }
+        return keys.map(\.index)
+    }
+
     /// Orders strings as SQLite's BINARY collation does: by their UTF-8 bytes.
     static func compareBytes(_ a: String, _ b: String) -> Int32 {
         var a = a, b = b

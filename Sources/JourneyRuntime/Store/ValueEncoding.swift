@@ -26,17 +26,91 @@ public enum ValueEncoding {
     /// An event's fields, each with its name, in the binary form: a newer schema reads old
     /// events by field name (fields it added are none; numbers take the declared type).
     public static func eventBlob(_ fields: [Value], _ def: EventDef) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(8 + fields.count * 24)
-        put(Int64(fields.count), &out)
+        // Its size first, then written in place (an ingest makes one per event).
+        var size = 8
+        for (f, v) in zip(def.fields, fields) { size += 1 + min(f.name.utf8.count, 255) + encodedSize(v) }
+        var fits = true
+        let out = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            var w = BlobWriter(buffer)
+            w.put(Int64(fields.count))
+            for (f, v) in zip(def.fields, fields) {
+                var name = f.name
+                name.withUTF8 { u in
+                    let n = min(u.count, 255)
+                    w.byte(UInt8(truncatingIfNeeded: n))
+                    w.bytes(UnsafeBufferPointer(rebasing: u[0..<n]))
+                }
+                w.value(v)
+            }
+            fits = !w.overflowed
+            count = fits ? w.at : 0
+        }
+        if fits { return out }
+        // (Never, while `encodedSize` is right; the plain way is the reference.)
+        var slow: [UInt8] = []
+        put(Int64(fields.count), &slow)
         for (f, v) in zip(def.fields, fields) {
             let name = f.name.utf8
             let n = min(name.count, 255)
-            out.append(UInt8(truncatingIfNeeded: n))
-            if n == name.count { appendUTF8(f.name, &out) } else { out.append(contentsOf: name.prefix(n)) }
-            encode(v, &out)
+            slow.append(UInt8(truncatingIfNeeded: n))
+            slow.append(contentsOf: name.prefix(n))
+            encode(v, &slow)
         }
-        return out
+        return slow
+    }
+
+    /// Writes `encode`'s bytes into a buffer made the right size; a write past its end is
+    /// not made, and says so.
+    struct BlobWriter {
+        let buffer: UnsafeMutableBufferPointer<UInt8>
+        var at = 0
+        var overflowed = false
+
+        init(_ buffer: UnsafeMutableBufferPointer<UInt8>) { self.buffer = buffer }
+
+        mutating func byte(_ b: UInt8) {
+            guard at < buffer.count else { overflowed = true; return }
+            buffer[at] = b
+            at += 1
+        }
+
+        mutating func put(_ v: Int64) {
+            guard at + 8 <= buffer.count, let base = buffer.baseAddress else { overflowed = true; return }
+            UnsafeMutableRawPointer(base + at).storeBytes(of: v.littleEndian, as: Int64.self)
+            at += 8
+        }
+
+        mutating func bytes(_ b: UnsafeBufferPointer<UInt8>) {
+            guard at + b.count <= buffer.count else { overflowed = true; return }
+            if let to = buffer.baseAddress, let from = b.baseAddress, b.count > 0 { (to + at).update(from: from, count: b.count) }
+            at += b.count
+        }
+
+        mutating func value(_ v: Value) {
+            switch v {
+            case .none: byte(0)
+            case .bool(let b): byte(1); byte(b ? 1 : 0)
+            case .int(let i): byte(2); put(i)
+            case .decimal(let d): byte(3); put(d)
+            case .money(let m): byte(4); put(m)
+            case .string(let s):
+                var s = s
+                byte(5)
+                s.withUTF8 { u in put(Int64(u.count)); bytes(u) }
+            case .date(let d): byte(6); put(Int64(d))
+            case .time(let t): byte(7); put(t)
+            case .duration(let d): byte(8); put(d)
+            case .timeOfDay(let t): byte(9); put(Int64(t))
+            case .list(let items):
+                byte(10)
+                put(Int64(items.count))
+                for i in items { value(i) }
+            case .record(let r):
+                byte(11)
+                put(Int64(r.event)); put(r.at); put(Int64(r.fields.count))
+                for f in r.fields { value(f) }
+            }
+        }
     }
 
     public static func fields(fromBlob blob: [UInt8], _ def: EventDef) -> [Value] {
@@ -87,6 +161,18 @@ public enum ValueEncoding {
 
     static func put(_ v: Int64, _ out: inout [UInt8]) {
         withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) }
+    }
+
+    /// The bytes `encode(v, &out)` appends.
+    static func encodedSize(_ v: Value) -> Int {
+        switch v {
+        case .none: 1
+        case .bool: 2
+        case .int, .decimal, .money, .date, .time, .duration, .timeOfDay: 9
+        case .string(let s): 9 + s.utf8.count
+        case .list(let items): items.reduce(9) { $0 + encodedSize($1) }
+        case .record(let r): r.fields.reduce(25) { $0 + encodedSize($1) }
+        }
     }
 
     static func encode(_ v: Value, _ out: inout [UInt8]) {
