@@ -104,3 +104,35 @@ final class CorpusTests: XCTestCase {
         }
     }
 }
+
+/// The event-wide cap's count (`JourneyPaths.combined`) against the plain count it stands for:
+/// every start time, every journey's busiest path in the window from it.
+final class CombinedCapTests: XCTestCase {
+    func reference(_ journeys: [(name: String, sends: [[Int64]])], window: Int64) -> (count: Int, start: Int64, shares: [String]) {
+        var best = (count: 0, start: Int64(0), shares: [String]())
+        for s in Set(journeys.flatMap { $0.sends.flatMap { $0 } }).sorted() {
+            let (end, overflow) = s.addingReportingOverflow(window)
+            let most = journeys.map { j in j.sends.map { p in p.filter { $0 >= s && (overflow || $0 < end) }.count }.max() ?? 0 }
+            let total = most.reduce(0, +)
+            if total > best.count { best = (total, s, zip(journeys, most).filter { $0.1 > 0 }.map { "\($0.0.name) \($0.1)" }) }
+        }
+        return best
+    }
+
+    func testTheCombinedCountIsThePlainCount() {
+        var rng = SystemRandomNumberGenerator()
+        for round in 0..<300 {
+            let journeys = (0..<Int.random(in: 1...5, using: &rng)).map { j in
+                (name: "j\(j)", sends: (0..<Int.random(in: 0...4, using: &rng)).map { _ in
+                    (0..<Int.random(in: 0...5, using: &rng)).map { _ in Int64.random(in: 0...20, using: &rng) * 3600 }.sorted()
+                })
+            }
+            let window = round % 10 == 0 ? Int64.max : Int64.random(in: 1...10, using: &rng) * 3600
+            let got = JourneyPaths.combined(journeys, window: window)
+            let want = reference(journeys, window: window)
+            XCTAssertEqual(got.count, want.count, "\(journeys) \(window)")
+            XCTAssertEqual(got.start, want.start, "\(journeys) \(window)")
+            XCTAssertEqual(got.shares.map { "\($0.0) \($0.1)" }, want.shares, "\(journeys) \(window)")
+        }
+    }
+}
