@@ -32,25 +32,40 @@ extension ProjectChecker {
     /// paths each journey's checker worked out (`capPaths`, by file and journey position).
     mutating func checkEventCaps() {
         guard let cap = schema.policy.cap else { return }
-        var byEvent: [String: [(name: String, paths: CapPaths, file: String, span: Span)]] = [:]
+        // Each journey by where its paths are (file, place in the file), not by a copy of them.
+        struct Started {
+            var name: String
+            var file: Int, journey: Int
+            var span: Span
+        }
+        var byEvent: [String: [Started]] = [:]
         for (f, tree) in trees.enumerated() {
             var k = 0
             for decl in tree.decls {
                 guard case .journey(let j) = decl.kind else { continue }
                 defer { k += 1 }
-                guard f < capPaths.count, k < capPaths[f].count, let paths = capPaths[f][k] else { continue }
+                guard f < capPaths.count, k < capPaths[f].count, capPaths[f][k] != nil else { continue }
                 for case .on(let event, _, _, let span) in j.header {
-                    byEvent[event.name, default: []].append((j.name.name, paths, tree.source.path, span))
+                    byEvent[event.name, default: []].append(Started(name: j.name.name, file: f, journey: k, span: span))
                 }
             }
         }
-        for (event, journeys) in byEvent.sorted(by: { $0.key < $1.key }) where journeys.count > 1 {
+        for (event, started) in byEvent.sorted(by: { $0.key < $1.key }) where started.count > 1 {
+            let paths = started.compactMap { capPaths[$0.file][$0.journey] }
             // A journey over the cap on its own has its own warning (J0505).
-            guard journeys.allSatisfy({ $0.paths.worst <= cap.count }) else { continue }
-            let (count, start, shares) = JourneyPaths.combined(journeys.map { (name: $0.name, sends: $0.paths.sends) }, window: cap.windowSeconds)
-            guard count > cap.count, let first = journeys.first else { continue }
-            let parts = shares.map { "\($0.0) (\($0.1))" }.joined(separator: ", ")
-            report(SemanticCode.eventExceedsCap, first.file, first.span,
+            guard paths.count == started.count, paths.allSatisfy({ $0.worst <= cap.count }) else { continue }
+            let (count, start, shares) = JourneyPaths.combined(zip(started, paths).map { (name: $0.name, sends: $1.sends) }, window: cap.windowSeconds)
+            guard count > cap.count, let first = started.first else { continue }
+            let firstFile = trees[first.file].source.path
+            // The journeys that send the most first (in their order otherwise), at most eight
+            // named: a project with hundreds on one event gets a line, not a page.
+            let named = 8
+            let ranked = shares.enumerated().sorted { ($0.element.1, -$0.offset) > ($1.element.1, -$1.offset) }.map(\.element)
+            let shown = ranked.count > named + 1 ? Array(ranked.prefix(named)) : ranked
+            let rest = ranked.count - shown.count
+            let parts = shown.map { "\($0.0) (\($0.1))" }.joined(separator: ", ")
+                + (rest > 0 ? " and \(rest) more journeys (\(ranked.dropFirst(shown.count).reduce(0) { $0 + $1.1 }) messages)" : "")
+            report(SemanticCode.eventExceedsCap, firstFile, first.span,
                    "one \(event) can bring a profile \(count) messages within \(JourneyPaths.duration(cap.windowSeconds)) from \(parts), more than the policy's cap of \(cap.count)",
                    label: "together over the cap",
                    hint: "From +\(JourneyPaths.duration(start)) after the event, the journeys' sends fall in one window; space them apart or give one a condition (see 'journey explain \(first.name)').")

@@ -136,7 +136,8 @@ public enum JourneyPaths {
     public static func combined(_ journeys: [(name: String, sends: [[Int64]])], window: Int64) -> (count: Int, start: Int64, shares: [(String, Int)]) {
         // Each path's send times sorted, so a window's count is two binary searches.
         let times = journeys.map(\.sends)
-        let starts = Set(times.joined().joined())
+        var starts = Set<Int64>()
+        for paths in times { for sends in paths { for t in sends { starts.insert(t) } } }
         func firstIndex(_ sends: [Int64], notBelow t: Int64) -> Int {
             var lo = 0, hi = sends.count
             while lo < hi {

@@ -53,4 +53,25 @@ final class ExplainTests: XCTestCase {
         XCTAssertEqual(missing.code, 2)
         XCTAssertTrue(missing.err.contains("no journey is named 'c'; the project has a, b"), missing.err)
     }
+
+    /// Many journeys on one event over the cap: the warning names the eight that send the most
+    /// and counts the rest, rather than listing every one.
+    func testTheEventWideCapNamesAFewJourneys() throws {
+        let d = try tempDir()
+        defer { try? FileManager.default.removeItem(at: d) }
+        try """
+        profile { first_name: string, push_token: string? }
+        event cart_abandoned { cart_id: string }
+        channel push address profile.push_token
+        policy { cap 3 messages per 24h }
+
+        """.write(to: d.appendingPathComponent("schema.journey"), atomically: true, encoding: .utf8)
+        // j0…j11 send once, j12 twice: j12 first, then j0…j6; j7…j11 counted.
+        let flows = (0..<13).map { k in
+            "journey j\(k) {\n  on cart_abandoned\n  push \"1\"\n" + (k == 12 ? "  push \"2\"\n" : "") + "}\n"
+        }.joined(separator: "\n")
+        try flows.write(to: d.appendingPathComponent("flows.journey"), atomically: true, encoding: .utf8)
+        let c = try journey(["check", d.path])
+        XCTAssertTrue(c.out.contains("warning[J0508]: one cart_abandoned can bring a profile 14 messages within 1d from j12 (2), j0 (1), j1 (1), j2 (1), j3 (1), j4 (1), j5 (1), j6 (1) and 5 more journeys (5 messages), more than the policy's cap of 3"), c.out)
+    }
 }
