@@ -57,8 +57,9 @@ extension ProjectChecker {
             let (count, start, shares) = JourneyPaths.combined(zip(started, paths).map { (name: $0.name, sends: $1.sends) }, window: cap.windowSeconds)
             guard count > cap.count, let first = started.first else { continue }
             let firstFile = trees[first.file].source.path
-            // The journeys that send the most first (in their order otherwise), at most eight
-            // named: a project with hundreds on one event gets a line, not a page.
+            // The journeys that send the most first (in their order otherwise); past nine, eight
+            // are named and the rest counted: a project with hundreds on one event gets a line,
+            // not a page.
             let named = 8
             let ranked = shares.enumerated().sorted { ($0.element.1, -$0.offset) > ($1.element.1, -$1.offset) }.map(\.element)
             let shown = ranked.count > named + 1 ? Array(ranked.prefix(named)) : ranked

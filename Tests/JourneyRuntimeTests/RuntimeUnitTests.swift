@@ -418,7 +418,8 @@ final class StoreCacheTests: XCTestCase {
         XCTAssertEqual(Engine.order(byRank: [7, 3, 5]), [1, 2, 0], "ranks of a part of a piece")
         XCTAssertNil(Engine.order(byRank: [1, -1, 0]), "a rank unknown")
         XCTAssertNil(Engine.order(byRank: [1, 1, 0]), "a rank twice")
-        XCTAssertNil(Engine.order(byRank: [1_000_000, 0]), "a piece far bigger than the part")
+        XCTAssertEqual(Engine.order(byRank: [1_000_000, 0, 70_000]), [1, 2, 0], "a small part of a big piece: sorted")
+        XCTAssertNil(Engine.order(byRank: [1_000_000, 0, 1_000_000]), "a rank twice, sparse")
     }
 
     /// The parser ranks a piece's events in the history's key order (profile, event, at, line).
@@ -435,6 +436,10 @@ final class StoreCacheTests: XCTestCase {
         XCTAssertEqual(part.events.count, 60)
         XCTAssertEqual(part.errors.count, 1)
         XCTAssertEqual(Set(part.events.map(\.historyRank)), Set((0..<60).map(Int32.init)))
+        // A file read in parts: ranks stay unique over the file, each part a run in key order.
+        let file = EventInput.parseFile(bytes, schema: schema, parts: 3)
+        XCTAssertEqual(file.events.count, 60)
+        XCTAssertEqual(Set(file.events.map(\.historyRank)).count, 60)
         let byRank = part.events.sorted { $0.historyRank < $1.historyRank }
         for (a, b) in zip(byRank, byRank.dropFirst()) {
             let ka = (a.event.profile, schema.events[a.event.event].name, a.event.at, a.line)

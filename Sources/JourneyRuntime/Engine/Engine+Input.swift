@@ -230,9 +230,15 @@ extension Engine {
     }
 
     /// The indices of `ranks` in rank order, when every rank is known (not -1) and none
-    /// repeats; nil otherwise.
+    /// repeats; nil otherwise. (Ranks of a whole piece are dense: placed in slots; those of a
+    /// small part of a big piece are sorted.)
     static func order(byRank ranks: [Int32]) -> [Int]? {
-        guard let top = ranks.max(), top >= 0, ranks.min() ?? 0 >= 0, Int(top) < 4 * ranks.count + 1024 else { return nil }
+        guard let top = ranks.max(), top >= 0, ranks.min() ?? 0 >= 0 else { return nil }
+        guard Int(top) < 4 * ranks.count + 1024 else {
+            let order = ranks.indices.sorted { ranks[$0] < ranks[$1] }
+            for (a, b) in zip(order, order.dropFirst()) where ranks[a] == ranks[b] { return nil }
+            return order
+        }
         var slots = [Int](repeating: -1, count: Int(top) + 1)
         for (k, r) in ranks.enumerated() {
             guard slots[Int(r)] < 0 else { return nil }

@@ -60,6 +60,10 @@ public enum EventInput {
         var offset = 0
         for var part in out {
             part.shiftLines(by: offset)
+            // Each part's ranks follow the parts before it: unique over the file, each part
+            // a sorted run.
+            let base = Int32(clamping: file.events.count)
+            for i in part.events.indices where part.events[i].historyRank >= 0 { part.events[i].historyRank += base }
             file.events += part.events
             file.errors += part.errors
             offset += part.lines

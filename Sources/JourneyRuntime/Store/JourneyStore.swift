@@ -200,8 +200,9 @@ public protocol JourneyStore: AnyObject {
     /// `enqueue`, where the store may hold the history rows back until `flushDeferredHistory`
     /// or the commit (the caller reads no history in between).
     func enqueue(_ events: [IncomingRow], deferringHistory: Bool) throws
-    /// `enqueue(_:deferringHistory:)` with the rows' order in the history's key (profile,
-    /// event, at, arrival), which the caller may have worked out on another thread.
+    /// `enqueue(_:deferringHistory:)` with the order the rows should go into the history in
+    /// (the history's key, profile, event, at, arrival, as far as the caller worked it out on
+    /// another thread): a hint for speed only, what is stored is the same whatever it says.
     func enqueue(_ events: [IncomingRow], deferringHistory: Bool, historyOrder: [Int]?) throws
     func flushDeferredHistory() throws
     /// The run takes an inbox event: from now on history queries see it, and when the
