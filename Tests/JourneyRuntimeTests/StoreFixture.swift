@@ -1,0 +1,40 @@
+import Foundation
+import XCTest
+import JourneyBytecode
+@testable import JourneyRuntime
+
+/// What the store tests share: two connections to one fresh database file whose schema has a
+/// `name` attribute and one event kind, `viewed(sku)`, and ways to put events in and read them.
+protocol StoreFixture: XCTestCase {}
+
+extension StoreFixture {
+    var def: EventDef { EventDef(name: "viewed", fields: [FieldDef(name: "sku", type: .string)]) }
+
+    /// A fresh folder, removed when the test ends.
+    func scratchFolder(_ prefix: String) throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+        return dir
+    }
+
+    func makeStores() throws -> (SQLiteStore, SQLiteStore) {
+        let path = try scratchFolder("journey-cache").appendingPathComponent("j.db").path
+        var schema = RuntimeSchema()
+        schema.attributes = [FieldDef(name: "name", type: .string)]
+        schema.events = [def]
+        let a = try SQLiteStore(path: path), b = try SQLiteStore(path: path)
+        try a.begin(); try a.migrateProfiles(schema); try a.commit()
+        try b.migrateProfiles(schema)
+        return (a, b)
+    }
+
+    func skus(_ s: SQLiteStore, since: Int64? = nil) throws -> [Value] {
+        try s.records(profile: "p", event: def, index: 0, since: since).map { $0.fields[0] }
+    }
+
+    /// Ingests events (sku, at) in one batch; their arrival numbers follow on from earlier ones.
+    func ingest(_ s: SQLiteStore, _ events: [(String, Int64)]) throws {
+        try s.enqueue(events.map { IncomingRow(profile: "p", event: "viewed", at: $0.1, data: ValueEncoding.eventBlob([.string($0.0)], def)) })
+    }
+}
