@@ -20,7 +20,7 @@ enum FastEventLine {
         // `data`'s fields: decoded as they are read when the event came first (the usual
         // order), else kept as members and decoded once the event is known.
         var members: [Member] = []
-        var direct: (index: Int, fields: [Value], seen: UInt64)?
+        var direct: (index: Int, data: DataFields)?
         p.skipSpace()
         // `{}` and other objects without members are rejects: left to the full reading.
         while true {
@@ -46,19 +46,9 @@ enum FastEventLine {
                 if b[p.i] == UInt8(ascii: "n") {
                     guard case .null? = try? p.value(depth: 1) else { return nil }
                     dataNull = true
-                } else if case .string(let name)? = event, let k = schema.eventIndex(name), schema.events[k].fields.count <= 64,
-                          let names = asciiNames(schema.events[k]) {
-                    guard b[p.i] == UInt8(ascii: "{") else { return nil }
-                    var fields = [Value](repeating: .none, count: names.count), seen: UInt64 = 0
-                    let def = schema.events[k]
-                    guard readMembers(&p, { key, value in
-                        guard let f = field(names, b, key), seen & (1 << UInt64(f)) == 0,
-                              case .success(let v) = ValueCoder.decode(value, as: def.fields[f].type) else { return false }
-                        fields[f] = v
-                        seen |= 1 << UInt64(f)
-                        return true
-                    }) else { return nil }
-                    direct = (k, fields, seen)
+                } else if case .string(let name)? = event, let k = schema.eventIndex(name), var data = DataFields(schema.events[k]) {
+                    guard b[p.i] == UInt8(ascii: "{"), readMembers(&p, { data.take($0, $1, in: b) }) else { return nil }
+                    direct = (k, data)
                 } else {
                     guard b[p.i] == UInt8(ascii: "{"), readMembers(&p, { key, value in members.append(Member(key: key, value: value)); return true }) else { return nil }
                 }
@@ -73,31 +63,51 @@ enum FastEventLine {
         p.skipSpace()
         guard p.i == b.count else { return nil }
         guard case .success(let head) = EventInput.header(profile: profile, event: event, at: at, id: id, schema: schema) else { return nil }
-        let def = schema.events[head.index]
+        let data: DataFields
         if let d = direct {
-            guard d.index == head.index, allRequired(def, d.seen) else { return nil }
-            return IncomingEvent(profile: head.profile, event: head.index, at: head.at, fields: d.fields, id: head.id)
+            guard d.index == head.index else { return nil }
+            data = d.data
+        } else {
+            guard var d = DataFields(schema.events[head.index]) else { return nil }
+            for m in members { guard d.take(m.key, m.value, in: b) else { return nil } }
+            data = d
         }
-        guard def.fields.count <= 64 else { return nil }
-        var fields = [Value](repeating: .none, count: def.fields.count), seen: UInt64 = 0
-        if !members.isEmpty {
-            guard let names = asciiNames(def) else { return nil }
-            for m in members {
-                guard let k = field(names, b, m.key), seen & (1 << UInt64(k)) == 0,
-                      case .success(let value) = ValueCoder.decode(m.value, as: def.fields[k].type) else { return nil }
-                fields[k] = value
-                seen |= 1 << UInt64(k)
-            }
-        }
-        guard allRequired(def, seen) else { return nil }
-        return IncomingEvent(profile: head.profile, event: head.index, at: head.at, fields: fields, id: head.id)
+        guard data.allRequired else { return nil }
+        return IncomingEvent(profile: head.profile, event: head.index, at: head.at, fields: data.fields, id: head.id)
     }
 
-    /// Whether every field that is not optional is among `seen` (`EventInput.missingFields`
-    /// would find none missing).
-    static func allRequired(_ def: EventDef, _ seen: UInt64) -> Bool {
-        for (k, f) in def.fields.enumerated() where seen & (1 << UInt64(k)) == 0 && !f.type.isOptional { return false }
-        return true
+    /// `data`'s fields as they are decoded by the event's definition, at most 64 (which of
+    /// them came is a bit each).
+    struct DataFields {
+        let def: EventDef
+        /// The field names as bytes, when every one is ASCII (otherwise no member is matched).
+        let names: [String.UTF8View]?
+        var fields: [Value]
+        var seen: UInt64 = 0
+
+        init?(_ def: EventDef) {
+            guard def.fields.count <= 64 else { return nil }
+            self.def = def
+            names = FastEventLine.asciiNames(def)
+            fields = [Value](repeating: .none, count: def.fields.count)
+        }
+
+        /// Decodes the member whose key is the bytes `key`: false when it names no field, names
+        /// one already given, or does not fit its type.
+        mutating func take(_ key: Range<Int>, _ value: JSONValue, in b: UnsafeBufferPointer<UInt8>) -> Bool {
+            guard let names, let k = FastEventLine.field(names, b, key), seen & (1 << UInt64(k)) == 0,
+                  case .success(let v) = ValueCoder.decode(value, as: def.fields[k].type) else { return false }
+            fields[k] = v
+            seen |= 1 << UInt64(k)
+            return true
+        }
+
+        /// Whether every field that is not optional came (`EventInput.missingFields` would find
+        /// none missing).
+        var allRequired: Bool {
+            for (k, f) in def.fields.enumerated() where seen & (1 << UInt64(k)) == 0 && !f.type.isOptional { return false }
+            return true
+        }
     }
 
     /// The event's field names as bytes, when every one is ASCII (so that bytes and text

@@ -198,11 +198,10 @@ public protocol JourneyStore: AnyObject {
     /// one instant), and in the profiles' history, where queries see them once taken.
     func enqueue(_ events: [IncomingRow]) throws
     /// `enqueue`, where the store may hold the history rows back until `flushDeferredHistory`
-    /// or the commit (the caller reads no history in between).
-    func enqueue(_ events: [IncomingRow], deferringHistory: Bool) throws
-    /// `enqueue(_:deferringHistory:)` with the order the rows should go into the history in
-    /// (the history's key, profile, event, at, arrival, as far as the caller worked it out on
-    /// another thread): a hint for speed only, what is stored is the same whatever it says.
+    /// or the commit (the caller reads no history in between), given the order the rows should
+    /// go into the history in (the history's key, profile, event, at, arrival, as far as the
+    /// caller worked it out on another thread; nil: none): a hint for speed only, what is
+    /// stored is the same whatever it says.
     func enqueue(_ events: [IncomingRow], deferringHistory: Bool, historyOrder: [Int]?) throws
     func flushDeferredHistory() throws
     /// The run takes an inbox event: from now on history queries see it, and when the
@@ -328,10 +327,11 @@ extension JourneyStore {
 
     public func readsHistory(of events: Set<String>) {}
 
-    public func enqueue(_ events: [IncomingRow], deferringHistory: Bool) throws { try enqueue(events) }
+    /// (A store that holds nothing back writes at once.)
+    public func enqueue(_ events: [IncomingRow], deferringHistory: Bool, historyOrder: [Int]?) throws { try enqueue(events) }
 
-    public func enqueue(_ events: [IncomingRow], deferringHistory: Bool, historyOrder: [Int]?) throws {
-        try enqueue(events, deferringHistory: deferringHistory)
+    public func enqueue(_ events: [IncomingRow], deferringHistory: Bool) throws {
+        try enqueue(events, deferringHistory: deferringHistory, historyOrder: nil)
     }
 
     public func flushDeferredHistory() throws {}

@@ -215,19 +215,14 @@ extension SQLiteStore {
     }
 
     public func enqueue(_ events: [IncomingRow]) throws {
-        try enqueue(events, deferringHistory: false)
+        try enqueue(events, deferringHistory: false, historyOrder: nil)
     }
 
     /// `enqueue`, with the history rows held back until `flushDeferredHistory` (or the commit):
     /// a whole transaction's rows then go into the history table in its key order, each page
-    /// written once, instead of one batch at a time across the table.
-    public func enqueue(_ events: [IncomingRow], deferringHistory: Bool) throws {
-        try enqueue(events, deferringHistory: deferringHistory, historyOrder: nil)
-    }
-
-    /// `enqueue(_:deferringHistory:)`, given the rows' order in the history's key when the
-    /// caller knows it (a permutation of their indices; anything else is ignored): the held
-    /// rows then come in sorted runs, which the commit's sort merges rather than sorts.
+    /// written once, instead of one batch at a time across the table. Given the rows' order in
+    /// that key (a permutation of their indices; anything else is ignored), the held rows come
+    /// in sorted runs, which the commit's sort merges rather than sorts.
     public func enqueue(_ events: [IncomingRow], deferringHistory: Bool, historyOrder: [Int]?) throws {
         if lastSeq == nil { lastSeq = Int64(try meta("inbox_seq") ?? "0") ?? 0 }
         let first = (lastSeq ?? 0) + 1

@@ -45,18 +45,23 @@ public enum ValueEncoding {
             fits = !w.overflowed
             count = fits ? w.at : 0
         }
-        if fits { return out }
-        // (Never, while `encodedSize` is right; the plain way is the reference.)
-        var slow: [UInt8] = []
-        put(Int64(fields.count), &slow)
+        // (Never, while `encodedSize` is right.)
+        return fits ? out : appendedEventBlob(fields, def)
+    }
+
+    /// The same blob made by appending each part with `encode`: the reference the in-place
+    /// writer is held to.
+    static func appendedEventBlob(_ fields: [Value], _ def: EventDef) -> [UInt8] {
+        var out: [UInt8] = []
+        put(Int64(fields.count), &out)
         for (f, v) in zip(def.fields, fields) {
             let name = f.name.utf8
             let n = min(name.count, 255)
-            slow.append(UInt8(truncatingIfNeeded: n))
-            slow.append(contentsOf: name.prefix(n))
-            encode(v, &slow)
+            out.append(UInt8(truncatingIfNeeded: n))
+            out.append(contentsOf: name.prefix(n))
+            encode(v, &out)
         }
-        return slow
+        return out
     }
 
     /// Writes `encode`'s bytes into a buffer made the right size; a write past its end is
