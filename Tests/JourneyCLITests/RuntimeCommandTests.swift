@@ -130,9 +130,16 @@ final class RuntimeCommandTests: XCTestCase {
         XCTAssertEqual(try journey(["ingest", "--db", db, try signups(d, "e1.jsonl", [("web", "2025-03-01T10:00:00Z"), ("future", "2025-03-03T00:00:00Z")])]).code, 0)
         XCTAssertEqual(try journey(["run", "--db", db, "--until", "2025-03-02T00:00:00Z"]).code, 0)
         do {
-            // The earlier layout: no history marks, and the waiting event only in the inbox.
+            // The earlier layout: no history marks, no table of late arrivals, and the waiting
+            // event only in the inbox (which kept nothing taken).
             let old = try Database(path: db)
-            try old.exec("DELETE FROM events WHERE (at, seq) IN (SELECT at, seq FROM inbox); DELETE FROM meta WHERE key IN ('history_at_ingest', 'history_through')")
+            try old.exec("""
+                DELETE FROM inbox WHERE (at, seq) <= ((SELECT CAST(substr(value, 1, instr(value, ' ') - 1) AS INTEGER) FROM meta WHERE key = 'history_through'),
+                                                      (SELECT CAST(substr(value, instr(value, ' ') + 1) AS INTEGER) FROM meta WHERE key = 'history_through'));
+                DROP TABLE inbox_late;
+                DELETE FROM events WHERE (at, seq) IN (SELECT at, seq FROM inbox);
+                DELETE FROM meta WHERE key IN ('history_at_ingest', 'history_through', 'inbox_late', 'inbox_kept')
+                """)
         }
         XCTAssertEqual(try journey(["ingest", "--db", db, try signups(d, "e2.jsonl", [("late", "2025-03-01T11:00:00Z")])]).code, 0)
         XCTAssertEqual(try journey(["run", "--db", db, "--until", "2025-03-04T00:00:00Z"]).code, 0)

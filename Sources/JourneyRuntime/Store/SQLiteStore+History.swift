@@ -14,11 +14,36 @@ extension SQLiteStore {
             if parts.count == 2 { visibleThrough = (parts[0], parts[1]) }
         }
         pendingLate = []
-        guard visibleThrough.at != Int64.min else { return }
-        let s = try statement("SELECT seq FROM inbox WHERE (at, seq) <= (?, ?)")
-        s.bind(1, visibleThrough.at); s.bind(2, visibleThrough.seq)
+        let s = try statement("SELECT seq FROM inbox_late")
         while try s.step() { pendingLate.insert(s.int64(0)) }
         s.reset()
+    }
+
+    /// The history's mark as committed (what a transaction begins with).
+    func committedMark() throws -> (at: Int64, seq: Int64) {
+        let parts = try meta("history_through")?.split(separator: " ").compactMap { Int64($0) } ?? []
+        return parts.count == 2 ? (parts[0], parts[1]) : (Int64.min, Int64.min)
+    }
+
+    /// Takes the events the run has taken out of `inbox` (`n` more this transaction). They
+    /// wait there, below the mark, until nothing else is left, and then go all at once: SQLite
+    /// empties a table without visiting its rows (deleting them one by one, in order, cost the
+    /// run a tenth of its time). When the inbox never empties (events due later keep it busy),
+    /// they go as one range once `inboxKeptLimit` have gathered.
+    func dropTaken(adding n: Int) throws {
+        let kept = (Int(try meta("inbox_kept") ?? "0") ?? 0) + n
+        let rest = try statement("SELECT 1 FROM inbox WHERE (at, seq) > (?, ?) LIMIT 1")
+        rest.bind(1, visibleThrough.at); rest.bind(2, visibleThrough.seq)
+        let more = try rest.step()
+        rest.reset()
+        if !more {
+            try statement("DELETE FROM inbox").run()
+        } else if kept >= inboxKeptLimit {
+            let s = try statement("DELETE FROM inbox WHERE (at, seq) <= (?, ?)")
+            s.bind(1, visibleThrough.at); s.bind(2, visibleThrough.seq)
+            try s.run()
+        }
+        try setMeta("inbox_kept", String(!more || kept >= inboxKeptLimit ? 0 : kept))
     }
 
     /// Whether the run has taken the event with this key.
@@ -84,11 +109,15 @@ extension SQLiteStore {
 
     func take(at: Int64, seq: Int64) {
         takenThrough = (at, seq)
+        if !pendingLate.isEmpty, pendingLate.remove(seq) != nil {
+            takenLate.append((at, seq))
+        } else {
+            takenInOrder += 1
+        }
         if (at, seq) > visibleThrough {
             visibleThrough = (at, seq)
             visibleDirty = true
         }
-        if !pendingLate.isEmpty { pendingLate.remove(seq) }
     }
 
     /// A profile's events of one kind since `since`, from the cache when it holds them
@@ -224,15 +253,34 @@ extension SQLiteStore {
     /// that key (a permutation of their indices; anything else is ignored), the held rows come
     /// in sorted runs, which the commit's sort merges rather than sorts.
     public func enqueue(_ events: [IncomingRow], deferringHistory: Bool, historyOrder: [Int]?) throws {
+        // Which events are late is decided against the mark as this transaction holds it.
+        guard db.inTransaction else {
+            return try transaction { try enqueue(events, deferringHistory: false, historyOrder: historyOrder) }
+        }
         if lastSeq == nil { lastSeq = Int64(try meta("inbox_seq") ?? "0") ?? 0 }
         let first = (lastSeq ?? 0) + 1
         lastSeq = (lastSeq ?? 0) + Int64(events.count)
         seqDirty = true
-        try bulkInsert("inbox", ["at", "seq", "profile", "event", "data"], count: events.count,
-                       bytes: { events[$0].profile.utf8.count + events[$0].event.utf8.count + events[$0].data.count }) { s, base, k, scratch in
-            let e = events[k]
-            s.bind(base + 1, e.at); s.bind(base + 2, first + Int64(k))
-            scratch.text(s, base + 3, e.profile); scratch.text(s, base + 4, e.event); scratch.blob(s, base + 5, e.data)
+        // An event behind what the run has taken is late: it waits in a table of its own.
+        let late = visibleThrough.at == Int64.min ? [] : events.indices.filter { (events[$0].at, first + Int64($0)) <= visibleThrough }
+        func insert(_ table: String, _ rows: [Int]?) throws {
+            try bulkInsert(table, ["at", "seq", "profile", "event", "data"], count: rows?.count ?? events.count, bytes: { i in
+                let e = events[rows?[i] ?? i]
+                return e.profile.utf8.count + e.event.utf8.count + e.data.count
+            }) { s, base, i, scratch in
+                let k = rows?[i] ?? i
+                let e = events[k]
+                s.bind(base + 1, e.at); s.bind(base + 2, first + Int64(k))
+                scratch.text(s, base + 3, e.profile); scratch.text(s, base + 4, e.event); scratch.blob(s, base + 5, e.data)
+            }
+        }
+        if late.isEmpty {
+            try insert("inbox", nil)
+        } else {
+            var isLate = [Bool](repeating: false, count: events.count)
+            for k in late { isLate[k] = true }
+            try insert("inbox", events.indices.filter { !isLate[$0] })
+            try insert("inbox_late", late)
         }
         deferredHistory.reserveCapacity(deferredHistory.count + events.count)
         if let order = historyOrder, Self.isPermutation(order, of: events.count) {
@@ -253,7 +301,7 @@ extension SQLiteStore {
         // Cached histories do not have these yet (nor is the cache complete any more); any that
         // arrived behind what the run has taken wait unseen until it takes them.
         forgetHistory()
-        for (k, e) in events.enumerated() where (e.at, first + Int64(k)) <= visibleThrough { pendingLate.insert(first + Int64(k)) }
+        for k in late { pendingLate.insert(first + Int64(k)) }
     }
 
     /// Whether `order` holds each of `0..<count` once.
@@ -295,21 +343,36 @@ extension SQLiteStore {
     }
 
     public func nextInbox(until: Int64?) throws -> InboxItem? {
-        let s = try statement("SELECT seq, profile, event, at, data FROM inbox WHERE at <= ? ORDER BY at, seq LIMIT 1")
+        let mark = db.inTransaction ? visibleThrough : try committedMark()
+        let late = try statement("SELECT seq, profile, event, at, data FROM inbox_late WHERE at <= ? ORDER BY at, seq LIMIT 1")
+        defer { late.reset() }
+        late.bind(1, until ?? Int64.max)
+        if try late.step() { return InboxItem(seq: late.int64(0), profile: late.text(1), event: late.text(2), at: late.int64(3), data: late.blob(4)) }
+        let s = try statement("SELECT seq, profile, event, at, data FROM inbox WHERE (at, seq) > (?, ?) AND at <= ? ORDER BY at, seq LIMIT 1")
         defer { s.reset() }
-        s.bind(1, until ?? Int64.max)
+        s.bind(1, mark.at); s.bind(2, mark.seq); s.bind(3, until ?? Int64.max)
         guard try s.step() else { return nil }
         return InboxItem(seq: s.int64(0), profile: s.text(1), event: s.text(2), at: s.int64(3), data: s.blob(4))
     }
 
     public func inbox(until: Int64?, limit: Int) throws -> [InboxItem] {
-        // What this transaction took is still in the inbox until it commits: read on after it.
-        let after = takenThrough
-        let s = try statement("SELECT seq, profile, event, at, data FROM inbox WHERE (at, seq) > (?, ?) AND at <= ? ORDER BY at, seq LIMIT ?")
-        s.bind(1, after?.at ?? Int64.min); s.bind(2, after?.seq ?? Int64.min); s.bind(3, until ?? Int64.max); s.bind(4, limit)
         var out: [InboxItem] = []
-        while try s.step() { out.append(InboxItem(seq: s.int64(0), profile: s.text(1), event: s.text(2), at: s.int64(3), data: s.blob(4))) }
-        s.reset()
+        func read(_ s: Statement, after: (at: Int64, seq: Int64), _ limit: Int) throws {
+            s.bind(1, after.at); s.bind(2, after.seq); s.bind(3, until ?? Int64.max); s.bind(4, limit)
+            while try s.step() { out.append(InboxItem(seq: s.int64(0), profile: s.text(1), event: s.text(2), at: s.int64(3), data: s.blob(4))) }
+            s.reset()
+        }
+        // Late arrivals first: each is behind every event the run has taken, so before any
+        // other. Those this transaction took wait for the commit to leave: read on after them.
+        if !pendingLate.isEmpty {
+            try read(try statement("SELECT seq, profile, event, at, data FROM inbox_late WHERE (at, seq) > (?, ?) AND at <= ? ORDER BY at, seq LIMIT ?"),
+                     after: takenThrough ?? (Int64.min, Int64.min), limit)
+        }
+        // Then the inbox past the mark (what it holds up to the mark is taken).
+        if out.count < limit {
+            try read(try statement("SELECT seq, profile, event, at, data FROM inbox WHERE (at, seq) > (?, ?) AND at <= ? ORDER BY at, seq LIMIT ?"),
+                     after: visibleThrough, limit - out.count)
+        }
         return out
     }
 }

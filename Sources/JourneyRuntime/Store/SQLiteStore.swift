@@ -83,8 +83,9 @@ public final class SQLiteStore: JourneyStore {
     // (the run's queue) and into the history table, an ingest's rows written as its transaction
     // commits, in the history's key order so that each page is written once. The history queries see an event once
     // the run has taken it. The run takes events strictly in (at, seq) order, so "taken" is every
-    // key up to `visibleThrough`, except late arrivals still waiting in the inbox below it
-    // (`pendingLate`, nearly always empty).
+    // key up to `visibleThrough`, except late arrivals still waiting below it (`pendingLate`,
+    // nearly always empty). An event that arrives behind that mark goes to `inbox_late`, not to
+    // `inbox`: whatever `inbox` holds up to the mark is taken, and leaves it in bulk (`dropTaken`).
     var visibleThrough: (at: Int64, seq: Int64) = (Int64.min, Int64.min)
     var visibleDirty = false
     var pendingLate: Set<Int64> = []
@@ -102,8 +103,15 @@ public final class SQLiteStore: JourneyStore {
         var seq: Int64
         var data: [UInt8]
     }
-    /// The last event taken in this transaction: every inbox event up to it leaves at commit.
+    /// The last event taken in this transaction (the inbox is read on after it).
     var takenThrough: (at: Int64, seq: Int64)?
+    /// Late arrivals taken in this transaction: they leave `inbox_late` at commit.
+    var takenLate: [(at: Int64, seq: Int64)] = []
+    /// How many events this transaction took from `inbox` itself.
+    var takenInOrder = 0
+    /// Taken events are left in `inbox` (below the mark) until it holds nothing else, or until
+    /// this many have gathered: then they go in one statement.
+    var inboxKeptLimit = 200_000
 
     /// Arrival numbers: kept in memory during a transaction, saved in `meta` when it commits.
     var lastSeq: Int64?
@@ -176,6 +184,7 @@ public final class SQLiteStore: JourneyStore {
         try db.exec("PRAGMA wal_autocheckpoint=20000")
         try db.exec(StoreSchema.sql)
         try migrateHistory()
+        try migrateLateArrivals()
         try addColumnIfMissing("outbox", "reason", "TEXT")
         // Delivery: the address the send resolved, and for messages a provider must get, where
         // their delivery stands ('pending', 'delivered', 'failed'), when the next attempt is due
@@ -212,6 +221,26 @@ public final class SQLiteStore: JourneyStore {
             last.reset()
             try db.exec("INSERT OR IGNORE INTO events(profile, event, at, seq, data) SELECT profile, event, at, seq, data FROM inbox")
             try setMeta("history_at_ingest", "1")
+        }
+    }
+
+    /// Databases from before late arrivals had a table of their own: their inbox held only
+    /// events not taken yet, so any behind the history's mark are late arrivals, and move.
+    func migrateLateArrivals() throws {
+        guard try meta("inbox_late") == nil else { return }
+        try transaction {
+            guard try meta("inbox_late") == nil else { return }
+            if visibleThrough.at != Int64.min {
+                for sql: StaticString in ["INSERT INTO inbox_late(at, seq, profile, event, data) SELECT at, seq, profile, event, data FROM inbox WHERE (at, seq) <= (?, ?)",
+                                          "DELETE FROM inbox WHERE (at, seq) <= (?, ?)"] {
+                    let s = try statement(sql)
+                    s.bind(1, visibleThrough.at); s.bind(2, visibleThrough.seq)
+                    try s.run()
+                }
+            }
+            // An earlier version would take what `inbox` keeps below the mark for events not
+            // taken yet: a database run by this version is not for an earlier one.
+            try setMeta("inbox_late", "1")
         }
     }
 
@@ -327,13 +356,19 @@ public final class SQLiteStore: JourneyStore {
             try s.run()
             firedThrough = nil
         }
-        if let t = takenThrough {
-            // What the run took leaves the inbox: a prefix of it, in processing order.
-            let s = try statement("DELETE FROM inbox WHERE (at, seq) <= (?, ?)")
-            s.bind(1, t.at); s.bind(2, t.seq)
-            try s.run()
-            takenThrough = nil
+        if !takenLate.isEmpty {
+            let s = try statement("DELETE FROM inbox_late WHERE at = ? AND seq = ?")
+            for k in takenLate {
+                s.bind(1, k.at); s.bind(2, k.seq)
+                try s.run()
+            }
+            takenLate = []
         }
+        if takenInOrder > 0 {
+            try dropTaken(adding: takenInOrder)
+            takenInOrder = 0
+        }
+        takenThrough = nil
         if visibleDirty {
             try setMeta("history_through", "\(visibleThrough.at) \(visibleThrough.seq)")
             visibleDirty = false
@@ -351,6 +386,8 @@ public final class SQLiteStore: JourneyStore {
         seqDirty = false
         visibleDirty = false
         takenThrough = nil
+        takenLate = []
+        takenInOrder = 0
         firedThrough = nil
         lastInstanceID = nil
         // The zones this transaction recorded are undone with it.

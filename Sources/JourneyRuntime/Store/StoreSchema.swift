@@ -15,6 +15,7 @@ enum StoreSchema {
     CREATE TABLE IF NOT EXISTS profile_timezones(tz TEXT PRIMARY KEY);
     CREATE TABLE IF NOT EXISTS events(profile TEXT NOT NULL, event TEXT NOT NULL, at INTEGER NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY(profile, event, at, seq)) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS inbox(at INTEGER NOT NULL, seq INTEGER NOT NULL, profile TEXT NOT NULL, event TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY(at, seq)) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS inbox_late(at INTEGER NOT NULL, seq INTEGER NOT NULL, profile TEXT NOT NULL, event TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY(at, seq)) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS instances(id INTEGER PRIMARY KEY, journey TEXT NOT NULL, profile TEXT NOT NULL, bundle TEXT NOT NULL, pc INTEGER NOT NULL, locals BLOB NOT NULL, sends INTEGER NOT NULL, status TEXT NOT NULL, entered_at INTEGER NOT NULL, ended_at INTEGER);
     CREATE INDEX IF NOT EXISTS instances_by_profile ON instances(profile, status);
     CREATE INDEX IF NOT EXISTS instances_by_journey ON instances(journey, profile);

@@ -1,0 +1,116 @@
+import Foundation
+import XCTest
+import JourneyBytecode
+@testable import JourneyRuntime
+
+/// The run's queue: taken events wait in `inbox` below the history's mark and leave it together;
+/// events that arrive behind the mark wait in `inbox_late`, come first, and leave one by one.
+final class StoreInboxTests: XCTestCase, StoreFixture {
+    /// The rows a table holds, as (at, seq), in key order.
+    func rows(_ s: SQLiteStore, _ table: String) throws -> [[Int64]] {
+        let q = try s.db.prepare("SELECT at, seq FROM \(table) ORDER BY at, seq")
+        var out: [[Int64]] = []
+        while try q.step() { out.append([q.int64(0), q.int64(1)]) }
+        return out
+    }
+
+    /// Takes the first `n` events the inbox offers, as the run does, and commits (or rolls back).
+    @discardableResult
+    func take(_ s: SQLiteStore, _ n: Int, commit: Bool = true) throws -> [Int64] {
+        try s.begin()
+        let items = try s.inbox(until: nil, limit: n)
+        for item in items { s.markTaken(item) }
+        if commit { try s.commit() } else { s.rollback() }
+        return items.map(\.at)
+    }
+
+    func offered(_ s: SQLiteStore) throws -> [Int64] {
+        try s.begin()
+        defer { try? s.commit() }
+        return try s.inbox(until: nil, limit: 100).map(\.at)
+    }
+
+    func testTakenEventsLeaveTogetherOnceNothingElseIsLeft() throws {
+        let (a, b) = try makeStores()
+        try ingest(a, [("s1", 10), ("s2", 20), ("s3", 30)])
+        XCTAssertEqual(try take(a, 2), [10, 20])
+        XCTAssertEqual(try rows(a, "inbox").count, 3, "the taken two wait below the mark")
+        XCTAssertEqual(try offered(b), [30], "and are never offered again, on any connection")
+        XCTAssertEqual(try b.nextInbox(until: nil)?.at, 30, "outside a transaction too")
+        try b.begin()
+        XCTAssertEqual(try skus(b), [.string("s1"), .string("s2")], "the history sees what is taken")
+        try b.commit()
+        XCTAssertEqual(try take(b, 5), [30])
+        XCTAssertEqual(try rows(a, "inbox"), [], "all gone at once when nothing else was left")
+        XCTAssertNil(try a.nextInbox(until: nil))
+        XCTAssertEqual(try a.meta("inbox_kept"), "0")
+    }
+
+    func testTakenEventsGoAsARangeOnceEnoughHaveGathered() throws {
+        let (a, _) = try makeStores()
+        a.inboxKeptLimit = 3
+        try ingest(a, (1...6).map { ("s\($0)", Int64($0 * 10)) })
+        XCTAssertEqual(try take(a, 1), [10])
+        XCTAssertEqual(try take(a, 1), [20])
+        XCTAssertEqual(try rows(a, "inbox").count, 6)
+        XCTAssertEqual(try a.meta("inbox_kept"), "2")
+        XCTAssertEqual(try take(a, 1, commit: false), [30], "a rollback keeps nothing of its take")
+        XCTAssertEqual(try rows(a, "inbox").count, 6)
+        XCTAssertEqual(try a.meta("inbox_kept"), "2")
+        XCTAssertEqual(try take(a, 1), [30])
+        XCTAssertEqual(try rows(a, "inbox"), [[40, 4], [50, 5], [60, 6]], "the third taken: the three go")
+        XCTAssertEqual(try a.meta("inbox_kept"), "0")
+        XCTAssertEqual(try offered(a), [40, 50, 60])
+    }
+
+    func testLateArrivalsWaitApartComeFirstAndLeaveWhenTaken() throws {
+        let (a, b) = try makeStores()
+        try ingest(a, [("s1", 10), ("s3", 30)])
+        XCTAssertEqual(try take(a, 1), [10])
+        // One behind the mark (10, arrival 1), two after it: one later, one at the same instant
+        // but arrived after.
+        try ingest(b, [("late", 5), ("s2", 20), ("tie", 10)])
+        XCTAssertEqual(try rows(a, "inbox_late"), [[5, 3]])
+        XCTAssertEqual(try rows(a, "inbox"), [[10, 1], [10, 5], [20, 4], [30, 2]])
+        XCTAssertEqual(try offered(a), [5, 10, 20, 30], "the late arrival first, then the inbox past the mark")
+        XCTAssertEqual(try a.nextInbox(until: nil)?.at, 5)
+        try a.begin()
+        XCTAssertEqual(try skus(a), [.string("s1")], "not seen before it is taken")
+        try a.commit()
+        XCTAssertEqual(try take(a, 1, commit: false), [5])
+        XCTAssertEqual(try rows(a, "inbox_late"), [[5, 3]], "a rollback leaves it waiting")
+        XCTAssertEqual(try take(b, 1), [5])
+        XCTAssertEqual(try rows(a, "inbox_late"), [], "taken, it leaves")
+        XCTAssertEqual(try rows(a, "inbox").count, 4, "the inbox is not emptied under a late arrival's take")
+        try a.begin()
+        XCTAssertEqual(try skus(a), [.string("late"), .string("s1")])
+        try a.commit()
+        XCTAssertEqual(try offered(a), [10, 20, 30])
+        XCTAssertEqual(try take(a, 2), [10, 20])
+        XCTAssertEqual(try take(a, 5), [30])
+        XCTAssertEqual(try rows(a, "inbox"), [])
+        XCTAssertEqual(try offered(b), [])
+    }
+
+    /// A database from before `inbox_late`: its inbox held only events not taken, those behind
+    /// the mark late ones. Opened, they move, and each is taken once.
+    func testTheEarlierLayoutsLateArrivalsMoveOnOpening() throws {
+        let (a, _) = try makeStores()
+        try ingest(a, [("s1", 10), ("s2", 20)])
+        XCTAssertEqual(try take(a, 5), [10, 20])
+        try ingest(a, [("late", 5), ("s3", 30)])
+        // As the earlier version left it: the late arrival in the inbox itself.
+        try a.db.exec("""
+            INSERT INTO inbox SELECT * FROM inbox_late; DROP TABLE inbox_late;
+            DELETE FROM meta WHERE key IN ('inbox_late', 'inbox_kept')
+            """)
+        XCTAssertEqual(try rows(a, "inbox"), [[5, 3], [30, 4]])
+        let c = try SQLiteStore(path: a.db.path)
+        XCTAssertEqual(try rows(c, "inbox_late"), [[5, 3]])
+        XCTAssertEqual(try rows(c, "inbox"), [[30, 4]])
+        XCTAssertEqual(try offered(c), [5, 30])
+        XCTAssertEqual(try take(c, 5), [5, 30])
+        XCTAssertEqual(try offered(c), [])
+        XCTAssertEqual(try rows(c, "inbox") + rows(c, "inbox_late"), [])
+    }
+}
