@@ -27,7 +27,15 @@ public enum SQLiteToPostgres {
         Table(name: "bundles", select: "SELECT seq, hash, bytes, deployed_at FROM bundles", columns: "seq, hash, bytes, deployed_at", kinds: [.int, .text, .blob, .int]),
         Table(name: "profile_timezones", select: "SELECT tz FROM profile_timezones", columns: "tz", kinds: [.text]),
         Table(name: "events", select: "SELECT profile, event, at, seq, data FROM events", columns: "profile, event, at, seq, data", kinds: [.text, .text, .int, .int, .blob]),
-        Table(name: "inbox", select: "SELECT seq, at, profile, profile, event, data FROM inbox", columns: "seq, at, p, profile, event, data", kinds: [.int, .int, .partition, .text, .text, .blob]),
+        // The events not taken yet: the inbox past the history's mark (what it holds up to the
+        // mark is taken, waiting to be dropped), and the late arrivals.
+        Table(name: "inbox", select: """
+            WITH mark(a, s) AS (SELECT COALESCE(MAX(CAST(substr(value, 1, instr(value, ' ') - 1) AS INTEGER)), -9223372036854775808),
+                                       COALESCE(MAX(CAST(substr(value, instr(value, ' ') + 1) AS INTEGER)), -9223372036854775808)
+                                FROM meta WHERE key = 'history_through')
+            SELECT seq, at, profile, profile, event, data FROM inbox, mark WHERE (at, seq) > (mark.a, mark.s)
+            UNION ALL SELECT seq, at, profile, profile, event, data FROM inbox_late
+            """, columns: "seq, at, p, profile, event, data", kinds: [.int, .int, .partition, .text, .text, .blob]),
         Table(name: "instances", select: "SELECT id, profile, journey, profile, bundle, pc, locals, sends, status, entered_at, ended_at FROM instances",
               columns: "id, p, journey, profile, bundle, pc, locals, sends, status, entered_at, ended_at", kinds: [.int, .partition, .text, .text, .text, .int32, .blob, .int32, .text, .int, .int]),
         Table(name: "timers", select: "SELECT t.id, COALESCE(i.profile, ''), t.due, t.instance FROM timers t LEFT JOIN instances i ON i.id = t.instance",

@@ -298,6 +298,9 @@ final class KillTests: XCTestCase {
         let m = try journey(["migrate", "--from", db, "--to", pg])
         XCTAssertEqual(m.code, 0, m.err)
         XCTAssertTrue(m.out.contains("the same count in every table on both sides"), m.out)
+        // Only the events not taken yet wait in PostgreSQL's inbox: the 75 orders of 15:00 (the
+        // carts taken before 13:00 stay in SQLite's, below the mark, until it empties).
+        XCTAssertTrue(m.out.contains("  inbox" + String(repeating: " ", count: 14) + "75\n"), m.out)
         // Into a database that holds data already: refused, nothing written.
         let again = try journey(["migrate", "--from", db, "--to", pg])
         XCTAssertNotEqual(again.code, 0)
