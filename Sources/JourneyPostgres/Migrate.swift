@@ -23,7 +23,8 @@ public enum SQLiteToPostgres {
     }
 
     static let tables: [Table] = [
-        Table(name: "meta", select: "SELECT key, value FROM meta", columns: "key, value", kinds: [.text, .text]),
+        // (Not SQLite's own bookkeeping of its inbox's layout.)
+        Table(name: "meta", select: "SELECT key, value FROM meta WHERE key NOT IN ('inbox_late', 'inbox_kept')", columns: "key, value", kinds: [.text, .text]),
         Table(name: "bundles", select: "SELECT seq, hash, bytes, deployed_at FROM bundles", columns: "seq, hash, bytes, deployed_at", kinds: [.int, .text, .blob, .int]),
         Table(name: "profile_timezones", select: "SELECT tz FROM profile_timezones", columns: "tz", kinds: [.text]),
         Table(name: "events", select: "SELECT profile, event, at, seq, data FROM events", columns: "profile, event, at, seq, data", kinds: [.text, .text, .int, .int, .blob]),

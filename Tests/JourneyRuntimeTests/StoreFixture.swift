@@ -33,6 +33,12 @@ extension StoreFixture {
         try s.records(profile: "p", event: def, index: 0, since: since).map { $0.fields[0] }
     }
 
+    /// How many rows a table holds.
+    func count(_ s: SQLiteStore, _ table: String) throws -> Int {
+        let q = try s.db.prepare("SELECT COUNT(*) FROM \(table)")
+        return try q.step() ? q.int(0) : 0
+    }
+
     /// Ingests events (sku, at) in one batch; their arrival numbers follow on from earlier ones.
     func ingest(_ s: SQLiteStore, _ events: [(String, Int64)]) throws {
         try s.enqueue(events.map { IncomingRow(profile: "p", event: "viewed", at: $0.1, data: ValueEncoding.eventBlob([.string($0.0)], def)) })

@@ -14,28 +14,73 @@ final class StoreInboxTests: XCTestCase, StoreFixture {
         return out
     }
 
-    /// Takes the first `n` events the inbox offers, as the run does, and commits (or rolls back).
+    /// Takes the first `n` events the inbox offers, as the run does (reading on while it
+    /// takes), and commits (or rolls back).
     @discardableResult
     func take(_ s: SQLiteStore, _ n: Int, commit: Bool = true) throws -> [Int64] {
         try s.begin()
-        let items = try s.inbox(until: nil, limit: n)
-        for item in items { s.markTaken(item) }
+        var taken: [Int64] = []
+        while taken.count < n {
+            let items = try s.inbox(until: nil, limit: n - taken.count)
+            if items.isEmpty { break }
+            for item in items {
+                s.markTaken(item)
+                taken.append(item.at)
+            }
+        }
         if commit { try s.commit() } else { s.rollback() }
-        return items.map(\.at)
+        return taken
     }
 
+    /// What the inbox offers, in order (taken in a transaction rolled back).
     func offered(_ s: SQLiteStore) throws -> [Int64] {
-        try s.begin()
-        defer { try? s.commit() }
-        return try s.inbox(until: nil, limit: 100).map(\.at)
+        try take(s, 100, commit: false)
     }
 
     func testTakenEventsLeaveTogetherOnceNothingElseIsLeft() throws {
+        try takenEventsLeaveTogetherOnceNothingElseIsLeft()
+    }
+
+    func testTakenEventsGoAsARangeOnceEnoughHaveGathered() throws {
+        try takenEventsGoAsARangeOnceEnoughHaveGathered()
+    }
+
+    func testLateArrivalsWaitApartComeFirstAndLeaveWhenTaken() throws {
+        try lateArrivalsWaitApartComeFirstAndLeaveWhenTaken()
+    }
+
+    func testTheEarlierLayoutsLateArrivalsMoveOnOpening() throws {
+        try theEarlierLayoutsLateArrivalsMoveOnOpening()
+    }
+
+    /// Events ingested in the transaction that takes events (behind and after the mark) are
+    /// offered in order.
+    func testEventsIngestedMidTransactionAreOffered() throws {
+        let (a, _) = try makeStores()
+        try ingest(a, (1...3).map { ("s\($0)", Int64($0 * 10)) })
+        try a.begin()
+        let first = try a.inbox(until: nil, limit: 1)
+        XCTAssertEqual(first.map(\.at), [10])
+        a.markTaken(first[0])
+        try ingest(a, [("s4", 40), ("s0", 15), ("late", 5)])
+        var rest: [Int64] = []
+        while case let items = try a.inbox(until: nil, limit: 2), !items.isEmpty {
+            for item in items { a.markTaken(item); rest.append(item.at) }
+        }
+        try a.commit()
+        XCTAssertEqual(rest, [15, 20, 30, 40], "the late one (5) waits for the next transaction")
+        XCTAssertEqual(try offered(a), [5])
+        XCTAssertEqual(try take(a, 5), [5])
+        XCTAssertEqual(try offered(a), [])
+    }
+
+    func takenEventsLeaveTogetherOnceNothingElseIsLeft() throws {
         let (a, b) = try makeStores()
         try ingest(a, [("s1", 10), ("s2", 20), ("s3", 30)])
         XCTAssertEqual(try take(a, 2), [10, 20])
         XCTAssertEqual(try rows(a, "inbox").count, 3, "the taken two wait below the mark")
         XCTAssertEqual(try offered(b), [30], "and are never offered again, on any connection")
+        XCTAssertEqual(try b.inbox(until: nil, limit: 10).map(\.at), [30], "outside a transaction too")
         XCTAssertEqual(try b.nextInbox(until: nil)?.at, 30, "outside a transaction too")
         try b.begin()
         XCTAssertEqual(try skus(b), [.string("s1"), .string("s2")], "the history sees what is taken")
@@ -46,7 +91,7 @@ final class StoreInboxTests: XCTestCase, StoreFixture {
         XCTAssertEqual(try a.meta("inbox_kept"), "0")
     }
 
-    func testTakenEventsGoAsARangeOnceEnoughHaveGathered() throws {
+    func takenEventsGoAsARangeOnceEnoughHaveGathered() throws {
         let (a, _) = try makeStores()
         a.inboxKeptLimit = 3
         try ingest(a, (1...6).map { ("s\($0)", Int64($0 * 10)) })
@@ -61,9 +106,16 @@ final class StoreInboxTests: XCTestCase, StoreFixture {
         XCTAssertEqual(try rows(a, "inbox"), [[40, 4], [50, 5], [60, 6]], "the third taken: the three go")
         XCTAssertEqual(try a.meta("inbox_kept"), "0")
         XCTAssertEqual(try offered(a), [40, 50, 60])
+        // A command that finishes leaves only what is still to do.
+        XCTAssertEqual(try take(a, 1), [40])
+        XCTAssertEqual(try a.meta("inbox_kept"), "1")
+        try a.checkpoint()
+        XCTAssertEqual(try rows(a, "inbox"), [[50, 5], [60, 6]])
+        XCTAssertEqual(try a.meta("inbox_kept"), "0")
+        XCTAssertEqual(try offered(a), [50, 60])
     }
 
-    func testLateArrivalsWaitApartComeFirstAndLeaveWhenTaken() throws {
+    func lateArrivalsWaitApartComeFirstAndLeaveWhenTaken() throws {
         let (a, b) = try makeStores()
         try ingest(a, [("s1", 10), ("s3", 30)])
         XCTAssertEqual(try take(a, 1), [10])
@@ -94,7 +146,7 @@ final class StoreInboxTests: XCTestCase, StoreFixture {
 
     /// A database from before `inbox_late`: its inbox held only events not taken, those behind
     /// the mark late ones. Opened, they move, and each is taken once.
-    func testTheEarlierLayoutsLateArrivalsMoveOnOpening() throws {
+    func theEarlierLayoutsLateArrivalsMoveOnOpening() throws {
         let (a, _) = try makeStores()
         try ingest(a, [("s1", 10), ("s2", 20)])
         XCTAssertEqual(try take(a, 5), [10, 20])

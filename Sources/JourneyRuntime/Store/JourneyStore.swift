@@ -204,9 +204,9 @@ public protocol JourneyStore: AnyObject {
     /// stored is the same whatever it says.
     func enqueue(_ events: [IncomingRow], deferringHistory: Bool, historyOrder: [Int]?) throws
     func flushDeferredHistory() throws
-    /// The run takes an inbox event: from now on history queries see it, and when the
-    /// transaction commits it leaves the inbox with every event before it. Events are taken
-    /// strictly in inbox order (late arrivals, being earliest, come first).
+    /// The run takes an inbox event: from now on history queries see it, and once the
+    /// transaction commits it is never offered again, nor is any event before it. Events are
+    /// taken strictly in inbox order (late arrivals, being earliest, come first).
     func markTaken(at: Int64, seq: Int64)
     /// `markTaken(at:seq:)` given the event itself, which a store may keep in its cached
     /// history at once.
@@ -220,7 +220,7 @@ public protocol JourneyStore: AnyObject {
     func readsHistory(of events: Set<String>)
     func nextInbox(until: Int64?) throws -> InboxItem?
     /// The first `limit` inbox events due by `until`, in processing order, that this
-    /// transaction has not taken yet.
+    /// transaction has not taken yet (outside a transaction: that no transaction has taken).
     func inbox(until: Int64?, limit: Int) throws -> [InboxItem]
 
     /// An id for a new instance of this profile, reserved for this transaction (SQLite: the

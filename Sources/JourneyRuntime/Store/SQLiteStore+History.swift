@@ -43,7 +43,20 @@ extension SQLiteStore {
             s.bind(1, visibleThrough.at); s.bind(2, visibleThrough.seq)
             try s.run()
         }
-        try setMeta("inbox_kept", String(!more || kept >= inboxKeptLimit ? 0 : kept))
+        let now = !more || kept >= inboxKeptLimit ? 0 : kept
+        if now != kept - n { try setMeta("inbox_kept", String(now)) }
+    }
+
+    /// Drops the taken events `inbox` keeps, so that the file holds only what is still to do
+    /// (commands call it as they finish, through `checkpoint`).
+    func dropKeptInbox() throws {
+        guard !readOnly, db.path != ":memory:", !db.inTransaction, let kept = try meta("inbox_kept"), kept != "0" else { return }
+        try transaction {
+            let s = try statement("DELETE FROM inbox WHERE (at, seq) <= (?, ?)")
+            s.bind(1, visibleThrough.at); s.bind(2, visibleThrough.seq)
+            try s.run()
+            try setMeta("inbox_kept", "0")
+        }
     }
 
     /// Whether the run has taken the event with this key.
@@ -344,9 +357,11 @@ extension SQLiteStore {
 
     public func nextInbox(until: Int64?) throws -> InboxItem? {
         let mark = db.inTransaction ? visibleThrough : try committedMark()
-        let late = try statement("SELECT seq, profile, event, at, data FROM inbox_late WHERE at <= ? ORDER BY at, seq LIMIT 1")
+        // (The late arrivals this transaction took leave at its commit: after them.)
+        let after: (at: Int64, seq: Int64) = db.inTransaction ? takenThrough ?? (Int64.min, Int64.min) : (Int64.min, Int64.min)
+        let late = try statement("SELECT seq, profile, event, at, data FROM inbox_late WHERE (at, seq) > (?, ?) AND at <= ? ORDER BY at, seq LIMIT 1")
         defer { late.reset() }
-        late.bind(1, until ?? Int64.max)
+        late.bind(1, after.at); late.bind(2, after.seq); late.bind(3, until ?? Int64.max)
         if try late.step() { return InboxItem(seq: late.int64(0), profile: late.text(1), event: late.text(2), at: late.int64(3), data: late.blob(4)) }
         let s = try statement("SELECT seq, profile, event, at, data FROM inbox WHERE (at, seq) > (?, ?) AND at <= ? ORDER BY at, seq LIMIT 1")
         defer { s.reset() }
@@ -362,16 +377,19 @@ extension SQLiteStore {
             while try s.step() { out.append(InboxItem(seq: s.int64(0), profile: s.text(1), event: s.text(2), at: s.int64(3), data: s.blob(4))) }
             s.reset()
         }
+        // Outside a transaction, what is committed (the marks in memory may be another
+        // transaction's, or one rolled back).
+        let inTransaction = db.inTransaction
         // Late arrivals first: each is behind every event the run has taken, so before any
         // other. Those this transaction took wait for the commit to leave: read on after them.
-        if !pendingLate.isEmpty {
+        if !inTransaction || !pendingLate.isEmpty {
             try read(try statement("SELECT seq, profile, event, at, data FROM inbox_late WHERE (at, seq) > (?, ?) AND at <= ? ORDER BY at, seq LIMIT ?"),
-                     after: takenThrough ?? (Int64.min, Int64.min), limit)
+                     after: inTransaction ? takenThrough ?? (Int64.min, Int64.min) : (Int64.min, Int64.min), limit)
         }
         // Then the inbox past the mark (what it holds up to the mark is taken).
         if out.count < limit {
             try read(try statement("SELECT seq, profile, event, at, data FROM inbox WHERE (at, seq) > (?, ?) AND at <= ? ORDER BY at, seq LIMIT ?"),
-                     after: visibleThrough, limit - out.count)
+                     after: inTransaction ? visibleThrough : try committedMark(), limit - out.count)
         }
         return out
     }

@@ -284,6 +284,7 @@ public final class SQLiteStore: JourneyStore {
     /// it as they finish; a process that dies without it loses nothing (the log is replayed).
     public func checkpoint() throws {
         guard !readOnly, db.path != ":memory:" else { return }
+        try dropKeptInbox()
         // A runner at work keeps the log busy: then fold in what can be folded without
         // waiting (the runner folds the rest when it finishes).
         db.setBusyTimeout(milliseconds: 200)
