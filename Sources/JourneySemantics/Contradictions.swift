@@ -92,7 +92,7 @@ extension JourneyChecker {
     /// The profile and the clock may change while the instance waits: only facts about the
     /// trigger and literals survive a suspension.
     func suspend(_ facts: inout FlowFacts) {
-        facts.known = facts.known.filter { $0.value.stable }
+        if facts.known.contains(where: { !$0.value.stable }) { facts.known = facts.known.filter { $0.value.stable } }
     }
 
     /// After branches: what holds on every branch that goes on (after `if C { exit }`, C is

@@ -138,7 +138,8 @@ extension JourneyChecker {
         }
         if scope.unknownBareFields, scope.aliases[n] == nil { return .error }
         if let a = scope.aliases[n] {
-            usedAliases.insert(a.span.start)
+            // (Most uses are of an alias already used: no write, so no copy of the set.)
+            if !usedAliases.contains(a.span.start) { usedAliases.insert(a.span.start) }
             return a.event.map(JType.event) ?? .error
         }
         var candidates = Array(scope.aliases.keys)
@@ -219,8 +220,7 @@ extension JourneyChecker {
         case .less, .lessEqual, .greater, .greaterEqual:
             let a = requireValue(check(l, scope), l), b = requireValue(check(r, scope), r)
             if a == .error || b == .error { return .bool }
-            let orderable: Set<JType> = [.int, .decimal, .money, .date, .time, .duration, .timeOfDay, .string]
-            if let c = JType.common(a, b), orderable.contains(c) { return .bool }
+            if let c = JType.common(a, b), [JType.int, .decimal, .money, .date, .time, .duration, .timeOfDay, .string].contains(c) { return .bool }
             report(SemanticCode.typeMismatch, span, "cannot order \(describe(a)) and \(describe(b)) with '\(op.spelling)'", label: "not comparable")
             return .bool
         case .in, .notIn:

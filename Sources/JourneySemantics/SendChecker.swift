@@ -4,7 +4,8 @@ import JourneySyntax
 extension JourneyChecker {
     /// Checks a send's fallback chain: channels known and declared, no repeats, fields and types.
     mutating func checkSend(_ links: [SendLink], _ scope: Scope) {
-        var seen: [String: Span] = [:]
+        // A chain has a few links: looking back is cheaper than hashing.
+        var seen: [String] = []
         for link in links {
             let name = link.channel.name
             guard let kind = ChannelKind.byName[name] else {
@@ -18,11 +19,11 @@ extension JourneyChecker {
                 report(SemanticCode.undeclaredChannel, link.channel.span, "the channel '\(name)' is not declared in the schema", label: "undeclared channel",
                        hint: "Declare it, e.g. 'channel \(name) address profile.ATTRIBUTE', or use a declared channel (\(schema.channels.keys.sorted().joined(separator: ", "))).")
             }
-            if seen[name] != nil {
+            if seen.contains(name) {
                 report(SemanticCode.repeatedChannel, link.channel.span, "'\(name)' appears twice in this fallback chain", label: "repeated",
                        hint: "If \(name) was not deliverable the first time, it will not be the second; remove the repeat.")
             }
-            seen[name] = link.channel.span
+            seen.append(name)
             checkMessage(link.message, kind: kind, scope)
         }
     }

@@ -69,15 +69,27 @@ public enum JourneyPaths {
     /// distinct set once: what the cap checks need, without the steps' texts and lines.
     public static func sendTimes(of j: JourneyDecl, limit: Int = 4096) -> [[Int64]] {
         var out: [[Int64]] = []
-        func walk(_ rest: ArraySlice<Stmt>, _ time: Int64, _ sends: [Int64]) {
+        // The way down is kept in two stacks, pushed and popped as the walk goes, rather than
+        // copied at every branch: the sends so far, and what follows each enclosing block.
+        var sends: [Int64] = []
+        var after: [ArraySlice<Stmt>] = []
+        func walk(_ rest: ArraySlice<Stmt>, _ time: Int64) {
             if out.count >= limit { return }
-            guard let stmt = rest.first else { out.append(sends); return }
+            guard let stmt = rest.first else {
+                // The block is done: on with what follows it, or the path is whole.
+                guard let outer = after.popLast() else { out.append(sends); return }
+                walk(outer, time)
+                after.append(outer)
+                return
+            }
             let next = rest.dropFirst()
             func go(_ block: [Stmt]?, _ extra: Int64) {
                 if let block, !block.isEmpty {
-                    walk(ArraySlice(block + Array(next)), time + extra, sends)
+                    after.append(next)
+                    walk(block[...], time + extra)
+                    after.removeLast()
                 } else {
-                    walk(next, time + extra, sends)
+                    walk(next, time + extra)
                 }
             }
             switch stmt.kind {
@@ -92,21 +104,32 @@ public enum JourneyPaths {
             case .split(let branches):
                 for b in branches { go(b.block.statements, 0) }
             case .send:
-                walk(next, time, sends + [time])
+                sends.append(time)
+                walk(next, time)
+                sends.removeLast()
             case .set:
-                walk(next, time, sends)
+                walk(next, time)
             case .exit:
                 out.append(sends)
             }
         }
-        walk(j.body.statements[...], 0, [])
+        walk(j.body.statements[...], 0)
         return distinctSorted(out)
     }
 
     /// Each path's send times sorted; the same times once.
     static func distinctSorted(_ paths: [[Int64]]) -> [[Int64]] {
+        // (Times along a path never go back, so each is sorted already: checked, not assumed.)
+        let sorted = paths.map { p in zip(p, p.dropFirst()).allSatisfy { $0 <= $1 } ? p : p.sorted() }
+        // A journey has few paths, as a rule: looking back is cheaper than hashing.
+        if sorted.count <= 16 {
+            var out: [[Int64]] = []
+            out.reserveCapacity(sorted.count)
+            for p in sorted where !out.contains(p) { out.append(p) }
+            return out
+        }
         var seen = Set<[Int64]>()
-        return paths.map { $0.sorted() }.filter { seen.insert($0).inserted }
+        return sorted.filter { seen.insert($0).inserted }
     }
 
     /// The most sends of one path inside any window of `window` seconds, and where.

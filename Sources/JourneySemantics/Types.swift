@@ -1,8 +1,10 @@
 /// The type of a value in a journey.
-public indirect enum JType: Sendable, Hashable, CustomStringConvertible {
+public enum JType: Sendable, Hashable, CustomStringConvertible {
     case bool, int, decimal, money, string, url, date, time, duration, timeOfDay
-    case optional(JType)
-    case list(JType)
+    // Only the types that hold a type are boxed: an event's type (its name) is made for every
+    // alias read, and a box for each was a tenth of the name lookups.
+    indirect case optional(JType)
+    indirect case list(JType)
     /// The record of an event's fields, by event name.
     case event(String)
     case profile

@@ -184,7 +184,9 @@ extension Parser {
 
     mutating func parseFieldBlockBody() throws -> FieldBlock {
         let open = try expect(.lBrace, "'{'")
+        // Room for a usual message's fields at once, not grown one by one.
         var fields: [MessageField] = []
+        fields.reserveCapacity(4)
         while true {
             skipNewlines()
             if kind == .rBrace { break }
