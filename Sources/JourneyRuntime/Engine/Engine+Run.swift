@@ -140,7 +140,8 @@ extension Engine {
             timersDrained = timersAhead.count < 512
         }
         if let t = timersAhead.last { consider(.timer(id: t.id, due: t.due, instance: t.instance)) }
-        let limit = [until, audienceUntil].compactMap { $0 }.min()
+        // (The earlier of the two, without an array made at every step.)
+        let limit = until.map { u in audienceUntil.map { min(u, $0) } ?? u } ?? audienceUntil
         if hasAudience {
             if nextAudience == nil { nextAudience = try store.nextAudienceRun().map { .some($0) } ?? .some(nil) }
             if case .some(let a?) = nextAudience, a.nextAt <= (limit ?? Int64.max) {

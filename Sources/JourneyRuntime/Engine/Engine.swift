@@ -36,10 +36,17 @@ public final class Engine {
     public var audienceConditionsInStore = true
     /// Events that some stored bundle uses as a goal or exit, or waits for: only these need a
     /// look at the profile's running instances.
-    var goalEvents: Set<String> = []
-    var awaitedEvents: Set<String> = []
+    var goalEvents: Set<String> = [] { didSet { eventKinds = [] } }
+    var awaitedEvents: Set<String> = [] { didSet { eventKinds = [] } }
+    /// The event kinds handled so far (up to 32) and whether each is in the two sets: a schema
+    /// has a few kinds, and comparing short names is cheaper than two lookups per event.
+    var eventKinds: [(name: String, goal: Bool, awaited: Bool)] = []
     /// Inbox events read ahead (last is next), and whether the inbox had no more.
     var inboxAhead: [InboxItem] = []
+    /// The locals and stack an entry's conditions are tested with, kept from one event to the
+    /// next (`enter`), rather than made for each.
+    var testLocals: [Value] = []
+    var testStack: [Value] = []
     var inboxDrained = false
     var timersAhead: [(id: Int64, due: Int64, instance: Int64)] = []
     var timersDrained = false

@@ -35,27 +35,34 @@ extension Engine {
 
     func handleEvent(_ e: InboxItem, _ stats: inout RunStats) throws {
         // The event as each bundle's schema sees it, decoded once per bundle rather than per instance.
-        // (Nearly always one bundle: a list, not a dictionary.)
-        var records: [(hash: String, record: Record?)] = []
+        // (Nearly always one bundle: the first apart, the others in a list.)
+        var first: (hash: String, record: Record?)?
+        var others: [(hash: String, record: Record?)] = []
         // The event is history before any journey reacts to it (the store may keep the current
         // bundle's decoding of it).
         if let b = current, let hash = currentHash, let r = self.record(e, in: b) {
-            records.append((hash, r))
+            first = (hash, r)
             store.markTaken(e, decoded: (r, b.schema.events[r.event]))
         } else {
             store.markTaken(e)
         }
-        if e.profile.isEmpty { return try handleCatalogEvent(e, records.first?.record, &stats) }
+        if e.profile.isEmpty { return try handleCatalogEvent(e, first?.record, &stats) }
         guard let profile = try loadProfile(e.profile) else { return }
         func record(in b: JourneyBundle, _ hash: String) -> Record? {
-            if let known = records.first(where: { $0.hash == hash }) { return known.record }
+            if let f = first, f.hash == hash { return f.record }
+            if let known = others.first(where: { $0.hash == hash }) { return known.record }
             let r = self.record(e, in: b)
-            records.append((hash, r))
+            if first == nil { first = (hash, r) } else { others.append((hash, r)) }
             return r
+        }
+        let kind: (name: String, goal: Bool, awaited: Bool)
+        if let k = eventKinds.first(where: { $0.name == e.event }) { kind = k } else {
+            kind = (e.event, goalEvents.contains(e.event), awaitedEvents.contains(e.event))
+            if eventKinds.count < 32 { eventKinds.append(kind) }
         }
         // Goals and exits end instances the moment their event arrives, even mid-wait.
         var ended = Set<Int64>()
-        for var inst in try goalEvents.contains(e.event) ? store.activeInstances(profile: e.profile) : [] {
+        for var inst in try kind.goal ? store.activeInstances(profile: e.profile) : [] {
             guard let b = try bundle(inst.bundle), let j = b.journey(named: inst.journey), let r = record(in: b, inst.bundle) else { continue }
             var outcome: Outcome?
             do {
@@ -78,7 +85,7 @@ extension Engine {
             }
         }
         // Instances waiting for this event.
-        for id in try awaitedEvents.contains(e.event) ? store.waiters(profile: e.profile, event: e.event) : [] where !ended.contains(id) {
+        for id in try kind.awaited ? store.waiters(profile: e.profile, event: e.event) : [] where !ended.contains(id) {
             guard var inst = try store.loadInstance(id), inst.status == "active", let b = try bundle(inst.bundle),
                   let j = b.journey(named: inst.journey), let r = record(in: b, inst.bundle) else { continue }
             guard try intact(inst, j) else { continue }
@@ -251,22 +258,39 @@ extension Engine {
     }
 
     func enter(_ j: CompiledJourney, _ b: JourneyBundle, _ hash: String, _ profile: ProfileSlot, trigger: Record?, whenChecked: Bool = false, _ stats: inout RunStats) throws {
-        var locals = [Value](repeating: .none, count: j.localCount)
-        if j.bindsTrigger, let t = trigger { locals[0] = .record(t) }
-        var probe = InstanceRow(id: 0, journey: j.name, profile: profile.id, bundle: hash, pc: 0, locals: locals, sends: 0, status: "active", enteredAt: now)
-        var running = j.onWhere
-        do {
-            if let w = j.onWhere, let t = trigger, try !test(j, b, w, probe, t, profile) { return }
-            running = j.when
-            if let w = j.when, !whenChecked {
-                var host = Host(engine: self, bundle: b, hash: hash, journey: j, instance: 0, sends: 0, profile: profile)
-                guard try VM.test(j, predicate: w, b.constants, locals: locals, candidate: trigger.map { .record($0) } ?? .none, host: &host) else { return }
+        let onWhere = trigger == nil ? nil : j.onWhere, when = whenChecked ? nil : j.when
+        if onWhere != nil || when != nil {
+            // The conditions run over locals of their own (the trigger bound, as the instance's
+            // will be), lent from one event to the next; the instance's are made if it enters.
+            var locals: [Value] = [], stack: [Value] = []
+            swap(&locals, &testLocals); swap(&stack, &testStack)
+            defer { swap(&locals, &testLocals); swap(&stack, &testStack) }
+            func fresh() {
+                if locals.count == j.localCount {
+                    for i in locals.indices { locals[i] = .none }
+                } else {
+                    locals = ValueEncoding.nones(j.localCount)
+                }
+                if j.bindsTrigger, let t = trigger, !locals.isEmpty { locals[0] = .record(t) }
             }
-        } catch let fault as RuntimeFault {
-            // A condition that cannot be decided is not an entry; the reason is kept.
-            try store.reject(source: "journey \(j.name)", line: j.functions[running ?? 0].line(at: 0),
-                             reason: "profile \(profile.id) did not enter: its entry condition stopped: \(fault.message)", raw: "", at: now, profile: profile.id)
-            return
+            var running = onWhere
+            do {
+                var host = Host(engine: self, bundle: b, hash: hash, journey: j, instance: 0, sends: 0, profile: profile)
+                if let w = onWhere, let t = trigger {
+                    fresh()
+                    guard try VM.test(j, predicate: w, b.constants, inPlace: &locals, candidate: .record(t), host: &host, scratch: &stack) else { return }
+                }
+                running = when
+                if let w = when {
+                    fresh()
+                    guard try VM.test(j, predicate: w, b.constants, inPlace: &locals, candidate: trigger.map { .record($0) } ?? .none, host: &host, scratch: &stack) else { return }
+                }
+            } catch let fault as RuntimeFault {
+                // A condition that cannot be decided is not an entry; the reason is kept.
+                try store.reject(source: "journey \(j.name)", line: j.functions[running ?? 0].line(at: 0),
+                                 reason: "profile \(profile.id) did not enter: its entry condition stopped: \(fault.message)", raw: "", at: now, profile: profile.id)
+                return
+            }
         }
         let stats0 = try store.entryStats(journey: j.name, profile: profile.id)
         switch j.reentry {
@@ -276,6 +300,9 @@ extension Engine {
         // "within D" is inclusive, as for `wait for … within`: an entry exactly D later is refused.
         case .after(let d): if let last = stats0.lastEntered, now - last <= d { return }
         }
+        var locals = [Value](repeating: .none, count: j.localCount)
+        if j.bindsTrigger, let t = trigger { locals[0] = .record(t) }
+        var probe = InstanceRow(id: 0, journey: j.name, profile: profile.id, bundle: hash, pc: 0, locals: locals, sends: 0, status: "active", enteredAt: now)
         // The instance is stored once, as its first step leaves it.
         probe.id = try store.nextInstanceID(profile: profile.id)
         countJourney(probe, entered: true)

@@ -15,6 +15,7 @@ final class HistoryRows {
         if capacity > 0 {
             keys.reserveCapacity(capacity)
             data.reserveCapacity(capacity)
+            records.reserveCapacity(capacity)
         }
     }
 

@@ -88,12 +88,19 @@ public enum VM {
     /// The same, with a stack the caller keeps between calls (a scan over many profiles).
     public static func test<H: VMHost>(_ j: CompiledJourney, predicate: Int, _ constants: [Value], locals: [Value], candidate: Value,
                                        host: inout H, scratch: inout [Value]) throws -> Bool {
-        var pc = 0
         var l = locals
         if l.count < j.localCount { l += repeatElement(Value.none, count: j.localCount - l.count) }
+        return try test(j, predicate: predicate, constants, inPlace: &l, candidate: candidate, host: &host, scratch: &scratch)
+    }
+
+    /// The same over locals the caller lends (at least `j.localCount` of them), which the
+    /// predicate may write to: no copy of them is made.
+    public static func test<H: VMHost>(_ j: CompiledJourney, predicate: Int, _ constants: [Value], inPlace locals: inout [Value], candidate: Value,
+                                       host: inout H, scratch: inout [Value]) throws -> Bool {
+        var pc = 0
         var state = Frame(candidate: candidate)
         scratch.removeAll(keepingCapacity: true)
-        _ = try execute(j, predicate, constants, &pc, &l, &state, &host, &scratch)
+        _ = try execute(j, predicate, constants, &pc, &locals, &state, &host, &scratch)
         return state.result
     }
 
