@@ -191,6 +191,9 @@ extension JourneyChecker {
         return result
     }
 
+    /// The types `<`, `<=`, `>` and `>=` compare.
+    static let orderable: [JType] = [.int, .decimal, .money, .date, .time, .duration, .timeOfDay, .string]
+
     mutating func binary(_ e: ExprID, _ op: BinaryOp, _ l: ExprID, _ r: ExprID, _ scope: Scope) -> JType {
         let span = exprs.span(e)
         switch op {
@@ -220,7 +223,7 @@ extension JourneyChecker {
         case .less, .lessEqual, .greater, .greaterEqual:
             let a = requireValue(check(l, scope), l), b = requireValue(check(r, scope), r)
             if a == .error || b == .error { return .bool }
-            if let c = JType.common(a, b), [JType.int, .decimal, .money, .date, .time, .duration, .timeOfDay, .string].contains(c) { return .bool }
+            if let c = JType.common(a, b), Self.orderable.contains(c) { return .bool }
             report(SemanticCode.typeMismatch, span, "cannot order \(describe(a)) and \(describe(b)) with '\(op.spelling)'", label: "not comparable")
             return .bool
         case .in, .notIn:

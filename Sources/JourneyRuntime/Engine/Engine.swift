@@ -39,7 +39,8 @@ public final class Engine {
     var goalEvents: Set<String> = [] { didSet { eventKinds = [] } }
     var awaitedEvents: Set<String> = [] { didSet { eventKinds = [] } }
     /// The event kinds handled so far (up to 32) and whether each is in the two sets: a schema
-    /// has a few kinds, and comparing short names is cheaper than two lookups per event.
+    /// has a few kinds, and comparing short names is cheaper than two lookups per event
+    /// (`kind(of:)`; emptied whenever either set changes).
     var eventKinds: [(name: String, goal: Bool, awaited: Bool)] = []
     /// Inbox events read ahead (last is next), and whether the inbox had no more.
     var inboxAhead: [InboxItem] = []

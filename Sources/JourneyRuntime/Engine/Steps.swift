@@ -55,14 +55,9 @@ extension Engine {
             if first == nil { first = (hash, r) } else { others.append((hash, r)) }
             return r
         }
-        let kind: (name: String, goal: Bool, awaited: Bool)
-        if let k = eventKinds.first(where: { $0.name == e.event }) { kind = k } else {
-            kind = (e.event, goalEvents.contains(e.event), awaitedEvents.contains(e.event))
-            if eventKinds.count < 32 { eventKinds.append(kind) }
-        }
         // Goals and exits end instances the moment their event arrives, even mid-wait.
         var ended = Set<Int64>()
-        for var inst in try kind.goal ? store.activeInstances(profile: e.profile) : [] {
+        for var inst in try kind(of: e.event).goal ? store.activeInstances(profile: e.profile) : [] {
             guard let b = try bundle(inst.bundle), let j = b.journey(named: inst.journey), let r = record(in: b, inst.bundle) else { continue }
             var outcome: Outcome?
             do {
@@ -85,7 +80,8 @@ extension Engine {
             }
         }
         // Instances waiting for this event.
-        for id in try kind.awaited ? store.waiters(profile: e.profile, event: e.event) : [] where !ended.contains(id) {
+        // (Asked again: an instance above may have brought a bundle in, and its waits with it.)
+        for id in try kind(of: e.event).awaited ? store.waiters(profile: e.profile, event: e.event) : [] where !ended.contains(id) {
             guard var inst = try store.loadInstance(id), inst.status == "active", let b = try bundle(inst.bundle),
                   let j = b.journey(named: inst.journey), let r = record(in: b, inst.bundle) else { continue }
             guard try intact(inst, j) else { continue }
@@ -117,6 +113,15 @@ extension Engine {
             try enter(j, b, hash, profile, trigger: r, &stats)
         }
         try saveProfile(profile)
+    }
+
+    /// Whether events of this kind are a goal or exit, and whether any instance waits for them,
+    /// in some bundle known so far (from `eventKinds` when it holds the kind).
+    func kind(of event: String) -> (name: String, goal: Bool, awaited: Bool) {
+        if let k = eventKinds.first(where: { $0.name == event }) { return k }
+        let k = (event, goalEvents.contains(event), awaitedEvents.contains(event))
+        if eventKinds.count < 32 { eventKinds.append(k) }
+        return k
     }
 
     /// A catalog event: each `for each profile` journey it starts enters every profile that its
@@ -275,14 +280,15 @@ extension Engine {
             }
             var running = onWhere
             do {
-                var host = Host(engine: self, bundle: b, hash: hash, journey: j, instance: 0, sends: 0, profile: profile)
                 if let w = onWhere, let t = trigger {
                     fresh()
+                    var host = Host(engine: self, bundle: b, hash: hash, journey: j, instance: 0, sends: 0, profile: profile)
                     guard try VM.test(j, predicate: w, b.constants, inPlace: &locals, candidate: .record(t), host: &host, scratch: &stack) else { return }
                 }
                 running = when
                 if let w = when {
                     fresh()
+                    var host = Host(engine: self, bundle: b, hash: hash, journey: j, instance: 0, sends: 0, profile: profile)
                     guard try VM.test(j, predicate: w, b.constants, inPlace: &locals, candidate: trigger.map { .record($0) } ?? .none, host: &host, scratch: &stack) else { return }
                 }
             } catch let fault as RuntimeFault {
