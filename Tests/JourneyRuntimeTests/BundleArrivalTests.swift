@@ -8,7 +8,7 @@ import JourneySyntax
 
 /// Bundles deployed by another process while an engine runs: the instances they start are
 /// served by an engine that never made them current.
-final class BundleArrivalTests: XCTestCase, StoreFixture {
+final class BundleArrivalTests: XCTestCase, StoreFixture, BundleFixture {
     let schema = """
     profile {
       first_name: string
@@ -19,14 +19,6 @@ final class BundleArrivalTests: XCTestCase, StoreFixture {
     channel email address profile.email
 
     """
-
-    func bundle(_ journeys: String) throws -> [UInt8] {
-        let trees = [Parser.parse(SourceFile(path: "schema.journey", bytes: Array(schema.utf8))),
-                     Parser.parse(SourceFile(path: "j.journey", bytes: Array(journeys.utf8)))]
-        let result = check(trees)
-        XCTAssertEqual(result.diagnostics.filter { $0.severity == .error }.map(\.message), [])
-        return try Compiler.compile(trees, result).encode()
-    }
 
     func ingest(_ engine: Engine, _ line: String) throws {
         let file = EventInput.parseFile(Array((line + "\n").utf8), schema: engine.current!.schema, parts: 1)

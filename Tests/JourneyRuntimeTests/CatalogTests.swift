@@ -6,7 +6,7 @@ import JourneySyntax
 @testable import JourneyRuntime
 
 /// Catalog events and the history index behind `for each profile`.
-final class CatalogTests: XCTestCase {
+final class CatalogTests: XCTestCase, BundleFixture {
     let schema = """
     profile {
       first_name: string
@@ -18,14 +18,6 @@ final class CatalogTests: XCTestCase {
     channel push address profile.push_token
 
     """
-
-    func bundle(_ journeys: String) throws -> [UInt8] {
-        let trees = [Parser.parse(SourceFile(path: "schema.journey", bytes: Array(schema.utf8))),
-                     Parser.parse(SourceFile(path: "j.journey", bytes: Array(journeys.utf8)))]
-        let result = check(trees)
-        XCTAssertEqual(result.diagnostics.filter { $0.severity == .error }.map(\.message), [])
-        return try Compiler.compile(trees, result).encode()
-    }
 
     let alert = """
     journey alert {
