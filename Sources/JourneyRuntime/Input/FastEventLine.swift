@@ -16,7 +16,7 @@ enum FastEventLine {
         guard p.i < b.count, b[p.i] == UInt8(ascii: "{") else { return nil }
         p.i += 1
         var profile: JSONValue?, event: JSONValue?, at: JSONValue?, id: JSONValue?
-        var sawData = false, dataNull = false
+        var sawData = false
         // `data`'s fields: decoded as they are read when the event came first (the usual
         // order), else kept as members and decoded once the event is known.
         var members: [Member] = []
@@ -44,8 +44,8 @@ enum FastEventLine {
                 p.skipSpace()
                 guard p.i < b.count else { return nil }
                 if b[p.i] == UInt8(ascii: "n") {
+                    // (`data: null` is as no data: every field none.)
                     guard case .null? = try? p.value(depth: 1) else { return nil }
-                    dataNull = true
                 } else if case .string(let name)? = event, let k = schema.eventIndex(name), var data = DataFields(schema.events[k]) {
                     guard b[p.i] == UInt8(ascii: "{"), readMembers(&p, { data.take($0, $1, in: b) }) else { return nil }
                     direct = (k, data)

@@ -39,12 +39,17 @@ extension SQLiteStore {
         if !more {
             try statement("DELETE FROM inbox").run()
         } else if kept >= inboxKeptLimit {
-            let s = try statement("DELETE FROM inbox WHERE (at, seq) <= (?, ?)")
-            s.bind(1, visibleThrough.at); s.bind(2, visibleThrough.seq)
-            try s.run()
+            try deleteTakenInbox()
         }
         let now = !more || kept >= inboxKeptLimit ? 0 : kept
         if now != kept - n { try setMeta("inbox_kept", String(now)) }
+    }
+
+    /// Deletes what `inbox` holds up to the mark (all of it taken), as one range.
+    func deleteTakenInbox() throws {
+        let s = try statement("DELETE FROM inbox WHERE (at, seq) <= (?, ?)")
+        s.bind(1, visibleThrough.at); s.bind(2, visibleThrough.seq)
+        try s.run()
     }
 
     /// Drops the taken events `inbox` keeps, so that the file holds only what is still to do
@@ -52,9 +57,7 @@ extension SQLiteStore {
     func dropKeptInbox() throws {
         guard !readOnly, db.path != ":memory:", !db.inTransaction, let kept = try meta("inbox_kept"), kept != "0" else { return }
         try transaction {
-            let s = try statement("DELETE FROM inbox WHERE (at, seq) <= (?, ?)")
-            s.bind(1, visibleThrough.at); s.bind(2, visibleThrough.seq)
-            try s.run()
+            try deleteTakenInbox()
             try setMeta("inbox_kept", "0")
         }
     }
@@ -296,19 +299,13 @@ extension SQLiteStore {
             try insert("inbox_late", late)
         }
         deferredHistory.reserveCapacity(deferredHistory.count + events.count)
-        if let order = historyOrder, Self.isPermutation(order, of: events.count) {
-            for k in order {
-                let e = events[k]
-                deferredHistory.append(HistoryInsert(profile: e.profile, event: e.event, at: e.at, seq: first + Int64(k), data: e.data))
-            }
-        } else {
-            for (k, e) in events.enumerated() {
-                deferredHistory.append(HistoryInsert(profile: e.profile, event: e.event, at: e.at, seq: first + Int64(k), data: e.data))
-            }
+        func hold(_ k: Int) {
+            let e = events[k]
+            deferredHistory.append(HistoryInsert(profile: e.profile, event: e.event, at: e.at, seq: first + Int64(k), data: e.data))
         }
-        // Held back only inside a transaction (outside one, the inbox rows are committed
-        // already), and only so many: a transaction of millions writes them in sorted runs.
-        if !deferringHistory || !db.inTransaction || deferredHistory.count >= deferredHistoryLimit { try flushDeferredHistory() }
+        if let order = historyOrder, Self.isPermutation(order, of: events.count) { order.forEach(hold) } else { events.indices.forEach(hold) }
+        // Held back only so many: a transaction of millions writes them in sorted runs.
+        if !deferringHistory || deferredHistory.count >= deferredHistoryLimit { try flushDeferredHistory() }
         try insertKeys(events, firstSeq: first)
         try countPairs(events, firstSeq: first)
         // Cached histories do not have these yet (nor is the cache complete any more); any that
@@ -356,18 +353,7 @@ extension SQLiteStore {
     }
 
     public func nextInbox(until: Int64?) throws -> InboxItem? {
-        let mark = db.inTransaction ? visibleThrough : try committedMark()
-        // (The late arrivals this transaction took leave at its commit: after them.)
-        let after: (at: Int64, seq: Int64) = db.inTransaction ? takenThrough ?? (Int64.min, Int64.min) : (Int64.min, Int64.min)
-        let late = try statement("SELECT seq, profile, event, at, data FROM inbox_late WHERE (at, seq) > (?, ?) AND at <= ? ORDER BY at, seq LIMIT 1")
-        defer { late.reset() }
-        late.bind(1, after.at); late.bind(2, after.seq); late.bind(3, until ?? Int64.max)
-        if try late.step() { return InboxItem(seq: late.int64(0), profile: late.text(1), event: late.text(2), at: late.int64(3), data: late.blob(4)) }
-        let s = try statement("SELECT seq, profile, event, at, data FROM inbox WHERE (at, seq) > (?, ?) AND at <= ? ORDER BY at, seq LIMIT 1")
-        defer { s.reset() }
-        s.bind(1, mark.at); s.bind(2, mark.seq); s.bind(3, until ?? Int64.max)
-        guard try s.step() else { return nil }
-        return InboxItem(seq: s.int64(0), profile: s.text(1), event: s.text(2), at: s.int64(3), data: s.blob(4))
+        try inbox(until: until, limit: 1).first
     }
 
     public func inbox(until: Int64?, limit: Int) throws -> [InboxItem] {
