@@ -29,12 +29,14 @@ public enum SQLiteToPostgres {
         Table(name: "profile_timezones", select: "SELECT tz FROM profile_timezones", columns: "tz", kinds: [.text]),
         Table(name: "events", select: "SELECT profile, event, at, seq, data FROM events", columns: "profile, event, at, seq, data", kinds: [.text, .text, .int, .int, .blob]),
         // The events not taken yet: the inbox past the history's mark (what it holds up to the
-        // mark is taken, waiting to be dropped), and the late arrivals.
+        // mark is taken, waiting to be dropped), its pages' events past it (`copy` unpacks them
+        // into `temp.inbox_paged` first), and the late arrivals.
         Table(name: "inbox", select: """
             WITH mark(a, s) AS (SELECT COALESCE(MAX(CAST(substr(value, 1, instr(value, ' ') - 1) AS INTEGER)), -9223372036854775808),
                                        COALESCE(MAX(CAST(substr(value, instr(value, ' ') + 1) AS INTEGER)), -9223372036854775808)
                                 FROM meta WHERE key = 'history_through')
             SELECT seq, at, profile, profile, event, data FROM inbox, mark WHERE (at, seq) > (mark.a, mark.s)
+            UNION ALL SELECT seq, at, profile, profile, event, data FROM temp.inbox_paged
             UNION ALL SELECT seq, at, profile, profile, event, data FROM inbox_late
             """, columns: "seq, at, p, profile, event, data", kinds: [.int, .int, .partition, .text, .text, .blob]),
         Table(name: "instances", select: "SELECT id, profile, journey, profile, bundle, pc, locals, sends, status, entered_at, ended_at FROM instances",
@@ -77,6 +79,7 @@ public enum SQLiteToPostgres {
             guard used == 0 else {
                 throw PostgresError(sqlState: "", message: "the target database already holds journeys, profiles or events; migrate into an empty database")
             }
+            try unpackPages(source)
             var counts: [(String, Int)] = []
             counts.append(("profiles", try copyProfiles(db, c)))
             for t in tables { counts.append((t.name, try copyTable(t, db, c))) }
@@ -99,6 +102,19 @@ public enum SQLiteToPostgres {
         } catch {
             target.rollback()
             throw error
+        }
+    }
+
+    /// The source's paged inbox events not taken yet, as rows of a temporary table (in memory,
+    /// gone with the connection; the source file is not written).
+    static func unpackPages(_ source: SQLiteStore) throws {
+        let db = source.db
+        try db.exec("CREATE TEMP TABLE IF NOT EXISTS inbox_paged(seq INTEGER, at INTEGER, profile TEXT, event TEXT, data BLOB)")
+        try db.exec("DELETE FROM temp.inbox_paged")
+        let put = try db.prepare("INSERT INTO temp.inbox_paged(seq, at, profile, event, data) VALUES (?, ?, ?, ?, ?)")
+        for e in try source.pagedInboxNotTaken() {
+            put.bind(1, e.seq); put.bind(2, e.at); put.bind(3, e.profile); put.bind(4, e.event); put.bind(5, e.data)
+            try put.run()
         }
     }
 

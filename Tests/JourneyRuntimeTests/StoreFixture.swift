@@ -39,6 +39,12 @@ extension StoreFixture {
         return try q.step() ? q.int(0) : 0
     }
 
+    /// How many events the inbox holds, row by row and in pages (taken or not).
+    func inboxCount(_ s: SQLiteStore) throws -> Int {
+        let q = try s.db.prepare("SELECT (SELECT COUNT(*) FROM inbox) + (SELECT COALESCE(SUM(n), 0) FROM inbox_pages)")
+        return try q.step() ? q.int(0) : 0
+    }
+
     /// Ingests events (sku, at) in one batch; their arrival numbers follow on from earlier ones.
     func ingest(_ s: SQLiteStore, _ events: [(String, Int64)]) throws {
         try s.enqueue(events.map { IncomingRow(profile: "p", event: "viewed", at: $0.1, data: ValueEncoding.eventBlob([.string($0.0)], def)) })

@@ -165,4 +165,114 @@ final class StoreInboxTests: XCTestCase, StoreFixture {
         XCTAssertEqual(try offered(c), [])
         XCTAssertEqual(try rows(c, "inbox") + rows(c, "inbox_late"), [])
     }
+
+    // MARK: - Pages
+
+    /// The pages' (first at, first seq, last at, last seq, count), in order.
+    func pages(_ s: SQLiteStore) throws -> [[Int64]] {
+        let q = try s.db.prepare("SELECT first_at, first_seq, last_at, last_seq, n FROM inbox_pages ORDER BY last_at, last_seq")
+        var out: [[Int64]] = []
+        while try q.step() { out.append((0..<5).map { q.int64(Int32($0)) }) }
+        return out
+    }
+
+    /// A batch that comes after every page becomes pages (in key order, however it arrived);
+    /// one behind a page, or too small, goes row by row; the run gets both merged in key order,
+    /// and a page leaves once its last event is taken.
+    func testBatchesAfterThePagesArePagedAndMergedWithRows() throws {
+        let (a, b) = try makeStores()
+        for s in [a, b] { s.pageMinimum = 3; s.pageLimit = 4 }
+        try ingest(a, [("s1", 30), ("s2", 10), ("s3", 20), ("s4", 40), ("s5", 50)])
+        XCTAssertEqual(try pages(a), [[10, 2, 40, 4, 4], [50, 5, 50, 5, 1]], "sorted, four to a page")
+        XCTAssertEqual(try rows(a, "inbox"), [])
+        try ingest(b, [("r1", 25), ("r2", 45), ("r3", 60)])
+        XCTAssertEqual(try rows(a, "inbox"), [[25, 6], [45, 7], [60, 8]], "behind a page: rows")
+        try ingest(b, [("s6", 60), ("s7", 70)])
+        XCTAssertEqual(try rows(a, "inbox").count, 5, "two are too few for a page")
+        try ingest(b, [("s8", 80), ("s9", 80), ("s10", 90)])
+        XCTAssertEqual(try pages(a).last, [80, 11, 90, 13, 3])
+        XCTAssertEqual(try offered(a), [10, 20, 25, 30, 40, 45, 50, 60, 60, 70, 80, 80, 90])
+        XCTAssertEqual(try a.inbox(until: 45, limit: 100).map(\.at), [10, 20, 25, 30, 40, 45], "up to a time")
+
+        XCTAssertEqual(try take(a, 2), [10, 20])
+        XCTAssertEqual(try pages(a).count, 3, "a page partly taken stays")
+        XCTAssertEqual(try take(b, 2), [25, 30], "another connection reads on from the mark")
+        XCTAssertEqual(try take(a, 3, commit: false), [40, 45, 50])
+        XCTAssertEqual(try pages(a).count, 3, "a rollback keeps them")
+        XCTAssertEqual(try offered(a), [40, 45, 50, 60, 60, 70, 80, 80, 90], "and offers the same again")
+        try a.begin()
+        XCTAssertEqual(try skus(a), ["s2", "s3", "r1", "s1"].map(Value.string), "the history sees what is taken, in order")
+        try a.commit()
+        XCTAssertEqual(try take(a, 3), [40, 45, 50])
+        XCTAssertEqual(try pages(a).map { $0[0] }, [80], "their last events taken, two pages go")
+        XCTAssertEqual(try take(a, 20), [60, 60, 70, 80, 80, 90])
+        XCTAssertEqual(try pages(a), [])
+        XCTAssertEqual(try rows(a, "inbox"), [])
+        XCTAssertEqual(try offered(b), [])
+        // With nothing left, the next batch pages again, from any time after the mark.
+        try ingest(b, [("t1", 95), ("t2", 96), ("t3", 97)])
+        XCTAssertEqual(try pages(a).map { $0[0] }, [95])
+        XCTAssertEqual(try offered(a), [95, 96, 97])
+    }
+
+    /// Events behind the mark in a paged batch still wait apart; the rest is a page.
+    func testAPagedBatchLeavesItsLateArrivalsApart() throws {
+        let (a, b) = try makeStores()
+        for s in [a, b] { s.pageMinimum = 2 }
+        try ingest(a, [("s1", 10), ("s2", 20)])
+        XCTAssertEqual(try take(a, 1), [10])
+        try ingest(b, [("late", 5), ("s3", 30), ("s4", 40)])
+        XCTAssertEqual(try rows(a, "inbox_late"), [[5, 3]])
+        XCTAssertEqual(try pages(a).last, [30, 4, 40, 5, 2])
+        XCTAssertEqual(try offered(a), [5, 20, 30, 40])
+        XCTAssertEqual(try take(a, 4), [5, 20, 30, 40])
+        XCTAssertEqual(try pages(a) + rows(a, "inbox_late"), [])
+    }
+
+    /// A page whose bytes are damaged is refused with its number, never half read.
+    func testADamagedPageIsRefused() throws {
+        let (a, _) = try makeStores()
+        a.pageMinimum = 2
+        try ingest(a, [("s1", 10), ("s2", 20), ("s3", 30)])
+        try a.db.exec("UPDATE inbox_pages SET body = substr(body, 1, length(body) - 3)")
+        XCTAssertThrowsError(try a.inbox(until: nil, limit: 10)) { error in
+            XCTAssertTrue("\(error)".contains("inbox page 1 (events from arrival 1) is damaged at byte"), "\(error)")
+        }
+        try a.db.exec("UPDATE inbox_pages SET body = X'02'")
+        XCTAssertThrowsError(try a.inbox(until: nil, limit: 10)) { error in
+            XCTAssertTrue("\(error)".contains("format 2 is not one this version reads"), "\(error)")
+        }
+    }
+
+    /// Erasing a profile takes its events out of the pages (a page left empty goes), leaving
+    /// no trace of them in the file; the others' events stay, in order.
+    func testErasureTakesAProfilesEventsOutOfPages() throws {
+        let (a, _) = try makeStores()
+        a.pageMinimum = 2
+        let secret = "p-secret-7f3a"
+        func row(_ profile: String, _ at: Int64) -> IncomingRow {
+            IncomingRow(profile: profile, event: "viewed", at: at, data: ValueEncoding.eventBlob([.string(profile == secret ? "sku-of-the-secret" : "x")], def))
+        }
+        try a.begin()
+        try a.saveProfile(secret, [.string("Ann")])
+        try a.saveProfile("q", [.string("Bob")])
+        try a.enqueue([row(secret, 10), row("q", 20), row(secret, 30)])
+        try a.enqueue([row(secret, 40), row(secret, 50)])
+        try a.commit()
+        XCTAssertEqual(try pages(a).count, 2)
+        try a.begin()
+        XCTAssertTrue(try a.erase(profile: secret))
+        try a.commit()
+        XCTAssertEqual(try pages(a), [[20, 2, 20, 2, 1]])
+        try a.begin()
+        XCTAssertEqual(try a.inbox(until: nil, limit: 10).map(\.profile), ["q"])
+        a.rollback()
+        try a.checkpoint()
+        let file = try [UInt8](Data(contentsOf: URL(fileURLWithPath: a.db.path)))
+        for text in [secret, "sku-of-the-secret"] {
+            let needle = Array(text.utf8)
+            let found = file.indices.dropLast(needle.count).contains { i in file[i..<(i + needle.count)].elementsEqual(needle) }
+            XCTAssertFalse(found, "\(text) is still in the database file")
+        }
+    }
 }

@@ -74,7 +74,7 @@ final class StoreIngestTests: XCTestCase, StoreFixture {
         try b.begin()
         let both = try stored(b)
         XCTAssertEqual(both.mapValues { $0.count }, expected.mapValues { 2 * $0.count }, "the commit wrote the rest")
-        XCTAssertEqual(try count(b, "inbox"), 300)
+        XCTAssertEqual(try inboxCount(b), 300)
         try b.commit()
 
         // Held back up to a bound: past it, what is held is written at once.
@@ -96,7 +96,7 @@ final class StoreIngestTests: XCTestCase, StoreFixture {
         try a.commit()
         try b.begin()
         XCTAssertEqual(try stored(b), both)
-        XCTAssertEqual(try count(b, "inbox"), 300)
+        XCTAssertEqual(try inboxCount(b), 300)
         try b.commit()
     }
 

@@ -167,6 +167,11 @@ public final class Statement {
         return ValueEncoding.utf8(of: s, equals: UnsafeBufferPointer(start: p, count: n))
     }
     public func optionalInt64(_ c: Int32) -> Int64? { isNull(c) ? nil : int64(c) }
+    /// A blob column's bytes where SQLite holds them: valid until the statement steps or resets.
+    public func blobBytes(_ c: Int32) -> UnsafeRawBufferPointer {
+        let n = Int(sqlite3_column_bytes(stmt, c))
+        return UnsafeRawBufferPointer(start: n > 0 ? sqlite3_column_blob(stmt, c) : nil, count: max(n, 0))
+    }
     public func blob(_ c: Int32) -> [UInt8] {
         let n = Int(sqlite3_column_bytes(stmt, c))
         guard n > 0, let p = sqlite3_column_blob(stmt, c) else { return [] }

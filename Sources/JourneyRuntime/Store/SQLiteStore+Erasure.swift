@@ -59,6 +59,7 @@ extension SQLiteStore: ServiceStore {
         try eraseKeys(profile: id)
         try run("DELETE FROM events WHERE profile = ?", [id])
         try run("DELETE FROM inbox WHERE profile = ?", [id])
+        try erasePages(profile: id)
         try run("DELETE FROM inbox_late WHERE profile = ?", [id])
         try run("DELETE FROM event_ids WHERE profile = ?", [id])
         let undelivered = "SELECT id FROM outbox WHERE profile = ? AND (delivery IS NULL OR delivery != 'delivered')"

@@ -291,11 +291,12 @@ extension SQLiteStore {
             }
         }
         if late.isEmpty {
-            try insert("inbox", nil)
+            if try !writePages(events, first: first, indices: Array(events.indices)) { try insert("inbox", nil) }
         } else {
             var isLate = [Bool](repeating: false, count: events.count)
             for k in late { isLate[k] = true }
-            try insert("inbox", events.indices.filter { !isLate[$0] })
+            let inOrder = events.indices.filter { !isLate[$0] }
+            if try !writePages(events, first: first, indices: inOrder) { try insert("inbox", inOrder) }
             try insert("inbox_late", late)
         }
         deferredHistory.reserveCapacity(deferredHistory.count + events.count)
@@ -358,7 +359,7 @@ extension SQLiteStore {
 
     public func inbox(until: Int64?, limit: Int) throws -> [InboxItem] {
         var out: [InboxItem] = []
-        func read(_ s: Statement, after: (at: Int64, seq: Int64), _ limit: Int) throws {
+        func read(_ s: Statement, after: (at: Int64, seq: Int64), _ limit: Int, into out: inout [InboxItem]) throws {
             s.bind(1, after.at); s.bind(2, after.seq); s.bind(3, until ?? Int64.max); s.bind(4, limit)
             while try s.step() { out.append(InboxItem(seq: s.int64(0), profile: s.text(1), event: s.text(2), at: s.int64(3), data: s.blob(4))) }
             s.reset()
@@ -370,12 +371,31 @@ extension SQLiteStore {
         // other. Those this transaction took wait for the commit to leave: read on after them.
         if !inTransaction || !pendingLate.isEmpty {
             try read(try statement("SELECT seq, profile, event, at, data FROM inbox_late WHERE (at, seq) > (?, ?) AND at <= ? ORDER BY at, seq LIMIT ?"),
-                     after: inTransaction ? takenThrough ?? (Int64.min, Int64.min) : (Int64.min, Int64.min), limit)
+                     after: inTransaction ? takenThrough ?? (Int64.min, Int64.min) : (Int64.min, Int64.min), limit, into: &out)
         }
-        // Then the inbox past the mark (what it holds up to the mark is taken).
+        // Then the inbox past the mark (what it holds up to the mark is taken): its rows and its
+        // pages, merged in key order.
         if out.count < limit {
+            let mark = inTransaction ? visibleThrough : try committedMark()
+            let want = limit - out.count
+            var rows: [InboxItem] = []
             try read(try statement("SELECT seq, profile, event, at, data FROM inbox WHERE (at, seq) > (?, ?) AND at <= ? ORDER BY at, seq LIMIT ?"),
-                     after: inTransaction ? visibleThrough : try committedMark(), limit - out.count)
+                     after: mark, want, into: &rows)
+            let paged = try pagedInbox(after: mark, until: until, limit: want)
+            if paged.isEmpty {
+                out += rows
+            } else if rows.isEmpty {
+                out += paged
+            } else {
+                var i = 0, j = 0
+                while out.count < limit, i < rows.count || j < paged.count {
+                    if j == paged.count || (i < rows.count && (rows[i].at, rows[i].seq) < (paged[j].at, paged[j].seq)) {
+                        out.append(rows[i]); i += 1
+                    } else {
+                        out.append(paged[j]); j += 1
+                    }
+                }
+            }
         }
         return out
     }

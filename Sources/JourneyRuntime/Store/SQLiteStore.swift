@@ -75,6 +75,7 @@ public final class SQLiteStore: JourneyStore {
         entryCache = [:]
         entryMisses = 0
         entriesComplete = false
+        pageCache = nil
     }
 
     var cachesUsable: Bool { db.inTransaction }
@@ -112,6 +113,12 @@ public final class SQLiteStore: JourneyStore {
     /// Taken events are left in `inbox` (below the mark) until it holds nothing else, or until
     /// this many have gathered: then they go in one statement.
     var inboxKeptLimit = 200_000
+    /// A batch of at least this many events (that all come after the last page) is written as
+    /// pages of at most `pageLimit` events (InboxPages.swift); smaller ones row by row.
+    var pageMinimum = 16
+    var pageLimit = 4096
+    /// The page the run reads from, decoded (valid in one transaction: dropped with the caches).
+    var pageCache: (id: Int64, firstSeq: Int64, items: [InboxItem])?
 
     /// Arrival numbers: kept in memory during a transaction, saved in `meta` when it commits.
     var lastSeq: Int64?
@@ -367,6 +374,7 @@ public final class SQLiteStore: JourneyStore {
         }
         if takenInOrder > 0 {
             try dropTaken(adding: takenInOrder)
+            try dropTakenPages()
             takenInOrder = 0
         }
         takenThrough = nil
