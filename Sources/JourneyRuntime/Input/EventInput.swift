@@ -89,9 +89,10 @@ public enum EventInput {
         bytes.withUnsafeBufferPointer { all in
             let part = UnsafeBufferPointer(rebasing: all[range])
             var result = EventFile.Part()
+            let names = schema.events.map(FastEventLine.asciiNames)
             InputLines.forEach(part) { number, offset, line in
                 let start = range.lowerBound + offset
-                switch validate(line, schema: schema) {
+                switch validate(line, schema: schema, names: names) {
                 case .success(let e):
                     result.events.append(EventFile.Event(line: number, start: start, end: start + line.count, event: e,
                                                          blob: ValueEncoding.eventBlob(e.fields, schema.events[e.event])))
@@ -116,8 +117,8 @@ public enum EventInput {
         init(_ reason: String) { self.reason = reason }
     }
 
-    static func validate(_ bytes: UnsafeBufferPointer<UInt8>, schema: RuntimeSchema) -> Result<IncomingEvent, Reject> {
-        if let e = FastEventLine.read(bytes, schema: schema) { return .success(e) }
+    static func validate(_ bytes: UnsafeBufferPointer<UInt8>, schema: RuntimeSchema, names: [[String.UTF8View]?]? = nil) -> Result<IncomingEvent, Reject> {
+        if let e = FastEventLine.read(bytes, schema: schema, names: names) { return .success(e) }
         return validateFully(bytes, schema: schema)
     }
 

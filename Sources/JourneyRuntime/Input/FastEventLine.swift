@@ -10,7 +10,12 @@ import JourneyBytecode
 /// its bytes only when every field name of the event is ASCII (otherwise text equality, which
 /// `validateFully` uses, could match where bytes do not).
 enum FastEventLine {
-    static func read(_ b: UnsafeBufferPointer<UInt8>, schema: RuntimeSchema) -> IncomingEvent? {
+    /// `names`: each event kind's `asciiNames`, worked out once for many lines (else per line).
+    static func read(_ b: UnsafeBufferPointer<UInt8>, schema: RuntimeSchema, names: [[String.UTF8View]?]? = nil) -> IncomingEvent? {
+        func fieldNames(_ k: Int) -> [String.UTF8View]? {
+            if let names { return names[k] }
+            return asciiNames(schema.events[k])
+        }
         var p = JSONParser(b)
         p.skipSpace()
         guard p.i < b.count, b[p.i] == UInt8(ascii: "{") else { return nil }
@@ -46,7 +51,7 @@ enum FastEventLine {
                 if b[p.i] == UInt8(ascii: "n") {
                     // (`data: null` is as no data: every field none.)
                     guard case .null? = try? p.value(depth: 1) else { return nil }
-                } else if case .string(let name)? = event, let k = schema.eventIndex(name), var data = DataFields(schema.events[k]) {
+                } else if case .string(let name)? = event, let k = schema.eventIndex(name), var data = DataFields(schema.events[k], names: fieldNames(k)) {
                     guard b[p.i] == UInt8(ascii: "{"), readMembers(&p, { data.take($0, $1, in: b) }) else { return nil }
                     direct = (k, data)
                 } else {
@@ -68,7 +73,7 @@ enum FastEventLine {
             guard d.index == head.index else { return nil }
             data = d.data
         } else {
-            guard var d = DataFields(schema.events[head.index]) else { return nil }
+            guard var d = DataFields(schema.events[head.index], names: fieldNames(head.index)) else { return nil }
             for m in members { guard d.take(m.key, m.value, in: b) else { return nil } }
             data = d
         }
@@ -85,11 +90,11 @@ enum FastEventLine {
         var fields: [Value]
         var seen: UInt64 = 0
 
-        init?(_ def: EventDef) {
+        init?(_ def: EventDef, names: [String.UTF8View]?) {
             guard def.fields.count <= 64 else { return nil }
             self.def = def
-            names = FastEventLine.asciiNames(def)
-            fields = [Value](repeating: .none, count: def.fields.count)
+            self.names = names
+            fields = ValueEncoding.nones(def.fields.count)
         }
 
         /// Decodes the member whose key is the bytes `key`: false when it names no field, names

@@ -299,7 +299,10 @@ extension SQLiteStore {
             if try !writePages(events, first: first, indices: inOrder) { try insert("inbox", inOrder) }
             try insert("inbox_late", late)
         }
-        deferredHistory.reserveCapacity(deferredHistory.count + events.count)
+        // Room grows by doubling: reserving just what each batch needs copied every row held so
+        // far at every batch (a twentieth of an ingest's writing thread).
+        let needed = deferredHistory.count + events.count
+        if deferredHistory.capacity < needed { deferredHistory.reserveCapacity(max(needed, 2 * deferredHistory.capacity)) }
         func hold(_ k: Int) {
             let e = events[k]
             deferredHistory.append(HistoryInsert(profile: e.profile, event: e.event, at: e.at, seq: first + Int64(k), data: e.data))

@@ -161,7 +161,8 @@ extension SQLiteStore {
         }
         let s = try statement("SELECT 1 FROM profiles WHERE id = ?")
         defer { s.reset() }
-        for id in ids {
+        // In key order, each lookup finds its pages where the one before left them.
+        for id in ids.sorted() {
             s.bind(1, id)
             if try s.step() { out.insert(id) }
             s.reset()
