@@ -105,14 +105,16 @@ public enum SQLiteToPostgres {
         }
     }
 
-    /// The source's paged inbox events not taken yet, as rows of a temporary table (in memory,
-    /// gone with the connection; the source file is not written).
+    /// The source's paged inbox events not taken yet, as rows of a temporary table (a file of
+    /// its own, gone with the connection; the source database is not written), page by page.
     static func unpackPages(_ source: SQLiteStore) throws {
         let db = source.db
+        // On disk: a backlog of millions of events need not fit in memory.
+        try db.exec("PRAGMA temp_store=FILE")
         try db.exec("CREATE TEMP TABLE IF NOT EXISTS inbox_paged(seq INTEGER, at INTEGER, profile TEXT, event TEXT, data BLOB)")
         try db.exec("DELETE FROM temp.inbox_paged")
         let put = try db.prepare("INSERT INTO temp.inbox_paged(seq, at, profile, event, data) VALUES (?, ?, ?, ?, ?)")
-        for e in try source.pagedInboxNotTaken() {
+        try source.forEachPagedEventNotTaken { e in
             put.bind(1, e.seq); put.bind(2, e.at); put.bind(3, e.profile); put.bind(4, e.event); put.bind(5, e.data)
             try put.run()
         }

@@ -244,6 +244,40 @@ final class StoreInboxTests: XCTestCase, StoreFixture {
         }
     }
 
+    /// A page whose bytes read well but disagree with its row (its last event, its count) is
+    /// refused too, rather than read on from a place that never moves on.
+    func testAPageThatDisagreesWithItsRowIsRefused() throws {
+        let (a, _) = try makeStores()
+        a.pageMinimum = 2
+        try ingest(a, [("s1", 10), ("s2", 20), ("s3", 30)])
+        for (change, undo) in [("last_at = 50", "last_at = 30"), ("n = 2", "n = 3"), ("first_seq = 2", "first_seq = 1")] {
+            try a.db.exec("UPDATE inbox_pages SET \(change)")
+            XCTAssertThrowsError(try take(a, 10), change) { error in
+                XCTAssertTrue("\(error)".contains("do not match"), "\(change): \(error)")
+            }
+            a.rollback()
+            try a.db.exec("UPDATE inbox_pages SET \(undo)")
+        }
+        XCTAssertEqual(try take(a, 10), [10, 20, 30])
+    }
+
+    /// A page closes at its byte bound too (an event bigger than the bound has a page to
+    /// itself); a batch partly behind the last page pages the rest, the part behind as rows.
+    func testPagesCloseAtTheirByteBoundAndABatchSplitsAtTheLastPage() throws {
+        let (a, b) = try makeStores()
+        for s in [a, b] { s.pageMinimum = 2; s.pageBytes = 200 }
+        let big = String(repeating: "x", count: 300)
+        try ingest(a, [("s1", 10), ("s2", 20), (big, 30), ("s4", 40), ("s5", 50)])
+        XCTAssertEqual(try pages(a).map { [$0[0], $0[2], $0[4]] }, [[10, 20, 2], [30, 30, 1], [40, 50, 2]])
+        try ingest(b, [("r1", 45), ("s6", 60), ("s7", 70)])
+        XCTAssertEqual(try rows(a, "inbox"), [[45, 6]])
+        XCTAssertEqual(try pages(a).last, [60, 7, 70, 8, 2])
+        XCTAssertEqual(try take(a, 10), [10, 20, 30, 40, 45, 50, 60, 70])
+        try a.begin()
+        XCTAssertEqual(try skus(a).count, 8)
+        try a.commit()
+    }
+
     /// Erasing a profile takes its events out of the pages (a page left empty goes), leaving
     /// no trace of them in the file; the others' events stay, in order.
     func testErasureTakesAProfilesEventsOutOfPages() throws {
@@ -267,6 +301,8 @@ final class StoreInboxTests: XCTestCase, StoreFixture {
         try a.begin()
         XCTAssertEqual(try a.inbox(until: nil, limit: 10).map(\.profile), ["q"])
         a.rollback()
+        let setting = try a.db.prepare("PRAGMA secure_delete")
+        XCTAssertEqual(try setting.step() ? setting.int(0) : -1, 1, "deletes after an erasure still overwrite")
         try a.checkpoint()
         let file = try [UInt8](Data(contentsOf: URL(fileURLWithPath: a.db.path)))
         for text in [secret, "sku-of-the-secret"] {

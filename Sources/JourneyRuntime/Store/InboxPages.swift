@@ -125,26 +125,41 @@ enum InboxPage {
 
 extension SQLiteStore {
     /// Writes the events at `indices` of a batch (numbered from `first` on, none of them
-    /// behind the mark) as pages, when there are at least `pageMinimum` of them and all come
-    /// after the last page; false (nothing written) otherwise.
-    func writePages(_ events: [IncomingRow], first: Int64, indices: [Int]) throws -> Bool {
-        guard indices.count >= pageMinimum, !indices.isEmpty else { return false }
+    /// behind the mark) that come after the last page as pages, when there are at least
+    /// `pageMinimum` of them; returns the indices left for rows (all of them when none fit).
+    func writePages(_ events: [IncomingRow], first: Int64, indices: [Int]) throws -> [Int] {
+        guard indices.count >= pageMinimum, !indices.isEmpty else { return indices }
         // Key order: by time, then arrival (the indices are in arrival order already).
         var order = indices
         if !zip(order, order.dropFirst()).allSatisfy({ events[$0.0].at <= events[$0.1].at }) {
             order.sort { (events[$0].at, $0) < (events[$1].at, $1) }
         }
-        let low = (at: events[order[0]].at, seq: first + Int64(order[0]))
+        // Those at or behind the last page's last event stay rows: pages never overlap.
         let last = try statement("SELECT last_at, last_seq FROM inbox_pages ORDER BY last_at DESC, last_seq DESC LIMIT 1")
-        let behind = try last.step() && (last.int64(0), last.int64(1)) >= low
+        let lastKey = try last.step() ? (last.int64(0), last.int64(1)) : nil
         last.reset()
-        guard !behind else { return false }
+        var split = 0
+        if let lastKey {
+            var hi = order.count
+            while split < hi {
+                let mid = (split + hi) / 2
+                if (events[order[mid]].at, first + Int64(order[mid])) <= lastKey { split = mid + 1 } else { hi = mid }
+            }
+        }
+        guard order.count - split >= pageMinimum else { return indices }
         let put = try statement("INSERT INTO inbox_pages(first_at, first_seq, last_at, last_seq, n, body) VALUES (?, ?, ?, ?, ?, ?)")
-        var start = 0
+        var start = split
         while start < order.count {
-            let chunk = order[start..<min(order.count, start + pageLimit)]
-            var size = 1
-            for k in chunk { size += InboxPage.bytes(profile: events[k].profile, event: events[k].event, data: events[k].data.count) }
+            // A page closes at `pageLimit` events or `pageBytes` bytes (one event at least).
+            var end = start, size = 1
+            while end < order.count, end - start < pageLimit {
+                let e = events[order[end]]
+                let more = InboxPage.bytes(profile: e.profile, event: e.event, data: e.data.count)
+                if end > start, size + more > pageBytes { break }
+                size += more
+                end += 1
+            }
+            let chunk = order[start..<end]
             let body = InboxPage.encode(size: size) { w in
                 for k in chunk {
                     let e = events[k]
@@ -157,45 +172,74 @@ extension SQLiteStore {
             put.bind(5, chunk.count)
             put.bind(6, body)
             try put.run()
-            start += chunk.count
+            start = end
         }
-        return true
+        return Array(order[..<split])
     }
 
     /// Up to `limit` paged events after `mark` and due by `until`, in key order.
     func pagedInbox(after mark: (at: Int64, seq: Int64), until: Int64?, limit: Int) throws -> [InboxItem] {
         var out: [InboxItem] = []
-        var after = mark
-        let s = try statement("SELECT id, first_seq, body FROM inbox_pages WHERE (last_at, last_seq) > (?, ?) AND first_at <= ? ORDER BY last_at, last_seq LIMIT 1")
-        while out.count < limit {
-            s.bind(1, after.at); s.bind(2, after.seq); s.bind(3, until ?? Int64.max)
-            guard try s.step() else { s.reset(); break }
-            let items = try pageItems(s)
-            s.reset()
-            var k = InboxPage.firstIndex(after: after, in: items)
-            while k < items.count, out.count < limit {
-                if let until, items[k].at > until { return out }
-                out.append(items[k])
-                k += 1
-            }
-            guard let last = items.last else { break }
-            after = (last.at, last.seq)
+        try forEachPagedEvent(after: mark, until: until) { e in
+            out.append(e)
+            return out.count < limit
         }
         return out
     }
 
-    /// The events of the page a statement's row (id, first_seq, body) holds, decoded once per
-    /// transaction.
-    private func pageItems(_ s: Statement) throws -> [InboxItem] {
-        let id = s.int64(0), firstSeq = s.int64(1)
-        if cachesUsable, let c = pageCache, c.id == id, c.firstSeq == firstSeq { return c.items }
-        switch InboxPage.decode(s.blobBytes(2)) {
+    /// Calls `body` with each paged event after `mark` and due by `until`, in key order, while
+    /// it returns true.
+    func forEachPagedEvent(after mark: (at: Int64, seq: Int64), until: Int64?, _ body: (InboxItem) throws -> Bool) throws {
+        var after = mark
+        // The next page past `after` (pages never overlap: the first one whose last event is
+        // past it); it is due when its first event is.
+        let s = try statement("SELECT id, first_at, first_seq, last_at, last_seq, n FROM inbox_pages WHERE (last_at, last_seq) > (?, ?) ORDER BY last_at, last_seq LIMIT 1")
+        while true {
+            s.bind(1, after.at); s.bind(2, after.seq)
+            guard try s.step() else { s.reset(); return }
+            let page = PageRow(id: s.int64(0), first: (s.int64(1), s.int64(2)), last: (s.int64(3), s.int64(4)), count: s.int(5))
+            s.reset()
+            if let until, page.first.at > until { return }
+            let items = try pageItems(page)
+            var k = InboxPage.firstIndex(after: after, in: items)
+            while k < items.count {
+                if let until, items[k].at > until { return }
+                guard try body(items[k]) else { return }
+                k += 1
+            }
+            after = page.last
+        }
+    }
+
+    struct PageRow {
+        var id: Int64
+        var first: (at: Int64, seq: Int64)
+        var last: (at: Int64, seq: Int64)
+        var count: Int
+    }
+
+    /// A page's events, decoded once while a transaction reads on through it, and checked
+    /// against the page's row: bytes that decode but disagree with it are as damaged.
+    private func pageItems(_ page: PageRow) throws -> [InboxItem] {
+        if cachesUsable, let c = pageCache, c.id == page.id, c.firstSeq == page.first.seq { return c.items }
+        func damaged(_ at: Int, _ what: String) -> SQLiteError {
+            SQLiteError(code: 11 /* SQLITE_CORRUPT */,
+                        message: "inbox page \(page.id) (events from arrival \(page.first.seq)) is damaged at byte \(at): \(what); restore the database from a backup")
+        }
+        let b = try statement("SELECT body FROM inbox_pages WHERE id = ?")
+        b.bind(1, page.id)
+        defer { b.reset() }
+        guard try b.step() else { throw damaged(0, "its row has no body") }
+        switch InboxPage.decode(b.blobBytes(0)) {
         case .success(let items):
-            if cachesUsable { pageCache = (id, firstSeq, items) }
+            guard items.count == page.count, let f = items.first, let l = items.last,
+                  (f.at, f.seq) == page.first, (l.at, l.seq) == page.last else {
+                throw damaged(0, "its \(items.count) events do not match the \(page.count) from \(page.first) to \(page.last) its row names")
+            }
+            if cachesUsable { pageCache = (page.id, page.first.seq, items) }
             return items
         case .failure(let damage):
-            throw SQLiteError(code: 11 /* SQLITE_CORRUPT */,
-                              message: "inbox page \(id) (events from arrival \(firstSeq)) is damaged at byte \(damage.offset): \(damage.what); restore the database from a backup")
+            throw damaged(damage.offset, damage.what)
         }
     }
 
@@ -206,26 +250,32 @@ extension SQLiteStore {
         try s.run()
     }
 
-    /// Every paged event not taken by the last commit, in key order (for `journey migrate`).
-    public func pagedInboxNotTaken() throws -> [InboxItem] {
-        try pagedInbox(after: try committedMark(), until: nil, limit: Int.max)
+    /// Calls `body` with every paged event not taken by the last commit, in key order, page by
+    /// page (for `journey migrate`).
+    public func forEachPagedEventNotTaken(_ body: (InboxItem) throws -> Void) throws {
+        pageCache = nil
+        try forEachPagedEvent(after: try committedMark(), until: nil) { e in
+            try body(e)
+            return true
+        }
+        pageCache = nil
     }
 
     /// Takes a profile's events out of every page (erasure): a page left empty goes.
     func erasePages(profile id: String) throws {
         pageCache = nil
-        let s = try db.prepare("SELECT id, first_seq, body FROM inbox_pages ORDER BY id")
-        var changed: [(id: Int64, items: [InboxItem])] = []
-        while try s.step() {
-            let items = try pageItems(s)
-            if items.contains(where: { $0.profile == id }) { changed.append((s.int64(0), items.filter { $0.profile != id })) }
-        }
-        pageCache = nil
+        let s = try db.prepare("SELECT id, first_at, first_seq, last_at, last_seq, n FROM inbox_pages ORDER BY id")
+        var pages: [PageRow] = []
+        while try s.step() { pages.append(PageRow(id: s.int64(0), first: (s.int64(1), s.int64(2)), last: (s.int64(3), s.int64(4)), count: s.int(5))) }
         let drop = try db.prepare("DELETE FROM inbox_pages WHERE id = ?")
         let update = try db.prepare("UPDATE inbox_pages SET first_at = ?, first_seq = ?, last_at = ?, last_seq = ?, n = ?, body = ? WHERE id = ?")
-        for (page, items) in changed {
+        for page in pages {
+            let all = try pageItems(page)
+            pageCache = nil
+            guard all.contains(where: { $0.profile == id }) else { continue }
+            let items = all.filter { $0.profile != id }
             guard let a = items.first, let z = items.last else {
-                drop.bind(1, page)
+                drop.bind(1, page.id)
                 try drop.run()
                 continue
             }
@@ -234,7 +284,7 @@ extension SQLiteStore {
             update.bind(6, InboxPage.encode(size: size) { w in
                 for e in items { w.event(at: e.at, seq: e.seq, profile: e.profile, event: e.event, data: e.data) }
             })
-            update.bind(7, page)
+            update.bind(7, page.id)
             try update.run()
         }
     }

@@ -41,8 +41,12 @@ extension SQLiteStore: ServiceStore {
         dropCaches()
         // What is deleted is overwritten with zeros, not left in free space of the file (a
         // checkpoint afterwards clears the write-ahead log of the old pages).
+        // (On already for every store opened read-write; set again, and put back as it was, for
+        // any other connection.)
+        let was = try db.prepare("PRAGMA secure_delete")
+        let before = try was.step() ? was.int(0) : 1
         try db.exec("PRAGMA secure_delete=ON")
-        defer { try? db.exec("PRAGMA secure_delete=OFF") }
+        defer { try? db.exec("PRAGMA secure_delete=\(before)") }
         let existed = try profileExists(id)
         try db.exec("CREATE TEMP TABLE IF NOT EXISTS erased_instances(id INTEGER PRIMARY KEY)")
         try db.exec("DELETE FROM temp.erased_instances")

@@ -291,12 +291,14 @@ extension SQLiteStore {
             }
         }
         if late.isEmpty {
-            if try !writePages(events, first: first, indices: Array(events.indices)) { try insert("inbox", nil) }
+            let rows = try writePages(events, first: first, indices: Array(events.indices))
+            if rows.count == events.count { try insert("inbox", nil) } else if !rows.isEmpty { try insert("inbox", rows) }
         } else {
             var isLate = [Bool](repeating: false, count: events.count)
             for k in late { isLate[k] = true }
             let inOrder = events.indices.filter { !isLate[$0] }
-            if try !writePages(events, first: first, indices: inOrder) { try insert("inbox", inOrder) }
+            let rows = try writePages(events, first: first, indices: inOrder)
+            if !rows.isEmpty { try insert("inbox", rows) }
             try insert("inbox_late", late)
         }
         // Room grows by doubling: reserving just what each batch needs copied every row held so

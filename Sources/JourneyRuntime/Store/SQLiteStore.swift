@@ -113,11 +113,14 @@ public final class SQLiteStore: JourneyStore {
     /// Taken events are left in `inbox` (below the mark) until it holds nothing else, or until
     /// this many have gathered: then they go in one statement.
     var inboxKeptLimit = 200_000
-    /// A batch of at least this many events (that all come after the last page) is written as
-    /// pages of at most `pageLimit` events (InboxPages.swift); smaller ones row by row.
+    /// At least this many events of a batch that come after the last page are written as pages
+    /// of at most `pageLimit` events and `pageBytes` bytes (InboxPages.swift); the rest row by row.
     var pageMinimum = 16
     var pageLimit = 4096
-    /// The page the run reads from, decoded (valid in one transaction: dropped with the caches).
+    var pageBytes = 4 << 20
+    /// The page the run reads from, decoded: used inside transactions only, and dropped with
+    /// the caches (a rollback, whose page numbers and arrival numbers may be given again; another
+    /// connection's commit; an erasure).
     var pageCache: (id: Int64, firstSeq: Int64, items: [InboxItem])?
 
     /// Arrival numbers: kept in memory during a transaction, saved in `meta` when it commits.
@@ -180,6 +183,10 @@ public final class SQLiteStore: JourneyStore {
             try db.exec("PRAGMA journal_mode=WAL")
         }
         try db.exec("PRAGMA synchronous=FULL")
+        // Deleted content is overwritten with zeros, whatever SQLite's build chose: bytes of a
+        // row deleted long before (a taken inbox page, an ended instance) could otherwise still
+        // hold a profile's data after that profile is erased.
+        try db.exec("PRAGMA secure_delete=ON")
         // A larger page cache keeps the hot indexes (inbox, timers, history) in memory.
         try db.exec("PRAGMA cache_size=-65536")
         // The first 64 MiB of the file are read straight from the pages the system caches (no
