@@ -1,12 +1,13 @@
 import Foundation
 
-// Inbox pages: an ingest's batch of events, in key order, as one row of `inbox_pages` instead
-// of a row (a b-tree entry) each. Pages never overlap: a batch becomes a page only when all of
-// it comes after the last page's last event, so the pages, in the order of their last keys,
-// are one run of events in key order. Batches that do not fit (few events, or events behind a
-// page) go into `inbox` row by row, as before; the run merges the two in key order. What the
-// run has taken is, as for rows, every key up to the history's mark: a page leaves once its
-// last event is taken.
+// Inbox pages: an ingest's batch of events, in key order, as a few rows of `inbox_pages` (up
+// to `pageLimit` events or `pageBytes` bytes each) instead of a row (a b-tree entry) each.
+// Pages never overlap: only the events of a batch that come after the last page's last event
+// go into pages, so the pages, in the order of their last keys, are one run of events in key
+// order. The rest (a batch with few such events, events at or behind a page's end) go into
+// `inbox` row by row, as before; the run merges the two in key order. What the run has taken
+// is, as for rows, every key up to the history's mark: a page leaves once its last event is
+// taken.
 
 /// One page's bytes: a version byte (1), then for each event in key order its `at` and `seq`
 /// (8 bytes each), the byte lengths of its profile, kind and data (4 bytes each), and those
