@@ -238,6 +238,12 @@ final class StoreInboxTests: XCTestCase, StoreFixture {
         XCTAssertThrowsError(try a.inbox(until: nil, limit: 10)) { error in
             XCTAssertTrue("\(error)".contains("inbox page 1 (events from arrival 1) is damaged at byte"), "\(error)")
         }
+        // The first event's profile ("p", at byte 29) made a byte that is not UTF-8 (checked
+        // before the cut end is reached).
+        try a.db.exec("UPDATE inbox_pages SET body = substr(body, 1, 29) || X'FF' || substr(body, 31)")
+        XCTAssertThrowsError(try a.inbox(until: nil, limit: 10)) { error in
+            XCTAssertTrue("\(error)".contains("an event's profile is not UTF-8"), "\(error)")
+        }
         try a.db.exec("UPDATE inbox_pages SET body = X'02'")
         XCTAssertThrowsError(try a.inbox(until: nil, limit: 10)) { error in
             XCTAssertTrue("\(error)".contains("format 2 is not one this version reads"), "\(error)")

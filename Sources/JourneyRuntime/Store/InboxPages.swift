@@ -84,14 +84,18 @@ enum InboxPage {
             let eventAt = int(Int64.self), seq = int(Int64.self)
             let p = Int(int(UInt32.self)), k = Int(int(UInt32.self)), d = Int(int(UInt32.self))
             guard bytes.count - at >= p + k + d else { return .failure(PageDamage(offset: start, what: "an event's bytes run past the page's end")) }
-            func text(_ n: Int) -> String {
+            // (Text that is not UTF-8 is damage, never repaired into another profile's id.)
+            @inline(__always) func text(_ n: Int) -> String? {
                 defer { at += n }
-                return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[at..<(at + n)]), as: UTF8.self)
+                let t = UnsafeRawBufferPointer(rebasing: bytes[at..<(at + n)])
+                // (ASCII, the usual case, needs no check beyond that: the full one is slow.)
+                return isASCII(t) ? String(decoding: t, as: UTF8.self) : String(validating: t, as: UTF8.self)
             }
-            let profile = text(p)
+            guard let profile = text(p) else { return .failure(PageDamage(offset: start, what: "an event's profile is not UTF-8")) }
             let kindHere = UnsafeRawBufferPointer(rebasing: bytes[at..<(at + k)])
             if kindHere.count != kindBytes.count || !kindHere.elementsEqual(kindBytes) {
-                kind = text(k)
+                guard let name = text(k) else { return .failure(PageDamage(offset: start, what: "an event's kind is not UTF-8")) }
+                kind = name
                 kindBytes = kindHere
             } else {
                 at += k
@@ -106,6 +110,20 @@ enum InboxPage {
         }
         guard !out.isEmpty else { return .failure(PageDamage(offset: 1, what: "it holds no event")) }
         return .success(out)
+    }
+
+    /// Whether every byte is below 0x80, eight at a time.
+    @inline(__always) static func isASCII(_ t: UnsafeRawBufferPointer) -> Bool {
+        var i = 0, high: UInt64 = 0
+        while i + 8 <= t.count {
+            high |= t.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            i += 8
+        }
+        while i < t.count {
+            high |= UInt64(t[i])
+            i += 1
+        }
+        return high & 0x8080_8080_8080_8080 == 0
     }
 
     struct PageDamage: Error {

@@ -168,9 +168,10 @@ public final class Statement {
     }
     public func optionalInt64(_ c: Int32) -> Int64? { isNull(c) ? nil : int64(c) }
     /// A blob column's bytes where SQLite holds them: valid until the statement steps or resets.
+    /// (SQLite gives the pointer first: the length is of what it gave.)
     public func blobBytes(_ c: Int32) -> UnsafeRawBufferPointer {
-        let n = Int(sqlite3_column_bytes(stmt, c))
-        return UnsafeRawBufferPointer(start: n > 0 ? sqlite3_column_blob(stmt, c) : nil, count: max(n, 0))
+        guard let p = sqlite3_column_blob(stmt, c) else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(start: p, count: max(Int(sqlite3_column_bytes(stmt, c)), 0))
     }
     public func blob(_ c: Int32) -> [UInt8] {
         let n = Int(sqlite3_column_bytes(stmt, c))
