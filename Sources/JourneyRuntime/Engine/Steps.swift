@@ -306,7 +306,7 @@ extension Engine {
         // "within D" is inclusive, as for `wait for … within`: an entry exactly D later is refused.
         case .after(let d): if let last = stats0.lastEntered, now - last <= d { return }
         }
-        var locals = [Value](repeating: .none, count: j.localCount)
+        var locals = ValueEncoding.nones(j.localCount)
         if j.bindsTrigger, let t = trigger { locals[0] = .record(t) }
         var probe = InstanceRow(id: 0, journey: j.name, profile: profile.id, bundle: hash, pc: 0, locals: locals, sends: 0, status: "active", enteredAt: now)
         // The instance is stored once, as its first step leaves it.

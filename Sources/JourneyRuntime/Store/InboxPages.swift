@@ -199,6 +199,7 @@ extension SQLiteStore {
     /// Up to `limit` paged events after `mark` and due by `until`, in key order.
     func pagedInbox(after mark: (at: Int64, seq: Int64), until: Int64?, limit: Int) throws -> [InboxItem] {
         var out: [InboxItem] = []
+        guard limit > 0 else { return out }
         try forEachPagedEvent(after: mark, until: until) { e in
             out.append(e)
             return out.count < limit
@@ -282,7 +283,9 @@ extension SQLiteStore {
 
     /// Takes a profile's events out of every page (erasure): a page left empty goes.
     func erasePages(profile id: String) throws {
+        // (Each page read is cached as it is read; some are rewritten below.)
         pageCache = nil
+        defer { pageCache = nil }
         let s = try db.prepare("SELECT id, first_at, first_seq, last_at, last_seq, n FROM inbox_pages ORDER BY id")
         var pages: [PageRow] = []
         while try s.step() { pages.append(PageRow(id: s.int64(0), first: (s.int64(1), s.int64(2)), last: (s.int64(3), s.int64(4)), count: s.int(5))) }
@@ -290,7 +293,6 @@ extension SQLiteStore {
         let update = try db.prepare("UPDATE inbox_pages SET first_at = ?, first_seq = ?, last_at = ?, last_seq = ?, n = ?, body = ? WHERE id = ?")
         for page in pages {
             let all = try pageItems(page)
-            pageCache = nil
             guard all.contains(where: { $0.profile == id }) else { continue }
             let items = all.filter { $0.profile != id }
             guard let a = items.first, let z = items.last else {

@@ -279,28 +279,26 @@ extension SQLiteStore {
         seqDirty = true
         // An event behind what the run has taken is late: it waits in a table of its own.
         let late = visibleThrough.at == Int64.min ? [] : events.indices.filter { (events[$0].at, first + Int64($0)) <= visibleThrough }
-        func insert(_ table: String, _ rows: [Int]?) throws {
-            try bulkInsert(table, ["at", "seq", "profile", "event", "data"], count: rows?.count ?? events.count, bytes: { i in
-                let e = events[rows?[i] ?? i]
+        func insert(_ table: String, _ rows: [Int]) throws {
+            try bulkInsert(table, ["at", "seq", "profile", "event", "data"], count: rows.count, bytes: { i in
+                let e = events[rows[i]]
                 return e.profile.utf8.count + e.event.utf8.count + e.data.count
             }) { s, base, i, scratch in
-                let k = rows?[i] ?? i
+                let k = rows[i]
                 let e = events[k]
                 s.bind(base + 1, e.at); s.bind(base + 2, first + Int64(k))
                 scratch.text(s, base + 3, e.profile); scratch.text(s, base + 4, e.event); scratch.blob(s, base + 5, e.data)
             }
         }
-        if late.isEmpty {
-            let rows = try writePages(events, first: first, indices: Array(events.indices))
-            if rows.count == events.count { try insert("inbox", nil) } else if !rows.isEmpty { try insert("inbox", rows) }
-        } else {
+        var inOrder = Array(events.indices)
+        if !late.isEmpty {
             var isLate = [Bool](repeating: false, count: events.count)
             for k in late { isLate[k] = true }
-            let inOrder = events.indices.filter { !isLate[$0] }
-            let rows = try writePages(events, first: first, indices: inOrder)
-            if !rows.isEmpty { try insert("inbox", rows) }
-            try insert("inbox_late", late)
+            inOrder.removeAll { isLate[$0] }
         }
+        // What comes after the last page goes into pages (when enough does), the rest in rows.
+        try insert("inbox", try writePages(events, first: first, indices: inOrder))
+        try insert("inbox_late", late)
         // Room grows by doubling: reserving just what each batch needs copied every row held so
         // far at every batch (a twentieth of an ingest's writing thread).
         let needed = deferredHistory.count + events.count
