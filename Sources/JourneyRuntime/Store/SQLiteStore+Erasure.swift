@@ -38,6 +38,7 @@ extension SQLiteStore: ServiceStore {
     /// the profile existed.
     public func erase(profile id: String) throws -> Bool {
         try flushDeferredHistory()
+        try flushHeld()
         dropCaches()
         // What is deleted is overwritten with zeros, not left in free space of the file (a
         // checkpoint afterwards clears the write-ahead log of the old pages).

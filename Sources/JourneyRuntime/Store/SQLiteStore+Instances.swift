@@ -15,13 +15,18 @@ extension SQLiteStore {
     }
 
     public func insertInstance(_ row: InstanceRow, endedAt: Int64?) throws {
+        noteEntered(row, active: endedAt == nil)
+        heldNew[row.profile, default: []].append(row.id)
+        try holdInstance(HeldInstance(write: .insert, row: row, endedAt: endedAt))
+    }
+
+    func writeInstance(_ row: InstanceRow, endedAt: Int64?) throws {
         let s = try statement("INSERT INTO instances(id, journey, profile, bundle, pc, locals, sends, status, entered_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
         s.bind(1, row.id); s.bind(2, row.journey); s.bind(3, row.profile); s.bind(4, row.bundle); s.bind(5, row.pc)
         // An ended instance needs neither its place nor its locals any more.
         s.bind(6, endedAt == nil ? ValueEncoding.encode(row.locals) : ValueEncoding.encode([]))
         s.bind(7, row.sends); s.bind(8, row.status); s.bind(9, row.enteredAt); s.bind(10, endedAt)
         try s.run()
-        noteEntered(row, active: endedAt == nil)
     }
 
     func instance(_ s: Statement) -> InstanceRow {
@@ -30,6 +35,7 @@ extension SQLiteStore {
     }
 
     public func loadInstance(_ id: Int64) throws -> InstanceRow? {
+        if let held = heldRow(id) { return held }
         let s = try statement("SELECT id, journey, profile, bundle, pc, locals, sends, status, entered_at FROM instances WHERE id = ?")
         defer { s.reset() }
         s.bind(1, id)
@@ -37,17 +43,35 @@ extension SQLiteStore {
     }
 
     public func updateInstance(_ row: InstanceRow, endedAt: Int64?) throws {
+        if row.status != "active" { noteEnded(row) }
+        // A row held for insertion stays one, now as it is.
+        let write = heldInstances[row.id].map { $0.write == .insert ? HeldInstance.Write.insert : .update } ?? .update
+        try holdInstance(HeldInstance(write: write, row: row, endedAt: endedAt))
+    }
+
+    func rewriteInstance(_ row: InstanceRow, endedAt: Int64?) throws {
         let s = try statement("UPDATE instances SET pc = ?, locals = ?, sends = ?, status = ?, ended_at = ? WHERE id = ?")
         s.bind(1, row.pc); s.bind(2, ValueEncoding.encode(row.locals)); s.bind(3, row.sends); s.bind(4, row.status); s.bind(5, endedAt); s.bind(6, row.id)
         try s.run()
-        if row.status != "active" { noteEnded(row) }
     }
 
     public func endInstance(_ row: InstanceRow, at: Int64) throws {
+        noteEnded(row)
+        if var h = heldInstances[row.id] {
+            // As the UPDATE would: status, sends and end; the place and values stay.
+            h.row.status = row.status
+            h.row.sends = row.sends
+            h.endedAt = at
+            try holdInstance(h)
+        } else {
+            try holdInstance(HeldInstance(write: .end, row: row, endedAt: at))
+        }
+    }
+
+    func writeEnd(_ row: InstanceRow, at: Int64) throws {
         let s = try statement("UPDATE instances SET status = ?, sends = ?, ended_at = ? WHERE id = ?")
         s.bind(1, row.status); s.bind(2, row.sends); s.bind(3, at); s.bind(4, row.id)
         try s.run()
-        noteEnded(row)
     }
 
     /// An active instance ended (only active instances are ever updated or ended).
@@ -82,6 +106,7 @@ extension SQLiteStore {
             let scanUpTo = entryMisses == 1 ? 10_000 : entryMisses == missesBeforeScan ? Self.entryCacheLimit : 0
             if scanUpTo > 0, try loadAllEntries(upTo: scanUpTo) { return entryCache[key] ?? (0, 0, nil) }
         }
+        try flushHeld()
         let s = try statement("SELECT COALESCE(SUM(status = 'active'), 0), COUNT(*), MAX(entered_at) FROM instances WHERE journey = ? AND profile = ?")
         defer { s.reset() }
         s.bind(1, journey); s.bind(2, profile)
@@ -96,6 +121,7 @@ extension SQLiteStore {
     /// Counts the entries of every (journey, profile) at once, when there are few enough
     /// instances for the count to be cheap and the cache to hold them.
     func loadAllEntries(upTo limit: Int) throws -> Bool {
+        try flushHeld()
         let m = try statement("SELECT COALESCE(MAX(id), 0) FROM instances")
         let most = try m.step() ? m.int(0) : 0
         m.reset()
@@ -115,13 +141,11 @@ extension SQLiteStore {
         var out: [InstanceRow] = []
         while try s.step() { out.append(instance(s)) }
         s.reset()
-        return out
+        return mergeHeld(out, profile: profile)
     }
 
     public func addTimer(due: Int64, instance: Int64) throws {
-        let s = try statement("INSERT INTO timers(due, instance) VALUES (?, ?)")
-        s.bind(1, due); s.bind(2, instance)
-        try s.run()
+        try holdTimer(due: due, instance: instance)
     }
 
     public func timers(until: Int64?, limit: Int) throws -> [(id: Int64, due: Int64, instance: Int64)] {
@@ -132,18 +156,22 @@ extension SQLiteStore {
         var out: [(Int64, Int64, Int64)] = []
         while try s.step() { out.append((s.int64(0), s.int64(1), s.int64(2))) }
         s.reset()
-        return out
+        return mergeHeldTimers(out, after: after.map { ($0.due, $0.id) } ?? (Int64.min, Int64.min), until: until ?? Int64.max, limit: limit)
     }
 
     public func markTimerFired(due: Int64, id: Int64) {
         firedThrough = (due, id)
+        dropFiredHeld(through: (due, id))
     }
 
     @discardableResult
     public func removeTimers(instance: Int64) throws -> [Int64] {
+        var ids = dropHeldTimers(instance: instance)
+        // An instance inserted in this transaction, with nothing written since it began, has
+        // no timers but held ones.
+        if !heldWritten, heldInstances[instance]?.write == .insert { return ids }
         let s = try statement("DELETE FROM timers WHERE instance = ? RETURNING id")
         s.bind(1, instance)
-        var ids: [Int64] = []
         while try s.step() { ids.append(s.int64(0)) }
         s.reset()
         return ids
@@ -228,6 +256,7 @@ extension SQLiteStore: InstanceListing {
     /// Instances in id order, optionally of one journey and one status (active, completed,
     /// exited, converted, failed), at most `limit`.
     public func instanceSummaries(journey: String?, status: String?, limit: Int, profile: String? = nil) throws -> [InstanceSummary] {
+        try flushHeld()
         let s = try db.prepare("""
             SELECT i.id, i.journey, i.profile, i.bundle, i.pc, i.status, i.entered_at, i.ended_at,
                    (SELECT MIN(t.due) FROM timers t WHERE t.instance = i.id), w.event

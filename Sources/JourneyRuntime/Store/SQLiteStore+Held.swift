@@ -1,0 +1,197 @@
+import JourneyBytecode
+
+// Instances and timers held until the transaction commits.
+//
+// A run's transaction spans thousands of steps and hours of journey time: an instance that
+// enters, waits an hour and sends is inserted, given a timer, loaded, updated and its timer
+// deleted, all before the commit. Held in memory instead, it is written once, as the commit
+// leaves it, and a timer set and fired in the same transaction is never written at all. The
+// store's own reads (an instance by id, a profile's active instances, the next timers, the
+// entry counts) see what is held; any other read of these tables in the transaction writes
+// the held rows first (`flushHeld`). The commit writes them before anything else; a rollback
+// drops them with everything else the transaction did. At most `heldLimit` instances and
+// timers are held: more (a catalog event entering a million profiles) are written as they
+// come, the held ones first.
+
+extension SQLiteStore {
+    /// One held instance: what its row is to become.
+    struct HeldInstance {
+        enum Write {
+            /// A new row (`row` as it stands now).
+            case insert
+            /// A stored row rewritten: place, values, sends, status, end.
+            case update
+            /// A stored row ended: status, sends and end only (its place and values stay as
+            /// stored; `row`'s are not used).
+            case end
+        }
+        var write: Write
+        var row: InstanceRow
+        var endedAt: Int64?
+    }
+
+    struct HeldTimer {
+        var due: Int64
+        var id: Int64
+        var instance: Int64
+        var key: (Int64, Int64) { (due, id) }
+    }
+
+    /// Writes every held instance and timer (those fired in this transaction are dropped: they
+    /// would leave at commit anyway). Called by the commit, by any read of the instances or
+    /// timers that does not look at what is held, and when too many are held.
+    func flushHeld() throws {
+        if heldCount > 0 { heldWritten = true }
+        if !heldInstances.isEmpty {
+            let held = heldInstances.values.sorted { $0.row.id < $1.row.id }
+            heldInstances = [:]
+            heldNew = [:]
+            for h in held {
+                switch h.write {
+                case .insert: try writeInstance(h.row, endedAt: h.endedAt)
+                case .update: try rewriteInstance(h.row, endedAt: h.endedAt)
+                case .end: try writeEnd(h.row, at: h.endedAt ?? 0)
+                }
+            }
+        }
+        if heldTimersStart < heldTimers.count {
+            let s = try statement("INSERT INTO timers(id, due, instance) VALUES (?, ?, ?)")
+            for t in heldTimers[heldTimersStart...] {
+                s.bind(1, t.id); s.bind(2, t.due); s.bind(3, t.instance)
+                try s.run()
+            }
+        }
+        heldTimers = []
+        heldTimersStart = 0
+        heldTimerCount = [:]
+    }
+
+    /// Forgets what is held (the transaction rolled back).
+    func dropHeld() {
+        heldInstances = [:]
+        heldNew = [:]
+        heldTimers = []
+        heldTimersStart = 0
+        heldTimerCount = [:]
+        lastTimerID = nil
+        heldWritten = false
+    }
+
+    var heldCount: Int { heldInstances.count + heldTimers.count - heldTimersStart }
+
+    func holdInstance(_ h: HeldInstance) throws {
+        heldInstances[h.row.id] = h
+        if heldCount > heldLimit { try flushHeld() }
+    }
+
+    /// The held instance `id` as the store would now read it (nil: not held).
+    func heldRow(_ id: Int64) -> InstanceRow? {
+        guard let h = heldInstances[id] else { return nil }
+        return h.row
+    }
+
+    /// A profile's active instances among those stored (`stored`, read before the held rows
+    /// were written) and those held, in id order.
+    func mergeHeld(_ stored: [InstanceRow], profile: String) -> [InstanceRow] {
+        guard !heldInstances.isEmpty else { return stored }
+        var out: [InstanceRow] = []
+        out.reserveCapacity(stored.count)
+        for r in stored {
+            if let h = heldInstances[r.id] {
+                if h.row.status == "active" { out.append(h.row) }
+            } else {
+                out.append(r)
+            }
+        }
+        if let new = heldNew[profile] {
+            let before = out.count
+            for id in new {
+                if let h = heldInstances[id], h.row.status == "active" { out.append(h.row) }
+            }
+            if out.count > before, before > 0 { out.sort { $0.id < $1.id } }
+        }
+        return out
+    }
+
+    // MARK: Timers
+
+    func nextTimerID() throws -> Int64 {
+        if lastTimerID == nil {
+            let s = try statement("SELECT COALESCE(MAX(id), 0) FROM timers")
+            defer { s.reset() }
+            lastTimerID = try s.step() ? s.int64(0) : 0
+        }
+        let id = (lastTimerID ?? 0) + 1
+        lastTimerID = id
+        return id
+    }
+
+    func holdTimer(due: Int64, instance: Int64) throws {
+        let t = HeldTimer(due: due, id: try nextTimerID(), instance: instance)
+        // In (due, id) order; a new timer is usually due after those held.
+        var lo = heldTimersStart, hi = heldTimers.count
+        if let last = heldTimers.last, last.key < t.key {
+            lo = hi
+        } else {
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if heldTimers[mid].key < t.key { lo = mid + 1 } else { hi = mid }
+            }
+        }
+        heldTimers.insert(t, at: lo)
+        heldTimerCount[instance, default: 0] += 1
+        if heldCount > heldLimit { try flushHeld() }
+    }
+
+    /// Held timers fired (up to `key`) leave the front of the list.
+    func dropFiredHeld(through key: (Int64, Int64)) {
+        while heldTimersStart < heldTimers.count, heldTimers[heldTimersStart].key <= key {
+            let i = heldTimers[heldTimersStart].instance
+            if let n = heldTimerCount[i] { heldTimerCount[i] = n > 1 ? n - 1 : nil }
+            heldTimersStart += 1
+        }
+        if heldTimersStart == heldTimers.count {
+            heldTimers.removeAll(keepingCapacity: true)
+            heldTimersStart = 0
+        } else if heldTimersStart > 1024, heldTimersStart * 2 > heldTimers.count {
+            heldTimers.removeFirst(heldTimersStart)
+            heldTimersStart = 0
+        }
+    }
+
+    /// Removes an instance's held timers, returning their ids.
+    func dropHeldTimers(instance: Int64) -> [Int64] {
+        guard heldTimerCount[instance] != nil else { return [] }
+        heldTimerCount[instance] = nil
+        var gone: [Int64] = []
+        var kept = heldTimers[heldTimersStart...].filter {
+            if $0.instance == instance { gone.append($0.id); return false }
+            return true
+        }
+        swap(&heldTimers, &kept)
+        heldTimersStart = 0
+        return gone
+    }
+
+    /// The first `limit` held timers after `after` and due by `until`, merged with `stored`
+    /// (the table's first `limit`, in the same order): the first `limit` of both.
+    func mergeHeldTimers(_ stored: [(id: Int64, due: Int64, instance: Int64)], after: (Int64, Int64), until: Int64, limit: Int) -> [(id: Int64, due: Int64, instance: Int64)] {
+        guard heldTimersStart < heldTimers.count else { return stored }
+        var out: [(id: Int64, due: Int64, instance: Int64)] = []
+        out.reserveCapacity(min(limit, stored.count + heldTimers.count - heldTimersStart))
+        var i = heldTimersStart, j = 0
+        while i < heldTimers.count, heldTimers[i].key <= after { i += 1 }
+        while out.count < limit {
+            let h = i < heldTimers.count && heldTimers[i].due <= until ? heldTimers[i] : nil
+            let s = j < stored.count ? stored[j] : nil
+            switch (h, s) {
+            case (nil, nil): return out
+            case (let h?, nil): out.append((h.id, h.due, h.instance)); i += 1
+            case (nil, let s?): out.append(s); j += 1
+            case (let h?, let s?):
+                if h.key < (s.due, s.id) { out.append((h.id, h.due, h.instance)); i += 1 } else { out.append(s); j += 1 }
+            }
+        }
+        return out
+    }
+}

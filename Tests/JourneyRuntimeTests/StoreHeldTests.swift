@@ -1,0 +1,154 @@
+import Foundation
+import XCTest
+import JourneyBytecode
+@testable import JourneyRuntime
+
+/// Instances and timers a transaction writes are held in memory until it commits: the store's
+/// reads see them merged with what is stored, a timer set and fired in one transaction is never
+/// written, a rollback leaves nothing, and past the bound they are written early.
+final class StoreHeldTests: XCTestCase, StoreFixture {
+    func row(_ id: Int64, _ profile: String = "p", journey: String = "j", status: String = "active", pc: Int = 4, at: Int64 = 10) -> InstanceRow {
+        InstanceRow(id: id, journey: journey, profile: profile, bundle: "b", pc: pc, locals: [.int(Int64(id))], sends: 0, status: status, enteredAt: at)
+    }
+
+    func stored(_ s: SQLiteStore) throws -> [String] {
+        let q = try s.db.prepare("SELECT id, profile, pc, status, COALESCE(ended_at, -1), sends FROM instances ORDER BY id")
+        var out: [String] = []
+        while try q.step() { out.append("\(q.int64(0)) \(q.text(1)) pc\(q.int(2)) \(q.text(3)) \(q.int64(4)) s\(q.int(5))") }
+        return out
+    }
+
+    func storedTimers(_ s: SQLiteStore) throws -> [String] {
+        let q = try s.db.prepare("SELECT id, due, instance FROM timers ORDER BY due, id")
+        var out: [String] = []
+        while try q.step() { out.append("\(q.int64(0))@\(q.int64(1))→\(q.int64(2))") }
+        return out
+    }
+
+    func testATimerSetAndFiredInOneTransactionIsNeverWritten() throws {
+        let (a, b) = try makeStores()
+        try a.begin()
+        let id = try a.nextInstanceID(profile: "p")
+        try a.addTimer(due: 3600, instance: id)
+        try a.insertInstance(row(id), endedAt: nil)
+        XCTAssertEqual(try count(a, "instances"), 0, "held, not written")
+        XCTAssertEqual(try a.loadInstance(id)?.status, "active", "a held instance is read back")
+        XCTAssertEqual(try a.activeInstances(profile: "p").map(\.id), [id])
+        let due = try a.timers(until: 7200, limit: 10)
+        XCTAssertEqual(due.map(\.instance), [id])
+        XCTAssertEqual(try a.timers(until: 3599, limit: 10).count, 0, "not due before its time")
+        a.markTimerFired(due: due[0].due, id: due[0].id)
+        XCTAssertEqual(try a.timers(until: 7200, limit: 10).count, 0, "a fired timer is not read again")
+        var done = row(id)
+        done.status = "completed"
+        done.sends = 1
+        done.pc = 99
+        try a.endInstance(done, at: 3600)
+        XCTAssertEqual(try a.activeInstances(profile: "p").count, 0)
+        try a.commit()
+
+        XCTAssertEqual(try storedTimers(b), [], "the timer was never written")
+        XCTAssertEqual(try stored(b), ["1 p pc4 completed 3600 s1"], "one row, as the update would have left it (its place stays)")
+    }
+
+    func testHeldRowsMergeWithStoredOnesInIdOrder() throws {
+        let (a, b) = try makeStores()
+        try a.begin()
+        try a.insertInstance(row(1), endedAt: nil)
+        try a.addTimer(due: 500, instance: 1)
+        try a.insertInstance(row(2, "q"), endedAt: nil)
+        try a.addTimer(due: 100, instance: 2)
+        try a.commit()
+        XCTAssertEqual(try storedTimers(b), ["2@100→2", "1@500→1"])
+
+        try a.begin()
+        XCTAssertEqual(try a.nextInstanceID(profile: "p"), 3)
+        try a.insertInstance(row(3), endedAt: nil)
+        try a.addTimer(due: 300, instance: 3)
+        try a.addTimer(due: 500, instance: 3) // same due: after timer 1 (a larger id)
+        XCTAssertEqual(try a.activeInstances(profile: "p").map(\.id), [1, 3], "stored and held, in id order")
+        XCTAssertEqual(try a.timers(until: nil, limit: 10).map(\.id), [2, 3, 1, 4], "merged in (due, id) order")
+        XCTAssertEqual(try a.timers(until: nil, limit: 2).map(\.id), [2, 3], "and cut at the limit")
+        XCTAssertEqual(try a.timers(until: 400, limit: 10).map(\.id), [2, 3])
+
+        // A stored instance changed: the held version wins.
+        var one = row(1)
+        one.pc = 7
+        one.locals = [.string("changed")]
+        try a.updateInstance(one, endedAt: nil)
+        XCTAssertEqual(try a.loadInstance(1)?.pc, 7)
+        XCTAssertEqual(try a.activeInstances(profile: "p").map(\.pc), [7, 4])
+        var gone = row(1)
+        gone.status = "converted"
+        try a.endInstance(gone, at: 250)
+        XCTAssertEqual(try a.activeInstances(profile: "p").map(\.id), [3], "a stored instance ended in this transaction is not active")
+        XCTAssertEqual(try a.removeTimers(instance: 1), [1], "a stored timer")
+        XCTAssertEqual(try a.removeTimers(instance: 3).sorted(), [3, 4], "held timers")
+        XCTAssertEqual(try a.timers(until: nil, limit: 10).map(\.id), [2])
+        try a.commit()
+
+        XCTAssertEqual(try stored(b), ["1 p pc7 converted 250 s0", "2 q pc4 active -1 s0", "3 p pc4 active -1 s0"])
+        XCTAssertEqual(try storedTimers(b), ["2@100→2"])
+        let locals = try b.db.prepare("SELECT locals FROM instances WHERE id = 1")
+        XCTAssertTrue(try locals.step())
+        XCTAssertEqual(ValueEncoding.decode(locals.blob(0)), [.string("changed")], "the update's values were written")
+    }
+
+    func testARollbackLeavesNothingOfWhatWasHeld() throws {
+        let (a, b) = try makeStores()
+        try a.begin()
+        try a.insertInstance(row(1), endedAt: nil)
+        try a.addTimer(due: 100, instance: 1)
+        a.rollback()
+        XCTAssertEqual(try stored(b), [])
+        try a.begin()
+        XCTAssertEqual(try a.activeInstances(profile: "p").count, 0)
+        XCTAssertNil(try a.loadInstance(1))
+        XCTAssertEqual(try a.timers(until: nil, limit: 10).count, 0)
+        XCTAssertEqual(try a.nextInstanceID(profile: "p"), 1, "ids start again from what is stored")
+        try a.commit()
+        XCTAssertEqual(try storedTimers(b), [])
+    }
+
+    /// Past the bound, held rows are written as they come; a timer written that way is still
+    /// found and removed for an instance held after it.
+    func testPastTheBoundHeldRowsAreWrittenEarly() throws {
+        let (a, b) = try makeStores()
+        a.heldLimit = 3
+        try a.begin()
+        try a.addTimer(due: 100, instance: 1)
+        try a.addTimer(due: 200, instance: 2)
+        try a.addTimer(due: 300, instance: 3)
+        try a.addTimer(due: 400, instance: 1) // the fourth: all four are written
+        XCTAssertEqual(try count(a, "timers"), 4)
+        try a.insertInstance(row(1), endedAt: nil)
+        XCTAssertEqual(try a.removeTimers(instance: 1).sorted(), [1, 4], "the written timers of an instance held since")
+        for id in Int64(2)...5 { try a.insertInstance(row(id, status: id == 5 ? "completed" : "active"), endedAt: id == 5 ? 50 : nil) }
+        XCTAssertGreaterThan(try count(a, "instances"), 0)
+        XCTAssertEqual(try a.activeInstances(profile: "p").map(\.id), [1, 2, 3, 4])
+        try a.commit()
+        XCTAssertEqual(try stored(b).count, 5)
+        XCTAssertEqual(try storedTimers(b), ["2@200→2", "3@300→3"])
+    }
+
+    /// Reads of the instances that do not look at what is held (the entry counts' query, the
+    /// listing) write it first.
+    func testOtherReadsSeeHeldInstances() throws {
+        let (a, _) = try makeStores()
+        try a.begin()
+        try a.insertInstance(row(1), endedAt: nil)
+        try a.insertInstance(row(2, status: "completed"), endedAt: 20)
+        XCTAssertEqual(try a.instanceSummaries(journey: nil, status: nil, limit: 10).map(\.id), [1, 2])
+        try a.commit()
+        // A fresh connection, so the entry counts come from the table.
+        let path = a.db.path
+        let c = try SQLiteStore(path: path)
+        try c.begin()
+        try c.insertInstance(row(3, status: "completed"), endedAt: 30)
+        let e = try c.entryStats(journey: "j", profile: "p")
+        XCTAssertEqual(e.total, 3)
+        XCTAssertEqual(e.active, 1)
+        XCTAssertEqual(e.lastEntered, 10)
+        try c.commit()
+    }
+}
