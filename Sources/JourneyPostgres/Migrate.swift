@@ -91,8 +91,10 @@ public enum SQLiteToPostgres {
                 try c.queryOnce("SELECT setval(pg_get_serial_sequence('\(table)', '\(column)'), GREATEST((SELECT COALESCE(MAX(\(column)), 0) FROM \(table)), 1))")
             }
             // New instances are numbered above every copied one, partition by partition.
+            // (And above every instance SQLite's erasures took.)
             let top = try c.query("SELECT COALESCE(MAX(id), 0) FROM instances").int64(0, 0)
-            try target.setMeta("instance_floor", String(top))
+            let erased = Int64(try source.meta("instance_floor") ?? "0") ?? 0
+            try target.setMeta("instance_floor", String(max(top, erased)))
             // Every partition's clock starts where the SQLite runner's was.
             if let clock = try db.prepare("SELECT value FROM meta WHERE key = 'clock'").firstText().flatMap({ Int64($0) }) {
                 try c.query("UPDATE partitions SET clock = $1", [.int(clock)])

@@ -165,6 +165,14 @@ extension PostgresStore: ServiceStore {
         try flushTaken()
         let existed = try profileExists(id)
         let instances = "SELECT id FROM instances WHERE profile = $1"
+        // New instances are numbered above the erased ones: their messages' ids (kept for the
+        // delivered ones, and known to receivers) are never given to another profile's.
+        try q("""
+            INSERT INTO meta(key, value) SELECT 'instance_floor', MAX(id)::text FROM instances WHERE profile = $1 HAVING MAX(id) IS NOT NULL
+            ON CONFLICT (key) DO UPDATE SET value = GREATEST(meta.value::bigint, excluded.value::bigint)::text
+            """, [.text(id)])
+        instanceFloor = nil
+        lastInstance = [:]
         try q("DELETE FROM timers WHERE instance IN (\(instances))", [.text(id)])
         try q("DELETE FROM waits WHERE instance IN (\(instances))", [.text(id)])
         try q("DELETE FROM instance_branches WHERE instance IN (\(instances))", [.text(id)])

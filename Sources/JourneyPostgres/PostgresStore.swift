@@ -106,6 +106,8 @@ public final class PostgresStore: JourneyStore {
         takenByProfile = [:]
         inboxProfiles = [:]
         lastInstance = [:]
+        // Read again in each transaction: an erasure elsewhere may have raised it.
+        instanceFloor = nil
     }
 
     /// Deletes what the run took and fired, before anything reads the inbox or the timers (a

@@ -343,6 +343,20 @@ extension ServeTests {
         // A later event for an erased profile is rejected as for any unknown profile.
         let later = try request(server, "POST", "/v1/events", key: "ik", body: "[{\"profile\": \(oddJSON), \"event\": \"signed_up\", \"at\": \"\(now)\", \"data\": {\"plan\": \"x\"}}]")
         XCTAssertTrue(later.1.contains("unknown profile"), later.1)
+        // Instance numbers, and so message ids, are never given again: the erased profiles held
+        // the newest instances, and the kept message's id must not come back for someone else
+        // (a receiver deduplicating by id would drop the new message).
+        let kept = after.first?["id"] as? String
+        XCTAssertEqual(try request(server, "POST", "/v1/events", key: "ik", body: signedUp([0], plan: "again")).0, 200)
+        var fresh: [[String: Any]] = []
+        for _ in 0..<100 {
+            fresh = try deliveries(db).filter { $0["profile"] as? String == "u0" && $0["status"] as? String == "delivered" }
+            if !fresh.isEmpty { break }
+            usleep(50_000)
+        }
+        XCTAssertEqual(fresh.count, 1, "the new message is made and delivered")
+        XCTAssertNotNil(kept)
+        XCTAssertNotEqual(fresh.first?["id"] as? String, kept, "a message id is never reused")
         stop(server)
     }
 

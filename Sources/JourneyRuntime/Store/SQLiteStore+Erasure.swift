@@ -57,6 +57,13 @@ extension SQLiteStore: ServiceStore {
             try s.run()
         }
         try run("INSERT INTO temp.erased_instances(id) SELECT id FROM instances WHERE profile = ?", [id])
+        // New instances are numbered above the erased ones: their messages' ids (kept for the
+        // delivered ones, and known to receivers) are never given to another profile's.
+        try db.exec("""
+            INSERT INTO meta(key, value) SELECT 'instance_floor', CAST(m AS TEXT) FROM (SELECT MAX(id) AS m FROM temp.erased_instances) WHERE m IS NOT NULL
+            ON CONFLICT(key) DO UPDATE SET value = CAST(MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER)) AS TEXT)
+            """)
+        lastInstanceID = nil
         try db.exec("DELETE FROM timers WHERE instance IN (SELECT id FROM temp.erased_instances)")
         try db.exec("DELETE FROM waits WHERE instance IN (SELECT id FROM temp.erased_instances)")
         try db.exec("DELETE FROM instance_branches WHERE instance IN (SELECT id FROM temp.erased_instances)")

@@ -5,7 +5,9 @@ import JourneyBytecode
 extension SQLiteStore {
     public func nextInstanceID(profile: String) throws -> Int64 {
         if lastInstanceID == nil {
-            let s = try statement("SELECT COALESCE(MAX(id), 0) FROM instances")
+            // Above every instance there is and every one erased (`instance_floor`): an
+            // instance number, and so a message id, is never given twice.
+            let s = try statement("SELECT MAX((SELECT COALESCE(MAX(id), 0) FROM instances), COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'instance_floor'), 0))")
             defer { s.reset() }
             lastInstanceID = try s.step() ? s.int64(0) : 0
         }
