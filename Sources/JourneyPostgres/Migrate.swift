@@ -90,6 +90,10 @@ public enum SQLiteToPostgres {
             for (table, column) in [("outbox", "seq"), ("rejects", "id"), ("receipts", "id")] {
                 try c.queryOnce("SELECT setval(pg_get_serial_sequence('\(table)', '\(column)'), GREATEST((SELECT COALESCE(MAX(\(column)), 0) FROM \(table)), 1))")
             }
+            // (Message numbers above those SQLite's erasures took, too.)
+            if let floor = Int64(try source.meta("outbox_floor") ?? "") {
+                try c.query("SELECT setval(pg_get_serial_sequence('outbox', 'seq'), GREATEST($1::bigint, (SELECT COALESCE(MAX(seq), 0) FROM outbox), 1))", [.int(floor)])
+            }
             // New instances are numbered above every copied one, partition by partition.
             // (And above every instance SQLite's erasures took.)
             let top = try c.query("SELECT COALESCE(MAX(id), 0) FROM instances").int64(0, 0)

@@ -75,6 +75,12 @@ extension SQLiteStore: ServiceStore {
         try run("DELETE FROM inbox_late WHERE profile = ?", [id])
         try run("DELETE FROM event_ids WHERE profile = ?", [id])
         let undelivered = "SELECT id FROM outbox WHERE profile = ? AND (delivery IS NULL OR delivery != 'delivered')"
+        // Message numbers go on above the deleted messages' (see `nextOutboxSeq`).
+        try run("""
+            INSERT INTO meta(key, value) SELECT 'outbox_floor', CAST(m AS TEXT) FROM (SELECT MAX(seq) AS m FROM outbox WHERE profile = ? AND (delivery IS NULL OR delivery != 'delivered')) WHERE m IS NOT NULL
+            ON CONFLICT(key) DO UPDATE SET value = CAST(MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER)) AS TEXT)
+            """, [id])
+        outboxSeqGiven = nil
         try run("DELETE FROM receipts WHERE message IN (\(undelivered))", [id])
         try run("DELETE FROM delivery_attempts WHERE message IN (\(undelivered))", [id])
         try run("DELETE FROM outbox WHERE profile = ? AND (delivery IS NULL OR delivery != 'delivered')", [id])

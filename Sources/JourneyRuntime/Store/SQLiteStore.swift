@@ -135,6 +135,8 @@ public final class SQLiteStore: JourneyStore {
     var firedThrough: (due: Int64, id: Int64)?
     /// The last timer id handed out in this transaction.
     var lastTimerID: Int64?
+    /// The last message number handed out in this transaction.
+    var outboxSeqGiven: Int64?
     /// Instances and timers this transaction wrote, held until it commits
     /// (SQLiteStore+Held.swift): by id; the ids inserted, by profile; timers in (due, id)
     /// order from `heldTimersStart` (those before it have fired), and how many each instance has.
@@ -362,6 +364,7 @@ public final class SQLiteStore: JourneyStore {
         lastSeq = nil // another process may have ingested since
         lastInstanceID = nil
         lastTimerID = nil
+        outboxSeqGiven = nil
         heldWritten = false
         let v = try statement("PRAGMA data_version")
         defer { v.reset() }
@@ -427,6 +430,7 @@ public final class SQLiteStore: JourneyStore {
         takenInOrder = 0
         firedThrough = nil
         lastInstanceID = nil
+        outboxSeqGiven = nil
         dropHeld()
         // The zones this transaction recorded are undone with it.
         knownZones = []
@@ -485,9 +489,26 @@ public final class SQLiteStore: JourneyStore {
 
     // MARK: - Outbox, rejects, audience, meta
 
+    /// The next message number: above every message there is and every one erased
+    /// (`outbox_floor`), so that whoever pages through the outbox by number (metrics, `run
+    /// --follow`) never meets a number twice. Counted in memory within a transaction.
+    func nextOutboxSeq() throws -> Int64 {
+        let last: Int64
+        if let known = outboxSeqGiven, db.inTransaction {
+            last = known
+        } else {
+            let s = try statement("SELECT MAX((SELECT COALESCE(MAX(seq), 0) FROM outbox), COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'outbox_floor'), 0))")
+            defer { s.reset() }
+            last = try s.step() ? s.int64(0) : 0
+        }
+        outboxSeqGiven = db.inTransaction ? last + 1 : nil
+        return last + 1
+    }
+
     public func appendOutbox(id: String, at: Int64, profile: String, journey: String, channel: String?, status: String, content: String?, reason: String?, address: String?,
                              bundle: String?, step: Int?) throws {
-        let s = try statement("INSERT INTO outbox(id, at, profile, journey, channel, status, content, reason, address, delivery, next_attempt, bundle, step) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        let s = try statement("INSERT INTO outbox(id, at, profile, journey, channel, status, content, reason, address, delivery, next_attempt, bundle, step, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        s.bind(14, try nextOutboxSeq())
         s.bind(1, id); s.bind(2, at); s.bind(3, profile); s.bind(4, journey); s.bind(5, channel); s.bind(6, status); s.bind(7, content); s.bind(8, reason)
         s.bind(9, address)
         s.bind(12, bundle)
