@@ -152,3 +152,31 @@ final class StoreHeldTests: XCTestCase, StoreFixture {
         try c.commit()
     }
 }
+
+extension StoreHeldTests {
+    /// With every entry counted, a profile with no active instance is answered without a read;
+    /// the counts follow entries, ends, and another connection's writes.
+    func testActiveInstancesFollowTheEntryCounts() throws {
+        let (a, b) = try makeStores()
+        try a.begin()
+        XCTAssertEqual(try a.entryStats(journey: "j", profile: "p").total, 0)
+        XCTAssertTrue(a.entriesComplete, "a fresh database: every entry counted at the first miss")
+        try a.insertInstance(row(1), endedAt: nil)
+        XCTAssertEqual(try a.activeInstances(profile: "p").map(\.id), [1])
+        XCTAssertEqual(try a.activeInstances(profile: "q").count, 0)
+        var done = row(1)
+        done.status = "completed"
+        try a.endInstance(done, at: 5)
+        XCTAssertEqual(try a.activeInstances(profile: "p").count, 0)
+        try a.commit()
+
+        try b.begin()
+        try b.insertInstance(row(2, "q"), endedAt: nil)
+        try b.commit()
+        try a.begin()
+        XCTAssertEqual(try a.activeInstances(profile: "q").map(\.id), [2], "another connection's instance is seen")
+        XCTAssertEqual(try a.entryStats(journey: "j", profile: "q").active, 1)
+        XCTAssertEqual(try a.activeInstances(profile: "q").map(\.id), [2], "and counted once the counts are read again")
+        try a.commit()
+    }
+}

@@ -148,7 +148,7 @@ extension Engine {
                 let address = try attribute(ch.address)
                 let hasAddress: Bool = switch address {
                 case .none: false
-                case .string(let s): !s.trimmingWhitespace().isEmpty
+                case .string(let s): s.hasNonWhitespace()
                 default: true
                 }
                 let consent = try ch.consent.map { try attribute($0) == .bool(true) } ?? true
@@ -194,11 +194,26 @@ extension Engine {
 /// Message content as JSON, from a shape and the values that fill it.
 enum Content {
     static func render(_ shape: ContentShape, _ values: inout IndexingIterator<ArraySlice<Value>>) -> String {
+        var out = ""
+        out.reserveCapacity(128)
+        write(shape, &values, into: &out)
+        return out
+    }
+
+    /// Appends the content to `out` (one string grown in place, not one per part).
+    static func write(_ shape: ContentShape, _ values: inout IndexingIterator<ArraySlice<Value>>, into out: inout String) {
         switch shape {
-        case .value: return json(values.next() ?? .none)
-        case .literal(let s): return JSON.quote(s)
+        case .value: out += json(values.next() ?? .none)
+        case .literal(let s): out += JSON.quote(s)
         case .object(let items):
-            return "{" + items.map { JSON.quote($0.0) + ": " + render($0.1, &values) }.joined(separator: ", ") + "}"
+            out += "{"
+            for (k, item) in items.enumerated() {
+                if k > 0 { out += ", " }
+                out += JSON.quote(item.0)
+                out += ": "
+                write(item.1, &values, into: &out)
+            }
+            out += "}"
         }
     }
 
@@ -216,6 +231,13 @@ enum Content {
 }
 
 extension String {
+    /// Whether the text holds anything but white space: decided by the first ASCII letter,
+    /// digit or sign when there is one (the usual address), else character by character.
+    func hasNonWhitespace() -> Bool {
+        for b in utf8 where b > 0x20 && b < 0x7F { return true }
+        return !trimmingWhitespace().isEmpty
+    }
+
     func trimmingWhitespace() -> Substring {
         var s = Substring(self)
         while let f = s.first, f.isWhitespace { s = s.dropFirst() }

@@ -71,8 +71,9 @@ enum InboxPage {
         guard first == version else { return .failure(PageDamage(offset: 0, what: "its format \(first) is not one this version reads")) }
         var out: [InboxItem] = []
         var at = 1
-        // Consecutive events of one kind share its string (made, and checked, once).
-        var kind = "", kindBytes = UnsafeRawBufferPointer(start: nil, count: 0)
+        // Events of one kind share its string (made, and checked, once per page): a page holds
+        // a few kinds, found again by comparing bytes.
+        var kinds: [(bytes: UnsafeRawBufferPointer, name: String)] = []
         func int<T: FixedWidthInteger>(_: T.Type) -> T {
             let v = T(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: T.self))
             at += MemoryLayout<T>.size
@@ -93,14 +94,15 @@ enum InboxPage {
             }
             guard let profile = text(p) else { return .failure(PageDamage(offset: start, what: "an event's profile is not UTF-8")) }
             let kindHere = UnsafeRawBufferPointer(rebasing: bytes[at..<(at + k)])
-            if kindHere.count != kindBytes.count || !kindHere.elementsEqual(kindBytes) {
-                guard let name = text(k) else { return .failure(PageDamage(offset: start, what: "an event's kind is not UTF-8")) }
-                kind = name
-                kindBytes = kindHere
-            } else {
+            let event: String
+            if let known = kinds.first(where: { sameBytes($0.bytes, kindHere) }) {
+                event = known.name
                 at += k
+            } else {
+                guard let name = text(k) else { return .failure(PageDamage(offset: start, what: "an event's kind is not UTF-8")) }
+                event = name
+                if kinds.count < 16 { kinds.append((kindHere, name)) }
             }
-            let event = kind
             let data = [UInt8](UnsafeRawBufferPointer(rebasing: bytes[at..<(at + d)]))
             at += d
             if let last = out.last, (last.at, last.seq) >= (eventAt, seq) {
@@ -110,6 +112,12 @@ enum InboxPage {
         }
         guard !out.isEmpty else { return .failure(PageDamage(offset: 1, what: "it holds no event")) }
         return .success(out)
+    }
+
+    @inline(__always) static func sameBytes(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        guard a.count == b.count else { return false }
+        guard let x = a.baseAddress, let y = b.baseAddress else { return a.isEmpty }
+        return memcmp(x, y, a.count) == 0
     }
 
     /// Whether every byte is below 0x80, eight at a time.

@@ -80,18 +80,23 @@ extension SQLiteStore {
     func noteEnded(_ row: InstanceRow) {
         guard cachesUsable else { return }
         let key = EntryKey(journey: row.journey, profile: row.profile)
-        if let e = entryCache[key] { entryCache[key] = (max(0, e.active - 1), e.total, e.lastEntered) }
+        if let e = entryCache[key] {
+            entryCache[key] = (max(0, e.active - 1), e.total, e.lastEntered)
+            if entriesComplete, e.active > 0, let n = activeByProfile[row.profile] { activeByProfile[row.profile] = n > 1 ? n - 1 : nil }
+        }
     }
 
     func noteEntered(_ row: InstanceRow, active: Bool) {
         guard cachesUsable else { return }
         let key = EntryKey(journey: row.journey, profile: row.profile)
+        if active, entriesComplete { activeByProfile[row.profile, default: 0] += 1 }
         if let e = entryCache[key] {
             entryCache[key] = (e.active + (active ? 1 : 0), e.total + 1, max(e.lastEntered ?? row.enteredAt, row.enteredAt))
         } else if entriesComplete {
             entryCache[key] = (active ? 1 : 0, 1, row.enteredAt)
             if entryCache.count > Self.entryCacheLimit {
                 entryCache = [:]
+                activeByProfile = [:]
                 entriesComplete = false
             }
         }
@@ -131,13 +136,21 @@ extension SQLiteStore {
         let s = try statement("SELECT journey, profile, COALESCE(SUM(status = 'active'), 0), COUNT(*), MAX(entered_at) FROM instances GROUP BY journey, profile")
         defer { s.reset() }
         var all: [EntryKey: (active: Int, total: Int, lastEntered: Int64?)] = [:]
-        while try s.step() { all[EntryKey(journey: s.text(0), profile: s.text(1))] = (s.int(2), s.int(3), s.optionalInt64(4)) }
+        var active: [String: Int] = [:]
+        while try s.step() {
+            let profile = s.text(1)
+            all[EntryKey(journey: s.text(0), profile: profile)] = (s.int(2), s.int(3), s.optionalInt64(4))
+            if s.int(2) > 0 { active[profile, default: 0] += s.int(2) }
+        }
         entryCache = all
+        activeByProfile = active
         entriesComplete = true
         return true
     }
 
     public func activeInstances(profile: String) throws -> [InstanceRow] {
+        // Every entry counted, and none of this profile's active: nothing to read.
+        if cachesUsable, entriesComplete, activeByProfile[profile] == nil { return [] }
         let s = try statement("SELECT id, journey, profile, bundle, pc, locals, sends, status, entered_at FROM instances WHERE profile = ? AND status = 'active' ORDER BY id")
         s.bind(1, profile)
         var out: [InstanceRow] = []

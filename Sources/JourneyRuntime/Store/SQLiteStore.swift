@@ -73,6 +73,7 @@ public final class SQLiteStore: JourneyStore {
         profilesComplete = false
         forgetHistory()
         entryCache = [:]
+        activeByProfile = [:]
         entryMisses = 0
         entriesComplete = false
         pageCache = nil
@@ -154,6 +155,8 @@ public final class SQLiteStore: JourneyStore {
     var entryCache: [EntryKey: (active: Int, total: Int, lastEntered: Int64?)] = [:]
     var entryMisses = 0
     var entriesComplete = false
+    /// While `entriesComplete`: the profiles with active instances, and how many.
+    var activeByProfile: [String: Int] = [:]
     static let entryCacheLimit = 50_000
 
     struct EntryKey: Hashable {
