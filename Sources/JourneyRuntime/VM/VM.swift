@@ -310,11 +310,12 @@ public enum VM {
         // The predicate runs once per record: one stack and one view of its code serve them all,
         // and exists / last / days_since stop at the first match (from the newest for the last two).
         var stack: [Value] = []
-        stack.reserveCapacity(j.functions[predicate].maxStack + 1)
         var l = locals
         return try j.functions[predicate].code.withUnsafeBufferPointer { code in
-            // `field == value` (or `!=`) with a value known before the records: compared directly.
+            // `field == value` (or `!=`) with a value known before the records: compared directly
+            // (and then no stack is needed).
             let direct = records.isEmpty ? nil : FieldComparison(code, locals: l, constants: constants)
+            if direct == nil { stack.reserveCapacity(j.functions[predicate].maxStack + 1) }
             func test(_ r: Record) throws -> Bool {
                 if let d = direct { return d.matches(r) }
                 return try matches(j, code, constants, r, &l, &host, &stack)
