@@ -11,6 +11,19 @@ final class StoreErasureTests: XCTestCase, StoreFixture {
                            address: "\(profile)@x.com", bundle: "b", step: 0)
     }
 
+    /// A failed step's messages are taken back; their numbers are given again (they were never
+    /// seen), so the numbers have no gaps.
+    func testMessagesTakenBackLeaveNoGap() throws {
+        let (a, _) = try makeStores()
+        try a.begin()
+        try send(a, "1-0", "p")
+        try send(a, "1-1", "p")
+        try a.removeOutbox(ids: ["1-1"])
+        try send(a, "2-0", "p")
+        try a.commit()
+        XCTAssertEqual(try a.outbox(afterSeq: 0, limit: 10).map { "\($0.seq) \($0.id)" }, ["1 1-0", "2 2-0"])
+    }
+
     func testNumbersOfErasedInstancesAndMessagesAreNotGivenAgain() throws {
         let (a, _) = try makeStores()
         try a.begin()

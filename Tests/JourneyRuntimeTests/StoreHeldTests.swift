@@ -49,6 +49,9 @@ final class StoreHeldTests: XCTestCase, StoreFixture {
 
         XCTAssertEqual(try storedTimers(b), [], "the timer was never written")
         XCTAssertEqual(try stored(b), ["1 p pc4 completed 3600 s1"], "one row, as the update would have left it (its place stays)")
+        let locals = try b.db.prepare("SELECT locals FROM instances WHERE id = 1")
+        XCTAssertTrue(try locals.step())
+        XCTAssertEqual(ValueEncoding.decode(locals.blob(0)), [.int(1)], "and its values, as the insert wrote them: the same row whether or not a commit fell between")
     }
 
     func testHeldRowsMergeWithStoredOnesInIdOrder() throws {

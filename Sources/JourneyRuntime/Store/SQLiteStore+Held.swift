@@ -10,8 +10,8 @@ import JourneyBytecode
 // entry counts) see what is held; any other read of these tables in the transaction writes
 // the held rows first (`flushHeld`). The commit writes them before anything else; a rollback
 // drops them with everything else the transaction did. At most `heldLimit` instances and
-// timers are held: more (a catalog event entering a million profiles) are written as they
-// come, the held ones first.
+// timers are held: past it (a catalog event entering a million profiles) all of them are
+// written, and holding starts again.
 
 extension SQLiteStore {
     /// One held instance: what its row is to become.
@@ -28,6 +28,11 @@ extension SQLiteStore {
         var write: Write
         var row: InstanceRow
         var endedAt: Int64?
+        /// For an insert: whether its values are written empty, as the direct writes left them
+        /// (an instance inserted ended has none; one inserted waiting, or updated, keeps those
+        /// of its last insert or update even once ended). The stored row is the same whether
+        /// or not a commit fell between its writes.
+        var emptyLocals = false
     }
 
     struct HeldTimer {
@@ -48,7 +53,7 @@ extension SQLiteStore {
             heldNew = [:]
             for h in held {
                 switch h.write {
-                case .insert: try writeInstance(h.row, endedAt: h.endedAt)
+                case .insert: try writeInstance(h.row, endedAt: h.endedAt, emptyLocals: h.emptyLocals)
                 case .update: try rewriteInstance(h.row, endedAt: h.endedAt)
                 case .end: try writeEnd(h.row, at: h.endedAt ?? 0)
                 }

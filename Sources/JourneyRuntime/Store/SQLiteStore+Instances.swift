@@ -19,14 +19,14 @@ extension SQLiteStore {
     public func insertInstance(_ row: InstanceRow, endedAt: Int64?) throws {
         noteEntered(row, active: endedAt == nil)
         heldNew[row.profile, default: []].append(row.id)
-        try holdInstance(HeldInstance(write: .insert, row: row, endedAt: endedAt))
+        try holdInstance(HeldInstance(write: .insert, row: row, endedAt: endedAt, emptyLocals: endedAt != nil))
     }
 
-    func writeInstance(_ row: InstanceRow, endedAt: Int64?) throws {
+    func writeInstance(_ row: InstanceRow, endedAt: Int64?, emptyLocals: Bool) throws {
         let s = try statement("INSERT INTO instances(id, journey, profile, bundle, pc, locals, sends, status, entered_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
         s.bind(1, row.id); s.bind(2, row.journey); s.bind(3, row.profile); s.bind(4, row.bundle); s.bind(5, row.pc)
-        // An ended instance needs neither its place nor its locals any more.
-        s.bind(6, endedAt == nil ? ValueEncoding.encode(row.locals) : ValueEncoding.encode([]))
+        // An instance inserted ended needs no locals any more (see `HeldInstance.emptyLocals`).
+        s.bind(6, emptyLocals ? ValueEncoding.encode([]) : ValueEncoding.encode(row.locals))
         s.bind(7, row.sends); s.bind(8, row.status); s.bind(9, row.enteredAt); s.bind(10, endedAt)
         try s.run()
     }
@@ -46,9 +46,10 @@ extension SQLiteStore {
 
     public func updateInstance(_ row: InstanceRow, endedAt: Int64?) throws {
         if row.status != "active" { noteEnded(row) }
-        // A row held for insertion stays one, now as it is.
+        // A row held for insertion stays one, now as it is (with these values, as the update
+        // would have written them).
         let write = heldInstances[row.id].map { $0.write == .insert ? HeldInstance.Write.insert : .update } ?? .update
-        try holdInstance(HeldInstance(write: write, row: row, endedAt: endedAt))
+        try holdInstance(HeldInstance(write: write, row: row, endedAt: endedAt, emptyLocals: false))
     }
 
     func rewriteInstance(_ row: InstanceRow, endedAt: Int64?) throws {

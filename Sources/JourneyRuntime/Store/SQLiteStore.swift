@@ -494,7 +494,8 @@ public final class SQLiteStore: JourneyStore {
 
     /// The next message number: above every message there is and every one erased
     /// (`outbox_floor`), so that whoever pages through the outbox by number (metrics, `run
-    /// --follow`) never meets a number twice. Counted in memory within a transaction.
+    /// --follow`) never meets a number twice. Counted in memory within a transaction (the run's,
+    /// where every message is made); outside one, read each time.
     func nextOutboxSeq() throws -> Int64 {
         let last: Int64
         if let known = outboxSeqGiven, db.inTransaction {
@@ -539,6 +540,9 @@ public final class SQLiteStore: JourneyStore {
             s.bind(1, id)
             try s.run()
         }
+        // The step's messages, never seen outside this transaction: their numbers are given
+        // again, as SQLite's own numbering did (no gaps: `simulate --report` counts by them).
+        outboxSeqGiven = nil
     }
 
     public func sentCount(profile: String, since: Int64) throws -> Int {
