@@ -183,3 +183,39 @@ extension StoreHeldTests {
         try a.commit()
     }
 }
+
+extension StoreHeldTests {
+    /// On a database with too many instances to count them all at once, a (journey, profile)'s
+    /// entry counts come from the table with what is held added, without writing it.
+    func testEntryCountsFromTheTableAddWhatIsHeld() throws {
+        let (a, b) = try makeStores()
+        // More instances than the first miss counts at once (10,000), none of them p's.
+        try b.db.exec("""
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10001)
+            INSERT INTO instances(id, journey, profile, bundle, pc, locals, sends, status, entered_at, ended_at)
+            SELECT i, 'j', 'other' || i, 'b', 0, x'', 0, 'completed', 1, 1 FROM n
+            """)
+        try b.begin()
+        try b.insertInstance(row(10_002, at: 5), endedAt: nil)
+        try b.insertInstance(row(10_003, at: 6), endedAt: nil)
+        try b.commit()
+
+        try a.begin()
+        XCTAssertEqual(try a.nextInstanceID(profile: "p"), 10_004)
+        try a.insertInstance(row(10_004, at: 50), endedAt: nil)
+        try a.insertInstance(row(10_005, journey: "k", at: 60), endedAt: nil)
+        var ended = row(10_002, at: 5)
+        ended.status = "exited"
+        try a.endInstance(ended, at: 40)
+        let e = try a.entryStats(journey: "j", profile: "p")
+        XCTAssertFalse(a.entriesComplete, "too many to count at once")
+        XCTAssertEqual(e.total, 3, "two stored, one held")
+        XCTAssertEqual(e.active, 2, "10,003 and the held 10,004; 10,002 ended in this transaction")
+        XCTAssertEqual(e.lastEntered, 50)
+        XCTAssertEqual(try count(a, "instances"), 10_003, "nothing held was written to count")
+        XCTAssertEqual(try a.entryStats(journey: "k", profile: "p").total, 1)
+        try a.commit()
+        XCTAssertEqual(try stored(b).suffix(3), ["10003 p pc4 active -1 s0", "10004 p pc4 active -1 s0", "10005 p pc4 active -1 s0"])
+        XCTAssertEqual(try stored(b).first { $0.hasPrefix("10002 ") }, "10002 p pc4 exited 40 s0")
+    }
+}

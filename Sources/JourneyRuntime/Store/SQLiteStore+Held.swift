@@ -50,7 +50,7 @@ extension SQLiteStore {
         if !heldInstances.isEmpty {
             let held = heldInstances.values.sorted { $0.row.id < $1.row.id }
             heldInstances = [:]
-            heldNew = [:]
+            heldByProfile = [:]
             for h in held {
                 switch h.write {
                 case .insert: try writeInstance(h.row, endedAt: h.endedAt, emptyLocals: h.emptyLocals)
@@ -74,7 +74,7 @@ extension SQLiteStore {
     /// Forgets what is held (the transaction rolled back).
     func dropHeld() {
         heldInstances = [:]
-        heldNew = [:]
+        heldByProfile = [:]
         heldTimers = []
         heldTimersStart = 0
         heldTimerCount = [:]
@@ -85,7 +85,7 @@ extension SQLiteStore {
     var heldCount: Int { heldInstances.count + heldTimers.count - heldTimersStart }
 
     func holdInstance(_ h: HeldInstance) throws {
-        heldInstances[h.row.id] = h
+        if heldInstances.updateValue(h, forKey: h.row.id) == nil { heldByProfile[h.row.profile, default: []].append(h.row.id) }
         if heldCount > heldLimit { try flushHeld() }
     }
 
@@ -108,14 +108,35 @@ extension SQLiteStore {
                 out.append(r)
             }
         }
-        if let new = heldNew[profile] {
+        if let ids = heldByProfile[profile] {
             let before = out.count
-            for id in new {
-                if let h = heldInstances[id], h.row.status == "active" { out.append(h.row) }
+            // (Stored rows held for an update or an end came with `stored`.)
+            for id in ids {
+                if let h = heldInstances[id], h.write == .insert, h.row.status == "active" { out.append(h.row) }
             }
             if out.count > before, before > 0 { out.sort { $0.id < $1.id } }
         }
         return out
+    }
+
+    /// Entry counts of a (journey, profile) read from the table (`stored`, without what is
+    /// held), with what is held added: new entries, and stored instances (active ones: only
+    /// those are ever updated or ended) that ended in this transaction.
+    func mergeHeld(_ stored: (active: Int, total: Int, lastEntered: Int64?), journey: String, profile: String) -> (active: Int, total: Int, lastEntered: Int64?) {
+        guard let ids = heldByProfile[profile] else { return stored }
+        var e = stored
+        for id in ids {
+            guard let h = heldInstances[id], h.row.journey == journey else { continue }
+            switch h.write {
+            case .insert:
+                e.total += 1
+                if h.row.status == "active" { e.active += 1 }
+                e.lastEntered = max(e.lastEntered ?? h.row.enteredAt, h.row.enteredAt)
+            case .update, .end:
+                if h.row.status != "active" { e.active = max(0, e.active - 1) }
+            }
+        }
+        return e
     }
 
     // MARK: Timers

@@ -18,7 +18,6 @@ extension SQLiteStore {
 
     public func insertInstance(_ row: InstanceRow, endedAt: Int64?) throws {
         noteEntered(row, active: endedAt == nil)
-        heldNew[row.profile, default: []].append(row.id)
         try holdInstance(HeldInstance(write: .insert, row: row, endedAt: endedAt, emptyLocals: endedAt != nil))
     }
 
@@ -114,11 +113,11 @@ extension SQLiteStore {
             let scanUpTo = entryMisses == 1 ? 10_000 : entryMisses == missesBeforeScan ? Self.entryCacheLimit : 0
             if scanUpTo > 0, try loadAllEntries(upTo: scanUpTo) { return entryCache[key] ?? (0, 0, nil) }
         }
-        try flushHeld()
         let s = try statement("SELECT COALESCE(SUM(status = 'active'), 0), COUNT(*), MAX(entered_at) FROM instances WHERE journey = ? AND profile = ?")
         defer { s.reset() }
         s.bind(1, journey); s.bind(2, profile)
-        let e = try s.step() ? (s.int(0), s.int(1), s.optionalInt64(2)) : (0, 0, nil)
+        // What the table holds, and what this transaction holds besides.
+        let e = mergeHeld(try s.step() ? (s.int(0), s.int(1), s.optionalInt64(2)) : (0, 0, nil), journey: journey, profile: profile)
         if cachesUsable {
             if entryCache.count >= Self.entryCacheLimit { entryCache = [:] }
             entryCache[key] = e
@@ -129,11 +128,11 @@ extension SQLiteStore {
     /// Counts the entries of every (journey, profile) at once, when there are few enough
     /// instances for the count to be cheap and the cache to hold them.
     func loadAllEntries(upTo limit: Int) throws -> Bool {
-        try flushHeld()
         let m = try statement("SELECT COALESCE(MAX(id), 0) FROM instances")
-        let most = try m.step() ? m.int(0) : 0
+        let most = max(try m.step() ? m.int(0) : 0, Int(lastInstanceID ?? 0))
         m.reset()
         guard most <= limit else { return false }
+        try flushHeld()
         let s = try statement("SELECT journey, profile, COALESCE(SUM(status = 'active'), 0), COUNT(*), MAX(entered_at) FROM instances GROUP BY journey, profile")
         defer { s.reset() }
         var all: [EntryKey: (active: Int, total: Int, lastEntered: Int64?)] = [:]

@@ -139,10 +139,10 @@ public final class SQLiteStore: JourneyStore {
     /// The last message number handed out in this transaction.
     var outboxSeqGiven: Int64?
     /// Instances and timers this transaction wrote, held until it commits
-    /// (SQLiteStore+Held.swift): by id; the ids inserted, by profile; timers in (due, id)
+    /// (SQLiteStore+Held.swift): by id; their ids by profile; timers in (due, id)
     /// order from `heldTimersStart` (those before it have fired), and how many each instance has.
     var heldInstances: [Int64: HeldInstance] = [:]
-    var heldNew: [String: [Int64]] = [:]
+    var heldByProfile: [String: [Int64]] = [:]
     var heldTimers: [HeldTimer] = []
     var heldTimersStart = 0
     var heldTimerCount: [Int64: Int] = [:]
