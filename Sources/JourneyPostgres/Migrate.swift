@@ -87,12 +87,10 @@ public enum SQLiteToPostgres {
             let inboxSeq = Int64(try source.meta("inbox_seq") ?? "0") ?? 0
             try c.query("SELECT setval('inbox_seq', GREATEST($1::bigint, (SELECT COALESCE(MAX(seq), 0) FROM events), (SELECT COALESCE(MAX(seq), 0) FROM inbox), 1))", [.int(inboxSeq)])
             try c.query("SELECT setval('timer_id', GREATEST((SELECT COALESCE(MAX(id), 0) FROM timers), 1))")
-            for (table, column) in [("outbox", "seq"), ("rejects", "id"), ("receipts", "id")] {
-                try c.queryOnce("SELECT setval(pg_get_serial_sequence('\(table)', '\(column)'), GREATEST((SELECT COALESCE(MAX(\(column)), 0) FROM \(table)), 1))")
-            }
             // (Message numbers above those SQLite's erasures took, too.)
-            if let floor = Int64(try source.meta("outbox_floor") ?? "") {
-                try c.query("SELECT setval(pg_get_serial_sequence('outbox', 'seq'), GREATEST($1::bigint, (SELECT COALESCE(MAX(seq), 0) FROM outbox), 1))", [.int(floor)])
+            let outboxFloor = Int64(try source.meta("outbox_floor") ?? "0") ?? 0
+            for (table, column, floor) in [("outbox", "seq", outboxFloor), ("rejects", "id", 0), ("receipts", "id", 0)] {
+                try c.queryOnce("SELECT setval(pg_get_serial_sequence('\(table)', '\(column)'), GREATEST($1::bigint, (SELECT COALESCE(MAX(\(column)), 0) FROM \(table)), 1))", [.int(floor)])
             }
             // New instances are numbered above every copied one, partition by partition.
             // (And above every instance SQLite's erasures took.)

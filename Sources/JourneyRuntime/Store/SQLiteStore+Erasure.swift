@@ -59,10 +59,7 @@ extension SQLiteStore: ServiceStore {
         try run("INSERT INTO temp.erased_instances(id) SELECT id FROM instances WHERE profile = ?", [id])
         // New instances are numbered above the erased ones: their messages' ids (kept for the
         // delivered ones, and known to receivers) are never given to another profile's.
-        try db.exec("""
-            INSERT INTO meta(key, value) SELECT 'instance_floor', CAST(m AS TEXT) FROM (SELECT MAX(id) AS m FROM temp.erased_instances) WHERE m IS NOT NULL
-            ON CONFLICT(key) DO UPDATE SET value = CAST(MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER)) AS TEXT)
-            """)
+        try raiseFloor("instance_floor", toMaxOf: "SELECT MAX(id) FROM temp.erased_instances", [])
         lastInstanceID = nil
         try db.exec("DELETE FROM timers WHERE instance IN (SELECT id FROM temp.erased_instances)")
         try db.exec("DELETE FROM waits WHERE instance IN (SELECT id FROM temp.erased_instances)")
@@ -76,10 +73,7 @@ extension SQLiteStore: ServiceStore {
         try run("DELETE FROM event_ids WHERE profile = ?", [id])
         let undelivered = "SELECT id FROM outbox WHERE profile = ? AND (delivery IS NULL OR delivery != 'delivered')"
         // Message numbers go on above the deleted messages' (see `nextOutboxSeq`).
-        try run("""
-            INSERT INTO meta(key, value) SELECT 'outbox_floor', CAST(m AS TEXT) FROM (SELECT MAX(seq) AS m FROM outbox WHERE profile = ? AND (delivery IS NULL OR delivery != 'delivered')) WHERE m IS NOT NULL
-            ON CONFLICT(key) DO UPDATE SET value = CAST(MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER)) AS TEXT)
-            """, [id])
+        try raiseFloor("outbox_floor", toMaxOf: "SELECT MAX(seq) FROM outbox WHERE profile = ? AND (delivery IS NULL OR delivery != 'delivered')", [id])
         outboxSeqGiven = nil
         try run("DELETE FROM receipts WHERE message IN (\(undelivered))", [id])
         try run("DELETE FROM delivery_attempts WHERE message IN (\(undelivered))", [id])
@@ -102,5 +96,17 @@ extension SQLiteStore: ServiceStore {
         try run("DELETE FROM profiles WHERE id = ?", [id])
         dropCaches()
         return existed
+    }
+
+    /// Raises the number `meta` keeps under `key` (numbering goes on above it) to the largest
+    /// value `select` finds, if it finds one.
+    func raiseFloor(_ key: String, toMaxOf select: String, _ binds: [String]) throws {
+        let s = try db.prepare("""
+            INSERT INTO meta(key, value) SELECT ?, CAST(m AS TEXT) FROM (SELECT (\(select)) AS m) WHERE m IS NOT NULL
+            ON CONFLICT(key) DO UPDATE SET value = CAST(MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER)) AS TEXT)
+            """)
+        s.bind(1, key)
+        for (k, b) in binds.enumerated() { s.bind(Int32(k + 2), b) }
+        try s.run()
     }
 }

@@ -89,12 +89,6 @@ extension SQLiteStore {
         if heldCount > heldLimit { try flushHeld() }
     }
 
-    /// The held instance `id` as the store would now read it (nil: not held).
-    func heldRow(_ id: Int64) -> InstanceRow? {
-        guard let h = heldInstances[id] else { return nil }
-        return h.row
-    }
-
     /// A profile's active instances among those stored (`stored`, read before the held rows
     /// were written) and those held, in id order.
     func mergeHeld(_ stored: [InstanceRow], profile: String) -> [InstanceRow] {
@@ -141,19 +135,8 @@ extension SQLiteStore {
 
     // MARK: Timers
 
-    func nextTimerID() throws -> Int64 {
-        if lastTimerID == nil {
-            let s = try statement("SELECT COALESCE(MAX(id), 0) FROM timers")
-            defer { s.reset() }
-            lastTimerID = try s.step() ? s.int64(0) : 0
-        }
-        let id = (lastTimerID ?? 0) + 1
-        lastTimerID = id
-        return id
-    }
-
     func holdTimer(due: Int64, instance: Int64) throws {
-        let t = HeldTimer(due: due, id: try nextTimerID(), instance: instance)
+        let t = HeldTimer(due: due, id: try nextNumber(after: &lastTimerID, reading: "SELECT COALESCE(MAX(id), 0) FROM timers"), instance: instance)
         // In (due, id) order; a new timer is usually due after those held.
         var lo = heldTimersStart, hi = heldTimers.count
         if let last = heldTimers.last, last.key < t.key {

@@ -385,18 +385,12 @@ extension SQLiteStore {
             try read(try statement("SELECT seq, profile, event, at, data FROM inbox WHERE (at, seq) > (?, ?) AND at <= ? ORDER BY at, seq LIMIT ?"),
                      after: mark, want, into: &rows)
             let paged = try pagedInbox(after: mark, until: until, limit: want)
-            if paged.isEmpty {
-                out += rows
-            } else if rows.isEmpty {
-                out += paged
-            } else {
-                var i = 0, j = 0
-                while out.count < limit, i < rows.count || j < paged.count {
-                    if j == paged.count || (i < rows.count && (rows[i].at, rows[i].seq) < (paged[j].at, paged[j].seq)) {
-                        out.append(rows[i]); i += 1
-                    } else {
-                        out.append(paged[j]); j += 1
-                    }
+            var i = 0, j = 0
+            while out.count < limit, i < rows.count || j < paged.count {
+                if j == paged.count || (i < rows.count && (rows[i].at, rows[i].seq) < (paged[j].at, paged[j].seq)) {
+                    out.append(rows[i]); i += 1
+                } else {
+                    out.append(paged[j]); j += 1
                 }
             }
         }

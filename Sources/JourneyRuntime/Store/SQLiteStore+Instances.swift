@@ -4,16 +4,22 @@ import JourneyBytecode
 
 extension SQLiteStore {
     public func nextInstanceID(profile: String) throws -> Int64 {
-        if lastInstanceID == nil {
-            // Above every instance there is and every one erased (`instance_floor`): an
-            // instance number, and so a message id, is never given twice.
-            let s = try statement("SELECT MAX((SELECT COALESCE(MAX(id), 0) FROM instances), COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'instance_floor'), 0))")
+        // Above every instance there is and every one erased (`instance_floor`): an instance
+        // number, and so a message id, is never given twice.
+        try nextNumber(after: &lastInstanceID, reading: "SELECT MAX((SELECT COALESCE(MAX(id), 0) FROM instances), COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'instance_floor'), 0))")
+    }
+
+    /// The next number of a series counted in memory within a transaction (`last`: the last one
+    /// given; nil: read the largest so far with `sql` first).
+    func nextNumber(after last: inout Int64?, reading sql: StaticString) throws -> Int64 {
+        if last == nil {
+            let s = try statement(sql)
             defer { s.reset() }
-            lastInstanceID = try s.step() ? s.int64(0) : 0
+            last = try s.step() ? s.int64(0) : 0
         }
-        let id = (lastInstanceID ?? 0) + 1
-        lastInstanceID = id
-        return id
+        let n = (last ?? 0) + 1
+        last = n
+        return n
     }
 
     public func insertInstance(_ row: InstanceRow, endedAt: Int64?) throws {
@@ -36,7 +42,7 @@ extension SQLiteStore {
     }
 
     public func loadInstance(_ id: Int64) throws -> InstanceRow? {
-        if let held = heldRow(id) { return held }
+        if let held = heldInstances[id] { return held.row }
         let s = try statement("SELECT id, journey, profile, bundle, pc, locals, sends, status, entered_at FROM instances WHERE id = ?")
         defer { s.reset() }
         s.bind(1, id)

@@ -497,16 +497,9 @@ public final class SQLiteStore: JourneyStore {
     /// --follow`) never meets a number twice. Counted in memory within a transaction (the run's,
     /// where every message is made); outside one, read each time.
     func nextOutboxSeq() throws -> Int64 {
-        let last: Int64
-        if let known = outboxSeqGiven, db.inTransaction {
-            last = known
-        } else {
-            let s = try statement("SELECT MAX((SELECT COALESCE(MAX(seq), 0) FROM outbox), COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'outbox_floor'), 0))")
-            defer { s.reset() }
-            last = try s.step() ? s.int64(0) : 0
-        }
-        outboxSeqGiven = db.inTransaction ? last + 1 : nil
-        return last + 1
+        if !db.inTransaction { outboxSeqGiven = nil }
+        defer { if !db.inTransaction { outboxSeqGiven = nil } }
+        return try nextNumber(after: &outboxSeqGiven, reading: "SELECT MAX((SELECT COALESCE(MAX(seq), 0) FROM outbox), COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'outbox_floor'), 0))")
     }
 
     public func appendOutbox(id: String, at: Int64, profile: String, journey: String, channel: String?, status: String, content: String?, reason: String?, address: String?,
