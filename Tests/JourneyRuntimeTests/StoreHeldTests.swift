@@ -218,4 +218,69 @@ extension StoreHeldTests {
         XCTAssertEqual(try stored(b).suffix(3), ["10003 p pc4 active -1 s0", "10004 p pc4 active -1 s0", "10005 p pc4 active -1 s0"])
         XCTAssertEqual(try stored(b).first { $0.hasPrefix("10002 ") }, "10002 p pc4 exited 40 s0")
     }
+
+    // MARK: Messages
+
+    func send(_ s: SQLiteStore, _ id: String, profile: String = "p", at: Int64, status: String = "sent") throws {
+        try s.appendOutbox(id: id, at: at, profile: profile, journey: "j", channel: "email", status: status, content: "hi", reason: nil, address: "a@x",
+                           bundle: "b", step: 0)
+    }
+
+    func storedMessages(_ s: SQLiteStore) throws -> [String] {
+        let q = try s.db.prepare("SELECT seq, id, profile, status, COALESCE(delivery, '-') FROM outbox ORDER BY seq")
+        var out: [String] = []
+        while try q.step() { out.append("\(q.int64(0)) \(q.text(1)) \(q.text(2)) \(q.text(3)) \(q.text(4))") }
+        return out
+    }
+
+    /// A transaction's messages are held until it commits: the cap's count sees them, a faulted
+    /// step's are taken back (their numbers given again), any other read of the outbox writes
+    /// them first, and a rollback leaves none.
+    func testHeldMessagesAreCountedTakenBackAndWrittenAtTheCommit() throws {
+        let (a, b) = try makeStores()
+        try a.begin()
+        try send(a, "1-0", at: 100)
+        try send(a, "2-0", at: 200)
+        try send(a, "3-0", profile: "q", at: 200)
+        try send(a, "4-0", at: 300, status: "suppressed")
+        XCTAssertEqual(try count(a, "outbox"), 0, "held, not written")
+        XCTAssertEqual(try a.sentCount(profile: "p", since: 99), 2, "the cap counts held messages")
+        XCTAssertEqual(try a.sentCount(profile: "p", since: 100), 1, "after `since` only")
+        XCTAssertEqual(try a.sentCount(profile: "q", since: 0), 1)
+        // A faulted step's messages (the newest) are taken back.
+        try a.removeOutbox(ids: ["3-0", "4-0"])
+        XCTAssertEqual(try a.sentCount(profile: "q", since: 0), 0, "a taken-back message is not counted")
+        XCTAssertEqual(try a.sentCount(profile: "p", since: 0), 2)
+        try send(a, "5-0", at: 400)
+        try a.commit()
+        XCTAssertEqual(try storedMessages(b), ["1 1-0 p sent pending", "2 2-0 p sent pending", "3 5-0 p sent pending"],
+                       "written at the commit, numbered without a gap")
+        XCTAssertEqual(try b.sentCount(profile: "p", since: 0), 3)
+
+        try a.begin()
+        try send(a, "6-0", at: 500)
+        XCTAssertEqual(try a.outbox(afterSeq: 3, limit: 10).map(\.id), ["6-0"], "another read of the outbox writes what is held first")
+        try send(a, "7-0", at: 600)
+        XCTAssertEqual(try a.sentCount(profile: "p", since: 0), 5, "stored and held, counted once each")
+        a.rollback()
+        XCTAssertEqual(try storedMessages(b).count, 3, "a rollback leaves none of them")
+        try a.begin()
+        try send(a, "6-0", at: 500)
+        try a.commit()
+        XCTAssertEqual(try storedMessages(b).last, "4 6-0 p sent pending", "numbers given again after the rollback")
+    }
+
+    /// A message id made twice stops the commit (the receiver's deduplication would drop the
+    /// second one); the transaction rolls back whole.
+    func testAMessageIdGivenTwiceFailsTheCommit() throws {
+        let (a, b) = try makeStores()
+        try a.begin()
+        try send(a, "1-0", at: 100)
+        try a.commit()
+        try a.begin()
+        try send(a, "1-0", at: 200)
+        XCTAssertThrowsError(try a.commit())
+        a.rollback()
+        XCTAssertEqual(try storedMessages(b), ["1 1-0 p sent pending"])
+    }
 }

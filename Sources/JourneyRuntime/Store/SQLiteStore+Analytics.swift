@@ -73,6 +73,7 @@ extension SQLiteStore: AnalyticsReading {
     /// step that sent them: each message counts once per receipt status (opened twice is one
     /// opened message). A message's id starts with its instance's.
     public func receiptCounts(journey: String?, since: Int64?) throws -> [(journey: String, bundle: String, step: Int, channel: String, status: String, n: Int64)] {
+        try flushHeldOutbox()
         guard try has(table: "receipts"), try has(table: "outbox", column: "step") else { return [] }
         let s = try db.prepare("""
             SELECT o.journey, o.bundle, o.step, o.channel, r.status, COUNT(DISTINCT o.id) FROM receipts r JOIN outbox o ON o.id = r.message
@@ -164,6 +165,7 @@ extension SQLiteStore {
 
     /// Messages whose delivery failed, newest first, with their attempts, and how many there are.
     public func failedDeliveries(limit: Int) throws -> (rows: [DeliveryRecord], total: Int) {
+        try flushHeldOutbox()
         let s = try db.prepare("""
             SELECT seq FROM outbox WHERE delivery = 'failed' ORDER BY seq DESC LIMIT ?
             """)

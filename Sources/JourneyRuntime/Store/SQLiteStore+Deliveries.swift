@@ -80,6 +80,7 @@ extension SQLiteStore {
     /// leaving out those already being tried (`busy`).
     /// (One server at a time works on a SQLite database: nothing needs claiming.)
     public func dueDeliveries(channel: String, now: Double, limit: Int, busy: Set<String>, claimFor: Double = 0) throws -> [PendingDelivery] {
+        try flushHeldOutbox()
         let s = try statement("""
             SELECT id, at, profile, journey, channel, address, content, attempts FROM outbox
             WHERE delivery = 'pending' AND channel = ? AND next_attempt <= ? ORDER BY next_attempt, seq LIMIT ?
@@ -98,6 +99,7 @@ extension SQLiteStore {
 
     /// When the earliest pending message of these channels is due (nil: none is pending).
     public func nextDeliveryDue(channels: [String]) throws -> Double? {
+        try flushHeldOutbox()
         let s = try statement("SELECT MIN(next_attempt) FROM outbox WHERE delivery = 'pending' AND channel = ?")
         var earliest: Double?
         for c in channels {
@@ -115,6 +117,7 @@ extension SQLiteStore {
     /// pending (erased, or already settled): then nothing is written and false comes back.
     @discardableResult
     public func recordAttempt(message: String, _ attempt: DeliveryAttempt, outcome: DeliveryOutcome) throws -> Bool {
+        try flushHeldOutbox()
         let find = try statement("SELECT attempts FROM outbox WHERE id = ? AND delivery = 'pending'")
         find.bind(1, message)
         guard try find.step() else { find.reset(); return false }
@@ -141,6 +144,7 @@ extension SQLiteStore {
     /// Records finished attempts in one transaction that does not wait for the disk: a power
     /// cut may forget it, and then those messages go again (at least once, with the same id).
     public func recordAttempts(_ batch: [(message: String, attempt: DeliveryAttempt, outcome: DeliveryOutcome)]) throws {
+        try flushHeldOutbox()
         try withoutWaitingForTheDisk {
             try transaction {
                 for (id, attempt, outcome) in batch { try recordAttempt(message: id, attempt, outcome: outcome) }
@@ -151,6 +155,7 @@ extension SQLiteStore {
     /// Puts failed messages back in the queue, due now, with a fresh round of attempts.
     /// Returns, for each id, nil when it was put back or why not.
     public func redeliver(ids: [String], now: Double) throws -> [String?] {
+        try flushHeldOutbox()
         let find = try statement("SELECT delivery FROM outbox WHERE id = ?")
         let put = try statement("UPDATE outbox SET delivery = 'pending', next_attempt = ?, attempts = 0 WHERE id = ?")
         var out: [String?] = []
@@ -176,6 +181,7 @@ extension SQLiteStore {
     /// Messages for providers with their attempts, oldest first; only those of one delivery
     /// status when given.
     public func deliveries(status: String?, afterSeq: Int64 = 0, limit: Int = Int(Int32.max)) throws -> [DeliveryRecord] {
+        try flushHeldOutbox()
         let s = try statement("""
             SELECT seq, id, at, profile, journey, channel, status, content, reason, address, delivery, next_attempt FROM outbox
             WHERE delivery IS NOT NULL AND (?1 IS NULL OR delivery = ?1) AND seq > ?2 ORDER BY seq LIMIT ?3
@@ -204,6 +210,7 @@ extension SQLiteStore {
 
     /// Pending messages per channel (the outbox backlog).
     public func pendingCounts() throws -> [(channel: String, count: Int)] {
+        try flushHeldOutbox()
         let s = try statement("SELECT channel, COUNT(*) FROM outbox WHERE delivery = 'pending' GROUP BY channel ORDER BY channel")
         var out: [(String, Int)] = []
         while try s.step() { out.append((s.text(0), s.int(1))) }
@@ -215,6 +222,7 @@ extension SQLiteStore {
 
     /// Records a receipt; false when no message has this id.
     public func addReceipt(message: String, status: String, at: Int64, receivedAt: Int64) throws -> Bool {
+        try flushHeldOutbox()
         let find = try statement("SELECT 1 FROM outbox WHERE id = ? AND status = 'sent'")
         find.bind(1, message)
         let known = try find.step()
@@ -237,6 +245,7 @@ extension SQLiteStore {
 
     /// A profile's sent messages, newest first, with their delivery columns.
     public func messages(profile: String, channel: String? = nil, limit: Int) throws -> [DeliveryRecord] {
+        try flushHeldOutbox()
         let s = try statement("""
             SELECT seq, id, at, profile, journey, channel, status, content, reason, address, delivery, next_attempt FROM outbox
             WHERE profile = ?1 AND (?2 IS NULL OR channel = ?2) ORDER BY seq DESC LIMIT ?3

@@ -1,6 +1,6 @@
 import JourneyBytecode
 
-// Instances and timers held until the transaction commits.
+// Instances, timers and messages held until the transaction commits.
 //
 // A run's transaction spans thousands of steps and hours of journey time: an instance that
 // enters, waits an hour and sends is inserted, given a timer, loaded, updated and its timer
@@ -12,6 +12,10 @@ import JourneyBytecode
 // drops them with everything else the transaction did. At most `heldLimit` instances and
 // timers are held: past it (a catalog event entering a million profiles) all of them are
 // written, and holding starts again.
+//
+// Messages (outbox rows) are held the same way and written many rows to a statement: only
+// the cap's count reads them back within the transaction (it adds the held ones); a faulted
+// step's are dropped; every other read of the outbox writes them first.
 
 extension SQLiteStore {
     /// One held instance: what its row is to become.
@@ -47,13 +51,15 @@ extension SQLiteStore {
     /// timers that does not look at what is held, and when too many are held.
     func flushHeld() throws {
         if heldCount > 0 { heldWritten = true }
+        try flushHeldOutbox()
         if !heldInstances.isEmpty {
             let held = heldInstances.values.sorted { $0.row.id < $1.row.id }
             heldInstances = [:]
             heldByProfile = [:]
+            try writeInstances(held.filter { $0.write == .insert })
             for h in held {
                 switch h.write {
-                case .insert: try writeInstance(h.row, endedAt: h.endedAt, emptyLocals: h.emptyLocals)
+                case .insert: break
                 case .update: try rewriteInstance(h.row, endedAt: h.endedAt)
                 case .end: try writeEnd(h.row, at: h.endedAt ?? 0)
                 }
@@ -71,8 +77,23 @@ extension SQLiteStore {
         heldTimerCount = [:]
     }
 
+    /// Inserts new instances, many rows to a statement.
+    func writeInstances(_ rows: [HeldInstance]) throws {
+        let empty = ValueEncoding.encode([])
+        try bulkInsert("instances", ["id", "journey", "profile", "bundle", "pc", "locals", "sends", "status", "entered_at", "ended_at"],
+                       count: rows.count, bytes: { _ in 0 }, bind: { s, base, i, _ in
+            let h = rows[i], row = h.row
+            s.bind(base + 1, row.id); s.bind(base + 2, row.journey); s.bind(base + 3, row.profile); s.bind(base + 4, row.bundle); s.bind(base + 5, row.pc)
+            // An instance inserted ended needs no locals any more (see `HeldInstance.emptyLocals`).
+            s.bind(base + 6, h.emptyLocals ? empty : ValueEncoding.encode(row.locals))
+            s.bind(base + 7, row.sends); s.bind(base + 8, row.status); s.bind(base + 9, row.enteredAt); s.bind(base + 10, h.endedAt)
+        })
+    }
+
     /// Forgets what is held (the transaction rolled back).
     func dropHeld() {
+        heldOutbox = []
+        heldSentAt = [:]
         heldInstances = [:]
         heldByProfile = [:]
         heldTimers = []
@@ -202,5 +223,86 @@ extension SQLiteStore {
             }
         }
         return out
+    }
+}
+
+// MARK: - Messages
+
+extension SQLiteStore {
+    /// One message held until the transaction commits: the outbox row it becomes.
+    struct HeldMessage {
+        var seq: Int64
+        var id: String
+        var at: Int64
+        var profile: String
+        var journey: String
+        var channel: String?
+        var status: String
+        var content: String?
+        var reason: String?
+        var address: String?
+        var bundle: String?
+        var step: Int?
+    }
+
+    func holdMessage(_ m: HeldMessage) throws {
+        heldOutbox.append(m)
+        if m.status == "sent" { heldSentAt[m.profile, default: []].append(m.at) }
+        if heldOutbox.count >= heldLimit { try flushHeldOutbox() }
+    }
+
+    /// Writes the held messages, in number order. Called by the commit (through `flushHeld`),
+    /// by every read of the outbox other than the cap's count, and when too many are held.
+    func flushHeldOutbox() throws {
+        guard !heldOutbox.isEmpty else { return }
+        let held = heldOutbox
+        heldOutbox = []
+        heldSentAt = [:]
+        try writeOutbox(held)
+    }
+
+    /// Inserts messages into the outbox, many rows to a statement.
+    func writeOutbox(_ rows: [HeldMessage]) throws {
+        try bulkInsert("outbox", ["seq", "id", "at", "profile", "journey", "channel", "status", "content", "reason", "address", "delivery", "next_attempt", "bundle", "step"],
+                       count: rows.count, bytes: { _ in 0 }, bind: { s, base, i, _ in
+            let m = rows[i]
+            s.bind(base + 1, m.seq); s.bind(base + 2, m.id); s.bind(base + 3, m.at); s.bind(base + 4, m.profile); s.bind(base + 5, m.journey)
+            s.bind(base + 6, m.channel); s.bind(base + 7, m.status); s.bind(base + 8, m.content); s.bind(base + 9, m.reason); s.bind(base + 10, m.address)
+            // A sent message waits for its provider from the moment it was sent; in-app content
+            // is read by the app, never delivered.
+            if m.status == "sent", let channel = m.channel, channel != "in_app" {
+                s.bind(base + 11, "pending"); s.bind(base + 12, Double(m.at))
+            } else {
+                s.bindNull(base + 11); s.bindNull(base + 12)
+            }
+            s.bind(base + 13, m.bundle); s.bind(base + 14, m.step.map(Int64.init))
+        })
+    }
+
+    /// Drops the held messages with these ids (a faulted step's), returning the ids not held.
+    func dropHeldMessages(_ ids: [String]) -> [String] {
+        guard !heldOutbox.isEmpty else { return ids }
+        let gone = Set(ids)
+        var stored = gone
+        var profiles: Set<String> = []
+        heldOutbox.removeAll { m in
+            guard gone.contains(m.id) else { return false }
+            stored.remove(m.id)
+            profiles.insert(m.profile)
+            return true
+        }
+        for p in profiles {
+            let left = heldOutbox.filter { $0.profile == p && $0.status == "sent" }.map(\.at)
+            heldSentAt[p] = left.isEmpty ? nil : left
+        }
+        return ids.filter { stored.contains($0) }
+    }
+
+    /// How many held messages to `profile` were sent after `since`.
+    func heldSent(profile: String, since: Int64) -> Int {
+        guard let times = heldSentAt[profile] else { return 0 }
+        var n = 0
+        for t in times where t > since { n += 1 }
+        return n
     }
 }

@@ -27,15 +27,6 @@ extension SQLiteStore {
         try holdInstance(HeldInstance(write: .insert, row: row, endedAt: endedAt, emptyLocals: endedAt != nil))
     }
 
-    func writeInstance(_ row: InstanceRow, endedAt: Int64?, emptyLocals: Bool) throws {
-        let s = try statement("INSERT INTO instances(id, journey, profile, bundle, pc, locals, sends, status, entered_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-        s.bind(1, row.id); s.bind(2, row.journey); s.bind(3, row.profile); s.bind(4, row.bundle); s.bind(5, row.pc)
-        // An instance inserted ended needs no locals any more (see `HeldInstance.emptyLocals`).
-        s.bind(6, emptyLocals ? ValueEncoding.encode([]) : ValueEncoding.encode(row.locals))
-        s.bind(7, row.sends); s.bind(8, row.status); s.bind(9, row.enteredAt); s.bind(10, endedAt)
-        try s.run()
-    }
-
     func instance(_ s: Statement) -> InstanceRow {
         InstanceRow(id: s.int64(0), journey: s.text(1), profile: s.text(2), bundle: s.text(3), pc: s.int(4),
                     locals: ValueEncoding.decode(s.blob(5)) ?? [], sends: s.int(6), status: s.text(7), enteredAt: s.int64(8))

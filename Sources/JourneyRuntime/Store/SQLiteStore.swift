@@ -149,6 +149,10 @@ public final class SQLiteStore: JourneyStore {
     var heldLimit = 20_000
     /// Whether held rows were written in this transaction before its commit.
     var heldWritten = false
+    /// Messages this transaction made, held until it commits, in number order; the times of
+    /// the sent ones by profile (for the cap's count).
+    var heldOutbox: [HeldMessage] = []
+    var heldSentAt: [String: [Int64]] = [:]
 
     /// Entry counts per (journey, profile), for the re-entry rules: cached like profiles and
     /// history.
@@ -499,53 +503,49 @@ public final class SQLiteStore: JourneyStore {
     func nextOutboxSeq() throws -> Int64 {
         if !db.inTransaction { outboxSeqGiven = nil }
         defer { if !db.inTransaction { outboxSeqGiven = nil } }
+        if outboxSeqGiven == nil, let last = heldOutbox.last { outboxSeqGiven = last.seq }
         return try nextNumber(after: &outboxSeqGiven, reading: "SELECT MAX((SELECT COALESCE(MAX(seq), 0) FROM outbox), COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'outbox_floor'), 0))")
     }
 
     public func appendOutbox(id: String, at: Int64, profile: String, journey: String, channel: String?, status: String, content: String?, reason: String?, address: String?,
                              bundle: String?, step: Int?) throws {
-        let s = try statement("INSERT INTO outbox(id, at, profile, journey, channel, status, content, reason, address, delivery, next_attempt, bundle, step, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-        s.bind(14, try nextOutboxSeq())
-        s.bind(1, id); s.bind(2, at); s.bind(3, profile); s.bind(4, journey); s.bind(5, channel); s.bind(6, status); s.bind(7, content); s.bind(8, reason)
-        s.bind(9, address)
-        s.bind(12, bundle)
-        s.bind(13, step.map(Int64.init))
-        // A sent message waits for its provider from the moment it was sent; in-app content is
-        // read by the app, never delivered.
-        if status == "sent", let channel, channel != "in_app" {
-            s.bind(10, "pending"); s.bind(11, Double(at))
-        } else {
-            s.bindNull(10); s.bindNull(11)
-        }
-        try s.run()
+        let m = HeldMessage(seq: try nextOutboxSeq(), id: id, at: at, profile: profile, journey: journey, channel: channel, status: status, content: content,
+                            reason: reason, address: address, bundle: bundle, step: step)
+        // Within a transaction (the run's), held until it commits (SQLiteStore+Held.swift).
+        guard db.inTransaction else { return try writeOutbox([m]) }
+        try holdMessage(m)
     }
 
     /// The outbox's last message number (0 when empty).
     public func lastOutboxSeq() throws -> Int64 {
+        try flushHeldOutbox()
         let s = try statement("SELECT COALESCE(MAX(seq), 0) FROM outbox")
         defer { s.reset() }
         return try s.step() ? s.int64(0) : 0
     }
 
     public func removeOutbox(ids: [String]) throws {
+        let stored = dropHeldMessages(ids)
         let s = try statement("DELETE FROM outbox WHERE id = ?")
-        for id in ids {
+        for id in stored {
             s.bind(1, id)
             try s.run()
         }
         // The step's messages, never seen outside this transaction: their numbers are given
         // again, as SQLite's own numbering did (no gaps: `simulate --report` counts by them).
-        outboxSeqGiven = nil
+        // (Held messages are the newest: the last one left is the last number given.)
+        outboxSeqGiven = heldOutbox.last?.seq
     }
 
     public func sentCount(profile: String, since: Int64) throws -> Int {
         let s = try statement("SELECT COUNT(*) FROM outbox WHERE profile = ? AND status = 'sent' AND at > ?")
         defer { s.reset() }
         s.bind(1, profile); s.bind(2, since)
-        return try s.step() ? s.int(0) : 0
+        return (try s.step() ? s.int(0) : 0) + heldSent(profile: profile, since: since)
     }
 
     public func outbox(afterSeq: Int64, limit: Int) throws -> [OutboxRow] {
+        try flushHeldOutbox()
         // A database opened read-only from before `reason` existed reads it as null.
         let s = try outboxHasReason()
             ? statement("SELECT seq, id, at, profile, journey, channel, status, content, reason FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?")
