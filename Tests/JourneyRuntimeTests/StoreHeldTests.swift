@@ -283,4 +283,41 @@ extension StoreHeldTests {
         a.rollback()
         XCTAssertEqual(try storedMessages(b), ["1 1-0 p sent pending"])
     }
+
+    // MARK: The instances' index
+
+    /// One index serves every read of a profile's instances (its active ones, its entry counts,
+    /// all of them at once): a new instance costs one index insert, not two. A database made
+    /// with the two older indexes loses them when opened.
+    func testInstancesHaveOneIndexAndEveryReadUsesIt() throws {
+        let path = try scratchFolder("journey-index").appendingPathComponent("j.db").path
+        func indexes(_ s: SQLiteStore) throws -> [String] {
+            let q = try s.db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'instances' ORDER BY name")
+            var out: [String] = []
+            while try q.step() { out.append(q.text(0)) }
+            return out
+        }
+        func plan(_ s: SQLiteStore, _ sql: String) throws -> String {
+            let q = try s.db.prepare("EXPLAIN QUERY PLAN " + sql)
+            var out: [String] = []
+            while try q.step() { out.append(q.text(3)) }
+            return out.joined(separator: "; ")
+        }
+        do {
+            let s = try SQLiteStore(path: path)
+            XCTAssertEqual(try indexes(s), ["instances_by_profile_journey"])
+            // As a database from before had them.
+            try s.db.exec("DROP INDEX instances_by_profile_journey")
+            try s.db.exec("CREATE INDEX instances_by_profile ON instances(profile, status)")
+            try s.db.exec("CREATE INDEX instances_by_journey ON instances(journey, profile)")
+        }
+        let s = try SQLiteStore(path: path)
+        XCTAssertEqual(try indexes(s), ["instances_by_profile_journey"], "the older indexes are dropped as the database opens")
+        XCTAssertTrue(try plan(s, "SELECT COALESCE(SUM(status = 'active'), 0), COUNT(*), MAX(entered_at) FROM instances WHERE journey = 'j' AND profile = 'p'")
+            .contains("COVERING INDEX instances_by_profile_journey"), "a (journey, profile)'s entry counts come from the index alone")
+        XCTAssertTrue(try plan(s, "SELECT journey, profile, COALESCE(SUM(status = 'active'), 0), COUNT(*), MAX(entered_at) FROM instances GROUP BY profile, journey")
+            .contains("COVERING INDEX instances_by_profile_journey"), "and every entry count at once, without a sort")
+        XCTAssertTrue(try plan(s, "SELECT id FROM instances WHERE profile = 'p' AND status = 'active' ORDER BY id")
+            .contains("INDEX instances_by_profile_journey (profile=?)"), "a profile's active instances")
+    }
 }

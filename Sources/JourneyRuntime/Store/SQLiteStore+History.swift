@@ -86,13 +86,8 @@ extension SQLiteStore {
             return
         }
         let key = HistoryKey(profile: e.profile, event: e.event)
-        let h: HistoryRows
-        if let known = historyCache[key] {
-            h = known
-        } else {
-            h = HistoryRows(from: Int64.min, capacity: 8)
-            historyCache[key] = h
-        }
+        // Found, or made and put in, with one lookup.
+        let h = Self.rows(&historyCache[key, default: HistoryRows(from: Int64.min, capacity: 8)])
         lastHistory = (key, h)
         // Taken in order, the event goes at the end (anything else: the cache is read again).
         if let last = h.keys.last, last >= (e.at, e.seq) { return forgetHistory() }
@@ -104,6 +99,8 @@ extension SQLiteStore {
         historyCacheRows += 1
         if historyCacheRows > historyCacheLimit { forgetHistory() }
     }
+
+    @inline(__always) static func rows(_ h: inout HistoryRows) -> HistoryRows { h }
 
     /// Empties the history cache; reads go to the table (and may fill it again).
     func forgetHistory() {

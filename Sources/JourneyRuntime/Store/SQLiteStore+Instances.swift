@@ -76,21 +76,40 @@ extension SQLiteStore {
     /// An active instance ended (only active instances are ever updated or ended).
     func noteEnded(_ row: InstanceRow) {
         guard cachesUsable else { return }
-        let key = EntryKey(journey: row.journey, profile: row.profile)
-        if let e = entryCache[key] {
-            entryCache[key] = (max(0, e.active - 1), e.total, e.lastEntered)
-            if entriesComplete, e.active > 0, let n = activeByProfile[row.profile] { activeByProfile[row.profile] = n > 1 ? n - 1 : nil }
+        // (Each count is found and changed in place: one lookup.)
+        let wasActive = Self.end(&entryCache[EntryKey(journey: row.journey, profile: row.profile)])
+        if entriesComplete, wasActive == true { Self.end(&activeByProfile[row.profile]) }
+    }
+
+    /// One entry fewer active; whether one was (nil: not counted).
+    @discardableResult
+    static func end(_ e: inout (active: Int, total: Int, lastEntered: Int64?)?) -> Bool? {
+        guard let old = e else { return nil }
+        e = (max(0, old.active - 1), old.total, old.lastEntered)
+        return old.active > 0
+    }
+
+    static func end(_ n: inout Int?) {
+        if let old = n { n = old > 1 ? old - 1 : nil }
+    }
+
+    /// One entry more, when counted (or when every entry is: then it is the first); whether
+    /// the count is new.
+    static func enter(_ e: inout (active: Int, total: Int, lastEntered: Int64?)?, active: Bool, at: Int64, complete: Bool) -> Bool {
+        if let old = e {
+            e = (old.active + (active ? 1 : 0), old.total + 1, max(old.lastEntered ?? at, at))
+            return false
         }
+        guard complete else { return false }
+        e = (active ? 1 : 0, 1, at)
+        return true
     }
 
     func noteEntered(_ row: InstanceRow, active: Bool) {
         guard cachesUsable else { return }
-        let key = EntryKey(journey: row.journey, profile: row.profile)
         if active, entriesComplete { activeByProfile[row.profile, default: 0] += 1 }
-        if let e = entryCache[key] {
-            entryCache[key] = (e.active + (active ? 1 : 0), e.total + 1, max(e.lastEntered ?? row.enteredAt, row.enteredAt))
-        } else if entriesComplete {
-            entryCache[key] = (active ? 1 : 0, 1, row.enteredAt)
+        let complete = entriesComplete
+        if Self.enter(&entryCache[EntryKey(journey: row.journey, profile: row.profile)], active: active, at: row.enteredAt, complete: complete) {
             if entryCache.count > Self.entryCacheLimit {
                 entryCache = [:]
                 activeByProfile = [:]
@@ -130,7 +149,7 @@ extension SQLiteStore {
         m.reset()
         guard most <= limit else { return false }
         try flushHeld()
-        let s = try statement("SELECT journey, profile, COALESCE(SUM(status = 'active'), 0), COUNT(*), MAX(entered_at) FROM instances GROUP BY journey, profile")
+        let s = try statement("SELECT journey, profile, COALESCE(SUM(status = 'active'), 0), COUNT(*), MAX(entered_at) FROM instances GROUP BY profile, journey")
         defer { s.reset() }
         var all: [EntryKey: (active: Int, total: Int, lastEntered: Int64?)] = [:]
         var active: [String: Int] = [:]

@@ -237,9 +237,16 @@ public final class SQLiteStore: JourneyStore {
         // The bundle and step that sent a message, so receipts count at their step.
         try addColumnIfMissing("outbox", "bundle", "TEXT")
         try addColumnIfMissing("outbox", "step", "INTEGER")
-        // An index on (profile, status) serves the active instances of a profile and every
-        // instance of one (the 360° view, erasure); it replaces the partial one.
+        // One index on (profile, journey, status, entered_at) serves the active instances of a
+        // profile, every instance of one (the 360° view, erasure) and the entry counts of a
+        // (journey, profile) or of all of them (read from the index alone). It replaces the
+        // partial one, and the two before it: (profile, status) and (journey, profile), which
+        // cost every new instance a third b-tree insert (the run over the 100k-event
+        // benchmark: 3% of its instructions). What reads one journey's instances (the
+        // console's counts) reads the table through.
         try db.exec("DROP INDEX IF EXISTS instances_active")
+        try db.exec("DROP INDEX IF EXISTS instances_by_profile")
+        try db.exec("DROP INDEX IF EXISTS instances_by_journey")
         // All of a profile's messages by one index (the cap counts its sent ones; the 360° view
         // and erasure read them all); it replaces the partial one on sent messages.
         try db.exec("DROP INDEX IF EXISTS outbox_sent")
