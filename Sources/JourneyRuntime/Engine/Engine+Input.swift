@@ -185,41 +185,45 @@ extension Engine {
         var asked = Set<String>()
         // Each event's profile as known before the batch (nil: asked now; catalog events: true).
         var exists = [Bool?](repeating: true, count: events.count)
-        for (i, item) in events.enumerated() where !schema.events[item.event.event].catalog {
-            if let k = known[item.event.profile] { exists[i] = k; continue }
+        // (Each event's parts are read in place: a copy of the whole event for each loop
+        // retained and released its fields and blob, a tenth of this function's time.)
+        let first = events.startIndex
+        for k in events.indices where !schema.events[events[k].event.event].catalog {
+            let i = k - first, profile = events[k].event.profile
+            if let known = known[profile] { exists[i] = known; continue }
             exists[i] = nil
-            if asked.insert(item.event.profile).inserted { unknown.append(item.event.profile) }
+            if asked.insert(profile).inserted { unknown.append(profile) }
         }
         var existing = Set<String>()
         if !unknown.isEmpty {
             existing = try store.existingProfiles(unknown)
             for id in unknown { known[id] = existing.contains(id) }
         }
-        for (i, item) in events.enumerated() {
-            let (line, e) = (item.line, item.event)
+        for k in events.indices {
+            let i = k - first, line = events[k].line, profile = events[k].event.profile, at = events[k].event.at
             // Every profile of the batch is known by now (asked for above).
-            guard exists[i] ?? existing.contains(e.profile) else {
-                let err = InputError(line: line, reason: "unknown profile '\(e.profile)': import the profile before its events", raw: raw(i))
-                try store.reject(source: source, line: line, reason: err.reason, raw: err.raw, at: e.at, profile: e.profile)
+            guard exists[i] ?? existing.contains(profile) else {
+                let err = InputError(line: line, reason: "unknown profile '\(profile)': import the profile before its events", raw: raw(i))
+                try store.reject(source: source, line: line, reason: err.reason, raw: err.raw, at: at, profile: profile)
                 rejected.append(err)
                 continue
             }
-            if let id = e.id, try !store.claimEventID(profile: e.profile, id: id) {
+            if let id = events[k].event.id, try !store.claimEventID(profile: profile, id: id) {
                 duplicates.append(line)
                 continue
             }
-            let def = schema.events[e.event]
+            let def = schema.events[events[k].event.event]
             var keys: [(field: String, key: String)] = []
             for field in keyed[def.name] ?? [] {
-                for key in ValueEncoding.indexKeys(e.fields, at: def.fieldIndex(field)) { keys.append((field, key)) }
+                for key in ValueEncoding.indexKeys(events[k].event.fields, at: def.fieldIndex(field)) { keys.append((field, key)) }
             }
             var pairs: [(field: String, window: Int64, key: String)] = []
             for rule in pairing where rule.event == def.name {
-                guard let key = ValueEncoding.indexKeys(e.fields, at: def.fieldIndex(rule.field)).first else { continue }
+                guard let key = ValueEncoding.indexKeys(events[k].event.fields, at: def.fieldIndex(rule.field)).first else { continue }
                 pairs.append((rule.field, rule.window, key))
             }
-            rows.append(IncomingRow(profile: e.profile, event: def.name, at: e.at, data: item.blob ?? ValueEncoding.eventBlob(e.fields, def), keys: keys, pairs: pairs))
-            ranks.append(item.historyRank)
+            rows.append(IncomingRow(profile: profile, event: def.name, at: at, data: events[k].blob ?? ValueEncoding.eventBlob(events[k].event.fields, def), keys: keys, pairs: pairs))
+            ranks.append(events[k].historyRank)
             // (`item.blob` is the parser's encoding: the events were parsed with this schema,
             // as `e.event` indexes it.)
         }
