@@ -284,6 +284,54 @@ extension StoreHeldTests {
         XCTAssertEqual(try storedMessages(b), ["1 1-0 p sent pending"])
     }
 
+    /// The cap's count from memory (every sent message's time, read once when the outbox is
+    /// small) agrees with the table's at every turn: messages held and written, a faulted
+    /// step's taken back, past the cache's bound, across transactions and connections.
+    func testTheCapCountsFromMemoryAsTheTableWould() throws {
+        let (a, b) = try makeStores()
+        var sent: [(profile: String, at: Int64)] = []
+        func expect(_ profile: String, since: Int64, _ note: String) throws {
+            let want = sent.filter { $0.profile == profile && $0.at > since }.count
+            XCTAssertEqual(try a.sentCount(profile: profile, since: since), want, note)
+        }
+        try a.begin()
+        try send(a, "1-0", at: 100); sent.append(("p", 100))
+        try send(a, "2-0", profile: "q", at: 150); sent.append(("q", 150))
+        try a.commit()
+        try a.begin()
+        try expect("p", since: 0, "read from the table once")
+        XCTAssertTrue(a.sentComplete, "a small outbox is held whole")
+        try send(a, "3-0", at: 200); sent.append(("p", 200))
+        try send(a, "4-0", at: 250, status: "suppressed")
+        try expect("p", since: 0, "a held message counts")
+        try expect("p", since: 150, "after `since` only")
+        try a.removeOutbox(ids: ["4-0", "3-0"]); sent.removeLast()
+        try expect("p", since: 0, "a taken-back message does not")
+        try send(a, "5-0", at: 300); sent.append(("p", 300))
+        try a.commit()
+        try a.begin()
+        try expect("p", since: 0, "the cache outlives the commit")
+        try expect("q", since: 0, "another profile")
+        a.rollback()
+
+        // Another connection's commit: the cache is read again.
+        try b.begin()
+        try send(b, "6-0", at: 400); sent.append(("p", 400))
+        try b.commit()
+        try a.begin()
+        try expect("p", since: 0, "another connection's message")
+        // A stored message taken back: counted in SQL, then read again.
+        try a.removeOutbox(ids: ["6-0"]); sent.removeLast()
+        try expect("p", since: 0, "a stored message taken back")
+        a.sentCacheLimit = 5
+        for k in 7...12 { try send(a, "\(k)-0", at: Int64(400 + k)); sent.append(("p", Int64(400 + k))) }
+        XCTAssertFalse(a.sentComplete, "past the bound the cache is dropped")
+        try expect("p", since: 0, "and the table with what is held counts")
+        try expect("p", since: 409, "after `since` only")
+        try a.commit()
+        XCTAssertEqual(try b.sentCount(profile: "p", since: 0), sent.filter { $0.profile == "p" }.count, "what was written")
+    }
+
     // MARK: The instances' index
 
     /// One index serves every read of a profile's instances (its active ones, its entry counts,

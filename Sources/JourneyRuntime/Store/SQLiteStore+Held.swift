@@ -247,7 +247,10 @@ extension SQLiteStore {
 
     func holdMessage(_ m: HeldMessage) throws {
         heldOutbox.append(m)
-        if m.status == "sent" { heldSentAt[m.profile, default: []].append(m.at) }
+        if m.status == "sent" {
+            heldSentAt[m.profile, default: []].append(m.at)
+            if sentComplete { noteSent(m.profile, m.at) }
+        }
         if heldOutbox.count >= heldLimit { try flushHeldOutbox() }
     }
 
@@ -289,6 +292,11 @@ extension SQLiteStore {
             guard gone.contains(m.id) else { return false }
             stored.remove(m.id)
             profiles.insert(m.profile)
+            if sentComplete, m.status == "sent", var times = sentTimes[m.profile], let i = times.lastIndex(of: m.at) {
+                times.remove(at: i)
+                sentTimes[m.profile] = times
+                sentCached -= 1
+            }
             return true
         }
         for p in profiles {
@@ -300,9 +308,49 @@ extension SQLiteStore {
 
     /// How many held messages to `profile` were sent after `since`.
     func heldSent(profile: String, since: Int64) -> Int {
-        guard let times = heldSentAt[profile] else { return 0 }
+        Self.count(heldSentAt[profile], after: since)
+    }
+
+    static func count(_ times: [Int64]?, after since: Int64) -> Int {
+        guard let times else { return 0 }
         var n = 0
         for t in times where t > since { n += 1 }
         return n
+    }
+
+    // MARK: Sent messages, counted from memory
+
+    /// Reads every sent message's time into the cache, when the outbox holds few enough
+    /// messages (once per generation of the caches).
+    func loadAllSent() throws {
+        sentLooked = true
+        guard try !hasMoreRows("SELECT 1 FROM outbox LIMIT 1 OFFSET ?", than: sentCacheLimit) else { return }
+        try flushHeldOutbox()
+        let s = try statement("SELECT profile, at FROM outbox WHERE status = 'sent'")
+        defer { s.reset() }
+        var all: [String: [Int64]] = [:]
+        var n = 0
+        while try s.step() {
+            all[s.text(0), default: []].append(s.int64(1))
+            n += 1
+        }
+        sentTimes = all
+        sentCached = n
+        sentComplete = true
+    }
+
+    func noteSent(_ profile: String, _ at: Int64) {
+        sentTimes[profile, default: []].append(at)
+        sentCached += 1
+        // Too many: counted in SQL for the rest of this generation of the caches.
+        if sentCached > sentCacheLimit { forgetSent(lookAgain: false) }
+    }
+
+    /// Drops the sent messages' cache; `lookAgain`: the next count may fill it again.
+    func forgetSent(lookAgain: Bool = true) {
+        sentTimes = [:]
+        sentCached = 0
+        sentComplete = false
+        sentLooked = !lookAgain
     }
 }

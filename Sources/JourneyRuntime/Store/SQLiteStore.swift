@@ -77,6 +77,7 @@ public final class SQLiteStore: JourneyStore {
         entryMisses = 0
         entriesComplete = false
         pageCache = nil
+        forgetSent()
     }
 
     var cachesUsable: Bool { db.inTransaction }
@@ -153,6 +154,15 @@ public final class SQLiteStore: JourneyStore {
     /// the sent ones by profile (for the cap's count).
     var heldOutbox: [HeldMessage] = []
     var heldSentAt: [String: [Int64]] = [:]
+    /// Every sent message's time by profile, when the cache holds them all (`sentComplete`):
+    /// the cap counts from memory. Filled at the first count of a generation of the caches
+    /// when the outbox holds at most `sentCacheLimit` messages; kept and dropped with the other
+    /// caches, and dropped past the limit.
+    var sentTimes: [String: [Int64]] = [:]
+    var sentCached = 0
+    var sentComplete = false
+    var sentLooked = false
+    var sentCacheLimit = 200_000
 
     /// Entry counts per (journey, profile), for the re-entry rules: cached like profiles and
     /// history.
@@ -519,7 +529,11 @@ public final class SQLiteStore: JourneyStore {
         let m = HeldMessage(seq: try nextOutboxSeq(), id: id, at: at, profile: profile, journey: journey, channel: channel, status: status, content: content,
                             reason: reason, address: address, bundle: bundle, step: step)
         // Within a transaction (the run's), held until it commits (SQLiteStore+Held.swift).
-        guard db.inTransaction else { return try writeOutbox([m]) }
+        guard db.inTransaction else {
+            // (Outside a transaction the caches are not used, nor kept up to date.)
+            forgetSent()
+            return try writeOutbox([m])
+        }
         try holdMessage(m)
     }
 
@@ -533,6 +547,8 @@ public final class SQLiteStore: JourneyStore {
 
     public func removeOutbox(ids: [String]) throws {
         let stored = dropHeldMessages(ids)
+        // (Stored ones leave the cache of sent messages unsure: it is read again.)
+        if !stored.isEmpty { forgetSent() }
         let s = try statement("DELETE FROM outbox WHERE id = ?")
         for id in stored {
             s.bind(1, id)
@@ -545,6 +561,10 @@ public final class SQLiteStore: JourneyStore {
     }
 
     public func sentCount(profile: String, since: Int64) throws -> Int {
+        if cachesUsable {
+            if !sentLooked { try loadAllSent() }
+            if sentComplete { return Self.count(sentTimes[profile], after: since) }
+        }
         let s = try statement("SELECT COUNT(*) FROM outbox WHERE profile = ? AND status = 'sent' AND at > ?")
         defer { s.reset() }
         s.bind(1, profile); s.bind(2, since)
