@@ -203,13 +203,18 @@ enum Content {
     /// Appends the content to `out` (one string grown in place, not one per part).
     static func write(_ shape: ContentShape, _ values: inout IndexingIterator<ArraySlice<Value>>, into out: inout String) {
         switch shape {
-        case .value: out += json(values.next() ?? .none)
-        case .literal(let s): out += JSON.quote(s)
+        case .value:
+            // (A text, the usual value, is quoted straight into `out`.)
+            switch values.next() ?? .none {
+            case .string(let s): JSON.appendQuoted(s, to: &out)
+            case let v: out += json(v)
+            }
+        case .literal(let s): JSON.appendQuoted(s, to: &out)
         case .object(let items):
             out += "{"
             for (k, item) in items.enumerated() {
                 if k > 0 { out += ", " }
-                out += JSON.quote(item.0)
+                JSON.appendQuoted(item.0, to: &out)
                 out += ": "
                 write(item.1, &values, into: &out)
             }

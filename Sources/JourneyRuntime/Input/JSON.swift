@@ -82,6 +82,18 @@ public enum JSON {
         }
     }
 
+    /// Appends `quote(s)` to `out` (the usual string, with nothing to escape, without a string
+    /// made for it first).
+    public static func appendQuoted(_ s: String, to out: inout String) {
+        for c in s.utf8 where c < 0x20 || c == 0x22 || c == 0x5C || c == 0x7F {
+            out += quote(s)
+            return
+        }
+        out += "\""
+        out += s
+        out += "\""
+    }
+
     /// Serializes a string as a JSON string literal: escapes `"`, `\` and control characters,
     /// keeps everything else (non-ASCII included) as UTF-8.
     public static func quote(_ s: String) -> String {

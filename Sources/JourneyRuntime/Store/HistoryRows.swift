@@ -6,6 +6,8 @@ final class HistoryRows {
     var from: Int64
     /// Each row's key, apart from its data: searching the keys touches no data.
     var keys: [(at: Int64, seq: Int64)] = []
+    /// The bytes of the rows not decoded yet (`records.count` on): a decoded row's are not
+    /// kept, so a history taken decoded, the run's usual one, has none to hold.
     var data: [[UInt8]] = []
     var records: [Record] = []
     var decodedFor: (def: EventDef, index: Int)?
@@ -14,7 +16,6 @@ final class HistoryRows {
         self.from = from
         if capacity > 0 {
             keys.reserveCapacity(capacity)
-            data.reserveCapacity(capacity)
             records.reserveCapacity(capacity)
         }
     }
@@ -33,7 +34,6 @@ final class HistoryRows {
         guard same, records.count == keys.count else { return append(at, seq, bytes) }
         if decodedFor == nil { decodedFor = (def, index) }
         keys.append((at, seq))
-        data.append([])
         records.append(record)
         blobsDropped = true
     }
@@ -71,14 +71,15 @@ final class HistoryRows {
             records = []
             decodedFor = (def, index)
         }
-        while records.count < end {
-            let i = records.count
-            records.append(Record(event: index, at: keys[i].at, fields: ValueEncoding.fields(fromBlob: data[i], def)))
-            // Decoded, the bytes are not needed again (unless another bundle's definition
-            // asks: then the rows are read again).
-            data[i] = []
-            blobsDropped = true
+        let first = records.count
+        guard first < end else { return }
+        for i in first..<end {
+            records.append(Record(event: index, at: keys[i].at, fields: ValueEncoding.fields(fromBlob: data[i - first], def)))
         }
+        // Decoded, the bytes are not needed again (unless another bundle's definition asks:
+        // then the rows are read again).
+        data.removeFirst(end - first)
+        blobsDropped = true
     }
 
     var blobsDropped = false
