@@ -353,19 +353,22 @@ extension StoreHeldTests {
         }
         do {
             let s = try SQLiteStore(path: path)
-            XCTAssertEqual(try indexes(s), ["instances_by_profile_journey"])
+            XCTAssertEqual(try indexes(s), ["instances_by_profile_journey", "instances_converted"])
             // As a database from before had them.
             try s.db.exec("DROP INDEX instances_by_profile_journey")
             try s.db.exec("CREATE INDEX instances_by_profile ON instances(profile, status)")
             try s.db.exec("CREATE INDEX instances_by_journey ON instances(journey, profile)")
         }
         let s = try SQLiteStore(path: path)
-        XCTAssertEqual(try indexes(s), ["instances_by_profile_journey"], "the older indexes are dropped as the database opens")
+        XCTAssertEqual(try indexes(s), ["instances_by_profile_journey", "instances_converted"], "the older indexes are dropped as the database opens")
         XCTAssertTrue(try plan(s, "SELECT COALESCE(SUM(status = 'active'), 0), COUNT(*), MAX(entered_at) FROM instances WHERE journey = 'j' AND profile = 'p'")
             .contains("COVERING INDEX instances_by_profile_journey"), "a (journey, profile)'s entry counts come from the index alone")
         XCTAssertTrue(try plan(s, "SELECT journey, profile, COALESCE(SUM(status = 'active'), 0), COUNT(*), MAX(entered_at) FROM instances GROUP BY profile, journey")
             .contains("COVERING INDEX instances_by_profile_journey"), "and every entry count at once, without a sort")
         XCTAssertTrue(try plan(s, "SELECT id FROM instances WHERE profile = 'p' AND status = 'active' ORDER BY id")
             .contains("INDEX instances_by_profile_journey (profile=?)"), "a profile's active instances")
+        let conversions = try plan(s, "SELECT ended_at - entered_at AS took FROM instances WHERE journey = 'j' AND bundle = 'b' AND status = 'converted' AND entered_at >= 0 AND ended_at IS NOT NULL ORDER BY took")
+        XCTAssertTrue(conversions.contains("INDEX instances_converted (journey=? AND bundle=? AND entered_at>?)"),
+                      "a version's conversion times, from its converted instances only: \(conversions)")
     }
 }

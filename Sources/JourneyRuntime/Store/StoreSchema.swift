@@ -20,6 +20,7 @@ enum StoreSchema {
     CREATE TABLE IF NOT EXISTS inbox_late(at INTEGER NOT NULL, seq INTEGER NOT NULL, profile TEXT NOT NULL, event TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY(at, seq)) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS instances(id INTEGER PRIMARY KEY, journey TEXT NOT NULL, profile TEXT NOT NULL, bundle TEXT NOT NULL, pc INTEGER NOT NULL, locals BLOB NOT NULL, sends INTEGER NOT NULL, status TEXT NOT NULL, entered_at INTEGER NOT NULL, ended_at INTEGER);
     CREATE INDEX IF NOT EXISTS instances_by_profile_journey ON instances(profile, journey, status, entered_at);
+    CREATE INDEX IF NOT EXISTS instances_converted ON instances(journey, bundle, entered_at, ended_at) WHERE status = 'converted';
     CREATE TABLE IF NOT EXISTS timers(id INTEGER PRIMARY KEY, due INTEGER NOT NULL, instance INTEGER NOT NULL);
     CREATE INDEX IF NOT EXISTS timers_by_due ON timers(due, id);
     CREATE INDEX IF NOT EXISTS timers_by_instance ON timers(instance);
