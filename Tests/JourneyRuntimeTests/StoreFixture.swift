@@ -33,6 +33,14 @@ extension StoreFixture {
         try s.records(profile: "p", event: def, index: 0, since: since).map { $0.fields[0] }
     }
 
+    /// Each row a query reads, as `line` writes it.
+    func lines(_ s: SQLiteStore, _ sql: String, _ line: (Statement) -> String) throws -> [String] {
+        let q = try s.db.prepare(sql)
+        var out: [String] = []
+        while try q.step() { out.append(line(q)) }
+        return out
+    }
+
     /// How many rows a table holds.
     func count(_ s: SQLiteStore, _ table: String) throws -> Int {
         let q = try s.db.prepare("SELECT COUNT(*) FROM \(table)")

@@ -12,17 +12,13 @@ final class StoreHeldTests: XCTestCase, StoreFixture {
     }
 
     func stored(_ s: SQLiteStore) throws -> [String] {
-        let q = try s.db.prepare("SELECT id, profile, pc, status, COALESCE(ended_at, -1), sends FROM instances ORDER BY id")
-        var out: [String] = []
-        while try q.step() { out.append("\(q.int64(0)) \(q.text(1)) pc\(q.int(2)) \(q.text(3)) \(q.int64(4)) s\(q.int(5))") }
-        return out
+        try lines(s, "SELECT id, profile, pc, status, COALESCE(ended_at, -1), sends FROM instances ORDER BY id") {
+            "\($0.int64(0)) \($0.text(1)) pc\($0.int(2)) \($0.text(3)) \($0.int64(4)) s\($0.int(5))"
+        }
     }
 
     func storedTimers(_ s: SQLiteStore) throws -> [String] {
-        let q = try s.db.prepare("SELECT id, due, instance FROM timers ORDER BY due, id")
-        var out: [String] = []
-        while try q.step() { out.append("\(q.int64(0))@\(q.int64(1))→\(q.int64(2))") }
-        return out
+        try lines(s, "SELECT id, due, instance FROM timers ORDER BY due, id") { "\($0.int64(0))@\($0.int64(1))→\($0.int64(2))" }
     }
 
     func testATimerSetAndFiredInOneTransactionIsNeverWritten() throws {
@@ -227,10 +223,9 @@ extension StoreHeldTests {
     }
 
     func storedMessages(_ s: SQLiteStore) throws -> [String] {
-        let q = try s.db.prepare("SELECT seq, id, profile, status, COALESCE(delivery, '-') FROM outbox ORDER BY seq")
-        var out: [String] = []
-        while try q.step() { out.append("\(q.int64(0)) \(q.text(1)) \(q.text(2)) \(q.text(3)) \(q.text(4))") }
-        return out
+        try lines(s, "SELECT seq, id, profile, status, COALESCE(delivery, '-') FROM outbox ORDER BY seq") {
+            "\($0.int64(0)) \($0.text(1)) \($0.text(2)) \($0.text(3)) \($0.text(4))"
+        }
     }
 
     /// A transaction's messages are held until it commits: the cap's count sees them, a faulted
@@ -340,16 +335,10 @@ extension StoreHeldTests {
     func testInstancesHaveOneIndexAndEveryReadUsesIt() throws {
         let path = try scratchFolder("journey-index").appendingPathComponent("j.db").path
         func indexes(_ s: SQLiteStore) throws -> [String] {
-            let q = try s.db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'instances' ORDER BY name")
-            var out: [String] = []
-            while try q.step() { out.append(q.text(0)) }
-            return out
+            try lines(s, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'instances' ORDER BY name") { $0.text(0) }
         }
         func plan(_ s: SQLiteStore, _ sql: String) throws -> String {
-            let q = try s.db.prepare("EXPLAIN QUERY PLAN " + sql)
-            var out: [String] = []
-            while try q.step() { out.append(q.text(3)) }
-            return out.joined(separator: "; ")
+            try lines(s, "EXPLAIN QUERY PLAN " + sql) { $0.text(3) }.joined(separator: "; ")
         }
         do {
             let s = try SQLiteStore(path: path)

@@ -224,8 +224,8 @@ extension Engine {
             }
             rows.append(IncomingRow(profile: profile, event: def.name, at: at, data: events[k].blob ?? ValueEncoding.eventBlob(events[k].event.fields, def), keys: keys, pairs: pairs))
             ranks.append(events[k].historyRank)
-            // (`item.blob` is the parser's encoding: the events were parsed with this schema,
-            // as `e.event` indexes it.)
+            // (`blob` is the parser's encoding: the events were parsed with this schema, as
+            // `event.event` indexes it.)
         }
         // Written into the history in key order as the transaction ends (nothing in it reads
         // history); the parser's ranks give that order for the rows of one piece.

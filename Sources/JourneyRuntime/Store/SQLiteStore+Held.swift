@@ -251,7 +251,7 @@ extension SQLiteStore {
             heldSentAt[m.profile, default: []].append(m.at)
             if sentComplete { noteSent(m.profile, m.at) }
         }
-        if heldOutbox.count >= heldLimit { try flushHeldOutbox() }
+        if heldOutbox.count > heldLimit { try flushHeldOutbox() }
     }
 
     /// Writes the held messages, in number order. Called by the commit (through `flushHeld`),
@@ -287,23 +287,25 @@ extension SQLiteStore {
         guard !heldOutbox.isEmpty else { return ids }
         let gone = Set(ids)
         var stored = gone
-        var profiles: Set<String> = []
         heldOutbox.removeAll { m in
             guard gone.contains(m.id) else { return false }
             stored.remove(m.id)
-            profiles.insert(m.profile)
-            if sentComplete, m.status == "sent", var times = sentTimes[m.profile], let i = times.lastIndex(of: m.at) {
-                times.remove(at: i)
-                sentTimes[m.profile] = times
-                sentCached -= 1
+            if m.status == "sent" {
+                Self.remove(m.at, from: &heldSentAt[m.profile])
+                if sentComplete, Self.remove(m.at, from: &sentTimes[m.profile]) { sentCached -= 1 }
             }
             return true
         }
-        for p in profiles {
-            let left = heldOutbox.filter { $0.profile == p && $0.status == "sent" }.map(\.at)
-            heldSentAt[p] = left.isEmpty ? nil : left
-        }
         return ids.filter { stored.contains($0) }
+    }
+
+    /// Takes one `at` out of a profile's send times; whether it was there.
+    @discardableResult
+    static func remove(_ at: Int64, from times: inout [Int64]?) -> Bool {
+        guard var t = times, let i = t.lastIndex(of: at) else { return false }
+        t.remove(at: i)
+        times = t.isEmpty ? nil : t
+        return true
     }
 
     /// How many held messages to `profile` were sent after `since`.

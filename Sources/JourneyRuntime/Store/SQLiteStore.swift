@@ -522,6 +522,7 @@ public final class SQLiteStore: JourneyStore {
     func nextOutboxSeq() throws -> Int64 {
         if !db.inTransaction { outboxSeqGiven = nil }
         defer { if !db.inTransaction { outboxSeqGiven = nil } }
+        // Held messages are the newest: the last one held is the last number given.
         if outboxSeqGiven == nil, let last = heldOutbox.last { outboxSeqGiven = last.seq }
         return try nextNumber(after: &outboxSeqGiven, reading: "SELECT MAX((SELECT COALESCE(MAX(seq), 0) FROM outbox), COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'outbox_floor'), 0))")
     }
@@ -558,8 +559,8 @@ public final class SQLiteStore: JourneyStore {
         }
         // The step's messages, never seen outside this transaction: their numbers are given
         // again, as SQLite's own numbering did (no gaps: `simulate --report` counts by them).
-        // (Held messages are the newest: the last one left is the last number given.)
-        outboxSeqGiven = heldOutbox.last?.seq
+        // (`nextOutboxSeq` goes on from the last held message, or from the table.)
+        outboxSeqGiven = nil
     }
 
     public func sentCount(profile: String, since: Int64) throws -> Int {
