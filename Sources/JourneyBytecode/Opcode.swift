@@ -95,7 +95,9 @@ extension Opcode {
     /// copying the table row.
     public static let sizes: [Int] = table.map(\.size)
 
-    @inline(__always)
+    /// (Inlinable: the runtime reads it per instruction, and a call into this module and its
+    /// table's lazy start cost more than the read.)
+    @inlinable
     public var size: Int { Opcode.sizes[Int(rawValue)] }
 
     static let table: [OpcodeInfo] = Opcode.allCases.map { op in
@@ -172,7 +174,7 @@ public enum HistoryFunction: UInt8, Sendable, CaseIterable {
 }
 
 /// Reads the operands of the instruction at `pc` (which the verifier has bounds-checked).
-@inline(__always)
+@inlinable
 public func readOperand(_ code: UnsafeBufferPointer<UInt8>, _ at: Int, _ width: OperandWidth) -> Int {
     switch width {
     case .u8: Int(code[at])

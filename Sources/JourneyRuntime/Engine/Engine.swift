@@ -11,7 +11,10 @@ public final class Engine {
     var bundles: [String: JourneyBundle] = [:]
     public private(set) var currentHash: String?
     var current: JourneyBundle? {
-        didSet { currentZoneAttribute = current?.schema.timezoneAttribute }
+        didSet {
+            currentZoneAttribute = current?.schema.timezoneAttribute
+            eventKinds = []
+        }
     }
     /// The current schema's time zone attribute (found by name once, not per step).
     var currentZoneAttribute: Int?
@@ -38,10 +41,11 @@ public final class Engine {
     /// look at the profile's running instances.
     var goalEvents: Set<String> = [] { didSet { eventKinds = [] } }
     var awaitedEvents: Set<String> = [] { didSet { eventKinds = [] } }
-    /// The event kinds handled so far (up to 32) and whether each is in the two sets: a schema
-    /// has a few kinds, and comparing short names is cheaper than two lookups per event
-    /// (`kind(of:)`; emptied whenever either set changes).
-    var eventKinds: [(name: String, goal: Bool, awaited: Bool)] = []
+    /// The event kinds handled so far (up to 32), whether each is in the two sets, and its
+    /// number in the current schema: a schema has a few kinds, and comparing short names is
+    /// cheaper than three lookups per event (`kind(of:)`; emptied whenever either set or the
+    /// current bundle changes).
+    var eventKinds: [(name: String, goal: Bool, awaited: Bool, index: Int?)] = []
     /// Inbox events read ahead (last is next), and whether the inbox had no more.
     var inboxAhead: [InboxItem] = []
     /// The locals and stack an entry's conditions are tested with, kept from one event to the

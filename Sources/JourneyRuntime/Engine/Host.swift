@@ -3,7 +3,10 @@ import JourneyBytecode
 extension Engine {
     /// The VM's view of the world for one instance of one profile, during one step.
     struct Host: VMHost {
-        unowned let engine: Engine
+        /// Unowned and unchecked: a host lives for one step, inside a call on the engine that
+        /// made it, so the engine outlives it; a checked reference cost two atomic counts per
+        /// host and two more per use (`now`, `records`, …).
+        unowned(unsafe) let engine: Engine
         let bundle: JourneyBundle
         let hash: String
         let journey: CompiledJourney

@@ -40,9 +40,10 @@ extension Engine {
         var others: [(hash: String, record: Record?)] = []
         // The event is history before any journey reacts to it (the store may keep the current
         // bundle's decoding of it).
-        if let b = current, let hash = currentHash, let r = self.record(e, in: b) {
+        if let b = current, let hash = currentHash, let idx = kind(of: e.event).index {
+            let r = Record(event: idx, at: e.at, fields: ValueEncoding.fields(fromBlob: e.data, b.schema.events[idx]))
             first = (hash, r)
-            store.markTaken(e, decoded: (r, b.schema.events[r.event]))
+            store.markTaken(e, decoded: (r, b.schema.events[idx]))
         } else {
             store.markTaken(e)
         }
@@ -117,9 +118,10 @@ extension Engine {
 
     /// Whether events of this kind are a goal or exit, and whether any instance waits for them,
     /// in some bundle known so far (from `eventKinds` when it holds the kind).
-    func kind(of event: String) -> (name: String, goal: Bool, awaited: Bool) {
+    /// `index`: its number in the current bundle's schema (nil: none, or no bundle).
+    func kind(of event: String) -> (name: String, goal: Bool, awaited: Bool, index: Int?) {
         if let k = eventKinds.first(where: { $0.name == event }) { return k }
-        let k = (event, goalEvents.contains(event), awaitedEvents.contains(event))
+        let k = (event, goalEvents.contains(event), awaitedEvents.contains(event), current?.schema.eventIndex(event))
         if eventKinds.count < 32 { eventKinds.append(k) }
         return k
     }

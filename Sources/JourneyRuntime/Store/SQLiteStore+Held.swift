@@ -53,15 +53,17 @@ extension SQLiteStore {
         if heldCount > 0 { heldWritten = true }
         try flushHeldOutbox()
         if !heldInstances.isEmpty {
-            let held = heldInstances.values.sorted { $0.row.id < $1.row.id }
+            // (Sorted and read in place: a held row is a dozen references, copied for nothing.)
+            var held = Array(heldInstances.values)
             heldInstances = [:]
             heldByProfile = [:]
-            try writeInstances(held.filter { $0.write == .insert })
-            for h in held {
-                switch h.write {
+            held.sort { $0.row.id < $1.row.id }
+            try writeInstances(held, held.indices.filter { held[$0].write == .insert })
+            for i in held.indices {
+                switch held[i].write {
                 case .insert: break
-                case .update: try rewriteInstance(h.row, endedAt: h.endedAt)
-                case .end: try writeEnd(h.row, at: h.endedAt ?? 0)
+                case .update: try rewriteInstance(held[i].row, endedAt: held[i].endedAt)
+                case .end: try writeEnd(held[i].row, at: held[i].endedAt ?? 0)
                 }
             }
         }
@@ -77,16 +79,17 @@ extension SQLiteStore {
         heldTimerCount = [:]
     }
 
-    /// Inserts new instances, many rows to a statement.
-    func writeInstances(_ rows: [HeldInstance]) throws {
+    /// Inserts new instances (`rows[picked[0]]`, `rows[picked[1]]`, …), many rows to a statement.
+    func writeInstances(_ rows: [HeldInstance], _ picked: [Int]) throws {
         let empty = ValueEncoding.encode([])
         try bulkInsert("instances", ["id", "journey", "profile", "bundle", "pc", "locals", "sends", "status", "entered_at", "ended_at"],
-                       count: rows.count, bytes: { _ in 0 }, bind: { s, base, i, _ in
-            let h = rows[i], row = h.row
-            s.bind(base + 1, row.id); s.bind(base + 2, row.journey); s.bind(base + 3, row.profile); s.bind(base + 4, row.bundle); s.bind(base + 5, row.pc)
+                       count: picked.count, bytes: { _ in 0 }, bind: { s, base, i, _ in
+            let k = picked[i]
+            s.bind(base + 1, rows[k].row.id); s.bind(base + 2, rows[k].row.journey); s.bind(base + 3, rows[k].row.profile)
+            s.bind(base + 4, rows[k].row.bundle); s.bind(base + 5, rows[k].row.pc)
             // An instance inserted ended needs no locals any more (see `HeldInstance.emptyLocals`).
-            s.bind(base + 6, h.emptyLocals ? empty : ValueEncoding.encode(row.locals))
-            s.bind(base + 7, row.sends); s.bind(base + 8, row.status); s.bind(base + 9, row.enteredAt); s.bind(base + 10, h.endedAt)
+            s.bind(base + 6, rows[k].emptyLocals ? empty : ValueEncoding.encode(rows[k].row.locals))
+            s.bind(base + 7, rows[k].row.sends); s.bind(base + 8, rows[k].row.status); s.bind(base + 9, rows[k].row.enteredAt); s.bind(base + 10, rows[k].endedAt)
         })
     }
 
@@ -268,17 +271,17 @@ extension SQLiteStore {
     func writeOutbox(_ rows: [HeldMessage]) throws {
         try bulkInsert("outbox", ["seq", "id", "at", "profile", "journey", "channel", "status", "content", "reason", "address", "delivery", "next_attempt", "bundle", "step"],
                        count: rows.count, bytes: { _ in 0 }, bind: { s, base, i, _ in
-            let m = rows[i]
-            s.bind(base + 1, m.seq); s.bind(base + 2, m.id); s.bind(base + 3, m.at); s.bind(base + 4, m.profile); s.bind(base + 5, m.journey)
-            s.bind(base + 6, m.channel); s.bind(base + 7, m.status); s.bind(base + 8, m.content); s.bind(base + 9, m.reason); s.bind(base + 10, m.address)
+            // (Each field read in place, not the whole message copied.)
+            s.bind(base + 1, rows[i].seq); s.bind(base + 2, rows[i].id); s.bind(base + 3, rows[i].at); s.bind(base + 4, rows[i].profile); s.bind(base + 5, rows[i].journey)
+            s.bind(base + 6, rows[i].channel); s.bind(base + 7, rows[i].status); s.bind(base + 8, rows[i].content); s.bind(base + 9, rows[i].reason); s.bind(base + 10, rows[i].address)
             // A sent message waits for its provider from the moment it was sent; in-app content
             // is read by the app, never delivered.
-            if m.status == "sent", let channel = m.channel, channel != "in_app" {
-                s.bind(base + 11, "pending"); s.bind(base + 12, Double(m.at))
+            if rows[i].status == "sent", let channel = rows[i].channel, channel != "in_app" {
+                s.bind(base + 11, "pending"); s.bind(base + 12, Double(rows[i].at))
             } else {
                 s.bindNull(base + 11); s.bindNull(base + 12)
             }
-            s.bind(base + 13, m.bundle); s.bind(base + 14, m.step.map(Int64.init))
+            s.bind(base + 13, rows[i].bundle); s.bind(base + 14, rows[i].step.map(Int64.init))
         })
     }
 
