@@ -82,35 +82,60 @@ final class Progress {
     }
 }
 
-/// Hands values from one thread to another, in order; `take` waits, and is nil once the
-/// producer has finished and everything has been taken.
-final class Handoff<T: Sendable>: @unchecked Sendable {
+/// Pieces of work shared by a helper thread and the thread that takes their results, in
+/// order: `take` gives the next piece's result, and while it is not ready does the first piece
+/// nobody has started, rather than wait. Both cores work until the last piece is started.
+final class SharedPieces<T: Sendable>: @unchecked Sendable {
     private let condition = NSCondition()
-    private var items: [T?] = []
+    private let work: @Sendable (Int) -> T
+    private var results: [T?]
+    private var ready: [Bool]
+    /// The first piece nobody has started, and the next one to hand out.
+    private var started = 0
     private var head = 0
-    private var finished = false
 
-    func put(_ item: T) {
+    init(count: Int, work: @escaping @Sendable (Int) -> T) {
+        self.work = work
+        results = Array(repeating: nil, count: count)
+        ready = Array(repeating: false, count: count)
+    }
+
+    /// Does pieces nobody has started until none is left (the helper thread's loop).
+    func help() {
         condition.lock()
-        items.append(item)
-        condition.signal()
+        while started < results.count {
+            let k = started
+            started += 1
+            condition.unlock()
+            let r = work(k)
+            condition.lock()
+            results[k] = r
+            ready[k] = true
+            condition.signal()
+        }
         condition.unlock()
     }
 
-    func finish() {
-        condition.lock()
-        finished = true
-        condition.signal()
-        condition.unlock()
-    }
-
+    /// The next piece's result (nil once all are taken).
     func take() -> T? {
         condition.lock()
         defer { condition.unlock() }
-        while head == items.count && !finished { condition.wait() }
-        guard head < items.count else { return nil }
-        let item = items[head]
-        items[head] = nil // taken: let it go
+        while head < results.count, !ready[head] {
+            if started < results.count {
+                let k = started
+                started += 1
+                condition.unlock()
+                let r = work(k)
+                condition.lock()
+                results[k] = r
+                ready[k] = true
+            } else {
+                condition.wait()
+            }
+        }
+        guard head < results.count else { return nil }
+        let item = results[head]
+        results[head] = nil // taken: let it go
         head += 1
         return item
     }
@@ -424,16 +449,14 @@ struct Ingest: ParsableCommand {
     func run() throws {
         let engine = try openEngine(db)
         guard let schema = engine.schema else { throw UsageError(description: "\(db): no bundle is deployed; run 'journey deploy' first") }
-        // One thread parses the file piece by piece while this one stores the pieces parsed so
-        // far. Arrival numbers follow the file, so events of one instant keep the file's order.
+        // The file is parsed piece by piece, by a helper thread and by this one whenever the
+        // next piece is not ready yet; this one stores the pieces in the file's order. Arrival
+        // numbers follow the file, so events of one instant keep the file's order.
         let bytes = try readInput(events)
-        // The parser starts at once: its first pieces are ready by the time the file's hash is.
+        // The helper starts at once: its first pieces are ready by the time the file's hash is.
         let ranges = EventInput.pieces(bytes, count: max(1, min(64, bytes.count >> 20)))
-        let handoff = Handoff<EventFile.Part>()
-        Thread {
-            for r in ranges { handoff.put(EventInput.parsePiece(bytes, r, schema: schema)) }
-            handoff.finish()
-        }.start()
+        let pieces = SharedPieces<EventFile.Part>(count: ranges.count) { EventInput.parsePiece(bytes, ranges[$0], schema: schema) }
+        Thread { pieces.help() }.start()
         // A file is known by its content: ingested whole before, it is skipped; stopped
         // half-way, it goes on after the last line that was committed.
         let fileKey = "fnv1a64:\(hex(fnv1a64(bytes))):\(bytes.count)"
@@ -460,7 +483,7 @@ struct Ingest: ParsableCommand {
         let summary: IngestSummary
         do {
         summary = try engine.ingest(pieces: {
-            guard var part = handoff.take() else { return nil }
+            guard var part = pieces.take() else { return nil }
             part.shiftLines(by: lines)
             lines += part.lines
             // The last line of a file without a final line break is a line too.

@@ -147,6 +147,53 @@ final class IdempotentIngestTests: XCTestCase {
         XCTAssertFalse(out.contains(" 151\""))
     }
 
+    /// A file of several pieces (parsed by two threads, each taking the next piece nobody has
+    /// started, and stored in the file's order): events of one instant are taken in the file's
+    /// order, and each rejected line is named by its own number.
+    func testAFileOfManyPiecesKeepsItsOrder() throws {
+        let d = try tempDir()
+        let db = try setUp(d)
+        let file = d.appendingPathComponent("e.jsonl").path
+        // ≈ 190 bytes a line: 30,000 lines are five pieces of about a megabyte.
+        let pad = String(repeating: "x", count: 100)
+        var lines = (0..<30_000).map { i in
+            "{\"profile\": \"p\(i % 200)\", \"event\": \"signup\", \"at\": \"2025-03-01T10:00:00Z\", \"data\": {\"source\": \"s\(i)\(pad)\"}}"
+        }
+        // Bad lines at the start, in the middle of pieces, and last.
+        let badLines = [1, 7_001, 14_002, 21_003, 30_005]
+        for n in badLines { lines.insert("not json \(n)", at: n - 1) }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        XCTAssertGreaterThan(try FileManager.default.attributesOfItem(atPath: file)[.size] as? Int ?? 0, 4 << 20)
+        let ingest = try journey(["ingest", "--db", db, file])
+        XCTAssertEqual(ingest.code, 1)
+        XCTAssertTrue(ingest.out.hasSuffix("ingested 30000 events, rejected 5\n"), ingest.out)
+        let rejects = try journey(["rejects", "--db", db]).out.split(separator: "\n")
+        XCTAssertEqual(rejects.count, 5)
+        for (r, n) in zip(rejects, badLines) {
+            XCTAssertTrue(r.contains("\"line\": \(n),") && r.contains("not json \(n)"), String(r))
+        }
+        XCTAssertEqual(try journey(["run", "--db", db, "--until", "2025-03-02T00:00:00Z"]).code, 0)
+        // Each profile's messages say its events' sources in the file's order, counted 1, 2, …
+        var seen: [String: (count: Int, last: Int)] = [:]
+        let out = try journey(["outbox", "--db", db]).out.split(separator: "\n")
+        XCTAssertEqual(out.count, 30_000)
+        for line in out {
+            guard let p = line.range(of: "\"profile\": \"p"), let s = line.range(of: "\"body\": \"s") else {
+                return XCTFail("unexpected message: \(line)")
+            }
+            let profile = String(line[p.upperBound...].prefix { $0.isNumber })
+            let source = Int(line[s.upperBound...].prefix { $0.isNumber }) ?? -1
+            guard let x = line[s.upperBound...].firstIndex(of: " ") else { return XCTFail("no count: \(line)") }
+            let count = Int(line[line.index(after: x)...].prefix { $0.isNumber }) ?? -1
+            let before = seen[profile] ?? (0, -1)
+            XCTAssertEqual(count, before.count + 1, String(line))
+            XCTAssertGreaterThan(source, before.last, String(line))
+            XCTAssertEqual(source % 200, Int(profile), String(line))
+            seen[profile] = (count, source)
+        }
+        XCTAssertEqual(seen.count, 200)
+    }
+
     // The same on the PostgreSQL store.
     func testTheSameFileTwiceIsIngestedOnceOnPostgres() throws { try onPostgres { try testTheSameFileTwiceIsIngestedOnce() } }
     func testEventsWithAnIdSeenBeforeAreDuplicatesOnPostgres() throws { try onPostgres { try testEventsWithAnIdSeenBeforeAreDuplicates() } }
