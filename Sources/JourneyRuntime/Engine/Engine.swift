@@ -52,6 +52,8 @@ public final class Engine {
     /// next (`enter`), rather than made for each.
     var testLocals: [Value] = []
     var testStack: [Value] = []
+    /// The profile slot `loadProfile` hands out, used again when nothing else holds it.
+    var spareSlot: ProfileSlot?
     var inboxDrained = false
     var timersAhead: [(id: Int64, due: Int64, instance: Int64)] = []
     var timersDrained = false

@@ -21,7 +21,18 @@ extension Engine {
     }
 
     func loadProfile(_ id: String) throws -> ProfileSlot? {
-        try store.loadProfile(id).map { ProfileSlot(id: id, values: $0) }
+        guard let values = try store.loadProfile(id) else { return nil }
+        // The last step's slot serves again once nothing else holds it (a slot made per
+        // event was an allocation and a release of each of its parts).
+        if spareSlot != nil, isKnownUniquelyReferenced(&spareSlot), let slot = spareSlot {
+            slot.id = id
+            slot.values = values
+            slot.dirty = false
+            return slot
+        }
+        let slot = ProfileSlot(id: id, values: values)
+        spareSlot = slot
+        return slot
     }
 
     func saveProfile(_ p: ProfileSlot) throws {

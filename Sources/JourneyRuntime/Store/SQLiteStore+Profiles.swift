@@ -95,12 +95,16 @@ extension SQLiteStore {
 
     /// Reads every profile into the cache, unless there are more than it holds.
     func loadAllProfiles() throws -> Bool {
-        guard try !hasMoreRows("SELECT 1 FROM profiles LIMIT 1 OFFSET ?", than: profileCacheLimit) else { return false }
+        // (Counted first: the cache is then made at its size, not grown a dozen times.)
+        let counted = try statement("SELECT count(*) FROM profiles")
+        defer { counted.reset() }
+        guard try counted.step(), case let n = Int(counted.int64(0)), n <= profileCacheLimit else { return false }
         let cols = schema.attributes.map { StoreSchema.identifier($0.name) }
         let s = try statement(dynamic: "SELECT id\(cols.map { ", " + $0 }.joined()) FROM profiles")
         defer { s.reset() }
         let types = schema.attributes.map(\.type)
         var all: [String: [Value]] = [:]
+        all.reserveCapacity(n)
         while try s.step() { all[s.text(0)] = types.indices.map { StoreSchema.read(s, Int32($0 + 1), types[$0]) } }
         profileCache = all
         profilesComplete = true

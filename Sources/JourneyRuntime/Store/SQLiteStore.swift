@@ -38,6 +38,13 @@ public final class SQLiteStore: JourneyStore {
     struct HistoryKey: Hashable {
         var profile: String
         var event: String
+
+        /// The profile and the event name's length: a profile's few kinds of events seldom
+        /// share a length, and hashing the name too cost as much again on every lookup.
+        func hash(into h: inout Hasher) {
+            h.combine(profile)
+            h.combine(event.utf8.count)
+        }
     }
 
     /// After this many misses in one generation of the caches, a cold cache is filled by one
