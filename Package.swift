@@ -63,13 +63,11 @@ let package = Package(
         .target(name: "JourneyLanguageServer", dependencies: ["JourneySemantics", "JourneySyntax", "JourneyDiagnostics", "JourneyBytecode", "JourneyTesting"]),
         // Front end: journey flow diagrams.
         .target(name: "JourneyDiagrams", dependencies: ["JourneySyntax", "JourneyDiagnostics"]),
-        // The C library's allocator settings (malloc.h), for the command's process.
-        .systemLibrary(name: "CMalloc"),
         // Front end: the `journey` command.
         .executableTarget(
             name: "journey",
             dependencies: [
-                "JourneyDiagnostics", "JourneySyntax", "JourneySemantics", "JourneyBytecode", "JourneyRuntime", "JourneyLanguageServer", "JourneyDiagrams", "JourneyService", "JourneyTesting", "JourneyPostgres", "CMalloc",
+                "JourneyDiagnostics", "JourneySyntax", "JourneySemantics", "JourneyBytecode", "JourneyRuntime", "JourneyLanguageServer", "JourneyDiagrams", "JourneyService", "JourneyTesting", "JourneyPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             linkerSettings: [.unsafeFlags(["-Xlinker", "--no-export-dynamic"])]

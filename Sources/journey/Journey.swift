@@ -4,7 +4,6 @@ import JourneyDiagnostics
 import JourneySemantics
 import JourneySyntax
 import JourneyRuntime
-import CMalloc
 
 let toolVersion = "0.1.0"
 
@@ -19,7 +18,6 @@ struct Journey: ParsableCommand {
 
     /// Argument errors exit 2 (usage), not swift-argument-parser's default 64.
     static func main() {
-        journey_malloc_settle()
         do {
             if let check = Check.Options(CommandLine.arguments.dropFirst()) {
                 try Check.perform(check)

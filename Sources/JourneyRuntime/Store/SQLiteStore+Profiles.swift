@@ -95,9 +95,11 @@ extension SQLiteStore {
 
     /// Reads every profile into the cache, unless there are more than it holds.
     func loadAllProfiles() throws -> Bool {
-        // (Counted first: the cache is then made at its size, not grown a dozen times.)
-        let counted = try statement("SELECT count(*) FROM profiles")
+        // (Counted first, up to one past the limit: the cache is then made at its size, not
+        // grown a dozen times, and a table too big to hold is not read through to say so.)
+        let counted = try statement("SELECT count(*) FROM (SELECT 1 FROM profiles LIMIT ?)")
         defer { counted.reset() }
+        counted.bind(1, profileCacheLimit + 1)
         guard try counted.step(), case let n = Int(counted.int64(0)), n <= profileCacheLimit else { return false }
         let cols = schema.attributes.map { StoreSchema.identifier($0.name) }
         let s = try statement(dynamic: "SELECT id\(cols.map { ", " + $0 }.joined()) FROM profiles")

@@ -39,11 +39,11 @@ public final class SQLiteStore: JourneyStore {
         var profile: String
         var event: String
 
-        /// The profile and the event name's length: a profile's few kinds of events seldom
-        /// share a length, and hashing the name too cost as much again on every lookup.
+        /// The profile alone: its few kinds of events share a bucket chain (told apart by `==`),
+        /// and hashing the event's name too cost as much again on every lookup. (Nothing of the
+        /// name, not even its length: `==` compares strings canonically, bytes may differ.)
         func hash(into h: inout Hasher) {
             h.combine(profile)
-            h.combine(event.utf8.count)
         }
     }
 
