@@ -100,19 +100,23 @@ final class SharedPieces<T: Sendable>: @unchecked Sendable {
         ready = Array(repeating: false, count: count)
     }
 
+    /// Does the first piece nobody has started, outside the lock (called, and returning, with
+    /// the lock held), and says that it is ready.
+    private func doFirstUnstarted() {
+        let k = started
+        started += 1
+        condition.unlock()
+        let r = work(k)
+        condition.lock()
+        results[k] = r
+        ready[k] = true
+        condition.signal()
+    }
+
     /// Does pieces nobody has started until none is left (the helper thread's loop).
     func help() {
         condition.lock()
-        while started < results.count {
-            let k = started
-            started += 1
-            condition.unlock()
-            let r = work(k)
-            condition.lock()
-            results[k] = r
-            ready[k] = true
-            condition.signal()
-        }
+        while started < results.count { doFirstUnstarted() }
         condition.unlock()
     }
 
@@ -121,17 +125,7 @@ final class SharedPieces<T: Sendable>: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         while head < results.count, !ready[head] {
-            if started < results.count {
-                let k = started
-                started += 1
-                condition.unlock()
-                let r = work(k)
-                condition.lock()
-                results[k] = r
-                ready[k] = true
-            } else {
-                condition.wait()
-            }
+            if started < results.count { doFirstUnstarted() } else { condition.wait() }
         }
         guard head < results.count else { return nil }
         let item = results[head]
