@@ -96,7 +96,14 @@ extension Engine {
         }
 
         mutating func mark(step: Int, outcome: Int) {
-            marks.append(Mark(step: Int32(step), what: Int32(outcome)))
+            note(Mark(step: Int32(step), what: Int32(outcome)))
+        }
+
+        /// Keeps a step passed, with room for a few at the first (a run passes two or three:
+        /// grown one by one, the list was allocated two or three times).
+        mutating func note(_ m: Mark) {
+            if marks.isEmpty { marks.reserveCapacity(4) }
+            marks.append(m)
         }
 
         func countAll(event: Int, field: Int, value: Value, since: Int64?, distinct: Bool) throws -> Int {
@@ -135,9 +142,9 @@ extension Engine {
         /// message, unless the cap is reached (suppressed); none at all is undeliverable. Inside
         /// quiet hours nothing is decided yet: the send is held until they end.
         mutating func send(_ def: SendDef, index: Int, values: ArraySlice<Value>) throws -> SendResult {
-            let schema = bundle.schema
+            // (The schema read where it is: a copy of it was three retains and releases a send.)
             let tz = engine.zones.zone(zone)
-            if let from = schema.quietFrom, let to = schema.quietTo, let end = Zones.quiet(engine.now, from: from, to: to, tz) {
+            if let from = bundle.schema.quietFrom, let to = bundle.schema.quietTo, let end = Zones.quiet(engine.now, from: from, to: to, tz) {
                 return .held(until: end)
             }
             var offset = values.startIndex
@@ -147,7 +154,7 @@ extension Engine {
                 let n = link.shape.valueCount
                 let slice = values[offset..<(offset + n)]
                 offset += n
-                guard chosen == nil, let ch = schema.channel(link.channel) else { continue }
+                guard chosen == nil, let ch = bundle.schema.channel(link.channel) else { continue }
                 let address = try attribute(ch.address)
                 let hasAddress: Bool = switch address {
                 case .none: false
@@ -158,24 +165,24 @@ extension Engine {
                 if hasAddress && consent {
                     chosen = (link, slice, address)
                 } else if !hasAddress {
-                    why.append("\(link.channel): no address (profile.\(schema.attributes[ch.address].name) is empty)")
+                    why.append("\(link.channel): no address (profile.\(bundle.schema.attributes[ch.address].name) is empty)")
                 } else if let c = ch.consent {
-                    why.append("\(link.channel): no consent (profile.\(schema.attributes[c].name) is not true)")
+                    why.append("\(link.channel): no consent (profile.\(bundle.schema.attributes[c].name) is not true)")
                 }
             }
-            let id = "\(instance)-\(sends)"
+            let id = String(instance) + "-" + String(sends)
             sends += 1
             messages += 1
             let step = journey.steps.firstIndex { $0.send == index }
             guard let (link, slice, address) = chosen else {
                 try engine.store.appendOutbox(id: id, at: engine.now, profile: profile.id, journey: journey.name, channel: nil, status: "undeliverable", content: nil,
                                               reason: why.joined(separator: "; "), address: nil, bundle: hash, step: step)
-                if let step { marks.append(Mark(step: Int32(step), what: Engine.Tally.undeliverable)) }
+                if let step { note(Mark(step: Int32(step), what: Engine.Tally.undeliverable)) }
                 return .done
             }
             var status = "sent"
             var reason: String?
-            if let cap = schema.capCount, let window = schema.capWindow,
+            if let cap = bundle.schema.capCount, let window = bundle.schema.capWindow,
                try engine.store.sentCount(profile: profile.id, since: engine.now - window) >= cap {
                 status = "suppressed"
                 reason = "cap: \(cap) message\(cap == 1 ? "" : "s") per \(Value.durationText(window)) already sent"
@@ -186,8 +193,8 @@ extension Engine {
             guard content.utf8.count <= Value.maxTextBytes else { throw Arithmetic.tooLong(content.utf8.count) }
             try engine.store.appendOutbox(id: id, at: engine.now, profile: profile.id, journey: journey.name, channel: link.channel, status: status, content: content, reason: reason,
                                           address: address.text, bundle: hash, step: step)
-            if let step, let c = schema.channels.firstIndex(where: { $0.kind == link.channel }) {
-                marks.append(Mark(step: Int32(step), what: Engine.Tally.sendBase + Int32(c * 2 + (status == "sent" ? 0 : 1))))
+            if let step, let c = bundle.schema.channels.firstIndex(where: { $0.kind == link.channel }) {
+                note(Mark(step: Int32(step), what: Engine.Tally.sendBase + Int32(c * 2 + (status == "sent" ? 0 : 1))))
             }
             return .done
         }
