@@ -3,9 +3,10 @@ import JourneyBytecode
 import Dispatch
 
 extension Engine {
-    /// The event as a record of `bundle`'s schema (nil when that schema has no such event).
-    func record(_ e: InboxItem, in b: JourneyBundle) -> Record? {
-        guard let idx = b.schema.eventIndex(e.event) else { return nil }
+    /// The event as a record of `bundle`'s schema (nil when that schema has no such event);
+    /// `index`: its number there, when known already (not looked up by name again).
+    func record(_ e: InboxItem, in b: JourneyBundle, index: Int? = nil) -> Record? {
+        guard let idx = index ?? b.schema.eventIndex(e.event) else { return nil }
         return Record(event: idx, at: e.at, fields: ValueEncoding.fields(fromBlob: e.data, b.schema.events[idx]))
     }
 
@@ -51,8 +52,7 @@ extension Engine {
         var others: [(hash: String, record: Record?)] = []
         // The event is history before any journey reacts to it (the store may keep the current
         // bundle's decoding of it).
-        if let b = current, let hash = currentHash, let idx = kind(of: e.event).index {
-            let r = Record(event: idx, at: e.at, fields: ValueEncoding.fields(fromBlob: e.data, b.schema.events[idx]))
+        if let b = current, let hash = currentHash, let idx = kind(of: e.event).index, let r = self.record(e, in: b, index: idx) {
             first = (hash, r)
             store.markTaken(e, decoded: (r, b.schema.events[idx]))
         } else {
