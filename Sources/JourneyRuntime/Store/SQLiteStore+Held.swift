@@ -82,14 +82,19 @@ extension SQLiteStore {
     /// Inserts new instances (`rows[picked[0]]`, `rows[picked[1]]`, …), many rows to a statement.
     func writeInstances(_ rows: [HeldInstance], _ picked: [Int]) throws {
         let empty = ValueEncoding.encode([])
+        // An instance inserted ended needs no locals any more (see `HeldInstance.emptyLocals`).
+        // (Encoded first, so that the scratch buffer is made big enough for them.)
+        let locals = picked.map { rows[$0].emptyLocals ? empty : ValueEncoding.encode(rows[$0].row.locals) }
         try bulkInsert("instances", ["id", "journey", "profile", "bundle", "pc", "locals", "sends", "status", "entered_at", "ended_at"],
-                       count: picked.count, bytes: { _ in 0 }, bind: { s, base, i, _ in
+                       count: picked.count, bytes: { i in
+            let r = rows[picked[i]].row
+            return r.journey.utf8.count + r.profile.utf8.count + r.bundle.utf8.count + r.status.utf8.count + locals[i].count
+        }, bind: { s, base, i, scratch in
             let k = picked[i]
-            s.bind(base + 1, rows[k].row.id); s.bind(base + 2, rows[k].row.journey); s.bind(base + 3, rows[k].row.profile)
-            s.bind(base + 4, rows[k].row.bundle); s.bind(base + 5, rows[k].row.pc)
-            // An instance inserted ended needs no locals any more (see `HeldInstance.emptyLocals`).
-            s.bind(base + 6, rows[k].emptyLocals ? empty : ValueEncoding.encode(rows[k].row.locals))
-            s.bind(base + 7, rows[k].row.sends); s.bind(base + 8, rows[k].row.status); s.bind(base + 9, rows[k].row.enteredAt); s.bind(base + 10, rows[k].endedAt)
+            s.bind(base + 1, rows[k].row.id); scratch.text(s, base + 2, rows[k].row.journey); scratch.text(s, base + 3, rows[k].row.profile)
+            scratch.text(s, base + 4, rows[k].row.bundle); s.bind(base + 5, rows[k].row.pc)
+            scratch.blob(s, base + 6, locals[i])
+            s.bind(base + 7, rows[k].row.sends); scratch.text(s, base + 8, rows[k].row.status); s.bind(base + 9, rows[k].row.enteredAt); s.bind(base + 10, rows[k].endedAt)
         })
     }
 
@@ -269,19 +274,27 @@ extension SQLiteStore {
 
     /// Inserts messages into the outbox, many rows to a statement.
     func writeOutbox(_ rows: [HeldMessage]) throws {
+        // (Texts are copied into the chunk's scratch buffer and bound from there: bound one by
+        // one, SQLite copied each into an allocation of its own and freed it again.)
+        func length(_ t: String?) -> Int { t?.utf8.count ?? 0 }
         try bulkInsert("outbox", ["seq", "id", "at", "profile", "journey", "channel", "status", "content", "reason", "address", "delivery", "next_attempt", "bundle", "step"],
-                       count: rows.count, bytes: { _ in 0 }, bind: { s, base, i, _ in
+                       count: rows.count, bytes: { i in
+            length(rows[i].id) + length(rows[i].profile) + length(rows[i].journey) + length(rows[i].channel) + length(rows[i].status)
+                + length(rows[i].content) + length(rows[i].reason) + length(rows[i].address) + length(rows[i].bundle) + "pending".utf8.count
+        }, bind: { s, base, i, scratch in
             // (Each field read in place, not the whole message copied.)
-            s.bind(base + 1, rows[i].seq); s.bind(base + 2, rows[i].id); s.bind(base + 3, rows[i].at); s.bind(base + 4, rows[i].profile); s.bind(base + 5, rows[i].journey)
-            s.bind(base + 6, rows[i].channel); s.bind(base + 7, rows[i].status); s.bind(base + 8, rows[i].content); s.bind(base + 9, rows[i].reason); s.bind(base + 10, rows[i].address)
+            s.bind(base + 1, rows[i].seq); scratch.text(s, base + 2, rows[i].id); s.bind(base + 3, rows[i].at)
+            scratch.text(s, base + 4, rows[i].profile); scratch.text(s, base + 5, rows[i].journey)
+            scratch.text(s, base + 6, rows[i].channel); scratch.text(s, base + 7, rows[i].status); scratch.text(s, base + 8, rows[i].content)
+            scratch.text(s, base + 9, rows[i].reason); scratch.text(s, base + 10, rows[i].address)
             // A sent message waits for its provider from the moment it was sent; in-app content
             // is read by the app, never delivered.
             if rows[i].status == "sent", let channel = rows[i].channel, channel != "in_app" {
-                s.bind(base + 11, "pending"); s.bind(base + 12, Double(rows[i].at))
+                scratch.text(s, base + 11, "pending"); s.bind(base + 12, Double(rows[i].at))
             } else {
                 s.bindNull(base + 11); s.bindNull(base + 12)
             }
-            s.bind(base + 13, rows[i].bundle); s.bind(base + 14, rows[i].step.map(Int64.init))
+            scratch.text(s, base + 13, rows[i].bundle); s.bind(base + 14, rows[i].step.map(Int64.init))
         })
     }
 
