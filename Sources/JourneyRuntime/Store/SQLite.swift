@@ -116,7 +116,7 @@ public final class Statement {
         v.withUnsafeBytes { p in _ = sqlite3_bind_blob(stmt, i, p.baseAddress, Int32(p.count), transient) }
     }
     /// Binds text without a copy: SQLite reads the bytes where they are, so they must stay put
-    /// until the statement has run (bind again, or reset, before they go).
+    /// until the statement has run (bind again before it runs again: a reset keeps bindings).
     public func bindNoCopy(_ i: Int32, _ u: UnsafeBufferPointer<UInt8>) {
         if let base = u.baseAddress, u.count > 0 {
             base.withMemoryRebound(to: CChar.self, capacity: u.count) { _ = sqlite3_bind_text(stmt, i, $0, Int32(u.count), nil) }

@@ -25,9 +25,13 @@ extension SQLiteStore {
             let width = Int32(columns.count)
             for k in 0..<n { bind(s, Int32(k) * width, start + k, &scratch) }
             // (`run` resets it. Its bindings are left pointing into the scratch buffer, which
-            // the next chunk may replace: every use binds all of them again first, and clearing
-            // them walked each of a chunk's ≈ 900 values for nothing.)
+            // the next chunk may replace: every `bind` binds all of a row's values, and clearing
+            // them walked each of a chunk's ≈ 900 values for nothing. Debug builds clear them
+            // anyway, so that a value left unbound is NULL there, never a freed buffer's bytes.)
             try s.run()
+            #if DEBUG
+            s.reset()
+            #endif
             start += n
         }
     }
@@ -43,13 +47,15 @@ extension SQLiteStore {
         return s
     }
 
-    /// The scratch buffer, grown to hold at least `bytes` (its old copies are no longer bound).
+    /// The scratch buffer, grown to hold at least `bytes`, as a scratch of exactly `bytes`. (A
+    /// statement may still point into the old buffer: it binds every value again before it
+    /// runs again.)
     func bulkScratch(_ bytes: Int) -> BulkScratch {
         if bulkBuffer.count < bytes {
             bulkBuffer.deallocate()
             bulkBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes, 2 * bulkBuffer.count, 4096), alignment: 8)
         }
-        return BulkScratch(buffer: bulkBuffer)
+        return BulkScratch(buffer: UnsafeMutableRawBufferPointer(rebasing: bulkBuffer[0..<bytes]))
     }
 
     struct BulkKey: Hashable {
@@ -67,7 +73,7 @@ struct BulkScratch {
     var used = 0
 
     mutating func put(_ bytes: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8> {
-        // (A chunk's `bytes` that counted short would write past the buffer.)
+        // (A chunk's `bytes` that counted short would write past what it asked for.)
         precondition(used + bytes.count <= buffer.count, "the bulk scratch buffer was sized short")
         let to = buffer.baseAddress.map { $0 + used }
         if let to, let from = bytes.baseAddress, bytes.count > 0 { to.copyMemory(from: from, byteCount: bytes.count) }
