@@ -509,7 +509,7 @@ struct Run: ParsableCommand {
     @Option(help: "The database: a SQLite file, or postgres://user@host:port/dbname (PG* variables fill in the rest).") var db: String
     @Option(help: "Process everything due up to this time (ISO 8601).") var until: String?
     @Option(help: "Where the clock starts on a fresh database (default: the first event); audience journeys count their days from it.") var start: String?
-    @Option(name: .customLong("batch-size"), help: "Steps per transaction, at most (a transaction also ends after about half a second of work; a crash rolls back whole steps only).") var batchSize = 65_536
+    @Option(name: .customLong("batch-size"), help: "Steps per transaction, at most (a transaction also ends after about half a second of work; a crash rolls back whole steps only).") var batchSize = Engine.defaultBatchSize
     @Flag(help: "Keep running on the wall clock, picking up new events as they are ingested.") var follow = false
     @Flag(help: "With --follow: print only the start line and the summary, not each message.") var quiet = false
 

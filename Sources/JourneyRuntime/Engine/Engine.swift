@@ -63,7 +63,8 @@ public final class Engine {
     /// Steps per transaction, at most: a crash rolls back whole steps only. (Cheap steps, ≈ 5 µs
     /// each, reach 65,536 in about a third of a second, before `batchTime`; at 16,384 they paid
     /// a commit's writes and sync four times as often: 3% of the 100k-event benchmark's run.)
-    public var batchSize = 65_536
+    public var batchSize = Engine.defaultBatchSize
+    public static let defaultBatchSize = 65_536
     /// A transaction also ends after about this many seconds of work, so that other writers
     /// (an ingest, an import) get in between. It decides only where transactions end, never
     /// what a step does: the journeys' clock is `now`.

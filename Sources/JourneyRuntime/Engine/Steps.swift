@@ -50,9 +50,12 @@ extension Engine {
         // (Nearly always one bundle: the first apart, the others in a list.)
         var first: (hash: String, record: Record?)?
         var others: [(hash: String, record: Record?)] = []
+        // Its kind, found once for its number and whether it is a goal (the waits are asked
+        // again below).
+        let eventKind = kind(of: e.event)
         // The event is history before any journey reacts to it (the store may keep the current
         // bundle's decoding of it).
-        if let b = current, let hash = currentHash, let idx = kind(of: e.event).index, let r = self.record(e, in: b, index: idx) {
+        if let b = current, let hash = currentHash, let idx = eventKind.index, let r = self.record(e, in: b, index: idx) {
             first = (hash, r)
             store.markTaken(e, decoded: (r, b.schema.events[idx]))
         } else {
@@ -69,7 +72,7 @@ extension Engine {
         }
         // Goals and exits end instances the moment their event arrives, even mid-wait.
         var ended = Set<Int64>()
-        for var inst in try kind(of: e.event).goal ? store.activeInstances(profile: e.profile) : [] {
+        for var inst in try eventKind.goal ? store.activeInstances(profile: e.profile) : [] {
             guard let b = try bundle(inst.bundle), let j = b.journey(named: inst.journey), let r = record(in: b, inst.bundle) else { continue }
             var outcome: Outcome?
             do {
